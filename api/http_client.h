@@ -1,0 +1,39 @@
+/* HTTP/JSON client on libcurl: connect and total timeouts, retries with
+ * exponential backoff and jitter, one reused connection cache per thread. */
+#ifndef API_HTTP_CLIENT_H
+#define API_HTTP_CLIENT_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct http_opts {
+    long connect_timeout_ms; /* 0: 1000 */
+    long timeout_ms;         /* total, 0: 3000 */
+    unsigned retries;        /* extra tries on transport errors and 502/503/504; 0: none */
+    long backoff_ms;         /* first backoff, doubled each retry, with +-50% jitter; 0: 100 */
+    size_t max_reply;        /* cap on the reply body; 0: 8 MiB */
+} http_opts;
+
+typedef struct http_reply {
+    long status;   /* HTTP status, 0 on transport failure */
+    json_t *body;  /* parsed JSON reply (new reference) or NULL */
+    char error[128]; /* transport error text when status == 0 */
+} http_reply;
+
+/* Global init/cleanup (curl_global_*); call once from main / test setup. */
+int http_client_global_init(void);
+void http_client_global_cleanup(void);
+
+/* Sends method url with body (may be NULL; serialized compactly, not
+ * stolen). Returns 0 when an HTTP reply was received (any status), -1 on
+ * transport failure after all retries. reply must be released with
+ * http_reply_release. */
+int http_json(const char *method, const char *url, const json_t *body, const http_opts *opts,
+              http_reply *reply);
+void http_reply_release(http_reply *r);
+
+/* Releases this thread's cached connection (call before a thread exits). */
+void http_client_thread_cleanup(void);
+
+#endif

@@ -1,0 +1,46 @@
+/* What every ergrid binary shares: command-line helpers, the "listening on"
+ * line, SIGTERM handling, logging to stderr, metrics text helpers. */
+#ifndef API_SERVICE_H
+#define API_SERVICE_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Blocks SIGTERM/SIGINT/SIGPIPE in the calling thread (call first in main,
+ * before any thread is started, so all threads inherit the mask), then
+ * service_wait_for_signal() waits for SIGTERM or SIGINT and returns it. */
+void service_block_signals(void);
+int service_wait_for_signal(void);
+
+/* Prints "listening on http://HOST:PORT\n" to stdout and flushes. */
+void service_announce(const char *host, uint16_t port);
+
+/* One log line on stderr: "<iso8601> <service> <level> message". Thread-safe. */
+void service_log_init(const char *service_name);
+void service_log(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Growable text buffer with a hard cap (for /metrics and exports). */
+typedef struct strbuf {
+    char *buf;
+    size_t len, alloc, max;
+    bool overflow; /* set when an append was cut at max */
+} strbuf;
+void strbuf_init(strbuf *sb, size_t max);
+void strbuf_release(strbuf *sb);
+void strbuf_addf(strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void strbuf_add(strbuf *sb, const char *s, size_t len);
+
+/* Latency histogram for /metrics (Prometheus buckets in seconds). */
+#define HIST_NBUCKETS 12
+typedef struct histogram {
+    uint64_t buckets[HIST_NBUCKETS]; /* cumulative counts written at export */
+    uint64_t count;
+    double sum;
+} histogram;
+extern const double histogram_bounds[HIST_NBUCKETS];
+void histogram_observe(histogram *h, double seconds); /* not locked: caller locks */
+void histogram_write(const histogram *h, strbuf *sb, const char *name, const char *labels);
+
+#endif

@@ -1,0 +1,35 @@
+/* Priority queue of waiting jobs: severity first (critical first), then
+ * arrival (lower seq first). Binary heap plus an index so remove() by id is
+ * O(log n). Not thread-safe: the owner locks. */
+#ifndef COORD_JOBQUEUE_H
+#define COORD_JOBQUEUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "types.h"
+#include "util.h"
+
+typedef struct jobq_item {
+    char id[COORD_ID_MAX + 1];
+    severity sev;
+    uint64_t seq; /* arrival order */
+} jobq_item;
+
+typedef struct jobqueue jobqueue;
+
+jobqueue *jobq_new(void);
+void jobq_free(jobqueue *q); /* accepts NULL */
+size_t jobq_size(const jobqueue *q);
+/* COORD_E_EXISTS when id is queued already, COORD_E_INVAL for a bad id. */
+int jobq_push(jobqueue *q, const char *id, severity sev, uint64_t seq);
+/* 0 and *out filled, or COORD_E_NOTFOUND when empty. */
+int jobq_peek(const jobqueue *q, jobq_item *out);
+int jobq_pop(jobqueue *q, jobq_item *out);
+/* COORD_E_NOTFOUND when id is not queued. */
+int jobq_remove(jobqueue *q, const char *id);
+bool jobq_contains(const jobqueue *q, const char *id);
+/* Copies up to max items in priority order into out (for scanning without
+ * popping); returns how many. */
+size_t jobq_snapshot(const jobqueue *q, jobq_item *out, size_t max);
+
+#endif

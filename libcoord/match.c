@@ -1,0 +1,116 @@
+#include "match.h"
+
+#include <string.h>
+
+bool caps_match(const char *const *required, size_t nreq, const char *const *offered, size_t noff)
+{
+    if (nreq == 0)
+        return true;
+    if (!required)
+        return false;
+    /* Capability lists are a handful of short strings; a quadratic scan
+     * beats sorting or hashing them. */
+    for (size_t i = 0; i < nreq; i++) {
+        bool found = false;
+
+        if (!required[i])
+            return false;
+        for (size_t j = 0; offered && j < noff && !found; j++)
+            found = offered[j] && strcmp(required[i], offered[j]) == 0;
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+bool unit_eligible(const unit_candidate *u, const char *const *req, size_t nreq)
+{
+    if (!u || !u->id)
+        return false;
+    if (u->status != UNIT_AVAILABLE && u->status != UNIT_BUSY)
+        return false;
+    if (u->active_jobs >= u->capacity)
+        return false;
+    return caps_match(req, nreq, u->caps, u->ncaps);
+}
+
+static bool is_own(const unit_candidate *u, const char *own_district)
+{
+    return own_district && u->district && strcmp(u->district, own_district) == 0;
+}
+
+/* Total order (ties broken by index) so the ranking never depends on the
+ * sort algorithm or on the input being pre-sorted. */
+static int prefer(const unit_candidate *c, size_t a, size_t b, const char *own)
+{
+    bool oa = is_own(&c[a], own), ob = is_own(&c[b], own);
+    int s;
+
+    if (oa != ob)
+        return oa ? -1 : 1;
+    if (c[a].active_jobs != c[b].active_jobs)
+        return c[a].active_jobs < c[b].active_jobs ? -1 : 1;
+    s = strcmp(c[a].id, c[b].id);
+    if (s != 0)
+        return s < 0 ? -1 : 1;
+    return a < b ? -1 : (a > b ? 1 : 0);
+}
+
+static void sift(size_t *h, size_t root, size_t n, const unit_candidate *c, const char *own)
+{
+    for (;;) {
+        size_t child = 2 * root + 1, tmp;
+
+        if (child >= n)
+            return;
+        if (child + 1 < n && prefer(c, h[child], h[child + 1], own) < 0)
+            child++;
+        if (prefer(c, h[root], h[child], own) >= 0)
+            return;
+        tmp = h[root];
+        h[root] = h[child];
+        h[child] = tmp;
+        root = child;
+    }
+}
+
+size_t rank_units(const unit_candidate *c, size_t n, const char *own_district,
+                  const char *const *req, size_t nreq, size_t *out_idx)
+{
+    size_t k = 0;
+
+    if (!c || !out_idx)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (unit_eligible(&c[i], req, nreq))
+            out_idx[k++] = i;
+    }
+    /* Heapsort: in place and O(k log k), and qsort has no context pointer
+     * for own_district in standard C. Max-heap on "least preferred". */
+    for (size_t i = k / 2; i-- > 0;)
+        sift(out_idx, i, k, c, own_district);
+    for (size_t end = k; end > 1; end--) {
+        size_t tmp = out_idx[0];
+
+        out_idx[0] = out_idx[end - 1];
+        out_idx[end - 1] = tmp;
+        sift(out_idx, 0, end - 1, c, own_district);
+    }
+    return k;
+}
+
+long select_unit(const unit_candidate *c, size_t n, const char *own_district,
+                 const char *const *req, size_t nreq)
+{
+    long best = -1;
+
+    if (!c)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (!unit_eligible(&c[i], req, nreq))
+            continue;
+        if (best < 0 || prefer(c, i, (size_t)best, own_district) < 0)
+            best = (long)i;
+    }
+    return best;
+}

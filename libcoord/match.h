@@ -1,0 +1,37 @@
+/* Capability matching and unit selection. */
+#ifndef COORD_MATCH_H
+#define COORD_MATCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "types.h"
+
+/* required ⊆ offered (exact string equality). An empty required set matches. */
+bool caps_match(const char *const *required, size_t nreq, const char *const *offered,
+                size_t noff);
+
+typedef struct unit_candidate {
+    const char *id;
+    const char *district;
+    unit_status status;
+    uint32_t active_jobs; /* active + pending attempts it holds */
+    uint32_t capacity;    /* >= 1 */
+    const char *const *caps;
+    size_t ncaps;
+} unit_candidate;
+
+/* Eligible: status available or busy, active_jobs < capacity, caps match. */
+bool unit_eligible(const unit_candidate *u, const char *const *req, size_t nreq);
+
+/* Writes into out_idx (room for n) the indexes of the eligible candidates in
+ * preference order: own district first, then fewest active jobs, then id
+ * (strcmp), deterministic. Returns how many were written. */
+size_t rank_units(const unit_candidate *c, size_t n, const char *own_district,
+                  const char *const *req, size_t nreq, size_t *out_idx);
+
+/* Index of the best eligible candidate, or -1. */
+long select_unit(const unit_candidate *c, size_t n, const char *own_district,
+                 const char *const *req, size_t nreq);
+
+#endif

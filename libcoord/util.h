@@ -1,0 +1,27 @@
+/* Small pure helpers shared by every component. */
+#ifndef COORD_UTIL_H
+#define COORD_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define COORD_ID_MAX 64 /* ids match [A-Za-z0-9._-]{1,64} */
+
+/* True when s is a valid id: 1..64 chars of [A-Za-z0-9._-]. NULL -> false. */
+bool coord_id_valid(const char *s);
+
+/* Parses "500ms", "3s", "1m", "2h" or a bare number of milliseconds into
+ * milliseconds. Returns 0, or COORD_E_INVAL on garbage, COORD_E_RANGE when
+ * the value is 0 or above 24h. *out untouched on failure. */
+int coord_parse_duration_ms(const char *s, uint64_t *out);
+
+/* 64-bit FNV-1a digest of a byte string (content digest of results). */
+uint64_t coord_digest(const void *data, size_t len);
+
+/* Monotonic and wall clocks in milliseconds (the only clock access in
+ * libcoord; everything else takes time as an argument). */
+uint64_t coord_now_mono_ms(void);
+uint64_t coord_now_wall_ms(void);
+
+#endif
