@@ -1,0 +1,91 @@
+/* GET /v1/health and GET /metrics. */
+#include <string.h>
+
+#include "handlers.h"
+
+void h_health(api_request *req, api_response *res)
+{
+    executor *e = req->ctx;
+    pthread_mutex_lock(&e->mu);
+    bool registered = e->registered;
+    char url[EXEC_URL_MAX + 1];
+    memcpy(url, e->unit_url, sizeof url);
+    size_t active = 0;
+    for (size_t i = 0; i < e->n; i++)
+        active += e->v[i]->state == ASG_ACTIVE;
+    pthread_mutex_unlock(&e->mu);
+    json_t *body = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:I, s:I, s:s}", "status", "ok", "id",
+                             e->cfg.id, "kind", e->cfg.kind, "broker", e->cfg.broker, "url",
+                             url, "registered", registered, "active", (json_int_t)active,
+                             "capacity", (json_int_t)e->cfg.capacity, "mode",
+                             e->cfg.mode == EXEC_MODE_SIMULATE ? "simulate" : "manual");
+    if (!body)
+        api_reply_error(res, API_E_INTERNAL, "out of memory");
+    else
+        api_reply_json(res, 200, body);
+}
+
+void h_metrics(api_request *req, api_response *res)
+{
+    executor *e = req->ctx;
+    size_t by_state[3] = {0, 0, 0};
+    pthread_mutex_lock(&e->mu);
+    bool registered = e->registered;
+    for (size_t i = 0; i < e->n; i++)
+        by_state[e->v[i]->state]++;
+    pthread_mutex_unlock(&e->mu);
+
+    strbuf sb;
+    strbuf_init(&sb, 1024 * 1024);
+    strbuf_addf(&sb, "# HELP ergrid_executor_assignments Assignments held, by state.\n"
+                     "# TYPE ergrid_executor_assignments gauge\n");
+    for (int s = ASG_ACTIVE; s <= ASG_REPORTED; s++)
+        strbuf_addf(&sb, "ergrid_executor_assignments{state=\"%s\"} %zu\n",
+                    asg_state_str((asg_state)s), by_state[s]);
+    strbuf_addf(&sb, "# HELP ergrid_executor_capacity Active assignments the unit accepts.\n"
+                     "# TYPE ergrid_executor_capacity gauge\n"
+                     "ergrid_executor_capacity %u\n"
+                     "# HELP ergrid_executor_registered 1 while registered with the home broker.\n"
+                     "# TYPE ergrid_executor_registered gauge\n"
+                     "ergrid_executor_registered %d\n",
+                e->cfg.capacity, registered ? 1 : 0);
+
+    pthread_mutex_lock(&e->metrics_mu);
+    exec_metrics m = e->metrics;
+    pthread_mutex_unlock(&e->metrics_mu);
+    strbuf_addf(&sb,
+                "# HELP ergrid_executor_reports_total Reports forwarded to owner brokers, by outcome.\n"
+                "# TYPE ergrid_executor_reports_total counter\n"
+                "ergrid_executor_reports_total{result=\"accepted\"} %llu\n"
+                "ergrid_executor_reports_total{result=\"rejected\"} %llu\n"
+                "ergrid_executor_reports_total{result=\"error\"} %llu\n"
+                "# HELP ergrid_executor_heartbeat_failures_total Heartbeats that got no 200.\n"
+                "# TYPE ergrid_executor_heartbeat_failures_total counter\n"
+                "ergrid_executor_heartbeat_failures_total %llu\n"
+                "# HELP ergrid_executor_register_failures_total Failed registrations.\n"
+                "# TYPE ergrid_executor_register_failures_total counter\n"
+                "ergrid_executor_register_failures_total %llu\n",
+                (unsigned long long)m.reports_accepted, (unsigned long long)m.reports_rejected,
+                (unsigned long long)m.reports_error, (unsigned long long)m.heartbeat_failures,
+                (unsigned long long)m.register_failures);
+    strbuf_addf(&sb, "# HELP ergrid_executor_request_duration_seconds HTTP request latency.\n"
+                     "# TYPE ergrid_executor_request_duration_seconds histogram\n");
+    for (size_t i = 0; i <= exec_nroutes && i < sizeof m.latency / sizeof m.latency[0]; i++) {
+        if (m.latency[i].count == 0)
+            continue;
+        char labels[160];
+        if (i < exec_nroutes)
+            snprintf(labels, sizeof labels, "method=\"%s\",route=\"%s\"", exec_routes[i].method,
+                     exec_routes[i].pattern);
+        else
+            snprintf(labels, sizeof labels, "method=\"\",route=\"unmatched\"");
+        histogram_write(&m.latency[i], &sb, "ergrid_executor_request_duration_seconds", labels);
+    }
+    if (sb.overflow || !sb.buf) {
+        strbuf_release(&sb);
+        api_reply_error(res, API_E_INTERNAL, "metrics text too large");
+        return;
+    }
+    api_reply_text(res, 200, "text/plain; version=0.0.4", sb.buf, sb.len);
+    strbuf_release(&sb);
+}

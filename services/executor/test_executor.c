@@ -1,0 +1,410 @@
+/* Check tests for the pure parts of ergrid-executor: the command line, the
+ * assignment rules (capacity, attempts, revoke) and the store's round trip.
+ * No network: nothing here starts a server or a thread. */
+#include <check.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "executor.h"
+
+#define ARGV(...) ((char *const[]){"ergrid-executor", __VA_ARGS__, NULL})
+#define ARGC(...) ((int)(sizeof((char *const[]){"x", __VA_ARGS__}) / sizeof(char *)))
+#define PARSE(cfg, err, ...) \
+    exec_parse_args(ARGC(__VA_ARGS__), ARGV(__VA_ARGS__), (cfg), (err), sizeof(err))
+
+#define BASE "--id", "LAFD-1", "--kind", "fire", "--capabilities", "firefighting,rescue", \
+             "--broker", "http://127.0.0.1:7101", "--listen", "127.0.0.1:0", "--data-dir", "/tmp/x"
+
+/* ---- command line ---- */
+
+START_TEST(args_good_both_forms)
+{
+    static exec_config c;
+    char err[256];
+    ck_assert_int_eq(PARSE(&c, err, "--id=LAFD-1", "--kind", "fire",
+                           "--capabilities=firefighting,rescue,firefighting",
+                           "--broker", "http://127.0.0.1:7101/", "--listen=127.0.0.1:7201",
+                           "--data-dir", "/tmp/d", "--heartbeat-interval=500ms", "--mode",
+                           "simulate", "--simulate-after", "2s", "--capacity=3",
+                           "--advertise-url", "http://127.0.0.1:9999"),
+                     EXEC_ARGS_OK);
+    ck_assert_str_eq(c.id, "LAFD-1");
+    ck_assert_str_eq(c.kind, "fire");
+    ck_assert_uint_eq(c.ncaps, 2); /* duplicate dropped */
+    ck_assert_str_eq(c.caps[1], "rescue");
+    ck_assert_str_eq(c.broker, "http://127.0.0.1:7101"); /* trailing '/' dropped */
+    ck_assert_str_eq(c.listen_host, "127.0.0.1");
+    ck_assert_uint_eq(c.listen_port, 7201);
+    ck_assert_str_eq(c.data_dir, "/tmp/d");
+    ck_assert_uint_eq(c.heartbeat_ms, 500);
+    ck_assert_int_eq(c.mode, EXEC_MODE_SIMULATE);
+    ck_assert_uint_eq(c.simulate_after_ms, 2000);
+    ck_assert_uint_eq(c.capacity, 3);
+    ck_assert_str_eq(c.advertise_url, "http://127.0.0.1:9999");
+}
+END_TEST
+
+START_TEST(args_defaults_and_help)
+{
+    static exec_config c;
+    char err[256];
+    ck_assert_int_eq(PARSE(&c, err, BASE), EXEC_ARGS_OK);
+    ck_assert_uint_eq(c.heartbeat_ms, 1000);
+    ck_assert_uint_eq(c.simulate_after_ms, 5000);
+    ck_assert_uint_eq(c.capacity, 1);
+    ck_assert_int_eq(c.mode, EXEC_MODE_MANUAL);
+    ck_assert_str_eq(c.advertise_url, "");
+    ck_assert_int_eq(PARSE(&c, err, "--id", "x", "--help"), EXEC_ARGS_HELP);
+}
+END_TEST
+
+START_TEST(args_bad)
+{
+    static exec_config c;
+    char err[256];
+    /* missing required flag */
+    ck_assert_int_eq(PARSE(&c, err, "--id", "LAFD-1"), EXEC_ARGS_ERROR);
+    ck_assert_ptr_nonnull(strstr(err, "--kind"));
+    /* unknown flag, positional, missing value, given twice */
+    ck_assert_int_eq(PARSE(&c, err, BASE, "--colour", "red"), EXEC_ARGS_ERROR);
+    ck_assert_ptr_nonnull(strstr(err, "--colour"));
+    ck_assert_int_eq(PARSE(&c, err, BASE, "extra"), EXEC_ARGS_ERROR);
+    ck_assert_int_eq(PARSE(&c, err, BASE, "--capacity"), EXEC_ARGS_ERROR);
+    ck_assert_int_eq(PARSE(&c, err, BASE, "--id", "LAFD-2"), EXEC_ARGS_ERROR);
+    /* bad values */
+    ck_assert_int_eq(PARSE(&c, err, BASE, "--heartbeat-interval", "soon"), EXEC_ARGS_ERROR);
+    ck_assert_int_eq(PARSE(&c, err, BASE, "--simulate-after=0"), EXEC_ARGS_ERROR);
+    ck_assert_int_eq(PARSE(&c, err, BASE, "--mode", "auto"), EXEC_ARGS_ERROR);
+    ck_assert_int_eq(PARSE(&c, err, BASE, "--capacity", "0"), EXEC_ARGS_ERROR);
+    ck_assert_int_eq(PARSE(&c, err, BASE, "--capacity", "2x"), EXEC_ARGS_ERROR);
+    ck_assert_int_eq(PARSE(&c, err, BASE, "--capacity", "-1"), EXEC_ARGS_ERROR);
+    ck_assert_int_eq(PARSE(&c, err, BASE, "--advertise-url", "ftp://x"), EXEC_ARGS_ERROR);
+}
+END_TEST
+
+START_TEST(args_bad_ids_and_urls)
+{
+    static exec_config c;
+    char err[256];
+    ck_assert_int_eq(PARSE(&c, err, "--id", "LAFD 1", "--kind", "fire", "--capabilities", "a",
+                           "--broker", "http://127.0.0.1:1", "--listen", "127.0.0.1:0",
+                           "--data-dir", "/tmp/x"),
+                     EXEC_ARGS_ERROR);
+    ck_assert_ptr_nonnull(strstr(err, "--id"));
+    ck_assert_int_eq(PARSE(&c, err, "--id", "L", "--kind", "fi/re", "--capabilities", "a",
+                           "--broker", "http://127.0.0.1:1", "--listen", "127.0.0.1:0",
+                           "--data-dir", "/tmp/x"),
+                     EXEC_ARGS_ERROR);
+    ck_assert_int_eq(PARSE(&c, err, "--id", "L", "--kind", "k", "--capabilities", "a,,b",
+                           "--broker", "http://127.0.0.1:1", "--listen", "127.0.0.1:0",
+                           "--data-dir", "/tmp/x"),
+                     EXEC_ARGS_ERROR);
+    ck_assert_int_eq(PARSE(&c, err, "--id", "L", "--kind", "k", "--capabilities", "a",
+                           "--broker", "127.0.0.1:1", "--listen", "127.0.0.1:0",
+                           "--data-dir", "/tmp/x"),
+                     EXEC_ARGS_ERROR);
+    ck_assert_int_eq(PARSE(&c, err, "--id", "L", "--kind", "k", "--capabilities", "a",
+                           "--broker", "http://127.0.0.1:1", "--listen", "nowhere",
+                           "--data-dir", "/tmp/x"),
+                     EXEC_ARGS_ERROR);
+    ck_assert_int_eq(PARSE(&c, err, "--id", "L", "--kind", "k", "--capabilities", "a",
+                           "--broker", "http://127.0.0.1:1", "--listen", "127.0.0.1:0",
+                           "--data-dir="),
+                     EXEC_ARGS_ERROR);
+}
+END_TEST
+
+/* ---- assignment rules and store ---- */
+
+static char tmpdir[64];
+static executor ex;
+
+static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb; (void)flag; (void)ftw;
+    return remove(path);
+}
+
+static void make_executor(executor *e, unsigned capacity)
+{
+    static exec_config c;
+    char err[256];
+    ck_assert_int_eq(PARSE(&c, err, BASE), EXEC_ARGS_OK);
+    snprintf(c.data_dir, sizeof c.data_dir, "%s", tmpdir);
+    c.capacity = capacity;
+    ck_assert_int_eq(exec_init(e, &c), EXEC_OK);
+}
+
+static void setup(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_executor.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    make_executor(&ex, 1);
+}
+
+static void teardown(void)
+{
+    exec_release(&ex);
+    nftw(tmpdir, rm_cb, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Assigns job_id/attempt; returns the exec_assign code. */
+static int assign(executor *e, const char *job_id, int64_t attempt)
+{
+    asg_input in;
+    memset(&in, 0, sizeof in);
+    in.job = json_pack("{s:s, s:s}", "id", job_id, "type", "building_fire");
+    snprintf(in.job_id, sizeof in.job_id, "%s", job_id);
+    in.attempt = attempt;
+    snprintf(in.owner, sizeof in.owner, "Downtown");
+    in.owner_url = "http://127.0.0.1:7101";
+    vclock_init(&in.vc);
+    vclock_set(&in.vc, "Downtown", 7);
+    in.has_vc = true;
+    json_t *out = NULL;
+    vclock vc;
+    int rc = exec_assign(e, &in, &out, &vc);
+    if (rc >= 0) {
+        ck_assert_ptr_nonnull(out);
+        ck_assert_str_eq(json_string_value(json_object_get(out, "job_id")), job_id);
+        ck_assert_uint_eq(vclock_get(&vc, "Downtown"), 7);
+    }
+    json_decref(out);
+    json_decref(in.job);
+    return rc;
+}
+
+static const char *state_of(executor *e, const char *job_id)
+{
+    static char buf[16];
+    json_t *a = NULL;
+    if (exec_get(e, job_id, &a) != EXEC_OK)
+        return "absent";
+    snprintf(buf, sizeof buf, "%s", json_string_value(json_object_get(a, "state")));
+    json_decref(a);
+    return buf;
+}
+
+START_TEST(capacity_rule)
+{
+    ck_assert_int_eq(assign(&ex, "J1", 1), EXEC_CREATED);
+    ck_assert_int_eq(assign(&ex, "J1", 1), EXEC_OK);          /* idempotent */
+    ck_assert_int_eq(assign(&ex, "J2", 1), EXEC_E_CAPACITY);  /* capacity 1 */
+    ck_assert_int_eq(assign(&ex, "J1", 2), EXEC_CREATED);     /* newer attempt replaces */
+    ck_assert_uint_eq(exec_count(&ex, ASG_ACTIVE), 1);
+    ck_assert_uint_eq(ex.n, 1);
+    ck_assert_int_eq(assign(&ex, "J1", 1), EXEC_E_STALE);     /* older attempt refused */
+    /* A revoked assignment no longer counts toward capacity. */
+    ck_assert_int_eq(exec_revoke(&ex, "J1", 0, NULL, NULL, NULL), EXEC_OK);
+    ck_assert_int_eq(assign(&ex, "J2", 1), EXEC_CREATED);
+    ck_assert_uint_eq(exec_count(&ex, ASG_ACTIVE), 1);
+    ck_assert_uint_eq(exec_count(&ex, ASG_REVOKED), 1);
+}
+END_TEST
+
+START_TEST(capacity_three)
+{
+    exec_release(&ex);
+    make_executor(&ex, 3);
+    ck_assert_int_eq(assign(&ex, "A", 1), EXEC_CREATED);
+    ck_assert_int_eq(assign(&ex, "B", 1), EXEC_CREATED);
+    ck_assert_int_eq(assign(&ex, "C", 1), EXEC_CREATED);
+    ck_assert_int_eq(assign(&ex, "D", 1), EXEC_E_CAPACITY);
+    ck_assert_int_eq(assign(&ex, "B", 5), EXEC_CREATED); /* replacing keeps the count */
+    ck_assert_uint_eq(exec_count(&ex, ASG_ACTIVE), 3);
+}
+END_TEST
+
+START_TEST(revoke_marking)
+{
+    ck_assert_int_eq(assign(&ex, "J1", 2), EXEC_CREATED);
+    ck_assert_int_eq(exec_revoke(&ex, "nope", 0, NULL, NULL, NULL), EXEC_E_NOTFOUND);
+    /* An older attempt's revoke leaves the newer one alone. */
+    json_t *out = NULL;
+    ck_assert_int_eq(exec_revoke(&ex, "J1", 1, NULL, &out, NULL), EXEC_OK);
+    ck_assert_str_eq(json_string_value(json_object_get(out, "state")), "active");
+    json_decref(out);
+    ck_assert_int_eq(exec_revoke(&ex, "J1", 2, "redeployed", &out, NULL), EXEC_OK);
+    ck_assert_str_eq(json_string_value(json_object_get(out, "state")), "revoked");
+    ck_assert_str_eq(json_string_value(json_object_get(out, "revoke_reason")), "redeployed");
+    json_decref(out);
+    /* Revoking again is harmless; it is kept, not dropped. */
+    ck_assert_int_eq(exec_revoke(&ex, "J1", 0, NULL, NULL, NULL), EXEC_OK);
+    ck_assert_str_eq(state_of(&ex, "J1"), "revoked");
+}
+END_TEST
+
+START_TEST(heartbeat_revocations)
+{
+    exec_release(&ex);
+    make_executor(&ex, 4);
+    ck_assert_int_eq(assign(&ex, "J1", 1), EXEC_CREATED);
+    ck_assert_int_eq(assign(&ex, "J2", 3), EXEC_CREATED);
+    ck_assert_int_eq(assign(&ex, "J3", 1), EXEC_CREATED);
+    json_t *hb = exec_heartbeat_body(&ex);
+    ck_assert_uint_eq(json_array_size(json_object_get(hb, "jobs")), 3);
+    json_decref(hb);
+    json_t *rev = json_loads("[{\"job_id\":\"J1\",\"attempt\":1,\"reason\":\"redeployed\"},"
+                             "{\"job_id\":\"J2\",\"attempt\":2},"          /* older: ignored */
+                             "{\"job_id\":\"J3\",\"attempt\":9},"          /* newer: revokes */
+                             "{\"job_id\":\"bad id\",\"attempt\":1},"
+                             "{\"job_id\":\"J9\",\"attempt\":1}]", 0, NULL);
+    ck_assert_ptr_nonnull(rev);
+    ck_assert_int_eq(exec_apply_revoked(&ex, rev), 2);
+    json_decref(rev);
+    ck_assert_str_eq(state_of(&ex, "J1"), "revoked");
+    ck_assert_str_eq(state_of(&ex, "J2"), "active");
+    ck_assert_str_eq(state_of(&ex, "J3"), "revoked");
+    hb = exec_heartbeat_body(&ex);
+    json_t *jobs = json_object_get(hb, "jobs");
+    ck_assert_uint_eq(json_array_size(jobs), 1);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(jobs, 0), "job_id")), "J2");
+    ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(jobs, 0), "attempt")), 3);
+    json_decref(hb);
+}
+END_TEST
+
+START_TEST(store_round_trip)
+{
+    exec_release(&ex);
+    make_executor(&ex, 2);
+    ck_assert_int_eq(assign(&ex, "J1", 1), EXEC_CREATED);
+    ck_assert_int_eq(assign(&ex, "J2", 4), EXEC_CREATED);
+    ck_assert_int_eq(exec_revoke(&ex, "J1", 1, "cancelled", NULL, NULL), EXEC_OK);
+    pthread_mutex_lock(&ex.mu);
+    ex.report_counter = 41;
+    exec_find_locked(&ex, "J2")->report = json_pack("{s:s, s:i, s:b}", "outcome", "contained",
+                                                    "status", 201, "accepted", 1);
+    exec_find_locked(&ex, "J2")->state = ASG_REPORTED;
+    ex.gen++;
+    pthread_mutex_unlock(&ex.mu);
+    ck_assert_int_eq(exec_sync(&ex), 0);
+    json_t *before = exec_list_json(&ex);
+
+    static executor back;
+    make_executor(&back, 2);
+    char err[256];
+    ck_assert_int_eq(store_load(&back, err, sizeof err), 0);
+    ck_assert_uint_eq(back.n, 2);
+    ck_assert_uint_eq(back.report_counter, 41);
+    ck_assert_uint_ge(back.next_seq, 3);
+    json_t *after = exec_list_json(&back);
+    ck_assert(json_equal(before, after));
+    ck_assert_str_eq(state_of(&back, "J1"), "revoked");
+    ck_assert_str_eq(state_of(&back, "J2"), "reported");
+    /* Order (arrival) survives too. */
+    ck_assert_str_eq(back.v[0]->job_id, "J1");
+    ck_assert_uint_eq(back.v[1]->attempt, 4);
+    ck_assert_uint_eq(vclock_get(&back.v[1]->vc, "Downtown"), 7);
+    json_decref(before);
+    json_decref(after);
+    exec_release(&back);
+}
+END_TEST
+
+START_TEST(store_missing_and_corrupt)
+{
+    char err[256];
+    ck_assert_int_eq(store_load(&ex, err, sizeof err), 0); /* no file yet: fine */
+    ck_assert_uint_eq(ex.n, 0);
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, EXEC_STORE_FILE);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("{\"version\":1,\"unit_id\":\"LAFD-1\",\"assign", f);
+    fclose(f);
+    ck_assert_int_eq(store_load(&ex, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, EXEC_STORE_FILE));
+    /* Valid JSON with a bad entry is refused as well. */
+    f = fopen(path, "w");
+    fputs("{\"version\":1,\"unit_id\":\"LAFD-1\",\"report_counter\":0,\"next_seq\":1,"
+          "\"assignments\":[{\"job_id\":\"J 1\"}]}", f);
+    fclose(f);
+    ck_assert_int_eq(store_load(&ex, err, sizeof err), -1);
+    ck_assert_uint_eq(ex.n, 0);
+    /* Another unit's file is not silently adopted. */
+    f = fopen(path, "w");
+    fputs("{\"version\":1,\"unit_id\":\"LAFD-9\",\"report_counter\":0,\"next_seq\":1,"
+          "\"assignments\":[]}", f);
+    fclose(f);
+    ck_assert_int_eq(store_load(&ex, err, sizeof err), -1);
+}
+END_TEST
+
+START_TEST(store_write_is_atomic_file)
+{
+    ck_assert_int_eq(assign(&ex, "J1", 1), EXEC_CREATED);
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s.tmp", tmpdir, EXEC_STORE_FILE);
+    ck_assert_int_ne(access(path, F_OK), 0); /* temp file renamed away */
+    snprintf(path, sizeof path, "%s/%s", tmpdir, EXEC_STORE_FILE);
+    json_error_t jerr;
+    json_t *root = json_load_file(path, 0, &jerr);
+    ck_assert_ptr_nonnull(root);
+    ck_assert_uint_eq(json_array_size(json_object_get(root, "assignments")), 1);
+    json_decref(root);
+}
+END_TEST
+
+START_TEST(mkdirs_nested)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/a/b/c", tmpdir);
+    ck_assert_int_eq(store_mkdirs(path), 0);
+    ck_assert_int_eq(store_mkdirs(path), 0);
+    ck_assert_int_eq(access(path, W_OK), 0);
+}
+END_TEST
+
+START_TEST(url_validation)
+{
+    ck_assert(exec_url_valid("http://127.0.0.1:7101"));
+    ck_assert(!exec_url_valid("https://x"));
+    ck_assert(!exec_url_valid("http://"));
+    ck_assert(!exec_url_valid("http://a b"));
+    ck_assert(!exec_url_valid(NULL));
+    char big[EXEC_URL_MAX + 8];
+    memset(big, 'a', sizeof big);
+    memcpy(big, "http://", 7);
+    big[sizeof big - 1] = '\0';
+    ck_assert(!exec_url_valid(big));
+}
+END_TEST
+
+static Suite *executor_suite(void)
+{
+    Suite *s = suite_create("executor");
+    TCase *args = tcase_create("args");
+    tcase_add_test(args, args_good_both_forms);
+    tcase_add_test(args, args_defaults_and_help);
+    tcase_add_test(args, args_bad);
+    tcase_add_test(args, args_bad_ids_and_urls);
+    tcase_add_test(args, url_validation);
+    suite_add_tcase(s, args);
+
+    TCase *state = tcase_create("state");
+    tcase_add_checked_fixture(state, setup, teardown);
+    tcase_add_test(state, capacity_rule);
+    tcase_add_test(state, capacity_three);
+    tcase_add_test(state, revoke_marking);
+    tcase_add_test(state, heartbeat_revocations);
+    tcase_add_test(state, store_round_trip);
+    tcase_add_test(state, store_missing_and_corrupt);
+    tcase_add_test(state, store_write_is_atomic_file);
+    tcase_add_test(state, mkdirs_nested);
+    suite_add_tcase(s, state);
+    return s;
+}
+
+int main(void)
+{
+    service_log_init("test_executor");
+    SRunner *sr = srunner_create(executor_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
