@@ -1,0 +1,518 @@
+/* Assignment, redeployment and the background threads that drive them.
+ *
+ * A dispatch reserves a unit under the lock (a PENDING attempt counts toward
+ * the unit's load, so no other dispatch can pick it), calls the executor with
+ * the lock released, and settles under the lock: ACTIVE and committed when
+ * the executor accepted, dropped when it refused or did not answer. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "broker.h"
+
+#define DISPATCH_MAX_TRIES 16
+#define DRAIN_BATCH 1024
+
+static const http_opts assign_opts = {
+    .connect_timeout_ms = 500,
+    .timeout_ms = 2000,
+    .retries = 0,
+};
+
+static const http_opts revoke_opts = {
+    .connect_timeout_ms = 500,
+    .timeout_ms = 1500,
+    .retries = 1,
+    .backoff_ms = 100,
+};
+
+static bool tried_has(char (*tried)[COORD_ID_MAX + 1], size_t n, const char *id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(tried[i], id) == 0)
+            return true;
+    return false;
+}
+
+/* Picks the best eligible unit not tried yet; caller holds mu. */
+static unit *pick_unit(broker *b, const job *j, char (*tried)[COORD_ID_MAX + 1], size_t ntried)
+{
+    const char *req[BROKER_MAX_CAPS];
+    for (size_t i = 0; i < j->ncaps && i < BROKER_MAX_CAPS; i++)
+        req[i] = j->caps[i];
+    size_t nreq = j->ncaps < BROKER_MAX_CAPS ? j->ncaps : BROKER_MAX_CAPS;
+
+    /* A linear pass with the same order as rank_units (own district first,
+     * then fewest active jobs, then id): all units here are our own, so the
+     * best is the eligible one with the least load, ties by id. */
+    unit *best = NULL;
+    size_t it = 0;
+    const char *key;
+    void *val;
+    while (hmap_next(b->units, &it, &key, &val)) {
+        unit *u = val;
+        if (tried_has(tried, ntried, u->id))
+            continue;
+        unit_candidate c = {
+            .id = u->id,
+            .district = b->cfg.id,
+            .status = unit_current_status(u),
+            .active_jobs = u->load,
+            .capacity = u->capacity,
+            .caps = (const char *const *)NULL,
+            .ncaps = 0,
+        };
+        const char *offered[BROKER_MAX_CAPS];
+        for (size_t i = 0; i < u->ncaps && i < BROKER_MAX_CAPS; i++)
+            offered[i] = u->caps[i];
+        c.caps = offered;
+        c.ncaps = u->ncaps < BROKER_MAX_CAPS ? u->ncaps : BROKER_MAX_CAPS;
+        if (!unit_eligible(&c, req, nreq))
+            continue;
+        if (!best || u->load < best->load ||
+            (u->load == best->load && strcmp(u->id, best->id) < 0))
+            best = u;
+    }
+    return best;
+}
+
+static attempt *find_attempt(job *j, uint32_t n)
+{
+    for (size_t i = 0; i < j->nattempts; i++)
+        if (j->attempts[i].n == n)
+            return &j->attempts[i];
+    return NULL;
+}
+
+static uint32_t next_attempt_no(const job *j)
+{
+    uint32_t n = 0;
+    for (size_t i = 0; i < j->nattempts; i++)
+        if (j->attempts[i].n > n)
+            n = j->attempts[i].n;
+    return n + 1;
+}
+
+static void drop_attempt(job *j, uint32_t n)
+{
+    for (size_t i = 0; i < j->nattempts; i++) {
+        if (j->attempts[i].n == n) {
+            free(j->attempts[i].clock);
+            memmove(&j->attempts[i], &j->attempts[i + 1],
+                    (j->nattempts - i - 1) * sizeof(j->attempts[0]));
+            j->nattempts--;
+            return;
+        }
+    }
+}
+
+
+/* Adds a PENDING attempt for unit_id (of district) and returns the body of
+ * the assignment message; caller holds mu. NULL when out of memory. */
+static json_t *reserve_attempt(broker *b, job *j, const char *unit_id, const char *district,
+                               uint32_t *n_out)
+{
+    /* The assignment is a send event: tick, and give the unit the clock. */
+    vclock_tick(&b->clock, b->cfg.id);
+    json_t *vc = broker_clock_json(b);
+    attempt a = {0};
+    a.n = next_attempt_no(j);
+    snprintf(a.unit_id, sizeof(a.unit_id), "%s", unit_id);
+    snprintf(a.unit_district, sizeof(a.unit_district), "%s", district);
+    a.state = ATT_PENDING;
+    a.clock = json_canonical(vc);
+    a.at_ms = coord_now_wall_ms();
+    if (!a.clock || job_add_attempt(j, &a) < 0) {
+        free(a.clock);
+        json_decref(vc);
+        return NULL;
+    }
+    *n_out = a.n;
+    j->dispatching = true;
+    return json_pack("{s:o, s:i, s:s, s:s, s:o}", "job", job_to_json(b, j), "attempt", (int)a.n,
+                     "owner", b->cfg.id, "owner_url", b->self_url, "vclock", vc);
+}
+
+/* Settles a confirmed attempt; caller holds mu and the job is queued. */
+static void confirm_attempt(broker *b, job *j, attempt *pa, const char *kind, const char *how)
+{
+    pa->state = ATT_ACTIVE;
+    j->status = JOB_ASSIGNED;
+    j->updated_ms = coord_now_wall_ms();
+    jobq_remove(b->queue, j->id);
+    b->m.jobs_assigned++;
+    if (pa->n > 1)
+        b->m.jobs_redeployed++;
+    broker_txn_begin(b);
+    broker_save_job(b, j);
+    broker_event(b, pa->n > 1 ? "job_redeployed" : "job_assigned", j->id, pa->unit_id, pa->n,
+                 "assigned to %s (%s) as attempt %u%s", pa->unit_id, kind, pa->n, how);
+    broker_commit_or_die(b);
+}
+
+/* Mutual aid: claim another district's unit at its home broker. Called
+ * with mu held and returns with it held; the claim itself runs unlocked. */
+static bool dispatch_remote(broker *b, const char *job_id, const char *unit_id,
+                            const char *owner, const char *owner_url)
+{
+    job *j = broker_job(b, job_id);
+    uint32_t n = 0;
+    json_t *body = reserve_attempt(b, j, unit_id, owner, &n);
+    if (!body)
+        return false;
+    char url[BROKER_URL_MAX + 128];
+    snprintf(url, sizeof(url), "%s/v1/units/%s/claim", owner_url, unit_id);
+    pthread_mutex_unlock(&b->mu);
+
+    http_reply rep;
+    int rc = http_json("POST", url, body, &assign_opts, &rep);
+    json_decref(body);
+    bool ok = rc == 0 && (rep.status == 201 || rep.status == 200);
+
+    pthread_mutex_lock(&b->mu);
+    j = broker_job(b, job_id);
+    j->dispatching = false;
+    attempt *pa = find_attempt(j, n);
+    json_t *ucopy = rep.body ? json_object_get(rep.body, "unit") : NULL;
+    remote_entry *re = hmap_get(b->remote_units, unit_id);
+    if (re && json_is_object(ucopy)) {
+        /* The home broker's answer is the freshest copy we can have. */
+        json_decref(re->obj);
+        re->obj = json_incref(ucopy);
+        re->fetched_wall_ms = coord_now_wall_ms();
+    } else if (re && rc == 0 && rep.status == 409) {
+        json_object_set_new(re->obj, "status", json_string("busy"));
+    }
+    http_reply_release(&rep);
+    if (ok && j->status == JOB_QUEUED && pa) {
+        hmap_put(b->borrowed, j->id, j, NULL);
+        char how[160];
+        snprintf(how, sizeof(how), " (mutual aid from %s)", owner);
+        confirm_attempt(b, j, pa, "borrowed", how);
+        return true;
+    }
+    drop_attempt(j, n);
+    if (ok)
+        broker_queue_release(b, owner_url, unit_id, job_id, n, "revoked");
+    else if (rc == 0 && rep.status == 409)
+        b->m.assign_refused++;
+    else
+        b->m.assign_errors++;
+    return false;
+}
+
+dispatch_outcome broker_dispatch(broker *b, const char *job_id)
+{
+    char tried[DISPATCH_MAX_TRIES][COORD_ID_MAX + 1];
+    size_t ntried = 0;
+
+    for (;;) {
+        pthread_mutex_lock(&b->mu);
+        job *j = broker_job(b, job_id);
+        if (!j || j->dispatching || j->status != JOB_QUEUED) {
+            pthread_mutex_unlock(&b->mu);
+            return DISPATCH_SKIPPED;
+        }
+        unit *u = ntried < DISPATCH_MAX_TRIES ? pick_unit(b, j, tried, ntried) : NULL;
+        if (!u) {
+            /* Own district first, then mutual aid. */
+            char rid[COORD_ID_MAX + 1], owner[COORD_ID_MAX + 1], owner_url[BROKER_URL_MAX];
+            if (ntried < DISPATCH_MAX_TRIES &&
+                broker_pick_remote_unit(b, j, tried, ntried, rid, owner, owner_url)) {
+                snprintf(tried[ntried++], COORD_ID_MAX + 1, "%s", rid);
+                bool ok = dispatch_remote(b, job_id, rid, owner, owner_url);
+                pthread_mutex_unlock(&b->mu);
+                if (ok)
+                    return DISPATCH_ASSIGNED;
+                continue;
+            }
+            pthread_mutex_unlock(&b->mu);
+            return DISPATCH_QUEUED;
+        }
+        snprintf(tried[ntried++], COORD_ID_MAX + 1, "%s", u->id);
+
+        uint32_t n = 0;
+        json_t *body = reserve_attempt(b, j, u->id, b->cfg.id, &n);
+        if (!body || unit_hold(u, j->id, n, true) < 0) {
+            if (body)
+                drop_attempt(j, n);
+            j->dispatching = false;
+            json_decref(body);
+            pthread_mutex_unlock(&b->mu);
+            return DISPATCH_QUEUED;
+        }
+        char url[BROKER_URL_MAX + 32];
+        snprintf(url, sizeof(url), "%s/v1/assignments", u->url);
+        char unit_id[COORD_ID_MAX + 1];
+        snprintf(unit_id, sizeof(unit_id), "%s", u->id);
+        pthread_mutex_unlock(&b->mu);
+
+        http_reply rep;
+        int rc = http_json("POST", url, body, &assign_opts, &rep);
+        json_decref(body);
+        bool ok = rc == 0 && (rep.status == 201 || rep.status == 200);
+        long status = rep.status;
+        http_reply_release(&rep);
+
+        pthread_mutex_lock(&b->mu);
+        j = broker_job(b, job_id);
+        u = broker_unit(b, unit_id);
+        j->dispatching = false;
+        attempt *pa = find_attempt(j, n);
+        if (ok && j->status == JOB_QUEUED && !u->lost && !u->out_of_service && pa) {
+            unit_confirm(u, j->id);
+            confirm_attempt(b, j, pa, u->kind, "");
+            pthread_mutex_unlock(&b->mu);
+            return DISPATCH_ASSIGNED;
+        }
+        /* Refused, unreachable, or overtaken (the job was completed by a
+         * late result, or the unit was lost meanwhile). */
+        unit_release(u, j->id);
+        broker_touch_unit(b, u);
+        drop_attempt(j, n);
+        if (ok) {
+            /* The executor took it but we cannot use it: tell it to stop. */
+            broker_queue_revocation(b, u->url, j->id, n);
+        } else if (rc == 0 && status == 409) {
+            b->m.assign_refused++;
+        } else {
+            b->m.assign_errors++;
+            service_log("warn", "assignment of %s to %s failed (status %ld)", job_id, unit_id,
+                        status);
+        }
+        pthread_mutex_unlock(&b->mu);
+    }
+}
+
+void broker_request_drain(broker *b)
+{
+    pthread_mutex_lock(&b->wmu);
+    b->drain_requested = true;
+    pthread_cond_broadcast(&b->wcond);
+    pthread_mutex_unlock(&b->wmu);
+}
+
+static void queue_message(broker *b, revocation *r)
+{
+    pthread_mutex_lock(&b->wmu);
+    r->next = b->revocations;
+    b->revocations = r;
+    pthread_cond_broadcast(&b->wcond);
+    pthread_mutex_unlock(&b->wmu);
+}
+
+void broker_queue_revocation(broker *b, const char *url, const char *job_id, uint32_t n)
+{
+    revocation *r = calloc(1, sizeof(*r));
+    if (!r)
+        return; /* the unit's next heartbeat carries the revocation anyway */
+    snprintf(r->url, sizeof(r->url), "%s", url);
+    snprintf(r->job_id, sizeof(r->job_id), "%s", job_id);
+    r->attempt = n;
+    queue_message(b, r);
+}
+
+void broker_queue_release(broker *b, const char *home_url, const char *unit_id,
+                          const char *job_id, uint32_t n, const char *reason)
+{
+    revocation *r = calloc(1, sizeof(*r));
+    if (!r)
+        return;
+    snprintf(r->url, sizeof(r->url), "%s", home_url);
+    snprintf(r->unit_id, sizeof(r->unit_id), "%s", unit_id);
+    snprintf(r->job_id, sizeof(r->job_id), "%s", job_id);
+    snprintf(r->reason, sizeof(r->reason), "%s", reason);
+    r->attempt = n;
+    queue_message(b, r);
+}
+
+size_t broker_revoke_unit_jobs(broker *b, unit *u, const char *reason)
+{
+    size_t moved = 0;
+    for (uint32_t i = 0; i < u->load;) {
+        struct held h = u->held[i];
+        if (h.pending) {
+            i++; /* the dispatch in flight settles it */
+            continue;
+        }
+        job *j = broker_job(b, h.job_id);
+        attempt *a = j ? find_attempt(j, h.attempt) : NULL;
+        if (a && a->state == ATT_ACTIVE) {
+            a->state = ATT_REVOKED;
+            a->notified = false;
+            if (j->status == JOB_ASSIGNED) {
+                j->status = JOB_QUEUED;
+                j->updated_ms = coord_now_wall_ms();
+                jobq_push(b->queue, j->id, j->sev, j->seq);
+                moved++;
+            }
+            unit_add_notice(u, j->id, a->n, "redeployed");
+            broker_save_job(b, j);
+            broker_event(b, "job_requeued", j->id, u->id, a->n, "attempt %u revoked: %s", a->n,
+                         reason);
+        }
+        unit_release(u, h.job_id); /* moves the last entry into slot i */
+    }
+    return moved;
+}
+
+static uint64_t monitor_period_ms(const broker *b)
+{
+    uint64_t p = b->cfg.failure_timeout_ms / 10;
+    return p < 20 ? 20 : p > 200 ? 200 : p;
+}
+
+struct lost_list {
+    char (*ids)[COORD_ID_MAX + 1];
+    size_t n, cap;
+};
+
+static void collect_lost(const char *id, void *arg)
+{
+    struct lost_list *l = arg;
+    if (l->n == l->cap) {
+        size_t nc = l->cap ? l->cap * 2 : 16;
+        void *p = realloc(l->ids, nc * sizeof(*l->ids));
+        if (!p)
+            return;
+        l->ids = p;
+        l->cap = nc;
+    }
+    snprintf(l->ids[l->n++], COORD_ID_MAX + 1, "%s", id);
+}
+
+/* Waits on wcond until the deadline or a stop; returns true when stopping. */
+static bool wait_ms(broker *b, uint64_t ms, bool wake_on_drain)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += (time_t)(ms / 1000);
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&b->wmu);
+    while (!b->stopping && !(wake_on_drain && b->drain_requested)) {
+        if (pthread_cond_timedwait(&b->wcond, &b->wmu, &ts) == ETIMEDOUT)
+            break;
+    }
+    bool stop = b->stopping;
+    pthread_mutex_unlock(&b->wmu);
+    return stop;
+}
+
+void *broker_monitor_main(void *arg)
+{
+    broker *b = arg;
+    struct lost_list l = {0};
+    while (!wait_ms(b, monitor_period_ms(b), false)) {
+        l.n = 0;
+        pthread_mutex_lock(&b->mu);
+        fd_check(b->fd, coord_now_mono_ms(), collect_lost, &l);
+        size_t moved = 0;
+        for (size_t i = 0; i < l.n; i++) {
+            unit *u = broker_unit(b, l.ids[i]);
+            if (!u || u->lost)
+                continue;
+            u->lost = true;
+            b->m.units_lost++;
+            broker_txn_begin(b);
+            broker_event(b, "unit_lost", NULL, u->id, 0, "no heartbeat for %llu ms",
+                         (unsigned long long)b->cfg.failure_timeout_ms);
+            moved += broker_revoke_unit_jobs(b, u, "unit lost");
+            broker_commit_or_die(b);
+        }
+        pthread_mutex_unlock(&b->mu);
+        if (moved)
+            broker_request_drain(b);
+    }
+    free(l.ids);
+    return NULL;
+}
+
+void *broker_dispatch_main(void *arg)
+{
+    broker *b = arg;
+    jobq_item *items = calloc(DRAIN_BATCH, sizeof(*items));
+    if (!items)
+        return NULL;
+    for (;;) {
+        pthread_mutex_lock(&b->wmu);
+        while (!b->stopping && !b->drain_requested)
+            pthread_cond_wait(&b->wcond, &b->wmu);
+        bool stop = b->stopping;
+        b->drain_requested = false;
+        pthread_mutex_unlock(&b->wmu);
+        if (stop)
+            break;
+
+        pthread_mutex_lock(&b->mu);
+        size_t n = jobq_snapshot(b->queue, items, DRAIN_BATCH);
+        pthread_mutex_unlock(&b->mu);
+        /* Priority order: a critical job gets the freed unit before a low one;
+         * a job no free unit can serve does not block the ones after it. */
+        for (size_t i = 0; i < n; i++) {
+            pthread_mutex_lock(&b->wmu);
+            stop = b->stopping;
+            pthread_mutex_unlock(&b->wmu);
+            if (stop)
+                break;
+            broker_dispatch(b, items[i].id);
+        }
+    }
+    free(items);
+    http_client_thread_cleanup();
+    return NULL;
+}
+
+void *broker_notify_main(void *arg)
+{
+    broker *b = arg;
+    for (;;) {
+        pthread_mutex_lock(&b->wmu);
+        while (!b->stopping && !b->revocations)
+            pthread_cond_wait(&b->wcond, &b->wmu);
+        if (b->stopping) {
+            pthread_mutex_unlock(&b->wmu);
+            break;
+        }
+        revocation *r = b->revocations;
+        b->revocations = r->next;
+        pthread_mutex_unlock(&b->wmu);
+
+        char url[BROKER_URL_MAX + 128];
+        http_reply rep;
+        if (r->unit_id[0]) {
+            /* Release of a borrowed unit at its home broker. */
+            snprintf(url, sizeof(url), "%s/v1/units/%s/release", r->url, r->unit_id);
+            json_t *body = json_pack("{s:s, s:i, s:s}", "job_id", r->job_id, "attempt",
+                                     (int)r->attempt, "reason", r->reason);
+            if (http_json("POST", url, body, &revoke_opts, &rep) < 0 || rep.status != 200)
+                service_log("warn", "release of %s for %s at %s failed", r->unit_id, r->job_id,
+                            r->url);
+            json_decref(body);
+            http_reply_release(&rep);
+            free(r);
+            continue;
+        }
+        snprintf(url, sizeof(url), "%s/v1/assignments/%s?attempt=%u", r->url, r->job_id,
+                 r->attempt);
+        int rc = http_json("DELETE", url, NULL, &revoke_opts, &rep);
+        bool delivered = rc == 0 && (rep.status == 200 || rep.status == 404);
+        http_reply_release(&rep);
+        if (delivered) {
+            pthread_mutex_lock(&b->mu);
+            job *j = broker_job(b, r->job_id);
+            attempt *a = j ? find_attempt(j, r->attempt) : NULL;
+            if (a)
+                a->notified = true;
+            pthread_mutex_unlock(&b->mu);
+        }
+        free(r);
+    }
+    http_client_thread_cleanup();
+    return NULL;
+}

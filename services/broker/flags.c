@@ -1,0 +1,149 @@
+/* ergrid-broker's command line (DESIGN.md §5). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker.h"
+
+static const char usage[] =
+    "usage: ergrid-broker --id DISTRICT --listen HOST:PORT --data-dir DIR\n"
+    "                     [--coordinator URL] [--peer ID=URL ...]\n"
+    "                     [--failure-timeout 3s] [--sync-interval 60s]\n"
+    "                     [--emergency-sync-interval 5s] [--advertise-url URL]\n"
+    "                     [--threads N]\n";
+
+static int set_url(char *dst, const char *v, const char *flag, char *err, size_t errlen)
+{
+    if ((strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0) ||
+        strlen(v) >= BROKER_URL_MAX) {
+        snprintf(err, errlen, "%s: expected an http:// URL, got '%s'", flag, v);
+        return 2;
+    }
+    snprintf(dst, BROKER_URL_MAX, "%s", v);
+    size_t n = strlen(dst);
+    while (n > 0 && dst[n - 1] == '/')
+        dst[--n] = '\0';
+    return 0;
+}
+
+static int set_duration(uint64_t *dst, const char *v, const char *flag, char *err, size_t errlen)
+{
+    if (coord_parse_duration_ms(v, dst) < 0) {
+        snprintf(err, errlen, "%s: expected a duration like 500ms, 3s or 1m, got '%s'", flag, v);
+        return 2;
+    }
+    return 0;
+}
+
+int broker_parse_args(int argc, char **argv, broker_config *cfg, char *err, size_t errlen)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->failure_timeout_ms = 3000;
+    cfg->sync_interval_ms = 60000;
+    cfg->emergency_sync_interval_ms = 5000;
+    cfg->threads = 8;
+    bool have_listen = false;
+
+    for (int i = 1; i < argc; i++) {
+        char flag[64];
+        const char *arg = argv[i], *val = NULL;
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            fputs(usage, stdout);
+            return 1;
+        }
+        if (strncmp(arg, "--", 2) != 0) {
+            snprintf(err, errlen, "unexpected argument '%s'\n%s", arg, usage);
+            return 2;
+        }
+        const char *eq = strchr(arg, '=');
+        size_t fl = eq ? (size_t)(eq - arg) : strlen(arg);
+        if (fl >= sizeof(flag)) {
+            snprintf(err, errlen, "unknown flag '%.60s...'\n%s", arg, usage);
+            return 2;
+        }
+        memcpy(flag, arg, fl);
+        flag[fl] = '\0';
+        if (eq) {
+            val = eq + 1;
+        } else if (i + 1 < argc) {
+            val = argv[++i];
+        } else {
+            snprintf(err, errlen, "%s needs a value\n%s", flag, usage);
+            return 2;
+        }
+        int rc = 0;
+        if (strcmp(flag, "--id") == 0) {
+            if (!coord_id_valid(val)) {
+                snprintf(err, errlen, "--id: '%s' is not an id ([A-Za-z0-9._-]{1,64})", val);
+                return 2;
+            }
+            snprintf(cfg->id, sizeof(cfg->id), "%s", val);
+        } else if (strcmp(flag, "--listen") == 0) {
+            if (api_parse_listen(val, cfg->host, sizeof(cfg->host), &cfg->port) < 0) {
+                snprintf(err, errlen, "--listen: expected HOST:PORT, got '%s'", val);
+                return 2;
+            }
+            have_listen = true;
+        } else if (strcmp(flag, "--data-dir") == 0) {
+            if (!*val || strlen(val) >= sizeof(cfg->data_dir)) {
+                snprintf(err, errlen, "--data-dir: bad path");
+                return 2;
+            }
+            snprintf(cfg->data_dir, sizeof(cfg->data_dir), "%s", val);
+        } else if (strcmp(flag, "--coordinator") == 0) {
+            rc = set_url(cfg->coordinator, val, flag, err, errlen);
+        } else if (strcmp(flag, "--advertise-url") == 0) {
+            rc = set_url(cfg->advertise_url, val, flag, err, errlen);
+        } else if (strcmp(flag, "--peer") == 0) {
+            const char *e = strchr(val, '=');
+            char pid[COORD_ID_MAX + 1];
+            if (!e || (size_t)(e - val) > COORD_ID_MAX) {
+                snprintf(err, errlen, "--peer: expected ID=URL, got '%s'", val);
+                return 2;
+            }
+            memcpy(pid, val, (size_t)(e - val));
+            pid[e - val] = '\0';
+            if (!coord_id_valid(pid)) {
+                snprintf(err, errlen, "--peer: '%s' is not an id", pid);
+                return 2;
+            }
+            if (cfg->npeers == BROKER_MAX_PEERS) {
+                snprintf(err, errlen, "--peer: at most %d peers", BROKER_MAX_PEERS);
+                return 2;
+            }
+            rc = set_url(cfg->peer_url[cfg->npeers], e + 1, flag, err, errlen);
+            if (rc == 0)
+                snprintf(cfg->peer_id[cfg->npeers++], COORD_ID_MAX + 1, "%s", pid);
+        } else if (strcmp(flag, "--failure-timeout") == 0) {
+            rc = set_duration(&cfg->failure_timeout_ms, val, flag, err, errlen);
+        } else if (strcmp(flag, "--sync-interval") == 0) {
+            rc = set_duration(&cfg->sync_interval_ms, val, flag, err, errlen);
+        } else if (strcmp(flag, "--emergency-sync-interval") == 0) {
+            rc = set_duration(&cfg->emergency_sync_interval_ms, val, flag, err, errlen);
+        } else if (strcmp(flag, "--threads") == 0) {
+            char *end;
+            unsigned long t = strtoul(val, &end, 10);
+            if (!*val || *end || t < 1 || t > 256) {
+                snprintf(err, errlen, "--threads: expected 1..256, got '%s'", val);
+                return 2;
+            }
+            cfg->threads = (unsigned)t;
+        } else {
+            snprintf(err, errlen, "unknown flag '%s'\n%s", flag, usage);
+            return 2;
+        }
+        if (rc)
+            return rc;
+    }
+    if (!cfg->id[0] || !have_listen || !cfg->data_dir[0]) {
+        snprintf(err, errlen, "--id, --listen and --data-dir are required\n%s", usage);
+        return 2;
+    }
+    for (size_t i = 0; i < cfg->npeers; i++) {
+        if (strcmp(cfg->peer_id[i], cfg->id) == 0) {
+            snprintf(err, errlen, "--peer: %s is this broker's own id", cfg->id);
+            return 2;
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,219 @@
+/* The broker's in-memory model: lookups, derived status, events and the
+ * transaction wrapper every state change goes through. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "broker.h"
+
+job *broker_job(broker *b, const char *id)
+{
+    return id ? hmap_get(b->jobs, id) : NULL;
+}
+
+unit *broker_unit(broker *b, const char *id)
+{
+    return id ? hmap_get(b->units, id) : NULL;
+}
+
+unit_status unit_current_status(const unit *u)
+{
+    if (u->out_of_service)
+        return UNIT_OUT_OF_SERVICE;
+    if (u->lost)
+        return UNIT_LOST;
+    return u->load >= u->capacity ? UNIT_BUSY : UNIT_AVAILABLE;
+}
+
+attempt *job_current_attempt(job *j)
+{
+    /* The latest attempt that the executor confirmed. */
+    for (size_t i = j->nattempts; i > 0; i--)
+        if (j->attempts[i - 1].state != ATT_PENDING)
+            return &j->attempts[i - 1];
+    return NULL;
+}
+
+static void result_free(result *r)
+{
+    if (!r)
+        return;
+    free(r->data);
+    free(r);
+}
+
+void job_free(job *j)
+{
+    if (!j)
+        return;
+    for (size_t i = 0; i < j->nattempts; i++)
+        free(j->attempts[i].clock);
+    free(j->attempts);
+    result_free(j->res);
+    free(j->caps);
+    free(j->location);
+    free(j->payload);
+    free(j);
+}
+
+void unit_free(unit *u)
+{
+    if (!u)
+        return;
+    free(u->caps);
+    free(u->held);
+    free(u->notices);
+    free(u);
+}
+
+int job_add_attempt(job *j, const attempt *a)
+{
+    if (j->nattempts == j->aattempts) {
+        size_t na = j->aattempts ? j->aattempts * 2 : 2;
+        attempt *arr = realloc(j->attempts, na * sizeof(*arr));
+        if (!arr)
+            return COORD_E_NOMEM;
+        j->attempts = arr;
+        j->aattempts = na;
+    }
+    j->attempts[j->nattempts++] = *a;
+    return 0;
+}
+
+static char *clock_text(const vclock *vc)
+{
+    json_t *j = vclock_to_json(vc);
+    char *s = j ? json_canonical(j) : NULL;
+    json_decref(j);
+    return s;
+}
+
+void broker_event(broker *b, const char *type, const char *job_id, const char *unit_id,
+                  uint32_t attempt_no, const char *fmt, ...)
+{
+    char detail[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof(detail), fmt, ap);
+    va_end(ap);
+
+    /* What an event names may have changed: peers should see it. */
+    broker_touch_unit(b, broker_unit(b, unit_id));
+    broker_touch_job(b, broker_job(b, job_id));
+    /* Every state change is an event at this node: tick, then stamp. */
+    if (vclock_tick(&b->clock, b->cfg.id) < 0)
+        service_log("error", "vector clock full; event %s not ticked", type);
+    char *vc = clock_text(&b->clock);
+    uint64_t seq = ++b->event_seq;
+    if (db_add_event(b->db, seq, coord_now_wall_ms(), b->cfg.id, type, job_id, unit_id,
+                     attempt_no, detail, vc ? vc : "{}") < 0)
+        b->txn_failed = true;
+    service_log("info", "event %llu %s job=%s unit=%s attempt=%u %s vclock=%s",
+                (unsigned long long)seq, type, job_id ? job_id : "-", unit_id ? unit_id : "-",
+                attempt_no, detail, vc ? vc : "{}");
+    free(vc);
+}
+
+int broker_save_job(broker *b, job *j)
+{
+    broker_touch_job(b, j);
+    if (db_put_job(b->db, j) < 0) {
+        b->txn_failed = true;
+        return -1;
+    }
+    return 0;
+}
+
+int broker_save_unit(broker *b, unit *u)
+{
+    broker_touch_unit(b, u);
+    if (db_put_unit(b->db, u) < 0) {
+        b->txn_failed = true;
+        return -1;
+    }
+    return 0;
+}
+
+int broker_txn_begin(broker *b)
+{
+    b->txn_failed = false;
+    return db_begin(b->db);
+}
+
+int broker_txn_commit(broker *b)
+{
+    char *vc = clock_text(&b->clock);
+    if (!vc || db_put_meta(b->db, "vclock", vc) < 0)
+        b->txn_failed = true;
+    free(vc);
+    if (b->txn_failed || db_commit(b->db) < 0) {
+        db_rollback(b->db);
+        return -1;
+    }
+    return 0;
+}
+
+void broker_txn_rollback(broker *b)
+{
+    db_rollback(b->db);
+}
+
+int unit_hold(unit *u, const char *job_id, uint32_t attempt_no, bool pending)
+{
+    if (u->load >= u->capacity)
+        return COORD_E_RANGE;
+    if (!u->held) {
+        u->held = calloc(u->capacity, sizeof(*u->held));
+        if (!u->held)
+            return COORD_E_NOMEM;
+    }
+    struct held *h = &u->held[u->load++];
+    snprintf(h->job_id, sizeof(h->job_id), "%s", job_id);
+    h->attempt = attempt_no;
+    h->pending = pending;
+    return 0;
+}
+
+void unit_release(unit *u, const char *job_id)
+{
+    for (uint32_t i = 0; i < u->load; i++) {
+        if (strcmp(u->held[i].job_id, job_id) == 0) {
+            u->held[i] = u->held[--u->load];
+            return;
+        }
+    }
+}
+
+void unit_confirm(unit *u, const char *job_id)
+{
+    for (uint32_t i = 0; i < u->load; i++)
+        if (strcmp(u->held[i].job_id, job_id) == 0)
+            u->held[i].pending = false;
+}
+
+void unit_add_notice(unit *u, const char *job_id, uint32_t attempt_no, const char *reason)
+{
+    if (!u->notices) {
+        u->notices = calloc(UNIT_MAX_NOTICES, sizeof(*u->notices));
+        if (!u->notices)
+            return;
+    }
+    if (u->nnotices == UNIT_MAX_NOTICES) {
+        memmove(&u->notices[0], &u->notices[1], (UNIT_MAX_NOTICES - 1) * sizeof(*u->notices));
+        u->nnotices--;
+    }
+    struct notice *n = &u->notices[u->nnotices++];
+    snprintf(n->job_id, sizeof(n->job_id), "%s", job_id);
+    n->attempt = attempt_no;
+    snprintf(n->reason, sizeof(n->reason), "%s", reason);
+}
+
+void broker_commit_or_die(broker *b)
+{
+    if (broker_txn_commit(b) < 0) {
+        service_log("fatal", "storage commit failed; stopping so memory never diverges from disk");
+        _exit(70);
+    }
+}
