@@ -127,6 +127,11 @@ void h_events_get(api_request *req, api_response *res)
             return;
         }
     }
+    const char *format = api_query(req, "format");
+    if (format && strcmp(format, "shiviz") != 0 && strcmp(format, "json") != 0) {
+        api_reply_error(res, API_E_BAD_REQUEST, "format must be json or shiviz");
+        return;
+    }
     struct ev_ctx c = {json_array(), after};
     pthread_mutex_lock(&b->mu);
     int rc = db_list_events(b->db, after, (size_t)limit, ev_cb, &c);
@@ -134,6 +139,29 @@ void h_events_get(api_request *req, api_response *res)
     if (rc < 0) {
         json_decref(c.arr);
         api_reply_error(res, API_E_UNAVAILABLE, "event log unreadable");
+        return;
+    }
+    if (format && strcmp(format, "shiviz") == 0) {
+        /* ShiViz: a description line, then "host {clock}" (the default
+         * parser regex: (?<event>.*)\n(?<host>\S*) (?<clock>{.*})). */
+        strbuf sb;
+        strbuf_init(&sb, 16 << 20);
+        size_t i;
+        json_t *e;
+        json_array_foreach(c.arr, i, e)
+        {
+            char *vc = json_dumps(json_object_get(e, "vclock"), JSON_COMPACT | JSON_SORT_KEYS);
+            const char *jid = json_string_value(json_object_get(e, "job_id"));
+            const char *uid = json_string_value(json_object_get(e, "unit_id"));
+            strbuf_addf(&sb, "%s %s%s%s%s: %s\n%s %s\n", json_string_value(json_object_get(e, "type")),
+                        jid ? "job=" : "", jid ? jid : "", uid ? " unit=" : "", uid ? uid : "",
+                        json_string_value(json_object_get(e, "detail")), b->cfg.id,
+                        vc ? vc : "{}");
+            free(vc);
+        }
+        json_decref(c.arr);
+        api_reply_text(res, 200, "text/plain; charset=utf-8", sb.buf ? sb.buf : "", sb.len);
+        strbuf_release(&sb);
         return;
     }
     api_reply_json(res, 200,

@@ -1,0 +1,347 @@
+#!/usr/bin/env python3
+"""ergrid demo: starts the city grid of DESIGN.md §1 on loopback and replays
+the reference scenario through the public REST API, with a real failure
+(LAFD-2's process is killed, then restarted). Prints a timeline, each event
+with its vector clock, and checks every guarantee at the end (exit 1 if one
+fails). Then leaves the cluster running for the dashboard until Ctrl-C, or
+stops at once with --no-wait.
+
+Standard library only. Usage: scripts/demo.py [--no-wait] [--build DIR]
+"""
+
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HEARTBEAT = "500ms"
+FAILURE_TIMEOUT = "2s"
+FAILURE_TIMEOUT_S = 2.0
+SYNC_INTERVAL = "5s"
+
+GRID = {
+    "Downtown": [("LAFD-1", "fire", "firefighting,rescue"), ("LAFD-2", "fire", "firefighting,rescue"),
+                 ("LAPD-7", "police", "law_enforcement"), ("EMS-3", "ems", "medical,transport")],
+    "Westside": [("LAFD-5", "fire", "firefighting,rescue"), ("LAPD-12", "police", "law_enforcement"),
+                 ("EMS-8", "ems", "medical,transport")],
+    "Valley": [("LAFD-9", "fire", "firefighting,rescue"), ("LAPD-15", "police", "law_enforcement"),
+               ("EMS-11", "ems", "medical,transport")],
+}
+
+BOLD, DIM, RED, GREEN, YELLOW, RESET = "\033[1m", "\033[2m", "\033[31m", "\033[32m", "\033[33m", "\033[0m"
+if not sys.stdout.isatty():
+    BOLD = DIM = RED = GREEN = YELLOW = RESET = ""
+
+
+def say(msg=""):
+    print(msg, flush=True)
+
+
+def http(method, url, body=None, timeout=10):
+    data = None
+    headers = {}
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        raw = e.read()
+        try:
+            return e.code, json.loads(raw)
+        except ValueError:
+            return e.code, None
+
+
+def wait_for(what, pred, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            v = pred()
+            if v:
+                return v
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        time.sleep(0.05)
+    raise SystemExit("%sdemo: timed out waiting for %s%s" % (RED, what, RESET))
+
+
+def clock(vc):
+    return "{" + ", ".join("%s:%d" % (k, vc[k]) for k in sorted(vc)) + "}"
+
+
+class Service:
+    def __init__(self, name, argv, logdir):
+        self.name, self.argv, self.logdir = name, argv, logdir
+        self.proc, self.url = None, None
+
+    def start(self, port=0):
+        argv = [a if a != "@LISTEN@" else "127.0.0.1:%d" % port for a in self.argv]
+        log = open(os.path.join(self.logdir, self.name + ".log"), "ab")
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, start_new_session=True)
+        line = self.proc.stdout.readline().decode().strip()
+        m = re.match(r"^listening on (http://127\.0\.0\.1:\d+)$", line)
+        if not m:
+            raise SystemExit("demo: %s did not start (see %s/%s.log)" % (self.name, self.logdir, self.name))
+        self.url = m.group(1)
+        # Keep draining stdout so the service never blocks on a full pipe.
+        threading.Thread(target=self.proc.stdout.read, daemon=True).start()
+        return self
+
+    def port(self):
+        return int(self.url.rsplit(":", 1)[1])
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode if self.proc else 0
+
+
+class Demo:
+    def __init__(self, build, workdir):
+        self.bin = lambda s: os.path.join(build, "services", s, "ergrid-" + s)
+        self.work = workdir
+        self.services = []
+        self.brokers = {}
+        self.units = {}
+        self.checks = []
+
+    def spawn(self, name, argv):
+        s = Service(name, argv, self.work).start()
+        self.services.append(s)
+        return s
+
+    def start_city(self):
+        coord = self.spawn("coordinator", [self.bin("coordinator"), "--listen", "@LISTEN@",
+                                           "--data-dir", os.path.join(self.work, "coordinator")])
+        self.coord = coord
+        say("%scoordinator%s   %s" % (BOLD, RESET, coord.url))
+        for d in GRID:
+            b = self.spawn("broker-" + d, [self.bin("broker"), "--id", d, "--listen", "@LISTEN@",
+                                           "--data-dir", os.path.join(self.work, "broker-" + d),
+                                           "--coordinator", coord.url,
+                                           "--failure-timeout", FAILURE_TIMEOUT,
+                                           "--sync-interval", SYNC_INTERVAL])
+            self.brokers[d] = b
+            say("%sbroker %-8s%s %s" % (BOLD, d, RESET, b.url))
+        for d, units in GRID.items():
+            for uid, kind, caps in units:
+                self.units[uid] = self.spawn("executor-" + uid, self.executor_argv(uid, kind, caps, d))
+                self.units[uid].district = d
+        say("%sunits%s         %s" % (BOLD, RESET, ", ".join(self.units)))
+        total = sum(len(u) for u in GRID.values())
+        for d, b in self.brokers.items():
+            wait_for("%s to see the whole city" % d,
+                     lambda b=b: len(http("GET", b.url + "/v1/units")[1]["units"]) == total and
+                     len(http("GET", b.url + "/v1/peers")[1]["peers"]) == 2)
+        say("every broker sees all %d units and both peers\n" % total)
+
+    def executor_argv(self, uid, kind, caps, district):
+        return [self.bin("executor"), "--id", uid, "--kind", kind, "--capabilities", caps,
+                "--broker", self.brokers[district].url, "--listen", "@LISTEN@",
+                "--data-dir", os.path.join(self.work, "executor-" + uid),
+                "--heartbeat-interval", HEARTBEAT]
+
+    def incident(self, at, body, district):
+        body = dict(body, district=district)
+        st, rep = http("POST", self.coord.url + "/v1/incidents", body)
+        if st not in (200, 201):
+            raise SystemExit("demo: incident refused: %s %s" % (st, rep))
+        return rep["job"]
+
+    def job(self, district, jid):
+        return http("GET", self.brokers[district].url + "/v1/jobs/" + jid)[1]["job"]
+
+    def unit(self, district, uid):
+        return http("GET", self.brokers[district].url + "/v1/units/" + uid)[1]["unit"]
+
+    def check(self, ok, text):
+        self.checks.append((bool(ok), text))
+        mark = GREEN + "PASS" + RESET if ok else RED + "FAIL" + RESET
+        say("  [%s] %s" % (mark, text))
+
+    def report(self, uid, jid, outcome):
+        s = self.units[uid]
+        return http("POST", s.url + "/v1/assignments/%s/result" % jid,
+                    {"outcome": outcome, "data": {"reported_by": uid}})
+
+    def run(self):
+        T = lambda t, msg: say("%s%s%s  %s" % (BOLD, t, RESET, msg))
+        fire = {"type": "building_fire", "severity": "critical", "required_capabilities": ["firefighting"]}
+
+        T("15:15", "Fire at Building A enters at Downtown")
+        a = self.incident("15:15", dict(fire, id="fire-building-A", location={"address": "Building A"}), "Downtown")
+        T("     ", "-> %s assigned %s, attempt %s: own district, free, can fight fire" % (a["owner"], a["unit_id"], a["attempt"]))
+        self.check(a["status"] == "assigned" and a["unit_id"] in ("LAFD-1", "LAFD-2"),
+                   "Building A went to a free Downtown fire unit (%s)" % a["unit_id"])
+
+        T("15:18", "Fire spreads to Building B, enters at Westside")
+        wait_for("Westside to see %s busy" % a["unit_id"],
+                 lambda: self.unit("Westside", a["unit_id"])["status"] == "busy")
+        b = self.incident("15:18", dict(fire, id="fire-building-B", location={"address": "Building B"}), "Westside")
+        T("     ", "-> Westside assigned %s, attempt %s: its own free fire unit; %s is busy at Downtown"
+          % (b["unit_id"], b["attempt"], a["unit_id"]))
+        self.check(b["unit_id"] == "LAFD-5", "Building B went to Westside's own LAFD-5, never to busy %s" % a["unit_id"])
+
+        T("15:22", "Fire at Building C enters at Downtown")
+        c = self.incident("15:22", dict(fire, id="fire-building-C", location={"address": "Building C"}), "Downtown")
+        other = "LAFD-2" if a["unit_id"] == "LAFD-1" else "LAFD-1"
+        T("     ", "-> Downtown assigned %s, attempt %s" % (c["unit_id"], c["attempt"]))
+        self.check(c["unit_id"] == other, "Building C went to the other Downtown fire unit (%s)" % other)
+        failing = c["unit_id"]
+
+        T("15:24", "%s's equipment fails: its terminal process is killed (SIGKILL)" % failing)
+        killed_at = time.monotonic()
+        self.units[failing].kill9()
+        moved = wait_for("Building C to move", lambda: (lambda j: j if j["attempt"] == 2 and
+                         j["status"] == "assigned" else None)(self.job("Downtown", "fire-building-C")), 20)
+        took = time.monotonic() - killed_at
+        lost = self.unit("Downtown", failing)
+        att2 = moved["attempts"][-1]
+        T("     ", "-> Downtown marked %s %s after %.1f s of silence (failure timeout %s)"
+          % (failing, lost["status"], took, FAILURE_TIMEOUT))
+        T("     ", "-> Building C moved to %s (%s district), attempt 2: Downtown had no free fire unit, "
+          "so it claimed one from a peer (mutual aid)" % (att2["unit_id"], att2["district"]))
+        new_unit = self.unit("Downtown", att2["unit_id"])
+        self.check("firefighting" in new_unit["capabilities"] and new_unit["kind"] == "fire",
+                   "Building C moved to a unit that can fight fire (%s, %s), never an ambulance"
+                   % (att2["unit_id"], new_unit["kind"]))
+        self.check(lost["status"] == "lost", "%s is shown lost" % failing)
+        self.check(took <= FAILURE_TIMEOUT_S + 1.0,
+                   "redeployed %.2f s after the kill (target: failure timeout + 1 s = %.1f s)"
+                   % (took, FAILURE_TIMEOUT_S + 1.0))
+
+        T("15:27", "%s comes back (same data dir) and its crew reports \"contained\"" % failing)
+        d = self.units[failing].district
+        self.units[failing] = Service("executor-" + failing + "-restarted",
+                                      self.executor_argv(failing, "fire", "firefighting,rescue", d), self.work).start()
+        self.units[failing].district = d
+        self.services.append(self.units[failing])
+        held = wait_for("%s to know its old assignment" % failing,
+                        lambda: [x for x in http("GET", self.units[failing].url + "/v1/assignments")[1]["assignments"]
+                                 if x["job_id"] == "fire-building-C"])
+        T("     ", "-> its terminal still holds Building C attempt 1, state %s" % held[0]["state"])
+        st1, r1 = self.report(failing, "fire-building-C", "contained")
+        T("     ", "-> %s's report: HTTP %d, accepted=%s" % (failing, st1, r1.get("accepted")))
+        T("15:28", "%s also reports \"contained\"" % att2["unit_id"])
+        st2, r2 = self.report(att2["unit_id"], "fire-building-C", "contained")
+        win = r2.get("result") or {}
+        T("     ", "-> %s's report: HTTP %d, rejected; the record is %s attempt %s"
+          % (att2["unit_id"], st2, win.get("unit_id"), win.get("attempt")))
+        self.check(st1 == 201 and st2 == 409 and win.get("unit_id") == failing,
+                   "first report to reach Downtown (%s) is the record; the second got 409 naming it" % failing)
+
+        T("15:31", "Buildings A and B are contained")
+        for j, uid in (("fire-building-A", a["unit_id"]), ("fire-building-B", "LAFD-5")):
+            st, _ = self.report(uid, j, "contained")
+            self.check(st == 201, "%s report for %s accepted" % (uid, j))
+
+        say("\n%sCity-wide view%s" % (BOLD, RESET))
+        jobs = {"fire-building-A": "Downtown", "fire-building-B": "Westside", "fire-building-C": "Downtown"}
+        for jid, owner in jobs.items():
+            rec = self.job(owner, jid)["result"]
+            def same_everywhere(jid=jid, rec=rec):
+                return all(self.job(d, jid)["result"] == rec for d in self.brokers)
+            ok = wait_for("%s's result at every broker" % jid, same_everywhere, 15)
+            say("  %-16s owner %-8s result %s by %s (attempt %s)" % (jid, owner, rec["outcome"], rec["unit_id"], rec["attempt"]))
+            self.check(ok, "%s: every broker shows the one accepted result" % jid)
+
+        active = {}
+        for uid, s in self.units.items():
+            lst = http("GET", s.url + "/v1/assignments")[1]["assignments"]
+            active[uid] = len([x for x in lst if x["state"] == "active"])
+        self.check(max(active.values()) <= 1, "no unit ever holds more than one job (max active now %d)" % max(active.values()))
+
+        T("15:32", "Downtown's broker is killed (SIGKILL) and restarted on the same data dir")
+        before = self.job("Downtown", "fire-building-C")["result"]
+        bd = self.brokers["Downtown"]
+        bd.kill9()
+        st, cpy = http("GET", self.brokers["Valley"].url + "/v1/jobs/fire-building-C")
+        self.check(st == 200 and cpy["job"]["result"] == before and cpy["job"]["authoritative"] is False,
+                   "while Downtown is down, Valley still answers for Building C's result (a synced copy)")
+        bd.start(bd.port())
+        after = self.job("Downtown", "fire-building-C")
+        self.check(after["result"] == before, "after the restart Building C's accepted result is unchanged")
+        st, rej = http("POST", bd.url + "/v1/jobs/fire-building-C/results",
+                       {"unit_id": att2["unit_id"], "attempt": 2, "outcome": "contained"})
+        self.check(st == 409, "a late duplicate after the restart is still rejected (HTTP %d)" % st)
+
+        say("\n%sEvent log, every event with its vector clock%s" % (BOLD, RESET))
+        events = []
+        for dname, b in self.brokers.items():
+            events += http("GET", b.url + "/v1/events?after=0&limit=5000")[1]["events"]
+        events.sort(key=lambda e: (e["time"], e["node"], e["seq"]))
+        shown = [e for e in events if e["type"] not in ("unit_registered", "unit_updated")]
+        for e in shown:
+            say("  %s %-8s %-16s %-17s %s  %s" % (e["time"][11:23], e["node"], e["type"], e["job_id"] or e["unit_id"] or "",
+                                               DIM + clock(e["vclock"]) + RESET, e["detail"]))
+        ev = {(e["node"], e["type"], e["job_id"], e.get("attempt")): e for e in events}
+        assign = ev.get(("Downtown", "job_assigned", "fire-building-C", 1))
+        accepted = ev.get(("Downtown", "result_accepted", "fire-building-C", 1))
+        def before_(x, y):
+            return all(x["vclock"].get(k, 0) <= y["vclock"].get(k, 0) for k in x["vclock"]) and x["vclock"] != y["vclock"]
+        self.check(assign and accepted and before_(assign, accepted),
+                   "Building C's assignment happened before its accepted result (vector clocks)")
+        claim = [e for e in events if e["type"] == "unit_claimed" and e["job_id"] == "fire-building-C"]
+        redeploy = ev.get(("Downtown", "job_redeployed", "fire-building-C", 2))
+        self.check(claim and redeploy and before_(claim[0], redeploy),
+                   "the claim at %s happened before Downtown recorded the redeployment" % (claim[0]["node"] if claim else "?"))
+
+        failed = [t for ok, t in self.checks if not ok]
+        say("\n%s%d of %d guarantees checked: %s%s" % (BOLD, len(self.checks) - len(failed), len(self.checks),
+                                                    "all hold" if not failed else "FAILED: " + "; ".join(failed), RESET))
+        return not failed
+
+    def stop_all(self):
+        for s in reversed(self.services):
+            s.stop()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--no-wait", action="store_true", help="stop the cluster right after the scenario")
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"), help="meson build dir")
+    ap.add_argument("--workdir", help="where data dirs and logs go (default: a new temp dir)")
+    args = ap.parse_args()
+    work = args.workdir or tempfile.mkdtemp(prefix="ergrid-demo-")
+    os.makedirs(work, exist_ok=True)
+    say("%sergrid demo%s: the city grid on loopback; data and logs in %s\n" % (BOLD, RESET, work))
+    demo = Demo(args.build, work)
+    ok = False
+    try:
+        demo.start_city()
+        ok = demo.run()
+        say("\ndashboard: %s%s/%s" % (BOLD, demo.coord.url, RESET))
+        if not args.no_wait:
+            say("the cluster keeps running; press Ctrl-C to stop it")
+            try:
+                signal.pause()
+            except KeyboardInterrupt:
+                pass
+    finally:
+        demo.stop_all()
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Runs the ergrid demo on a fresh Debian 12 machine: installs what is
+# missing, builds, starts the city grid on loopback and replays the
+# reference scenario (scripts/demo.py). Pass --no-wait to stop right after.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/deps.sh
+if [ ! -f build/build.ninja ]; then
+    meson setup build >/dev/null
+fi
+ninja -C build >/dev/null
+exec /usr/bin/python3 scripts/demo.py --build build "$@"

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Runs every test: installs what is missing, then builds and tests twice,
+# once normally and once under AddressSanitizer + UndefinedBehaviorSanitizer.
+#   Check unit and api suites (meson test), then the integration suites
+#   (pytest) that start the real service binaries on 127.0.0.1.
+# Usage: scripts/test.sh [--quick]   (--quick: skip the sanitizer build)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+ERGRID_WITH_BROWSER=1 ./scripts/deps.sh || { echo "dependency install failed" >&2; exit 1; }
+
+quick=0
+[ "${1:-}" = "--quick" ] && quick=1
+
+passed=0
+failed=0
+artifacts="$root/tests/artifacts"
+mkdir -p "$artifacts"
+
+count() { # file -> adds the run's totals
+    local ok fail
+    ok=$(grep -Eo '^Ok: +[0-9]+' "$1" | grep -Eo '[0-9]+' | tail -1)
+    fail=$(grep -Eo '^(Fail|Unexpected Pass|Timeout): +[0-9]+' "$1" | grep -Eo '[0-9]+' | awk '{s+=$1} END {print s+0}')
+    passed=$((passed + ${ok:-0}))
+    failed=$((failed + ${fail:-0}))
+}
+
+count_pytest() {
+    local line p f e
+    line=$(grep -E '(passed|failed|error)' "$1" | tail -1)
+    p=$(echo "$line" | grep -Eo '[0-9]+ passed' | grep -Eo '[0-9]+')
+    f=$(echo "$line" | grep -Eo '[0-9]+ failed' | grep -Eo '[0-9]+')
+    e=$(echo "$line" | grep -Eo '[0-9]+ error' | grep -Eo '[0-9]+')
+    passed=$((passed + ${p:-0}))
+    failed=$((failed + ${f:-0} + ${e:-0}))
+}
+
+suite() { # name builddir [meson args...]
+    local name=$1 dir=$2
+    shift 2
+    echo "=== $name build ($dir) ==="
+    if [ ! -f "$dir/build.ninja" ]; then
+        meson setup "$dir" "$@" >"$artifacts/$name-setup.log" 2>&1 ||
+            { cat "$artifacts/$name-setup.log"; failed=$((failed + 1)); return; }
+    fi
+    if ! ninja -C "$dir" >"$artifacts/$name-build.log" 2>&1; then
+        tail -50 "$artifacts/$name-build.log"
+        failed=$((failed + 1))
+        return
+    fi
+    echo "--- $name: Check suites (meson test) ---"
+    meson test -C "$dir" --print-errorlogs --num-processes 2 2>&1 | tee "$artifacts/$name-meson-test.log" |
+        grep -E '^( *[0-9]+/[0-9]+ |Ok:|Fail:|Timeout:|Skipped:|[0-9]+%: Checks)' || true
+    count "$artifacts/$name-meson-test.log"
+    grep -h -E '^[0-9]+%: Checks' "$dir/meson-logs/testlog.txt" 2>/dev/null | sed "s/^/  $name check summary: /" || true
+    echo "--- $name: integration suites (pytest) ---"
+    local scale=1
+    [ "$name" = sanitize ] && scale=3
+    ERGRID_TIMEOUT_SCALE=$scale ERGRID_BUILD="$dir" ERGRID_ARTIFACTS="$artifacts/$name" /usr/bin/python3 -m pytest tests/integration -q \
+        -p no:cacheprovider 2>&1 | tee "$artifacts/$name-pytest.log" | tail -25
+    count_pytest "$artifacts/$name-pytest.log"
+}
+
+export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1:halt_on_error=1"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
+
+suite normal "$root/build"
+if [ $quick = 0 ]; then
+    suite sanitize "$root/build-asan" -Db_sanitize=address,undefined -Db_lundef=false
+fi
+
+if [ -f docker/docker-compose.yml ]; then
+    echo "=== docker-compose config ==="
+    if docker-compose -f docker/docker-compose.yml config -q; then
+        echo "docker/docker-compose.yml: valid"
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+    fi
+fi
+
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
