@@ -20,7 +20,7 @@ typedef enum api_role { ROLE_ANY = 0, ROLE_CLIENT, ROLE_UNIT, ROLE_PEER, ROLE_AD
 
 typedef struct api_request {
     const char *method;
-    const char *path;                    /* without the query string */
+    const char *path;                    /* without the query string (raw: %-escapes kept) */
     const char *params[API_MAX_PARAMS];  /* {id} captures, in order (URL-decoded) */
     size_t nparams;
     json_t *body;                        /* parsed body (borrowed), NULL when none */
@@ -33,14 +33,15 @@ typedef struct api_response {
     json_t *body;            /* owned by the response (set with api_reply_json) */
     char *text;              /* alternative raw body, malloc'd, owned */
     size_t text_len;
-    const char *content_type; /* default application/json */
+    const char *content_type; /* default application/json; not owned: use a string literal */
 } api_response;
 
 typedef void (*api_handler)(api_request *req, api_response *res);
 
 /* Route flags */
 #define API_BODY_NONE 0u
-#define API_BODY_JSON 1u /* a JSON object body is required */
+#define API_BODY_JSON 1u     /* a JSON object body is required (400/415 otherwise) */
+#define API_BODY_OPTIONAL 2u /* a JSON object body is parsed when present */
 
 typedef struct api_route {
     const char *method;  /* "GET", "POST", "DELETE", ... */
@@ -63,7 +64,23 @@ typedef struct api_server_config {
 typedef struct api_server api_server;
 
 /* Starts serving. routes must outlive the server. Returns NULL on failure
- * (e.g. port in use). *bound_port receives the actual port. */
+ * (e.g. port in use, host not an IPv4 literal, a pattern not starting with
+ * '/' or with more than API_MAX_PARAMS captures). *bound_port receives the
+ * actual port.
+ * Dispatch order: 414 (URL > API_MAX_URL), 404 (no pattern matches the
+ * path), 405 with Allow (path matches, method does not; HEAD is served by
+ * GET routes; an empty segment never matches {x}), 400 invalid_id (a
+ * capture longer than 64 bytes after decoding, or with a bad %-escape, an
+ * encoded NUL or '/'), 413 (body > body_cap,
+ * on every route), then for body routes: 400 invalid_json for an empty
+ * body, 415 unless Content-Type is application/json (parameters allowed),
+ * 400 invalid_json unless the body is one JSON object without duplicate
+ * keys. These errors are {"error":{"code","message"}} JSON (only MHD's own
+ * replies to HTTP-level garbage, e.g. broken chunking, are not). A handler
+ * that sets no status gets 500 internal. on_request receives the route's
+ * method and pattern, or "unmatched" when no pattern matched the path.
+ * Threads: handlers and on_request run concurrently on cfg->threads
+ * threads; whatever they share must be locked. */
 api_server *api_server_start(const api_server_config *cfg, const api_route *routes,
                              size_t nroutes, void *ctx, uint16_t *bound_port);
 /* Stops accepting, waits for in-flight requests, frees. Accepts NULL. */

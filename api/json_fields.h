@@ -36,6 +36,7 @@ typedef struct field_spec {
     size_t offset;            /* offsetof(struct, member) */
     bool required;
     int64_t min, max;         /* FT_INT range; FT_STRING max length (0: 4096); FT_ID_LIST min/max count (max 0: 32) */
+                              /* (FT_INT with min == max == 0: any int64; FT_STRING min > 0: minimum length) */
     const char *const *enum_vals;
     size_t present_offset;    /* if nonzero: offset of a bool set true when the key was present (and not null) */
 } field_spec;

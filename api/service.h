@@ -21,7 +21,12 @@ void service_announce(const char *host, uint16_t port);
 void service_log_init(const char *service_name);
 void service_log(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Growable text buffer with a hard cap (for /metrics and exports). */
+/* Growable text buffer with a hard cap (for /metrics and exports).
+ * max 0 means 64 MiB. len never exceeds max; an append that does not fit is
+ * cut at max, sets overflow, and every later append is ignored. buf is never
+ * NULL and always NUL-terminated (it points at a static "" until the first
+ * append), so release it with strbuf_release, never free(); take ownership
+ * with strbuf_detach. */
 typedef struct strbuf {
     char *buf;
     size_t len, alloc, max;
@@ -31,6 +36,9 @@ void strbuf_init(strbuf *sb, size_t max);
 void strbuf_release(strbuf *sb);
 void strbuf_addf(strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void strbuf_add(strbuf *sb, const char *s, size_t len);
+/* Returns the malloc'd text (never the static "", NULL only on OOM) and
+ * resets sb to empty; *len (may be NULL) receives its length. */
+char *strbuf_detach(strbuf *sb, size_t *len);
 
 /* Latency histogram for /metrics (Prometheus buckets in seconds). */
 #define HIST_NBUCKETS 12

@@ -1,0 +1,280 @@
+/* HTTP/JSON client on the libcurl easy API. Each thread keeps one easy handle
+ * (curl_easy_reset keeps its connection cache), so calls to the same peer
+ * reuse a kept-alive connection. */
+#include "http_client.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_CONNECT_MS 1000L
+#define DEFAULT_TIMEOUT_MS 3000L
+#define DEFAULT_BACKOFF_MS 100L
+#define DEFAULT_MAX_REPLY ((size_t)8 << 20)
+#define MAX_BACKOFF_MS 30000L
+
+static _Thread_local CURL *tl_curl;
+/* Threads we do not own (libmicrohttpd's workers) never call
+ * http_client_thread_cleanup(); a key destructor frees their handle when
+ * they exit. */
+static pthread_key_t curl_key;
+static pthread_once_t curl_key_once = PTHREAD_ONCE_INIT;
+
+static void curl_key_destroy(void *h)
+{
+    curl_easy_cleanup(h);
+}
+
+static void curl_key_make(void)
+{
+    pthread_key_create(&curl_key, curl_key_destroy);
+}
+static _Thread_local unsigned tl_seed;
+static _Thread_local bool tl_seeded;
+
+int http_client_global_init(void) {
+    return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
+}
+
+void http_client_global_cleanup(void) {
+    curl_global_cleanup();
+}
+
+void http_client_thread_cleanup(void) {
+    if (tl_curl) {
+        pthread_once(&curl_key_once, curl_key_make);
+        pthread_setspecific(curl_key, NULL);
+        curl_easy_cleanup(tl_curl);
+        tl_curl = NULL;
+    }
+}
+
+void http_reply_release(http_reply *r) {
+    if (!r)
+        return;
+    json_decref(r->body);
+    r->body = NULL;
+}
+
+typedef struct sink {
+    char *buf;
+    size_t len, alloc, max;
+    bool overflow;
+} sink;
+
+static size_t on_data(char *data, size_t size, size_t nmemb, void *userp) {
+    sink *k = userp;
+    size_t n = size * nmemb;
+
+    if (n > k->max - k->len) {
+        k->overflow = true;
+        return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
+    }
+    if (k->len + n > k->alloc) {
+        size_t na = k->alloc ? k->alloc : 4096;
+        char *nb;
+        while (na < k->len + n)
+            na *= 2;
+        if (na > k->max)
+            na = k->max;
+        nb = realloc(k->buf, na);
+        if (!nb)
+            return 0;
+        k->buf = nb;
+        k->alloc = na;
+    }
+    memcpy(k->buf + k->len, data, n);
+    k->len += n;
+    return n;
+}
+
+static void backoff_sleep(long base_ms, unsigned attempt) {
+    long d = base_ms;
+    struct timespec ts;
+
+    for (unsigned i = 0; i < attempt && d < MAX_BACKOFF_MS; i++)
+        d *= 2;
+    if (d > MAX_BACKOFF_MS)
+        d = MAX_BACKOFF_MS;
+    if (!tl_seeded) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        tl_seed = (unsigned)now.tv_nsec ^ (unsigned)(uintptr_t)&tl_seed ^ (unsigned)getpid();
+        tl_seeded = true;
+    }
+    /* uniform in [d/2, 3d/2]: +-50% jitter so retrying peers spread out */
+    d = d / 2 + (long)((unsigned long)rand_r(&tl_seed) % (unsigned long)(d + 1));
+    ts.tv_sec = d / 1000;
+    ts.tv_nsec = (d % 1000) * 1000000L;
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+static bool retryable_status(long st) {
+    return st == 502 || st == 503 || st == 504;
+}
+
+static void set_error(http_reply *reply, const char *msg) {
+    size_t n = strnlen(msg, sizeof(reply->error) - 1);
+
+    memcpy(reply->error, msg, n);
+    reply->error[n] = '\0';
+}
+
+static CURL *thread_handle(void) {
+    if (!tl_curl) {
+        tl_curl = curl_easy_init();
+        pthread_once(&curl_key_once, curl_key_make);
+        pthread_setspecific(curl_key, tl_curl);
+    }
+    else
+        curl_easy_reset(tl_curl);
+    return tl_curl;
+}
+
+/* One request. Returns the CURLcode; fills *status and the sink. */
+static CURLcode perform(CURL *c, const char *method, const char *url, const char *payload,
+                        struct curl_slist *headers, const http_opts *o, sink *k, char *errbuf,
+                        long *status) {
+    CURLcode rc;
+
+    errbuf[0] = '\0';
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+#if LIBCURL_VERSION_NUM >= 0x075500
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, o->timeout_ms);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, k);
+    curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_reply);
+
+    if (strcmp(method, "HEAD") == 0) {
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    } else if (payload) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, payload);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(payload));
+        if (strcmp(method, "POST") != 0)
+            curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    } else if (strcmp(method, "GET") == 0) {
+        curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+    } else if (strcmp(method, "POST") == 0) {
+        /* an empty POST still says Content-Length: 0 */
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
+    } else {
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    }
+
+    rc = curl_easy_perform(c);
+    *status = 0;
+    if (rc == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+    /* Drop the pointers to this call's stack; the connections stay cached. */
+    curl_easy_reset(c);
+    return rc;
+}
+
+int http_json(const char *method, const char *url, const json_t *body, const http_opts *opts,
+              http_reply *reply) {
+    http_opts o = {0};
+    struct curl_slist *headers = NULL, *h;
+    char *payload = NULL;
+    char errbuf[CURL_ERROR_SIZE];
+    int ret = -1;
+
+    if (!reply)
+        return -1;
+    memset(reply, 0, sizeof(*reply));
+    if (!method || !url) {
+        set_error(reply, "no method or URL");
+        return -1;
+    }
+    if (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0) {
+        set_error(reply, "only http:// and https:// URLs are supported");
+        return -1;
+    }
+    if (opts)
+        o = *opts;
+    if (o.connect_timeout_ms <= 0)
+        o.connect_timeout_ms = DEFAULT_CONNECT_MS;
+    if (o.timeout_ms <= 0)
+        o.timeout_ms = DEFAULT_TIMEOUT_MS;
+    if (o.backoff_ms <= 0)
+        o.backoff_ms = DEFAULT_BACKOFF_MS;
+    if (o.max_reply == 0)
+        o.max_reply = DEFAULT_MAX_REPLY;
+
+    if (body) {
+        payload = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (!payload) {
+            set_error(reply, "could not serialize the request body");
+            return -1;
+        }
+    }
+    /* "Expect:" stops curl from waiting for 100-continue on large bodies. */
+    h = curl_slist_append(headers, "Expect:");
+    if (h)
+        headers = h;
+    h = curl_slist_append(headers, "Accept: application/json");
+    if (h)
+        headers = h;
+    if (payload) {
+        h = curl_slist_append(headers, "Content-Type: application/json");
+        if (!h) {
+            set_error(reply, "out of memory");
+            goto out;
+        }
+        headers = h;
+    }
+
+    for (unsigned attempt = 0;; attempt++) {
+        sink k = {NULL, 0, 0, o.max_reply, false};
+        CURL *c = thread_handle();
+        CURLcode rc;
+        long status = 0;
+        bool last = attempt >= o.retries;
+
+        if (!c) {
+            set_error(reply, "could not create a curl handle");
+            goto out;
+        }
+        rc = perform(c, method, url, payload, headers, &o, &k, errbuf, &status);
+        if (rc == CURLE_OK && (!retryable_status(status) || last)) {
+            reply->status = status;
+            if (k.len)
+                reply->body = json_loadb(k.buf, k.len, JSON_REJECT_DUPLICATES, NULL);
+            free(k.buf);
+            ret = 0;
+            goto out;
+        }
+        free(k.buf);
+        if (rc == CURLE_FILESIZE_EXCEEDED || k.overflow) {
+            snprintf(reply->error, sizeof(reply->error), "reply larger than %zu bytes", o.max_reply);
+            goto out; /* not transient: retrying cannot help */
+        }
+        if (rc != CURLE_OK)
+            set_error(reply, errbuf[0] ? errbuf : curl_easy_strerror(rc));
+        if (last)
+            goto out;
+        backoff_sleep(o.backoff_ms, attempt);
+    }
+
+out:
+    curl_slist_free_all(headers);
+    free(payload);
+    return ret;
+}

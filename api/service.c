@@ -1,0 +1,254 @@
+/* Process plumbing shared by every ergrid binary: signals, the "listening
+ * on" line, stderr logging, a capped text buffer and latency histograms. */
+#include "service.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- signals ---------------------------------------------------------- */
+
+static void term_signals(sigset_t *set) {
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+}
+
+void service_block_signals(void) {
+    sigset_t set;
+
+    /* A peer closing its socket must cost an EPIPE, not the process. The
+     * disposition is process-wide, so ignoring beats blocking per thread. */
+    signal(SIGPIPE, SIG_IGN);
+    term_signals(&set);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+int service_wait_for_signal(void) {
+    sigset_t set;
+    int sig = 0;
+
+    term_signals(&set);
+    while (sigwait(&set, &sig) != 0)
+        ;
+    return sig;
+}
+
+void service_announce(const char *host, uint16_t port) {
+    printf("listening on http://%s:%u\n", host ? host : "127.0.0.1", (unsigned)port);
+    fflush(stdout);
+}
+
+/* ---- logging ---------------------------------------------------------- */
+
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static char log_name[64] = "ergrid";
+
+void service_log_init(const char *service_name) {
+    pthread_mutex_lock(&log_lock);
+    snprintf(log_name, sizeof(log_name), "%s", service_name ? service_name : "ergrid");
+    pthread_mutex_unlock(&log_lock);
+}
+
+void service_log(const char *level, const char *fmt, ...) {
+    char msg[2048], ts[64], date[24];
+    struct timespec now;
+    struct tm tm;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    /* A message may quote client input: keep one event on one line. */
+    for (char *p = msg; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = ' ';
+
+    clock_gettime(CLOCK_REALTIME, &now);
+    gmtime_r(&now.tv_sec, &tm);
+    strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(ts, sizeof(ts), "%s.%03uZ", date, (unsigned)(now.tv_nsec / 1000000L) % 1000u);
+
+    pthread_mutex_lock(&log_lock);
+    fprintf(stderr, "%s %s %s %s\n", ts, log_name, level ? level : "info", msg);
+    fflush(stderr);
+    pthread_mutex_unlock(&log_lock);
+}
+
+/* ---- strbuf ----------------------------------------------------------- */
+
+/* buf points here until the first append, so it is never NULL. */
+static char strbuf_empty[1];
+
+#define STRBUF_DEFAULT_MAX ((size_t)64 << 20)
+
+void strbuf_init(strbuf *sb, size_t max) {
+    if (!sb)
+        return;
+    sb->buf = strbuf_empty;
+    sb->len = 0;
+    sb->alloc = 0;
+    sb->max = max ? max : STRBUF_DEFAULT_MAX;
+    sb->overflow = false;
+}
+
+void strbuf_release(strbuf *sb) {
+    if (!sb)
+        return;
+    if (sb->alloc)
+        free(sb->buf);
+    sb->buf = strbuf_empty;
+    sb->len = 0;
+    sb->alloc = 0;
+    sb->overflow = false;
+}
+
+char *strbuf_detach(strbuf *sb, size_t *len) {
+    char *out;
+
+    if (!sb)
+        return NULL;
+    if (sb->alloc) {
+        out = sb->buf;
+    } else {
+        out = strdup("");
+        if (!out)
+            return NULL;
+    }
+    if (len)
+        *len = sb->len;
+    sb->buf = strbuf_empty;
+    sb->len = 0;
+    sb->alloc = 0;
+    sb->overflow = false;
+    return out;
+}
+
+/* Makes room for `want` more bytes plus the NUL, never beyond max. Returns
+ * how many of them fit. */
+static size_t strbuf_reserve(strbuf *sb, size_t want) {
+    size_t room = sb->max - sb->len, need, nalloc;
+    char *nb;
+
+    if (want > room)
+        want = room;
+    need = sb->len + want + 1;
+    if (need <= sb->alloc)
+        return want;
+    nalloc = sb->alloc ? sb->alloc : 64;
+    while (nalloc < need)
+        nalloc = nalloc > SIZE_MAX / 2 ? need : nalloc * 2;
+    if (nalloc > sb->max + 1)
+        nalloc = sb->max + 1;
+    nb = realloc(sb->alloc ? sb->buf : NULL, nalloc);
+    if (!nb)
+        return sb->alloc > sb->len ? sb->alloc - sb->len - 1 : 0;
+    if (!sb->alloc)
+        nb[0] = '\0';
+    sb->buf = nb;
+    sb->alloc = nalloc;
+    return want;
+}
+
+void strbuf_add(strbuf *sb, const char *s, size_t len) {
+    size_t n;
+
+    if (!sb || sb->overflow || (!s && len))
+        return;
+    if (len == 0)
+        return;
+    n = strbuf_reserve(sb, len);
+    if (n < len)
+        sb->overflow = true;
+    if (n == 0)
+        return;
+    memcpy(sb->buf + sb->len, s, n);
+    sb->len += n;
+    sb->buf[sb->len] = '\0';
+}
+
+void strbuf_addf(strbuf *sb, const char *fmt, ...) {
+    char small[256], *big = NULL;
+    va_list ap;
+    int n;
+
+    if (!sb || sb->overflow || !fmt)
+        return;
+    va_start(ap, fmt);
+    n = vsnprintf(small, sizeof(small), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n < sizeof(small)) {
+        strbuf_add(sb, small, (size_t)n);
+        return;
+    }
+    /* Rare: format into a temporary only as large as what can still fit. */
+    if ((size_t)n > sb->max - sb->len) {
+        size_t room = sb->max - sb->len;
+        big = malloc(room + 1);
+        if (!big) {
+            sb->overflow = true;
+            return;
+        }
+        va_start(ap, fmt);
+        vsnprintf(big, room + 1, fmt, ap);
+        va_end(ap);
+        strbuf_add(sb, big, room);
+        sb->overflow = true;
+    } else {
+        big = malloc((size_t)n + 1);
+        if (!big) {
+            sb->overflow = true;
+            return;
+        }
+        va_start(ap, fmt);
+        vsnprintf(big, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+        strbuf_add(sb, big, (size_t)n);
+    }
+    free(big);
+}
+
+/* ---- histogram -------------------------------------------------------- */
+
+const double histogram_bounds[HIST_NBUCKETS] = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
+};
+
+void histogram_observe(histogram *h, double seconds) {
+    if (!h)
+        return;
+    if (!(seconds >= 0)) /* negative or NaN */
+        seconds = 0;
+    for (size_t i = 0; i < HIST_NBUCKETS; i++) {
+        if (seconds <= histogram_bounds[i]) {
+            h->buckets[i]++;
+            break;
+        }
+    }
+    h->count++;
+    h->sum += seconds;
+}
+
+void histogram_write(const histogram *h, strbuf *sb, const char *name, const char *labels) {
+    bool lab = labels && *labels;
+    uint64_t cum = 0;
+
+    if (!h || !sb || !name)
+        return;
+    for (size_t i = 0; i < HIST_NBUCKETS; i++) {
+        cum += h->buckets[i];
+        strbuf_addf(sb, "%s_bucket{le=\"%g\"%s%s} %llu\n", name, histogram_bounds[i], lab ? "," : "",
+                    lab ? labels : "", (unsigned long long)cum);
+    }
+    strbuf_addf(sb, "%s_bucket{le=\"+Inf\"%s%s} %llu\n", name, lab ? "," : "", lab ? labels : "",
+                (unsigned long long)h->count);
+    strbuf_addf(sb, "%s_sum%s%s%s %.9g\n", name, lab ? "{" : "", lab ? labels : "", lab ? "}" : "",
+                h->sum);
+    strbuf_addf(sb, "%s_count%s%s%s %llu\n", name, lab ? "{" : "", lab ? labels : "", lab ? "}" : "",
+                (unsigned long long)h->count);
+}

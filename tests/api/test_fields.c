@@ -1,0 +1,370 @@
+/* api/json_fields.c: the declarative field parser and the vclock codec. */
+#include <check.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+
+static const char *const severities[] = {"low", "medium", "high", "critical", NULL};
+
+typedef struct job_in {
+    char id[COORD_ID_MAX + 1];
+    const char *type;
+    int64_t attempt;
+    bool urgent;
+    int severity;
+    id_list caps;
+    id_list tags;
+    const json_t *payload;
+    const json_t *any;
+    vclock vc;
+    bool has_attempt, has_vc;
+} job_in;
+
+static const field_spec spec[] = {
+    {"id", FT_ID, offsetof(job_in, id), true, 0, 0, NULL, 0},
+    {"type", FT_STRING, offsetof(job_in, type), true, 0, 16, NULL, 0},
+    {"attempt", FT_INT, offsetof(job_in, attempt), false, 1, 1000, NULL, offsetof(job_in, has_attempt)},
+    {"urgent", FT_BOOL, offsetof(job_in, urgent), false, 0, 0, NULL, 0},
+    {"severity", FT_ENUM, offsetof(job_in, severity), false, 0, 0, severities, 0},
+    {"caps", FT_ID_LIST, offsetof(job_in, caps), false, 1, 3, NULL, 0},
+    {"tags", FT_ID_LIST, offsetof(job_in, tags), false, 0, 0, NULL, 0},
+    {"payload", FT_OBJECT, offsetof(job_in, payload), false, 0, 0, NULL, 0},
+    {"any", FT_ANY, offsetof(job_in, any), false, 0, 0, NULL, 0},
+    {"vclock", FT_VCLOCK, offsetof(job_in, vc), false, 0, 0, NULL, offsetof(job_in, has_vc)},
+    FIELD_END,
+};
+
+/* Parses text against spec; returns the error code or -1 on success. */
+static int parse(const char *text, job_in *out, field_error *err) {
+    json_error_t je;
+    json_t *j = json_loads(text, JSON_ALLOW_NUL, &je);
+    int r;
+    ck_assert_msg(j != NULL, "bad test JSON: %s", je.text);
+    memset(out, 0, sizeof(*out));
+    memset(err, 0, sizeof(*err));
+    r = json_parse_fields(j, spec, out, err);
+    /* borrowed pointers die with j: the callers below only look at them
+     * through r and err, or copy first */
+    if (r == 0) {
+        id_list_release(&out->caps);
+        id_list_release(&out->tags);
+    }
+    json_decref(j);
+    return r == 0 ? -1 : (int)err->code;
+}
+
+START_TEST(test_all_types_ok) {
+    json_t *j = json_loads("{\"id\":\"J-1.x_2\",\"type\":\"building_fire\",\"attempt\":3,\"urgent\":true,"
+                           "\"severity\":\"critical\",\"caps\":[\"firefighting\",\"rescue\"],"
+                           "\"tags\":[],\"payload\":{\"a\":1},\"any\":[1],\"vclock\":{\"Downtown\":4}}",
+                           0, NULL);
+    job_in in;
+    field_error err;
+    memset(&in, 0, sizeof(in));
+    ck_assert_int_eq(json_parse_fields(j, spec, &in, &err), 0);
+    ck_assert_str_eq(in.id, "J-1.x_2");
+    ck_assert_str_eq(in.type, "building_fire");
+    ck_assert_int_eq(in.attempt, 3);
+    ck_assert(in.has_attempt);
+    ck_assert(in.urgent);
+    ck_assert_int_eq(in.severity, 3);
+    ck_assert_uint_eq(in.caps.n, 2);
+    ck_assert_str_eq(in.caps.v[0], "firefighting");
+    ck_assert_str_eq(in.caps.v[1], "rescue");
+    ck_assert_uint_eq(in.tags.n, 0);
+    ck_assert(json_is_object(in.payload));
+    ck_assert(json_is_array(in.any));
+    ck_assert(in.has_vc);
+    ck_assert_uint_eq(vclock_get(&in.vc, "Downtown"), 4);
+    id_list_release(&in.caps);
+    id_list_release(&in.tags);
+    id_list_release(&in.tags);
+    id_list_release(NULL);
+    json_decref(j);
+}
+END_TEST
+
+START_TEST(test_unknown_key) {
+    job_in in;
+    field_error err;
+    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"tpye\":1}", &in, &err), API_E_UNKNOWN_FIELD);
+    ck_assert_ptr_nonnull(strstr(err.message, "tpye"));
+    /* a hostile key is quoted as printable ASCII */
+    ck_assert_int_eq(parse("{\"\xc3\xa9\\n\":1}", &in, &err), API_E_UNKNOWN_FIELD);
+    json_t *m = json_string(err.message);
+    ck_assert_ptr_nonnull(m);
+    json_decref(m);
+}
+END_TEST
+
+START_TEST(test_missing_and_null) {
+    job_in in;
+    field_error err;
+    ck_assert_int_eq(parse("{\"type\":\"t\"}", &in, &err), API_E_MISSING_FIELD);
+    ck_assert_ptr_nonnull(strstr(err.message, "id"));
+    ck_assert_int_eq(parse("{\"id\":null,\"type\":\"t\"}", &in, &err), API_E_MISSING_FIELD);
+    /* null optional fields count as absent */
+    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"attempt\":null,\"caps\":null,\"vclock\":null}",
+                           &in, &err), -1);
+    ck_assert(!in.has_attempt);
+    ck_assert(!in.has_vc);
+    ck_assert_int_eq(in.attempt, 0);
+    ck_assert_int_eq(json_parse_fields(NULL, spec, &in, &err), -1);
+    ck_assert_int_eq(err.code, API_E_BAD_JSON);
+}
+END_TEST
+
+START_TEST(test_wrong_types) {
+    job_in in;
+    field_error err;
+    ck_assert_int_eq(parse("{\"id\":1,\"type\":\"t\"}", &in, &err), API_E_INVALID_FIELD);
+    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":5}", &in, &err), API_E_INVALID_FIELD);
+    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"attempt\":2.0}", &in, &err), API_E_INVALID_FIELD);
+    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"attempt\":true}", &in, &err), API_E_INVALID_FIELD);
+    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"attempt\":\"2\"}", &in, &err), API_E_INVALID_FIELD);
+    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"urgent\":1}", &in, &err), API_E_INVALID_FIELD);
+    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"payload\":[]}", &in, &err), API_E_INVALID_FIELD);
+    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"caps\":\"x\"}", &in, &err), API_E_INVALID_FIELD);
+    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"caps\":[1]}", &in, &err), API_E_INVALID_FIELD);
+    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"severity\":2}", &in, &err), API_E_INVALID_FIELD);
+    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"vclock\":[]}", &in, &err), API_E_INVALID_FIELD);
+}
+END_TEST
+
+START_TEST(test_int_range) {
+    job_in in;
+    field_error err;
+    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"attempt\":0}", &in, &err), API_E_INVALID_FIELD);
+    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"attempt\":1001}", &in, &err), API_E_INVALID_FIELD);
+    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"attempt\":-9223372036854775808}", &in, &err),
+                     API_E_INVALID_FIELD);
+    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"attempt\":1000}", &in, &err), -1);
+    ck_assert_int_eq(in.attempt, 1000);
+    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"attempt\":1}", &in, &err), -1);
+}
+END_TEST
+
+START_TEST(test_enum) {
+    job_in in;
+    field_error err;
+    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"severity\":\"apocalyptic\"}", &in, &err),
+                     API_E_INVALID_FIELD);
+    ck_assert_ptr_nonnull(strstr(err.message, "low, medium, high, critical"));
+    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"severity\":\"Low\"}", &in, &err),
+                     API_E_INVALID_FIELD);
+    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"severity\":\"low\"}", &in, &err), -1);
+    ck_assert_int_eq(in.severity, 0);
+}
+END_TEST
+
+START_TEST(test_string_caps) {
+    job_in in;
+    field_error err;
+    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"0123456789abcdef\"}", &in, &err), -1);
+    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"0123456789abcdefg\"}", &in, &err), API_E_INVALID_FIELD);
+    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"a\\u0000b\"}", &in, &err), API_E_INVALID_FIELD);
+    /* default cap 4096 for FT_STRING with max 0 */
+    static const field_spec s2[] = {{"s", FT_STRING, 0, true, 0, 0, NULL, 0}, FIELD_END};
+    const char *out = NULL;
+    char *big = malloc(4098);
+    memset(big, 'x', 4097);
+    big[4097] = '\0';
+    json_t *j = json_pack("{s:s}", "s", big);
+    ck_assert_int_eq(json_parse_fields(j, s2, &out, &err), -1);
+    ck_assert_ptr_null(out);
+    json_object_set_new(j, "s", json_stringn(big, 4096));
+    ck_assert_int_eq(json_parse_fields(j, s2, &out, &err), 0);
+    ck_assert_uint_eq(strlen(out), 4096);
+    json_decref(j);
+    free(big);
+}
+END_TEST
+
+START_TEST(test_id_invalid) {
+    job_in in;
+    field_error err;
+    char buf[256];
+    ck_assert_int_eq(parse("{\"id\":\"\",\"type\":\"t\"}", &in, &err), API_E_INVALID_ID);
+    ck_assert_int_eq(parse("{\"id\":\"a b\",\"type\":\"t\"}", &in, &err), API_E_INVALID_ID);
+    ck_assert_int_eq(parse("{\"id\":\"a/b\",\"type\":\"t\"}", &in, &err), API_E_INVALID_ID);
+    ck_assert_int_eq(parse("{\"id\":\"\xc3\xa9\",\"type\":\"t\"}", &in, &err), API_E_INVALID_ID);
+    ck_assert_int_eq(parse("{\"id\":\"a\\u0000\",\"type\":\"t\"}", &in, &err), API_E_INVALID_ID);
+    snprintf(buf, sizeof(buf), "{\"id\":\"%065d\",\"type\":\"t\"}", 0);
+    ck_assert_int_eq(parse(buf, &in, &err), API_E_INVALID_ID);
+    snprintf(buf, sizeof(buf), "{\"id\":\"%064d\",\"type\":\"t\"}", 0);
+    ck_assert_int_eq(parse(buf, &in, &err), -1);
+    ck_assert_uint_eq(strlen(in.id), 64);
+    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"caps\":[\"ok\",\"b@d\"]}", &in, &err),
+                     API_E_INVALID_ID);
+}
+END_TEST
+
+START_TEST(test_id_list_rules) {
+    job_in in;
+    field_error err;
+    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"caps\":[\"x\",\"y\",\"x\"]}", &in, &err),
+                     API_E_INVALID_FIELD);
+    ck_assert_ptr_nonnull(strstr(err.message, "twice"));
+    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"caps\":[]}", &in, &err), API_E_INVALID_FIELD);
+    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"caps\":[\"a\",\"b\",\"c\",\"d\"]}", &in, &err),
+                     API_E_INVALID_FIELD);
+    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"caps\":[\"a\",\"b\",\"c\"]}", &in, &err), -1);
+    /* default cap of 32 entries */
+    char buf[1024];
+    size_t n = (size_t)snprintf(buf, sizeof(buf), "{\"id\":\"a\",\"type\":\"t\",\"tags\":[");
+    for (int i = 0; i < 33; i++)
+        n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s\"t%d\"", i ? "," : "", i);
+    snprintf(buf + n, sizeof(buf) - n, "]}");
+    ck_assert_int_eq(parse(buf, &in, &err), API_E_INVALID_FIELD);
+}
+END_TEST
+
+START_TEST(test_failure_releases_lists) {
+    /* caps and tags are allocated before vclock fails: ASan/LSan would
+     * report them if the parser did not release them */
+    json_t *j = json_loads("{\"id\":\"a\",\"type\":\"t\",\"caps\":[\"x\"],\"tags\":[\"y\",\"z\"],"
+                           "\"vclock\":{\"n\":-1}}", 0, NULL);
+    job_in in;
+    field_error err;
+    memset(&in, 0, sizeof(in));
+    ck_assert_int_eq(json_parse_fields(j, spec, &in, &err), -1);
+    ck_assert_int_eq(err.code, API_E_INVALID_FIELD);
+    ck_assert_ptr_nonnull(strstr(err.message, "vclock"));
+    ck_assert_ptr_null(in.caps.v);
+    ck_assert_ptr_null(in.tags.v);
+    ck_assert_uint_eq(in.caps.n, 0);
+    json_decref(j);
+}
+END_TEST
+
+START_TEST(test_vclock_roundtrip) {
+    vclock vc, back;
+    field_error err;
+    vclock_init(&vc);
+    ck_assert_int_eq(vclock_set(&vc, "Westside", 7), 0);
+    ck_assert_int_eq(vclock_set(&vc, "Downtown", 3), 0);
+    ck_assert_int_eq(vclock_set(&vc, "LAFD-1", VCLOCK_COUNTER_MAX), 0);
+    json_t *j = vclock_to_json(&vc);
+    char *txt = json_canonical(j);
+    ck_assert_str_eq(txt, "{\"Downtown\":3,\"LAFD-1\":9007199254740991,\"Westside\":7}");
+    free(txt);
+    ck_assert_int_eq(vclock_from_json(j, &back, &err), 0);
+    ck_assert_int_eq(vclock_compare(&vc, &back), VC_EQUAL);
+    json_decref(j);
+    /* zero entries are skipped; the empty clock is {} */
+    j = json_loads("{\"a\":0,\"b\":2}", 0, NULL);
+    ck_assert_int_eq(vclock_from_json(j, &back, &err), 0);
+    ck_assert_uint_eq(back.n, 1);
+    ck_assert_uint_eq(vclock_get(&back, "b"), 2);
+    json_decref(j);
+    vclock_init(&vc);
+    j = vclock_to_json(&vc);
+    txt = json_canonical(j);
+    ck_assert_str_eq(txt, "{}");
+    free(txt);
+    json_decref(j);
+    ck_assert_ptr_null(json_canonical(NULL));
+}
+END_TEST
+
+static void bad_clock(const char *text) {
+    vclock out;
+    field_error err;
+    json_t *j = json_loads(text, JSON_DECODE_ANY, NULL);
+    ck_assert_msg(j != NULL, "%s", text);
+    vclock_init(&out);
+    ck_assert_uint_eq(vclock_set(&out, "keep", 1), 0);
+    ck_assert_msg(vclock_from_json(j, &out, &err) == -1, "accepted %s", text);
+    ck_assert_int_eq(err.code, API_E_INVALID_FIELD);
+    /* untouched on failure */
+    ck_assert_uint_eq(out.n, 1);
+    ck_assert_uint_eq(vclock_get(&out, "keep"), 1);
+    json_decref(j);
+}
+
+START_TEST(test_vclock_bad) {
+    bad_clock("{\"a\":-1}");
+    bad_clock("{\"a\":1.5}");
+    bad_clock("{\"a\":1.0}");
+    bad_clock("{\"a\":\"3\"}");
+    bad_clock("{\"a\":true}");
+    bad_clock("{\"a\":null}");
+    bad_clock("{\"a\":9007199254740992}");
+    bad_clock("{\"a\":9223372036854775807}");
+    bad_clock("{\"bad node\":1}");
+    bad_clock("{\"\":1}");
+    bad_clock("[]");
+    bad_clock("5");
+    char buf[2048];
+    size_t n = 1;
+    buf[0] = '{';
+    for (int i = 0; i < VCLOCK_MAX_ENTRIES + 1; i++)
+        n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s\"n%d\":1", i ? "," : "", i);
+    snprintf(buf + n, sizeof(buf) - n, "}");
+    bad_clock(buf);
+}
+END_TEST
+
+START_TEST(test_vclock_max_entries_ok) {
+    char buf[2048];
+    size_t n = 1;
+    vclock out;
+    field_error err;
+    buf[0] = '{';
+    for (int i = 0; i < VCLOCK_MAX_ENTRIES; i++)
+        n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s\"n%d\":%d", i ? "," : "", i, i + 1);
+    snprintf(buf + n, sizeof(buf) - n, "}");
+    json_t *j = json_loads(buf, 0, NULL);
+    ck_assert_int_eq(vclock_from_json(j, &out, &err), 0);
+    ck_assert_uint_eq(out.n, VCLOCK_MAX_ENTRIES);
+    json_decref(j);
+}
+END_TEST
+
+START_TEST(test_canonical) {
+    json_t *j = json_loads("{\"b\":[1,{\"z\":1,\"a\":2}],\"a\":\"x\"}", 0, NULL);
+    char *t = json_canonical(j);
+    ck_assert_str_eq(t, "{\"a\":\"x\",\"b\":[1,{\"a\":2,\"z\":1}]}");
+    free(t);
+    json_decref(j);
+    j = json_integer(5);
+    t = json_canonical(j);
+    ck_assert_str_eq(t, "5");
+    free(t);
+    json_decref(j);
+}
+END_TEST
+
+static Suite *suite(void) {
+    Suite *s = suite_create("api_fields");
+    TCase *tc = tcase_create("fields");
+    tcase_add_test(tc, test_all_types_ok);
+    tcase_add_test(tc, test_unknown_key);
+    tcase_add_test(tc, test_missing_and_null);
+    tcase_add_test(tc, test_wrong_types);
+    tcase_add_test(tc, test_int_range);
+    tcase_add_test(tc, test_enum);
+    tcase_add_test(tc, test_string_caps);
+    tcase_add_test(tc, test_id_invalid);
+    tcase_add_test(tc, test_id_list_rules);
+    tcase_add_test(tc, test_failure_releases_lists);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("vclock");
+    tcase_add_test(tc, test_vclock_roundtrip);
+    tcase_add_test(tc, test_vclock_bad);
+    tcase_add_test(tc, test_vclock_max_entries_ok);
+    tcase_add_test(tc, test_canonical);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) {
+    SRunner *sr = srunner_create(suite());
+    int failed;
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,234 @@
+/* api/api_errors.c, api_parse_listen, and api/service.c helpers. */
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+
+START_TEST(test_error_table) {
+    static const struct {
+        api_err e;
+        unsigned status;
+        const char *code;
+    } want[] = {
+        {API_E_BAD_REQUEST, 400, "bad_request"},
+        {API_E_BAD_JSON, 400, "invalid_json"},
+        {API_E_INVALID_FIELD, 400, "invalid_field"},
+        {API_E_MISSING_FIELD, 400, "missing_field"},
+        {API_E_UNKNOWN_FIELD, 400, "unknown_field"},
+        {API_E_INVALID_ID, 400, "invalid_id"},
+        {API_E_UNAUTHORIZED, 401, "unauthorized"},
+        {API_E_FORBIDDEN, 403, "forbidden"},
+        {API_E_NOT_FOUND, 404, "not_found"},
+        {API_E_METHOD, 405, "method_not_allowed"},
+        {API_E_CONFLICT, 409, "conflict"},
+        {API_E_DUPLICATE_RESULT, 409, "result_rejected"},
+        {API_E_CAUSALITY, 409, "causality_violation"},
+        {API_E_AT_CAPACITY, 409, "at_capacity"},
+        {API_E_TOO_LARGE, 413, "payload_too_large"},
+        {API_E_URI_TOO_LONG, 414, "uri_too_long"},
+        {API_E_MEDIA_TYPE, 415, "unsupported_media_type"},
+        {API_E_UNPROCESSABLE, 422, "unprocessable"},
+        {API_E_INTERNAL, 500, "internal"},
+        {API_E_BAD_GATEWAY, 502, "bad_gateway"},
+        {API_E_UNAVAILABLE, 503, "unavailable"},
+        {API_E_GATEWAY_TIMEOUT, 504, "gateway_timeout"},
+    };
+    ck_assert_uint_eq(sizeof(want) / sizeof(want[0]), API_E__COUNT);
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        ck_assert_uint_eq(api_err_status(want[i].e), want[i].status);
+        ck_assert_str_eq(api_err_code(want[i].e), want[i].code);
+    }
+    ck_assert_uint_eq(api_err_status(API_E__COUNT), 500);
+    ck_assert_str_eq(api_err_code((api_err)-1), "internal");
+}
+END_TEST
+
+START_TEST(test_reply_helpers) {
+    api_response res = {0};
+    char *t;
+    api_reply_error(&res, API_E_INVALID_FIELD, "field '%s' is bad", "x");
+    ck_assert_uint_eq(res.status, 400);
+    t = json_dumps(res.body, JSON_COMPACT);
+    ck_assert_str_eq(t, "{\"error\":{\"code\":\"invalid_field\",\"message\":\"field 'x' is bad\"}}");
+    free(t);
+    /* invalid UTF-8 in a message is made safe, never dropped */
+    api_reply_error(&res, API_E_BAD_REQUEST, "bad %s", "\xff\xfe");
+    ck_assert_ptr_nonnull(res.body);
+    t = json_dumps(res.body, JSON_COMPACT);
+    ck_assert_str_eq(t, "{\"error\":{\"code\":\"bad_request\",\"message\":\"bad ??\"}}");
+    free(t);
+    /* "error" cannot be overridden by extra */
+    api_reply_error_extra(&res, API_E_CONFLICT, json_pack("{s:i,s:i}", "error", 1, "n", 2), "c");
+    t = json_dumps(res.body, JSON_COMPACT);
+    ck_assert_str_eq(t, "{\"error\":{\"code\":\"conflict\",\"message\":\"c\"},\"n\":2}");
+    free(t);
+    api_reply_json(&res, 200, NULL);
+    ck_assert_uint_eq(res.status, 500);
+    api_reply_text(&res, 200, "text/plain", "abc", 3);
+    ck_assert_ptr_null(res.body);
+    ck_assert_uint_eq(res.text_len, 3);
+    ck_assert(memcmp(res.text, "abc", 3) == 0);
+    api_reply_json(&res, 201, json_object());
+    ck_assert_ptr_null(res.text);
+    ck_assert_uint_eq(res.status, 201);
+    json_decref(res.body);
+    api_reply_json(NULL, 200, json_object()); /* steals even with no res */
+}
+END_TEST
+
+START_TEST(test_parse_listen) {
+    char host[64] = "untouched";
+    uint16_t port = 42;
+    ck_assert_int_eq(api_parse_listen("127.0.0.1:0", host, sizeof(host), &port), 0);
+    ck_assert_str_eq(host, "127.0.0.1");
+    ck_assert_uint_eq(port, 0);
+    ck_assert_int_eq(api_parse_listen("localhost:7000", host, sizeof(host), &port), 0);
+    ck_assert_str_eq(host, "127.0.0.1");
+    ck_assert_uint_eq(port, 7000);
+    ck_assert_int_eq(api_parse_listen("10.1.2.3:65535", host, sizeof(host), &port), 0);
+    ck_assert_str_eq(host, "10.1.2.3");
+    ck_assert_uint_eq(port, 65535);
+
+    static const char *const bad[] = {
+        "127.0.0.1", "127.0.0.1:", ":7000", "127.0.0.1:65536", "127.0.0.1:99999999", "127.0.0.1:-1",
+        "127.0.0.1:7x", "127.0.0.1: 70", "garbage", "", "host:80", "256.0.0.1:80", "127.1:80",
+        "[::1]:80", "127.0.0.1:80:80", "127.0.0.1:+80",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        strcpy(host, "untouched");
+        port = 42;
+        ck_assert_msg(api_parse_listen(bad[i], host, sizeof(host), &port) == -1, "accepted '%s'", bad[i]);
+        ck_assert_str_eq(host, "untouched");
+        ck_assert_uint_eq(port, 42);
+    }
+    ck_assert_int_eq(api_parse_listen(NULL, host, sizeof(host), &port), -1);
+    ck_assert_int_eq(api_parse_listen("127.0.0.1:80", host, 5, &port), -1); /* host buffer too small */
+}
+END_TEST
+
+START_TEST(test_strbuf_cap) {
+    strbuf sb;
+    strbuf_init(&sb, 10);
+    ck_assert_ptr_nonnull(sb.buf);
+    ck_assert_str_eq(sb.buf, "");
+    strbuf_add(&sb, "abc", 3);
+    strbuf_addf(&sb, "%d-%s", 42, "xy");
+    ck_assert_str_eq(sb.buf, "abc42-xy");
+    ck_assert(!sb.overflow);
+    strbuf_addf(&sb, "%s", "12345");
+    ck_assert(sb.overflow);
+    ck_assert_uint_eq(sb.len, 10);
+    ck_assert_str_eq(sb.buf, "abc42-xy12");
+    strbuf_add(&sb, "z", 1); /* ignored after overflow */
+    ck_assert_uint_eq(sb.len, 10);
+    ck_assert_uint_le(sb.alloc, 11);
+    strbuf_release(&sb);
+    strbuf_release(&sb);
+    strbuf_release(NULL);
+    ck_assert_str_eq(sb.buf, "");
+}
+END_TEST
+
+START_TEST(test_strbuf_growth_and_detach) {
+    strbuf sb;
+    size_t len = 0;
+    char *s;
+    strbuf_init(&sb, 0);
+    for (int i = 0; i < 1000; i++)
+        strbuf_addf(&sb, "line %d %s\n", i, "................................................................"
+                                             "................................................................"
+                                             "................................................................"
+                                             "................................................................");
+    ck_assert(!sb.overflow);
+    ck_assert_uint_eq(strlen(sb.buf), sb.len);
+    s = strbuf_detach(&sb, &len);
+    ck_assert_uint_eq(strlen(s), len);
+    ck_assert(strncmp(s, "line 0 ", 7) == 0);
+    ck_assert_uint_eq(sb.len, 0);
+    free(s);
+    s = strbuf_detach(&sb, NULL); /* empty: still a heap string */
+    ck_assert_str_eq(s, "");
+    free(s);
+    /* a long formatted append that does not fit is cut at max */
+    strbuf_init(&sb, 300);
+    strbuf_addf(&sb, "%0400d", 7);
+    ck_assert(sb.overflow);
+    ck_assert_uint_eq(sb.len, 300);
+    ck_assert_uint_eq(strlen(sb.buf), 300);
+    strbuf_release(&sb);
+}
+END_TEST
+
+START_TEST(test_histogram) {
+    histogram h;
+    strbuf sb;
+    memset(&h, 0, sizeof(h));
+    histogram_observe(&h, 0.0001);
+    histogram_observe(&h, 0.003);
+    histogram_observe(&h, 0.003);
+    histogram_observe(&h, 1.0);
+    histogram_observe(&h, 10.0);
+    histogram_observe(&h, -1.0); /* clamped to 0 */
+    histogram_observe(&h, NAN);
+    strbuf_init(&sb, 1 << 16);
+    histogram_write(&h, &sb, "ergrid_request_seconds", "route=\"/v1/jobs\"");
+    ck_assert_str_eq(sb.buf,
+                     "ergrid_request_seconds_bucket{le=\"0.0005\",route=\"/v1/jobs\"} 3\n"
+                     "ergrid_request_seconds_bucket{le=\"0.001\",route=\"/v1/jobs\"} 3\n"
+                     "ergrid_request_seconds_bucket{le=\"0.0025\",route=\"/v1/jobs\"} 3\n"
+                     "ergrid_request_seconds_bucket{le=\"0.005\",route=\"/v1/jobs\"} 5\n"
+                     "ergrid_request_seconds_bucket{le=\"0.01\",route=\"/v1/jobs\"} 5\n"
+                     "ergrid_request_seconds_bucket{le=\"0.025\",route=\"/v1/jobs\"} 5\n"
+                     "ergrid_request_seconds_bucket{le=\"0.05\",route=\"/v1/jobs\"} 5\n"
+                     "ergrid_request_seconds_bucket{le=\"0.1\",route=\"/v1/jobs\"} 5\n"
+                     "ergrid_request_seconds_bucket{le=\"0.25\",route=\"/v1/jobs\"} 5\n"
+                     "ergrid_request_seconds_bucket{le=\"0.5\",route=\"/v1/jobs\"} 5\n"
+                     "ergrid_request_seconds_bucket{le=\"1\",route=\"/v1/jobs\"} 6\n"
+                     "ergrid_request_seconds_bucket{le=\"2.5\",route=\"/v1/jobs\"} 6\n"
+                     "ergrid_request_seconds_bucket{le=\"+Inf\",route=\"/v1/jobs\"} 7\n"
+                     "ergrid_request_seconds_sum{route=\"/v1/jobs\"} 11.0061\n"
+                     "ergrid_request_seconds_count{route=\"/v1/jobs\"} 7\n");
+    strbuf_release(&sb);
+    memset(&h, 0, sizeof(h));
+    strbuf_init(&sb, 1 << 16);
+    histogram_write(&h, &sb, "x", NULL);
+    ck_assert_ptr_nonnull(strstr(sb.buf, "x_bucket{le=\"0.0005\"} 0\n"));
+    ck_assert_ptr_nonnull(strstr(sb.buf, "x_bucket{le=\"+Inf\"} 0\nx_sum 0\nx_count 0\n"));
+    strbuf_release(&sb);
+}
+END_TEST
+
+START_TEST(test_log_and_announce) {
+    /* smoke: must not crash with odd input (output goes to the test log) */
+    service_log_init("test");
+    service_log("info", "hello %s", "line\nbreak");
+    service_log(NULL, "%s", "");
+    service_log_init(NULL);
+    service_announce("127.0.0.1", 1234);
+}
+END_TEST
+
+static Suite *suite(void) {
+    Suite *s = suite_create("api_service");
+    TCase *tc = tcase_create("service");
+    tcase_add_test(tc, test_error_table);
+    tcase_add_test(tc, test_reply_helpers);
+    tcase_add_test(tc, test_parse_listen);
+    tcase_add_test(tc, test_strbuf_cap);
+    tcase_add_test(tc, test_strbuf_growth_and_detach);
+    tcase_add_test(tc, test_histogram);
+    tcase_add_test(tc, test_log_and_announce);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) {
+    SRunner *sr = srunner_create(suite());
+    int failed;
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
