@@ -78,6 +78,40 @@ static unit *pick_unit(broker *b, const job *j, char (*tried)[COORD_ID_MAX + 1],
     return best;
 }
 
+#define ORDER_WINDOW 64
+
+static bool unit_serves(const unit *u, const job *j)
+{
+    for (size_t i = 0; i < j->ncaps; i++) {
+        bool found = false;
+        for (size_t k = 0; k < u->ncaps && !found; k++)
+            found = strcmp(j->caps[i], u->caps[k]) == 0;
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+/* Priority order holds across threads: a unit goes to the first waiting job
+ * it can serve (severity, then arrival), whoever happens to be dispatching.
+ * Looks at the head of the queue only, which is where order matters. */
+static bool yields_to_queue(broker *b, const job *j, const unit *u)
+{
+    jobq_item items[ORDER_WINDOW];
+    size_t n = jobq_snapshot(b->queue, items, ORDER_WINDOW);
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(items[i].id, j->id) == 0)
+            return false; /* everything before it was checked */
+        bool ahead = items[i].sev > j->sev || (items[i].sev == j->sev && items[i].seq < j->seq);
+        if (!ahead)
+            return false;
+        const job *other = broker_job(b, items[i].id);
+        if (other && other->status == JOB_QUEUED && !other->dispatching && unit_serves(u, other))
+            return true;
+    }
+    return false;
+}
+
 static attempt *find_attempt(job *j, uint32_t n)
 {
     for (size_t i = 0; i < j->nattempts; i++)
@@ -196,8 +230,10 @@ static bool dispatch_remote(broker *b, const char *job_id, const char *unit_id,
     drop_attempt(j, n);
     if (ok)
         broker_queue_release(b, owner_url, unit_id, job_id, n, "revoked");
-    else if (rc == 0 && rep.status == 409)
+    else if (rc == 0 && rep.status == 409) {
         b->m.assign_refused++;
+        b->retry_drain_mono_ms = coord_now_mono_ms() + 200;
+    }
     else
         b->m.assign_errors++;
     return false;
@@ -232,6 +268,12 @@ dispatch_outcome broker_dispatch(broker *b, const char *job_id)
             return DISPATCH_QUEUED;
         }
         snprintf(tried[ntried++], COORD_ID_MAX + 1, "%s", u->id);
+        if (yields_to_queue(b, j, u)) {
+            /* A job ahead in the queue can use this unit: it goes first. */
+            pthread_mutex_unlock(&b->mu);
+            broker_request_drain(b);
+            return DISPATCH_QUEUED;
+        }
 
         uint32_t n = 0;
         json_t *body = reserve_attempt(b, j, u->id, b->cfg.id, &n);
@@ -276,7 +318,10 @@ dispatch_outcome broker_dispatch(broker *b, const char *job_id)
             /* The executor took it but we cannot use it: tell it to stop. */
             broker_queue_revocation(b, u->url, j->id, n);
         } else if (rc == 0 && status == 409) {
+            /* Usually a terminal that has not yet seen the broker's answer
+             * to its own report: its capacity frees in a moment. */
             b->m.assign_refused++;
+            b->retry_drain_mono_ms = coord_now_mono_ms() + 200;
         } else {
             b->m.assign_errors++;
             service_log("warn", "assignment of %s to %s failed (status %ld)", job_id, unit_id,
@@ -424,6 +469,10 @@ void *broker_monitor_main(void *arg)
                          (unsigned long long)b->cfg.failure_timeout_ms);
             moved += broker_revoke_unit_jobs(b, u, "unit lost");
             broker_commit_or_die(b);
+        }
+        if (b->retry_drain_mono_ms && coord_now_mono_ms() >= b->retry_drain_mono_ms) {
+            b->retry_drain_mono_ms = 0;
+            moved++;
         }
         pthread_mutex_unlock(&b->mu);
         if (moved)

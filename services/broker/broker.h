@@ -103,6 +103,7 @@ typedef struct broker {
     uint64_t next_seq;   /* job arrival counter */
     uint64_t event_seq;  /* last event written */
     bool txn_failed;     /* a write inside the open transaction failed */
+    uint64_t retry_drain_mono_ms; /* an executor refused: try the queue again then */
     uint64_t boot_mono_ms;
     broker_metrics m;
 
