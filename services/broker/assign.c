@@ -219,6 +219,8 @@ static bool dispatch_remote(broker *b, const char *job_id, const char *unit_id,
     } else if (re && rc == 0 && rep.status == 409) {
         json_object_set_new(re->obj, "status", json_string("busy"));
     }
+    if (ok && rep.body)
+        broker_merge_clock_json(b, json_object_get(rep.body, "vclock"));
     http_reply_release(&rep);
     if (ok && j->status == JOB_QUEUED && pa) {
         hmap_put(b->borrowed, j->id, j, NULL);

@@ -203,6 +203,9 @@ void broker_queue_release(broker *b, const char *home_url, const char *unit_id,
                           const char *job_id, uint32_t attempt, const char *reason);
 json_t *remote_view(const remote_entry *e);
 void broker_free_remote(broker *b);
+/* Receive event: merges the broker and coordinator entries of a clock that
+ * arrived in a message (caller holds mu). */
+void broker_merge_clock_json(broker *b, const json_t *vc);
 void *broker_peer_main(void *arg);
 void *broker_registrar_main(void *arg);
 

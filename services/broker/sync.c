@@ -400,7 +400,7 @@ static bool is_clock_node(const broker *b, const char *node)
     return false;
 }
 
-static void merge_peer_clock(broker *b, const json_t *vc)
+void broker_merge_clock_json(broker *b, const json_t *vc)
 {
     vclock *in = malloc(sizeof(*in)), *f = malloc(sizeof(*f));
     field_error fe;
@@ -484,7 +484,7 @@ static int apply_pull(broker *b, peer *p, json_t *reply, size_t *moved)
     }
     refresh_owner(b->remote_units, p->id, now);
     refresh_owner(b->remote_jobs, p->id, now);
-    merge_peer_clock(b, json_object_get(reply, "vclock"));
+    broker_merge_clock_json(b, json_object_get(reply, "vclock"));
     apply_emergency(b, json_string_value(json_object_get(reply, "emergency")), p->id);
     if (nu || nj) {
         /* Receiving news is an event: it orders the peer's changes before
@@ -690,7 +690,7 @@ void *broker_registrar_main(void *arg)
             }
             json_t *em = json_object_get(rep.body, "emergency");
             apply_emergency(b, json_string_value(json_object_get(em, "level")), "coordinator");
-            merge_peer_clock(b, json_object_get(rep.body, "vclock"));
+            broker_merge_clock_json(b, json_object_get(rep.body, "vclock"));
             pthread_mutex_unlock(&b->mu);
             failures = 0;
         } else {
@@ -803,7 +803,7 @@ void h_emergency_post(api_request *req, api_response *res)
     pthread_mutex_lock(&b->mu);
     if (r->has_clock) {
         json_t *vc = vclock_to_json(&r->clock);
-        merge_peer_clock(b, vc);
+        broker_merge_clock_json(b, vc);
         json_decref(vc);
     }
     apply_emergency(b, level_names[r->level], "coordinator");
