@@ -186,6 +186,56 @@ static void confirm_attempt(broker *b, job *j, attempt *pa, const char *kind, co
     broker_commit_or_die(b);
 }
 
+/* Emergency (level high or critical): a critical job with no free capable
+ * unit anywhere takes an own unit away from a low-severity own job, which
+ * goes back to the queue. Fills the revocation URL for the executor; caller
+ * holds mu. */
+static bool preempt_low(broker *b, job *crit, char *url, size_t urllen)
+{
+    unit *best_u = NULL;
+    job *best_v = NULL;
+    uint32_t best_n = 0;
+    size_t it = 0;
+    const char *key;
+    void *val;
+    while (hmap_next(b->units, &it, &key, &val)) {
+        unit *u = val;
+        if (u->lost || u->out_of_service || !unit_serves(u, crit))
+            continue;
+        for (uint32_t i = 0; i < u->load; i++) {
+            struct held *h = &u->held[i];
+            job *v = h->pending || h->foreign ? NULL : broker_job(b, h->job_id);
+            if (!v || v->sev != SEV_LOW || v->status != JOB_ASSIGNED)
+                continue;
+            if (!best_u || strcmp(u->id, best_u->id) < 0) {
+                best_u = u;
+                best_v = v;
+                best_n = h->attempt;
+            }
+        }
+    }
+    if (!best_u)
+        return false;
+    attempt *a = find_attempt(best_v, best_n);
+    if (!a || a->state != ATT_ACTIVE)
+        return false;
+    a->state = ATT_REVOKED;
+    a->notified = false;
+    unit_release(best_u, best_v->id);
+    unit_add_notice(best_u, best_v->id, a->n, "preempted");
+    best_v->status = JOB_QUEUED;
+    best_v->updated_ms = coord_now_wall_ms();
+    jobq_push(b->queue, best_v->id, best_v->sev, best_v->seq);
+    broker_txn_begin(b);
+    broker_save_job(b, best_v);
+    broker_event(b, "job_preempted", best_v->id, best_u->id, a->n,
+                 "emergency: %s taken from low-severity %s for critical %s", best_u->id,
+                 best_v->id, crit->id);
+    broker_commit_or_die(b);
+    snprintf(url, urllen, "%s/v1/assignments/%s?attempt=%u", best_u->url, best_v->id, a->n);
+    return true;
+}
+
 /* Mutual aid: claim another district's unit at its home broker. Called
  * with mu held and returns with it held; the claim itself runs unlocked. */
 static bool dispatch_remote(broker *b, const char *job_id, const char *unit_id,
@@ -264,6 +314,16 @@ dispatch_outcome broker_dispatch(broker *b, const char *job_id)
                 pthread_mutex_unlock(&b->mu);
                 if (ok)
                     return DISPATCH_ASSIGNED;
+                continue;
+            }
+            char url[BROKER_URL_MAX + 160];
+            if (j->sev == SEV_CRITICAL && broker_emergency_active(b) &&
+                preempt_low(b, j, url, sizeof(url))) {
+                pthread_mutex_unlock(&b->mu);
+                /* Free the terminal's capacity before assigning to it. */
+                http_reply rep;
+                http_json("DELETE", url, NULL, &revoke_opts, &rep);
+                http_reply_release(&rep);
                 continue;
             }
             pthread_mutex_unlock(&b->mu);
