@@ -1,0 +1,105 @@
+/* ergrid-coordinator's command line (DESIGN.md §5). */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coordinator.h"
+
+static const char usage[] =
+    "usage: ergrid-coordinator --listen HOST:PORT --data-dir DIR\n"
+    "                          [--poll-interval 1s] [--threads N] [--help]\n";
+
+bool coord_url_valid(const char *s)
+{
+    if (!s)
+        return false;
+    size_t len = strlen(s), skip;
+    if (strncmp(s, "http://", 7) == 0)
+        skip = 7;
+    else if (strncmp(s, "https://", 8) == 0)
+        skip = 8;
+    else
+        return false;
+    if (len > COORD_URL_MAX || len == skip || s[skip] == '/' || s[skip] == ':')
+        return false;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p <= 0x20 || *p >= 0x7f || *p == '"' || *p == '<' || *p == '>' || *p == '\\')
+            return false;
+    return true;
+}
+
+int coordinator_parse_args(int argc, char **argv, coordinator_config *cfg, char *err, size_t errlen)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->poll_interval_ms = 1000;
+    cfg->threads = 8;
+    bool have_listen = false;
+
+    for (int i = 1; i < argc; i++) {
+        char flag[32];
+        const char *arg = argv[i], *val;
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            fputs(usage, stdout);
+            return 1;
+        }
+        if (strncmp(arg, "--", 2) != 0) {
+            snprintf(err, errlen, "unexpected argument '%.100s' (see --help)", arg);
+            return 2;
+        }
+        const char *eq = strchr(arg, '=');
+        size_t fl = eq ? (size_t)(eq - arg) : strlen(arg);
+        if (fl >= sizeof(flag)) {
+            snprintf(err, errlen, "unknown flag '%.40s...' (see --help)", arg);
+            return 2;
+        }
+        memcpy(flag, arg, fl);
+        flag[fl] = '\0';
+        if (strcmp(flag, "--listen") != 0 && strcmp(flag, "--data-dir") != 0 &&
+            strcmp(flag, "--poll-interval") != 0 && strcmp(flag, "--threads") != 0) {
+            snprintf(err, errlen, "unknown flag '%s' (see --help)", flag);
+            return 2;
+        }
+        if (eq) {
+            val = eq + 1;
+        } else if (i + 1 < argc) {
+            val = argv[++i];
+        } else {
+            snprintf(err, errlen, "%s needs a value (see --help)", flag);
+            return 2;
+        }
+        if (strcmp(flag, "--listen") == 0) {
+            if (api_parse_listen(val, cfg->host, sizeof(cfg->host), &cfg->port) < 0) {
+                snprintf(err, errlen, "--listen: expected HOST:PORT, got '%.100s'", val);
+                return 2;
+            }
+            have_listen = true;
+        } else if (strcmp(flag, "--data-dir") == 0) {
+            if (!*val || strlen(val) >= sizeof(cfg->data_dir) - 32) {
+                snprintf(err, errlen, "--data-dir: expected a directory path");
+                return 2;
+            }
+            snprintf(cfg->data_dir, sizeof(cfg->data_dir), "%s", val);
+        } else if (strcmp(flag, "--poll-interval") == 0) {
+            if (coord_parse_duration_ms(val, &cfg->poll_interval_ms) < 0) {
+                snprintf(err, errlen,
+                         "--poll-interval: expected a duration like 500ms, 1s or 1m, got '%.100s'",
+                         val);
+                return 2;
+            }
+        } else { /* --threads */
+            char *end;
+            unsigned long t = isdigit((unsigned char)*val) ? strtoul(val, &end, 10) : 0;
+            if (!isdigit((unsigned char)*val) || *end || t < 1 || t > 256) {
+                snprintf(err, errlen, "--threads: expected 1..256, got '%.100s'", val);
+                return 2;
+            }
+            cfg->threads = (unsigned)t;
+        }
+    }
+    if (!have_listen || !cfg->data_dir[0]) {
+        snprintf(err, errlen, "--listen and --data-dir are required (see --help)");
+        return 2;
+    }
+    return 0;
+}

@@ -1,0 +1,318 @@
+/* /v1/incidents: incident intake. Validates a job submission as a broker
+ * would (so garbage never reaches one), picks a district and forwards it to
+ * that broker's POST /v1/jobs, answering with the broker's reply plus
+ * "district" and "routing". */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coordinator.h"
+
+static const char *const severity_names[] = {"low", "medium", "high", "critical", NULL};
+static const char *const route_names[] = {"named", "free_unit", "least_loaded"};
+
+const char *route_kind_str(route_kind k)
+{
+    return (unsigned)k < 3 ? route_names[k] : "named";
+}
+
+static int route_kind_parse(const char *s, route_kind *out)
+{
+    for (int i = 0; i < 3; i++)
+        if (strcmp(s, route_names[i]) == 0) {
+            *out = (route_kind)i;
+            return 0;
+        }
+    return -1;
+}
+
+long route_choose(const route_candidate *c, size_t n, route_kind *kind)
+{
+    long best = -1;
+    for (size_t i = 0; i < n; i++) {
+        if (!c[i].units_ok || c[i].free_capable == 0)
+            continue;
+        if (best < 0 || c[i].free_capable > c[best].free_capable ||
+            (c[i].free_capable == c[best].free_capable && strcmp(c[i].id, c[best].id) < 0))
+            best = (long)i;
+    }
+    if (best >= 0) {
+        *kind = ROUTE_FREE_UNIT;
+        return best;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!c[i].health_ok)
+            continue;
+        if (best < 0 || c[i].queued < c[best].queued ||
+            (c[i].queued == c[best].queued && strcmp(c[i].id, c[best].id) < 0))
+            best = (long)i;
+    }
+    if (best >= 0)
+        *kind = ROUTE_LEAST_LOADED;
+    return best;
+}
+
+size_t count_free_capable(const json_t *units, const char *district, const char *const *req,
+                          size_t nreq)
+{
+    size_t count = 0, i;
+    json_t *u;
+    if (!json_is_array(units))
+        return 0;
+    json_array_foreach(units, i, u)
+    {
+        json_t *d = json_object_get(u, "district"), *auth = json_object_get(u, "authoritative");
+        json_t *caps = json_object_get(u, "capabilities");
+        if (!json_is_object(u) ||
+            (d && !(json_is_string(d) && strcmp(json_string_value(d), district) == 0)))
+            continue;
+        if (auth && !json_is_true(auth))
+            continue; /* a synced copy of another district's unit */
+        const char *st = json_string_value(json_object_get(u, "status"));
+        if (!st || strcmp(st, "available") != 0 || !json_is_array(caps))
+            continue;
+        const char *offered[COORD_MAX_CAPS * 2];
+        size_t noff = 0, k;
+        json_t *cap;
+        json_array_foreach(caps, k, cap)
+        {
+            if (json_is_string(cap) && noff < sizeof(offered) / sizeof(offered[0]))
+                offered[noff++] = json_string_value(cap);
+        }
+        if (caps_match(req, nreq, offered, noff))
+            count++;
+    }
+    return count;
+}
+
+/* ---- the request ---- */
+
+struct incident_req {
+    char id[COORD_ID_MAX + 1];
+    bool has_id;
+    char type[COORD_ID_MAX + 1];
+    int severity;
+    id_list caps;
+    json_t *location;
+    json_t *payload;
+    char district[COORD_ID_MAX + 1];
+    bool has_district;
+};
+
+static const field_spec incident_fields[] = {
+    {"id", FT_ID, offsetof(struct incident_req, id), false, 0, 0, NULL,
+     offsetof(struct incident_req, has_id)},
+    {"type", FT_ID, offsetof(struct incident_req, type), true, 0, 0, NULL, 0},
+    {"severity", FT_ENUM, offsetof(struct incident_req, severity), true, 0, 0, severity_names, 0},
+    {"required_capabilities", FT_ID_LIST, offsetof(struct incident_req, caps), true, 1,
+     COORD_MAX_CAPS, NULL, 0},
+    {"location", FT_ANY, offsetof(struct incident_req, location), false, 0, 0, NULL, 0},
+    {"payload", FT_OBJECT, offsetof(struct incident_req, payload), false, 0, 0, NULL, 0},
+    {"district", FT_ID, offsetof(struct incident_req, district), false, 0, 0, NULL,
+     offsetof(struct incident_req, has_district)},
+    FIELD_END,
+};
+
+static bool member_fits(const json_t *v)
+{
+    if (!v || json_is_null(v))
+        return true;
+    char *s = json_canonical(v);
+    bool ok = s && strlen(s) <= COORD_JSON_FIELD_MAX;
+    free(s);
+    return ok;
+}
+
+typedef struct target {
+    char id[COORD_ID_MAX + 1];
+    char url[COORD_URL_MAX + 1];
+} target;
+
+typedef struct probe {
+    target *t;
+    route_candidate *cand;
+    const char *const *req;
+    size_t nreq;
+} probe;
+
+static const http_opts probe_opts = {.connect_timeout_ms = 300, .timeout_ms = 1000};
+
+static void probe_units(void *arg, size_t i)
+{
+    probe *p = arg;
+    char url[COORD_URL_MAX + 64];
+    http_reply r = {0};
+    snprintf(url, sizeof(url), "%s/v1/units?status=available", p->t[i].url);
+    if (http_json("GET", url, NULL, &probe_opts, &r) == 0 && r.status == 200 &&
+        json_is_array(json_object_get(r.body, "units"))) {
+        p->cand[i].units_ok = true;
+        p->cand[i].free_capable =
+            count_free_capable(json_object_get(r.body, "units"), p->t[i].id, p->req, p->nreq);
+    }
+    http_reply_release(&r);
+}
+
+static void probe_health(void *arg, size_t i)
+{
+    probe *p = arg;
+    char url[COORD_URL_MAX + 64];
+    http_reply r = {0};
+    snprintf(url, sizeof(url), "%s/v1/health", p->t[i].url);
+    if (http_json("GET", url, NULL, &probe_opts, &r) == 0 && r.status == 200) {
+        json_t *q = json_object_get(r.body, "queued");
+        if (json_is_integer(q) && json_integer_value(q) >= 0) {
+            p->cand[i].health_ok = true;
+            p->cand[i].queued = (uint64_t)json_integer_value(q);
+        }
+    }
+    http_reply_release(&r);
+}
+
+/* Picks a district for a submission without one. -1 when none answers. */
+static long choose_target(target *t, size_t n, const char *const *req, size_t nreq,
+                          route_kind *kind)
+{
+    route_candidate cand[COORD_MAX_BROKERS];
+    memset(cand, 0, sizeof(cand));
+    for (size_t i = 0; i < n; i++)
+        cand[i].id = t[i].id;
+    probe p = {t, cand, req, nreq};
+    fanout_run(n, 16, probe_units, &p);
+    long best = route_choose(cand, n, kind);
+    if (best >= 0)
+        return best;
+    fanout_run(n, 16, probe_health, &p);
+    return route_choose(cand, n, kind);
+}
+
+void h_incidents_post(api_request *req, api_response *res)
+{
+    coordinator *c = req->ctx;
+    struct incident_req r;
+    memset(&r, 0, sizeof(r));
+    field_error fe;
+    json_t *fwd = NULL;
+    target *all = NULL;
+    http_reply br = {0};
+    const char **reqcaps = NULL;
+
+    if (json_parse_fields(req->body, incident_fields, &r, &fe) < 0) {
+        api_reply_error(res, fe.code, "%s", fe.message);
+        return;
+    }
+    if (!member_fits(r.location) || !member_fits(r.payload)) {
+        api_reply_error(res, API_E_INVALID_FIELD, "location and payload are limited to %d bytes",
+                        COORD_JSON_FIELD_MAX);
+        goto out;
+    }
+    reqcaps = calloc(r.caps.n, sizeof(*reqcaps));
+    fwd = json_deep_copy(req->body);
+    all = calloc(COORD_MAX_BROKERS, sizeof(*all));
+    if (!reqcaps || !fwd || !all) {
+        api_reply_error(res, API_E_UNAVAILABLE, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < r.caps.n; i++)
+        reqcaps[i] = r.caps.v[i];
+    json_object_del(fwd, "district");
+
+    target tg;
+    route_kind kind = ROUTE_NAMED;
+    bool chosen = false;
+    size_t n = 0;
+    pthread_mutex_lock(&c->mu);
+    if (r.has_district) {
+        broker_rec *b = coordinator_broker(c, r.district);
+        if (!b) {
+            pthread_mutex_unlock(&c->mu);
+            api_reply_error(res, API_E_NOT_FOUND, "no district %s is registered", r.district);
+            goto out;
+        }
+        snprintf(tg.id, sizeof(tg.id), "%s", b->id);
+        snprintf(tg.url, sizeof(tg.url), "%s", b->url);
+        chosen = true;
+    } else if (r.has_id) {
+        /* A retry goes where the first try went, whose broker deduplicates. */
+        char d[COORD_ID_MAX + 1], rk[16];
+        broker_rec *b;
+        if (cdb_get_incident(c->db, r.id, d, sizeof(d), rk, sizeof(rk)) == 0 &&
+            (b = coordinator_broker(c, d)) && route_kind_parse(rk, &kind) == 0) {
+            snprintf(tg.id, sizeof(tg.id), "%s", b->id);
+            snprintf(tg.url, sizeof(tg.url), "%s", b->url);
+            chosen = true;
+        }
+    }
+    if (!chosen) {
+        n = c->nbrokers;
+        for (size_t i = 0; i < n; i++) {
+            snprintf(all[i].id, sizeof(all[i].id), "%s", c->brokers[i]->id);
+            snprintf(all[i].url, sizeof(all[i].url), "%s", c->brokers[i]->url);
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+
+    if (!chosen) {
+        if (n == 0) {
+            api_reply_error(res, API_E_UNAVAILABLE, "no district broker is registered");
+            goto out;
+        }
+        long best = choose_target(all, n, reqcaps, r.caps.n, &kind);
+        if (best < 0) {
+            pthread_mutex_lock(&c->mu);
+            c->m.route_failures++;
+            pthread_mutex_unlock(&c->mu);
+            api_reply_error(res, API_E_BAD_GATEWAY, "no district broker could be reached");
+            goto out;
+        }
+        tg = all[best];
+    }
+
+    char url[COORD_URL_MAX + 32];
+    snprintf(url, sizeof(url), "%s/v1/jobs", tg.url);
+    /* No retries: a POST without an id is not idempotent at the broker. */
+    http_opts fo = {.connect_timeout_ms = 1000, .timeout_ms = 10000};
+    if (http_json("POST", url, fwd, &fo, &br) < 0 || !json_is_object(br.body) || br.status < 200 ||
+        br.status > 599) {
+        pthread_mutex_lock(&c->mu);
+        c->m.route_failures++;
+        pthread_mutex_unlock(&c->mu);
+        if (br.status == 0)
+            api_reply_error(res, API_E_BAD_GATEWAY, "district %s could not be reached: %s", tg.id,
+                            br.error[0] ? br.error : "transport error");
+        else
+            api_reply_error(res, API_E_BAD_GATEWAY,
+                            "district %s answered %ld without a JSON object", tg.id, br.status);
+        goto out;
+    }
+
+    json_t *body = br.body;
+    br.body = NULL;
+    bool ok = br.status >= 200 && br.status < 300;
+    pthread_mutex_lock(&c->mu);
+    coordinator_merge_clock(c, json_object_get(body, "vclock"));
+    if (ok) {
+        const char *jid = json_string_value(json_object_get(json_object_get(body, "job"), "id"));
+        if (kind == ROUTE_NAMED)
+            c->m.routed_named++;
+        else if (kind == ROUTE_FREE_UNIT)
+            c->m.routed_free_unit++;
+        else
+            c->m.routed_least_loaded++;
+        if (cdb_begin(c->db) == 0) {
+            coordinator_event(c, "incident_routed", jid, "to %s (%s)", tg.id, route_kind_str(kind));
+            if (r.has_id)
+                cdb_put_incident(c->db, r.id, tg.id, route_kind_str(kind), coord_now_wall_ms());
+            coordinator_commit(c); /* the broker holds the record; this is our audit trail */
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    json_object_set_new(body, "district", json_string(tg.id));
+    json_object_set_new(body, "routing", json_string(route_kind_str(kind)));
+    api_reply_json(res, (unsigned)br.status, body);
+out:
+    http_reply_release(&br);
+    json_decref(fwd);
+    free(all);
+    free(reqcaps);
+    id_list_release(&r.caps);
+}

@@ -1,0 +1,277 @@
+/* The poller: every --poll-interval it fetches each broker's units, open and
+ * recently finished jobs, peer sync health and newest events, in parallel
+ * and without holding the coordinator lock, then swaps the figures in under
+ * the lock. GET /v1/overview and GET /v1/events only read these figures. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "coordinator.h"
+
+#define POLL_JOBS_LIMIT  500
+#define POLL_COMPLETED   100
+#define POLL_EVENT_PAGES 4
+
+static const http_opts poll_opts = {.connect_timeout_ms = 300, .timeout_ms = 2000};
+
+static bool belongs_to(const json_t *o, const char *key, const char *district)
+{
+    json_t *d = json_object_get(o, key), *auth = json_object_get(o, "authoritative");
+    if (d && !(json_is_string(d) && strcmp(json_string_value(d), district) == 0))
+        return false;
+    return !auth || json_is_true(auth);
+}
+
+static json_int_t int_member(const json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    return json_is_integer(v) ? json_integer_value(v) : 0;
+}
+
+static int cmp_newest(const void *a, const void *b)
+{
+    json_int_t x = int_member(*(json_t *const *)a, "updated_ms");
+    json_int_t y = int_member(*(json_t *const *)b, "updated_ms");
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+json_t *district_view(const char *district, const json_t *units, const json_t *open_jobs,
+                      const json_t *completed, const json_t *peers)
+{
+    static const char *const statuses[] = {"available", "busy", "lost", "out_of_service"};
+    json_int_t counts[4] = {0};
+    json_t *own = json_array(), *open = json_array(), *recent = json_array();
+    size_t i;
+    json_t *v;
+
+    if (json_is_array(units)) {
+        json_array_foreach(units, i, v)
+        {
+            if (!json_is_object(v) || !belongs_to(v, "district", district))
+                continue;
+            const char *st = json_string_value(json_object_get(v, "status"));
+            for (int s = 0; st && s < 4; s++)
+                if (strcmp(st, statuses[s]) == 0)
+                    counts[s]++;
+            json_array_append_new(own, json_deep_copy(v));
+        }
+    }
+    if (json_is_array(open_jobs)) {
+        json_array_foreach(open_jobs, i, v)
+        {
+            const char *st = json_string_value(json_object_get(v, "status"));
+            if (!json_is_object(v) || !belongs_to(v, "owner", district) || !st ||
+                (strcmp(st, "queued") != 0 && strcmp(st, "assigned") != 0))
+                continue;
+            json_array_append_new(open, json_deep_copy(v));
+        }
+    }
+    if (json_is_array(completed)) {
+        size_t n = json_array_size(completed), k = 0;
+        json_t **arr = calloc(n ? n : 1, sizeof(*arr));
+        json_array_foreach(completed, i, v)
+        {
+            const char *st = json_string_value(json_object_get(v, "status"));
+            if (arr && json_is_object(v) && belongs_to(v, "owner", district) && st &&
+                strcmp(st, "completed") == 0 && json_is_object(json_object_get(v, "result")))
+                arr[k++] = v;
+        }
+        if (arr)
+            qsort(arr, k, sizeof(*arr), cmp_newest); /* stable enough: ties keep no order */
+        for (size_t j = 0; arr && j < k && j < COORD_RECENT_RESULTS; j++) {
+            json_t *o = json_pack("{s:O, s:O}", "id", json_object_get(arr[j], "id"), "result",
+                                  json_object_get(arr[j], "result"));
+            const char *keys[] = {"type", "severity", "updated_ms"};
+            for (size_t q = 0; o && q < 3; q++) {
+                json_t *x = json_object_get(arr[j], keys[q]);
+                if (x)
+                    json_object_set(o, keys[q], x);
+            }
+            json_array_append_new(recent, o);
+        }
+        free(arr);
+    }
+    return json_pack("{s:{s:I, s:I, s:I, s:I}, s:o, s:o, s:o, s:o}", "units_by_status", "available",
+                     counts[0], "busy", counts[1], "lost", counts[2], "out_of_service", counts[3],
+                     "units", own, "open_jobs", open, "recent_results", recent, "peers",
+                     json_is_object(peers) ? json_deep_copy(peers) : json_null());
+}
+
+/* ---- one round ---- */
+
+typedef struct poll_job {
+    char id[COORD_ID_MAX + 1];
+    char url[COORD_URL_MAX + 1];
+    uint64_t events_after;
+    /* results */
+    bool ok;
+    json_t *view;
+    json_t *events; /* sanitized, oldest first */
+    uint64_t new_after;
+    uint64_t fetched_mono_ms;
+} poll_job;
+
+static json_t *get_json(const char *base, const char *path, long *status)
+{
+    char url[COORD_URL_MAX + 128];
+    http_reply r = {0};
+    snprintf(url, sizeof(url), "%s%s", base, path);
+    json_t *body = NULL;
+    *status = 0;
+    if (http_json("GET", url, NULL, &poll_opts, &r) == 0) {
+        *status = r.status;
+        if (r.status == 200 && json_is_object(r.body)) {
+            body = r.body;
+            r.body = NULL;
+        }
+    }
+    http_reply_release(&r);
+    return body;
+}
+
+static void poll_events(poll_job *p)
+{
+    p->events = json_array();
+    p->new_after = p->events_after;
+    for (int page = 0; page < POLL_EVENT_PAGES; page++) {
+        char path[96];
+        long st;
+        snprintf(path, sizeof(path), "/v1/events?after=%llu&limit=%d",
+                 (unsigned long long)p->new_after, COORD_EVENTS_PER_NODE);
+        json_t *b = get_json(p->url, path, &st);
+        json_t *evs = json_object_get(b, "events");
+        size_t i, got = json_array_size(evs);
+        json_t *e;
+        json_array_foreach(evs, i, e)
+        {
+            json_t *seq = json_object_get(e, "seq");
+            if (!json_is_integer(seq) || json_integer_value(seq) <= 0 ||
+                (uint64_t)json_integer_value(seq) <= p->new_after)
+                continue;
+            p->new_after = (uint64_t)json_integer_value(seq);
+            json_t *clean = event_sanitize(e);
+            if (clean && !json_object_get(e, "node"))
+                json_object_set_new(clean, "node", json_string(p->id));
+            if (clean)
+                json_array_append_new(p->events, clean);
+        }
+        json_decref(b);
+        if (got < COORD_EVENTS_PER_NODE)
+            break;
+    }
+    /* Only the newest ones are kept anyway. */
+    while (json_array_size(p->events) > COORD_EVENTS_PER_NODE)
+        json_array_remove(p->events, 0);
+}
+
+static void poll_one(void *arg, size_t i)
+{
+    poll_job *p = &((poll_job *)arg)[i];
+    long st;
+    json_t *units = NULL, *queued = NULL, *assigned = NULL, *done = NULL, *peers = NULL;
+    units = get_json(p->url, "/v1/units", &st);
+    if (!units)
+        goto out;
+    queued = get_json(p->url, "/v1/jobs?status=queued&limit=500", &st);
+    assigned = queued ? get_json(p->url, "/v1/jobs?status=assigned&limit=500", &st) : NULL;
+    json_t *count = assigned ? get_json(p->url, "/v1/jobs?status=completed&limit=0", &st) : NULL;
+    if (!count)
+        goto out;
+    json_int_t total = int_member(count, "total");
+    json_decref(count);
+    char path[128];
+    snprintf(path, sizeof(path), "/v1/jobs?status=completed&limit=%d&offset=%lld", POLL_COMPLETED,
+             (long long)(total > POLL_COMPLETED ? total - POLL_COMPLETED : 0));
+    done = get_json(p->url, path, &st);
+    if (!done)
+        goto out;
+    peers = get_json(p->url, "/v1/peers", &st); /* 404 from an older broker: null */
+    json_t *open = json_array();
+    json_array_extend(open, json_object_get(queued, "jobs"));
+    json_array_extend(open, json_object_get(assigned, "jobs"));
+    p->view = district_view(p->id, json_object_get(units, "units"), open,
+                            json_object_get(done, "jobs"), peers);
+    json_decref(open);
+    poll_events(p);
+    p->ok = p->view != NULL;
+    p->fetched_mono_ms = coord_now_mono_ms();
+out:
+    json_decref(units);
+    json_decref(queued);
+    json_decref(assigned);
+    json_decref(done);
+    json_decref(peers);
+}
+
+static void poll_round(coordinator *c)
+{
+    poll_job *jobs = calloc(COORD_MAX_BROKERS, sizeof(*jobs));
+    if (!jobs)
+        return;
+    pthread_mutex_lock(&c->mu);
+    size_t n = c->nbrokers;
+    for (size_t i = 0; i < n; i++) {
+        snprintf(jobs[i].id, sizeof(jobs[i].id), "%s", c->brokers[i]->id);
+        snprintf(jobs[i].url, sizeof(jobs[i].url), "%s", c->brokers[i]->url);
+        jobs[i].events_after = c->brokers[i]->events_after;
+    }
+    pthread_mutex_unlock(&c->mu);
+
+    fanout_run(n, 16, poll_one, jobs);
+
+    pthread_mutex_lock(&c->mu);
+    for (size_t i = 0; i < n; i++) {
+        poll_job *p = &jobs[i];
+        broker_rec *b = coordinator_broker(c, p->id);
+        if (!b || strcmp(b->url, p->url) != 0)
+            continue; /* moved while we polled: the next round sees the new address */
+        b->polled = true;
+        b->reachable = p->ok;
+        if (p->ok) {
+            c->m.polls_ok++;
+            json_decref(b->view);
+            b->view = p->view;
+            p->view = NULL;
+            b->figures_mono_ms = p->fetched_mono_ms;
+            size_t k;
+            json_t *e;
+            json_array_foreach(p->events, k, e) event_ring_push(&b->events, json_incref(e));
+            b->events_after = p->new_after;
+        } else {
+            c->m.polls_failed++;
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    for (size_t i = 0; i < n; i++) {
+        json_decref(jobs[i].view);
+        json_decref(jobs[i].events);
+    }
+    free(jobs);
+}
+
+void *coordinator_poller_main(void *arg)
+{
+    coordinator *c = arg;
+    for (;;) {
+        pthread_mutex_lock(&c->pmu);
+        bool stop = c->stopping;
+        pthread_mutex_unlock(&c->pmu);
+        if (stop)
+            break;
+        poll_round(c);
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        uint64_t ns = (uint64_t)until.tv_nsec + (c->cfg.poll_interval_ms % 1000) * 1000000ULL;
+        until.tv_sec += (time_t)(c->cfg.poll_interval_ms / 1000 + ns / 1000000000ULL);
+        until.tv_nsec = (long)(ns % 1000000000ULL);
+        pthread_mutex_lock(&c->pmu);
+        while (!c->stopping && !c->poll_now)
+            if (pthread_cond_timedwait(&c->pcond, &c->pmu, &until) != 0)
+                break;
+        c->poll_now = false;
+        pthread_mutex_unlock(&c->pmu);
+    }
+    http_client_thread_cleanup();
+    return NULL;
+}
