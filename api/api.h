@@ -6,4 +6,5 @@
 #include "http_server.h"
 #include "http_client.h"
 #include "service.h"
+#include "shiviz.h"
 #endif

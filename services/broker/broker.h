@@ -224,6 +224,7 @@ void h_jobs_post(api_request *req, api_response *res);
 void h_jobs_list(api_request *req, api_response *res);
 void h_job_get(api_request *req, api_response *res);
 void h_job_results_post(api_request *req, api_response *res);
+void h_job_cancel(api_request *req, api_response *res);
 void h_events_get(api_request *req, api_response *res);
 void h_metadata_get(api_request *req, api_response *res);
 void h_peers_get(api_request *req, api_response *res);

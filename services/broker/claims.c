@@ -74,10 +74,12 @@ void h_unit_claim(api_request *req, api_response *res)
         return;
     }
     const char *job_id = json_string_value(json_object_get(r->job, "id"));
-    if (!job_id || !coord_id_valid(job_id) ||
+    json_t *req_caps = json_object_get(r->job, "required_capabilities");
+    if (!job_id || !coord_id_valid(job_id) || !json_is_array(req_caps) ||
+        json_array_size(req_caps) == 0 || json_array_size(req_caps) > BROKER_MAX_CAPS ||
         (strncmp(r->owner_url, "http://", 7) != 0 && strncmp(r->owner_url, "https://", 8) != 0)) {
         free(r);
-        api_reply_error(res, API_E_INVALID_FIELD, "job.id must be an id and owner_url a URL");
+        api_reply_error(res, API_E_INVALID_FIELD, "job.id must be an id, job.required_capabilities a non-empty list and owner_url a URL");
         return;
     }
     char jid[COORD_ID_MAX + 1];

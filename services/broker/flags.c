@@ -73,8 +73,11 @@ int broker_parse_args(int argc, char **argv, broker_config *cfg, char *err, size
         }
         int rc = 0;
         if (strcmp(flag, "--id") == 0) {
-            if (!coord_id_valid(val)) {
-                snprintf(err, errlen, "--id: '%s' is not an id ([A-Za-z0-9._-]{1,64})", val);
+            if (!coord_id_valid(val) || strcmp(val, "coordinator") == 0) {
+                snprintf(err, errlen,
+                         "--id: '%s' is not a district id ([A-Za-z0-9._-]{1,64}, not "
+                         "'coordinator', the coordinator's clock entry)",
+                         val);
                 return 2;
             }
             snprintf(cfg->id, sizeof(cfg->id), "%s", val);

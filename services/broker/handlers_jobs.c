@@ -66,6 +66,15 @@ void h_jobs_post(api_request *req, api_response *res)
     /* Idempotency compares the whole submission except the id itself. */
     json_t *sans_id = json_deep_copy(req->body);
     json_object_del(sans_id, "id");
+    /* null means absent: a retry that spells it either way is the same. */
+    const char *mk;
+    json_t *mv;
+    void *tmp;
+    json_object_foreach_safe(sans_id, tmp, mk, mv)
+    {
+        if (json_is_null(mv))
+            json_object_del(sans_id, mk);
+    }
     char *canon = json_canonical(sans_id);
     json_decref(sans_id);
     uint64_t digest = canon ? coord_digest(canon, strlen(canon)) : 0;
@@ -91,6 +100,19 @@ void h_jobs_post(api_request *req, api_response *res)
                                 r.id);
             return;
         }
+    }
+    const remote_entry *taken = r.has_id ? hmap_get(b->remote_jobs, r.id) : NULL;
+    if (taken) {
+        char owner[COORD_ID_MAX + 1];
+        snprintf(owner, sizeof(owner), "%s", taken->owner);
+        pthread_mutex_unlock(&b->mu);
+        free(loc);
+        free(payload);
+        id_list_release(&r.caps);
+        api_reply_error(res, API_E_CONFLICT,
+                        "job id %s is already used in district %s (ids are unique in the city)",
+                        r.id, owner);
+        return;
     }
     job *j = calloc(1, sizeof(*j));
     if (!j) {
@@ -264,5 +286,82 @@ void h_job_get(api_request *req, api_response *res)
         api_reply_error(res, API_E_NOT_FOUND, "no job %s", id);
         return;
     }
+    api_reply_json(res, 200, body);
+}
+
+/* POST /v1/jobs/{id}/cancel: a false alarm or a duplicate call. Every holder
+ * is told to stop; the job never takes a unit again. Cancelling a cancelled
+ * job answers the same again; a completed job cannot be cancelled. */
+void h_job_cancel(api_request *req, api_response *res)
+{
+    broker *b = req->ctx;
+    const char *id = req->params[0];
+    if (!coord_id_valid(id)) {
+        api_reply_error(res, API_E_INVALID_ID, "job id is not a valid id");
+        return;
+    }
+    struct {
+        const char *reason;
+    } r = {NULL};
+    static const field_spec cancel_fields[] = {
+        {"reason", FT_STRING, 0, false, 1, 256, NULL, 0},
+        FIELD_END,
+    };
+    field_error fe;
+    if (req->body && json_parse_fields(req->body, cancel_fields, &r, &fe) < 0) {
+        api_reply_error(res, fe.code, "%s", fe.message);
+        return;
+    }
+    pthread_mutex_lock(&b->mu);
+    job *j = broker_job(b, id);
+    if (!j) {
+        bool remote = hmap_get(b->remote_jobs, id) != NULL;
+        pthread_mutex_unlock(&b->mu);
+        api_reply_error(res, API_E_NOT_FOUND, "no job %s here%s", id,
+                        remote ? ": only its owner broker can cancel it" : "");
+        return;
+    }
+    if (j->status == JOB_COMPLETED) {
+        json_t *extra = json_pack("{s:o, s:o}", "job", job_to_json(b, j), "vclock",
+                                  broker_clock_json(b));
+        pthread_mutex_unlock(&b->mu);
+        api_reply_error_extra(res, API_E_CONFLICT, extra, "job %s is completed", id);
+        return;
+    }
+    if (j->status != JOB_CANCELLED) {
+        jobq_remove(b->queue, j->id);
+        hmap_del(b->borrowed, j->id);
+        for (size_t i = 0; i < j->nattempts; i++) {
+            attempt *a = &j->attempts[i];
+            if (a->state != ATT_ACTIVE)
+                continue;
+            a->state = ATT_REVOKED;
+            a->notified = false;
+            if (strcmp(a->unit_district, b->cfg.id) != 0) {
+                peer *p = broker_peer(b, a->unit_district);
+                if (p)
+                    broker_queue_release(b, p->url, a->unit_id, j->id, a->n, "cancelled");
+                continue;
+            }
+            unit *u = broker_unit(b, a->unit_id);
+            if (u) {
+                unit_release(u, j->id);
+                unit_add_notice(u, j->id, a->n, "cancelled");
+                broker_queue_revocation(b, u->url, j->id, a->n);
+                broker_touch_unit(b, u);
+            }
+        }
+        j->status = JOB_CANCELLED;
+        j->updated_ms = coord_now_wall_ms();
+        broker_txn_begin(b);
+        broker_save_job(b, j);
+        broker_event(b, "job_cancelled", j->id, NULL, 0, "cancelled: %s",
+                     r.reason ? r.reason : "no reason given");
+        broker_commit_or_die(b);
+    }
+    json_t *body = json_pack("{s:o, s:o}", "job", job_to_json(b, j), "vclock",
+                             broker_clock_json(b));
+    pthread_mutex_unlock(&b->mu);
+    broker_request_drain(b);
     api_reply_json(res, 200, body);
 }

@@ -142,26 +142,15 @@ void h_events_get(api_request *req, api_response *res)
         return;
     }
     if (format && strcmp(format, "shiviz") == 0) {
-        /* ShiViz: a description line, then "host {clock}" (the default
-         * parser regex: (?<event>.*)\n(?<host>\S*) (?<clock>{.*})). */
-        strbuf sb;
-        strbuf_init(&sb, 16 << 20);
-        size_t i;
-        json_t *e;
-        json_array_foreach(c.arr, i, e)
-        {
-            char *vc = json_dumps(json_object_get(e, "vclock"), JSON_COMPACT | JSON_SORT_KEYS);
-            const char *jid = json_string_value(json_object_get(e, "job_id"));
-            const char *uid = json_string_value(json_object_get(e, "unit_id"));
-            strbuf_addf(&sb, "%s %s%s%s%s: %s\n%s %s\n", json_string_value(json_object_get(e, "type")),
-                        jid ? "job=" : "", jid ? jid : "", uid ? " unit=" : "", uid ? uid : "",
-                        json_string_value(json_object_get(e, "detail")), b->cfg.id,
-                        vc ? vc : "{}");
-            free(vc);
-        }
+        size_t len = 0;
+        char *text = shiviz_format(c.arr, &len);
         json_decref(c.arr);
-        api_reply_text(res, 200, "text/plain; charset=utf-8", sb.buf ? sb.buf : "", sb.len);
-        strbuf_release(&sb);
+        if (!text) {
+            api_reply_error(res, API_E_UNAVAILABLE, "out of memory");
+            return;
+        }
+        api_reply_text(res, 200, "text/plain; charset=utf-8", text, len);
+        free(text);
         return;
     }
     api_reply_json(res, 200,

@@ -115,6 +115,15 @@ void h_job_results_post(api_request *req, api_response *res)
         return;
     }
 
+    if (j->status == JOB_CANCELLED) {
+        json_t *extra = json_pack("{s:b, s:o}", "accepted", 0, "vclock", broker_clock_json(b));
+        pthread_mutex_unlock(&b->mu);
+        free(assign_clock);
+        free(data);
+        free(r);
+        api_reply_error_extra(res, API_E_CONFLICT, extra, "job %s was cancelled", job_id);
+        return;
+    }
     arb_attempt *atts = calloc(j->nattempts ? j->nattempts : 1, sizeof(*atts));
     if (!atts) {
         pthread_mutex_unlock(&b->mu);

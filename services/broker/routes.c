@@ -12,6 +12,7 @@ const api_route broker_routes[] = {
     {"GET", "/v1/jobs", h_jobs_list, ROLE_ANY, API_BODY_NONE},
     {"GET", "/v1/jobs/{id}", h_job_get, ROLE_ANY, API_BODY_NONE},
     {"POST", "/v1/jobs/{id}/results", h_job_results_post, ROLE_UNIT, API_BODY_JSON},
+    {"POST", "/v1/jobs/{id}/cancel", h_job_cancel, ROLE_CLIENT, API_BODY_OPTIONAL},
     {"POST", "/v1/units/{id}/claim", h_unit_claim, ROLE_PEER, API_BODY_JSON},
     {"POST", "/v1/units/{id}/release", h_unit_release, ROLE_PEER, API_BODY_JSON},
     {"GET", "/v1/events", h_events_get, ROLE_ANY, API_BODY_NONE},

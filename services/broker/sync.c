@@ -270,7 +270,10 @@ void h_notify_post(api_request *req, api_response *res)
     }
     free(r);
     sync_kick(b);
-    api_reply_json(res, 202, json_pack("{s:b}", "scheduled", 1));
+    pthread_mutex_lock(&b->mu);
+    json_t *body = json_pack("{s:b, s:o}", "scheduled", 1, "vclock", broker_clock_json(b));
+    pthread_mutex_unlock(&b->mu);
+    api_reply_json(res, 202, body);
 }
 
 /* ---- remote copies ---- */
@@ -773,6 +776,16 @@ bool broker_pick_remote_unit(broker *b, const job *j, char (*tried)[COORD_ID_MAX
 
 static const char *const level_names[] = {"low", "medium", "high", "critical", NULL};
 
+static json_t *emergency_json(const broker *b)
+{
+    char ts[40] = "";
+    if (b->emergency_set_ms)
+        iso_ms(b->emergency_set_ms, ts, sizeof(ts));
+    return json_pack("{s:s, s:o, s:I}", "level", severity_str(b->emergency), "set_at",
+                     b->emergency_set_ms ? json_string(ts) : json_null(), "set_ms",
+                     (json_int_t)b->emergency_set_ms);
+}
+
 struct emergency_req {
     int level;
     vclock clock;
@@ -807,10 +820,9 @@ void h_emergency_post(api_request *req, api_response *res)
         json_decref(vc);
     }
     apply_emergency(b, level_names[r->level], "coordinator");
-    json_t *body = json_pack("{s:{s:s, s:I}, s:I, s:o}", "emergency", "level",
-                             severity_str(b->emergency), "set_ms",
-                             (json_int_t)b->emergency_set_ms, "sync_interval_ms",
-                             (json_int_t)interval_ms(b), "vclock", broker_clock_json(b));
+    json_t *body = json_pack("{s:o, s:I, s:o}", "emergency", emergency_json(b),
+                             "sync_interval_ms", (json_int_t)interval_ms(b), "vclock",
+                             broker_clock_json(b));
     /* Pull on the new schedule from now on. */
     for (size_t i = 0; i < b->npeers; i++) {
         uint64_t due = coord_now_mono_ms() + interval_ms(b);
@@ -827,10 +839,9 @@ void h_emergency_get(api_request *req, api_response *res)
 {
     broker *b = req->ctx;
     pthread_mutex_lock(&b->mu);
-    json_t *body = json_pack("{s:{s:s, s:I}, s:I}", "emergency", "level",
-                             severity_str(b->emergency), "set_ms",
-                             (json_int_t)b->emergency_set_ms, "sync_interval_ms",
-                             (json_int_t)interval_ms(b));
+    json_t *body = json_pack("{s:o, s:I, s:o}", "emergency", emergency_json(b),
+                             "sync_interval_ms", (json_int_t)interval_ms(b), "vclock",
+                             broker_clock_json(b));
     pthread_mutex_unlock(&b->mu);
     api_reply_json(res, 200, body);
 }

@@ -23,7 +23,7 @@
 
 #define EXEC_URL_MAX 512
 #define EXEC_MAX_CAPS 32
-#define EXEC_MAX_CAPACITY 256
+#define EXEC_MAX_CAPACITY 64 /* the broker's BROKER_MAX_CAPACITY */
 #define EXEC_MAX_ASSIGNMENTS 1024
 #define EXEC_MAX_JOB_BYTES (256 * 1024) /* serialized job object / report data */
 #define EXEC_PATH_MAX 4096

@@ -60,3 +60,24 @@ def test_critical_job_preempts_low_job_only_in_emergency(district):
     assert b.unit("EMS-3")["jobs"] == []
     events = get(b.url + "/v1/events?after=0").json["events"]
     assert any(e["type"] == "job_preempted" and e["job_id"] == "cat-in-tree" for e in events)
+
+
+def test_cancel_releases_the_unit_and_refuses_results(district):
+    d = district([("LAFD-1", "fire", FIRE)])
+    b = d.broker
+    j = b.submit_ok(["firefighting"], severity="medium", id="false-alarm")
+    assert j["unit_id"] == "LAFD-1"
+    waiting = b.submit_ok(["firefighting"], severity="low", id="waits")
+    assert waiting["status"] == "queued"
+    assert_error(post(b.url + "/v1/jobs/false-alarm/cancel", {"reason": 5}), 400, "invalid_field")
+    reply = expect(post(b.url + "/v1/jobs/false-alarm/cancel", {"reason": "false alarm"}), 200)
+    assert reply["job"]["status"] == "cancelled"
+    assert reply["job"]["attempts"][0]["state"] == "revoked"
+    # Idempotent, and the unit goes to the waiting job.
+    expect(post(b.url + "/v1/jobs/false-alarm/cancel"), 200)
+    wait_until(lambda: b.job("waits")["status"] == "assigned", message="unit reused")
+    # The terminal was told to stop; a late report is refused.
+    wait_until(lambda: d["LAFD-1"].assignment("false-alarm")["state"] == "revoked",
+               message="revocation delivered")
+    assert_error(b.result("false-alarm", "LAFD-1", 1, "contained"), 409, "conflict")
+    assert_error(post(b.url + "/v1/jobs/nope/cancel"), 404, "not_found")
