@@ -142,7 +142,7 @@ static void probe_units(void *arg, size_t i)
     probe *p = arg;
     char url[COORD_URL_MAX + 64];
     http_reply r = {0};
-    snprintf(url, sizeof(url), "%s/v1/units?status=available", p->t[i].url);
+    snprintf(url, sizeof(url), "%s/v1/units?status=available&scope=local", p->t[i].url);
     if (http_json("GET", url, NULL, &probe_opts, &r) == 0 && r.status == 200 &&
         json_is_array(json_object_get(r.body, "units"))) {
         p->cand[i].units_ok = true;

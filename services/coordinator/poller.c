@@ -170,18 +170,18 @@ static void poll_one(void *arg, size_t i)
     poll_job *p = &((poll_job *)arg)[i];
     long st;
     json_t *units = NULL, *queued = NULL, *assigned = NULL, *done = NULL, *peers = NULL;
-    units = get_json(p->url, "/v1/units", &st);
+    units = get_json(p->url, "/v1/units?scope=local", &st);
     if (!units)
         goto out;
-    queued = get_json(p->url, "/v1/jobs?status=queued&limit=500", &st);
-    assigned = queued ? get_json(p->url, "/v1/jobs?status=assigned&limit=500", &st) : NULL;
-    json_t *count = assigned ? get_json(p->url, "/v1/jobs?status=completed&limit=0", &st) : NULL;
+    queued = get_json(p->url, "/v1/jobs?status=queued&limit=500&scope=local", &st);
+    assigned = queued ? get_json(p->url, "/v1/jobs?status=assigned&limit=500&scope=local", &st) : NULL;
+    json_t *count = assigned ? get_json(p->url, "/v1/jobs?status=completed&limit=0&scope=local", &st) : NULL;
     if (!count)
         goto out;
     json_int_t total = int_member(count, "total");
     json_decref(count);
     char path[128];
-    snprintf(path, sizeof(path), "/v1/jobs?status=completed&limit=%d&offset=%lld", POLL_COMPLETED,
+    snprintf(path, sizeof(path), "/v1/jobs?status=completed&limit=%d&offset=%lld&scope=local", POLL_COMPLETED,
              (long long)(total > POLL_COMPLETED ? total - POLL_COMPLETED : 0));
     done = get_json(p->url, path, &st);
     if (!done)
