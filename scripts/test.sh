@@ -18,12 +18,15 @@ failed=0
 artifacts="$root/tests/artifacts"
 mkdir -p "$artifacts"
 
-count() { # file -> adds the run's totals
-    local ok fail
-    ok=$(grep -Eo '^Ok: +[0-9]+' "$1" | grep -Eo '[0-9]+' | tail -1)
-    fail=$(grep -Eo '^(Fail|Unexpected Pass|Timeout): +[0-9]+' "$1" | grep -Eo '[0-9]+' | awk '{s+=$1} END {print s+0}')
-    passed=$((passed + ${ok:-0}))
-    failed=$((failed + ${fail:-0}))
+count() { # meson test log, meson testlog.txt -> adds the run's totals
+    # Check's own summary lines count the individual tests; meson's Fail
+    # line catches an executable that died before printing one.
+    local checks fails mfail
+    checks=$(grep -Eo '^[0-9]+%: Checks: [0-9]+' "$2" 2>/dev/null | grep -Eo '[0-9]+$' | awk '{s+=$1} END {print s+0}')
+    fails=$(grep -E '^[0-9]+%: Checks: ' "$2" 2>/dev/null | grep -Eo '(Failures|Errors): [0-9]+' | grep -Eo '[0-9]+' | awk '{s+=$1} END {print s+0}')
+    mfail=$(grep -Eo '^(Fail|Unexpected Pass|Timeout): +[0-9]+' "$1" | grep -Eo '[0-9]+' | awk '{s+=$1} END {print s+0}')
+    passed=$((passed + checks - fails))
+    failed=$((failed + fails + mfail))
 }
 
 count_pytest() {
@@ -52,7 +55,7 @@ suite() { # name builddir [meson args...]
     echo "--- $name: Check suites (meson test) ---"
     meson test -C "$dir" --print-errorlogs --num-processes 2 2>&1 | tee "$artifacts/$name-meson-test.log" |
         grep -E '^( *[0-9]+/[0-9]+ |Ok:|Fail:|Timeout:|Skipped:|[0-9]+%: Checks)' || true
-    count "$artifacts/$name-meson-test.log"
+    count "$artifacts/$name-meson-test.log" "$dir/meson-logs/testlog.txt"
     grep -h -E '^[0-9]+%: Checks' "$dir/meson-logs/testlog.txt" 2>/dev/null | sed "s/^/  $name check summary: /" || true
     echo "--- $name: integration suites (pytest) ---"
     local scale=1
