@@ -444,6 +444,16 @@ size_t broker_revoke_unit_jobs(broker *b, unit *u, const char *reason)
             i++; /* the dispatch in flight settles it */
             continue;
         }
+        if (h.foreign) {
+            /* Lent to another district: its owner moves the job when it sees
+             * the unit lost; the unit itself hears it here when it returns. */
+            unit_add_notice(u, h.job_id, h.attempt, "unit_lost");
+            db_del_claim(b->db, u->id, h.job_id);
+            broker_event(b, "claim_dropped", h.job_id, u->id, h.attempt,
+                         "lent unit %s lost: %s will redeploy job %s", u->id, h.owner, h.job_id);
+            unit_release(u, h.job_id);
+            continue;
+        }
         job *j = broker_job(b, h.job_id);
         attempt *a = j ? find_attempt(j, h.attempt) : NULL;
         if (a && a->state == ATT_ACTIVE) {

@@ -160,6 +160,8 @@ int broker_init(broker *b, const broker_config *cfg, char *err, size_t errlen)
     char level[32];
     if (db_get_meta(b->db, "emergency", level, sizeof(level)) == 0)
         severity_parse(level, &b->emergency);
+    if (db_get_meta(b->db, "emergency_set_ms", level, sizeof(level)) == 0)
+        b->emergency_set_ms = strtoull(level, NULL, 10);
     return 0;
 }
 

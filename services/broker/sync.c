@@ -57,6 +57,10 @@ static void touch(broker *b, change_node *n, bool is_job)
     n->is_job = is_job;
     chg_append(b, n);
     last_touch_mono_ms = coord_now_mono_ms();
+    /* Wake the peer threads so they signal the change (debounced). Lock
+     * order is mu -> wmu everywhere. */
+    if (b->npeers)
+        sync_kick(b);
 }
 
 void broker_touch_unit(broker *b, unit *u)
@@ -166,10 +170,11 @@ void h_metadata_get(api_request *req, api_response *res)
     }
     if (!more)
         version = b->meta_version > version ? b->meta_version : version;
-    json_t *body = json_pack("{s:s, s:s, s:s, s:I, s:b, s:b, s:o, s:o, s:s, s:o}", "broker",
-                             b->cfg.id, "url", b->self_url, "epoch", b->epoch, "version",
-                             (json_int_t)version, "full", full, "more", more, "units", units,
-                             "jobs", jobs, "emergency", severity_str(b->emergency), "vclock",
+    json_t *body = json_pack("{s:s, s:s, s:s, s:I, s:b, s:b, s:o, s:o, s:s, s:I, s:o}",
+                             "broker", b->cfg.id, "url", b->self_url, "epoch", b->epoch,
+                             "version", (json_int_t)version, "full", full, "more", more, "units",
+                             units, "jobs", jobs, "emergency", severity_str(b->emergency),
+                             "emergency_set_ms", (json_int_t)b->emergency_set_ms, "vclock",
                              broker_clock_json(b));
     pthread_mutex_unlock(&b->mu);
     api_reply_json(res, 200, body);
@@ -418,15 +423,25 @@ void broker_merge_clock_json(broker *b, const json_t *vc)
     free(f);
 }
 
-static void apply_emergency(broker *b, const char *level, const char *source)
+/* The level is one city-wide setting: the newest declaration wins (by its
+ * wall-clock time), wherever it was made, so a pull from a peer that has
+ * not heard of it yet never undoes it. set_ms 0: "now" (a direct push). */
+static void apply_emergency(broker *b, const char *level, uint64_t set_ms, const char *source)
 {
     severity s;
-    if (!level || severity_parse(level, &s) < 0 || s == b->emergency)
+    if (!level || severity_parse(level, &s) < 0)
+        return;
+    if (set_ms && set_ms <= b->emergency_set_ms)
+        return;
+    if (s == b->emergency && set_ms)
         return;
     b->emergency = s;
-    b->emergency_set_ms = coord_now_wall_ms();
+    b->emergency_set_ms = set_ms ? set_ms : coord_now_wall_ms();
     broker_txn_begin(b);
     db_put_meta(b->db, "emergency", severity_str(s));
+    char ms[32];
+    snprintf(ms, sizeof(ms), "%llu", (unsigned long long)b->emergency_set_ms);
+    db_put_meta(b->db, "emergency_set_ms", ms);
     broker_event(b, "emergency_level", NULL, NULL, 0, "city emergency level %s (from %s)",
                  severity_str(s), source);
     broker_commit_or_die(b);
@@ -488,7 +503,10 @@ static int apply_pull(broker *b, peer *p, json_t *reply, size_t *moved)
     refresh_owner(b->remote_units, p->id, now);
     refresh_owner(b->remote_jobs, p->id, now);
     broker_merge_clock_json(b, json_object_get(reply, "vclock"));
-    apply_emergency(b, json_string_value(json_object_get(reply, "emergency")), p->id);
+    json_t *em_ms = json_object_get(reply, "emergency_set_ms");
+    if (json_is_integer(em_ms) && json_integer_value(em_ms) > 0)
+        apply_emergency(b, json_string_value(json_object_get(reply, "emergency")),
+                        (uint64_t)json_integer_value(em_ms), p->id);
     if (nu || nj) {
         /* Receiving news is an event: it orders the peer's changes before
          * whatever we do next, and the event log shows the message. */
@@ -498,6 +516,29 @@ static int apply_pull(broker *b, peer *p, json_t *reply, size_t *moved)
         broker_commit_or_die(b);
     }
     return more ? 1 : 0;
+}
+
+/* "2026-11-26T10:18:34.795Z" -> ms since the epoch; 0 when unparsable. */
+static uint64_t parse_iso_ms(const char *s)
+{
+    if (!s)
+        return 0;
+    struct tm tm = {0};
+    const char *rest = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!rest)
+        return 0;
+    unsigned ms = 0;
+    if (*rest == '.') {
+        rest++;
+        for (int i = 0; i < 3 && *rest >= '0' && *rest <= '9'; i++, rest++)
+            ms = ms * 10 + (unsigned)(*rest - '0');
+        while (*rest >= '0' && *rest <= '9')
+            rest++;
+    }
+    if (*rest != 'Z' && *rest != '\0')
+        return 0;
+    time_t t = timegm(&tm);
+    return t > 0 ? (uint64_t)t * 1000 + ms : 0;
 }
 
 static uint64_t jitter(uint64_t ms)
@@ -692,7 +733,11 @@ void *broker_registrar_main(void *arg)
                     broker_add_peer(b, id, purl);
             }
             json_t *em = json_object_get(rep.body, "emergency");
-            apply_emergency(b, json_string_value(json_object_get(em, "level")), "coordinator");
+            /* Newest declaration wins, by the time it was made. */
+            const char *lvl = json_string_value(json_object_get(em, "level"));
+            uint64_t set_ms = parse_iso_ms(json_string_value(json_object_get(em, "set_at")));
+            if (lvl && set_ms)
+                apply_emergency(b, lvl, set_ms, "coordinator");
             broker_merge_clock_json(b, json_object_get(rep.body, "vclock"));
             pthread_mutex_unlock(&b->mu);
             failures = 0;
@@ -819,7 +864,7 @@ void h_emergency_post(api_request *req, api_response *res)
         broker_merge_clock_json(b, vc);
         json_decref(vc);
     }
-    apply_emergency(b, level_names[r->level], "coordinator");
+    apply_emergency(b, level_names[r->level], 0, "coordinator");
     json_t *body = json_pack("{s:o, s:I, s:o}", "emergency", emergency_json(b),
                              "sync_interval_ms", (json_int_t)interval_ms(b), "vclock",
                              broker_clock_json(b));
