@@ -525,10 +525,27 @@ void *broker_monitor_main(void *arg)
 {
     broker *b = arg;
     struct lost_list l = {0};
+    uint64_t last_run = coord_now_mono_ms();
     while (!wait_ms(b, monitor_period_ms(b), false)) {
         l.n = 0;
         pthread_mutex_lock(&b->mu);
-        fd_check(b->fd, coord_now_mono_ms(), collect_lost, &l);
+        uint64_t now = coord_now_mono_ms();
+        if (now - last_run > b->cfg.failure_timeout_ms / 2) {
+            /* We ourselves were not running (paused, starved, suspended):
+             * the heartbeats waiting in our sockets have not been read, so
+             * silence proves nothing. Give every unit a fresh window. */
+            size_t it = 0;
+            const char *key;
+            void *val;
+            while (hmap_next(b->units, &it, &key, &val))
+                if (!((unit *)val)->lost)
+                    fd_heartbeat(b->fd, key, now);
+            service_log("warn", "failure detector did not run for %llu ms; no unit is judged "
+                                "on that gap",
+                        (unsigned long long)(now - last_run));
+        }
+        last_run = now;
+        fd_check(b->fd, now, collect_lost, &l);
         size_t moved = 0;
         for (size_t i = 0; i < l.n; i++) {
             unit *u = broker_unit(b, l.ids[i]);

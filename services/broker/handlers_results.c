@@ -44,12 +44,9 @@ static uint64_t content_digest(const char *outcome, const char *data)
 
 static bool is_broker_node(const broker *b, const char *node)
 {
-    if (strcmp(node, b->cfg.id) == 0 || strcmp(node, "coordinator") == 0)
-        return true;
-    for (size_t i = 0; i < b->cfg.npeers; i++)
-        if (strcmp(node, b->cfg.peer_id[i]) == 0)
-            return true;
-    return false;
+    /* Peers learned from the coordinator count as much as --peer ones. */
+    return strcmp(node, b->cfg.id) == 0 || strcmp(node, "coordinator") == 0 ||
+           broker_peer((broker *)b, node) != NULL;
 }
 
 /* Receive event: merge the broker entries of the sender's clock. A unit's

@@ -482,6 +482,9 @@ static int apply_pull(broker *b, peer *p, json_t *reply, size_t *moved)
             nu++;
         if (st && strcmp(st, "lost") == 0)
             *moved += requeue_borrowed_on(b, id, p->id);
+        /* A unit free elsewhere may serve a job waiting here (mutual aid). */
+        if (st && strcmp(st, "available") == 0 && jobq_size(b->queue) > 0)
+            (*moved)++;
     }
     json_array_foreach(jobs, i, v)
     {
