@@ -500,33 +500,12 @@ static void collect_lost(const char *id, void *arg)
     snprintf(l->ids[l->n++], COORD_ID_MAX + 1, "%s", id);
 }
 
-/* Waits on wcond until the deadline or a stop; returns true when stopping. */
-static bool wait_ms(broker *b, uint64_t ms, bool wake_on_drain)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += (time_t)(ms / 1000);
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    pthread_mutex_lock(&b->wmu);
-    while (!b->stopping && !(wake_on_drain && b->drain_requested)) {
-        if (pthread_cond_timedwait(&b->wcond, &b->wmu, &ts) == ETIMEDOUT)
-            break;
-    }
-    bool stop = b->stopping;
-    pthread_mutex_unlock(&b->wmu);
-    return stop;
-}
-
 void *broker_monitor_main(void *arg)
 {
     broker *b = arg;
     struct lost_list l = {0};
     uint64_t last_run = coord_now_mono_ms();
-    while (!wait_ms(b, monitor_period_ms(b), false)) {
+    while (!broker_wait(b, monitor_period_ms(b), true)) {
         l.n = 0;
         pthread_mutex_lock(&b->mu);
         uint64_t now = coord_now_mono_ms();

@@ -166,6 +166,10 @@ void broker_txn_rollback(broker *b);
  * disk, and crash-only recovery from the last commit is the safe way out.
  * Nothing is lost: the change was never acknowledged. */
 void broker_commit_or_die(broker *b);
+/* Sleeps on the worker condition for up to ms: the whole time when
+ * until_timeout, else until the first wake-up (a change, a signal). Returns
+ * true when the broker is stopping. */
+bool broker_wait(broker *b, uint64_t ms, bool until_timeout);
 
 /* JSON views (views.c). Caller holds b->mu. New references. */
 json_t *unit_to_json(const broker *b, const unit *u);

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "broker.h"
@@ -216,4 +218,24 @@ void broker_commit_or_die(broker *b)
         service_log("fatal", "storage commit failed; stopping so memory never diverges from disk");
         _exit(70);
     }
+}
+
+bool broker_wait(broker *b, uint64_t ms, bool until_timeout)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += (time_t)(ms / 1000);
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&b->wmu);
+    while (ms && !b->stopping) {
+        if (pthread_cond_timedwait(&b->wcond, &b->wmu, &ts) == ETIMEDOUT || !until_timeout)
+            break;
+    }
+    bool stop = b->stopping;
+    pthread_mutex_unlock(&b->wmu);
+    return stop;
 }

@@ -567,26 +567,6 @@ static bool stopping(broker *b)
     return s;
 }
 
-static void wait_until_mono(broker *b, uint64_t deadline_mono)
-{
-    uint64_t now = coord_now_mono_ms();
-    if (deadline_mono <= now)
-        return;
-    uint64_t ms = deadline_mono - now;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += (time_t)(ms / 1000);
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    pthread_mutex_lock(&b->wmu);
-    if (!b->stopping)
-        pthread_cond_timedwait(&b->wcond, &b->wmu, &ts);
-    pthread_mutex_unlock(&b->wmu);
-}
-
 static void pull_peer(broker *b, size_t idx)
 {
     for (int page = 0; page < 1000; page++) {
@@ -672,7 +652,7 @@ void *broker_peer_main(void *arg)
             break;
         if (stopping(b))
             return NULL;
-        wait_until_mono(b, coord_now_mono_ms() + 5);
+        broker_wait(b, 5, false);
     }
     while (!stopping(b)) {
         pthread_mutex_lock(&b->mu);
@@ -700,7 +680,8 @@ void *broker_peer_main(void *arg)
         if (pull)
             pull_peer(b, idx);
         if (!notify && !pull)
-            wait_until_mono(b, deadline);
+            broker_wait(b, deadline > coord_now_mono_ms() ? deadline - coord_now_mono_ms() : 0,
+                        false);
     }
     http_client_thread_cleanup();
     return NULL;
@@ -751,7 +732,7 @@ void *broker_registrar_main(void *arg)
         http_reply_release(&rep);
         uint64_t wait = ok ? (b->cfg.sync_interval_ms < 2000 ? b->cfg.sync_interval_ms : 2000)
                            : jitter(BACKOFF_FIRST_MS << (failures > 4 ? 4 : failures));
-        wait_until_mono(b, coord_now_mono_ms() + wait);
+        broker_wait(b, wait, false);
     }
     http_client_thread_cleanup();
     return NULL;
