@@ -39,6 +39,8 @@ struct api_server {
     size_t drain_cap;
     void (*on_request)(void *ctx, const char *method, const char *route_pattern, unsigned status,
                        double seconds);
+    histogram *latency;
+    pthread_mutex_t *latency_mu;
 };
 
 typedef struct req_state {
@@ -421,9 +423,17 @@ static enum MHD_Result send_response(api_server *s, struct MHD_Connection *conn,
     MHD_destroy_response(r);
     response_clear(res);
     st->responded = true;
-    if (s->on_request)
-        s->on_request(s->ctx, st->route ? st->route->method : method_label(method),
-                      st->pattern ? st->pattern : "unmatched", status, seconds_since(&st->start));
+    if (s->on_request || s->latency) {
+        double seconds = seconds_since(&st->start);
+        if (s->latency) {
+            pthread_mutex_lock(s->latency_mu);
+            histogram_observe(s->latency, seconds);
+            pthread_mutex_unlock(s->latency_mu);
+        }
+        if (s->on_request)
+            s->on_request(s->ctx, st->route ? st->route->method : method_label(method),
+                          st->pattern ? st->pattern : "unmatched", status, seconds);
+    }
     return ret;
 }
 
@@ -677,6 +687,10 @@ api_server *api_server_start(const api_server_config *cfg, const api_route *rout
     s->nroutes = nroutes;
     s->ctx = ctx;
     s->on_request = cfg->on_request;
+    if (cfg->latency && cfg->latency_mu) {
+        s->latency = cfg->latency;
+        s->latency_mu = cfg->latency_mu;
+    }
     s->body_cap = cfg->body_cap ? cfg->body_cap : API_DEFAULT_BODY_CAP;
     {
         size_t extra = s->body_cap > DRAIN_EXTRA_MIN ? s->body_cap : DRAIN_EXTRA_MIN;

@@ -6,10 +6,12 @@
 #define API_HTTP_SERVER_H
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "api_errors.h"
+#include "service.h"
 
 #define API_MAX_PARAMS 4
 #define API_DEFAULT_BODY_CAP (1024 * 1024)
@@ -59,6 +61,12 @@ typedef struct api_server_config {
     /* Called after every request (for metrics/logging); may be NULL. */
     void (*on_request)(void *ctx, const char *method, const char *route_pattern,
                        unsigned status, double seconds);
+    /* When both are set, the server observes every request's duration (the
+     * same requests and seconds on_request sees) into *latency, holding
+     * *latency_mu while it does; the service reads it under that mutex.
+     * Both must outlive the server. NULL: no observation. */
+    histogram *latency;
+    pthread_mutex_t *latency_mu;
 } api_server_config;
 
 typedef struct api_server api_server;
@@ -80,7 +88,8 @@ typedef struct api_server api_server;
  * that sets no status gets 500 internal. on_request receives the route's
  * method and pattern, or "unmatched" when no pattern matched the path.
  * Threads: handlers and on_request run concurrently on cfg->threads
- * threads; whatever they share must be locked. */
+ * threads; whatever they share must be locked (cfg->latency is, with
+ * cfg->latency_mu). */
 api_server *api_server_start(const api_server_config *cfg, const api_route *routes,
                              size_t nroutes, void *ctx, uint16_t *bound_port);
 /* Stops accepting, waits for in-flight requests, frees. Accepts NULL. */

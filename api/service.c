@@ -1,12 +1,16 @@
 /* Process plumbing shared by every ergrid binary: signals, the "listening
- * on" line, stderr logging, a capped text buffer and latency histograms. */
+ * on" line, the data directory, stderr logging, a capped text buffer and
+ * latency histograms. */
 #include "service.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 /* ---- signals ---------------------------------------------------------- */
@@ -40,6 +44,42 @@ int service_wait_for_signal(void) {
 void service_announce(const char *host, uint16_t port) {
     printf("listening on http://%s:%u\n", host ? host : "127.0.0.1", (unsigned)port);
     fflush(stdout);
+}
+
+/* ---- data directory --------------------------------------------------- */
+
+int service_mkdir_p(const char *path) {
+    char buf[PATH_MAX];
+    size_t n = strlen(path);
+    struct stat st;
+
+    if (n == 0) {
+        errno = ENOENT;
+        return -1;
+    }
+    if (n >= sizeof(buf)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(buf, path, n + 1);
+    /* Each prefix ending at a '/' (the root excepted), then the whole path;
+     * EEXIST is fine here, the stat below says whether it is a directory. */
+    for (size_t i = 1; i <= n; i++) {
+        if (buf[i] != '/' && buf[i] != '\0')
+            continue;
+        char c = buf[i];
+        buf[i] = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+            return -1;
+        buf[i] = c;
+    }
+    if (stat(path, &st) != 0)
+        return -1;
+    if (!S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        return -1;
+    }
+    return 0;
 }
 
 /* ---- logging ---------------------------------------------------------- */

@@ -1,5 +1,6 @@
 /* What every ergrid binary shares: command-line helpers, the "listening on"
- * line, SIGTERM handling, logging to stderr, metrics text helpers. */
+ * line, SIGTERM handling, logging to stderr, the data directory, metrics
+ * text helpers. */
 #ifndef API_SERVICE_H
 #define API_SERVICE_H
 
@@ -16,6 +17,12 @@ int service_wait_for_signal(void);
 
 /* Prints "listening on http://HOST:PORT\n" to stdout and flushes. */
 void service_announce(const char *host, uint16_t port);
+
+/* mkdir -p with mode 0755: creates path and its missing parents. 0 when
+ * path is (now) a directory; -1 with errno set otherwise (ENAMETOOLONG for a
+ * path of PATH_MAX bytes or more, ENOENT for "", ENOTDIR when it exists as
+ * something else). */
+int service_mkdir_p(const char *path);
 
 /* One log line on stderr: "<iso8601> <service> <level> message". Thread-safe. */
 void service_log_init(const char *service_name);

@@ -3,25 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "broker.h"
-
-static int mkdir_p(const char *path)
-{
-    char tmp[1024];
-    snprintf(tmp, sizeof(tmp), "%s", path);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-                return -1;
-            *p = '/';
-        }
-    }
-    return mkdir(tmp, 0755) < 0 && errno != EEXIST ? -1 : 0;
-}
 
 static void recover_claim(void *arg, const char *unit_id, const char *job_id,
                           uint32_t attempt_no, const char *owner)
@@ -125,7 +109,7 @@ int broker_init(broker *b, const broker_config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    if (mkdir_p(cfg->data_dir) < 0) {
+    if (service_mkdir_p(cfg->data_dir) < 0) {
         snprintf(err, errlen, "cannot create data dir %s: %s", cfg->data_dir, strerror(errno));
         return -1;
     }
@@ -165,22 +149,14 @@ int broker_init(broker *b, const broker_config *cfg, char *err, size_t errlen)
     return 0;
 }
 
-static void on_request(void *ctx, const char *method, const char *route, unsigned status,
-                       double seconds)
-{
-    broker *b = ctx;
-    pthread_mutex_lock(&b->mu);
-    histogram_observe(&b->m.latency, seconds);
-    pthread_mutex_unlock(&b->mu);
-}
-
 int broker_start(broker *b, uint16_t *port)
 {
     api_server_config sc = {
         .host = b->cfg.host,
         .port = b->cfg.port,
         .threads = b->cfg.threads,
-        .on_request = on_request,
+        .latency = &b->m.latency,
+        .latency_mu = &b->mu,
     };
     b->server = api_server_start(&sc, broker_routes, broker_nroutes, b, port);
     if (!b->server)

@@ -2,16 +2,13 @@
  * hot paths (job, attempt, result, event writes). */
 #include "db.h"
 
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+
+#include "sqlstore.h"
 
 enum {
-    ST_BEGIN,
-    ST_COMMIT,
-    ST_ROLLBACK,
     ST_PUT_UNIT,
     ST_PUT_JOB,
     ST_PUT_ATTEMPT,
@@ -23,9 +20,6 @@ enum {
 };
 
 static const char *const stmt_sql[ST__COUNT] = {
-    [ST_BEGIN] = "BEGIN IMMEDIATE",
-    [ST_COMMIT] = "COMMIT",
-    [ST_ROLLBACK] = "ROLLBACK",
     [ST_PUT_UNIT] = "INSERT OR REPLACE INTO units(id,kind,caps,url,capacity,out_of_service,"
                     "registered_ms) VALUES(?,?,?,?,?,?,?)",
     [ST_PUT_JOB] = "INSERT OR REPLACE INTO jobs(id,type,severity,caps,location,payload,"
@@ -63,32 +57,8 @@ static const char schema[] =
     " attempt INTEGER NOT NULL, owner TEXT NOT NULL, PRIMARY KEY(unit_id, job_id));";
 
 struct db {
-    sqlite3 *h;
-    sqlite3_stmt *st[ST__COUNT];
+    sqlstore s;
 };
-
-static int step_done(sqlite3_stmt *s)
-{
-    int rc;
-    /* BEGIN IMMEDIATE may meet a checkpointing reader; wait it out briefly. */
-    for (int i = 0; i < 200; i++) {
-        rc = sqlite3_step(s);
-        if (rc != SQLITE_BUSY && rc != SQLITE_LOCKED)
-            break;
-        sqlite3_reset(s);
-        usleep(1000);
-    }
-    sqlite3_reset(s);
-    return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -1;
-}
-
-static void bind_text(sqlite3_stmt *s, int i, const char *v)
-{
-    if (v)
-        sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(s, i);
-}
 
 db *db_open(const char *path, char *err, size_t errlen)
 {
@@ -97,60 +67,35 @@ db *db_open(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    if (sqlite3_open_v2(path, &d->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                        SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-        snprintf(err, errlen, "cannot open %s: %s", path, d->h ? sqlite3_errmsg(d->h) : "?");
-        goto fail;
-    }
-    sqlite3_busy_timeout(d->h, 5000);
-    char *msg = NULL;
-    if (sqlite3_exec(d->h,
-                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                     "PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY;",
-                     NULL, NULL, &msg) != SQLITE_OK ||
-        sqlite3_exec(d->h, schema, NULL, NULL, &msg) != SQLITE_OK) {
-        snprintf(err, errlen, "cannot initialise %s: %s", path, msg ? msg : "?");
-        sqlite3_free(msg);
-        goto fail;
-    }
-    for (int i = 0; i < ST__COUNT; i++) {
-        if (sqlite3_prepare_v3(d->h, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &d->st[i],
-                               NULL) != SQLITE_OK) {
-            snprintf(err, errlen, "cannot prepare statement %d: %s", i, sqlite3_errmsg(d->h));
-            goto fail;
-        }
+    if (sqlstore_open(&d->s, path, SQLSTORE_SYNC_NORMAL, schema, stmt_sql, ST__COUNT, err,
+                      errlen) < 0) {
+        free(d);
+        return NULL;
     }
     return d;
-fail:
-    db_close(d);
-    return NULL;
 }
 
 void db_close(db *d)
 {
     if (!d)
         return;
-    for (int i = 0; i < ST__COUNT; i++)
-        sqlite3_finalize(d->st[i]);
-    sqlite3_close(d->h);
+    sqlstore_close(&d->s);
     free(d);
 }
 
 int db_begin(db *d)
 {
-    return step_done(d->st[ST_BEGIN]);
+    return sqlstore_begin(&d->s);
 }
 
 int db_commit(db *d)
 {
-    return step_done(d->st[ST_COMMIT]);
+    return sqlstore_commit(&d->s);
 }
 
 void db_rollback(db *d)
 {
-    if (sqlite3_get_autocommit(d->h))
-        return;
-    step_done(d->st[ST_ROLLBACK]);
+    sqlstore_rollback(&d->s);
 }
 
 /* Caps are ids, which never contain a comma. */
@@ -198,58 +143,54 @@ static int caps_split(const char *s, char (**out)[COORD_ID_MAX + 1], size_t *n)
 
 int db_put_unit(db *d, const unit *u)
 {
-    sqlite3_stmt *s = d->st[ST_PUT_UNIT];
+    sqlite3_stmt *s = d->s.st[ST_PUT_UNIT];
     char *caps = caps_join(u->caps, u->ncaps);
     if (!caps)
         return -1;
-    bind_text(s, 1, u->id);
-    bind_text(s, 2, u->kind);
-    bind_text(s, 3, caps);
-    bind_text(s, 4, u->url);
+    sqlstore_bind_text(s, 1, u->id);
+    sqlstore_bind_text(s, 2, u->kind);
+    sqlstore_bind_text(s, 3, caps);
+    sqlstore_bind_text(s, 4, u->url);
     sqlite3_bind_int64(s, 5, u->capacity);
     sqlite3_bind_int(s, 6, u->out_of_service);
     sqlite3_bind_int64(s, 7, (sqlite3_int64)u->registered_ms);
-    int rc = step_done(s);
-    sqlite3_clear_bindings(s);
+    int rc = sqlstore_step_done(s);
     free(caps);
     return rc;
 }
 
 static int put_attempt(db *d, const char *job_id, const attempt *a)
 {
-    sqlite3_stmt *s = d->st[ST_PUT_ATTEMPT];
-    bind_text(s, 1, job_id);
+    sqlite3_stmt *s = d->s.st[ST_PUT_ATTEMPT];
+    sqlstore_bind_text(s, 1, job_id);
     sqlite3_bind_int64(s, 2, a->n);
-    bind_text(s, 3, a->unit_id);
-    bind_text(s, 4, a->unit_district);
+    sqlstore_bind_text(s, 3, a->unit_id);
+    sqlstore_bind_text(s, 4, a->unit_district);
     sqlite3_bind_int(s, 5, (int)a->state);
     sqlite3_bind_int(s, 6, a->notified);
-    bind_text(s, 7, a->clock);
+    sqlstore_bind_text(s, 7, a->clock);
     sqlite3_bind_int64(s, 8, (sqlite3_int64)a->at_ms);
-    int rc = step_done(s);
-    sqlite3_clear_bindings(s);
-    return rc;
+    return sqlstore_step_done(s);
 }
 
 int db_put_job(db *d, const job *j)
 {
-    sqlite3_stmt *s = d->st[ST_PUT_JOB];
+    sqlite3_stmt *s = d->s.st[ST_PUT_JOB];
     char *caps = caps_join(j->caps, j->ncaps);
     if (!caps)
         return -1;
-    bind_text(s, 1, j->id);
-    bind_text(s, 2, j->type);
+    sqlstore_bind_text(s, 1, j->id);
+    sqlstore_bind_text(s, 2, j->type);
     sqlite3_bind_int(s, 3, (int)j->sev);
-    bind_text(s, 4, caps);
-    bind_text(s, 5, j->location);
-    bind_text(s, 6, j->payload);
+    sqlstore_bind_text(s, 4, caps);
+    sqlstore_bind_text(s, 5, j->location);
+    sqlstore_bind_text(s, 6, j->payload);
     sqlite3_bind_int64(s, 7, (sqlite3_int64)j->request_digest);
     sqlite3_bind_int(s, 8, (int)j->status);
     sqlite3_bind_int64(s, 9, (sqlite3_int64)j->seq);
     sqlite3_bind_int64(s, 10, (sqlite3_int64)j->created_ms);
     sqlite3_bind_int64(s, 11, (sqlite3_int64)j->updated_ms);
-    int rc = step_done(s);
-    sqlite3_clear_bindings(s);
+    int rc = sqlstore_step_done(s);
     free(caps);
     /* Pending attempts are not durable: the executor has not confirmed. */
     for (size_t i = 0; rc == 0 && i < j->nattempts; i++)
@@ -260,33 +201,29 @@ int db_put_job(db *d, const job *j)
 
 int db_insert_result(db *d, const char *job_id, const result *r)
 {
-    sqlite3_stmt *s = d->st[ST_INS_RESULT];
-    bind_text(s, 1, job_id);
-    bind_text(s, 2, r->unit_id);
+    sqlite3_stmt *s = d->s.st[ST_INS_RESULT];
+    sqlstore_bind_text(s, 1, job_id);
+    sqlstore_bind_text(s, 2, r->unit_id);
     sqlite3_bind_int64(s, 3, r->attempt);
-    bind_text(s, 4, r->outcome);
-    bind_text(s, 5, r->data ? r->data : "{}");
+    sqlstore_bind_text(s, 4, r->outcome);
+    sqlstore_bind_text(s, 5, r->data ? r->data : "{}");
     sqlite3_bind_int64(s, 6, (sqlite3_int64)r->digest);
     sqlite3_bind_int64(s, 7, (sqlite3_int64)r->at_ms);
-    int rc = step_done(s);
-    sqlite3_clear_bindings(s);
-    return rc;
+    return sqlstore_step_done(s);
 }
 
 int db_put_meta(db *d, const char *key, const char *value)
 {
-    sqlite3_stmt *s = d->st[ST_PUT_META];
-    bind_text(s, 1, key);
-    bind_text(s, 2, value);
-    int rc = step_done(s);
-    sqlite3_clear_bindings(s);
-    return rc;
+    sqlite3_stmt *s = d->s.st[ST_PUT_META];
+    sqlstore_bind_text(s, 1, key);
+    sqlstore_bind_text(s, 2, value);
+    return sqlstore_step_done(s);
 }
 
 int db_get_meta(db *d, const char *key, char *buf, size_t len)
 {
-    sqlite3_stmt *s = d->st[ST_GET_META];
-    bind_text(s, 1, key);
+    sqlite3_stmt *s = d->s.st[ST_GET_META];
+    sqlstore_bind_text(s, 1, key);
     int rc = COORD_E_NOTFOUND;
     if (sqlite3_step(s) == SQLITE_ROW) {
         const char *v = (const char *)sqlite3_column_text(s, 0);
@@ -302,34 +239,25 @@ int db_add_event(db *d, uint64_t seq, uint64_t time_ms, const char *node, const 
                  const char *job_id, const char *unit_id, uint32_t attempt_no, const char *detail,
                  const char *vclock_json)
 {
-    sqlite3_stmt *s = d->st[ST_ADD_EVENT];
+    sqlite3_stmt *s = d->s.st[ST_ADD_EVENT];
     sqlite3_bind_int64(s, 1, (sqlite3_int64)seq);
     sqlite3_bind_int64(s, 2, (sqlite3_int64)time_ms);
-    bind_text(s, 3, node);
-    bind_text(s, 4, type);
-    bind_text(s, 5, job_id);
-    bind_text(s, 6, unit_id);
+    sqlstore_bind_text(s, 3, node);
+    sqlstore_bind_text(s, 4, type);
+    sqlstore_bind_text(s, 5, job_id);
+    sqlstore_bind_text(s, 6, unit_id);
     if (attempt_no)
         sqlite3_bind_int64(s, 7, attempt_no);
     else
         sqlite3_bind_null(s, 7);
-    bind_text(s, 8, detail);
-    bind_text(s, 9, vclock_json);
-    int rc = step_done(s);
-    sqlite3_clear_bindings(s);
-    return rc;
+    sqlstore_bind_text(s, 8, detail);
+    sqlstore_bind_text(s, 9, vclock_json);
+    return sqlstore_step_done(s);
 }
 
 uint64_t db_last_event_seq(db *d)
 {
-    sqlite3_stmt *s = NULL;
-    uint64_t v = 0;
-    if (sqlite3_prepare_v2(d->h, "SELECT COALESCE(MAX(seq),0) FROM events", -1, &s, NULL) ==
-            SQLITE_OK &&
-        sqlite3_step(s) == SQLITE_ROW)
-        v = (uint64_t)sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
-    return v;
+    return (uint64_t)sqlstore_query_int(&d->s, "SELECT COALESCE(MAX(seq),0) FROM events", 0);
 }
 
 static const char *col_text(sqlite3_stmt *s, int i)
@@ -340,7 +268,7 @@ static const char *col_text(sqlite3_stmt *s, int i)
 int db_list_events(db *d, uint64_t after, size_t limit, db_event_cb cb, void *arg)
 {
     sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(d->h,
+    if (sqlite3_prepare_v2(d->s.h,
                            "SELECT seq,time_ms,node,type,job_id,unit_id,attempt,detail,vclock "
                            "FROM events WHERE seq>? ORDER BY seq LIMIT ?",
                            -1, &s, NULL) != SQLITE_OK)
@@ -369,7 +297,7 @@ static int load_units(db *d, hmap *units)
 {
     sqlite3_stmt *s = NULL;
     int rc = -1;
-    if (sqlite3_prepare_v2(d->h,
+    if (sqlite3_prepare_v2(d->s.h,
                            "SELECT id,kind,caps,url,capacity,out_of_service,registered_ms "
                            "FROM units",
                            -1, &s, NULL) != SQLITE_OK)
@@ -404,7 +332,7 @@ static int load_jobs(db *d, hmap *jobs)
 {
     sqlite3_stmt *s = NULL;
     int rc = -1;
-    if (sqlite3_prepare_v2(d->h,
+    if (sqlite3_prepare_v2(d->s.h,
                            "SELECT id,type,severity,caps,location,payload,request_digest,status,"
                            "seq,created_ms,updated_ms FROM jobs",
                            -1, &s, NULL) != SQLITE_OK)
@@ -445,7 +373,7 @@ static int load_attempts(db *d, hmap *jobs)
 {
     sqlite3_stmt *s = NULL;
     int rc = -1;
-    if (sqlite3_prepare_v2(d->h,
+    if (sqlite3_prepare_v2(d->s.h,
                            "SELECT job_id,n,unit_id,unit_district,state,notified,clock,at_ms "
                            "FROM attempts ORDER BY job_id, n",
                            -1, &s, NULL) != SQLITE_OK)
@@ -482,7 +410,7 @@ static int load_results(db *d, hmap *jobs)
 {
     sqlite3_stmt *s = NULL;
     int rc = -1;
-    if (sqlite3_prepare_v2(d->h,
+    if (sqlite3_prepare_v2(d->s.h,
                            "SELECT job_id,unit_id,attempt,outcome,data,digest,at_ms FROM results",
                            -1, &s, NULL) != SQLITE_OK)
         return -1;
@@ -519,15 +447,15 @@ static int exec_bound(db *d, const char *sql, const char *a, const char *b2, int
                       const char *c)
 {
     sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(d->h, sql, -1, &s, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(d->s.h, sql, -1, &s, NULL) != SQLITE_OK)
         return -1;
-    bind_text(s, 1, a);
-    bind_text(s, 2, b2);
+    sqlstore_bind_text(s, 1, a);
+    sqlstore_bind_text(s, 2, b2);
     if (c) {
         sqlite3_bind_int64(s, 3, n);
-        bind_text(s, 4, c);
+        sqlstore_bind_text(s, 4, c);
     }
-    int rc = step_done(s);
+    int rc = sqlstore_step_done(s);
     sqlite3_finalize(s);
     return rc;
 }
@@ -549,7 +477,7 @@ int db_del_claim(db *d, const char *unit_id, const char *job_id)
 int db_list_claims(db *d, db_claim_cb cb, void *arg)
 {
     sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(d->h, "SELECT unit_id,job_id,attempt,owner FROM claims", -1, &s,
+    if (sqlite3_prepare_v2(d->s.h, "SELECT unit_id,job_id,attempt,owner FROM claims", -1, &s,
                            NULL) != SQLITE_OK)
         return -1;
     while (sqlite3_step(s) == SQLITE_ROW)

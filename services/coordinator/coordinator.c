@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "coordinator.h"
@@ -40,21 +39,6 @@ void event_ring_clear(event_ring *r)
     for (size_t i = 0; i < r->n; i++)
         json_decref(r->ev[(r->head + i) % COORD_EVENTS_PER_NODE]);
     r->head = r->n = 0;
-}
-
-static int mkdir_p(const char *path)
-{
-    char tmp[1024];
-    snprintf(tmp, sizeof(tmp), "%s", path);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-                return -1;
-            *p = '/';
-        }
-    }
-    return mkdir(tmp, 0755) < 0 && errno != EEXIST ? -1 : 0;
 }
 
 static void broker_rec_free(broker_rec *b)
@@ -242,7 +226,7 @@ int coordinator_init(coordinator *c, const coordinator_config *cfg, char *err, s
     pthread_cond_init(&c->pcond, &ca);
     pthread_condattr_destroy(&ca);
     vclock_init(&c->clock);
-    if (mkdir_p(cfg->data_dir) < 0) {
+    if (service_mkdir_p(cfg->data_dir) < 0) {
         snprintf(err, errlen, "cannot create data dir %s: %s", cfg->data_dir, strerror(errno));
         return -1;
     }
@@ -278,22 +262,14 @@ int coordinator_init(coordinator *c, const coordinator_config *cfg, char *err, s
     return 0;
 }
 
-static void on_request(void *ctx, const char *method, const char *route, unsigned status,
-                       double seconds)
-{
-    coordinator *c = ctx;
-    pthread_mutex_lock(&c->mu);
-    histogram_observe(&c->m.latency, seconds);
-    pthread_mutex_unlock(&c->mu);
-}
-
 int coordinator_start(coordinator *c, uint16_t *port)
 {
     api_server_config sc = {
         .host = c->cfg.host,
         .port = c->cfg.port,
         .threads = c->cfg.threads,
-        .on_request = on_request,
+        .latency = &c->m.latency,
+        .latency_mu = &c->mu,
     };
     c->server = api_server_start(&sc, coordinator_routes, coordinator_nroutes, c, port);
     return c->server ? 0 : -1;

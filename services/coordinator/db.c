@@ -2,16 +2,13 @@
  * level and clock (meta), our own events and where incidents were routed. */
 #include "db.h"
 
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+
+#include "sqlstore.h"
 
 enum {
-    ST_BEGIN,
-    ST_COMMIT,
-    ST_ROLLBACK,
     ST_PUT_BROKER,
     ST_PUT_META,
     ST_GET_META,
@@ -22,9 +19,6 @@ enum {
 };
 
 static const char *const stmt_sql[ST__COUNT] = {
-    [ST_BEGIN] = "BEGIN IMMEDIATE",
-    [ST_COMMIT] = "COMMIT",
-    [ST_ROLLBACK] = "ROLLBACK",
     [ST_PUT_BROKER] = "INSERT OR REPLACE INTO brokers(id,url,registered_ms,last_seen_ms) "
                       "VALUES(?,?,?,?)",
     [ST_PUT_META] = "INSERT OR REPLACE INTO meta(key,value) VALUES(?,?)",
@@ -46,32 +40,8 @@ static const char schema[] =
     " routing TEXT NOT NULL, at_ms INTEGER NOT NULL);";
 
 struct cdb {
-    sqlite3 *h;
-    sqlite3_stmt *st[ST__COUNT];
+    sqlstore s;
 };
-
-static int step_done(sqlite3_stmt *s)
-{
-    int rc = SQLITE_ERROR;
-    for (int i = 0; i < 200; i++) {
-        rc = sqlite3_step(s);
-        if (rc != SQLITE_BUSY && rc != SQLITE_LOCKED)
-            break;
-        sqlite3_reset(s);
-        usleep(1000);
-    }
-    sqlite3_reset(s);
-    sqlite3_clear_bindings(s);
-    return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -1;
-}
-
-static void bind_text(sqlite3_stmt *s, int i, const char *v)
-{
-    if (v)
-        sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(s, i);
-}
 
 static const char *col_text(sqlite3_stmt *s, int i)
 {
@@ -82,79 +52,56 @@ static const char *col_text(sqlite3_stmt *s, int i)
 cdb *cdb_open(const char *path, char *err, size_t errlen)
 {
     cdb *d = calloc(1, sizeof(*d));
-    char *msg = NULL;
     if (!d) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    if (sqlite3_open_v2(path, &d->h,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                        NULL) != SQLITE_OK) {
-        snprintf(err, errlen, "cannot open %s: %s", path, d->h ? sqlite3_errmsg(d->h) : "?");
-        goto fail;
-    }
-    sqlite3_busy_timeout(d->h, 5000);
-    if (sqlite3_exec(d->h, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL, &msg) !=
-            SQLITE_OK ||
-        sqlite3_exec(d->h, schema, NULL, NULL, &msg) != SQLITE_OK) {
-        snprintf(err, errlen, "cannot initialise %s: %s", path, msg ? msg : "?");
-        sqlite3_free(msg);
-        goto fail;
-    }
-    for (int i = 0; i < ST__COUNT; i++) {
-        if (sqlite3_prepare_v3(d->h, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &d->st[i], NULL) !=
-            SQLITE_OK) {
-            snprintf(err, errlen, "cannot prepare statement %d: %s", i, sqlite3_errmsg(d->h));
-            goto fail;
-        }
+    if (sqlstore_open(&d->s, path, SQLSTORE_SYNC_FULL, schema, stmt_sql, ST__COUNT, err,
+                      errlen) < 0) {
+        free(d);
+        return NULL;
     }
     return d;
-fail:
-    cdb_close(d);
-    return NULL;
 }
 
 void cdb_close(cdb *d)
 {
     if (!d)
         return;
-    for (int i = 0; i < ST__COUNT; i++)
-        sqlite3_finalize(d->st[i]);
-    sqlite3_close(d->h);
+    sqlstore_close(&d->s);
     free(d);
 }
 
 int cdb_begin(cdb *d)
 {
-    return step_done(d->st[ST_BEGIN]);
+    return sqlstore_begin(&d->s);
 }
 
 int cdb_commit(cdb *d)
 {
-    return step_done(d->st[ST_COMMIT]);
+    return sqlstore_commit(&d->s);
 }
 
 void cdb_rollback(cdb *d)
 {
-    if (!sqlite3_get_autocommit(d->h))
-        step_done(d->st[ST_ROLLBACK]);
+    sqlstore_rollback(&d->s);
 }
 
 int cdb_put_broker(cdb *d, const char *id, const char *url, uint64_t registered_ms,
                    uint64_t last_seen_ms)
 {
-    sqlite3_stmt *s = d->st[ST_PUT_BROKER];
-    bind_text(s, 1, id);
-    bind_text(s, 2, url);
+    sqlite3_stmt *s = d->s.st[ST_PUT_BROKER];
+    sqlstore_bind_text(s, 1, id);
+    sqlstore_bind_text(s, 2, url);
     sqlite3_bind_int64(s, 3, (sqlite3_int64)registered_ms);
     sqlite3_bind_int64(s, 4, (sqlite3_int64)last_seen_ms);
-    return step_done(s);
+    return sqlstore_step_done(s);
 }
 
 int cdb_load_brokers(cdb *d, cdb_broker_cb cb, void *arg)
 {
     sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(d->h,
+    if (sqlite3_prepare_v2(d->s.h,
                            "SELECT id,url,registered_ms,last_seen_ms FROM brokers ORDER BY id", -1,
                            &s, NULL) != SQLITE_OK)
         return -1;
@@ -168,17 +115,17 @@ int cdb_load_brokers(cdb *d, cdb_broker_cb cb, void *arg)
 
 int cdb_put_meta(cdb *d, const char *key, const char *value)
 {
-    sqlite3_stmt *s = d->st[ST_PUT_META];
-    bind_text(s, 1, key);
-    bind_text(s, 2, value);
-    return step_done(s);
+    sqlite3_stmt *s = d->s.st[ST_PUT_META];
+    sqlstore_bind_text(s, 1, key);
+    sqlstore_bind_text(s, 2, value);
+    return sqlstore_step_done(s);
 }
 
 int cdb_get_meta(cdb *d, const char *key, char *buf, size_t len)
 {
-    sqlite3_stmt *s = d->st[ST_GET_META];
+    sqlite3_stmt *s = d->s.st[ST_GET_META];
     int rc = -1;
-    bind_text(s, 1, key);
+    sqlstore_bind_text(s, 1, key);
     if (sqlite3_step(s) == SQLITE_ROW) {
         snprintf(buf, len, "%s", col_text(s, 0));
         rc = 0;
@@ -191,21 +138,21 @@ int cdb_get_meta(cdb *d, const char *key, char *buf, size_t len)
 int cdb_add_event(cdb *d, uint64_t seq, uint64_t time_ms, const char *type, const char *job_id,
                   const char *detail, const char *vclock_json)
 {
-    sqlite3_stmt *s = d->st[ST_ADD_EVENT];
+    sqlite3_stmt *s = d->s.st[ST_ADD_EVENT];
     sqlite3_bind_int64(s, 1, (sqlite3_int64)seq);
     sqlite3_bind_int64(s, 2, (sqlite3_int64)time_ms);
-    bind_text(s, 3, type);
-    bind_text(s, 4, job_id);
-    bind_text(s, 5, detail);
-    bind_text(s, 6, vclock_json);
-    return step_done(s);
+    sqlstore_bind_text(s, 3, type);
+    sqlstore_bind_text(s, 4, job_id);
+    sqlstore_bind_text(s, 5, detail);
+    sqlstore_bind_text(s, 6, vclock_json);
+    return sqlstore_step_done(s);
 }
 
 int cdb_load_events(cdb *d, size_t limit, cdb_event_cb cb, void *arg)
 {
     sqlite3_stmt *s = NULL;
     if (sqlite3_prepare_v2(
-            d->h,
+            d->s.h,
             "SELECT seq,time_ms,type,job_id,detail,vclock FROM (SELECT * FROM events "
             "ORDER BY seq DESC LIMIT ?) ORDER BY seq",
             -1, &s, NULL) != SQLITE_OK)
@@ -222,33 +169,26 @@ int cdb_load_events(cdb *d, size_t limit, cdb_event_cb cb, void *arg)
 
 uint64_t cdb_last_event_seq(cdb *d)
 {
-    sqlite3_stmt *s = NULL;
-    uint64_t v = 0;
-    if (sqlite3_prepare_v2(d->h, "SELECT COALESCE(MAX(seq),0) FROM events", -1, &s, NULL) ==
-            SQLITE_OK &&
-        sqlite3_step(s) == SQLITE_ROW)
-        v = (uint64_t)sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
-    return v;
+    return (uint64_t)sqlstore_query_int(&d->s, "SELECT COALESCE(MAX(seq),0) FROM events", 0);
 }
 
 int cdb_put_incident(cdb *d, const char *id, const char *district, const char *routing,
                      uint64_t at_ms)
 {
-    sqlite3_stmt *s = d->st[ST_PUT_INCIDENT];
-    bind_text(s, 1, id);
-    bind_text(s, 2, district);
-    bind_text(s, 3, routing);
+    sqlite3_stmt *s = d->s.st[ST_PUT_INCIDENT];
+    sqlstore_bind_text(s, 1, id);
+    sqlstore_bind_text(s, 2, district);
+    sqlstore_bind_text(s, 3, routing);
     sqlite3_bind_int64(s, 4, (sqlite3_int64)at_ms);
-    return step_done(s);
+    return sqlstore_step_done(s);
 }
 
 int cdb_get_incident(cdb *d, const char *id, char *district, size_t dlen, char *routing,
                      size_t rlen)
 {
-    sqlite3_stmt *s = d->st[ST_GET_INCIDENT];
+    sqlite3_stmt *s = d->s.st[ST_GET_INCIDENT];
     int rc = -1;
-    bind_text(s, 1, id);
+    sqlstore_bind_text(s, 1, id);
     if (sqlite3_step(s) == SQLITE_ROW) {
         snprintf(district, dlen, "%s", col_text(s, 0));
         snprintf(routing, rlen, "%s", col_text(s, 1));

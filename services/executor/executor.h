@@ -189,8 +189,6 @@ int store_write(const char *dir, const char *text, size_t len);
  * Returns 0 (also when the file does not exist) or -1 with a reason in err:
  * a corrupt file must stop the service rather than forget work. */
 int store_load(executor *e, char *err, size_t errlen);
-/* mkdir -p. 0 or -1. */
-int store_mkdirs(const char *dir);
 
 /* ---- reports (report.c) ---- */
 

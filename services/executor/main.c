@@ -26,7 +26,7 @@ int main(int argc, char **argv)
         service_log("error", "cannot initialise the HTTP client");
         return 1;
     }
-    if (store_mkdirs(cfg.data_dir) != 0) {
+    if (service_mkdir_p(cfg.data_dir) != 0) {
         service_log("error", "cannot create data dir %s: %s", cfg.data_dir, strerror(errno));
         return 1;
     }

@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "executor.h"
@@ -28,34 +27,6 @@ json_t *store_snapshot_locked(const executor *e)
     return json_pack("{s:i, s:s, s:I, s:I, s:o}", "version", STORE_VERSION, "unit_id", e->cfg.id,
                      "report_counter", (json_int_t)e->report_counter, "next_seq",
                      (json_int_t)e->next_seq, "assignments", arr);
-}
-
-int store_mkdirs(const char *dir)
-{
-    char path[EXEC_PATH_MAX];
-    size_t n = strlen(dir);
-    if (n == 0 || n >= sizeof path) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    memcpy(path, dir, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (path[i] == '/' || path[i] == '\0') {
-            char c = path[i];
-            path[i] = '\0';
-            if (mkdir(path, 0755) != 0 && errno != EEXIST)
-                return -1;
-            path[i] = c;
-        }
-    }
-    struct stat st;
-    if (stat(dir, &st) != 0)
-        return -1;
-    if (!S_ISDIR(st.st_mode)) {
-        errno = ENOTDIR;
-        return -1;
-    }
-    return 0;
 }
 
 static int write_all(int fd, const char *p, size_t len)

@@ -353,8 +353,8 @@ START_TEST(mkdirs_nested)
 {
     char path[128];
     snprintf(path, sizeof path, "%s/a/b/c", tmpdir);
-    ck_assert_int_eq(store_mkdirs(path), 0);
-    ck_assert_int_eq(store_mkdirs(path), 0);
+    ck_assert_int_eq(service_mkdir_p(path), 0);
+    ck_assert_int_eq(service_mkdir_p(path), 0);
     ck_assert_int_eq(access(path, W_OK), 0);
 }
 END_TEST
