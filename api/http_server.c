@@ -88,6 +88,7 @@ static json_t *message_string(char *msg) {
     return json_string(msg);
 }
 
+__attribute__((format(printf, 2, 0)))
 static json_t *error_object(api_err code, const char *fmt, va_list ap) {
     char msg[512];
     json_t *inner, *top;

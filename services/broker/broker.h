@@ -145,6 +145,8 @@ void job_free(job *j);
 /* Unit's held attempts (load). hold fails with COORD_E_RANGE at capacity. */
 int unit_hold(unit *u, const char *job_id, uint32_t attempt_no, bool pending);
 void unit_release(unit *u, const char *job_id);
+/* attempt_no 0: the first hold of the job, whatever its attempt. */
+void unit_release_attempt(unit *u, const char *job_id, uint32_t attempt_no);
 void unit_confirm(unit *u, const char *job_id);
 /* Remembers a revocation for the unit's next heartbeat reply (oldest dropped
  * past UNIT_MAX_NOTICES: the executor's job list in the heartbeat catches

@@ -46,10 +46,12 @@ static bool unit_offers(const unit *u, const json_t *caps)
     return true;
 }
 
-static struct held *find_held(unit *u, const char *job_id)
+/* attempt_no 0: any attempt of the job. */
+static struct held *find_held(unit *u, const char *job_id, uint32_t attempt_no)
 {
     for (uint32_t i = 0; i < u->load; i++)
-        if (strcmp(u->held[i].job_id, job_id) == 0)
+        if (strcmp(u->held[i].job_id, job_id) == 0 &&
+            (!attempt_no || u->held[i].attempt == attempt_no))
             return &u->held[i];
     return NULL;
 }
@@ -93,8 +95,8 @@ void h_unit_claim(api_request *req, api_response *res)
         api_reply_error(res, API_E_NOT_FOUND, "no unit %s in %s", uid, b->cfg.id);
         return;
     }
-    struct held *h = find_held(u, jid);
-    if (h && h->foreign && h->attempt == (uint32_t)r->attempt && !h->pending) {
+    struct held *h = find_held(u, jid, (uint32_t)r->attempt);
+    if (h && h->foreign && !h->pending) {
         /* A retry of a claim that succeeded: same answer. */
         json_t *body = json_pack("{s:o, s:{s:s, s:i, s:s}, s:o}", "unit", unit_to_json(b, u),
                                  "claim", "job_id", jid, "attempt", (int)r->attempt, "owner",
@@ -102,6 +104,20 @@ void h_unit_claim(api_request *req, api_response *res)
         pthread_mutex_unlock(&b->mu);
         free(r);
         api_reply_json(res, 200, body);
+        return;
+    }
+    struct held *older = find_held(u, jid, 0);
+    if (older && older->foreign && !older->pending && older->attempt < (uint32_t)r->attempt) {
+        /* The owner moved its job to a new attempt on the same unit: the
+         * new claim supersedes the old one (as at the executor). */
+        unit_release_attempt(u, jid, older->attempt);
+    } else if (older) {
+        json_t *extra = json_pack("{s:o, s:o}", "unit", unit_to_json(b, u), "vclock",
+                                  broker_clock_json(b));
+        pthread_mutex_unlock(&b->mu);
+        free(r);
+        api_reply_error_extra(res, API_E_CONFLICT, extra,
+                              "unit %s already holds job %s under another attempt", uid, jid);
         return;
     }
     unit_status st = unit_current_status(u);
@@ -121,7 +137,7 @@ void h_unit_claim(api_request *req, api_response *res)
         api_reply_error(res, API_E_CONFLICT, "unit %s is taken", uid);
         return;
     }
-    h = find_held(u, jid);
+    h = find_held(u, jid, (uint32_t)r->attempt);
     h->foreign = true;
     snprintf(h->owner, sizeof(h->owner), "%s", r->owner);
     if (r->has_clock) {
@@ -147,7 +163,7 @@ void h_unit_claim(api_request *req, api_response *res)
 
     pthread_mutex_lock(&b->mu);
     u = broker_unit(b, uid);
-    h = find_held(u, jid);
+    h = find_held(u, jid, (uint32_t)r->attempt);
     if (ok && h && !u->lost) {
         h->pending = false;
         broker_txn_begin(b);
@@ -166,7 +182,7 @@ void h_unit_claim(api_request *req, api_response *res)
         return;
     }
     if (h)
-        unit_release(u, jid);
+        unit_release_attempt(u, jid, (uint32_t)r->attempt);
     if (ok)
         broker_queue_revocation(b, u->url, jid, (uint32_t)r->attempt);
     pthread_mutex_unlock(&b->mu);
@@ -211,10 +227,10 @@ void h_unit_release(api_request *req, api_response *res)
         api_reply_error(res, API_E_NOT_FOUND, "no unit %s in %s", uid, b->cfg.id);
         return;
     }
-    struct held *h = find_held(u, r.job_id);
-    bool released = h && h->foreign && h->attempt == (uint32_t)r.attempt;
+    struct held *h = find_held(u, r.job_id, (uint32_t)r.attempt);
+    bool released = h && h->foreign;
     if (released) {
-        unit_release(u, r.job_id);
+        unit_release_attempt(u, r.job_id, (uint32_t)r.attempt);
         broker_txn_begin(b);
         if (db_del_claim(b->db, uid, r.job_id) < 0)
             b->txn_failed = true;

@@ -172,6 +172,8 @@ int unit_hold(unit *u, const char *job_id, uint32_t attempt_no, bool pending)
             return COORD_E_NOMEM;
     }
     struct held *h = &u->held[u->load++];
+    /* A reused slot must not keep a former claim's owner or flags. */
+    memset(h, 0, sizeof(*h));
     snprintf(h->job_id, sizeof(h->job_id), "%s", job_id);
     h->attempt = attempt_no;
     h->pending = pending;
@@ -180,8 +182,14 @@ int unit_hold(unit *u, const char *job_id, uint32_t attempt_no, bool pending)
 
 void unit_release(unit *u, const char *job_id)
 {
+    unit_release_attempt(u, job_id, 0);
+}
+
+void unit_release_attempt(unit *u, const char *job_id, uint32_t attempt_no)
+{
     for (uint32_t i = 0; i < u->load; i++) {
-        if (strcmp(u->held[i].job_id, job_id) == 0) {
+        if (strcmp(u->held[i].job_id, job_id) == 0 &&
+            (!attempt_no || u->held[i].attempt == attempt_no)) {
             u->held[i] = u->held[--u->load];
             return;
         }

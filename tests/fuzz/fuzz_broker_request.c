@@ -1,0 +1,440 @@
+/* Fuzz target: the broker's HTTP handlers, called the way the dispatcher
+ * calls them (the Taler idea of serving one request from a file), on the
+ * same broker_core library ergrid-broker links.
+ *
+ * Input: one or more requests separated by a 0xFF byte (which valid JSON
+ * never contains). Each request is one selector byte and a body:
+ *   bits 0-4  route: index into broker_routes (modulo its size), the real
+ *             route table, so a new route is fuzzed without touching this
+ *   bits 5-6  the {id} path parameter, from a small fixed set of ids
+ *   bit 7     where units registered by this request live: a fake executor
+ *             in this process that accepts every assignment (so attempts
+ *             become active and results are arbitrated), or a closed local
+ *             port (so dispatch fails like an unreachable executor)
+ * The body is decoded as the dispatcher does (JSON_REJECT_DUPLICATES, an
+ * object; otherwise the dispatcher would have answered 400 itself and the
+ * request is skipped). Input never chooses a URL: a unit registration's
+ * "url" is overwritten with one of the two local ones.
+ *
+ * Every input starts from an empty broker (fresh SQLite file in a mkdtemp
+ * directory under $TMPDIR, else /dev/shm, else /tmp), so a crash reproduces from its input alone. After each
+ * request: a status was set; it is 2xx, 4xx, 503 (or 502 from a claim the
+ * executor did not take); error replies are {"error":{"code","message"}}
+ * with the code matching the status; any "vclock" member is a valid clock;
+ * and the broker's model is consistent (queue holds exactly the queued
+ * jobs, completed jobs have a result, units hold no more than their
+ * capacity, every local hold matches a live attempt). */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "broker.h"
+#include "fuzz.h"
+
+#define CLOSED_URL "http://127.0.0.1:1"
+
+static broker B;
+static bool inited;
+static bool verbose; /* FUZZ_VERBOSE=1: print every request and its reply */
+static char data_dir[64];
+static char exec_url[64];
+static api_server *fake_exec;
+
+static const char *const param_ids[] = {"job-a", "unit-a", "Fuzz-1", "u2"};
+
+/* ---- the fake executor: accepts every assignment and revocation ---- */
+
+static void exec_accept(api_request *req, api_response *res)
+{
+    api_reply_json(res, 201, json_pack("{s:b}", "accepted", 1));
+}
+
+static void exec_ok(api_request *req, api_response *res)
+{
+    api_reply_json(res, 200, json_pack("{s:b}", "revoked", 1));
+}
+
+static const api_route exec_routes[] = {
+    {"POST", "/v1/assignments", exec_accept, ROLE_ANY, API_BODY_JSON},
+    {"DELETE", "/v1/assignments/{id}", exec_ok, ROLE_ANY, API_BODY_NONE},
+};
+
+/* ---- broker lifecycle ---- */
+
+static void wipe_dir(void)
+{
+    DIR *d = opendir(data_dir);
+    struct dirent *e;
+    if (!d)
+        return;
+    while ((e = readdir(d))) {
+        char p[512];
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(p, sizeof(p), "%s/%s", data_dir, e->d_name);
+        unlink(p);
+    }
+    closedir(d);
+}
+
+static void cleanup(void)
+{
+    if (inited) {
+        broker_release(&B);
+        inited = false;
+    }
+    wipe_dir();
+    rmdir(data_dir);
+    api_server_stop(fake_exec);
+    fake_exec = NULL;
+}
+
+static void broker_fresh(void)
+{
+    if (!data_dir[0]) {
+        /* SQLite syncs a few times per fresh database: on tmpfs an input
+         * costs about a millisecond, on disk ten or more. */
+        const char *tmp = getenv("TMPDIR");
+        if (!tmp || !*tmp)
+            tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+        FUZZ_CHECK(strlen(tmp) < sizeof(data_dir) - 24, "TMPDIR too long");
+        snprintf(data_dir, sizeof(data_dir), "%s/ergrid-fuzz-XXXXXX", tmp);
+        FUZZ_CHECK(mkdtemp(data_dir) != NULL, "mkdtemp in %s failed", tmp);
+        api_server_config sc = {.host = "127.0.0.1", .port = 0, .threads = 1};
+        uint16_t port = 0;
+        fake_exec = api_server_start(&sc, exec_routes, 2, NULL, &port);
+        FUZZ_CHECK(fake_exec != NULL, "cannot start the fake executor");
+        snprintf(exec_url, sizeof(exec_url), "http://127.0.0.1:%u", (unsigned)port);
+        atexit(cleanup);
+        verbose = getenv("FUZZ_VERBOSE") != NULL;
+    }
+    if (inited) {
+        broker_release(&B);
+        inited = false;
+    }
+    wipe_dir();
+
+    broker_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    snprintf(cfg.id, sizeof(cfg.id), "Fuzz");
+    snprintf(cfg.host, sizeof(cfg.host), "127.0.0.1");
+    cfg.port = 0;
+    snprintf(cfg.data_dir, sizeof(cfg.data_dir), "%s", data_dir);
+    cfg.failure_timeout_ms = 3000;
+    cfg.sync_interval_ms = 60000;
+    cfg.emergency_sync_interval_ms = 5000;
+    cfg.threads = 1;
+    char err[512];
+    FUZZ_CHECK(broker_init(&B, &cfg, err, sizeof(err)) == 0, "broker_init: %s", err);
+    inited = true;
+}
+
+/* ---- checks ---- */
+
+static bool route_is(const api_route *r, const char *method, const char *pattern)
+{
+    return strcmp(r->method, method) == 0 && strcmp(r->pattern, pattern) == 0;
+}
+
+static void check_reply(const api_route *r, const api_response *res)
+{
+    unsigned st = res->status;
+    bool claim = route_is(r, "POST", "/v1/units/{id}/claim");
+
+    FUZZ_CHECK(st != 0, "%s %s set no status", r->method, r->pattern);
+    FUZZ_CHECK((st >= 200 && st < 300) || (st >= 400 && st < 500) || st == 503 ||
+                   (st == 502 && claim),
+               "%s %s answered %u", r->method, r->pattern, st);
+    if (res->text) {
+        FUZZ_CHECK(st < 300 && !res->body, "%s %s: text reply with status %u", r->method,
+                   r->pattern, st);
+        return;
+    }
+    FUZZ_CHECK(json_is_object(res->body), "%s %s: %u without a JSON object body", r->method,
+               r->pattern, st);
+    char *text = json_dumps(res->body, JSON_COMPACT);
+    FUZZ_CHECK(text != NULL, "%s %s: reply does not serialize", r->method, r->pattern);
+    free(text);
+    if (st >= 400) {
+        json_t *e = json_object_get(res->body, "error");
+        const char *code = json_string_value(json_object_get(e, "code"));
+        const char *msg = json_string_value(json_object_get(e, "message"));
+        FUZZ_CHECK(json_is_object(e) && json_object_size(e) == 2 && code && msg && *msg,
+                   "%s %s: %u without {error:{code,message}}", r->method, r->pattern, st);
+        bool known = false;
+        for (int c = 0; c < API_E__COUNT; c++)
+            if (strcmp(api_err_code((api_err)c), code) == 0 && api_err_status((api_err)c) == st)
+                known = true;
+        FUZZ_CHECK(known, "%s %s: code %s does not go with %u", r->method, r->pattern, code, st);
+    }
+    json_t *vc = json_object_get(res->body, "vclock");
+    if (vc) {
+        field_error fe;
+        FUZZ_CHECK(vclock_from_json(vc, NULL, &fe) == 0, "%s %s: bad vclock in reply: %s",
+                   r->method, r->pattern, fe.message);
+    }
+}
+
+static void check_model(broker *b)
+{
+    size_t it = 0;
+    const char *key;
+    void *val;
+
+    pthread_mutex_lock(&b->mu);
+    while (hmap_next(b->jobs, &it, &key, &val)) {
+        job *j = val;
+        FUZZ_CHECK(strcmp(key, j->id) == 0, "job map key %s holds %s", key, j->id);
+        FUZZ_CHECK(!j->dispatching, "job %s still dispatching", j->id);
+        FUZZ_CHECK((j->status == JOB_QUEUED) == jobq_contains(b->queue, j->id),
+                   "job %s status %s, in queue %d", j->id, job_status_str(j->status),
+                   (int)jobq_contains(b->queue, j->id));
+        FUZZ_CHECK((j->status == JOB_COMPLETED) == (j->res != NULL),
+                   "job %s status %s with result %p", j->id, job_status_str(j->status),
+                   (void *)j->res);
+        FUZZ_CHECK(j->ncaps >= 1 && j->ncaps <= BROKER_MAX_CAPS, "job %s has %zu caps", j->id,
+                   j->ncaps);
+        size_t active = 0;
+        for (size_t i = 0; i < j->nattempts; i++) {
+            attempt *a = &j->attempts[i];
+            FUZZ_CHECK(a->state != ATT_PENDING, "job %s attempt %u left pending", j->id, a->n);
+            if (a->state != ATT_ACTIVE)
+                continue;
+            active++;
+            /* An active attempt on one of our units is held by it, as ours
+             * (not as a claim of another district). */
+            if (strcmp(a->unit_district, b->cfg.id) != 0)
+                continue;
+            unit *u = broker_unit(b, a->unit_id);
+            const struct held *h = NULL;
+            for (uint32_t k = 0; u && k < u->load && !h; k++)
+                if (strcmp(u->held[k].job_id, j->id) == 0 && u->held[k].attempt == a->n)
+                    h = &u->held[k];
+            FUZZ_CHECK(h != NULL, "job %s attempt %u active but unit %s does not hold it", j->id,
+                       a->n, a->unit_id);
+            FUZZ_CHECK(!h->foreign, "job %s attempt %u held by unit %s as a claim of %s", j->id,
+                       a->n, a->unit_id, h->owner);
+        }
+        if (j->status == JOB_ASSIGNED)
+            FUZZ_CHECK(active >= 1, "job %s assigned without an active attempt", j->id);
+        if (j->status == JOB_COMPLETED || j->status == JOB_CANCELLED || j->status == JOB_QUEUED)
+            FUZZ_CHECK(active == 0, "job %s %s with %zu active attempts", j->id,
+                       job_status_str(j->status), active);
+    }
+    it = 0;
+    while (hmap_next(b->units, &it, &key, &val)) {
+        unit *u = val;
+        FUZZ_CHECK(strcmp(key, u->id) == 0, "unit map key %s holds %s", key, u->id);
+        FUZZ_CHECK(u->capacity >= 1 && u->load <= u->capacity, "unit %s load %u capacity %u",
+                   u->id, u->load, u->capacity);
+        FUZZ_CHECK(u->nnotices <= UNIT_MAX_NOTICES, "unit %s has %zu notices", u->id,
+                   u->nnotices);
+        for (uint32_t i = 0; i < u->load; i++) {
+            const struct held *h = &u->held[i];
+            FUZZ_CHECK(!h->pending, "unit %s hold of %s left pending", u->id, h->job_id);
+            if (h->foreign)
+                continue;
+            job *j = broker_job(b, h->job_id);
+            FUZZ_CHECK(j != NULL, "unit %s holds unknown job %s", u->id, h->job_id);
+            bool live = false;
+            for (size_t k = 0; k < j->nattempts; k++)
+                live |= j->attempts[k].n == h->attempt &&
+                        strcmp(j->attempts[k].unit_id, u->id) == 0 &&
+                        j->attempts[k].state == ATT_ACTIVE;
+            FUZZ_CHECK(live, "unit %s holds %s attempt %u with no active attempt", u->id,
+                       h->job_id, h->attempt);
+        }
+    }
+    pthread_mutex_unlock(&b->mu);
+}
+
+/* ---- one request ---- */
+
+/* Runs route r with an already decoded body (borrowed; NULL for none). */
+static void run_route(const api_route *r, const char *path, const char *const *params,
+                      size_t nparams, json_t *body)
+{
+    api_request req;
+    api_response res;
+
+    memset(&req, 0, sizeof(req));
+    memset(&res, 0, sizeof(res));
+    req.method = r->method;
+    req.path = path;
+    for (size_t i = 0; i < nparams && i < API_MAX_PARAMS; i++)
+        req.params[i] = params[i];
+    req.nparams = nparams;
+    req.body = body;
+    req.ctx = &B;
+    r->handler(&req, &res);
+    if (verbose) {
+        char *t = res.body ? json_dumps(res.body, JSON_COMPACT) : NULL;
+        fprintf(stderr, "  %s %s [%s] -> %u %.300s\n", r->method, r->pattern,
+                nparams ? params[0] : "", res.status, t ? t : "");
+        free(t);
+    }
+    check_reply(r, &res);
+    json_decref(res.body);
+    free(res.text);
+    check_model(&B);
+}
+
+static size_t count_params(const char *pattern)
+{
+    size_t n = 0;
+    for (const char *p = pattern; *p; p++)
+        n += *p == '{';
+    return n;
+}
+
+/* Decodes a body as the dispatcher does; false when it would have refused
+ * the request before any handler ran. */
+static bool decode_body(const api_route *r, const uint8_t *data, size_t len, json_t **out)
+{
+    *out = NULL;
+    if (r->flags == API_BODY_NONE)
+        return true; /* the dispatcher ignores a body here */
+    if (len == 0)
+        return r->flags & API_BODY_OPTIONAL;
+    json_t *j = json_loadb((const char *)data, len, JSON_REJECT_DUPLICATES, NULL);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        return false;
+    }
+    *out = j;
+    return true;
+}
+
+/* Input never picks a URL: a registration's url becomes a local one. */
+static void force_unit_url(const api_route *r, json_t *body, bool closed)
+{
+    if (!body || !route_is(r, "POST", "/v1/units"))
+        return;
+    if (json_is_string(json_object_get(body, "url")))
+        json_object_set_new(body, "url", json_string(closed ? CLOSED_URL : exec_url));
+}
+
+static void run_record(const uint8_t *data, size_t len)
+{
+    if (len == 0)
+        return;
+    uint8_t sel = data[0];
+    const api_route *r = &broker_routes[(sel & 0x1f) % broker_nroutes];
+    const char *id = param_ids[(sel >> 5) & 3];
+    const char *params[API_MAX_PARAMS] = {id, id, id, id};
+    json_t *body;
+
+    if (!decode_body(r, data + 1, len - 1, &body))
+        return;
+    force_unit_url(r, body, (sel & 0x80) != 0);
+    run_route(r, r->pattern, params, count_params(r->pattern), body);
+    json_decref(body);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    broker_fresh();
+    size_t start = 0;
+    for (size_t i = 0; i <= size; i++) {
+        if (i == size || data[i] == 0xff) {
+            run_record(data + start, i - start);
+            start = i + 1;
+        }
+    }
+    return 0;
+}
+
+/* ---- tests/bad_input requests (replay only) ---- */
+
+static int unhex(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* Matches path against pattern as the dispatcher does, capturing and
+ * URL-decoding {x} segments; -1 no match, -2 a capture the dispatcher
+ * refuses (400 invalid_id before the handler), else the number of
+ * captures. */
+static int match(const char *pattern, const char *path, char caps[API_MAX_PARAMS][COORD_ID_MAX + 1])
+{
+    const char *p = pattern, *s = path;
+    int n = 0;
+    bool bad = false;
+
+    while (*p && *s) {
+        if (*p != '/' || *s != '/')
+            return -1;
+        p++;
+        s++;
+        const char *pe = strchr(p, '/'), *se = strchr(s, '/');
+        size_t pl = pe ? (size_t)(pe - p) : strlen(p), sl = se ? (size_t)(se - s) : strlen(s);
+        if (pl >= 2 && p[0] == '{' && p[pl - 1] == '}') {
+            if (sl == 0 || n == API_MAX_PARAMS)
+                return -1;
+            size_t o = 0;
+            for (size_t i = 0; i < sl; i++) {
+                int c = (unsigned char)s[i];
+                if (c == '%') {
+                    int h = i + 2 < sl ? unhex(s[i + 1]) : -1;
+                    int l = i + 2 < sl ? unhex(s[i + 2]) : -1;
+                    if (h < 0 || l < 0 || (h == 0 && l == 0) || (h << 4 | l) == '/') {
+                        bad = true;
+                        break;
+                    }
+                    c = h << 4 | l;
+                    i += 2;
+                }
+                if (o == COORD_ID_MAX) {
+                    bad = true;
+                    break;
+                }
+                caps[n][o++] = (char)c;
+            }
+            caps[n][o] = '\0';
+            n++;
+        } else if (pl != sl || strncmp(p, s, pl) != 0) {
+            return -1;
+        }
+        p += pl;
+        s += sl;
+    }
+    if (*p || *s)
+        return -1;
+    return bad ? -2 : n;
+}
+
+int fuzz_replay_request(const char *method, const char *path, const uint8_t *body, size_t len)
+{
+    char caps[API_MAX_PARAMS][COORD_ID_MAX + 1];
+    const char *params[API_MAX_PARAMS];
+    const char *m = strcmp(method, "HEAD") == 0 ? "GET" : method;
+
+    for (size_t i = 0; i < broker_nroutes; i++) {
+        const api_route *r = &broker_routes[i];
+        if (strcmp(r->method, m) != 0)
+            continue;
+        int n = match(r->pattern, path, caps);
+        if (n == -1)
+            continue;
+        if (n == -2)
+            return 1;
+        json_t *j;
+        if (!decode_body(r, body, body ? len : 0, &j))
+            return 1;
+        if (r->flags != API_BODY_NONE && !body && !(r->flags & API_BODY_OPTIONAL))
+            return 1;
+        broker_fresh();
+        force_unit_url(r, j, true);
+        for (int k = 0; k < n; k++)
+            params[k] = caps[k];
+        run_route(r, path, params, (size_t)n, j);
+        json_decref(j);
+        return 0;
+    }
+    return 1;
+}
