@@ -14,7 +14,7 @@ void h_health(api_request *req, api_response *res)
     for (size_t i = 0; i < e->n; i++)
         active += e->v[i]->state == ASG_ACTIVE;
     pthread_mutex_unlock(&e->mu);
-    json_t *body = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:I, s:I, s:s}", "status", "ok", "id",
+    json_t *body = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:I, s:I, s:s}", "status", "ok", "service", "executor", "id",
                              e->cfg.id, "kind", e->cfg.kind, "broker", e->cfg.broker, "url",
                              url, "registered", registered, "active", (json_int_t)active,
                              "capacity", (json_int_t)e->cfg.capacity, "mode",
