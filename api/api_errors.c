@@ -32,13 +32,15 @@ static const struct {
 
 /* Out-of-range values (a cast from an int gone wrong) map to internal, so a
  * reply is always well formed. */
-unsigned api_err_status(api_err e) {
+unsigned api_err_status(api_err e)
+{
     if ((unsigned)e >= API_E__COUNT)
         return 500;
     return err_table[e].status;
 }
 
-const char *api_err_code(api_err e) {
+const char *api_err_code(api_err e)
+{
     if ((unsigned)e >= API_E__COUNT)
         return "internal";
     return err_table[e].code;

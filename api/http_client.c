@@ -17,8 +17,8 @@
 #define DEFAULT_CONNECT_MS 1000L
 #define DEFAULT_TIMEOUT_MS 3000L
 #define DEFAULT_BACKOFF_MS 100L
-#define DEFAULT_MAX_REPLY ((size_t)8 << 20)
-#define MAX_BACKOFF_MS 30000L
+#define DEFAULT_MAX_REPLY  ((size_t)8 << 20)
+#define MAX_BACKOFF_MS     30000L
 
 static _Thread_local CURL *tl_curl;
 /* Threads we do not own (libmicrohttpd's workers) never call
@@ -39,15 +39,18 @@ static void curl_key_make(void)
 static _Thread_local unsigned tl_seed;
 static _Thread_local bool tl_seeded;
 
-int http_client_global_init(void) {
+int http_client_global_init(void)
+{
     return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
 }
 
-void http_client_global_cleanup(void) {
+void http_client_global_cleanup(void)
+{
     curl_global_cleanup();
 }
 
-void http_client_thread_cleanup(void) {
+void http_client_thread_cleanup(void)
+{
     if (tl_curl) {
         pthread_once(&curl_key_once, curl_key_make);
         pthread_setspecific(curl_key, NULL);
@@ -56,7 +59,8 @@ void http_client_thread_cleanup(void) {
     }
 }
 
-void http_reply_release(http_reply *r) {
+void http_reply_release(http_reply *r)
+{
     if (!r)
         return;
     json_decref(r->body);
@@ -69,7 +73,8 @@ typedef struct sink {
     bool overflow;
 } sink;
 
-static size_t on_data(char *data, size_t size, size_t nmemb, void *userp) {
+static size_t on_data(char *data, size_t size, size_t nmemb, void *userp)
+{
     sink *k = userp;
     size_t n = size * nmemb;
 
@@ -95,7 +100,8 @@ static size_t on_data(char *data, size_t size, size_t nmemb, void *userp) {
     return n;
 }
 
-static void backoff_sleep(long base_ms, unsigned attempt) {
+static void backoff_sleep(long base_ms, unsigned attempt)
+{
     long d = base_ms;
     struct timespec ts;
 
@@ -117,24 +123,26 @@ static void backoff_sleep(long base_ms, unsigned attempt) {
         ;
 }
 
-static bool retryable_status(long st) {
+static bool retryable_status(long st)
+{
     return st == 502 || st == 503 || st == 504;
 }
 
-static void set_error(http_reply *reply, const char *msg) {
+static void set_error(http_reply *reply, const char *msg)
+{
     size_t n = strnlen(msg, sizeof(reply->error) - 1);
 
     memcpy(reply->error, msg, n);
     reply->error[n] = '\0';
 }
 
-static CURL *thread_handle(void) {
+static CURL *thread_handle(void)
+{
     if (!tl_curl) {
         tl_curl = curl_easy_init();
         pthread_once(&curl_key_once, curl_key_make);
         pthread_setspecific(curl_key, tl_curl);
-    }
-    else
+    } else
         curl_easy_reset(tl_curl);
     return tl_curl;
 }
@@ -142,7 +150,8 @@ static CURL *thread_handle(void) {
 /* One request. Returns the CURLcode; fills *status and the sink. */
 static CURLcode perform(CURL *c, const char *method, const char *url, const char *payload,
                         struct curl_slist *headers, const http_opts *o, sink *k, char *errbuf,
-                        long *status) {
+                        long *status)
+{
     CURLcode rc;
 
     errbuf[0] = '\0';
@@ -189,7 +198,8 @@ static CURLcode perform(CURL *c, const char *method, const char *url, const char
 }
 
 int http_json(const char *method, const char *url, const json_t *body, const http_opts *opts,
-              http_reply *reply) {
+              http_reply *reply)
+{
     http_opts o = {0};
     struct curl_slist *headers = NULL, *h;
     char *payload = NULL;
@@ -263,7 +273,8 @@ int http_json(const char *method, const char *url, const json_t *body, const htt
         }
         free(k.buf);
         if (rc == CURLE_FILESIZE_EXCEEDED || k.overflow) {
-            snprintf(reply->error, sizeof(reply->error), "reply larger than %zu bytes", o.max_reply);
+            snprintf(reply->error, sizeof(reply->error), "reply larger than %zu bytes",
+                     o.max_reply);
             goto out; /* not transient: retrying cannot help */
         }
         if (rc != CURLE_OK)

@@ -16,8 +16,8 @@ typedef struct http_opts {
 } http_opts;
 
 typedef struct http_reply {
-    long status;   /* HTTP status, 0 on transport failure */
-    json_t *body;  /* parsed JSON reply (new reference) or NULL */
+    long status;     /* HTTP status, 0 on transport failure */
+    json_t *body;    /* parsed JSON reply (new reference) or NULL */
     char error[128]; /* transport error text when status == 0 */
 } http_reply;
 

@@ -22,10 +22,10 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#define DEFAULT_THREADS 8
+#define DEFAULT_THREADS      8
 #define CONNECTION_TIMEOUT_S 30
-#define CONNECTION_LIMIT 4096
-#define PARAM_MAX 64
+#define CONNECTION_LIMIT     4096
+#define PARAM_MAX            64
 /* Bytes past the body cap that are still read (and dropped) so the 413 can
  * be delivered on an intact connection; a longer upload is cut off. */
 #define DRAIN_EXTRA_MIN ((size_t)1 << 20)
@@ -45,14 +45,14 @@ struct api_server {
 
 typedef struct req_state {
     struct timespec start;
-    char *path;          /* raw path without the query; NULL if the URI was too long */
+    char *path; /* raw path without the query; NULL if the URI was too long */
     bool uri_too_long;
     bool headers_seen;
     bool responded;
     bool too_large;
-    const api_route *route;  /* route that matched path and method */
-    const char *pattern;     /* pattern that matched the path (for metrics) */
-    bool have_err;           /* routing failed with err */
+    const api_route *route; /* route that matched path and method */
+    const char *pattern;    /* pattern that matched the path (for metrics) */
+    bool have_err;          /* routing failed with err */
     api_err err;
     char err_msg[96];
     char allow[96];
@@ -67,7 +67,8 @@ static const char oom_body[] = "{\"error\":{\"code\":\"internal\",\"message\":\"
 
 /* ---- replies ---------------------------------------------------------- */
 
-static void response_clear(api_response *res) {
+static void response_clear(api_response *res)
+{
     json_decref(res->body);
     res->body = NULL;
     free(res->text);
@@ -77,7 +78,8 @@ static void response_clear(api_response *res) {
 
 /* jansson refuses strings that are not UTF-8; a message may quote client
  * bytes, or be cut mid-character by the length cap. */
-static json_t *message_string(char *msg) {
+static json_t *message_string(char *msg)
+{
     json_t *s = json_string(msg);
 
     if (s)
@@ -88,8 +90,9 @@ static json_t *message_string(char *msg) {
     return json_string(msg);
 }
 
-__attribute__((format(printf, 2, 0)))
-static json_t *error_object(api_err code, const char *fmt, va_list ap) {
+__attribute__((format(printf, 2, 0))) static json_t *error_object(api_err code, const char *fmt,
+                                                                  va_list ap)
+{
     char msg[512];
     json_t *inner, *top;
 
@@ -112,7 +115,8 @@ static json_t *error_object(api_err code, const char *fmt, va_list ap) {
     return top;
 }
 
-void api_reply_json(api_response *res, unsigned status, json_t *body) {
+void api_reply_json(api_response *res, unsigned status, json_t *body)
+{
     if (!res) {
         json_decref(body);
         return;
@@ -127,7 +131,8 @@ void api_reply_json(api_response *res, unsigned status, json_t *body) {
     res->body = body;
 }
 
-void api_reply_error(api_response *res, api_err code, const char *fmt, ...) {
+void api_reply_error(api_response *res, api_err code, const char *fmt, ...)
+{
     va_list ap;
 
     if (!res)
@@ -140,7 +145,8 @@ void api_reply_error(api_response *res, api_err code, const char *fmt, ...) {
     res->content_type = NULL;
 }
 
-void api_reply_error_extra(api_response *res, api_err code, json_t *extra, const char *fmt, ...) {
+void api_reply_error_extra(api_response *res, api_err code, json_t *extra, const char *fmt, ...)
+{
     json_t *top, *err;
     va_list ap;
 
@@ -170,7 +176,8 @@ void api_reply_error_extra(api_response *res, api_err code, json_t *extra, const
 }
 
 void api_reply_text(api_response *res, unsigned status, const char *content_type, const char *text,
-                    size_t len) {
+                    size_t len)
+{
     char *copy;
 
     if (!res)
@@ -191,13 +198,16 @@ void api_reply_text(api_response *res, unsigned status, const char *content_type
 
 /* ---- request accessors ------------------------------------------------ */
 
-const char *api_query(const api_request *req, const char *key) {
+const char *api_query(const api_request *req, const char *key)
+{
     if (!req || !req->conn || !key)
         return NULL;
-    return MHD_lookup_connection_value((struct MHD_Connection *)req->conn, MHD_GET_ARGUMENT_KIND, key);
+    return MHD_lookup_connection_value((struct MHD_Connection *)req->conn, MHD_GET_ARGUMENT_KIND,
+                                       key);
 }
 
-const char *api_header(const api_request *req, const char *name) {
+const char *api_header(const api_request *req, const char *name)
+{
     if (!req || !req->conn || !name)
         return NULL;
     return MHD_lookup_connection_value((struct MHD_Connection *)req->conn, MHD_HEADER_KIND, name);
@@ -205,7 +215,8 @@ const char *api_header(const api_request *req, const char *name) {
 
 /* ---- routing ---------------------------------------------------------- */
 
-static int hexval(char c) {
+static int hexval(char c)
+{
     if (c >= '0' && c <= '9')
         return c - '0';
     if (c >= 'a' && c <= 'f')
@@ -217,7 +228,8 @@ static int hexval(char c) {
 
 /* Percent-decodes one path segment into out (PARAM_MAX chars at most).
  * Refuses bad escapes, NUL and '/' so a capture is always one clean token. */
-static int decode_segment(const char *raw, size_t len, char *out) {
+static int decode_segment(const char *raw, size_t len, char *out)
+{
     size_t n = 0;
 
     for (size_t i = 0; i < len; i++) {
@@ -252,7 +264,8 @@ typedef struct capture {
 
 /* Matches path against pattern segment by segment. Literal segments compare
  * exactly; "{x}" takes one non-empty segment. */
-static bool match_pattern(const char *pattern, const char *path, capture *caps, size_t *ncaps) {
+static bool match_pattern(const char *pattern, const char *path, capture *caps, size_t *ncaps)
+{
     const char *p = pattern, *q = path;
     size_t n = 0;
 
@@ -290,11 +303,13 @@ static bool match_pattern(const char *pattern, const char *path, capture *caps, 
     return true;
 }
 
-static bool method_is(const char *m, const char *want) {
+static bool method_is(const char *m, const char *want)
+{
     return m && want && strcmp(m, want) == 0;
 }
 
-static void allow_add(char *allow, size_t size, const char *m) {
+static void allow_add(char *allow, size_t size, const char *m)
+{
     size_t len = strlen(allow), ml = strlen(m);
     const char *p = allow;
 
@@ -312,13 +327,15 @@ static void allow_add(char *allow, size_t size, const char *m) {
     memcpy(allow + len, m, ml + 1);
 }
 
-static void route_error(req_state *st, api_err e, const char *msg) {
+static void route_error(req_state *st, api_err e, const char *msg)
+{
     st->have_err = true;
     st->err = e;
     snprintf(st->err_msg, sizeof(st->err_msg), "%s", msg);
 }
 
-static void resolve_route(const api_server *s, req_state *st, const char *method) {
+static void resolve_route(const api_server *s, req_state *st, const char *method)
+{
     capture caps[API_MAX_PARAMS], hit_caps[API_MAX_PARAMS];
     size_t ncaps = 0, hit_n = 0;
     bool path_matched = false;
@@ -366,7 +383,8 @@ static void resolve_route(const api_server *s, req_state *st, const char *method
 
 /* ---- dispatcher ------------------------------------------------------- */
 
-static double seconds_since(const struct timespec *t0) {
+static double seconds_since(const struct timespec *t0)
+{
     struct timespec now;
 
     clock_gettime(CLOCK_MONOTONIC, &now);
@@ -374,8 +392,10 @@ static double seconds_since(const struct timespec *t0) {
 }
 
 /* Metrics labels must stay bounded: unknown methods are folded. */
-static const char *method_label(const char *m) {
-    static const char *const known[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", NULL};
+static const char *method_label(const char *m)
+{
+    static const char *const known[] = {"GET",    "HEAD",  "POST",    "PUT",
+                                        "DELETE", "PATCH", "OPTIONS", NULL};
 
     for (size_t i = 0; m && known[i]; i++)
         if (strcmp(m, known[i]) == 0)
@@ -384,7 +404,8 @@ static const char *method_label(const char *m) {
 }
 
 static enum MHD_Result send_response(api_server *s, struct MHD_Connection *conn, req_state *st,
-                                     const char *method, api_response *res) {
+                                     const char *method, api_response *res)
+{
     struct MHD_Response *r = NULL;
     const char *ct = res->content_type ? res->content_type : "application/json";
     enum MHD_Result ret;
@@ -443,7 +464,8 @@ static enum MHD_Result send_error(api_server *s, struct MHD_Connection *conn, re
     __attribute__((format(printf, 6, 7)));
 
 static enum MHD_Result send_error(api_server *s, struct MHD_Connection *conn, req_state *st,
-                                  const char *method, api_err e, const char *fmt, ...) {
+                                  const char *method, api_err e, const char *fmt, ...)
+{
     api_response res = {0};
     va_list ap;
 
@@ -454,12 +476,14 @@ static enum MHD_Result send_error(api_server *s, struct MHD_Connection *conn, re
     return send_response(s, conn, st, method, &res);
 }
 
-static bool wants_body(const req_state *st) {
+static bool wants_body(const req_state *st)
+{
     return st->route && !st->have_err && (st->route->flags & (API_BODY_JSON | API_BODY_OPTIONAL));
 }
 
 /* "application/json", any case, optionally followed by parameters. */
-static bool is_json_type(const char *ct) {
+static bool is_json_type(const char *ct)
+{
     static const char want[] = "application/json";
 
     if (!ct)
@@ -473,15 +497,16 @@ static bool is_json_type(const char *ct) {
 }
 
 static enum MHD_Result finish(api_server *s, struct MHD_Connection *conn, req_state *st,
-                              const char *method) {
+                              const char *method)
+{
     api_request req = {0};
     api_response res = {0};
     json_t *body = NULL;
     enum MHD_Result ret;
 
     if (st->uri_too_long)
-        return send_error(s, conn, st, method, API_E_URI_TOO_LONG, "the URL is longer than %d bytes",
-                          API_MAX_URL);
+        return send_error(s, conn, st, method, API_E_URI_TOO_LONG,
+                          "the URL is longer than %d bytes", API_MAX_URL);
     if (st->have_err)
         return send_error(s, conn, st, method, st->err, "%s", st->err_msg);
     if (st->too_large)
@@ -491,17 +516,21 @@ static enum MHD_Result finish(api_server *s, struct MHD_Connection *conn, req_st
     if ((st->route->flags & API_BODY_JSON) || ((st->route->flags & API_BODY_OPTIONAL) && st->len)) {
         json_error_t jerr;
         if (st->len == 0)
-            return send_error(s, conn, st, method, API_E_BAD_JSON, "a JSON object body is required");
-        if (!is_json_type(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE)))
+            return send_error(s, conn, st, method, API_E_BAD_JSON,
+                              "a JSON object body is required");
+        if (!is_json_type(
+                MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE)))
             return send_error(s, conn, st, method, API_E_MEDIA_TYPE,
                               "the body must be sent as Content-Type: application/json");
         body = json_loadb(st->body, st->len, JSON_REJECT_DUPLICATES, &jerr);
         if (!body)
-            return send_error(s, conn, st, method, API_E_BAD_JSON, "invalid JSON at line %d column %d: %s",
-                              jerr.line, jerr.column, jerr.text);
+            return send_error(s, conn, st, method, API_E_BAD_JSON,
+                              "invalid JSON at line %d column %d: %s", jerr.line, jerr.column,
+                              jerr.text);
         if (!json_is_object(body)) {
             json_decref(body);
-            return send_error(s, conn, st, method, API_E_BAD_JSON, "the body must be a JSON object");
+            return send_error(s, conn, st, method, API_E_BAD_JSON,
+                              "the body must be a JSON object");
         }
     }
     /* The body bytes are no longer needed while the handler runs. */
@@ -523,7 +552,8 @@ static enum MHD_Result finish(api_server *s, struct MHD_Connection *conn, req_st
     return ret;
 }
 
-static bool append_body(api_server *s, req_state *st, const char *data, size_t n) {
+static bool append_body(api_server *s, req_state *st, const char *data, size_t n)
+{
     if (st->len + n > st->alloc) {
         size_t na = st->alloc ? st->alloc : 4096;
         char *nb;
@@ -544,14 +574,15 @@ static bool append_body(api_server *s, req_state *st, const char *data, size_t n
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version, const char *upload_data,
-                                 size_t *upload_data_size, void **req_cls) {
+                                 size_t *upload_data_size, void **req_cls)
+{
     api_server *s = cls;
     req_state *st = *req_cls;
 
     if (!st) {
         /* The URI callback could not allocate: answer without state. */
-        struct MHD_Response *r = MHD_create_response_from_buffer(sizeof(oom_body) - 1, (void *)oom_body,
-                                                                 MHD_RESPMEM_PERSISTENT);
+        struct MHD_Response *r = MHD_create_response_from_buffer(
+            sizeof(oom_body) - 1, (void *)oom_body, MHD_RESPMEM_PERSISTENT);
         enum MHD_Result ret;
         if (!r)
             return MHD_NO;
@@ -564,7 +595,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         return MHD_YES;
 
     if (!st->headers_seen) {
-        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        const char *cl =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         unsigned long long declared = 0;
         bool have_cl = false;
 
@@ -614,7 +646,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     return finish(s, conn, st, method);
 }
 
-static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn) {
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
     req_state *st = calloc(1, sizeof(*st));
     size_t len;
 
@@ -632,7 +665,8 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn) {
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
-                         enum MHD_RequestTerminationCode toe) {
+                         enum MHD_RequestTerminationCode toe)
+{
     req_state *st = *req_cls;
 
     if (!st)
@@ -645,7 +679,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 
 /* ---- lifecycle -------------------------------------------------------- */
 
-static bool routes_valid(const api_route *routes, size_t n) {
+static bool routes_valid(const api_route *routes, size_t n)
+{
     for (size_t i = 0; i < n; i++) {
         const char *p = routes[i].pattern;
         size_t caps = 0;
@@ -660,14 +695,16 @@ static bool routes_valid(const api_route *routes, size_t n) {
     return true;
 }
 
-static int host_to_addr(const char *host, struct in_addr *addr) {
+static int host_to_addr(const char *host, struct in_addr *addr)
+{
     if (!host || !*host || strcmp(host, "localhost") == 0)
         host = "127.0.0.1";
     return inet_pton(AF_INET, host, addr) == 1 ? 0 : -1;
 }
 
 api_server *api_server_start(const api_server_config *cfg, const api_route *routes, size_t nroutes,
-                             void *ctx, uint16_t *bound_port) {
+                             void *ctx, uint16_t *bound_port)
+{
     struct sockaddr_in sa;
     const union MHD_DaemonInfo *info;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD;
@@ -703,14 +740,11 @@ api_server *api_server_start(const api_server_config *cfg, const api_route *rout
     flags |= MHD_USE_POLL;
 
     s->daemon = MHD_start_daemon(
-        flags, cfg->port, NULL, NULL, on_access, s,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+        flags, cfg->port, NULL, NULL, on_access, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)(cfg->threads ? cfg->threads : DEFAULT_THREADS),
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)CONNECTION_TIMEOUT_S,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)CONNECTION_LIMIT,
-        MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-        MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)CONNECTION_LIMIT, MHD_OPTION_URI_LOG_CALLBACK,
+        on_uri, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
     if (!s->daemon) {
         free(s);
         return NULL;
@@ -726,14 +760,16 @@ api_server *api_server_start(const api_server_config *cfg, const api_route *rout
     return s;
 }
 
-void api_server_stop(api_server *s) {
+void api_server_stop(api_server *s)
+{
     if (!s)
         return;
     MHD_stop_daemon(s->daemon);
     free(s);
 }
 
-int api_parse_listen(const char *s, char *host, size_t hostlen, uint16_t *port) {
+int api_parse_listen(const char *s, char *host, size_t hostlen, uint16_t *port)
+{
     const char *colon, *p;
     char h[INET_ADDRSTRLEN + 16];
     struct in_addr addr;

@@ -13,27 +13,27 @@
 #include "api_errors.h"
 #include "service.h"
 
-#define API_MAX_PARAMS 4
+#define API_MAX_PARAMS       4
 #define API_DEFAULT_BODY_CAP (1024 * 1024)
-#define API_MAX_URL 2048
+#define API_MAX_URL          2048
 
 /* Who may call a route; enforced once auth lands (for now all pass). */
 typedef enum api_role { ROLE_ANY = 0, ROLE_CLIENT, ROLE_UNIT, ROLE_PEER, ROLE_ADMIN } api_role;
 
 typedef struct api_request {
     const char *method;
-    const char *path;                    /* without the query string (raw: %-escapes kept) */
-    const char *params[API_MAX_PARAMS];  /* {id} captures, in order (URL-decoded) */
+    const char *path;                   /* without the query string (raw: %-escapes kept) */
+    const char *params[API_MAX_PARAMS]; /* {id} captures, in order (URL-decoded) */
     size_t nparams;
-    json_t *body;                        /* parsed body (borrowed), NULL when none */
-    void *ctx;                           /* the service context given at start */
-    void *conn;                          /* opaque: for api_query */
+    json_t *body; /* parsed body (borrowed), NULL when none */
+    void *ctx;    /* the service context given at start */
+    void *conn;   /* opaque: for api_query */
 } api_request;
 
 typedef struct api_response {
     unsigned status;
-    json_t *body;            /* owned by the response (set with api_reply_json) */
-    char *text;              /* alternative raw body, malloc'd, owned */
+    json_t *body; /* owned by the response (set with api_reply_json) */
+    char *text;   /* alternative raw body, malloc'd, owned */
     size_t text_len;
     const char *content_type; /* default application/json; not owned: use a string literal */
 } api_response;
@@ -41,8 +41,8 @@ typedef struct api_response {
 typedef void (*api_handler)(api_request *req, api_response *res);
 
 /* Route flags */
-#define API_BODY_NONE 0u
-#define API_BODY_JSON 1u     /* a JSON object body is required (400/415 otherwise) */
+#define API_BODY_NONE     0u
+#define API_BODY_JSON     1u /* a JSON object body is required (400/415 otherwise) */
 #define API_BODY_OPTIONAL 2u /* a JSON object body is parsed when present */
 
 typedef struct api_route {
@@ -54,13 +54,13 @@ typedef struct api_route {
 } api_route;
 
 typedef struct api_server_config {
-    const char *host;     /* "127.0.0.1" */
-    uint16_t port;        /* 0: pick a free port */
-    size_t body_cap;      /* 0: API_DEFAULT_BODY_CAP */
-    unsigned threads;     /* 0: 8 */
+    const char *host; /* "127.0.0.1" */
+    uint16_t port;    /* 0: pick a free port */
+    size_t body_cap;  /* 0: API_DEFAULT_BODY_CAP */
+    unsigned threads; /* 0: 8 */
     /* Called after every request (for metrics/logging); may be NULL. */
-    void (*on_request)(void *ctx, const char *method, const char *route_pattern,
-                       unsigned status, double seconds);
+    void (*on_request)(void *ctx, const char *method, const char *route_pattern, unsigned status,
+                       double seconds);
     /* When both are set, the server observes every request's duration (the
      * same requests and seconds on_request sees) into *latency, holding
      * *latency_mu while it does; the service reads it under that mutex.
@@ -90,8 +90,8 @@ typedef struct api_server api_server;
  * Threads: handlers and on_request run concurrently on cfg->threads
  * threads; whatever they share must be locked (cfg->latency is, with
  * cfg->latency_mu). */
-api_server *api_server_start(const api_server_config *cfg, const api_route *routes,
-                             size_t nroutes, void *ctx, uint16_t *bound_port);
+api_server *api_server_start(const api_server_config *cfg, const api_route *routes, size_t nroutes,
+                             void *ctx, uint16_t *bound_port);
 /* Stops accepting, waits for in-flight requests, frees. Accepts NULL. */
 void api_server_stop(api_server *s);
 
@@ -109,8 +109,8 @@ void api_reply_error(api_response *res, api_err code, const char *fmt, ...)
 void api_reply_error_extra(api_response *res, api_err code, json_t *extra, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* Raw body (copied). */
-void api_reply_text(api_response *res, unsigned status, const char *content_type,
-                    const char *text, size_t len);
+void api_reply_text(api_response *res, unsigned status, const char *content_type, const char *text,
+                    size_t len);
 
 /* Parses "HOST:PORT" (host an IPv4 literal or "localhost"). 0 or -1. */
 int api_parse_listen(const char *s, char *host, size_t hostlen, uint16_t *port);

@@ -8,13 +8,14 @@
 
 #include "util.h"
 
-#define STRING_DEFAULT_MAX 4096
+#define STRING_DEFAULT_MAX  4096
 #define ID_LIST_DEFAULT_MAX 32
 
 static int fail(field_error *err, api_err code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static int fail(field_error *err, api_err code, const char *fmt, ...) {
+static int fail(field_error *err, api_err code, const char *fmt, ...)
+{
     va_list ap;
 
     if (!err)
@@ -28,7 +29,8 @@ static int fail(field_error *err, api_err code, const char *fmt, ...) {
 
 /* A client-chosen key quoted in a message: printable ASCII only, so the
  * message is valid UTF-8 whatever the key was. */
-static void quote_key(char *dst, size_t dstsz, const char *key) {
+static void quote_key(char *dst, size_t dstsz, const char *key)
+{
     size_t i = 0;
 
     for (; key && key[i] && i + 4 < dstsz && i < 64; i++) {
@@ -42,7 +44,8 @@ static void quote_key(char *dst, size_t dstsz, const char *key) {
     dst[i] = '\0';
 }
 
-void id_list_release(id_list *l) {
+void id_list_release(id_list *l)
+{
     if (!l)
         return;
     free(l->v);
@@ -50,7 +53,8 @@ void id_list_release(id_list *l) {
     l->n = 0;
 }
 
-static const field_spec *find_spec(const field_spec *spec, const char *key) {
+static const field_spec *find_spec(const field_spec *spec, const char *key)
+{
     for (; spec->key; spec++)
         if (strcmp(spec->key, key) == 0)
             return spec;
@@ -58,20 +62,24 @@ static const field_spec *find_spec(const field_spec *spec, const char *key) {
 }
 
 /* A string of exactly json_string_length bytes (no embedded NUL). */
-static bool string_clean(const json_t *v) {
+static bool string_clean(const json_t *v)
+{
     return strlen(json_string_value(v)) == json_string_length(v);
 }
 
-static bool id_ok(const json_t *v) {
+static bool id_ok(const json_t *v)
+{
     return json_string_length(v) <= COORD_ID_MAX && string_clean(v) &&
            coord_id_valid(json_string_value(v));
 }
 
-static int cmp_str_ptr(const void *a, const void *b) {
+static int cmp_str_ptr(const void *a, const void *b)
+{
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static int parse_id_list(const json_t *v, const field_spec *f, id_list *out, field_error *err) {
+static int parse_id_list(const json_t *v, const field_spec *f, id_list *out, field_error *err)
+{
     size_t n, maxn = f->max > 0 ? (size_t)f->max : ID_LIST_DEFAULT_MAX;
     size_t minn = f->min > 0 ? (size_t)f->min : 0;
     const char **sorted = NULL;
@@ -82,13 +90,15 @@ static int parse_id_list(const json_t *v, const field_spec *f, id_list *out, fie
         return fail(err, API_E_INVALID_FIELD, "field '%s' must be an array of ids", f->key);
     n = json_array_size(v);
     if (n < minn)
-        return fail(err, API_E_INVALID_FIELD, "field '%s' needs at least %zu entries", f->key, minn);
+        return fail(err, API_E_INVALID_FIELD, "field '%s' needs at least %zu entries", f->key,
+                    minn);
     if (n > maxn)
         return fail(err, API_E_INVALID_FIELD, "field '%s' takes at most %zu entries", f->key, maxn);
     for (size_t i = 0; i < n; i++) {
         const json_t *e = json_array_get(v, i);
         if (!json_is_string(e))
-            return fail(err, API_E_INVALID_FIELD, "field '%s' entry %zu must be a string", f->key, i);
+            return fail(err, API_E_INVALID_FIELD, "field '%s' entry %zu must be a string", f->key,
+                        i);
         if (!id_ok(e))
             return fail(err, API_E_INVALID_ID,
                         "field '%s' entry %zu is not a valid id ([A-Za-z0-9._-]{1,64})", f->key, i);
@@ -125,7 +135,8 @@ out:
     return r;
 }
 
-static int parse_enum(const json_t *v, const field_spec *f, int *out, field_error *err) {
+static int parse_enum(const json_t *v, const field_spec *f, int *out, field_error *err)
+{
     char allowed[160];
     size_t used = 0;
 
@@ -139,7 +150,8 @@ static int parse_enum(const json_t *v, const field_spec *f, int *out, field_erro
     }
     allowed[0] = '\0';
     for (size_t i = 0; f->enum_vals && f->enum_vals[i]; i++) {
-        int w = snprintf(allowed + used, sizeof(allowed) - used, "%s%s", i ? ", " : "", f->enum_vals[i]);
+        int w = snprintf(allowed + used, sizeof(allowed) - used, "%s%s", i ? ", " : "",
+                         f->enum_vals[i]);
         if (w < 0 || (size_t)w >= sizeof(allowed) - used)
             break;
         used += (size_t)w;
@@ -147,7 +159,8 @@ static int parse_enum(const json_t *v, const field_spec *f, int *out, field_erro
     return fail(err, API_E_INVALID_FIELD, "field '%s' must be one of: %s", f->key, allowed);
 }
 
-static int parse_one(const json_t *v, const field_spec *f, char *out, field_error *err) {
+static int parse_one(const json_t *v, const field_spec *f, char *out, field_error *err)
+{
     void *dst = out + f->offset;
 
     switch (f->type) {
@@ -155,8 +168,8 @@ static int parse_one(const json_t *v, const field_spec *f, char *out, field_erro
         if (!json_is_string(v))
             return fail(err, API_E_INVALID_FIELD, "field '%s' must be a string", f->key);
         if (!id_ok(v))
-            return fail(err, API_E_INVALID_ID, "field '%s' is not a valid id ([A-Za-z0-9._-]{1,64})",
-                        f->key);
+            return fail(err, API_E_INVALID_ID,
+                        "field '%s' is not a valid id ([A-Za-z0-9._-]{1,64})", f->key);
         memcpy(dst, json_string_value(v), json_string_length(v) + 1);
         return 0;
     case FT_STRING: {
@@ -168,9 +181,11 @@ static int parse_one(const json_t *v, const field_spec *f, char *out, field_erro
         if (!string_clean(v))
             return fail(err, API_E_INVALID_FIELD, "field '%s' must not contain NUL", f->key);
         if (json_string_length(v) > maxl)
-            return fail(err, API_E_INVALID_FIELD, "field '%s' is longer than %zu bytes", f->key, maxl);
+            return fail(err, API_E_INVALID_FIELD, "field '%s' is longer than %zu bytes", f->key,
+                        maxl);
         if (json_string_length(v) < minl)
-            return fail(err, API_E_INVALID_FIELD, "field '%s' is shorter than %zu bytes", f->key, minl);
+            return fail(err, API_E_INVALID_FIELD, "field '%s' is shorter than %zu bytes", f->key,
+                        minl);
         s = json_string_value(v);
         memcpy(dst, &s, sizeof(s));
         return 0;
@@ -230,7 +245,8 @@ static int parse_one(const json_t *v, const field_spec *f, char *out, field_erro
     return fail(err, API_E_INTERNAL, "field '%s' has an unknown type", f->key);
 }
 
-int json_parse_fields(const json_t *obj, const field_spec *spec, void *out, field_error *err) {
+int json_parse_fields(const json_t *obj, const field_spec *spec, void *out, field_error *err)
+{
     const char *key;
     json_t *val;
     size_t i;
@@ -240,7 +256,7 @@ int json_parse_fields(const json_t *obj, const field_spec *spec, void *out, fiel
     if (!spec || !out)
         return fail(err, API_E_INTERNAL, "no field spec");
 
-    json_object_foreach((json_t *)obj, key, val) {
+    json_object_foreach ((json_t *)obj, key, val) {
         if (!find_spec(spec, key)) {
             char q[72];
             quote_key(q, sizeof(q), key);
@@ -283,7 +299,8 @@ undo:
     return -1;
 }
 
-json_t *vclock_to_json(const vclock *vc) {
+json_t *vclock_to_json(const vclock *vc)
+{
     json_t *o = json_object();
 
     if (!o || !vc)
@@ -299,7 +316,8 @@ json_t *vclock_to_json(const vclock *vc) {
     return o;
 }
 
-int vclock_from_json(const json_t *j, vclock *out, field_error *err) {
+int vclock_from_json(const json_t *j, vclock *out, field_error *err)
+{
     vclock tmp;
     const char *key;
     json_t *val;
@@ -307,9 +325,10 @@ int vclock_from_json(const json_t *j, vclock *out, field_error *err) {
     if (!json_is_object(j))
         return fail(err, API_E_INVALID_FIELD, "vclock must be an object");
     if (json_object_size(j) > VCLOCK_MAX_ENTRIES)
-        return fail(err, API_E_INVALID_FIELD, "vclock has more than %d entries", VCLOCK_MAX_ENTRIES);
+        return fail(err, API_E_INVALID_FIELD, "vclock has more than %d entries",
+                    VCLOCK_MAX_ENTRIES);
     vclock_init(&tmp);
-    json_object_foreach((json_t *)j, key, val) {
+    json_object_foreach ((json_t *)j, key, val) {
         json_int_t c;
         if (!coord_id_valid(key)) {
             char q[72];
@@ -331,7 +350,8 @@ int vclock_from_json(const json_t *j, vclock *out, field_error *err) {
     return 0;
 }
 
-char *json_canonical(const json_t *j) {
+char *json_canonical(const json_t *j)
+{
     if (!j)
         return NULL;
     return json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);

@@ -13,15 +13,15 @@
 #include "vclock.h"
 
 typedef enum field_type {
-    FT_ID,        /* char[COORD_ID_MAX+1] at offset; coord_id_valid */
-    FT_STRING,    /* char *  (borrowed from the json, valid while it lives); max = length cap */
-    FT_INT,       /* int64_t; min/max inclusive */
-    FT_BOOL,      /* bool */
-    FT_ENUM,      /* int; index of the string in enum_vals (NULL-terminated) */
-    FT_ID_LIST,   /* id_list; each element an id; max = element cap; min = min count */
-    FT_OBJECT,    /* json_t * borrowed; any JSON object */
-    FT_ANY,       /* json_t * borrowed; any JSON value */
-    FT_VCLOCK,    /* vclock; object of id -> non-negative integer */
+    FT_ID,      /* char[COORD_ID_MAX+1] at offset; coord_id_valid */
+    FT_STRING,  /* char *  (borrowed from the json, valid while it lives); max = length cap */
+    FT_INT,     /* int64_t; min/max inclusive */
+    FT_BOOL,    /* bool */
+    FT_ENUM,    /* int; index of the string in enum_vals (NULL-terminated) */
+    FT_ID_LIST, /* id_list; each element an id; max = element cap; min = min count */
+    FT_OBJECT,  /* json_t * borrowed; any JSON object */
+    FT_ANY,     /* json_t * borrowed; any JSON value */
+    FT_VCLOCK,  /* vclock; object of id -> non-negative integer */
 } field_type;
 
 typedef struct id_list {
@@ -33,15 +33,20 @@ void id_list_release(id_list *l);
 typedef struct field_spec {
     const char *key;
     field_type type;
-    size_t offset;            /* offsetof(struct, member) */
+    size_t offset; /* offsetof(struct, member) */
     bool required;
-    int64_t min, max;         /* FT_INT range; FT_STRING max length (0: 4096); FT_ID_LIST min/max count (max 0: 32) */
-                              /* (FT_INT with min == max == 0: any int64; FT_STRING min > 0: minimum length) */
+    int64_t min, max; /* FT_INT range; FT_STRING max length (0: 4096); FT_ID_LIST min/max count (max
+                         0: 32) */
+    /* (FT_INT with min == max == 0: any int64; FT_STRING min > 0: minimum length) */
     const char *const *enum_vals;
-    size_t present_offset;    /* if nonzero: offset of a bool set true when the key was present (and not null) */
+    size_t present_offset; /* if nonzero: offset of a bool set true when the key was present (and
+                              not null) */
 } field_spec;
 
-#define FIELD_END {NULL, 0, 0, false, 0, 0, NULL, 0}
+#define FIELD_END                                                                                  \
+    {                                                                                              \
+        NULL, 0, 0, false, 0, 0, NULL, 0                                                           \
+    }
 
 typedef struct field_error {
     api_err code;

@@ -15,13 +15,15 @@
 
 /* ---- signals ---------------------------------------------------------- */
 
-static void term_signals(sigset_t *set) {
+static void term_signals(sigset_t *set)
+{
     sigemptyset(set);
     sigaddset(set, SIGTERM);
     sigaddset(set, SIGINT);
 }
 
-void service_block_signals(void) {
+void service_block_signals(void)
+{
     sigset_t set;
 
     /* A peer closing its socket must cost an EPIPE, not the process. The
@@ -31,7 +33,8 @@ void service_block_signals(void) {
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 }
 
-int service_wait_for_signal(void) {
+int service_wait_for_signal(void)
+{
     sigset_t set;
     int sig = 0;
 
@@ -41,14 +44,16 @@ int service_wait_for_signal(void) {
     return sig;
 }
 
-void service_announce(const char *host, uint16_t port) {
+void service_announce(const char *host, uint16_t port)
+{
     printf("listening on http://%s:%u\n", host ? host : "127.0.0.1", (unsigned)port);
     fflush(stdout);
 }
 
 /* ---- data directory --------------------------------------------------- */
 
-int service_mkdir_p(const char *path) {
+int service_mkdir_p(const char *path)
+{
     char buf[PATH_MAX];
     size_t n = strlen(path);
     struct stat st;
@@ -87,13 +92,15 @@ int service_mkdir_p(const char *path) {
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static char log_name[64] = "ergrid";
 
-void service_log_init(const char *service_name) {
+void service_log_init(const char *service_name)
+{
     pthread_mutex_lock(&log_lock);
     snprintf(log_name, sizeof(log_name), "%s", service_name ? service_name : "ergrid");
     pthread_mutex_unlock(&log_lock);
 }
 
-void service_log(const char *level, const char *fmt, ...) {
+void service_log(const char *level, const char *fmt, ...)
+{
     char msg[2048], ts[64], date[24];
     struct timespec now;
     struct tm tm;
@@ -125,7 +132,8 @@ static char strbuf_empty[1];
 
 #define STRBUF_DEFAULT_MAX ((size_t)64 << 20)
 
-void strbuf_init(strbuf *sb, size_t max) {
+void strbuf_init(strbuf *sb, size_t max)
+{
     if (!sb)
         return;
     sb->buf = strbuf_empty;
@@ -135,7 +143,8 @@ void strbuf_init(strbuf *sb, size_t max) {
     sb->overflow = false;
 }
 
-void strbuf_release(strbuf *sb) {
+void strbuf_release(strbuf *sb)
+{
     if (!sb)
         return;
     if (sb->alloc)
@@ -146,7 +155,8 @@ void strbuf_release(strbuf *sb) {
     sb->overflow = false;
 }
 
-char *strbuf_detach(strbuf *sb, size_t *len) {
+char *strbuf_detach(strbuf *sb, size_t *len)
+{
     char *out;
 
     if (!sb)
@@ -169,7 +179,8 @@ char *strbuf_detach(strbuf *sb, size_t *len) {
 
 /* Makes room for `want` more bytes plus the NUL, never beyond max. Returns
  * how many of them fit. */
-static size_t strbuf_reserve(strbuf *sb, size_t want) {
+static size_t strbuf_reserve(strbuf *sb, size_t want)
+{
     size_t room = sb->max - sb->len, need, nalloc;
     char *nb;
 
@@ -193,7 +204,8 @@ static size_t strbuf_reserve(strbuf *sb, size_t want) {
     return want;
 }
 
-void strbuf_add(strbuf *sb, const char *s, size_t len) {
+void strbuf_add(strbuf *sb, const char *s, size_t len)
+{
     size_t n;
 
     if (!sb || sb->overflow || (!s && len))
@@ -210,7 +222,8 @@ void strbuf_add(strbuf *sb, const char *s, size_t len) {
     sb->buf[sb->len] = '\0';
 }
 
-void strbuf_addf(strbuf *sb, const char *fmt, ...) {
+void strbuf_addf(strbuf *sb, const char *fmt, ...)
+{
     char small[256], *big = NULL;
     va_list ap;
     int n;
@@ -259,7 +272,8 @@ const double histogram_bounds[HIST_NBUCKETS] = {
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
 };
 
-void histogram_observe(histogram *h, double seconds) {
+void histogram_observe(histogram *h, double seconds)
+{
     if (!h)
         return;
     if (!(seconds >= 0)) /* negative or NaN */
@@ -274,7 +288,8 @@ void histogram_observe(histogram *h, double seconds) {
     h->sum += seconds;
 }
 
-void histogram_write(const histogram *h, strbuf *sb, const char *name, const char *labels) {
+void histogram_write(const histogram *h, strbuf *sb, const char *name, const char *labels)
+{
     bool lab = labels && *labels;
     uint64_t cum = 0;
 
@@ -282,13 +297,13 @@ void histogram_write(const histogram *h, strbuf *sb, const char *name, const cha
         return;
     for (size_t i = 0; i < HIST_NBUCKETS; i++) {
         cum += h->buckets[i];
-        strbuf_addf(sb, "%s_bucket{le=\"%g\"%s%s} %llu\n", name, histogram_bounds[i], lab ? "," : "",
-                    lab ? labels : "", (unsigned long long)cum);
+        strbuf_addf(sb, "%s_bucket{le=\"%g\"%s%s} %llu\n", name, histogram_bounds[i],
+                    lab ? "," : "", lab ? labels : "", (unsigned long long)cum);
     }
     strbuf_addf(sb, "%s_bucket{le=\"+Inf\"%s%s} %llu\n", name, lab ? "," : "", lab ? labels : "",
                 (unsigned long long)h->count);
     strbuf_addf(sb, "%s_sum%s%s%s %.9g\n", name, lab ? "{" : "", lab ? labels : "", lab ? "}" : "",
                 h->sum);
-    strbuf_addf(sb, "%s_count%s%s%s %llu\n", name, lab ? "{" : "", lab ? labels : "", lab ? "}" : "",
-                (unsigned long long)h->count);
+    strbuf_addf(sb, "%s_count%s%s%s %llu\n", name, lab ? "{" : "", lab ? labels : "",
+                lab ? "}" : "", (unsigned long long)h->count);
 }

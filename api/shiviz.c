@@ -79,8 +79,7 @@ char *shiviz_format(const json_t *events, size_t *len)
     if (!hosts)
         return NULL;
     /* Pass 1: each host's own counters. */
-    json_array_foreach(events, i, e)
-    {
+    json_array_foreach (events, i, e) {
         const char *node = str_member(e, "node");
         json_t *own = json_object_get(json_object_get(e, "vclock"), node);
         if (!*node || !json_is_integer(own) || json_integer_value(own) <= 0)
@@ -110,8 +109,7 @@ char *shiviz_format(const json_t *events, size_t *len)
     while (hmap_next(hosts, &it, &key, &val))
         qsort(((shz_host *)val)->own, ((shz_host *)val)->n, sizeof(uint64_t), cmp_u64);
     /* Pass 2: the two lines of each event. */
-    json_array_foreach(events, i, e)
-    {
+    json_array_foreach (events, i, e) {
         const char *node = str_member(e, "node");
         json_t *vc = json_object_get(e, "vclock");
         json_t *own = json_object_get(vc, node);
@@ -120,8 +118,7 @@ char *shiviz_format(const json_t *events, size_t *len)
         json_t *clock = json_object();
         const char *h_name;
         json_t *v;
-        json_object_foreach(vc, h_name, v)
-        {
+        json_object_foreach (vc, h_name, v) {
             shz_host *h = hmap_get(hosts, h_name);
             if (!h || !json_is_integer(v) || json_integer_value(v) <= 0)
                 continue;

@@ -8,8 +8,7 @@
 #include "types.h"
 
 /* required ⊆ offered (exact string equality). An empty required set matches. */
-bool caps_match(const char *const *required, size_t nreq, const char *const *offered,
-                size_t noff);
+bool caps_match(const char *const *required, size_t nreq, const char *const *offered, size_t noff);
 
 typedef struct unit_candidate {
     const char *id;

@@ -13,7 +13,7 @@
 #include "broker.h"
 
 #define DISPATCH_MAX_TRIES 16
-#define DRAIN_BATCH 1024
+#define DRAIN_BATCH        1024
 
 static const http_opts assign_opts = {
     .connect_timeout_ms = 500,
@@ -71,8 +71,7 @@ static unit *pick_unit(broker *b, const job *j, char (*tried)[COORD_ID_MAX + 1],
         c.ncaps = u->ncaps < BROKER_MAX_CAPS ? u->ncaps : BROKER_MAX_CAPS;
         if (!unit_eligible(&c, req, nreq))
             continue;
-        if (!best || u->load < best->load ||
-            (u->load == best->load && strcmp(u->id, best->id) < 0))
+        if (!best || u->load < best->load || (u->load == best->load && strcmp(u->id, best->id) < 0))
             best = u;
     }
     return best;
@@ -141,7 +140,6 @@ static void drop_attempt(job *j, uint32_t n)
         }
     }
 }
-
 
 /* Adds a PENDING attempt for unit_id (of district) and returns the body of
  * the assignment message; caller holds mu. NULL when out of memory. */
@@ -229,8 +227,8 @@ static bool preempt_low(broker *b, job *crit, char *url, size_t urllen)
     broker_txn_begin(b);
     broker_save_job(b, best_v);
     broker_event(b, "job_preempted", best_v->id, best_u->id, a->n,
-                 "emergency: %s taken from low-severity %s for critical %s", best_u->id,
-                 best_v->id, crit->id);
+                 "emergency: %s taken from low-severity %s for critical %s", best_u->id, best_v->id,
+                 crit->id);
     broker_commit_or_die(b);
     snprintf(url, urllen, "%s/v1/assignments/%s?attempt=%u", best_u->url, best_v->id, a->n);
     return true;
@@ -238,8 +236,8 @@ static bool preempt_low(broker *b, job *crit, char *url, size_t urllen)
 
 /* Mutual aid: claim another district's unit at its home broker. Called
  * with mu held and returns with it held; the claim itself runs unlocked. */
-static bool dispatch_remote(broker *b, const char *job_id, const char *unit_id,
-                            const char *owner, const char *owner_url)
+static bool dispatch_remote(broker *b, const char *job_id, const char *unit_id, const char *owner,
+                            const char *owner_url)
 {
     job *j = broker_job(b, job_id);
     uint32_t n = 0;
@@ -285,8 +283,7 @@ static bool dispatch_remote(broker *b, const char *job_id, const char *unit_id,
     else if (rc == 0 && rep.status == 409) {
         b->m.assign_refused++;
         b->retry_drain_mono_ms = coord_now_mono_ms() + 200;
-    }
-    else
+    } else
         b->m.assign_errors++;
     return false;
 }
@@ -421,8 +418,8 @@ void broker_queue_revocation(broker *b, const char *url, const char *job_id, uin
     queue_message(b, r);
 }
 
-void broker_queue_release(broker *b, const char *home_url, const char *unit_id,
-                          const char *job_id, uint32_t n, const char *reason)
+void broker_queue_release(broker *b, const char *home_url, const char *unit_id, const char *job_id,
+                          uint32_t n, const char *reason)
 {
     revocation *r = calloc(1, sizeof(*r));
     if (!r)
@@ -519,8 +516,9 @@ void *broker_monitor_main(void *arg)
             while (hmap_next(b->units, &it, &key, &val))
                 if (!((unit *)val)->lost)
                     fd_heartbeat(b->fd, key, now);
-            service_log("warn", "failure detector did not run for %llu ms; no unit is judged "
-                                "on that gap",
+            service_log("warn",
+                        "failure detector did not run for %llu ms; no unit is judged "
+                        "on that gap",
                         (unsigned long long)(now - last_run));
         }
         last_run = now;

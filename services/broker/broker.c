@@ -7,8 +7,8 @@
 
 #include "broker.h"
 
-static void recover_claim(void *arg, const char *unit_id, const char *job_id,
-                          uint32_t attempt_no, const char *owner)
+static void recover_claim(void *arg, const char *unit_id, const char *job_id, uint32_t attempt_no,
+                          const char *owner)
 {
     broker *b = arg;
     unit *u = broker_unit(b, unit_id);

@@ -19,9 +19,9 @@
 #include "db.h"
 #include "model.h"
 
-#define BROKER_MAX_PEERS 64
-#define BROKER_MAX_CAPS 32
-#define BROKER_MAX_CAPACITY 64
+#define BROKER_MAX_PEERS      64
+#define BROKER_MAX_CAPS       32
+#define BROKER_MAX_CAPACITY   64
 #define BROKER_JSON_FIELD_MAX 4096 /* location / payload / result data, as text */
 
 typedef struct broker_config {
@@ -74,16 +74,16 @@ typedef struct remote_entry {
 typedef struct peer {
     char id[COORD_ID_MAX + 1];
     char url[BROKER_URL_MAX];
-    char epoch[40];          /* the peer's incarnation we are in sync with */
-    uint64_t since;          /* its metadata version we have seen */
-    uint64_t gen;            /* our generation of its full syncs */
-    bool full;               /* a full sync is in progress */
+    char epoch[40]; /* the peer's incarnation we are in sync with */
+    uint64_t since; /* its metadata version we have seen */
+    uint64_t gen;   /* our generation of its full syncs */
+    bool full;      /* a full sync is in progress */
     uint64_t last_success_wall_ms, last_attempt_wall_ms;
     uint64_t last_success_mono_ms;
     unsigned failures;
-    uint64_t backoff_ms;     /* current wait after a failure */
+    uint64_t backoff_ms; /* current wait after a failure */
     uint64_t next_due_mono_ms;
-    bool pull_requested;     /* it signalled a change */
+    bool pull_requested;       /* it signalled a change */
     uint64_t notified_version; /* our version we last signalled to it */
     uint64_t pulls, pulled_units, pulled_jobs;
     bool thread_started;
@@ -96,13 +96,13 @@ typedef struct broker {
     pthread_mutex_t mu;
     db *db;
     vclock clock;
-    hmap *units;  /* id -> unit* */
-    hmap *jobs;   /* id -> job* */
+    hmap *units; /* id -> unit* */
+    hmap *jobs;  /* id -> job* */
     jobqueue *queue;
     failure_detector *fd;
-    uint64_t next_seq;   /* job arrival counter */
-    uint64_t event_seq;  /* last event written */
-    bool txn_failed;     /* a write inside the open transaction failed */
+    uint64_t next_seq;            /* job arrival counter */
+    uint64_t event_seq;           /* last event written */
+    bool txn_failed;              /* a write inside the open transaction failed */
     uint64_t retry_drain_mono_ms; /* an executor refused: try the queue again then */
     uint64_t boot_mono_ms;
     broker_metrics m;
@@ -117,17 +117,17 @@ typedef struct broker {
     api_server *server;
 
     /* The city (sync.c). Guarded by mu. */
-    change_node changes;     /* sentinel of the change list */
+    change_node changes; /* sentinel of the change list */
     uint64_t meta_version;
-    char epoch[40];          /* this incarnation, so peers know to resync */
-    hmap *remote_units;      /* id -> remote_entry* */
-    hmap *remote_jobs;       /* id -> remote_entry* */
-    hmap *borrowed;          /* job id -> job*: active attempts on other districts' units */
+    char epoch[40];     /* this incarnation, so peers know to resync */
+    hmap *remote_units; /* id -> remote_entry* */
+    hmap *remote_jobs;  /* id -> remote_entry* */
+    hmap *borrowed;     /* job id -> job*: active attempts on other districts' units */
     peer peers[BROKER_MAX_PEERS];
     size_t npeers;
     severity emergency;
     uint64_t emergency_set_ms;
-    bool registered;         /* with the coordinator */
+    bool registered; /* with the coordinator */
 } broker;
 
 /* Lifecycle (broker.c). */
@@ -182,7 +182,11 @@ json_t *broker_clock_json(const broker *b);
 void json_array_sort_by_id(json_t *arr);
 
 /* Assignment (assign.c). */
-typedef enum dispatch_outcome { DISPATCH_ASSIGNED, DISPATCH_QUEUED, DISPATCH_SKIPPED } dispatch_outcome;
+typedef enum dispatch_outcome {
+    DISPATCH_ASSIGNED,
+    DISPATCH_QUEUED,
+    DISPATCH_SKIPPED
+} dispatch_outcome;
 /* Tries to give job id a unit; called without b->mu held. */
 dispatch_outcome broker_dispatch(broker *b, const char *job_id);
 void broker_request_drain(broker *b);
@@ -205,8 +209,8 @@ bool broker_emergency_active(const broker *b);
  * the unit id, its owner and the owner's URL. */
 bool broker_pick_remote_unit(broker *b, const job *j, char (*tried)[COORD_ID_MAX + 1],
                              size_t ntried, char *unit_id, char *owner, char *owner_url);
-void broker_queue_release(broker *b, const char *home_url, const char *unit_id,
-                          const char *job_id, uint32_t attempt, const char *reason);
+void broker_queue_release(broker *b, const char *home_url, const char *unit_id, const char *job_id,
+                          uint32_t attempt, const char *reason);
 json_t *remote_view(const remote_entry *e);
 void broker_free_remote(broker *b);
 /* Receive event: merges the broker and coordinator entries of a clock that

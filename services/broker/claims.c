@@ -35,8 +35,7 @@ static bool unit_offers(const unit *u, const json_t *caps)
 {
     size_t i;
     json_t *v;
-    json_array_foreach(caps, i, v)
-    {
+    json_array_foreach (caps, i, v) {
         bool found = false;
         for (size_t k = 0; k < u->ncaps && !found; k++)
             found = json_is_string(v) && strcmp(u->caps[k], json_string_value(v)) == 0;
@@ -81,7 +80,9 @@ void h_unit_claim(api_request *req, api_response *res)
         json_array_size(req_caps) == 0 || json_array_size(req_caps) > BROKER_MAX_CAPS ||
         (strncmp(r->owner_url, "http://", 7) != 0 && strncmp(r->owner_url, "https://", 8) != 0)) {
         free(r);
-        api_reply_error(res, API_E_INVALID_FIELD, "job.id must be an id, job.required_capabilities a non-empty list and owner_url a URL");
+        api_reply_error(
+            res, API_E_INVALID_FIELD,
+            "job.id must be an id, job.required_capabilities a non-empty list and owner_url a URL");
         return;
     }
     char jid[COORD_ID_MAX + 1];
@@ -112,8 +113,8 @@ void h_unit_claim(api_request *req, api_response *res)
          * new claim supersedes the old one (as at the executor). */
         unit_release_attempt(u, jid, older->attempt);
     } else if (older) {
-        json_t *extra = json_pack("{s:o, s:o}", "unit", unit_to_json(b, u), "vclock",
-                                  broker_clock_json(b));
+        json_t *extra =
+            json_pack("{s:o, s:o}", "unit", unit_to_json(b, u), "vclock", broker_clock_json(b));
         pthread_mutex_unlock(&b->mu);
         free(r);
         api_reply_error_extra(res, API_E_CONFLICT, extra,
@@ -149,9 +150,9 @@ void h_unit_claim(api_request *req, api_response *res)
     vclock_tick(&b->clock, b->cfg.id);
     char url[BROKER_URL_MAX + 32];
     snprintf(url, sizeof(url), "%s/v1/assignments", u->url);
-    json_t *body = json_pack("{s:O, s:i, s:s, s:s, s:o}", "job", r->job, "attempt",
-                             (int)r->attempt, "owner", r->owner, "owner_url", r->owner_url,
-                             "vclock", broker_clock_json(b));
+    json_t *body =
+        json_pack("{s:O, s:i, s:s, s:s, s:o}", "job", r->job, "attempt", (int)r->attempt, "owner",
+                  r->owner, "owner_url", r->owner_url, "vclock", broker_clock_json(b));
     pthread_mutex_unlock(&b->mu);
 
     http_reply rep;

@@ -67,8 +67,8 @@ db *db_open(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    if (sqlstore_open(&d->s, path, SQLSTORE_SYNC_NORMAL, schema, stmt_sql, ST__COUNT, err,
-                      errlen) < 0) {
+    if (sqlstore_open(&d->s, path, SQLSTORE_SYNC_NORMAL, schema, stmt_sql, ST__COUNT, err, errlen) <
+        0) {
         free(d);
         return NULL;
     }
@@ -121,7 +121,7 @@ static int caps_split(const char *s, char (**out)[COORD_ID_MAX + 1], size_t *n)
     size_t cnt = (s && *s) ? 1 : 0;
     for (const char *p = s; p && *p; p++)
         cnt += *p == ',';
-    char (*caps)[COORD_ID_MAX + 1] = calloc(cnt ? cnt : 1, sizeof(*caps));
+    char(*caps)[COORD_ID_MAX + 1] = calloc(cnt ? cnt : 1, sizeof(*caps));
     if (!caps)
         return -1;
     size_t i = 0;
@@ -463,8 +463,9 @@ static int exec_bound(db *d, const char *sql, const char *a, const char *b2, int
 int db_put_claim(db *d, const char *unit_id, const char *job_id, uint32_t attempt_no,
                  const char *owner)
 {
-    return exec_bound(d, "INSERT OR REPLACE INTO claims(unit_id,job_id,attempt,owner) "
-                         "VALUES(?,?,?,?)",
+    return exec_bound(d,
+                      "INSERT OR REPLACE INTO claims(unit_id,job_id,attempt,owner) "
+                      "VALUES(?,?,?,?)",
                       unit_id, job_id, attempt_no, owner);
 }
 

@@ -44,8 +44,8 @@ int db_list_events(db *d, uint64_t after, size_t limit, db_event_cb cb, void *ar
 int db_put_claim(db *d, const char *unit_id, const char *job_id, uint32_t attempt_no,
                  const char *owner);
 int db_del_claim(db *d, const char *unit_id, const char *job_id);
-typedef void (*db_claim_cb)(void *arg, const char *unit_id, const char *job_id,
-                            uint32_t attempt_no, const char *owner);
+typedef void (*db_claim_cb)(void *arg, const char *unit_id, const char *job_id, uint32_t attempt_no,
+                            const char *owner);
 int db_list_claims(db *d, db_claim_cb cb, void *arg);
 
 /* Loads everything into the maps (values are unit* / job* the caller owns

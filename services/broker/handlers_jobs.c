@@ -18,7 +18,8 @@ struct job_req {
 };
 
 static const field_spec job_fields[] = {
-    {"id", FT_ID, offsetof(struct job_req, id), false, 0, 0, NULL, offsetof(struct job_req, has_id)},
+    {"id", FT_ID, offsetof(struct job_req, id), false, 0, 0, NULL,
+     offsetof(struct job_req, has_id)},
     {"type", FT_ID, offsetof(struct job_req, type), true, 0, 0, NULL, 0},
     {"severity", FT_ENUM, offsetof(struct job_req, severity), true, 0, 0, severity_names, 0},
     {"required_capabilities", FT_ID_LIST, offsetof(struct job_req, caps), true, 1, BROKER_MAX_CAPS,
@@ -45,7 +46,6 @@ static int canonical_member(json_t *v, char **out)
     return 0;
 }
 
-
 void h_jobs_post(api_request *req, api_response *res)
 {
     broker *b = req->ctx;
@@ -70,8 +70,7 @@ void h_jobs_post(api_request *req, api_response *res)
     const char *mk;
     json_t *mv;
     void *tmp;
-    json_object_foreach_safe(sans_id, tmp, mk, mv)
-    {
+    json_object_foreach_safe (sans_id, tmp, mk, mv) {
         if (json_is_null(mv))
             json_object_del(sans_id, mk);
     }
@@ -143,8 +142,7 @@ void h_jobs_post(api_request *req, api_response *res)
     j->request_digest = digest;
     j->status = JOB_QUEUED;
     j->created_ms = j->updated_ms = coord_now_wall_ms();
-    if (hmap_put(b->jobs, j->id, j, NULL) < 0 ||
-        jobq_push(b->queue, j->id, j->sev, j->seq) < 0) {
+    if (hmap_put(b->jobs, j->id, j, NULL) < 0 || jobq_push(b->queue, j->id, j->sev, j->seq) < 0) {
         hmap_del(b->jobs, j->id);
         pthread_mutex_unlock(&b->mu);
         job_free(j);
@@ -172,8 +170,8 @@ void h_jobs_post(api_request *req, api_response *res)
                      j->ncaps > 1 ? ",..." : "");
         broker_commit_or_die(b);
     }
-    json_t *body = json_pack("{s:o, s:o}", "job", job_to_json(b, j), "vclock",
-                             broker_clock_json(b));
+    json_t *body =
+        json_pack("{s:o, s:o}", "job", job_to_json(b, j), "vclock", broker_clock_json(b));
     pthread_mutex_unlock(&b->mu);
     api_reply_json(res, 201, body);
 }
@@ -249,8 +247,7 @@ void h_jobs_list(api_request *req, api_response *res)
         json_array_sort_by_id(remote);
         size_t ri;
         json_t *rv;
-        json_array_foreach(remote, ri, rv)
-        {
+        json_array_foreach (remote, ri, rv) {
             size_t pos = k + ri;
             if (pos >= offset && pos < offset + limit)
                 json_array_append(list, rv);
@@ -276,11 +273,10 @@ void h_job_get(api_request *req, api_response *res)
     pthread_mutex_lock(&b->mu);
     job *j = broker_job(b, id);
     const remote_entry *e = j ? NULL : hmap_get(b->remote_jobs, id);
-    json_t *body = j   ? json_pack("{s:o, s:o}", "job", job_to_json(b, j), "vclock",
-                                   broker_clock_json(b))
-                   : e ? json_pack("{s:o, s:o}", "job", remote_view(e), "vclock",
-                                   broker_clock_json(b))
-                       : NULL;
+    json_t *body =
+        j   ? json_pack("{s:o, s:o}", "job", job_to_json(b, j), "vclock", broker_clock_json(b))
+        : e ? json_pack("{s:o, s:o}", "job", remote_view(e), "vclock", broker_clock_json(b))
+            : NULL;
     pthread_mutex_unlock(&b->mu);
     if (!body) {
         api_reply_error(res, API_E_NOT_FOUND, "no job %s", id);
@@ -322,8 +318,8 @@ void h_job_cancel(api_request *req, api_response *res)
         return;
     }
     if (j->status == JOB_COMPLETED) {
-        json_t *extra = json_pack("{s:o, s:o}", "job", job_to_json(b, j), "vclock",
-                                  broker_clock_json(b));
+        json_t *extra =
+            json_pack("{s:o, s:o}", "job", job_to_json(b, j), "vclock", broker_clock_json(b));
         pthread_mutex_unlock(&b->mu);
         api_reply_error_extra(res, API_E_CONFLICT, extra, "job %s is completed", id);
         return;
@@ -359,8 +355,8 @@ void h_job_cancel(api_request *req, api_response *res)
                      r.reason ? r.reason : "no reason given");
         broker_commit_or_die(b);
     }
-    json_t *body = json_pack("{s:o, s:o}", "job", job_to_json(b, j), "vclock",
-                             broker_clock_json(b));
+    json_t *body =
+        json_pack("{s:o, s:o}", "job", job_to_json(b, j), "vclock", broker_clock_json(b));
     pthread_mutex_unlock(&b->mu);
     broker_request_drain(b);
     api_reply_json(res, 200, body);

@@ -65,8 +65,10 @@ void h_metrics(api_request *req, api_response *res)
     for (int s = 0; s < 4; s++)
         strbuf_addf(&sb, "ergrid_units{status=\"%s\"} %llu\n", unit_status_str((unit_status)s),
                     (unsigned long long)by_status[s]);
-    strbuf_addf(&sb, "# HELP ergrid_jobs_waiting Jobs in the queue.\n# TYPE ergrid_jobs_waiting gauge\n"
-                     "ergrid_jobs_waiting %zu\n", jobq_size(b->queue));
+    strbuf_addf(&sb,
+                "# HELP ergrid_jobs_waiting Jobs in the queue.\n# TYPE ergrid_jobs_waiting gauge\n"
+                "ergrid_jobs_waiting %zu\n",
+                jobq_size(b->queue));
     strbuf_addf(&sb, "# HELP ergrid_request_duration_seconds HTTP request latency.\n"
                      "# TYPE ergrid_request_duration_seconds histogram\n");
     histogram_write(&m->latency, &sb, "ergrid_request_duration_seconds", NULL);
@@ -99,8 +101,8 @@ static void ev_cb(void *arg, uint64_t seq, uint64_t time_ms, const char *node, c
     json_t *vc = json_loads(vclock_json ? vclock_json : "{}", 0, NULL);
     json_array_append_new(
         c->arr, json_pack("{s:I, s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:o}", "seq", (json_int_t)seq,
-                          "time", ts, "node", node ? node : "", "type", type ? type : "",
-                          "job_id", job_id ? json_string(job_id) : json_null(), "unit_id",
+                          "time", ts, "node", node ? node : "", "type", type ? type : "", "job_id",
+                          job_id ? json_string(job_id) : json_null(), "unit_id",
                           unit_id ? json_string(unit_id) : json_null(), "attempt",
                           attempt_no ? json_integer(attempt_no) : json_null(), "detail",
                           detail ? detail : "", "vclock", vc ? vc : json_object()));
@@ -154,6 +156,6 @@ void h_events_get(api_request *req, api_response *res)
         return;
     }
     api_reply_json(res, 200,
-                   json_pack("{s:o, s:I, s:s}", "events", c.arr, "next", (json_int_t)c.last,
-                             "node", b->cfg.id));
+                   json_pack("{s:o, s:I, s:s}", "events", c.arr, "next", (json_int_t)c.last, "node",
+                             b->cfg.id));
 }

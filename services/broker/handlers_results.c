@@ -61,7 +61,6 @@ static void merge_report_clock(broker *b, const vclock *in)
     vclock_merge(&b->clock, &filtered);
 }
 
-
 void h_job_results_post(api_request *req, api_response *res)
 {
     broker *b = req->ctx;
@@ -222,8 +221,8 @@ void h_job_results_post(api_request *req, api_response *res)
         broker_commit_or_die(b);
         b->m.results_accepted++;
         status = 201;
-        body = json_pack("{s:b, s:o, s:o, s:o}", "accepted", 1, "result", result_to_json(rr),
-                         "job", job_to_json(b, j), "vclock", broker_clock_json(b));
+        body = json_pack("{s:b, s:o, s:o, s:o}", "accepted", 1, "result", result_to_json(rr), "job",
+                         job_to_json(b, j), "vclock", broker_clock_json(b));
         break;
     }
     case ARB_RETRY:
@@ -236,9 +235,8 @@ void h_job_results_post(api_request *req, api_response *res)
         b->m.results_rejected++;
         broker_txn_begin(b);
         broker_event(b, "result_rejected", j->id, r->unit_id, (uint32_t)r->attempt,
-                     "outcome %s from %s attempt %u rejected: %s attempt %u was first",
-                     r->outcome, r->unit_id, (unsigned)r->attempt, j->res->unit_id,
-                     j->res->attempt);
+                     "outcome %s from %s attempt %u rejected: %s attempt %u was first", r->outcome,
+                     r->unit_id, (unsigned)r->attempt, j->res->unit_id, j->res->attempt);
         broker_commit_or_die(b);
         status = 409;
         body = json_pack("{s:b, s:o, s:o}", "accepted", 0, "result", result_to_json(j->res),
@@ -263,8 +261,8 @@ void h_job_results_post(api_request *req, api_response *res)
                               "job %s already has an accepted result", job_id);
         break;
     case ARB_FORBIDDEN:
-        api_reply_error(res, API_E_FORBIDDEN, "unit %s never held an attempt of job %s",
-                        r->unit_id, job_id);
+        api_reply_error(res, API_E_FORBIDDEN, "unit %s never held an attempt of job %s", r->unit_id,
+                        job_id);
         break;
     case ARB_BAD_ATTEMPT:
         api_reply_error(res, API_E_FORBIDDEN, "unit %s did not hold attempt %u of job %s",

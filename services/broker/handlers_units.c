@@ -109,14 +109,14 @@ void h_units_post(api_request *req, api_response *res)
 
     broker_txn_begin(b);
     broker_save_unit(b, u);
-    broker_event(b, created ? "unit_registered" : "unit_updated", NULL, u->id, 0,
-                 "%s %s at %s%s", u->kind, unit_status_str(unit_current_status(u)), u->url,
+    broker_event(b, created ? "unit_registered" : "unit_updated", NULL, u->id, 0, "%s %s at %s%s",
+                 u->kind, unit_status_str(unit_current_status(u)), u->url,
                  back ? " (back from lost)" : "");
     broker_commit_or_die(b);
     if (back)
         b->m.units_returned++;
-    json_t *body = json_pack("{s:o, s:o}", "unit", unit_to_json(b, u), "vclock",
-                             broker_clock_json(b));
+    json_t *body =
+        json_pack("{s:o, s:o}", "unit", unit_to_json(b, u), "vclock", broker_clock_json(b));
     pthread_mutex_unlock(&b->mu);
     broker_request_drain(b);
     api_reply_json(res, created ? 201 : 200, body);
@@ -181,15 +181,15 @@ void h_units_list(api_request *req, api_response *res)
         it = 0;
         while (hmap_next(b->remote_units, &it, &key, &val)) {
             const remote_entry *e = val;
-            if (fstatus && strcmp(json_string_value(json_object_get(e->obj, "status")) ?: "",
-                                  fstatus) != 0)
+            if (fstatus &&
+                strcmp(json_string_value(json_object_get(e->obj, "status")) ?: "", fstatus) != 0)
                 continue;
             if (fcap) {
                 bool has = false;
                 size_t ci;
                 json_t *cv;
-                json_array_foreach(json_object_get(e->obj, "capabilities"), ci, cv)
-                has |= json_is_string(cv) && strcmp(json_string_value(cv), fcap) == 0;
+                json_array_foreach (json_object_get(e->obj, "capabilities"), ci, cv)
+                    has |= json_is_string(cv) && strcmp(json_string_value(cv), fcap) == 0;
                 if (!has)
                     continue;
             }
@@ -216,11 +216,10 @@ void h_unit_get(api_request *req, api_response *res)
     pthread_mutex_lock(&b->mu);
     unit *u = broker_unit(b, id);
     const remote_entry *e = u ? NULL : hmap_get(b->remote_units, id);
-    json_t *body = u   ? json_pack("{s:o, s:o}", "unit", unit_to_json(b, u), "vclock",
-                                   broker_clock_json(b))
-                   : e ? json_pack("{s:o, s:o}", "unit", remote_view(e), "vclock",
-                                   broker_clock_json(b))
-                       : NULL;
+    json_t *body =
+        u   ? json_pack("{s:o, s:o}", "unit", unit_to_json(b, u), "vclock", broker_clock_json(b))
+        : e ? json_pack("{s:o, s:o}", "unit", remote_view(e), "vclock", broker_clock_json(b))
+            : NULL;
     pthread_mutex_unlock(&b->mu);
     if (!body) {
         api_reply_error(res, API_E_NOT_FOUND, "no unit %s", id);
@@ -257,8 +256,7 @@ static void add_revoked(json_t *arr, const char *job_id, uint32_t n, const char 
 {
     size_t i;
     json_t *v;
-    json_array_foreach(arr, i, v)
-    {
+    json_array_foreach (arr, i, v) {
         if (strcmp(json_string_value(json_object_get(v, "job_id")), job_id) == 0)
             return;
     }
@@ -290,8 +288,7 @@ void h_unit_heartbeat(api_request *req, api_response *res)
         }
         size_t i;
         json_t *v;
-        json_array_foreach(r.jobs, i, v)
-        {
+        json_array_foreach (r.jobs, i, v) {
             memset(&held[nheld], 0, sizeof(held[nheld]));
             if (!json_is_object(v)) {
                 api_reply_error(res, API_E_INVALID_FIELD, "jobs[%zu] must be an object", i);
@@ -335,7 +332,7 @@ void h_unit_heartbeat(api_request *req, api_response *res)
             if (a->n != (uint32_t)held[i].attempt || strcmp(a->unit_id, u->id) != 0)
                 continue;
             if (a->state == ATT_REVOKED || a->state == ATT_FINISHED) {
-                const char *why = j->status == JOB_COMPLETED ? "result_accepted"
+                const char *why = j->status == JOB_COMPLETED   ? "result_accepted"
                                   : j->status == JOB_CANCELLED ? "cancelled"
                                                                : "redeployed";
                 add_revoked(revoked, j->id, a->n, b->cfg.id, why);

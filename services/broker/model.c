@@ -109,8 +109,8 @@ void broker_event(broker *b, const char *type, const char *job_id, const char *u
         service_log("error", "vector clock full; event %s not ticked", type);
     char *vc = clock_text(&b->clock);
     uint64_t seq = ++b->event_seq;
-    if (db_add_event(b->db, seq, coord_now_wall_ms(), b->cfg.id, type, job_id, unit_id,
-                     attempt_no, detail, vc ? vc : "{}") < 0)
+    if (db_add_event(b->db, seq, coord_now_wall_ms(), b->cfg.id, type, job_id, unit_id, attempt_no,
+                     detail, vc ? vc : "{}") < 0)
         b->txn_failed = true;
     service_log("info", "event %llu %s job=%s unit=%s attempt=%u %s vclock=%s",
                 (unsigned long long)seq, type, job_id ? job_id : "-", unit_id ? unit_id : "-",

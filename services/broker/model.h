@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include "coord.h"
 
-#define BROKER_URL_MAX 512
+#define BROKER_URL_MAX   512
 #define UNIT_MAX_NOTICES 32
 
 /* Intrusive node of the broker's change list: every unit and job sits in it
@@ -23,16 +23,16 @@ typedef struct attempt {
     char unit_id[COORD_ID_MAX + 1];
     char unit_district[COORD_ID_MAX + 1]; /* home broker of the unit */
     attempt_state state;
-    bool notified;   /* revocation delivered to the unit */
-    char *clock;     /* assignment clock, compact JSON text */
-    uint64_t at_ms;  /* wall time of the assignment */
+    bool notified;  /* revocation delivered to the unit */
+    char *clock;    /* assignment clock, compact JSON text */
+    uint64_t at_ms; /* wall time of the assignment */
 } attempt;
 
 typedef struct result {
     char unit_id[COORD_ID_MAX + 1];
     uint32_t attempt;
     char outcome[COORD_ID_MAX + 1];
-    char *data;      /* canonical JSON text, "{}" when none */
+    char *data; /* canonical JSON text, "{}" when none */
     uint64_t digest;
     uint64_t at_ms;
 } result;
@@ -44,15 +44,15 @@ typedef struct job {
     severity sev;
     size_t ncaps;
     char (*caps)[COORD_ID_MAX + 1];
-    char *location; /* canonical JSON text or NULL */
-    char *payload;  /* canonical JSON text or NULL */
+    char *location;          /* canonical JSON text or NULL */
+    char *payload;           /* canonical JSON text or NULL */
     uint64_t request_digest; /* idempotency: digest of the canonical submission */
     job_status status;
-    uint64_t seq;   /* arrival order (queue tie-break) */
+    uint64_t seq; /* arrival order (queue tie-break) */
     uint64_t created_ms, updated_ms;
     size_t nattempts, aattempts;
     attempt *attempts;
-    result *res;    /* accepted result or NULL */
+    result *res;      /* accepted result or NULL */
     bool dispatching; /* a thread is calling an executor for it */
 } job;
 
@@ -66,19 +66,19 @@ typedef struct unit {
     uint32_t capacity;
     bool out_of_service;
     bool lost;
-    uint32_t load;  /* pending + active attempts held (= nheld) */
+    uint32_t load; /* pending + active attempts held (= nheld) */
     struct held {
         char job_id[COORD_ID_MAX + 1];
         uint32_t attempt;
         bool pending;
         bool foreign; /* claimed by another district for one of its jobs */
         char owner[COORD_ID_MAX + 1];
-    } *held;        /* capacity entries */
+    } * held; /* capacity entries */
     struct notice {
         char job_id[COORD_ID_MAX + 1];
         uint32_t attempt;
         char reason[24];
-    } *notices;     /* revocations not yet told in a heartbeat reply */
+    } * notices; /* revocations not yet told in a heartbeat reply */
     size_t nnotices;
     uint64_t registered_ms, last_hb_wall_ms;
 } unit;

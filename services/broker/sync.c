@@ -15,8 +15,8 @@
 #include "broker.h"
 
 #define NOTIFY_DEBOUNCE_MS 50
-#define PULL_PAGE 500
-#define BACKOFF_FIRST_MS 250
+#define PULL_PAGE          500
+#define BACKOFF_FIRST_MS   250
 
 static const http_opts pull_opts = {.connect_timeout_ms = 500, .timeout_ms = 2000};
 static const http_opts notify_opts = {.connect_timeout_ms = 300, .timeout_ms = 600};
@@ -170,12 +170,11 @@ void h_metadata_get(api_request *req, api_response *res)
     }
     if (!more)
         version = b->meta_version > version ? b->meta_version : version;
-    json_t *body = json_pack("{s:s, s:s, s:s, s:I, s:b, s:b, s:o, s:o, s:s, s:I, s:o}",
-                             "broker", b->cfg.id, "url", b->self_url, "epoch", b->epoch,
-                             "version", (json_int_t)version, "full", full, "more", more, "units",
-                             units, "jobs", jobs, "emergency", severity_str(b->emergency),
-                             "emergency_set_ms", (json_int_t)b->emergency_set_ms, "vclock",
-                             broker_clock_json(b));
+    json_t *body = json_pack(
+        "{s:s, s:s, s:s, s:I, s:b, s:b, s:o, s:o, s:s, s:I, s:o}", "broker", b->cfg.id, "url",
+        b->self_url, "epoch", b->epoch, "version", (json_int_t)version, "full", full, "more", more,
+        "units", units, "jobs", jobs, "emergency", severity_str(b->emergency), "emergency_set_ms",
+        (json_int_t)b->emergency_set_ms, "vclock", broker_clock_json(b));
     pthread_mutex_unlock(&b->mu);
     api_reply_json(res, 200, body);
 }
@@ -203,16 +202,15 @@ static json_t *peer_json(const broker *b, const peer *p)
                            : json_null();
     uint64_t interval =
         broker_emergency_active(b) ? b->cfg.emergency_sync_interval_ms : b->cfg.sync_interval_ms;
-    bool stale = !p->last_success_wall_ms || p->failures > 0 ||
-                 now - p->last_success_wall_ms > 2 * interval;
+    bool stale =
+        !p->last_success_wall_ms || p->failures > 0 || now - p->last_success_wall_ms > 2 * interval;
     return json_pack("{s:s, s:s, s:o, s:o, s:b, s:i, s:I, s:I, s:I, s:I, s:I, s:s}", "id", p->id,
                      "url", p->url, "last_success", last, "staleness_ms", stale_ms, "stale", stale,
                      "consecutive_failures", (int)p->failures, "backoff_ms",
                      (json_int_t)(p->failures ? p->backoff_ms : 0), "next_pull_in_ms",
                      (json_int_t)(p->next_due_mono_ms > mono ? p->next_due_mono_ms - mono : 0),
-                     "pulls", (json_int_t)p->pulls, "units_received",
-                     (json_int_t)p->pulled_units, "jobs_received", (json_int_t)p->pulled_jobs,
-                     "epoch", p->epoch);
+                     "pulls", (json_int_t)p->pulls, "units_received", (json_int_t)p->pulled_units,
+                     "jobs_received", (json_int_t)p->pulled_jobs, "epoch", p->epoch);
 }
 
 void h_peers_get(api_request *req, api_response *res)
@@ -222,12 +220,12 @@ void h_peers_get(api_request *req, api_response *res)
     json_t *arr = json_array();
     for (size_t i = 0; i < b->npeers; i++)
         json_array_append_new(arr, peer_json(b, &b->peers[i]));
-    json_t *body = json_pack("{s:o, s:I, s:s, s:I, s:o}", "peers", arr, "sync_interval_ms",
-                             (json_int_t)(broker_emergency_active(b)
-                                              ? b->cfg.emergency_sync_interval_ms
-                                              : b->cfg.sync_interval_ms),
-                             "emergency", severity_str(b->emergency), "version",
-                             (json_int_t)b->meta_version, "vclock", broker_clock_json(b));
+    json_t *body =
+        json_pack("{s:o, s:I, s:s, s:I, s:o}", "peers", arr, "sync_interval_ms",
+                  (json_int_t)(broker_emergency_active(b) ? b->cfg.emergency_sync_interval_ms
+                                                          : b->cfg.sync_interval_ms),
+                  "emergency", severity_str(b->emergency), "version", (json_int_t)b->meta_version,
+                  "vclock", broker_clock_json(b));
     pthread_mutex_unlock(&b->mu);
     api_reply_json(res, 200, body);
 }
@@ -298,9 +296,9 @@ json_t *remote_view(const remote_entry *e)
     json_object_set_new(o, "authoritative", json_false());
     json_object_set_new(o, "synced_from", json_string(e->owner));
     uint64_t now = coord_now_wall_ms();
-    json_object_set_new(o, "age_ms", json_integer((json_int_t)(now > e->fetched_wall_ms
-                                                                    ? now - e->fetched_wall_ms
-                                                                    : 0)));
+    json_object_set_new(
+        o, "age_ms",
+        json_integer((json_int_t)(now > e->fetched_wall_ms ? now - e->fetched_wall_ms : 0)));
     return o;
 }
 
@@ -329,7 +327,7 @@ static void sweep_remote(hmap *m, const char *owner, uint64_t gen)
 {
     /* Collect first: the map must not change while iterating. */
     size_t it = 0, n = 0, cap = 0;
-    char (*ids)[COORD_ID_MAX + 1] = NULL;
+    char(*ids)[COORD_ID_MAX + 1] = NULL;
     const char *key;
     void *val;
     while (hmap_next(m, &it, &key, &val)) {
@@ -472,8 +470,7 @@ static int apply_pull(broker *b, peer *p, json_t *reply, size_t *moved)
     size_t i;
     json_t *v;
     size_t nu = 0, nj = 0;
-    json_array_foreach(units, i, v)
-    {
+    json_array_foreach (units, i, v) {
         const char *id = json_string_value(json_object_get(v, "id"));
         if (!id || broker_unit(b, id))
             continue; /* our own units are never overwritten by a copy */
@@ -486,8 +483,7 @@ static int apply_pull(broker *b, peer *p, json_t *reply, size_t *moved)
         if (st && strcmp(st, "available") == 0 && jobq_size(b->queue) > 0)
             (*moved)++;
     }
-    json_array_foreach(jobs, i, v)
-    {
+    json_array_foreach (jobs, i, v) {
         const char *id = json_string_value(json_object_get(v, "id"));
         if (!id || broker_job(b, id))
             continue;
@@ -555,8 +551,7 @@ static uint64_t jitter(uint64_t ms)
 
 static uint64_t interval_ms(const broker *b)
 {
-    return broker_emergency_active(b) ? b->cfg.emergency_sync_interval_ms
-                                      : b->cfg.sync_interval_ms;
+    return broker_emergency_active(b) ? b->cfg.emergency_sync_interval_ms : b->cfg.sync_interval_ms;
 }
 
 static bool stopping(broker *b)
@@ -575,9 +570,9 @@ static void pull_peer(broker *b, size_t idx)
         peer *p = &b->peers[idx];
         p->pull_requested = false;
         p->last_attempt_wall_ms = coord_now_wall_ms();
-        snprintf(url, sizeof(url), "%s/v1/metadata?since=%llu&epoch=%s&limit=%d&from=%s",
-                 p->url, (unsigned long long)p->since, p->epoch[0] ? p->epoch : "none",
-                 PULL_PAGE, b->cfg.id);
+        snprintf(url, sizeof(url), "%s/v1/metadata?since=%llu&epoch=%s&limit=%d&from=%s", p->url,
+                 (unsigned long long)p->since, p->epoch[0] ? p->epoch : "none", PULL_PAGE,
+                 b->cfg.id);
         pthread_mutex_unlock(&b->mu);
 
         http_reply rep;
@@ -622,8 +617,8 @@ static void notify_peer(broker *b, size_t idx, uint64_t version)
     char url[BROKER_URL_MAX + 32];
     pthread_mutex_lock(&b->mu);
     snprintf(url, sizeof(url), "%s/v1/notify", b->peers[idx].url);
-    json_t *body = json_pack("{s:s, s:I, s:o}", "broker", b->cfg.id, "version",
-                             (json_int_t)version, "vclock", broker_clock_json(b));
+    json_t *body = json_pack("{s:s, s:I, s:o}", "broker", b->cfg.id, "version", (json_int_t)version,
+                             "vclock", broker_clock_json(b));
     pthread_mutex_unlock(&b->mu);
     http_reply rep;
     http_json("POST", url, body, &notify_opts, &rep);
@@ -708,8 +703,7 @@ void *broker_registrar_main(void *arg)
             b->registered = true;
             size_t i;
             json_t *v;
-            json_array_foreach(json_object_get(rep.body, "brokers"), i, v)
-            {
+            json_array_foreach (json_object_get(rep.body, "brokers"), i, v) {
                 const char *id = json_string_value(json_object_get(v, "id"));
                 const char *purl = json_string_value(json_object_get(v, "url"));
                 if (id && purl && strlen(purl) < BROKER_URL_MAX &&
@@ -755,8 +749,7 @@ static bool json_caps_cover(const json_t *caps, const job *j)
     const char *offered[BROKER_MAX_CAPS];
     size_t n = 0, i;
     json_t *v;
-    json_array_foreach(caps, i, v)
-    {
+    json_array_foreach (caps, i, v) {
         if (n < BROKER_MAX_CAPS && json_is_string(v))
             offered[n++] = json_string_value(v);
     }
@@ -788,7 +781,10 @@ bool broker_pick_remote_unit(broker *b, const job *j, char (*tried)[COORD_ID_MAX
         if (!json_caps_cover(json_object_get(e->obj, "capabilities"), j))
             continue;
         size_t load = json_array_size(json_object_get(e->obj, "jobs"));
-        if (!best || load < best_load || (load == best_load && strcmp(key, best->obj ? json_string_value(json_object_get(best->obj, "id")) : "") < 0)) {
+        if (!best || load < best_load ||
+            (load == best_load &&
+             strcmp(key, best->obj ? json_string_value(json_object_get(best->obj, "id")) : "") <
+                 0)) {
             best = e;
             best_load = load;
         }
@@ -849,9 +845,8 @@ void h_emergency_post(api_request *req, api_response *res)
         json_decref(vc);
     }
     apply_emergency(b, level_names[r->level], 0, "coordinator");
-    json_t *body = json_pack("{s:o, s:I, s:o}", "emergency", emergency_json(b),
-                             "sync_interval_ms", (json_int_t)interval_ms(b), "vclock",
-                             broker_clock_json(b));
+    json_t *body = json_pack("{s:o, s:I, s:o}", "emergency", emergency_json(b), "sync_interval_ms",
+                             (json_int_t)interval_ms(b), "vclock", broker_clock_json(b));
     /* Pull on the new schedule from now on. */
     for (size_t i = 0; i < b->npeers; i++) {
         uint64_t due = coord_now_mono_ms() + interval_ms(b);
@@ -868,9 +863,8 @@ void h_emergency_get(api_request *req, api_response *res)
 {
     broker *b = req->ctx;
     pthread_mutex_lock(&b->mu);
-    json_t *body = json_pack("{s:o, s:I, s:o}", "emergency", emergency_json(b),
-                             "sync_interval_ms", (json_int_t)interval_ms(b), "vclock",
-                             broker_clock_json(b));
+    json_t *body = json_pack("{s:o, s:I, s:o}", "emergency", emergency_json(b), "sync_interval_ms",
+                             (json_int_t)interval_ms(b), "vclock", broker_clock_json(b));
     pthread_mutex_unlock(&b->mu);
     api_reply_json(res, 200, body);
 }

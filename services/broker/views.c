@@ -34,10 +34,9 @@ json_t *unit_to_json(const broker *b, const unit *u)
             json_array_append_new(jobs, json_string(u->held[i].job_id));
     uint64_t now = coord_now_wall_ms();
     return json_pack("{s:s, s:s, s:o, s:s, s:s, s:o, s:s, s:i, s:b, s:I}", "id", u->id, "kind",
-                     u->kind, "capabilities", caps_json(u->caps, u->ncaps), "district",
-                     b->cfg.id, "status", unit_status_str(unit_current_status(u)), "jobs", jobs,
-                     "url", u->url, "capacity", (int)u->capacity, "authoritative", 1,
-                     "last_heartbeat_ms_ago",
+                     u->kind, "capabilities", caps_json(u->caps, u->ncaps), "district", b->cfg.id,
+                     "status", unit_status_str(unit_current_status(u)), "jobs", jobs, "url", u->url,
+                     "capacity", (int)u->capacity, "authoritative", 1, "last_heartbeat_ms_ago",
                      (json_int_t)(u->last_hb_wall_ms && now > u->last_hb_wall_ms
                                       ? now - u->last_hb_wall_ms
                                       : 0));
@@ -64,10 +63,10 @@ json_t *job_to_json(const broker *b, const job *j)
                                               "unit_id", a->unit_id, "district", a->unit_district,
                                               "state", attempt_state_str(a->state)));
     }
-    json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:s, s:s, s:o, s:o, s:o, s:o, s:b, s:o, s:o}",
-                          "id", j->id, "type", j->type, "severity", severity_str(j->sev),
-                          "required_capabilities", caps_json(j->caps, j->ncaps), "owner",
-                          b->cfg.id, "status", job_status_str(j->status), "unit_id",
+    json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:s, s:s, s:o, s:o, s:o, s:o, s:b, s:o, s:o}", "id",
+                          j->id, "type", j->type, "severity", severity_str(j->sev),
+                          "required_capabilities", caps_json(j->caps, j->ncaps), "owner", b->cfg.id,
+                          "status", job_status_str(j->status), "unit_id",
                           cur ? json_string(cur->unit_id) : json_null(), "attempt",
                           cur ? json_integer(cur->n) : json_null(), "attempts", atts, "result",
                           result_to_json(j->res), "authoritative", 1, "location",

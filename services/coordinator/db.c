@@ -56,8 +56,8 @@ cdb *cdb_open(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    if (sqlstore_open(&d->s, path, SQLSTORE_SYNC_FULL, schema, stmt_sql, ST__COUNT, err,
-                      errlen) < 0) {
+    if (sqlstore_open(&d->s, path, SQLSTORE_SYNC_FULL, schema, stmt_sql, ST__COUNT, err, errlen) <
+        0) {
         free(d);
         return NULL;
     }

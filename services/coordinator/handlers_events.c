@@ -69,14 +69,14 @@ void events_sort(json_t *events)
     json_t *e;
     if (!arr)
         return;
-    json_array_foreach(events, i, e) arr[i] = json_incref(e);
+    json_array_foreach (events, i, e)
+        arr[i] = json_incref(e);
     qsort(arr, n, sizeof(*arr), cmp_event);
     json_array_clear(events);
     for (i = 0; i < n; i++)
         json_array_append_new(events, arr[i]);
     free(arr);
 }
-
 
 void h_events_get(api_request *req, api_response *res)
 {

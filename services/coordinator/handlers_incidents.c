@@ -59,8 +59,7 @@ size_t count_free_capable(const json_t *units, const char *district, const char 
     json_t *u;
     if (!json_is_array(units))
         return 0;
-    json_array_foreach(units, i, u)
-    {
+    json_array_foreach (units, i, u) {
         json_t *d = json_object_get(u, "district"), *auth = json_object_get(u, "authoritative");
         json_t *caps = json_object_get(u, "capabilities");
         if (!json_is_object(u) ||
@@ -74,8 +73,7 @@ size_t count_free_capable(const json_t *units, const char *district, const char 
         const char *offered[COORD_MAX_CAPS * 2];
         size_t noff = 0, k;
         json_t *cap;
-        json_array_foreach(caps, k, cap)
-        {
+        json_array_foreach (caps, k, cap) {
             if (json_is_string(cap) && noff < sizeof(offered) / sizeof(offered[0]))
                 offered[noff++] = json_string_value(cap);
         }

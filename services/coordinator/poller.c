@@ -46,8 +46,7 @@ json_t *district_view(const char *district, const json_t *units, const json_t *o
     json_t *v;
 
     if (json_is_array(units)) {
-        json_array_foreach(units, i, v)
-        {
+        json_array_foreach (units, i, v) {
             if (!json_is_object(v) || !belongs_to(v, "district", district))
                 continue;
             const char *st = json_string_value(json_object_get(v, "status"));
@@ -58,8 +57,7 @@ json_t *district_view(const char *district, const json_t *units, const json_t *o
         }
     }
     if (json_is_array(open_jobs)) {
-        json_array_foreach(open_jobs, i, v)
-        {
+        json_array_foreach (open_jobs, i, v) {
             const char *st = json_string_value(json_object_get(v, "status"));
             if (!json_is_object(v) || !belongs_to(v, "owner", district) || !st ||
                 (strcmp(st, "queued") != 0 && strcmp(st, "assigned") != 0))
@@ -70,8 +68,7 @@ json_t *district_view(const char *district, const json_t *units, const json_t *o
     if (json_is_array(completed)) {
         size_t n = json_array_size(completed), k = 0;
         json_t **arr = calloc(n ? n : 1, sizeof(*arr));
-        json_array_foreach(completed, i, v)
-        {
+        json_array_foreach (completed, i, v) {
             const char *st = json_string_value(json_object_get(v, "status"));
             if (arr && json_is_object(v) && belongs_to(v, "owner", district) && st &&
                 strcmp(st, "completed") == 0 && json_is_object(json_object_get(v, "result")))
@@ -143,8 +140,7 @@ static void poll_events(poll_job *p)
         json_t *evs = json_object_get(b, "events");
         size_t i, got = json_array_size(evs);
         json_t *e;
-        json_array_foreach(evs, i, e)
-        {
+        json_array_foreach (evs, i, e) {
             json_t *seq = json_object_get(e, "seq");
             if (!json_is_integer(seq) || json_integer_value(seq) <= 0 ||
                 (uint64_t)json_integer_value(seq) <= p->new_after)
@@ -174,15 +170,17 @@ static void poll_one(void *arg, size_t i)
     if (!units)
         goto out;
     queued = get_json(p->url, "/v1/jobs?status=queued&limit=500&scope=local", &st);
-    assigned = queued ? get_json(p->url, "/v1/jobs?status=assigned&limit=500&scope=local", &st) : NULL;
-    json_t *count = assigned ? get_json(p->url, "/v1/jobs?status=completed&limit=0&scope=local", &st) : NULL;
+    assigned =
+        queued ? get_json(p->url, "/v1/jobs?status=assigned&limit=500&scope=local", &st) : NULL;
+    json_t *count =
+        assigned ? get_json(p->url, "/v1/jobs?status=completed&limit=0&scope=local", &st) : NULL;
     if (!count)
         goto out;
     json_int_t total = int_member(count, "total");
     json_decref(count);
     char path[128];
-    snprintf(path, sizeof(path), "/v1/jobs?status=completed&limit=%d&offset=%lld&scope=local", POLL_COMPLETED,
-             (long long)(total > POLL_COMPLETED ? total - POLL_COMPLETED : 0));
+    snprintf(path, sizeof(path), "/v1/jobs?status=completed&limit=%d&offset=%lld&scope=local",
+             POLL_COMPLETED, (long long)(total > POLL_COMPLETED ? total - POLL_COMPLETED : 0));
     done = get_json(p->url, path, &st);
     if (!done)
         goto out;
@@ -236,7 +234,8 @@ static void poll_round(coordinator *c)
             b->figures_mono_ms = p->fetched_mono_ms;
             size_t k;
             json_t *e;
-            json_array_foreach(p->events, k, e) event_ring_push(&b->events, json_incref(e));
+            json_array_foreach (p->events, k, e)
+                event_ring_push(&b->events, json_incref(e));
             b->events_after = p->new_after;
         } else {
             c->m.polls_failed++;

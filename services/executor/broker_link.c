@@ -85,8 +85,8 @@ static bool register_once(executor *e, link_state *st)
     http_opts opts = {.connect_timeout_ms = 500, .timeout_ms = 2000, .retries = 0};
     http_reply r;
     memset(&r, 0, sizeof r);
-    bool ok = body && http_json("POST", url, body, &opts, &r) == 0 && r.status >= 200 &&
-              r.status < 300;
+    bool ok =
+        body && http_json("POST", url, body, &opts, &r) == 0 && r.status >= 200 && r.status < 300;
     if (ok) {
         set_registered(e, true);
         service_log("info", "registered with broker %s as %s (url %s)", e->cfg.broker, e->cfg.id,
@@ -97,8 +97,8 @@ static bool register_once(executor *e, link_state *st)
         if (r.status >= 400 && r.status < 500 && r.status != 404 && r.status != 408 &&
             r.status != 429) {
             /* The broker refuses this unit: say why, it will not fix itself. */
-            const char *msg = json_string_value(
-                json_object_get(json_object_get(r.body, "error"), "message"));
+            const char *msg =
+                json_string_value(json_object_get(json_object_get(r.body, "error"), "message"));
             service_log("error", "broker %s refused registration (HTTP %ld): %s", e->cfg.broker,
                         r.status, msg ? msg : "no message");
             *st = LINK_DOWN;
@@ -161,8 +161,8 @@ static void *link_main(void *arg)
             if (!registered) {
                 if (wait_or_stop(e, backoff))
                     break;
-                backoff = backoff * 2 > REGISTER_BACKOFF_MAX_MS ? REGISTER_BACKOFF_MAX_MS
-                                                                : backoff * 2;
+                backoff =
+                    backoff * 2 > REGISTER_BACKOFF_MAX_MS ? REGISTER_BACKOFF_MAX_MS : backoff * 2;
                 continue;
             }
             backoff = REGISTER_BACKOFF_MIN_MS;

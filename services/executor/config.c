@@ -34,7 +34,8 @@ bool exec_url_valid(const char *s)
     return true;
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
     if (err && errlen) {
@@ -96,15 +97,31 @@ static int parse_duration(const char *flag, const char *v, uint64_t *out, char *
 }
 
 enum {
-    F_ID, F_KIND, F_CAPS, F_BROKER, F_LISTEN, F_DATA, F_HB, F_MODE, F_SIMAFTER, F_CAPACITY,
-    F_ADVERTISE, F__COUNT
+    F_ID,
+    F_KIND,
+    F_CAPS,
+    F_BROKER,
+    F_LISTEN,
+    F_DATA,
+    F_HB,
+    F_MODE,
+    F_SIMAFTER,
+    F_CAPACITY,
+    F_ADVERTISE,
+    F__COUNT
 };
 
 static const char *const flag_names[F__COUNT] = {
-    [F_ID] = "--id", [F_KIND] = "--kind", [F_CAPS] = "--capabilities",
-    [F_BROKER] = "--broker", [F_LISTEN] = "--listen", [F_DATA] = "--data-dir",
-    [F_HB] = "--heartbeat-interval", [F_MODE] = "--mode",
-    [F_SIMAFTER] = "--simulate-after", [F_CAPACITY] = "--capacity",
+    [F_ID] = "--id",
+    [F_KIND] = "--kind",
+    [F_CAPS] = "--capabilities",
+    [F_BROKER] = "--broker",
+    [F_LISTEN] = "--listen",
+    [F_DATA] = "--data-dir",
+    [F_HB] = "--heartbeat-interval",
+    [F_MODE] = "--mode",
+    [F_SIMAFTER] = "--simulate-after",
+    [F_CAPACITY] = "--capacity",
     [F_ADVERTISE] = "--advertise-url",
 };
 
@@ -126,7 +143,8 @@ static int apply(exec_config *cfg, int f, const char *v, char *err, size_t errle
         return copy_url(cfg->advertise_url, "--advertise-url", v, err, errlen);
     case F_LISTEN:
         if (api_parse_listen(v, cfg->listen_host, sizeof cfg->listen_host, &cfg->listen_port) != 0)
-            return fail(err, errlen, "--listen: expected HOST:PORT (e.g. 127.0.0.1:7201), got '%s'", v);
+            return fail(err, errlen, "--listen: expected HOST:PORT (e.g. 127.0.0.1:7201), got '%s'",
+                        v);
         return EXEC_ARGS_OK;
     case F_DATA:
         if (v[0] == '\0' || strlen(v) >= EXEC_PATH_MAX - 64)

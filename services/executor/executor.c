@@ -12,9 +12,12 @@
 const char *asg_state_str(asg_state s)
 {
     switch (s) {
-    case ASG_ACTIVE: return "active";
-    case ASG_REVOKED: return "revoked";
-    case ASG_REPORTED: return "reported";
+    case ASG_ACTIVE:
+        return "active";
+    case ASG_REVOKED:
+        return "revoked";
+    case ASG_REPORTED:
+        return "reported";
     }
     return "active";
 }
@@ -157,12 +160,11 @@ json_t *asg_to_json(const assignment *a, bool internal)
 {
     char when[32];
     exec_format_time(a->received_ms, when, sizeof when);
-    json_t *o = json_pack("{s:s, s:I, s:s, s:s, s:O, s:s, s:o, s:s, s:O}",
-                          "job_id", a->job_id, "attempt", (json_int_t)a->attempt,
-                          "owner", a->owner, "owner_url", a->owner_url,
-                          "job", a->job ? a->job : json_null(), "state", asg_state_str(a->state),
-                          "vclock", vclock_to_json(&a->vc), "received_at", when,
-                          "report", a->report ? a->report : json_null());
+    json_t *o = json_pack("{s:s, s:I, s:s, s:s, s:O, s:s, s:o, s:s, s:O}", "job_id", a->job_id,
+                          "attempt", (json_int_t)a->attempt, "owner", a->owner, "owner_url",
+                          a->owner_url, "job", a->job ? a->job : json_null(), "state",
+                          asg_state_str(a->state), "vclock", vclock_to_json(&a->vc), "received_at",
+                          when, "report", a->report ? a->report : json_null());
     if (!o)
         return NULL;
     if (a->revoke_reason[0])
@@ -322,7 +324,7 @@ int exec_apply_revoked(executor *e, const json_t *revoked)
     pthread_mutex_lock(&e->mu);
     size_t i;
     json_t *r;
-    json_array_foreach(revoked, i, r) {
+    json_array_foreach (revoked, i, r) {
         const char *job_id = json_string_value(json_object_get(r, "job_id"));
         json_t *att = json_object_get(r, "attempt");
         if (!coord_id_valid(job_id) || !json_is_integer(att))

@@ -21,13 +21,13 @@
 #include "api.h"
 #include "coord.h"
 
-#define EXEC_URL_MAX 512
-#define EXEC_MAX_CAPS 32
-#define EXEC_MAX_CAPACITY 64 /* the broker's BROKER_MAX_CAPACITY */
+#define EXEC_URL_MAX         512
+#define EXEC_MAX_CAPS        32
+#define EXEC_MAX_CAPACITY    64 /* the broker's BROKER_MAX_CAPACITY */
 #define EXEC_MAX_ASSIGNMENTS 1024
-#define EXEC_MAX_JOB_BYTES (256 * 1024) /* serialized job object / report data */
-#define EXEC_PATH_MAX 4096
-#define EXEC_STORE_FILE "assignments.json"
+#define EXEC_MAX_JOB_BYTES   (256 * 1024) /* serialized job object / report data */
+#define EXEC_PATH_MAX        4096
+#define EXEC_STORE_FILE      "assignments.json"
 
 /* ---- configuration (config.c) ---- */
 
@@ -42,10 +42,10 @@ typedef struct exec_config {
     char listen_host[64];
     uint16_t listen_port;
     char data_dir[EXEC_PATH_MAX];
-    uint64_t heartbeat_ms;       /* default 1000 */
-    exec_mode mode;              /* default manual */
-    uint64_t simulate_after_ms;  /* default 5000 */
-    unsigned capacity;           /* default 1 */
+    uint64_t heartbeat_ms;                /* default 1000 */
+    exec_mode mode;                       /* default manual */
+    uint64_t simulate_after_ms;           /* default 5000 */
+    unsigned capacity;                    /* default 1 */
     char advertise_url[EXEC_URL_MAX + 1]; /* "" when not given */
 } exec_config;
 
@@ -73,15 +73,15 @@ typedef struct assignment {
     int64_t attempt;
     char owner[COORD_ID_MAX + 1];
     char owner_url[EXEC_URL_MAX + 1];
-    json_t *job;          /* owned reference */
+    json_t *job; /* owned reference */
     asg_state state;
-    vclock vc;            /* the clock the broker sent with the assignment */
-    uint64_t received_ms; /* wall clock */
-    uint64_t seq;         /* arrival order, for GET ordering and eviction */
+    vclock vc;                            /* the clock the broker sent with the assignment */
+    uint64_t received_ms;                 /* wall clock */
+    uint64_t seq;                         /* arrival order, for GET ordering and eviction */
     char revoke_reason[COORD_ID_MAX + 1]; /* "" unless revoked with a reason */
-    json_t *report;       /* owned; NULL until a decision was received */
+    json_t *report;                       /* owned; NULL until a decision was received */
     /* simulate mode only, not persisted: when to try (next) */
-    uint64_t sim_due_ms;  /* wall clock; 0 = received_ms + simulate_after */
+    uint64_t sim_due_ms; /* wall clock; 0 = received_ms + simulate_after */
     uint64_t sim_backoff_ms;
 } assignment;
 
@@ -99,7 +99,7 @@ typedef struct executor {
     pthread_mutex_t mu; /* guards everything below up to 'stopping' */
     pthread_cond_t link_cond;
     pthread_cond_t sim_cond;
-    assignment **v;     /* n entries in arrival order, capacity EXEC_MAX_ASSIGNMENTS */
+    assignment **v; /* n entries in arrival order, capacity EXEC_MAX_ASSIGNMENTS */
     size_t n;
     uint64_t next_seq;
     uint64_t report_counter; /* this unit's own vclock entry; persisted */
@@ -119,8 +119,8 @@ typedef struct executor {
 
 /* Result codes of the core operations. */
 typedef enum exec_rc {
-    EXEC_OK = 0,          /* held already (idempotent) / done */
-    EXEC_CREATED = 1,     /* a new assignment (or a newer attempt replacing one) */
+    EXEC_OK = 0,      /* held already (idempotent) / done */
+    EXEC_CREATED = 1, /* a new assignment (or a newer attempt replacing one) */
     EXEC_E_NOTFOUND = -1,
     EXEC_E_CAPACITY = -2, /* holds capacity active assignments */
     EXEC_E_STALE = -3,    /* holds a newer attempt of the job */
@@ -156,8 +156,8 @@ typedef struct asg_input {
  *                assignment is left as it is.
  *   exec_get:    EXEC_OK or EXEC_E_NOTFOUND. */
 int exec_assign(executor *e, const asg_input *in, json_t **out, vclock *vc_out);
-int exec_revoke(executor *e, const char *job_id, int64_t attempt, const char *reason,
-                json_t **out, vclock *vc_out);
+int exec_revoke(executor *e, const char *job_id, int64_t attempt, const char *reason, json_t **out,
+                vclock *vc_out);
 int exec_get(executor *e, const char *job_id, json_t **out);
 json_t *exec_list_json(executor *e); /* {"assignments":[...]} */
 size_t exec_count(executor *e, asg_state s);

@@ -74,7 +74,8 @@ void h_assign(api_request *req, api_response *res)
     size_t job_len = dump ? strlen(dump) : 0;
     free(dump);
     if (job_len > EXEC_MAX_JOB_BYTES) {
-        api_reply_error(res, API_E_TOO_LARGE, "job object larger than %d bytes", EXEC_MAX_JOB_BYTES);
+        api_reply_error(res, API_E_TOO_LARGE, "job object larger than %d bytes",
+                        EXEC_MAX_JOB_BYTES);
         return;
     }
     snprintf(in.job_id, sizeof in.job_id, "%s", job_id);
@@ -100,8 +101,9 @@ void h_assign(api_request *req, api_response *res)
         reply_assignment(res, 200, a, &vc);
         return;
     case EXEC_E_CAPACITY:
-        api_reply_error(res, API_E_AT_CAPACITY, "unit %s holds %u active assignment(s), its capacity",
-                        e->cfg.id, e->cfg.capacity);
+        api_reply_error(res, API_E_AT_CAPACITY,
+                        "unit %s holds %u active assignment(s), its capacity", e->cfg.id,
+                        e->cfg.capacity);
         return;
     case EXEC_E_STALE: {
         long long held = a ? (long long)json_integer_value(json_object_get(a, "attempt")) : 0;

@@ -14,10 +14,10 @@ void h_health(api_request *req, api_response *res)
     for (size_t i = 0; i < e->n; i++)
         active += e->v[i]->state == ASG_ACTIVE;
     pthread_mutex_unlock(&e->mu);
-    json_t *body = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:I, s:I, s:s}", "status", "ok", "service", "executor", "id",
-                             e->cfg.id, "kind", e->cfg.kind, "broker", e->cfg.broker, "url",
-                             url, "registered", registered, "active", (json_int_t)active,
-                             "capacity", (json_int_t)e->cfg.capacity, "mode",
+    json_t *body = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:I, s:I, s:s}", "status", "ok",
+                             "service", "executor", "id", e->cfg.id, "kind", e->cfg.kind, "broker",
+                             e->cfg.broker, "url", url, "registered", registered, "active",
+                             (json_int_t)active, "capacity", (json_int_t)e->cfg.capacity, "mode",
                              e->cfg.mode == EXEC_MODE_SIMULATE ? "simulate" : "manual");
     if (!body)
         api_reply_error(res, API_E_INTERNAL, "out of memory");
@@ -42,32 +42,34 @@ void h_metrics(api_request *req, api_response *res)
     for (int s = ASG_ACTIVE; s <= ASG_REPORTED; s++)
         strbuf_addf(&sb, "ergrid_executor_assignments{state=\"%s\"} %zu\n",
                     asg_state_str((asg_state)s), by_state[s]);
-    strbuf_addf(&sb, "# HELP ergrid_executor_capacity Active assignments the unit accepts.\n"
-                     "# TYPE ergrid_executor_capacity gauge\n"
-                     "ergrid_executor_capacity %u\n"
-                     "# HELP ergrid_executor_registered 1 while registered with the home broker.\n"
-                     "# TYPE ergrid_executor_registered gauge\n"
-                     "ergrid_executor_registered %d\n",
+    strbuf_addf(&sb,
+                "# HELP ergrid_executor_capacity Active assignments the unit accepts.\n"
+                "# TYPE ergrid_executor_capacity gauge\n"
+                "ergrid_executor_capacity %u\n"
+                "# HELP ergrid_executor_registered 1 while registered with the home broker.\n"
+                "# TYPE ergrid_executor_registered gauge\n"
+                "ergrid_executor_registered %d\n",
                 e->cfg.capacity, registered ? 1 : 0);
 
     pthread_mutex_lock(&e->metrics_mu);
     exec_metrics m = e->metrics;
     pthread_mutex_unlock(&e->metrics_mu);
-    strbuf_addf(&sb,
-                "# HELP ergrid_executor_reports_total Reports forwarded to owner brokers, by outcome.\n"
-                "# TYPE ergrid_executor_reports_total counter\n"
-                "ergrid_executor_reports_total{result=\"accepted\"} %llu\n"
-                "ergrid_executor_reports_total{result=\"rejected\"} %llu\n"
-                "ergrid_executor_reports_total{result=\"error\"} %llu\n"
-                "# HELP ergrid_executor_heartbeat_failures_total Heartbeats that got no 200.\n"
-                "# TYPE ergrid_executor_heartbeat_failures_total counter\n"
-                "ergrid_executor_heartbeat_failures_total %llu\n"
-                "# HELP ergrid_executor_register_failures_total Failed registrations.\n"
-                "# TYPE ergrid_executor_register_failures_total counter\n"
-                "ergrid_executor_register_failures_total %llu\n",
-                (unsigned long long)m.reports_accepted, (unsigned long long)m.reports_rejected,
-                (unsigned long long)m.reports_error, (unsigned long long)m.heartbeat_failures,
-                (unsigned long long)m.register_failures);
+    strbuf_addf(
+        &sb,
+        "# HELP ergrid_executor_reports_total Reports forwarded to owner brokers, by outcome.\n"
+        "# TYPE ergrid_executor_reports_total counter\n"
+        "ergrid_executor_reports_total{result=\"accepted\"} %llu\n"
+        "ergrid_executor_reports_total{result=\"rejected\"} %llu\n"
+        "ergrid_executor_reports_total{result=\"error\"} %llu\n"
+        "# HELP ergrid_executor_heartbeat_failures_total Heartbeats that got no 200.\n"
+        "# TYPE ergrid_executor_heartbeat_failures_total counter\n"
+        "ergrid_executor_heartbeat_failures_total %llu\n"
+        "# HELP ergrid_executor_register_failures_total Failed registrations.\n"
+        "# TYPE ergrid_executor_register_failures_total counter\n"
+        "ergrid_executor_register_failures_total %llu\n",
+        (unsigned long long)m.reports_accepted, (unsigned long long)m.reports_rejected,
+        (unsigned long long)m.reports_error, (unsigned long long)m.heartbeat_failures,
+        (unsigned long long)m.register_failures);
     strbuf_addf(&sb, "# HELP ergrid_executor_request_duration_seconds HTTP request latency.\n"
                      "# TYPE ergrid_executor_request_duration_seconds histogram\n");
     for (size_t i = 0; i <= exec_nroutes && i < sizeof m.latency / sizeof m.latency[0]; i++) {

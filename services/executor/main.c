@@ -61,10 +61,9 @@ int main(int argc, char **argv)
         snprintf(e.unit_url, sizeof e.unit_url, "http://%s:%u", cfg.listen_host, port);
     pthread_mutex_unlock(&e.mu);
     service_announce(cfg.listen_host, port);
-    service_log("info", "unit %s (%s, capacity %u, %s mode) listening on %s:%u, broker %s",
-                cfg.id, cfg.kind, cfg.capacity,
-                cfg.mode == EXEC_MODE_SIMULATE ? "simulate" : "manual", cfg.listen_host, port,
-                cfg.broker);
+    service_log("info", "unit %s (%s, capacity %u, %s mode) listening on %s:%u, broker %s", cfg.id,
+                cfg.kind, cfg.capacity, cfg.mode == EXEC_MODE_SIMULATE ? "simulate" : "manual",
+                cfg.listen_host, port, cfg.broker);
 
     if (exec_link_start(&e) != 0 || exec_sim_start(&e) != 0) {
         service_log("error", "cannot start threads");

@@ -63,8 +63,8 @@ int exec_report(executor *e, const char *job_id, const char *outcome, const json
     }
 
     /* 2. Forward, without any lock held. */
-    json_t *req = json_pack("{s:s, s:I, s:s}", "unit_id", e->cfg.id, "attempt",
-                            (json_int_t)attempt, "outcome", outcome);
+    json_t *req = json_pack("{s:s, s:I, s:s}", "unit_id", e->cfg.id, "attempt", (json_int_t)attempt,
+                            "outcome", outcome);
     if (!req) {
         snprintf(msg, msglen, "out of memory");
         return EXEC_E_GATEWAY;
@@ -73,8 +73,10 @@ int exec_report(executor *e, const char *job_id, const char *outcome, const json
         json_object_set_new(req, "data", json_deep_copy(data));
     if (send_vc)
         json_object_set_new(req, "vclock", vclock_to_json(&vc));
-    http_opts opts = {.connect_timeout_ms = 1000, .timeout_ms = 3000,
-                      .retries = REPORT_TRIES - 1, .backoff_ms = 200};
+    http_opts opts = {.connect_timeout_ms = 1000,
+                      .timeout_ms = 3000,
+                      .retries = REPORT_TRIES - 1,
+                      .backoff_ms = 200};
     http_reply rep;
     memset(&rep, 0, sizeof rep);
     int hrc = http_json("POST", url, req, &opts, &rep);
@@ -97,17 +99,17 @@ int exec_report(executor *e, const char *job_id, const char *outcome, const json
     /* 3. A decision (accepted, retry of the winner, or rejected): record it. */
     bool ok = rep.status >= 200 && rep.status < 300;
     bool rejected = is_result_rejected(rep.status, rep.body);
-    count(e, ok ? &e->metrics.reports_accepted
-                : rejected ? &e->metrics.reports_rejected : &e->metrics.reports_error);
+    count(e, ok         ? &e->metrics.reports_accepted
+             : rejected ? &e->metrics.reports_rejected
+                        : &e->metrics.reports_error);
     if (ok || rejected) {
         json_t *accepted = json_object_get(rep.body, "accepted");
         json_t *result = json_object_get(rep.body, "result");
-        json_t *rec = json_pack("{s:s, s:O, s:I, s:b, s:O, s:o}", "outcome", outcome,
-                                "data", data ? data : json_null(), "status",
-                                (json_int_t)rep.status, "accepted",
-                                json_is_boolean(accepted) ? json_is_true(accepted) : ok,
-                                "result", result ? result : json_null(), "vclock",
-                                vclock_to_json(&vc));
+        json_t *rec =
+            json_pack("{s:s, s:O, s:I, s:b, s:O, s:o}", "outcome", outcome, "data",
+                      data ? data : json_null(), "status", (json_int_t)rep.status, "accepted",
+                      json_is_boolean(accepted) ? json_is_true(accepted) : ok, "result",
+                      result ? result : json_null(), "vclock", vclock_to_json(&vc));
         bool changed = false;
         pthread_mutex_lock(&e->mu);
         a = exec_find_locked(e, job_id);

@@ -9,7 +9,7 @@
 
 #define SIM_RETRY_MIN_MS 1000
 #define SIM_RETRY_MAX_MS 30000
-#define SIM_IDLE_MS 60000
+#define SIM_IDLE_MS      60000
 
 static uint64_t due_of(const executor *e, const assignment *a)
 {

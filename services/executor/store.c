@@ -130,8 +130,8 @@ static assignment *parse_assignment(const json_t *o, char *err, size_t errlen)
         what = "seq";
     else if (report && !json_is_null(report) && !json_is_object(report))
         what = "report";
-    else if (reason && copy_str(o, "revoke_reason", a->revoke_reason, sizeof a->revoke_reason,
-                                true) != 0)
+    else if (reason &&
+             copy_str(o, "revoke_reason", a->revoke_reason, sizeof a->revoke_reason, true) != 0)
         what = "revoke_reason";
     if (what) {
         snprintf(err, errlen, "bad assignment entry (%s)", what);
@@ -160,9 +160,11 @@ int store_load(executor *e, char *err, size_t errlen)
     uint64_t counter = 0, next_seq = 0;
     const json_t *arr = json_object_get(root, "assignments");
     const char *unit = json_string_value(json_object_get(root, "unit_id"));
-    if (!json_is_object(root) || json_integer_value(json_object_get(root, "version")) != STORE_VERSION ||
-        get_uint(root, "report_counter", &counter) != 0 || get_uint(root, "next_seq", &next_seq) != 0 ||
-        !json_is_array(arr) || json_array_size(arr) > EXEC_MAX_ASSIGNMENTS || !unit) {
+    if (!json_is_object(root) ||
+        json_integer_value(json_object_get(root, "version")) != STORE_VERSION ||
+        get_uint(root, "report_counter", &counter) != 0 ||
+        get_uint(root, "next_seq", &next_seq) != 0 || !json_is_array(arr) ||
+        json_array_size(arr) > EXEC_MAX_ASSIGNMENTS || !unit) {
         snprintf(err, errlen, "%s: not an executor state file (version %d)", path, STORE_VERSION);
         goto out;
     }
@@ -173,7 +175,7 @@ int store_load(executor *e, char *err, size_t errlen)
     size_t i;
     json_t *o;
     char why[160];
-    json_array_foreach(arr, i, o) {
+    json_array_foreach (arr, i, o) {
         assignment *a = parse_assignment(o, why, sizeof why);
         if (!a) {
             snprintf(err, errlen, "%s: entry %zu: %s", path, i, why);

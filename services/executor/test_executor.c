@@ -12,11 +12,12 @@
 
 #define ARGV(...) ((char *const[]){"ergrid-executor", __VA_ARGS__, NULL})
 #define ARGC(...) ((int)(sizeof((char *const[]){"x", __VA_ARGS__}) / sizeof(char *)))
-#define PARSE(cfg, err, ...) \
+#define PARSE(cfg, err, ...)                                                                       \
     exec_parse_args(ARGC(__VA_ARGS__), ARGV(__VA_ARGS__), (cfg), (err), sizeof(err))
 
-#define BASE "--id", "LAFD-1", "--kind", "fire", "--capabilities", "firefighting,rescue", \
-             "--broker", "http://127.0.0.1:7101", "--listen", "127.0.0.1:0", "--data-dir", "/tmp/x"
+#define BASE                                                                                       \
+    "--id", "LAFD-1", "--kind", "fire", "--capabilities", "firefighting,rescue", "--broker",       \
+        "http://127.0.0.1:7101", "--listen", "127.0.0.1:0", "--data-dir", "/tmp/x"
 
 /* ---- command line ---- */
 
@@ -25,11 +26,11 @@ START_TEST(args_good_both_forms)
     static exec_config c;
     char err[256];
     ck_assert_int_eq(PARSE(&c, err, "--id=LAFD-1", "--kind", "fire",
-                           "--capabilities=firefighting,rescue,firefighting",
-                           "--broker", "http://127.0.0.1:7101/", "--listen=127.0.0.1:7201",
-                           "--data-dir", "/tmp/d", "--heartbeat-interval=500ms", "--mode",
-                           "simulate", "--simulate-after", "2s", "--capacity=3",
-                           "--advertise-url", "http://127.0.0.1:9999"),
+                           "--capabilities=firefighting,rescue,firefighting", "--broker",
+                           "http://127.0.0.1:7101/", "--listen=127.0.0.1:7201", "--data-dir",
+                           "/tmp/d", "--heartbeat-interval=500ms", "--mode", "simulate",
+                           "--simulate-after", "2s", "--capacity=3", "--advertise-url",
+                           "http://127.0.0.1:9999"),
                      EXEC_ARGS_OK);
     ck_assert_str_eq(c.id, "LAFD-1");
     ck_assert_str_eq(c.kind, "fire");
@@ -102,17 +103,14 @@ START_TEST(args_bad_ids_and_urls)
                            "--broker", "http://127.0.0.1:1", "--listen", "127.0.0.1:0",
                            "--data-dir", "/tmp/x"),
                      EXEC_ARGS_ERROR);
-    ck_assert_int_eq(PARSE(&c, err, "--id", "L", "--kind", "k", "--capabilities", "a",
-                           "--broker", "127.0.0.1:1", "--listen", "127.0.0.1:0",
-                           "--data-dir", "/tmp/x"),
+    ck_assert_int_eq(PARSE(&c, err, "--id", "L", "--kind", "k", "--capabilities", "a", "--broker",
+                           "127.0.0.1:1", "--listen", "127.0.0.1:0", "--data-dir", "/tmp/x"),
                      EXEC_ARGS_ERROR);
-    ck_assert_int_eq(PARSE(&c, err, "--id", "L", "--kind", "k", "--capabilities", "a",
-                           "--broker", "http://127.0.0.1:1", "--listen", "nowhere",
-                           "--data-dir", "/tmp/x"),
+    ck_assert_int_eq(PARSE(&c, err, "--id", "L", "--kind", "k", "--capabilities", "a", "--broker",
+                           "http://127.0.0.1:1", "--listen", "nowhere", "--data-dir", "/tmp/x"),
                      EXEC_ARGS_ERROR);
-    ck_assert_int_eq(PARSE(&c, err, "--id", "L", "--kind", "k", "--capabilities", "a",
-                           "--broker", "http://127.0.0.1:1", "--listen", "127.0.0.1:0",
-                           "--data-dir="),
+    ck_assert_int_eq(PARSE(&c, err, "--id", "L", "--kind", "k", "--capabilities", "a", "--broker",
+                           "http://127.0.0.1:1", "--listen", "127.0.0.1:0", "--data-dir="),
                      EXEC_ARGS_ERROR);
 }
 END_TEST
@@ -124,7 +122,9 @@ static executor ex;
 
 static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
-    (void)sb; (void)flag; (void)ftw;
+    (void)sb;
+    (void)flag;
+    (void)ftw;
     return remove(path);
 }
 
@@ -191,12 +191,12 @@ static const char *state_of(executor *e, const char *job_id)
 START_TEST(capacity_rule)
 {
     ck_assert_int_eq(assign(&ex, "J1", 1), EXEC_CREATED);
-    ck_assert_int_eq(assign(&ex, "J1", 1), EXEC_OK);          /* idempotent */
-    ck_assert_int_eq(assign(&ex, "J2", 1), EXEC_E_CAPACITY);  /* capacity 1 */
-    ck_assert_int_eq(assign(&ex, "J1", 2), EXEC_CREATED);     /* newer attempt replaces */
+    ck_assert_int_eq(assign(&ex, "J1", 1), EXEC_OK);         /* idempotent */
+    ck_assert_int_eq(assign(&ex, "J2", 1), EXEC_E_CAPACITY); /* capacity 1 */
+    ck_assert_int_eq(assign(&ex, "J1", 2), EXEC_CREATED);    /* newer attempt replaces */
     ck_assert_uint_eq(exec_count(&ex, ASG_ACTIVE), 1);
     ck_assert_uint_eq(ex.n, 1);
-    ck_assert_int_eq(assign(&ex, "J1", 1), EXEC_E_STALE);     /* older attempt refused */
+    ck_assert_int_eq(assign(&ex, "J1", 1), EXEC_E_STALE); /* older attempt refused */
     /* A revoked assignment no longer counts toward capacity. */
     ck_assert_int_eq(exec_revoke(&ex, "J1", 0, NULL, NULL, NULL), EXEC_OK);
     ck_assert_int_eq(assign(&ex, "J2", 1), EXEC_CREATED);
@@ -248,10 +248,11 @@ START_TEST(heartbeat_revocations)
     ck_assert_uint_eq(json_array_size(json_object_get(hb, "jobs")), 3);
     json_decref(hb);
     json_t *rev = json_loads("[{\"job_id\":\"J1\",\"attempt\":1,\"reason\":\"redeployed\"},"
-                             "{\"job_id\":\"J2\",\"attempt\":2},"          /* older: ignored */
-                             "{\"job_id\":\"J3\",\"attempt\":9},"          /* newer: revokes */
+                             "{\"job_id\":\"J2\",\"attempt\":2}," /* older: ignored */
+                             "{\"job_id\":\"J3\",\"attempt\":9}," /* newer: revokes */
                              "{\"job_id\":\"bad id\",\"attempt\":1},"
-                             "{\"job_id\":\"J9\",\"attempt\":1}]", 0, NULL);
+                             "{\"job_id\":\"J9\",\"attempt\":1}]",
+                             0, NULL);
     ck_assert_ptr_nonnull(rev);
     ck_assert_int_eq(exec_apply_revoked(&ex, rev), 2);
     json_decref(rev);
@@ -276,8 +277,8 @@ START_TEST(store_round_trip)
     ck_assert_int_eq(exec_revoke(&ex, "J1", 1, "cancelled", NULL, NULL), EXEC_OK);
     pthread_mutex_lock(&ex.mu);
     ex.report_counter = 41;
-    exec_find_locked(&ex, "J2")->report = json_pack("{s:s, s:i, s:b}", "outcome", "contained",
-                                                    "status", 201, "accepted", 1);
+    exec_find_locked(&ex, "J2")->report =
+        json_pack("{s:s, s:i, s:b}", "outcome", "contained", "status", 201, "accepted", 1);
     exec_find_locked(&ex, "J2")->state = ASG_REPORTED;
     ex.gen++;
     pthread_mutex_unlock(&ex.mu);
@@ -321,14 +322,16 @@ START_TEST(store_missing_and_corrupt)
     /* Valid JSON with a bad entry is refused as well. */
     f = fopen(path, "w");
     fputs("{\"version\":1,\"unit_id\":\"LAFD-1\",\"report_counter\":0,\"next_seq\":1,"
-          "\"assignments\":[{\"job_id\":\"J 1\"}]}", f);
+          "\"assignments\":[{\"job_id\":\"J 1\"}]}",
+          f);
     fclose(f);
     ck_assert_int_eq(store_load(&ex, err, sizeof err), -1);
     ck_assert_uint_eq(ex.n, 0);
     /* Another unit's file is not silently adopted. */
     f = fopen(path, "w");
     fputs("{\"version\":1,\"unit_id\":\"LAFD-9\",\"report_counter\":0,\"next_seq\":1,"
-          "\"assignments\":[]}", f);
+          "\"assignments\":[]}",
+          f);
     fclose(f);
     ck_assert_int_eq(store_load(&ex, err, sizeof err), -1);
 }

@@ -25,7 +25,8 @@ typedef struct job_in {
 static const field_spec spec[] = {
     {"id", FT_ID, offsetof(job_in, id), true, 0, 0, NULL, 0},
     {"type", FT_STRING, offsetof(job_in, type), true, 0, 16, NULL, 0},
-    {"attempt", FT_INT, offsetof(job_in, attempt), false, 1, 1000, NULL, offsetof(job_in, has_attempt)},
+    {"attempt", FT_INT, offsetof(job_in, attempt), false, 1, 1000, NULL,
+     offsetof(job_in, has_attempt)},
     {"urgent", FT_BOOL, offsetof(job_in, urgent), false, 0, 0, NULL, 0},
     {"severity", FT_ENUM, offsetof(job_in, severity), false, 0, 0, severities, 0},
     {"caps", FT_ID_LIST, offsetof(job_in, caps), false, 1, 3, NULL, 0},
@@ -37,7 +38,8 @@ static const field_spec spec[] = {
 };
 
 /* Parses text against spec; returns the error code or -1 on success. */
-static int parse(const char *text, job_in *out, field_error *err) {
+static int parse(const char *text, job_in *out, field_error *err)
+{
     json_error_t je;
     json_t *j = json_loads(text, JSON_ALLOW_NUL, &je);
     int r;
@@ -55,11 +57,13 @@ static int parse(const char *text, job_in *out, field_error *err) {
     return r == 0 ? -1 : (int)err->code;
 }
 
-START_TEST(test_all_types_ok) {
-    json_t *j = json_loads("{\"id\":\"J-1.x_2\",\"type\":\"building_fire\",\"attempt\":3,\"urgent\":true,"
-                           "\"severity\":\"critical\",\"caps\":[\"firefighting\",\"rescue\"],"
-                           "\"tags\":[],\"payload\":{\"a\":1},\"any\":[1],\"vclock\":{\"Downtown\":4}}",
-                           0, NULL);
+START_TEST(test_all_types_ok)
+{
+    json_t *j =
+        json_loads("{\"id\":\"J-1.x_2\",\"type\":\"building_fire\",\"attempt\":3,\"urgent\":true,"
+                   "\"severity\":\"critical\",\"caps\":[\"firefighting\",\"rescue\"],"
+                   "\"tags\":[],\"payload\":{\"a\":1},\"any\":[1],\"vclock\":{\"Downtown\":4}}",
+                   0, NULL);
     job_in in;
     field_error err;
     memset(&in, 0, sizeof(in));
@@ -86,10 +90,12 @@ START_TEST(test_all_types_ok) {
 }
 END_TEST
 
-START_TEST(test_unknown_key) {
+START_TEST(test_unknown_key)
+{
     job_in in;
     field_error err;
-    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"tpye\":1}", &in, &err), API_E_UNKNOWN_FIELD);
+    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"tpye\":1}", &in, &err),
+                     API_E_UNKNOWN_FIELD);
     ck_assert_ptr_nonnull(strstr(err.message, "tpye"));
     /* a hostile key is quoted as printable ASCII */
     ck_assert_int_eq(parse("{\"\xc3\xa9\\n\":1}", &in, &err), API_E_UNKNOWN_FIELD);
@@ -99,15 +105,18 @@ START_TEST(test_unknown_key) {
 }
 END_TEST
 
-START_TEST(test_missing_and_null) {
+START_TEST(test_missing_and_null)
+{
     job_in in;
     field_error err;
     ck_assert_int_eq(parse("{\"type\":\"t\"}", &in, &err), API_E_MISSING_FIELD);
     ck_assert_ptr_nonnull(strstr(err.message, "id"));
     ck_assert_int_eq(parse("{\"id\":null,\"type\":\"t\"}", &in, &err), API_E_MISSING_FIELD);
     /* null optional fields count as absent */
-    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"attempt\":null,\"caps\":null,\"vclock\":null}",
-                           &in, &err), -1);
+    ck_assert_int_eq(
+        parse("{\"id\":\"a\",\"type\":\"t\",\"attempt\":null,\"caps\":null,\"vclock\":null}", &in,
+              &err),
+        -1);
     ck_assert(!in.has_attempt);
     ck_assert(!in.has_vc);
     ck_assert_int_eq(in.attempt, 0);
@@ -116,37 +125,52 @@ START_TEST(test_missing_and_null) {
 }
 END_TEST
 
-START_TEST(test_wrong_types) {
+START_TEST(test_wrong_types)
+{
     job_in in;
     field_error err;
     ck_assert_int_eq(parse("{\"id\":1,\"type\":\"t\"}", &in, &err), API_E_INVALID_FIELD);
     ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":5}", &in, &err), API_E_INVALID_FIELD);
-    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"attempt\":2.0}", &in, &err), API_E_INVALID_FIELD);
-    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"attempt\":true}", &in, &err), API_E_INVALID_FIELD);
-    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"attempt\":\"2\"}", &in, &err), API_E_INVALID_FIELD);
-    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"urgent\":1}", &in, &err), API_E_INVALID_FIELD);
-    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"payload\":[]}", &in, &err), API_E_INVALID_FIELD);
-    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"caps\":\"x\"}", &in, &err), API_E_INVALID_FIELD);
-    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"caps\":[1]}", &in, &err), API_E_INVALID_FIELD);
-    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"severity\":2}", &in, &err), API_E_INVALID_FIELD);
-    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"vclock\":[]}", &in, &err), API_E_INVALID_FIELD);
+    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"attempt\":2.0}", &in, &err),
+                     API_E_INVALID_FIELD);
+    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"attempt\":true}", &in, &err),
+                     API_E_INVALID_FIELD);
+    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"attempt\":\"2\"}", &in, &err),
+                     API_E_INVALID_FIELD);
+    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"urgent\":1}", &in, &err),
+                     API_E_INVALID_FIELD);
+    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"payload\":[]}", &in, &err),
+                     API_E_INVALID_FIELD);
+    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"caps\":\"x\"}", &in, &err),
+                     API_E_INVALID_FIELD);
+    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"caps\":[1]}", &in, &err),
+                     API_E_INVALID_FIELD);
+    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"severity\":2}", &in, &err),
+                     API_E_INVALID_FIELD);
+    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"vclock\":[]}", &in, &err),
+                     API_E_INVALID_FIELD);
 }
 END_TEST
 
-START_TEST(test_int_range) {
+START_TEST(test_int_range)
+{
     job_in in;
     field_error err;
-    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"attempt\":0}", &in, &err), API_E_INVALID_FIELD);
-    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"attempt\":1001}", &in, &err), API_E_INVALID_FIELD);
-    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"attempt\":-9223372036854775808}", &in, &err),
+    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"attempt\":0}", &in, &err),
                      API_E_INVALID_FIELD);
+    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"attempt\":1001}", &in, &err),
+                     API_E_INVALID_FIELD);
+    ck_assert_int_eq(
+        parse("{\"id\":\"a\",\"type\":\"t\",\"attempt\":-9223372036854775808}", &in, &err),
+        API_E_INVALID_FIELD);
     ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"attempt\":1000}", &in, &err), -1);
     ck_assert_int_eq(in.attempt, 1000);
     ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"attempt\":1}", &in, &err), -1);
 }
 END_TEST
 
-START_TEST(test_enum) {
+START_TEST(test_enum)
+{
     job_in in;
     field_error err;
     ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"severity\":\"apocalyptic\"}", &in, &err),
@@ -159,12 +183,15 @@ START_TEST(test_enum) {
 }
 END_TEST
 
-START_TEST(test_string_caps) {
+START_TEST(test_string_caps)
+{
     job_in in;
     field_error err;
     ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"0123456789abcdef\"}", &in, &err), -1);
-    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"0123456789abcdefg\"}", &in, &err), API_E_INVALID_FIELD);
-    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"a\\u0000b\"}", &in, &err), API_E_INVALID_FIELD);
+    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"0123456789abcdefg\"}", &in, &err),
+                     API_E_INVALID_FIELD);
+    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"a\\u0000b\"}", &in, &err),
+                     API_E_INVALID_FIELD);
     /* default cap 4096 for FT_STRING with max 0 */
     static const field_spec s2[] = {{"s", FT_STRING, 0, true, 0, 0, NULL, 0}, FIELD_END};
     const char *out = NULL;
@@ -182,7 +209,8 @@ START_TEST(test_string_caps) {
 }
 END_TEST
 
-START_TEST(test_id_invalid) {
+START_TEST(test_id_invalid)
+{
     job_in in;
     field_error err;
     char buf[256];
@@ -201,16 +229,20 @@ START_TEST(test_id_invalid) {
 }
 END_TEST
 
-START_TEST(test_id_list_rules) {
+START_TEST(test_id_list_rules)
+{
     job_in in;
     field_error err;
     ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"caps\":[\"x\",\"y\",\"x\"]}", &in, &err),
                      API_E_INVALID_FIELD);
     ck_assert_ptr_nonnull(strstr(err.message, "twice"));
-    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"caps\":[]}", &in, &err), API_E_INVALID_FIELD);
-    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"caps\":[\"a\",\"b\",\"c\",\"d\"]}", &in, &err),
+    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"caps\":[]}", &in, &err),
                      API_E_INVALID_FIELD);
-    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"caps\":[\"a\",\"b\",\"c\"]}", &in, &err), -1);
+    ck_assert_int_eq(
+        parse("{\"id\":\"a\",\"type\":\"t\",\"caps\":[\"a\",\"b\",\"c\",\"d\"]}", &in, &err),
+        API_E_INVALID_FIELD);
+    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"caps\":[\"a\",\"b\",\"c\"]}", &in, &err),
+                     -1);
     /* default cap of 32 entries */
     char buf[1024];
     size_t n = (size_t)snprintf(buf, sizeof(buf), "{\"id\":\"a\",\"type\":\"t\",\"tags\":[");
@@ -221,11 +253,13 @@ START_TEST(test_id_list_rules) {
 }
 END_TEST
 
-START_TEST(test_failure_releases_lists) {
+START_TEST(test_failure_releases_lists)
+{
     /* caps and tags are allocated before vclock fails: ASan/LSan would
      * report them if the parser did not release them */
     json_t *j = json_loads("{\"id\":\"a\",\"type\":\"t\",\"caps\":[\"x\"],\"tags\":[\"y\",\"z\"],"
-                           "\"vclock\":{\"n\":-1}}", 0, NULL);
+                           "\"vclock\":{\"n\":-1}}",
+                           0, NULL);
     job_in in;
     field_error err;
     memset(&in, 0, sizeof(in));
@@ -239,7 +273,8 @@ START_TEST(test_failure_releases_lists) {
 }
 END_TEST
 
-START_TEST(test_vclock_roundtrip) {
+START_TEST(test_vclock_roundtrip)
+{
     vclock vc, back;
     field_error err;
     vclock_init(&vc);
@@ -269,7 +304,8 @@ START_TEST(test_vclock_roundtrip) {
 }
 END_TEST
 
-static void bad_clock(const char *text) {
+static void bad_clock(const char *text)
+{
     vclock out;
     field_error err;
     json_t *j = json_loads(text, JSON_DECODE_ANY, NULL);
@@ -284,7 +320,8 @@ static void bad_clock(const char *text) {
     json_decref(j);
 }
 
-START_TEST(test_vclock_bad) {
+START_TEST(test_vclock_bad)
+{
     bad_clock("{\"a\":-1}");
     bad_clock("{\"a\":1.5}");
     bad_clock("{\"a\":1.0}");
@@ -307,7 +344,8 @@ START_TEST(test_vclock_bad) {
 }
 END_TEST
 
-START_TEST(test_vclock_max_entries_ok) {
+START_TEST(test_vclock_max_entries_ok)
+{
     char buf[2048];
     size_t n = 1;
     vclock out;
@@ -323,7 +361,8 @@ START_TEST(test_vclock_max_entries_ok) {
 }
 END_TEST
 
-START_TEST(test_canonical) {
+START_TEST(test_canonical)
+{
     json_t *j = json_loads("{\"b\":[1,{\"z\":1,\"a\":2}],\"a\":\"x\"}", 0, NULL);
     char *t = json_canonical(j);
     ck_assert_str_eq(t, "{\"a\":\"x\",\"b\":[1,{\"a\":2,\"z\":1}]}");
@@ -337,7 +376,8 @@ START_TEST(test_canonical) {
 }
 END_TEST
 
-static Suite *suite(void) {
+static Suite *suite(void)
+{
     Suite *s = suite_create("api_fields");
     TCase *tc = tcase_create("fields");
     tcase_add_test(tc, test_all_types_ok);
@@ -360,7 +400,8 @@ static Suite *suite(void) {
     return s;
 }
 
-int main(void) {
+int main(void)
+{
     SRunner *sr = srunner_create(suite());
     int failed;
     srunner_run_all(sr, CK_NORMAL);

@@ -27,38 +27,46 @@ static unsigned last_status;
 
 /* ---- handlers ---- */
 
-static void h_ping(api_request *req, api_response *res) {
+static void h_ping(api_request *req, api_response *res)
+{
     const char *x = api_query(req, "x");
     api_reply_json(res, 200, json_pack("{s:b,s:s*}", "ok", 1, "x", x));
 }
 
-static void h_unit(api_request *req, api_response *res) {
+static void h_unit(api_request *req, api_response *res)
+{
     api_reply_json(res, 200, json_pack("{s:s,s:i}", "id", req->params[0], "n", (int)req->nparams));
 }
 
-static void h_two(api_request *req, api_response *res) {
+static void h_two(api_request *req, api_response *res)
+{
     api_reply_json(res, 200, json_pack("{s:s,s:s}", "a", req->params[0], "b", req->params[1]));
 }
 
-static void h_echo(api_request *req, api_response *res) {
+static void h_echo(api_request *req, api_response *res)
+{
     api_reply_json(res, 201, json_pack("{s:O}", "got", req->body));
 }
 
-static void h_opt(api_request *req, api_response *res) {
+static void h_opt(api_request *req, api_response *res)
+{
     api_reply_json(res, 200, json_pack("{s:b}", "has_body", req->body != NULL));
 }
 
-static void h_nothing(api_request *req, api_response *res) {
+static void h_nothing(api_request *req, api_response *res)
+{
     (void)req;
     (void)res;
 }
 
-static void h_503(api_request *req, api_response *res) {
+static void h_503(api_request *req, api_response *res)
+{
     atomic_fetch_add(&hits_503, 1);
     api_reply_error(res, API_E_UNAVAILABLE, "try later");
 }
 
-static void h_big(api_request *req, api_response *res) {
+static void h_big(api_request *req, api_response *res)
+{
     char *s = malloc(100001);
     memset(s, 'a', 100000);
     s[100000] = '\0';
@@ -66,18 +74,21 @@ static void h_big(api_request *req, api_response *res) {
     free(s);
 }
 
-static void h_extra(api_request *req, api_response *res) {
+static void h_extra(api_request *req, api_response *res)
+{
     api_reply_error_extra(res, API_E_DUPLICATE_RESULT,
                           json_pack("{s:b,s:{s:s}}", "accepted", 0, "result", "unit_id", "LAFD-1"),
                           "another result won (%d)", 7);
 }
 
-static void h_metrics(api_request *req, api_response *res) {
+static void h_metrics(api_request *req, api_response *res)
+{
     static const char txt[] = "up 1\n";
     api_reply_text(res, 200, "text/plain; version=0.0.4", txt, sizeof(txt) - 1);
 }
 
-static void h_header(api_request *req, api_response *res) {
+static void h_header(api_request *req, api_response *res)
+{
     api_reply_json(res, 200, json_pack("{s:s?}", "h", api_header(req, "X-Test")));
 }
 
@@ -96,7 +107,8 @@ static const api_route routes[] = {
     {"GET", "/v1/header", h_header, ROLE_ANY, API_BODY_NONE},
 };
 
-static void on_req(void *ctx, const char *method, const char *pattern, unsigned status, double secs) {
+static void on_req(void *ctx, const char *method, const char *pattern, unsigned status, double secs)
+{
     (void)ctx;
     (void)method;
     (void)secs;
@@ -107,15 +119,17 @@ static void on_req(void *ctx, const char *method, const char *pattern, unsigned 
     pthread_mutex_unlock(&last_lock);
 }
 
-static void setup(void) {
-    api_server_config cfg = {.host = "127.0.0.1", .port = 0, .body_cap = CAP, .threads = 2,
-                             .on_request = on_req};
+static void setup(void)
+{
+    api_server_config cfg = {
+        .host = "127.0.0.1", .port = 0, .body_cap = CAP, .threads = 2, .on_request = on_req};
     srv = api_server_start(&cfg, routes, sizeof(routes) / sizeof(routes[0]), NULL, &port);
     ck_assert_ptr_nonnull(srv);
     ck_assert_uint_ne(port, 0);
 }
 
-static void teardown(void) {
+static void teardown(void)
+{
     api_server_stop(srv);
     srv = NULL;
     http_client_thread_cleanup();
@@ -132,7 +146,8 @@ typedef struct resp {
     json_t *json;
 } resp;
 
-static size_t wr_body(char *d, size_t s, size_t n, void *u) {
+static size_t wr_body(char *d, size_t s, size_t n, void *u)
+{
     resp *r = u;
     size_t k = s * n;
     if (k > sizeof(r->body) - 1 - r->len)
@@ -143,7 +158,8 @@ static size_t wr_body(char *d, size_t s, size_t n, void *u) {
     return s * n;
 }
 
-static size_t wr_hdr(char *d, size_t s, size_t n, void *u) {
+static size_t wr_hdr(char *d, size_t s, size_t n, void *u)
+{
     resp *r = u;
     size_t k = s * n;
     if (k > sizeof(r->headers) - 1 - r->hlen)
@@ -154,7 +170,9 @@ static size_t wr_hdr(char *d, size_t s, size_t n, void *u) {
     return s * n;
 }
 
-static resp *raw(const char *method, const char *path, const char *ctype, const char *body, long blen) {
+static resp *raw(const char *method, const char *path, const char *ctype, const char *body,
+                 long blen)
+{
     resp *r = calloc(1, sizeof(*r));
     CURL *c = curl_easy_init();
     struct curl_slist *h = NULL;
@@ -195,16 +213,19 @@ static resp *raw(const char *method, const char *path, const char *ctype, const 
     return r;
 }
 
-static void resp_free(resp *r) {
+static void resp_free(resp *r)
+{
     json_decref(r->json);
     free(r);
 }
 
-static const char *err_code(const resp *r) {
+static const char *err_code(const resp *r)
+{
     return json_string_value(json_object_get(json_object_get(r->json, "error"), "code"));
 }
 
-static void assert_error(resp *r, long status, const char *code) {
+static void assert_error(resp *r, long status, const char *code)
+{
     ck_assert_int_eq(r->status, status);
     ck_assert_ptr_nonnull(r->json);
     ck_assert_str_eq(err_code(r), code);
@@ -212,13 +233,15 @@ static void assert_error(resp *r, long status, const char *code) {
     resp_free(r);
 }
 
-static void url_of(char *buf, size_t n, const char *path) {
+static void url_of(char *buf, size_t n, const char *path)
+{
     snprintf(buf, n, "http://127.0.0.1:%u%s", port, path);
 }
 
 /* ---- tests ---- */
 
-START_TEST(test_get_ok) {
+START_TEST(test_get_ok)
+{
     resp *r = raw("GET", "/v1/ping", NULL, NULL, 0);
     ck_assert_int_eq(r->status, 200);
     ck_assert_str_eq(r->body, "{\"ok\":true}");
@@ -232,7 +255,8 @@ START_TEST(test_get_ok) {
 }
 END_TEST
 
-START_TEST(test_http_json_get) {
+START_TEST(test_http_json_get)
+{
     char url[256];
     http_reply rep;
     url_of(url, sizeof(url), "/v1/ping?x=a%20b&y=2");
@@ -250,7 +274,8 @@ START_TEST(test_http_json_get) {
 }
 END_TEST
 
-START_TEST(test_capture) {
+START_TEST(test_capture)
+{
     resp *r = raw("GET", "/v1/units/LAFD-1", NULL, NULL, 0);
     ck_assert_int_eq(r->status, 200);
     ck_assert_str_eq(r->body, "{\"id\":\"LAFD-1\",\"n\":1}");
@@ -273,7 +298,8 @@ START_TEST(test_capture) {
 }
 END_TEST
 
-START_TEST(test_capture_length) {
+START_TEST(test_capture_length)
+{
     char path[256], id[80];
     memset(id, 'x', 64);
     id[64] = '\0';
@@ -287,9 +313,11 @@ START_TEST(test_capture_length) {
 }
 END_TEST
 
-START_TEST(test_404) {
+START_TEST(test_404)
+{
     resp *r = raw("GET", "/v1/nope", NULL, NULL, 0);
-    json_t *want = json_pack("{s:{s:s,s:s}}", "error", "code", "not_found", "message", "no such route");
+    json_t *want =
+        json_pack("{s:{s:s,s:s}}", "error", "code", "not_found", "message", "no such route");
     ck_assert_int_eq(r->status, 404);
     ck_assert(json_equal(r->json, want));
     json_decref(want);
@@ -306,7 +334,8 @@ START_TEST(test_404) {
 }
 END_TEST
 
-START_TEST(test_405_allow) {
+START_TEST(test_405_allow)
+{
     resp *r = raw("DELETE", "/v1/ping", NULL, NULL, 0);
     ck_assert_int_eq(r->status, 405);
     ck_assert_str_eq(err_code(r), "method_not_allowed");
@@ -319,7 +348,8 @@ START_TEST(test_405_allow) {
 }
 END_TEST
 
-START_TEST(test_head_on_get) {
+START_TEST(test_head_on_get)
+{
     resp *r = raw("HEAD", "/v1/ping", NULL, NULL, 0);
     ck_assert_int_eq(r->status, 200);
     ck_assert_uint_eq(r->len, 0);
@@ -327,7 +357,8 @@ START_TEST(test_head_on_get) {
 }
 END_TEST
 
-static char *json_of_len(size_t len) {
+static char *json_of_len(size_t len)
+{
     /* {"a":"xxx...x"} of exactly len bytes */
     char *s = malloc(len + 1);
     memcpy(s, "{\"a\":\"", 6);
@@ -336,20 +367,24 @@ static char *json_of_len(size_t len) {
     return s;
 }
 
-START_TEST(test_413_cap) {
+START_TEST(test_413_cap)
+{
     char *at = json_of_len(CAP), *over = json_of_len(CAP + 1);
     resp *r = raw("POST", "/v1/echo", "application/json", at, CAP);
     ck_assert_int_eq(r->status, 201);
     resp_free(r);
-    assert_error(raw("POST", "/v1/echo", "application/json", over, CAP + 1), 413, "payload_too_large");
+    assert_error(raw("POST", "/v1/echo", "application/json", over, CAP + 1), 413,
+                 "payload_too_large");
     /* also on a route that ignores bodies */
-    assert_error(raw("POST", "/v1/ping", "application/json", over, CAP + 1), 413, "payload_too_large");
+    assert_error(raw("POST", "/v1/ping", "application/json", over, CAP + 1), 413,
+                 "payload_too_large");
     free(at);
     free(over);
 }
 END_TEST
 
-START_TEST(test_413_large_upload) {
+START_TEST(test_413_large_upload)
+{
     size_t n = 3u << 20; /* beyond the drain limit too */
     char *big = malloc(n);
     memset(big, ' ', n);
@@ -385,10 +420,12 @@ START_TEST(test_413_large_upload) {
 }
 END_TEST
 
-START_TEST(test_415) {
+START_TEST(test_415)
+{
     assert_error(raw("POST", "/v1/echo", "text/plain", "{}", 2), 415, "unsupported_media_type");
     assert_error(raw("POST", "/v1/echo", NULL, "{}", 2), 415, "unsupported_media_type");
-    assert_error(raw("POST", "/v1/echo", "application/jsonx", "{}", 2), 415, "unsupported_media_type");
+    assert_error(raw("POST", "/v1/echo", "application/jsonx", "{}", 2), 415,
+                 "unsupported_media_type");
     resp *r = raw("POST", "/v1/echo", "Application/JSON; charset=utf-8", "{\"k\":1}", 7);
     ck_assert_int_eq(r->status, 201);
     ck_assert_str_eq(r->body, "{\"got\":{\"k\":1}}");
@@ -396,7 +433,8 @@ START_TEST(test_415) {
 }
 END_TEST
 
-START_TEST(test_400_malformed) {
+START_TEST(test_400_malformed)
+{
     assert_error(raw("POST", "/v1/echo", "application/json", "{\"a\":", 5), 400, "invalid_json");
     assert_error(raw("POST", "/v1/echo", "application/json", "{} x", 4), 400, "invalid_json");
     assert_error(raw("POST", "/v1/echo", "application/json", "\xff\xfe{}", 4), 400, "invalid_json");
@@ -405,26 +443,31 @@ START_TEST(test_400_malformed) {
 }
 END_TEST
 
-START_TEST(test_400_not_object) {
+START_TEST(test_400_not_object)
+{
     assert_error(raw("POST", "/v1/echo", "application/json", "[1,2]", 5), 400, "invalid_json");
     assert_error(raw("POST", "/v1/echo", "application/json", "42", 2), 400, "invalid_json");
     assert_error(raw("POST", "/v1/echo", "application/json", "null", 4), 400, "invalid_json");
 }
 END_TEST
 
-START_TEST(test_400_duplicate_keys) {
+START_TEST(test_400_duplicate_keys)
+{
     const char *b = "{\"a\":1,\"a\":2}";
-    assert_error(raw("POST", "/v1/echo", "application/json", b, (long)strlen(b)), 400, "invalid_json");
+    assert_error(raw("POST", "/v1/echo", "application/json", b, (long)strlen(b)), 400,
+                 "invalid_json");
 }
 END_TEST
 
-START_TEST(test_400_empty_body) {
+START_TEST(test_400_empty_body)
+{
     assert_error(raw("POST", "/v1/echo", "application/json", "", 0), 400, "invalid_json");
     assert_error(raw("POST", "/v1/echo", NULL, NULL, 0), 400, "invalid_json");
 }
 END_TEST
 
-START_TEST(test_optional_body) {
+START_TEST(test_optional_body)
+{
     resp *r = raw("POST", "/v1/opt", NULL, "", 0);
     ck_assert_int_eq(r->status, 200);
     ck_assert_str_eq(r->body, "{\"has_body\":false}");
@@ -441,7 +484,8 @@ START_TEST(test_optional_body) {
 }
 END_TEST
 
-START_TEST(test_414) {
+START_TEST(test_414)
+{
     char path[3200];
     memcpy(path, "/v1/units/", 10);
     memset(path + 10, 'a', sizeof(path) - 11);
@@ -450,11 +494,13 @@ START_TEST(test_414) {
 }
 END_TEST
 
-START_TEST(test_error_shape_exact) {
+START_TEST(test_error_shape_exact)
+{
     resp *r = raw("POST", "/v1/extra", NULL, NULL, 0);
     ck_assert_int_eq(r->status, 409);
-    ck_assert_str_eq(r->body, "{\"error\":{\"code\":\"result_rejected\",\"message\":\"another result "
-                              "won (7)\"},\"accepted\":false,\"result\":{\"unit_id\":\"LAFD-1\"}}");
+    ck_assert_str_eq(r->body,
+                     "{\"error\":{\"code\":\"result_rejected\",\"message\":\"another result "
+                     "won (7)\"},\"accepted\":false,\"result\":{\"unit_id\":\"LAFD-1\"}}");
     resp_free(r);
     r = raw("GET", "/v1/busy", NULL, NULL, 0);
     ck_assert_int_eq(r->status, 503);
@@ -463,12 +509,14 @@ START_TEST(test_error_shape_exact) {
 }
 END_TEST
 
-START_TEST(test_handler_no_reply) {
+START_TEST(test_handler_no_reply)
+{
     assert_error(raw("GET", "/v1/nothing", NULL, NULL, 0), 500, "internal");
 }
 END_TEST
 
-START_TEST(test_text_reply_and_header) {
+START_TEST(test_text_reply_and_header)
+{
     resp *r = raw("GET", "/metrics", NULL, NULL, 0);
     ck_assert_int_eq(r->status, 200);
     ck_assert_str_eq(r->body, "up 1\n");
@@ -491,7 +539,8 @@ START_TEST(test_text_reply_and_header) {
 }
 END_TEST
 
-START_TEST(test_api_query) {
+START_TEST(test_api_query)
+{
     resp *r = raw("GET", "/v1/ping?x=since%3D5&x=second", NULL, NULL, 0);
     ck_assert_int_eq(r->status, 200);
     ck_assert_str_eq(json_string_value(json_object_get(r->json, "x")), "since=5");
@@ -504,7 +553,8 @@ START_TEST(test_api_query) {
 }
 END_TEST
 
-START_TEST(test_http_json_post) {
+START_TEST(test_http_json_post)
+{
     char url[256];
     http_reply rep;
     json_t *b = json_pack("{s:s}", "k", "v");
@@ -527,7 +577,8 @@ START_TEST(test_http_json_post) {
 }
 END_TEST
 
-static int stall_listener(uint16_t *p) {
+static int stall_listener(uint16_t *p)
+{
     struct sockaddr_in sa = {0};
     socklen_t sl = sizeof(sa);
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -540,13 +591,15 @@ static int stall_listener(uint16_t *p) {
     return fd;
 }
 
-static double now_s(void) {
+static double now_s(void)
+{
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-START_TEST(test_client_timeout) {
+START_TEST(test_client_timeout)
+{
     uint16_t p;
     int fd = stall_listener(&p);
     char url[128];
@@ -564,7 +617,8 @@ START_TEST(test_client_timeout) {
 }
 END_TEST
 
-START_TEST(test_client_refused) {
+START_TEST(test_client_refused)
+{
     uint16_t p;
     int fd = stall_listener(&p);
     char url[128];
@@ -577,7 +631,8 @@ START_TEST(test_client_refused) {
 }
 END_TEST
 
-START_TEST(test_client_retries) {
+START_TEST(test_client_retries)
+{
     char url[256];
     http_reply rep;
     http_opts o = {.retries = 2, .backoff_ms = 10};
@@ -602,7 +657,8 @@ START_TEST(test_client_retries) {
 }
 END_TEST
 
-START_TEST(test_client_max_reply) {
+START_TEST(test_client_max_reply)
+{
     char url[256];
     http_reply rep;
     http_opts o = {.max_reply = 1000};
@@ -619,7 +675,8 @@ START_TEST(test_client_max_reply) {
 END_TEST
 
 /* Sends raw bytes, returns what came back (NUL-terminated, capped). */
-static size_t raw_tcp(const char *data, size_t len, char *out, size_t outsz) {
+static size_t raw_tcp(const char *data, size_t len, char *out, size_t outsz)
+{
     struct sockaddr_in sa = {0};
     struct timeval tv = {2, 0};
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -645,7 +702,8 @@ static size_t raw_tcp(const char *data, size_t len, char *out, size_t outsz) {
     return got;
 }
 
-START_TEST(test_garbage_never_crashes) {
+START_TEST(test_garbage_never_crashes)
+{
     static const char *const cases[] = {
         "\x00\x01\x02\xff\xfe garbage\r\n\r\n",
         "GET\r\n\r\n",
@@ -657,13 +715,19 @@ START_TEST(test_garbage_never_crashes) {
         "GET /v1/units/%ff%fe HTTP/1.1\r\nHost: x\r\n\r\n",
         "POST /v1/echo HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n{}",
         "POST /v1/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n\r\n{}",
-        "POST /v1/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n\x00\x00",
-        "POST /v1/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n",
-        "POST /v1/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
-        "POST /v1/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n{}",
+        "POST /v1/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
+        "2\r\n\r\n\x00\x00",
+        "POST /v1/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: "
+        "chunked\r\n\r\nZZ\r\n",
+        "POST /v1/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: "
+        "chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+        "POST /v1/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
+        "10\r\n\r\n{}",
         "GET /v1/ping HTTP/1.1\r\nHost: x\r\nX: \x01\x02\r\n\r\n",
-        "POST /v1/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 9\r\n\r\n[[[[[[[[[",
-        "POST /v1/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000000\r\n\r\n{}",
+        "POST /v1/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
+        "9\r\n\r\n[[[[[[[[[",
+        "POST /v1/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
+        "100000000\r\n\r\n{}",
     };
     static char out[65536];
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -686,7 +750,8 @@ START_TEST(test_garbage_never_crashes) {
         char *deep = malloc(n + 200);
         int hl = snprintf(deep, 200,
                           "POST /v1/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                          "Content-Length: %zu\r\n\r\n", n);
+                          "Content-Length: %zu\r\n\r\n",
+                          n);
         memset(deep + hl, '[', n);
         raw_tcp(deep, (size_t)hl + n, out, sizeof(out));
         ck_assert_ptr_nonnull(strstr(out, "400"));
@@ -698,7 +763,8 @@ START_TEST(test_garbage_never_crashes) {
 }
 END_TEST
 
-START_TEST(test_port_in_use_and_bad_host) {
+START_TEST(test_port_in_use_and_bad_host)
+{
     api_server_config cfg = {.host = "127.0.0.1", .port = port};
     uint16_t p2 = 0;
     ck_assert_ptr_null(api_server_start(&cfg, routes, 1, NULL, &p2));
@@ -717,7 +783,8 @@ START_TEST(test_port_in_use_and_bad_host) {
 }
 END_TEST
 
-START_TEST(test_keepalive_many) {
+START_TEST(test_keepalive_many)
+{
     char url[256];
     http_reply rep;
     url_of(url, sizeof(url), "/v1/units/U7");
@@ -729,7 +796,8 @@ START_TEST(test_keepalive_many) {
 }
 END_TEST
 
-static Suite *suite(void) {
+static Suite *suite(void)
+{
     Suite *s = suite_create("api_http");
     TCase *tc = tcase_create("server_client");
     tcase_add_checked_fixture(tc, setup, teardown);
@@ -766,7 +834,8 @@ static Suite *suite(void) {
     return s;
 }
 
-int main(void) {
+int main(void)
+{
     SRunner *sr;
     int failed;
 

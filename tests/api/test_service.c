@@ -6,7 +6,8 @@
 
 #include "api.h"
 
-START_TEST(test_error_table) {
+START_TEST(test_error_table)
+{
     static const struct {
         api_err e;
         unsigned status;
@@ -45,13 +46,15 @@ START_TEST(test_error_table) {
 }
 END_TEST
 
-START_TEST(test_reply_helpers) {
+START_TEST(test_reply_helpers)
+{
     api_response res = {0};
     char *t;
     api_reply_error(&res, API_E_INVALID_FIELD, "field '%s' is bad", "x");
     ck_assert_uint_eq(res.status, 400);
     t = json_dumps(res.body, JSON_COMPACT);
-    ck_assert_str_eq(t, "{\"error\":{\"code\":\"invalid_field\",\"message\":\"field 'x' is bad\"}}");
+    ck_assert_str_eq(t,
+                     "{\"error\":{\"code\":\"invalid_field\",\"message\":\"field 'x' is bad\"}}");
     free(t);
     /* invalid UTF-8 in a message is made safe, never dropped */
     api_reply_error(&res, API_E_BAD_REQUEST, "bad %s", "\xff\xfe");
@@ -78,7 +81,8 @@ START_TEST(test_reply_helpers) {
 }
 END_TEST
 
-START_TEST(test_parse_listen) {
+START_TEST(test_parse_listen)
+{
     char host[64] = "untouched";
     uint16_t port = 42;
     ck_assert_int_eq(api_parse_listen("127.0.0.1:0", host, sizeof(host), &port), 0);
@@ -92,23 +96,27 @@ START_TEST(test_parse_listen) {
     ck_assert_uint_eq(port, 65535);
 
     static const char *const bad[] = {
-        "127.0.0.1", "127.0.0.1:", ":7000", "127.0.0.1:65536", "127.0.0.1:99999999", "127.0.0.1:-1",
-        "127.0.0.1:7x", "127.0.0.1: 70", "garbage", "", "host:80", "256.0.0.1:80", "127.1:80",
-        "[::1]:80", "127.0.0.1:80:80", "127.0.0.1:+80",
+        "127.0.0.1",     "127.0.0.1:",   ":7000",         "127.0.0.1:65536", "127.0.0.1:99999999",
+        "127.0.0.1:-1",  "127.0.0.1:7x", "127.0.0.1: 70", "garbage",         "",
+        "host:80",       "256.0.0.1:80", "127.1:80",      "[::1]:80",        "127.0.0.1:80:80",
+        "127.0.0.1:+80",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         strcpy(host, "untouched");
         port = 42;
-        ck_assert_msg(api_parse_listen(bad[i], host, sizeof(host), &port) == -1, "accepted '%s'", bad[i]);
+        ck_assert_msg(api_parse_listen(bad[i], host, sizeof(host), &port) == -1, "accepted '%s'",
+                      bad[i]);
         ck_assert_str_eq(host, "untouched");
         ck_assert_uint_eq(port, 42);
     }
     ck_assert_int_eq(api_parse_listen(NULL, host, sizeof(host), &port), -1);
-    ck_assert_int_eq(api_parse_listen("127.0.0.1:80", host, 5, &port), -1); /* host buffer too small */
+    ck_assert_int_eq(api_parse_listen("127.0.0.1:80", host, 5, &port),
+                     -1); /* host buffer too small */
 }
 END_TEST
 
-START_TEST(test_strbuf_cap) {
+START_TEST(test_strbuf_cap)
+{
     strbuf sb;
     strbuf_init(&sb, 10);
     ck_assert_ptr_nonnull(sb.buf);
@@ -131,16 +139,18 @@ START_TEST(test_strbuf_cap) {
 }
 END_TEST
 
-START_TEST(test_strbuf_growth_and_detach) {
+START_TEST(test_strbuf_growth_and_detach)
+{
     strbuf sb;
     size_t len = 0;
     char *s;
     strbuf_init(&sb, 0);
     for (int i = 0; i < 1000; i++)
-        strbuf_addf(&sb, "line %d %s\n", i, "................................................................"
-                                             "................................................................"
-                                             "................................................................"
-                                             "................................................................");
+        strbuf_addf(&sb, "line %d %s\n", i,
+                    "................................................................"
+                    "................................................................"
+                    "................................................................"
+                    "................................................................");
     ck_assert(!sb.overflow);
     ck_assert_uint_eq(strlen(sb.buf), sb.len);
     s = strbuf_detach(&sb, &len);
@@ -161,7 +171,8 @@ START_TEST(test_strbuf_growth_and_detach) {
 }
 END_TEST
 
-START_TEST(test_histogram) {
+START_TEST(test_histogram)
+{
     histogram h;
     strbuf sb;
     memset(&h, 0, sizeof(h));
@@ -174,22 +185,21 @@ START_TEST(test_histogram) {
     histogram_observe(&h, NAN);
     strbuf_init(&sb, 1 << 16);
     histogram_write(&h, &sb, "ergrid_request_seconds", "route=\"/v1/jobs\"");
-    ck_assert_str_eq(sb.buf,
-                     "ergrid_request_seconds_bucket{le=\"0.0005\",route=\"/v1/jobs\"} 3\n"
-                     "ergrid_request_seconds_bucket{le=\"0.001\",route=\"/v1/jobs\"} 3\n"
-                     "ergrid_request_seconds_bucket{le=\"0.0025\",route=\"/v1/jobs\"} 3\n"
-                     "ergrid_request_seconds_bucket{le=\"0.005\",route=\"/v1/jobs\"} 5\n"
-                     "ergrid_request_seconds_bucket{le=\"0.01\",route=\"/v1/jobs\"} 5\n"
-                     "ergrid_request_seconds_bucket{le=\"0.025\",route=\"/v1/jobs\"} 5\n"
-                     "ergrid_request_seconds_bucket{le=\"0.05\",route=\"/v1/jobs\"} 5\n"
-                     "ergrid_request_seconds_bucket{le=\"0.1\",route=\"/v1/jobs\"} 5\n"
-                     "ergrid_request_seconds_bucket{le=\"0.25\",route=\"/v1/jobs\"} 5\n"
-                     "ergrid_request_seconds_bucket{le=\"0.5\",route=\"/v1/jobs\"} 5\n"
-                     "ergrid_request_seconds_bucket{le=\"1\",route=\"/v1/jobs\"} 6\n"
-                     "ergrid_request_seconds_bucket{le=\"2.5\",route=\"/v1/jobs\"} 6\n"
-                     "ergrid_request_seconds_bucket{le=\"+Inf\",route=\"/v1/jobs\"} 7\n"
-                     "ergrid_request_seconds_sum{route=\"/v1/jobs\"} 11.0061\n"
-                     "ergrid_request_seconds_count{route=\"/v1/jobs\"} 7\n");
+    ck_assert_str_eq(sb.buf, "ergrid_request_seconds_bucket{le=\"0.0005\",route=\"/v1/jobs\"} 3\n"
+                             "ergrid_request_seconds_bucket{le=\"0.001\",route=\"/v1/jobs\"} 3\n"
+                             "ergrid_request_seconds_bucket{le=\"0.0025\",route=\"/v1/jobs\"} 3\n"
+                             "ergrid_request_seconds_bucket{le=\"0.005\",route=\"/v1/jobs\"} 5\n"
+                             "ergrid_request_seconds_bucket{le=\"0.01\",route=\"/v1/jobs\"} 5\n"
+                             "ergrid_request_seconds_bucket{le=\"0.025\",route=\"/v1/jobs\"} 5\n"
+                             "ergrid_request_seconds_bucket{le=\"0.05\",route=\"/v1/jobs\"} 5\n"
+                             "ergrid_request_seconds_bucket{le=\"0.1\",route=\"/v1/jobs\"} 5\n"
+                             "ergrid_request_seconds_bucket{le=\"0.25\",route=\"/v1/jobs\"} 5\n"
+                             "ergrid_request_seconds_bucket{le=\"0.5\",route=\"/v1/jobs\"} 5\n"
+                             "ergrid_request_seconds_bucket{le=\"1\",route=\"/v1/jobs\"} 6\n"
+                             "ergrid_request_seconds_bucket{le=\"2.5\",route=\"/v1/jobs\"} 6\n"
+                             "ergrid_request_seconds_bucket{le=\"+Inf\",route=\"/v1/jobs\"} 7\n"
+                             "ergrid_request_seconds_sum{route=\"/v1/jobs\"} 11.0061\n"
+                             "ergrid_request_seconds_count{route=\"/v1/jobs\"} 7\n");
     strbuf_release(&sb);
     memset(&h, 0, sizeof(h));
     strbuf_init(&sb, 1 << 16);
@@ -200,7 +210,8 @@ START_TEST(test_histogram) {
 }
 END_TEST
 
-START_TEST(test_log_and_announce) {
+START_TEST(test_log_and_announce)
+{
     /* smoke: must not crash with odd input (output goes to the test log) */
     service_log_init("test");
     service_log("info", "hello %s", "line\nbreak");
@@ -210,7 +221,8 @@ START_TEST(test_log_and_announce) {
 }
 END_TEST
 
-static Suite *suite(void) {
+static Suite *suite(void)
+{
     Suite *s = suite_create("api_service");
     TCase *tc = tcase_create("service");
     tcase_add_test(tc, test_error_table);
@@ -224,7 +236,8 @@ static Suite *suite(void) {
     return s;
 }
 
-int main(void) {
+int main(void)
+{
     SRunner *sr = srunner_create(suite());
     int failed;
     srunner_run_all(sr, CK_NORMAL);

@@ -19,19 +19,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
  * ran the request, 1 when it does not apply (the HTTP dispatcher would have
  * answered before any handler, or no route of this target matches). Weak:
  * replay.c checks whether a target has it. */
-int fuzz_replay_request(const char *method, const char *path, const uint8_t *body,
-                        size_t len) __attribute__((weak));
+int fuzz_replay_request(const char *method, const char *path, const uint8_t *body, size_t len)
+    __attribute__((weak));
 
 /* Abort with a message: the way a target reports a broken invariant, so
  * libFuzzer and the replay test both see a crash with its reason. */
-#define FUZZ_CHECK(cond, ...)                                                        \
-    do {                                                                             \
-        if (!(cond)) {                                                               \
-            fprintf(stderr, "%s:%d: invariant failed: %s: ", __FILE__, __LINE__, #cond); \
-            fprintf(stderr, __VA_ARGS__);                                            \
-            fputc('\n', stderr);                                                     \
-            abort();                                                                 \
-        }                                                                            \
+#define FUZZ_CHECK(cond, ...)                                                                      \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: invariant failed: %s: ", __FILE__, __LINE__, #cond);           \
+            fprintf(stderr, __VA_ARGS__);                                                          \
+            fputc('\n', stderr);                                                                   \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 #endif

@@ -17,13 +17,12 @@
  * "url" is overwritten with one of the two local ones.
  *
  * Every input starts from an empty broker (fresh SQLite file in a mkdtemp
- * directory under $TMPDIR, else /dev/shm, else /tmp), so a crash reproduces from its input alone. After each
- * request: a status was set; it is 2xx, 4xx, 503 (or 502 from a claim the
- * executor did not take); error replies are {"error":{"code","message"}}
- * with the code matching the status; any "vclock" member is a valid clock;
- * and the broker's model is consistent (queue holds exactly the queued
- * jobs, completed jobs have a result, units hold no more than their
- * capacity, every local hold matches a live attempt). */
+ * directory under $TMPDIR, else /dev/shm, else /tmp), so a crash reproduces from its input alone.
+ * After each request: a status was set; it is 2xx, 4xx, 503 (or 502 from a claim the executor did
+ * not take); error replies are {"error":{"code","message"}} with the code matching the status; any
+ * "vclock" member is a valid clock; and the broker's model is consistent (queue holds exactly the
+ * queued jobs, completed jobs have a result, units hold no more than their capacity, every local
+ * hold matches a live attempt). */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -227,10 +226,9 @@ static void check_model(broker *b)
     while (hmap_next(b->units, &it, &key, &val)) {
         unit *u = val;
         FUZZ_CHECK(strcmp(key, u->id) == 0, "unit map key %s holds %s", key, u->id);
-        FUZZ_CHECK(u->capacity >= 1 && u->load <= u->capacity, "unit %s load %u capacity %u",
-                   u->id, u->load, u->capacity);
-        FUZZ_CHECK(u->nnotices <= UNIT_MAX_NOTICES, "unit %s has %zu notices", u->id,
-                   u->nnotices);
+        FUZZ_CHECK(u->capacity >= 1 && u->load <= u->capacity, "unit %s load %u capacity %u", u->id,
+                   u->load, u->capacity);
+        FUZZ_CHECK(u->nnotices <= UNIT_MAX_NOTICES, "unit %s has %zu notices", u->id, u->nnotices);
         for (uint32_t i = 0; i < u->load; i++) {
             const struct held *h = &u->held[i];
             FUZZ_CHECK(!h->pending, "unit %s hold of %s left pending", u->id, h->job_id);
@@ -243,8 +241,8 @@ static void check_model(broker *b)
                 live |= j->attempts[k].n == h->attempt &&
                         strcmp(j->attempts[k].unit_id, u->id) == 0 &&
                         j->attempts[k].state == ATT_ACTIVE;
-            FUZZ_CHECK(live, "unit %s holds %s attempt %u with no active attempt", u->id,
-                       h->job_id, h->attempt);
+            FUZZ_CHECK(live, "unit %s holds %s attempt %u with no active attempt", u->id, h->job_id,
+                       h->attempt);
         }
     }
     pthread_mutex_unlock(&b->mu);
@@ -350,7 +348,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 static int unhex(char c)
 {
-    return c >= '0' && c <= '9' ? c - '0'
+    return c >= '0' && c <= '9'   ? c - '0'
            : c >= 'a' && c <= 'f' ? c - 'a' + 10
            : c >= 'A' && c <= 'F' ? c - 'A' + 10
                                   : -1;

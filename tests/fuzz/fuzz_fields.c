@@ -136,7 +136,8 @@ static void check_success(const json_t *obj, const struct all_fields *f)
     const char *key;
     size_t klen;
     json_t *val;
-    json_object_keylen_foreach((json_t *)obj, key, klen, val) {
+    json_object_keylen_foreach((json_t *)obj, key, klen, val)
+    {
         FUZZ_CHECK(strlen(key) == klen && strlen(key) <= 2, "unknown key accepted (%zu bytes)",
                    klen);
     }
@@ -161,7 +162,8 @@ static void check_success(const json_t *obj, const struct all_fields *f)
     FUZZ_CHECK(f->has_num == present(obj, "n"), "has_num wrong");
     FUZZ_CHECK(f->num >= -5 && f->num <= 1000, "n out of range: %" PRId64, f->num);
     if (present(obj, "z"))
-        FUZZ_CHECK(f->any_num == (int64_t)json_integer_value(json_object_get(obj, "z")), "z differs");
+        FUZZ_CHECK(f->any_num == (int64_t)json_integer_value(json_object_get(obj, "z")),
+                   "z differs");
     FUZZ_CHECK(f->has_flag == present(obj, "b"), "has_flag wrong");
     if (f->has_flag)
         FUZZ_CHECK(f->flag == json_is_true(json_object_get(obj, "b")), "b differs");
@@ -250,13 +252,14 @@ static void run_value(json_t *j)
     run_spec(j, spec_required_last);
     const char *key;
     json_t *val;
-    json_object_foreach(j, key, val)
+    json_object_foreach (j, key, val)
         run_vclock(val);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    json_t *j = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, NULL);
+    json_t *j =
+        json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, NULL);
     /* The wire decoder refuses "\u0000"; the field layer promises to cope
      * with it anyway (string_clean), so give it such strings too. */
     if (!j)

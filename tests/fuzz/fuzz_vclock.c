@@ -30,16 +30,27 @@ static uint8_t next_byte(reader *r)
 }
 
 static const char *const fixed_names[] = {
-    "a", "b", "c", "Downtown", "coordinator", "LAFD-1", "z.9_",
+    "a",
+    "b",
+    "c",
+    "Downtown",
+    "coordinator",
+    "LAFD-1",
+    "z.9_",
     /* 64 characters: the longest valid id. */
     "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
 };
 
 static const char *const bad_names[] = {
-    "", "bad id", "caf\xc3\xa9", "a/b",
+    "",
+    "bad id",
+    "caf\xc3\xa9",
+    "a/b",
     /* 65 characters */
     "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
-    "\x01", "x\x7f", "-",
+    "\x01",
+    "x\x7f",
+    "-",
 };
 
 /* A node name: mostly valid (enough distinct ones to reach the cap), some
@@ -162,8 +173,8 @@ static void op_tick(vclock *c, const char *node)
         FUZZ_CHECK(same(c, &old), "refused tick changed the clock");
         FUZZ_CHECK(!node_ok(node) || before >= VCLOCK_COUNTER_MAX ||
                        (before == 0 && old.n == VCLOCK_MAX_ENTRIES),
-                   "tick of %s refused (rc %d, counter %" PRIu64 ", %zu entries)", node, rc,
-                   before, old.n);
+                   "tick of %s refused (rc %d, counter %" PRIu64 ", %zu entries)", node, rc, before,
+                   old.n);
     }
 }
 
@@ -232,8 +243,8 @@ static void op_transitive(const vclock *a, const vclock *b, const vclock *c)
     vc_order ab = vclock_compare(a, b), bc = vclock_compare(b, c), ac = vclock_compare(a, c);
     bool le_ab = ab == VC_BEFORE || ab == VC_EQUAL, le_bc = bc == VC_BEFORE || bc == VC_EQUAL;
     if (le_ab && le_bc)
-        FUZZ_CHECK(ac == VC_BEFORE || ac == VC_EQUAL, "not transitive: %s %s %s",
-                   vc_order_str(ab), vc_order_str(bc), vc_order_str(ac));
+        FUZZ_CHECK(ac == VC_BEFORE || ac == VC_EQUAL, "not transitive: %s %s %s", vc_order_str(ab),
+                   vc_order_str(bc), vc_order_str(ac));
     if (ab == VC_BEFORE && le_bc)
         FUZZ_CHECK(ac == VC_BEFORE, "strict order not transitive");
 }
