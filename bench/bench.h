@@ -1,0 +1,186 @@
+/* ergrid-bench: measures the DESIGN.md §6 targets against the real service
+ * binaries on 127.0.0.1 and prints the figures. It never asserts on timing:
+ * the exit status is non-zero only for functional errors (a service that
+ * does not start, a reply with an unexpected status, a broken invariant).
+ *
+ * Shared helpers: options, service processes, a light libcurl client, an
+ * in-process executor stub, latency statistics and the summary lines that
+ * scripts/bench.sh turns into a table. */
+#ifndef ERGRID_BENCH_H
+#define ERGRID_BENCH_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* ---- options (main.c) ---- */
+
+typedef struct bench_opts {
+    char build[1024];  /* meson build dir holding services/<name>/ergrid-<name> */
+    unsigned threads;  /* client threads; 0: the benchmark's default */
+    long jobs;         /* 0: default */
+    long units;        /* 0: default */
+    double duration_s; /* 0: default */
+    unsigned brokers;  /* 0: default */
+    unsigned rounds;   /* 0: default */
+    bool quick;        /* smaller sizes, for a smoke run */
+    bool keep;         /* keep the temporary data dirs */
+    bool no_peers;     /* scale: brokers without coordinator and peers */
+    double ramp_s;     /* scale: units join over this many seconds; <0: default */
+} bench_opts;
+
+extern bench_opts g_opts;
+
+/* Value or default. */
+unsigned opt_threads(unsigned def);
+long opt_jobs(long def, long quick_def);
+long opt_units(long def, long quick_def);
+double opt_duration(double def, double quick_def);
+
+/* Functional error: printed with the benchmark's name and counted. */
+void bench_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int bench_failures(void);
+void bench_failures_reset(void); /* main: before each benchmark */
+
+/* One line of the final table: scripts/bench.sh collects the lines that
+ * start with "SUMMARY|". verdict is "met", "MISSED" or "info". */
+void summary(const char *bench, const char *figure, const char *target, const char *verdict);
+
+/* ---- service processes (common.c) ---- */
+
+typedef struct svc {
+    pid_t pid;
+    uint16_t port;
+    char name[64];
+    char url[64];  /* http://127.0.0.1:PORT */
+    char dir[512]; /* its --data-dir */
+    char log[512]; /* its stderr */
+    char bin[1200];
+    char *argv[48]; /* kept for a restart */
+    int argc;
+} svc;
+
+/* Path of services/<kind>/ergrid-<kind> under the build dir. */
+const char *bin_path(const char *kind);
+/* The benchmark run's temporary root (/tmp/ergrid-bench-XXXXXX). */
+const char *tmp_root(void);
+
+/* Starts BIN ARGS... --listen 127.0.0.1:0 --data-dir <tmp>/<name>, stderr to
+ * <tmp>/<name>.log, and reads the first stdout line "listening on ...".
+ * args is NULL-terminated. 0 or -1 (reported). */
+int svc_start(svc *s, const char *name, const char *kind, const char *const *args);
+/* Starts it again with the same arguments and data dir (new port). */
+int svc_restart(svc *s);
+/* SIGTERM, wait (then SIGKILL after 10 s). Accepts a stopped svc. */
+void svc_stop(svc *s);
+/* kill -9 and reap. */
+void svc_kill9(svc *s);
+void svc_release(svc *s); /* frees the saved argv */
+/* VmRSS and VmHWM in KiB; -1 when unknown. */
+void proc_mem_kb(pid_t pid, long *rss_kb, long *hwm_kb);
+/* CPU time (user + system) the process used so far, in seconds; -1 unknown. */
+double proc_cpu_s(pid_t pid);
+/* Stops every service still running (atexit and on SIGINT). */
+void svc_stop_all(void);
+/* SIGTERM to every service still running; async-signal-safe. */
+void svc_kill_all_now(void);
+
+/* ---- HTTP client: one libcurl easy handle, kept-alive ---- */
+
+typedef struct hc {
+    void *curl;
+    void *headers;
+    char *buf; /* reply body, NUL-terminated */
+    size_t len, cap;
+    char err[256];
+} hc;
+
+int hc_init(hc *h);
+void hc_cleanup(hc *h);
+/* method "GET", "POST" or "DELETE"; body (JSON text) may be NULL. Returns
+ * the HTTP status, 0 on transport failure (h->err says why). */
+long hc_do(hc *h, const char *method, const char *url, const char *body);
+/* Same with a jansson body (not stolen) and the parsed reply in *reply
+ * (new reference, NULL when not JSON; reply may be NULL). */
+long hc_json(hc *h, const char *method, const char *url, const json_t *body, json_t **reply);
+/* Value of a Prometheus sample "name value" (exact name, no labels) from
+ * GET base/metrics; -1 when missing. */
+double hc_metric(hc *h, const char *base, const char *name);
+
+/* ---- work split over threads ---- */
+
+/* Called for item i with this thread's client; returns 0, or -1 after
+ * calling bench_fail. */
+typedef int (*item_fn)(hc *h, long i, void *arg);
+
+typedef struct lat {
+    double *v; /* microseconds */
+    size_t n, cap;
+} lat;
+
+void lat_add(lat *l, double us);
+void lat_free(lat *l);
+/* Sorts, then fills the percentiles (microseconds). */
+void lat_stats(lat *l, double *p50, double *p99, double *max);
+
+/* Runs fn for i in [0, n) on nthreads threads (items taken in order from a
+ * shared counter). Latency of each call goes to *out (may be NULL).
+ * Returns the wall time in seconds. Stops early after 20 failures. */
+double run_items(unsigned nthreads, long n, item_fn fn, void *arg, lat *out);
+
+/* ---- time ---- */
+
+double now_s(void); /* CLOCK_MONOTONIC */
+void sleep_s(double s);
+
+/* ---- broker helpers ---- */
+
+/* Registers units <prefix>-<k> for k in [from, to) at broker base, with the
+ * capabilities (a JSON array text), capacity and url base (the unit's url
+ * is <url_base>/<id>). */
+int register_units(const char *base, const char *prefix, long from, long to, const char *caps,
+                   int capacity, const char *url_base, unsigned nthreads, double *elapsed_s);
+
+/* One thread that heartbeats units <prefix>-<k>, k in [0, n), once a
+ * second each, spread evenly over the second (units played by the stub
+ * would otherwise be declared lost after the failure timeout). */
+typedef struct heartbeater heartbeater;
+heartbeater *heartbeats_start(const char *base, const char *prefix, long n);
+/* Returns how many heartbeats got 200; *failed the others. */
+long heartbeats_stop(heartbeater *hb, long *failed);
+
+/* Polls ergrid_jobs_assigned_total at base until it reaches target or the
+ * timeout passes; returns the last value. When it stops moving for 250 ms
+ * while jobs wait, posts nudge_body to POST /v1/units (a re-registration,
+ * which makes the broker drain its queue again) and counts it in *nudges:
+ * a broker that needs a nudge left jobs queued with units free. *stalled_s
+ * (may be NULL) receives the time spent waiting before the nudges. */
+double wait_assigned(const char *base, double target, double timeout_s, const char *nudge_body,
+                     long *nudges, double *stalled_s);
+
+/* ---- in-process executor stub (stub.c) ---- */
+
+/* An HTTP server on 127.0.0.1 that plays every registered unit: units get
+ * url http://127.0.0.1:PORT/u/<id>; POST /u/{id}/v1/assignments answers 201
+ * (and remembers the assignment's vclock when asked), DELETE answers 200. */
+typedef struct stub stub;
+stub *stub_start(bool keep_clocks, unsigned threads);
+const char *stub_url(const stub *s); /* http://127.0.0.1:PORT/u */
+/* The compact vclock text of job_id's last assignment (malloc'd), or NULL. */
+char *stub_take_clock(stub *s, const char *job_id);
+uint64_t stub_assignments(const stub *s);
+uint64_t stub_revocations(const stub *s);
+void stub_stop(stub *s);
+
+/* ---- the benchmarks ---- */
+
+int bench_arbitrate(void);
+int bench_submit(void);
+int bench_failover(void);
+int bench_scale(void);
+int bench_memory(void);
+int bench_sync(void);
+
+#endif
