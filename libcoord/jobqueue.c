@@ -207,14 +207,51 @@ size_t jobq_snapshot(const jobqueue *q, jobq_item *out, size_t max)
 
     if (!q || !out || max == 0 || q->n == 0)
         return 0; /* heap is NULL until the first push */
-    /* The heap array is not in priority order. Sorting a copy needs room
-     * for all n items; when out is smaller, keep the best max seen so far
-     * by insertion rather than allocate. */
     if (max >= q->n) {
         memcpy(out, q->heap, q->n * sizeof(*out));
         qsort(out, q->n, sizeof(*out), cmp_items);
         return q->n;
     }
+    /* The best max items of a heap: a best-first walk from the root with a
+     * small frontier of heap positions, O(max log max) whatever the queue
+     * length (a dispatcher looks at the head of a long queue often). */
+    size_t *fr = malloc((max + 2) * sizeof(*fr));
+    if (fr) {
+        size_t nf = 0, count = 0;
+        fr[nf++] = 0;
+        while (count < max && nf > 0) {
+            /* pop the best position */
+            size_t top = fr[0];
+            fr[0] = fr[--nf];
+            for (size_t pos = 0;;) {
+                size_t l = 2 * pos + 1, r = l + 1, best = pos;
+                if (l < nf && before(&q->heap[fr[l]], &q->heap[fr[best]]))
+                    best = l;
+                if (r < nf && before(&q->heap[fr[r]], &q->heap[fr[best]]))
+                    best = r;
+                if (best == pos)
+                    break;
+                size_t t = fr[pos];
+                fr[pos] = fr[best];
+                fr[best] = t;
+                pos = best;
+            }
+            out[count++] = q->heap[top];
+            for (size_t c = 2 * top + 1; c <= 2 * top + 2 && c < q->n; c++) {
+                size_t pos = nf++;
+                fr[pos] = c;
+                while (pos > 0 && before(&q->heap[fr[pos]], &q->heap[fr[(pos - 1) / 2]])) {
+                    size_t t = fr[pos];
+                    fr[pos] = fr[(pos - 1) / 2];
+                    fr[(pos - 1) / 2] = t;
+                    pos = (pos - 1) / 2;
+                }
+            }
+        }
+        free(fr);
+        return count;
+    }
+    /* Out of memory: keep the best max seen so far by insertion. */
     memcpy(out, q->heap, max * sizeof(*out));
     qsort(out, max, sizeof(*out), cmp_items);
     for (size_t i = max; i < q->n; i++) {

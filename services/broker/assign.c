@@ -44,34 +44,40 @@ static unit *pick_unit(broker *b, const job *j, char (*tried)[COORD_ID_MAX + 1],
         req[i] = j->caps[i];
     size_t nreq = j->ncaps < BROKER_MAX_CAPS ? j->ncaps : BROKER_MAX_CAPS;
 
-    /* A linear pass with the same order as rank_units (own district first,
-     * then fewest active jobs, then id): all units here are our own, so the
-     * best is the eligible one with the least load, ties by id. */
+    /* Same order as rank_units (own district first, then fewest active
+     * jobs, then id): all units here are our own, so the best is the
+     * eligible one with the least load, ties by id. Only the units that
+     * offer the rarest required capability are looked at. */
+    const unit_list *l = NULL;
+    for (size_t i = 0; i < nreq; i++) {
+        const unit_list *cl = hmap_get(b->cap_index, req[i]);
+        if (!cl || cl->n == 0)
+            return NULL;
+        if (!l || cl->n < l->n)
+            l = cl;
+    }
     unit *best = NULL;
-    size_t it = 0;
-    const char *key;
-    void *val;
-    while (hmap_next(b->units, &it, &key, &val)) {
-        unit *u = val;
+    for (size_t k = 0; l && k < l->n; k++) {
+        unit *u = l->v[k];
+        if (u->lost || u->out_of_service || u->load >= u->capacity)
+            continue;
+        if (best && (u->load > best->load || (u->load == best->load && strcmp(u->id, best->id) > 0)))
+            continue;
         if (tried_has(tried, ntried, u->id))
             continue;
+        const char *offered[BROKER_MAX_CAPS];
+        for (size_t i = 0; i < u->ncaps && i < BROKER_MAX_CAPS; i++)
+            offered[i] = u->caps[i];
         unit_candidate c = {
             .id = u->id,
             .district = b->cfg.id,
             .status = unit_current_status(u),
             .active_jobs = u->load,
             .capacity = u->capacity,
-            .caps = (const char *const *)NULL,
-            .ncaps = 0,
+            .caps = offered,
+            .ncaps = u->ncaps < BROKER_MAX_CAPS ? u->ncaps : BROKER_MAX_CAPS,
         };
-        const char *offered[BROKER_MAX_CAPS];
-        for (size_t i = 0; i < u->ncaps && i < BROKER_MAX_CAPS; i++)
-            offered[i] = u->caps[i];
-        c.caps = offered;
-        c.ncaps = u->ncaps < BROKER_MAX_CAPS ? u->ncaps : BROKER_MAX_CAPS;
-        if (!unit_eligible(&c, req, nreq))
-            continue;
-        if (!best || u->load < best->load || (u->load == best->load && strcmp(u->id, best->id) < 0))
+        if (unit_eligible(&c, req, nreq))
             best = u;
     }
     return best;
@@ -237,7 +243,7 @@ static bool preempt_low(broker *b, job *crit, char *url, size_t urllen)
 /* Mutual aid: claim another district's unit at its home broker. Called
  * with mu held and returns with it held; the claim itself runs unlocked. */
 static bool dispatch_remote(broker *b, const char *job_id, const char *unit_id, const char *owner,
-                            const char *owner_url)
+                            const char *owner_url, bool owned)
 {
     job *j = broker_job(b, job_id);
     uint32_t n = 0;
@@ -255,7 +261,7 @@ static bool dispatch_remote(broker *b, const char *job_id, const char *unit_id, 
 
     pthread_mutex_lock(&b->mu);
     j = broker_job(b, job_id);
-    j->dispatching = false;
+    j->dispatching = owned;
     attempt *pa = find_attempt(j, n);
     json_t *ucopy = rep.body ? json_object_get(rep.body, "unit") : NULL;
     remote_entry *re = hmap_get(b->remote_units, unit_id);
@@ -288,7 +294,7 @@ static bool dispatch_remote(broker *b, const char *job_id, const char *unit_id, 
     return false;
 }
 
-dispatch_outcome broker_dispatch(broker *b, const char *job_id)
+static dispatch_outcome dispatch_loop(broker *b, const char *job_id, bool owned)
 {
     char tried[DISPATCH_MAX_TRIES][COORD_ID_MAX + 1];
     size_t ntried = 0;
@@ -296,7 +302,7 @@ dispatch_outcome broker_dispatch(broker *b, const char *job_id)
     for (;;) {
         pthread_mutex_lock(&b->mu);
         job *j = broker_job(b, job_id);
-        if (!j || j->dispatching || j->status != JOB_QUEUED) {
+        if (!j || (j->dispatching && !owned) || j->status != JOB_QUEUED) {
             pthread_mutex_unlock(&b->mu);
             return DISPATCH_SKIPPED;
         }
@@ -307,7 +313,7 @@ dispatch_outcome broker_dispatch(broker *b, const char *job_id)
             if (ntried < DISPATCH_MAX_TRIES &&
                 broker_pick_remote_unit(b, j, tried, ntried, rid, owner, owner_url)) {
                 snprintf(tried[ntried++], COORD_ID_MAX + 1, "%s", rid);
-                bool ok = dispatch_remote(b, job_id, rid, owner, owner_url);
+                bool ok = dispatch_remote(b, job_id, rid, owner, owner_url, owned);
                 pthread_mutex_unlock(&b->mu);
                 if (ok)
                     return DISPATCH_ASSIGNED;
@@ -339,7 +345,7 @@ dispatch_outcome broker_dispatch(broker *b, const char *job_id)
         if (!body || unit_hold(u, j->id, n, true) < 0) {
             if (body)
                 drop_attempt(j, n);
-            j->dispatching = false;
+            j->dispatching = owned;
             json_decref(body);
             pthread_mutex_unlock(&b->mu);
             return DISPATCH_QUEUED;
@@ -360,7 +366,7 @@ dispatch_outcome broker_dispatch(broker *b, const char *job_id)
         pthread_mutex_lock(&b->mu);
         j = broker_job(b, job_id);
         u = broker_unit(b, unit_id);
-        j->dispatching = false;
+        j->dispatching = owned;
         attempt *pa = find_attempt(j, n);
         if (ok && j->status == JOB_QUEUED && !u->lost && !u->out_of_service && pa) {
             unit_confirm(u, j->id);
@@ -388,6 +394,23 @@ dispatch_outcome broker_dispatch(broker *b, const char *job_id)
         }
         pthread_mutex_unlock(&b->mu);
     }
+}
+
+dispatch_outcome broker_dispatch(broker *b, const char *job_id, bool owned)
+{
+    dispatch_outcome out = dispatch_loop(b, job_id, owned);
+    if (!owned)
+        return out;
+    pthread_mutex_lock(&b->mu);
+    job *j = broker_job(b, job_id);
+    bool waiting = j && j->status == JOB_QUEUED;
+    if (j)
+        j->dispatching = false;
+    pthread_mutex_unlock(&b->mu);
+    /* While we held the job, the drain skipped it: let it look again. */
+    if (waiting)
+        broker_request_drain(b);
+    return out;
 }
 
 void broker_request_drain(broker *b)
@@ -569,14 +592,18 @@ void *broker_dispatch_main(void *arg)
         pthread_mutex_unlock(&b->mu);
         /* Priority order: a critical job gets the freed unit before a low one;
          * a job no free unit can serve does not block the ones after it. */
+        size_t assigned = 0;
         for (size_t i = 0; i < n; i++) {
             pthread_mutex_lock(&b->wmu);
             stop = b->stopping;
             pthread_mutex_unlock(&b->wmu);
             if (stop)
                 break;
-            broker_dispatch(b, items[i].id);
+            assigned += broker_dispatch(b, items[i].id, false) == DISPATCH_ASSIGNED;
         }
+        /* A full batch that made progress: more may wait behind it. */
+        if (n == DRAIN_BATCH && assigned)
+            broker_request_drain(b);
     }
     free(items);
     http_client_thread_cleanup();

@@ -45,6 +45,8 @@ static int recover(broker *b)
         unit *u = val;
         if (u->capacity < 1)
             u->capacity = 1;
+        if (broker_index_unit(b, u) < 0)
+            return -1;
         if (fd_heartbeat(b->fd, u->id, now) < 0)
             return -1;
     }
@@ -94,6 +96,7 @@ int broker_init(broker *b, const broker_config *cfg, char *err, size_t errlen)
     vclock_init(&b->clock);
     b->units = hmap_new();
     b->jobs = hmap_new();
+    b->cap_index = hmap_new();
     b->queue = jobq_new();
     b->fd = fd_new(cfg->failure_timeout_ms);
     b->remote_units = hmap_new();
@@ -104,7 +107,7 @@ int broker_init(broker *b, const broker_config *cfg, char *err, size_t errlen)
     snprintf(b->epoch, sizeof(b->epoch), "%llx-%llx", (unsigned long long)coord_now_wall_ms(),
              (unsigned long long)(coord_now_mono_ms() ^ (uint64_t)getpid()));
     b->boot_mono_ms = coord_now_mono_ms();
-    if (!b->units || !b->jobs || !b->queue || !b->fd || !b->remote_units || !b->remote_jobs ||
+    if (!b->units || !b->jobs || !b->cap_index || !b->queue || !b->fd || !b->remote_units || !b->remote_jobs ||
         !b->borrowed) {
         snprintf(err, errlen, "out of memory");
         return -1;
@@ -203,6 +206,7 @@ void broker_release(broker *b)
         free(r);
     }
     broker_free_remote(b);
+    broker_free_index(b);
     hmap_free(b->units, free_unit_v);
     hmap_free(b->jobs, free_job_v);
     jobq_free(b->queue);

@@ -90,6 +90,12 @@ typedef struct peer {
     pthread_t thr;
 } peer;
 
+/* Units offering one capability (the capability index). */
+typedef struct unit_list {
+    unit **v;
+    size_t n, cap;
+} unit_list;
+
 typedef struct broker {
     broker_config cfg;
     char self_url[BROKER_URL_MAX];
@@ -98,6 +104,7 @@ typedef struct broker {
     vclock clock;
     hmap *units; /* id -> unit* */
     hmap *jobs;  /* id -> job* */
+    hmap *cap_index; /* capability -> unit_list*: who can do what */
     jobqueue *queue;
     failure_detector *fd;
     uint64_t next_seq;            /* job arrival counter */
@@ -152,6 +159,11 @@ void unit_confirm(unit *u, const char *job_id);
  * past UNIT_MAX_NOTICES: the executor's job list in the heartbeat catches
  * those). */
 void unit_add_notice(unit *u, const char *job_id, uint32_t attempt_no, const char *reason);
+/* The capability index: add a unit under each of its capabilities, or take
+ * it out (before its capabilities change). Caller holds mu. */
+int broker_index_unit(broker *b, unit *u);
+void broker_unindex_unit(broker *b, const unit *u);
+void broker_free_index(broker *b);
 void unit_free(unit *u);
 int job_add_attempt(job *j, const attempt *a);
 /* Ticks the broker clock and records an event in the open transaction. */
@@ -187,8 +199,10 @@ typedef enum dispatch_outcome {
     DISPATCH_QUEUED,
     DISPATCH_SKIPPED
 } dispatch_outcome;
-/* Tries to give job id a unit; called without b->mu held. */
-dispatch_outcome broker_dispatch(broker *b, const char *job_id);
+/* Tries to give job id a unit; called without b->mu held. owned: the
+ * caller set job->dispatching itself (a fresh submission), so the drain and
+ * other dispatches leave the job to it; the flag is cleared on return. */
+dispatch_outcome broker_dispatch(broker *b, const char *job_id, bool owned);
 void broker_request_drain(broker *b);
 void broker_queue_revocation(broker *b, const char *url, const char *job_id, uint32_t attempt);
 /* Revokes every active attempt of a unit that was lost (caller holds mu,
@@ -211,7 +225,7 @@ bool broker_pick_remote_unit(broker *b, const job *j, char (*tried)[COORD_ID_MAX
                              size_t ntried, char *unit_id, char *owner, char *owner_url);
 void broker_queue_release(broker *b, const char *home_url, const char *unit_id, const char *job_id,
                           uint32_t attempt, const char *reason);
-json_t *remote_view(const remote_entry *e);
+json_t *remote_view(broker *b, const remote_entry *e);
 void broker_free_remote(broker *b);
 /* Receive event: merges the broker and coordinator entries of a clock that
  * arrived in a message (caller holds mu). */

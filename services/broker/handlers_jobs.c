@@ -141,6 +141,9 @@ void h_jobs_post(api_request *req, api_response *res)
     j->payload = payload;
     j->request_digest = digest;
     j->status = JOB_QUEUED;
+    /* Ours to dispatch: concurrent submissions do not wait for each other
+     * and the drain leaves it alone until we are done. */
+    j->dispatching = true;
     j->created_ms = j->updated_ms = coord_now_wall_ms();
     if (hmap_put(b->jobs, j->id, j, NULL) < 0 || jobq_push(b->queue, j->id, j->sev, j->seq) < 0) {
         hmap_del(b->jobs, j->id);
@@ -159,7 +162,7 @@ void h_jobs_post(api_request *req, api_response *res)
     snprintf(id, sizeof(id), "%s", j->id);
     pthread_mutex_unlock(&b->mu);
 
-    dispatch_outcome out = broker_dispatch(b, id);
+    dispatch_outcome out = broker_dispatch(b, id, true);
 
     pthread_mutex_lock(&b->mu);
     j = broker_job(b, id);
@@ -242,7 +245,7 @@ void h_jobs_list(api_request *req, api_response *res)
             if (fstatus &&
                 strcmp(json_string_value(json_object_get(e->obj, "status")) ?: "", fstatus) != 0)
                 continue;
-            json_array_append_new(remote, remote_view(e));
+            json_array_append_new(remote, remote_view(b, e));
         }
         json_array_sort_by_id(remote);
         size_t ri;
@@ -275,7 +278,7 @@ void h_job_get(api_request *req, api_response *res)
     const remote_entry *e = j ? NULL : hmap_get(b->remote_jobs, id);
     json_t *body =
         j   ? json_pack("{s:o, s:o}", "job", job_to_json(b, j), "vclock", broker_clock_json(b))
-        : e ? json_pack("{s:o, s:o}", "job", remote_view(e), "vclock", broker_clock_json(b))
+        : e ? json_pack("{s:o, s:o}", "job", remote_view(b, e), "vclock", broker_clock_json(b))
             : NULL;
     pthread_mutex_unlock(&b->mu);
     if (!body) {

@@ -96,7 +96,10 @@ void h_units_post(api_request *req, api_response *res)
         u->held = nh;
     }
     snprintf(u->kind, sizeof(u->kind), "%s", r.kind);
+    broker_unindex_unit(b, u);
     set_caps(&u->caps, &u->ncaps, &r.caps);
+    if (broker_index_unit(b, u) < 0)
+        service_log("error", "capability index: out of memory for unit %s", u->id);
     snprintf(u->url, sizeof(u->url), "%s", r.url);
     /* Never below what it holds now: the held array must stay valid. */
     u->capacity = capacity > u->load ? capacity : (u->load ? u->load : 1);
@@ -193,7 +196,7 @@ void h_units_list(api_request *req, api_response *res)
                 if (!has)
                     continue;
             }
-            json_array_append_new(remote, remote_view(e));
+            json_array_append_new(remote, remote_view(b, e));
         }
         json_array_sort_by_id(remote);
         json_array_extend(list, remote);
@@ -218,7 +221,7 @@ void h_unit_get(api_request *req, api_response *res)
     const remote_entry *e = u ? NULL : hmap_get(b->remote_units, id);
     json_t *body =
         u   ? json_pack("{s:o, s:o}", "unit", unit_to_json(b, u), "vclock", broker_clock_json(b))
-        : e ? json_pack("{s:o, s:o}", "unit", remote_view(e), "vclock", broker_clock_json(b))
+        : e ? json_pack("{s:o, s:o}", "unit", remote_view(b, e), "vclock", broker_clock_json(b))
             : NULL;
     pthread_mutex_unlock(&b->mu);
     if (!body) {

@@ -247,3 +247,54 @@ bool broker_wait(broker *b, uint64_t ms, bool until_timeout)
     pthread_mutex_unlock(&b->wmu);
     return stop;
 }
+
+int broker_index_unit(broker *b, unit *u)
+{
+    for (size_t i = 0; i < u->ncaps; i++) {
+        unit_list *l = hmap_get(b->cap_index, u->caps[i]);
+        if (!l) {
+            l = calloc(1, sizeof(*l));
+            if (!l || hmap_put(b->cap_index, u->caps[i], l, NULL) < 0) {
+                free(l);
+                return COORD_E_NOMEM;
+            }
+        }
+        if (l->n == l->cap) {
+            size_t nc = l->cap ? l->cap * 2 : 8;
+            unit **nv = realloc(l->v, nc * sizeof(*nv));
+            if (!nv)
+                return COORD_E_NOMEM;
+            l->v = nv;
+            l->cap = nc;
+        }
+        l->v[l->n++] = u;
+    }
+    return 0;
+}
+
+void broker_unindex_unit(broker *b, const unit *u)
+{
+    for (size_t i = 0; i < u->ncaps; i++) {
+        unit_list *l = hmap_get(b->cap_index, u->caps[i]);
+        for (size_t k = 0; l && k < l->n; k++) {
+            if (l->v[k] == u) {
+                l->v[k] = l->v[--l->n];
+                break;
+            }
+        }
+    }
+}
+
+static void free_unit_list(void *p)
+{
+    unit_list *l = p;
+    if (l)
+        free(l->v);
+    free(l);
+}
+
+void broker_free_index(broker *b)
+{
+    hmap_free(b->cap_index, free_unit_list);
+    b->cap_index = NULL;
+}

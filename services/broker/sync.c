@@ -290,15 +290,18 @@ static void remote_free(void *p)
     free(e);
 }
 
-json_t *remote_view(const remote_entry *e)
+json_t *remote_view(broker *b, const remote_entry *e)
 {
     json_t *o = json_deep_copy(e->obj);
     json_object_set_new(o, "authoritative", json_false());
     json_object_set_new(o, "synced_from", json_string(e->owner));
+    /* A successful pull confirms every copy of that peer, changed or not:
+     * the copy is as old as the owner's last good pull. */
+    const peer *p = broker_peer(b, e->owner);
+    uint64_t fetched = p && p->last_success_wall_ms > e->fetched_wall_ms ? p->last_success_wall_ms
+                                                                        : e->fetched_wall_ms;
     uint64_t now = coord_now_wall_ms();
-    json_object_set_new(
-        o, "age_ms",
-        json_integer((json_int_t)(now > e->fetched_wall_ms ? now - e->fetched_wall_ms : 0)));
+    json_object_set_new(o, "age_ms", json_integer((json_int_t)(now > fetched ? now - fetched : 0)));
     return o;
 }
 
@@ -349,19 +352,6 @@ static void sweep_remote(hmap *m, const char *owner, uint64_t gen)
     free(ids);
 }
 
-/* Confirms every copy of the owner as fresh as of now (a pull that brought
- * nothing still proves nothing changed). */
-static void refresh_owner(hmap *m, const char *owner, uint64_t now)
-{
-    size_t it = 0;
-    const char *key;
-    void *val;
-    while (hmap_next(m, &it, &key, &val)) {
-        remote_entry *e = val;
-        if (strcmp(e->owner, owner) == 0)
-            e->fetched_wall_ms = now;
-    }
-}
 
 /* A borrowed unit reported lost by its home broker: move our jobs off it. */
 static size_t requeue_borrowed_on(broker *b, const char *unit_id, const char *owner)
@@ -499,8 +489,6 @@ static int apply_pull(broker *b, peer *p, json_t *reply, size_t *moved)
         sweep_remote(b->remote_jobs, p->id, p->gen);
         p->full = false;
     }
-    refresh_owner(b->remote_units, p->id, now);
-    refresh_owner(b->remote_jobs, p->id, now);
     broker_merge_clock_json(b, json_object_get(reply, "vclock"));
     json_t *em_ms = json_object_get(reply, "emergency_set_ms");
     if (json_is_integer(em_ms) && json_integer_value(em_ms) > 0)

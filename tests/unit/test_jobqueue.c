@@ -191,6 +191,38 @@ START_TEST(test_random_against_reference)
 }
 END_TEST
 
+/* The head of a long queue, for every window size, is exactly the first
+ * items of the full priority order (the dispatcher's partial snapshot). */
+START_TEST(test_partial_snapshot_matches_order)
+{
+    enum { N = 3000 };
+    static jobq_item ref[N], snap[N];
+    jobqueue *q = jobq_new();
+    uint64_t rng = 4242;
+
+    for (size_t i = 0; i < N; i++) {
+        jobq_item it;
+
+        memset(&it, 0, sizeof(it));
+        snprintf(it.id, sizeof(it.id), "j%zu", i);
+        it.sev = (severity)unit_below(&rng, 4);
+        it.seq = unit_below(&rng, 1000000) * N + i; /* unique, arrival not push order */
+        ck_assert_int_eq(jobq_push(q, it.id, it.sev, it.seq), COORD_OK);
+        ref[i] = it;
+    }
+    qsort(ref, N, sizeof(ref[0]), ref_cmp);
+    static const size_t windows[] = {1, 2, 3, 7, 64, 100, 1024, N - 1};
+    for (size_t w = 0; w < sizeof(windows) / sizeof(windows[0]); w++) {
+        size_t k = windows[w];
+        ck_assert_uint_eq(jobq_snapshot(q, snap, k), k);
+        for (size_t i = 0; i < k; i++)
+            ck_assert_str_eq(snap[i].id, ref[i].id);
+    }
+    ck_assert_uint_eq(jobq_size(q), N); /* a snapshot never changes the queue */
+    jobq_free(q);
+}
+END_TEST
+
 Suite *unit_suite(void)
 {
     Suite *s = suite_create("jobqueue");
@@ -201,6 +233,7 @@ Suite *unit_suite(void)
     tcase_add_test(tc, test_remove);
     tcase_add_test(tc, test_duplicates_and_bad_input);
     tcase_add_test(tc, test_snapshot);
+    tcase_add_test(tc, test_partial_snapshot_matches_order);
     tcase_add_test(tc, test_random_against_reference);
     suite_add_tcase(s, tc);
     return s;
