@@ -23,6 +23,24 @@ static void recover_claim(void *arg, const char *unit_id, const char *job_id, ui
     }
 }
 
+static void merge_clock_text(vclock *clock, const char *text)
+{
+    json_t *j = text ? json_loads(text, 0, NULL) : NULL;
+    vclock *tmp = malloc(sizeof(*tmp));
+    field_error fe;
+    if (j && tmp && vclock_from_json(j, tmp, &fe) == 0)
+        vclock_merge(clock, tmp);
+    free(tmp);
+    json_decref(j);
+}
+
+static void merge_event_clock(void *arg, uint64_t seq, uint64_t time_ms, const char *node,
+                              const char *type, const char *job_id, const char *unit_id,
+                              uint32_t attempt_no, const char *detail, const char *vclock_json)
+{
+    merge_clock_text(arg, vclock_json);
+}
+
 static void free_unit_v(void *p)
 {
     unit_free(p);
@@ -131,14 +149,15 @@ int broker_init(broker *b, const broker_config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "cannot write to %s", path);
         return -1;
     }
+    /* Every state change is an event stamped with the clock after it, so
+     * the newest event's clock is the clock we stopped with (older data
+     * dirs also kept it in meta; take the larger). */
     char vc[8192];
-    if (db_get_meta(b->db, "vclock", vc, sizeof(vc)) == 0) {
-        json_t *j = json_loads(vc, 0, NULL);
-        field_error fe;
-        if (j)
-            vclock_from_json(j, &b->clock, &fe);
-        json_decref(j);
-    }
+    if (db_get_meta(b->db, "vclock", vc, sizeof(vc)) == 0)
+        merge_clock_text(&b->clock, vc);
+    uint64_t last = db_last_event_seq(b->db);
+    if (last)
+        db_list_events(b->db, last - 1, 1, merge_event_clock, &b->clock);
     if (db_load(b->db, b->units, b->jobs) < 0 || recover(b) < 0) {
         snprintf(err, errlen, "cannot load state from %s", path);
         return -1;

@@ -146,10 +146,8 @@ int broker_txn_begin(broker *b)
 
 int broker_txn_commit(broker *b)
 {
-    char *vc = clock_text(&b->clock);
-    if (!vc || db_put_meta(b->db, "vclock", vc) < 0)
-        b->txn_failed = true;
-    free(vc);
+    /* The clock itself is not written here: the transaction's events carry
+     * it (see broker_init). */
     if (b->txn_failed || db_commit(b->db) < 0) {
         db_rollback(b->db);
         return -1;
