@@ -85,6 +85,7 @@ typedef struct peer {
     uint64_t next_due_mono_ms;
     bool pull_requested;       /* it signalled a change */
     uint64_t notified_version; /* our version we last signalled to it */
+    uint64_t pending_since_mono_ms, last_notify_mono_ms, last_pull_mono_ms;
     uint64_t pulls, pulled_units, pulled_jobs;
     bool thread_started;
     pthread_t thr;

@@ -15,6 +15,9 @@
 #include "broker.h"
 
 #define NOTIFY_DEBOUNCE_MS 50
+#define NOTIFY_MAX_WAIT_MS 300
+#define NOTIFY_MIN_GAP_MS 500
+#define PULL_MIN_GAP_MS 500
 #define PULL_PAGE          500
 #define BACKOFF_FIRST_MS   250
 
@@ -641,21 +644,44 @@ void *broker_peer_main(void *arg)
         pthread_mutex_lock(&b->mu);
         peer *p = &b->peers[idx];
         uint64_t mono = coord_now_mono_ms();
-        bool pull = p->pull_requested || mono >= p->next_due_mono_ms;
-        /* A signalled pull still respects the backoff of a failing peer. */
-        if (p->pull_requested && p->failures && mono < p->next_due_mono_ms)
-            pull = false;
-        uint64_t version = b->meta_version;
-        bool notify = version > p->notified_version &&
-                      mono >= last_touch_mono_ms + NOTIFY_DEBOUNCE_MS && p->failures == 0;
         uint64_t deadline = p->next_due_mono_ms;
-        if (version > p->notified_version && p->failures == 0) {
-            uint64_t d = last_touch_mono_ms + NOTIFY_DEBOUNCE_MS;
-            if (d < deadline)
-                deadline = d;
+        bool pull = mono >= p->next_due_mono_ms;
+        /* A signalled pull comes soon, but at most every PULL_MIN_GAP_MS per
+         * peer (a busy city must not turn signals into a pull storm), and
+         * never inside a failing peer's backoff. */
+        if (p->pull_requested && !p->failures) {
+            uint64_t at = p->last_pull_mono_ms + PULL_MIN_GAP_MS;
+            if (mono >= at)
+                pull = true;
+            else if (at < deadline)
+                deadline = at;
         }
-        if (notify)
+        /* Our own changes are signalled once things are quiet for the
+         * debounce, or at the latest NOTIFY_MAX_WAIT_MS after the first,
+         * and at most every NOTIFY_MIN_GAP_MS to the same peer. */
+        uint64_t version = b->meta_version;
+        bool notify = false;
+        if (version > p->notified_version && p->failures == 0) {
+            if (!p->pending_since_mono_ms)
+                p->pending_since_mono_ms = mono;
+            uint64_t quiet = last_touch_mono_ms + NOTIFY_DEBOUNCE_MS;
+            uint64_t latest = p->pending_since_mono_ms + NOTIFY_MAX_WAIT_MS;
+            uint64_t at = quiet < latest ? quiet : latest;
+            uint64_t gap = p->last_notify_mono_ms + NOTIFY_MIN_GAP_MS;
+            if (gap > at)
+                at = gap;
+            if (mono >= at)
+                notify = true;
+            else if (at < deadline)
+                deadline = at;
+        }
+        if (notify) {
             p->notified_version = version;
+            p->pending_since_mono_ms = 0;
+            p->last_notify_mono_ms = mono;
+        }
+        if (pull)
+            p->last_pull_mono_ms = mono;
         pthread_mutex_unlock(&b->mu);
 
         if (notify)
