@@ -218,7 +218,7 @@ class Demo:
         took = time.monotonic() - killed_at
         lost = self.unit("Downtown", failing)
         att2 = moved["attempts"][-1]
-        T("     ", "-> Downtown marked %s %s after %.1f s of silence (failure timeout %s)"
+        T("     ", "-> Downtown marked %s %s %.1f s after the kill (failure timeout %s since its last heartbeat)"
           % (failing, lost["status"], took, FAILURE_TIMEOUT))
         T("     ", "-> Building C moved to %s (%s district), attempt 2: Downtown had no free fire unit, "
           "so it claimed one from a peer (mutual aid)" % (att2["unit_id"], att2["district"]))
