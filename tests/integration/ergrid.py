@@ -50,7 +50,8 @@ def build_dir():
     d = os.environ.get("ERGRID_BUILD")
     if not d:
         pytest.skip("ERGRID_BUILD is not set (point it at a meson build dir)")
-    return d
+    # Some tests run binaries from another working directory.
+    return os.path.abspath(d)
 
 
 def binary(kind):
