@@ -61,7 +61,8 @@ static unit *pick_unit(broker *b, const job *j, char (*tried)[COORD_ID_MAX + 1],
         unit *u = l->v[k];
         if (u->lost || u->out_of_service || u->load >= u->capacity)
             continue;
-        if (best && (u->load > best->load || (u->load == best->load && strcmp(u->id, best->id) > 0)))
+        if (best &&
+            (u->load > best->load || (u->load == best->load && strcmp(u->id, best->id) > 0)))
             continue;
         if (tried_has(tried, ntried, u->id))
             continue;

@@ -125,8 +125,8 @@ int broker_init(broker *b, const broker_config *cfg, char *err, size_t errlen)
     snprintf(b->epoch, sizeof(b->epoch), "%llx-%llx", (unsigned long long)coord_now_wall_ms(),
              (unsigned long long)(coord_now_mono_ms() ^ (uint64_t)getpid()));
     b->boot_mono_ms = coord_now_mono_ms();
-    if (!b->units || !b->jobs || !b->cap_index || !b->queue || !b->fd || !b->remote_units || !b->remote_jobs ||
-        !b->borrowed) {
+    if (!b->units || !b->jobs || !b->cap_index || !b->queue || !b->fd || !b->remote_units ||
+        !b->remote_jobs || !b->borrowed) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -158,7 +158,7 @@ int broker_init(broker *b, const broker_config *cfg, char *err, size_t errlen)
     uint64_t last = db_last_event_seq(b->db);
     if (last)
         db_list_events(b->db, last - 1, 1, merge_event_clock, &b->clock);
-    if (db_load(b->db, b->units, b->jobs) < 0 || recover(b) < 0) {
+    if (db_load(b->db, b->units, b->jobs) < 0 || recover(b) < 0 || broker_load_remote(b) < 0) {
         snprintf(err, errlen, "cannot load state from %s", path);
         return -1;
     }

@@ -103,8 +103,8 @@ typedef struct broker {
     pthread_mutex_t mu;
     db *db;
     vclock clock;
-    hmap *units; /* id -> unit* */
-    hmap *jobs;  /* id -> job* */
+    hmap *units;     /* id -> unit* */
+    hmap *jobs;      /* id -> job* */
     hmap *cap_index; /* capability -> unit_list*: who can do what */
     jobqueue *queue;
     failure_detector *fd;
@@ -228,6 +228,8 @@ void broker_queue_release(broker *b, const char *home_url, const char *unit_id, 
                           uint32_t attempt, const char *reason);
 json_t *remote_view(broker *b, const remote_entry *e);
 void broker_free_remote(broker *b);
+/* Loads the synced copies kept on disk (at start, before any pull). */
+int broker_load_remote(broker *b);
 /* Receive event: merges the broker and coordinator entries of a clock that
  * arrived in a message (caller holds mu). */
 void broker_merge_clock_json(broker *b, const json_t *vc);

@@ -16,6 +16,8 @@ enum {
     ST_PUT_META,
     ST_GET_META,
     ST_ADD_EVENT,
+    ST_PUT_REMOTE,
+    ST_DEL_REMOTE,
     ST__COUNT
 };
 
@@ -32,6 +34,9 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_GET_META] = "SELECT value FROM meta WHERE key=?",
     [ST_ADD_EVENT] = "INSERT INTO events(seq,time_ms,node,type,job_id,unit_id,attempt,detail,"
                      "vclock) VALUES(?,?,?,?,?,?,?,?,?)",
+    [ST_PUT_REMOTE] =
+        "INSERT OR REPLACE INTO remote(kind,id,owner,obj,fetched_ms) VALUES(?,?,?,?,?)",
+    [ST_DEL_REMOTE] = "DELETE FROM remote WHERE kind=? AND id=?",
 };
 
 static const char schema[] =
@@ -54,7 +59,9 @@ static const char schema[] =
     " node TEXT NOT NULL, type TEXT NOT NULL, job_id TEXT, unit_id TEXT, attempt INTEGER,"
     " detail TEXT, vclock TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS claims(unit_id TEXT NOT NULL, job_id TEXT NOT NULL,"
-    " attempt INTEGER NOT NULL, owner TEXT NOT NULL, PRIMARY KEY(unit_id, job_id));";
+    " attempt INTEGER NOT NULL, owner TEXT NOT NULL, PRIMARY KEY(unit_id, job_id));"
+    "CREATE TABLE IF NOT EXISTS remote(kind TEXT NOT NULL, id TEXT NOT NULL, owner TEXT NOT NULL,"
+    " obj TEXT NOT NULL, fetched_ms INTEGER NOT NULL, PRIMARY KEY(kind, id));";
 
 struct db {
     sqlstore s;
@@ -484,6 +491,43 @@ int db_list_claims(db *d, db_claim_cb cb, void *arg)
     while (sqlite3_step(s) == SQLITE_ROW)
         cb(arg, col_text(s, 0), col_text(s, 1), (uint32_t)sqlite3_column_int64(s, 2),
            col_text(s, 3));
+    sqlite3_finalize(s);
+    return 0;
+}
+
+int db_put_remote(db *d, char kind, const char *id, const char *owner, const char *obj,
+                  uint64_t fetched_ms)
+{
+    sqlite3_stmt *s = d->s.st[ST_PUT_REMOTE];
+    char k[2] = {kind, '\0'};
+    sqlite3_bind_text(s, 1, k, 1, SQLITE_TRANSIENT);
+    sqlstore_bind_text(s, 2, id);
+    sqlstore_bind_text(s, 3, owner);
+    sqlstore_bind_text(s, 4, obj);
+    sqlite3_bind_int64(s, 5, (sqlite3_int64)fetched_ms);
+    return sqlstore_step_done(s);
+}
+
+int db_del_remote(db *d, char kind, const char *id)
+{
+    sqlite3_stmt *s = d->s.st[ST_DEL_REMOTE];
+    char k[2] = {kind, '\0'};
+    sqlite3_bind_text(s, 1, k, 1, SQLITE_TRANSIENT);
+    sqlstore_bind_text(s, 2, id);
+    return sqlstore_step_done(s);
+}
+
+int db_list_remote(db *d, db_remote_cb cb, void *arg)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(d->s.h, "SELECT kind,id,owner,obj,fetched_ms FROM remote", -1, &s,
+                           NULL) != SQLITE_OK)
+        return -1;
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        const char *k = col_text(s, 0);
+        cb(arg, k ? k[0] : '?', col_text(s, 1), col_text(s, 2), col_text(s, 3),
+           (uint64_t)sqlite3_column_int64(s, 4));
+    }
     sqlite3_finalize(s);
     return 0;
 }

@@ -48,6 +48,15 @@ typedef void (*db_claim_cb)(void *arg, const char *unit_id, const char *job_id, 
                             const char *owner);
 int db_list_claims(db *d, db_claim_cb cb, void *arg);
 
+/* Copies of other districts' units ('u') and jobs ('j'), kept so a
+ * restarted broker still answers for a peer that is down. */
+int db_put_remote(db *d, char kind, const char *id, const char *owner, const char *obj,
+                  uint64_t fetched_ms);
+int db_del_remote(db *d, char kind, const char *id);
+typedef void (*db_remote_cb)(void *arg, char kind, const char *id, const char *owner,
+                             const char *obj, uint64_t fetched_ms);
+int db_list_remote(db *d, db_remote_cb cb, void *arg);
+
 /* Loads everything into the maps (values are unit* / job* the caller owns
  * afterwards). */
 int db_load(db *d, hmap *units, hmap *jobs);

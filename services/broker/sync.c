@@ -16,8 +16,8 @@
 
 #define NOTIFY_DEBOUNCE_MS 50
 #define NOTIFY_MAX_WAIT_MS 300
-#define NOTIFY_MIN_GAP_MS 500
-#define PULL_MIN_GAP_MS 500
+#define NOTIFY_MIN_GAP_MS  500
+#define PULL_MIN_GAP_MS    500
 #define PULL_PAGE          500
 #define BACKOFF_FIRST_MS   250
 
@@ -302,13 +302,14 @@ json_t *remote_view(broker *b, const remote_entry *e)
      * the copy is as old as the owner's last good pull. */
     const peer *p = broker_peer(b, e->owner);
     uint64_t fetched = p && p->last_success_wall_ms > e->fetched_wall_ms ? p->last_success_wall_ms
-                                                                        : e->fetched_wall_ms;
+                                                                         : e->fetched_wall_ms;
     uint64_t now = coord_now_wall_ms();
     json_object_set_new(o, "age_ms", json_integer((json_int_t)(now > fetched ? now - fetched : 0)));
     return o;
 }
 
-static int upsert_remote(hmap *m, const char *owner, json_t *obj, uint64_t gen, uint64_t now)
+static int upsert_remote(broker *b, char kind, hmap *m, const char *owner, json_t *obj,
+                         uint64_t gen, uint64_t now)
 {
     const char *id = json_string_value(json_object_get(obj, "id"));
     if (!id || !coord_id_valid(id))
@@ -326,10 +327,15 @@ static int upsert_remote(hmap *m, const char *owner, json_t *obj, uint64_t gen, 
     e->obj = json_incref(obj);
     e->gen = gen;
     e->fetched_wall_ms = now;
+    /* Kept on disk too, so a restart still answers for a peer that is down. */
+    char *text = json_dumps(obj, JSON_COMPACT);
+    if (!text || db_put_remote(b->db, kind, id, owner, text, now) < 0)
+        b->txn_failed = true;
+    free(text);
     return 0;
 }
 
-static void sweep_remote(hmap *m, const char *owner, uint64_t gen)
+static void sweep_remote(broker *b, char kind, hmap *m, const char *owner, uint64_t gen)
 {
     /* Collect first: the map must not change while iterating. */
     size_t it = 0, n = 0, cap = 0;
@@ -350,11 +356,13 @@ static void sweep_remote(hmap *m, const char *owner, uint64_t gen)
         }
         snprintf(ids[n++], COORD_ID_MAX + 1, "%s", key);
     }
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         remote_free(hmap_del(m, ids[i]));
+        if (db_del_remote(b->db, kind, ids[i]) < 0)
+            b->txn_failed = true;
+    }
     free(ids);
 }
-
 
 /* A borrowed unit reported lost by its home broker: move our jobs off it. */
 static size_t requeue_borrowed_on(broker *b, const char *unit_id, const char *owner)
@@ -463,12 +471,15 @@ static int apply_pull(broker *b, peer *p, json_t *reply, size_t *moved)
     size_t i;
     json_t *v;
     size_t nu = 0, nj = 0;
+    bool txn = json_array_size(units) || json_array_size(jobs) || (!more && p->full);
+    if (txn)
+        broker_txn_begin(b);
     json_array_foreach (units, i, v) {
         const char *id = json_string_value(json_object_get(v, "id"));
         if (!id || broker_unit(b, id))
             continue; /* our own units are never overwritten by a copy */
         const char *st = json_string_value(json_object_get(v, "status"));
-        if (upsert_remote(b->remote_units, p->id, v, p->gen, now) == 0)
+        if (upsert_remote(b, 'u', b->remote_units, p->id, v, p->gen, now) == 0)
             nu++;
         if (st && strcmp(st, "lost") == 0)
             *moved += requeue_borrowed_on(b, id, p->id);
@@ -480,7 +491,7 @@ static int apply_pull(broker *b, peer *p, json_t *reply, size_t *moved)
         const char *id = json_string_value(json_object_get(v, "id"));
         if (!id || broker_job(b, id))
             continue;
-        if (upsert_remote(b->remote_jobs, p->id, v, p->gen, now) == 0)
+        if (upsert_remote(b, 'j', b->remote_jobs, p->id, v, p->gen, now) == 0)
             nj++;
     }
     snprintf(p->epoch, sizeof(p->epoch), "%s", epoch);
@@ -488,23 +499,23 @@ static int apply_pull(broker *b, peer *p, json_t *reply, size_t *moved)
     p->pulled_units += nu;
     p->pulled_jobs += nj;
     if (!more && p->full) {
-        sweep_remote(b->remote_units, p->id, p->gen);
-        sweep_remote(b->remote_jobs, p->id, p->gen);
+        sweep_remote(b, 'u', b->remote_units, p->id, p->gen);
+        sweep_remote(b, 'j', b->remote_jobs, p->id, p->gen);
         p->full = false;
     }
     broker_merge_clock_json(b, json_object_get(reply, "vclock"));
+    if (nu || nj) {
+        /* Receiving news is an event: it orders the peer's changes before
+         * whatever we do next, and the event log shows the message. */
+        broker_event(b, "synced", NULL, NULL, 0, "pulled %zu units and %zu jobs from %s", nu, nj,
+                     p->id);
+    }
+    if (txn)
+        broker_commit_or_die(b);
     json_t *em_ms = json_object_get(reply, "emergency_set_ms");
     if (json_is_integer(em_ms) && json_integer_value(em_ms) > 0)
         apply_emergency(b, json_string_value(json_object_get(reply, "emergency")),
                         (uint64_t)json_integer_value(em_ms), p->id);
-    if (nu || nj) {
-        /* Receiving news is an event: it orders the peer's changes before
-         * whatever we do next, and the event log shows the message. */
-        broker_txn_begin(b);
-        broker_event(b, "synced", NULL, NULL, 0, "pulled %zu units and %zu jobs from %s", nu, nj,
-                     p->id);
-        broker_commit_or_die(b);
-    }
     return more ? 1 : 0;
 }
 
@@ -888,4 +899,30 @@ void broker_free_remote(broker *b)
     hmap_free(b->remote_units, remote_free);
     hmap_free(b->remote_jobs, remote_free);
     hmap_free(b->borrowed, NULL);
+}
+
+static void load_remote_row(void *arg, char kind, const char *id, const char *owner,
+                            const char *obj, uint64_t fetched_ms)
+{
+    broker *b = arg;
+    if (!id || !owner || !obj || !coord_id_valid(id) || !coord_id_valid(owner))
+        return;
+    json_t *o = json_loads(obj, 0, NULL);
+    if (json_is_object(o)) {
+        hmap *m = kind == 'u' ? b->remote_units : b->remote_jobs;
+        remote_entry *e = calloc(1, sizeof(*e));
+        if (e && hmap_put(m, id, e, NULL) == 0) {
+            snprintf(e->owner, sizeof(e->owner), "%s", owner);
+            e->obj = json_incref(o);
+            e->fetched_wall_ms = fetched_ms; /* gen 0: the first full pull replaces it */
+        } else {
+            free(e);
+        }
+    }
+    json_decref(o);
+}
+
+int broker_load_remote(broker *b)
+{
+    return db_list_remote(b->db, load_remote_row, b);
 }

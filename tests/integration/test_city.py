@@ -837,6 +837,29 @@ def test_killed_broker_results_stay_discoverable(cluster):
     assert result_core(a.job("dead-1")["result"]) == result_core(winner)
 
 
+
+def test_peer_restarted_while_owner_is_down_still_answers(cluster):
+    """Guarantee 4 across a restart: Westside keeps its synced copies on
+    disk, so after Downtown dies and Westside itself restarts, Westside
+    still answers for Downtown's accepted result (authoritative false)."""
+    city = make_city(cluster, GRID3, sync_interval=SYNC_FAST)
+    a = city["Downtown"]
+    w = city["Westside"]
+    j = a.submit_ok(["firefighting"], severity="critical", id="kept-1")
+    assert j["unit_id"] == "LAFD-1", j
+    expect(city.ex("LAFD-1").report("kept-1", "contained", {"floor": 2}), 201, "report")
+    winner = {"unit_id": "LAFD-1", "attempt": 1, "outcome": "contained", "data": {"floor": 2}}
+    wait_remote_job(w, "kept-1", "Downtown",
+                    lambda j: j["status"] == "completed" and
+                    result_core(j["result"]) == result_core(winner), what="result synced")
+    a.kill9()
+    w.kill9()
+    w.restart()
+    j = remote_job(w, "kept-1", "Downtown")
+    assert j["authoritative"] is False and result_core(j["result"]) == result_core(winner), j
+    assert any(x["id"] == "kept-1" for x in w.jobs())
+    remote_unit(w, "LAFD-1", "Downtown")
+
 # ---------------------------------------------------------- 5. emergency
 
 def _declare(city, level):
