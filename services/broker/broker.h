@@ -240,6 +240,10 @@ void *broker_registrar_main(void *arg);
 extern const api_route broker_routes[];
 extern const size_t broker_nroutes;
 
+/* The {id} of a route's path, checked: NULL (and a 400 invalid_id reply)
+ * when it is not an id. what names it in the message ("unit", "job"). */
+const char *path_id(api_request *req, api_response *res, const char *what);
+
 /* Handlers, one file per resource. */
 void h_health(api_request *req, api_response *res);
 void h_metrics(api_request *req, api_response *res);

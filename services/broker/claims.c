@@ -58,11 +58,9 @@ static struct held *find_held(unit *u, const char *job_id, uint32_t attempt_no)
 void h_unit_claim(api_request *req, api_response *res)
 {
     broker *b = req->ctx;
-    const char *uid = req->params[0];
-    if (!coord_id_valid(uid)) {
-        api_reply_error(res, API_E_INVALID_ID, "unit id is not a valid id");
+    const char *uid = path_id(req, res, "unit");
+    if (!uid)
         return;
-    }
     struct claim_req *r = calloc(1, sizeof(*r));
     field_error fe;
     if (!r) {
@@ -210,11 +208,9 @@ static const field_spec release_fields[] = {
 void h_unit_release(api_request *req, api_response *res)
 {
     broker *b = req->ctx;
-    const char *uid = req->params[0];
-    if (!coord_id_valid(uid)) {
-        api_reply_error(res, API_E_INVALID_ID, "unit id is not a valid id");
+    const char *uid = path_id(req, res, "unit");
+    if (!uid)
         return;
-    }
     struct release_req r = {0};
     field_error fe;
     if (json_parse_fields(req->body, release_fields, &r, &fe) < 0) {

@@ -268,11 +268,9 @@ void h_jobs_list(api_request *req, api_response *res)
 void h_job_get(api_request *req, api_response *res)
 {
     broker *b = req->ctx;
-    const char *id = req->params[0];
-    if (!coord_id_valid(id)) {
-        api_reply_error(res, API_E_INVALID_ID, "job id is not a valid id");
+    const char *id = path_id(req, res, "job");
+    if (!id)
         return;
-    }
     pthread_mutex_lock(&b->mu);
     job *j = broker_job(b, id);
     const remote_entry *e = j ? NULL : hmap_get(b->remote_jobs, id);
@@ -294,11 +292,9 @@ void h_job_get(api_request *req, api_response *res)
 void h_job_cancel(api_request *req, api_response *res)
 {
     broker *b = req->ctx;
-    const char *id = req->params[0];
-    if (!coord_id_valid(id)) {
-        api_reply_error(res, API_E_INVALID_ID, "job id is not a valid id");
+    const char *id = path_id(req, res, "job");
+    if (!id)
         return;
-    }
     struct {
         const char *reason;
     } r = {NULL};

@@ -64,11 +64,9 @@ static void merge_report_clock(broker *b, const vclock *in)
 void h_job_results_post(api_request *req, api_response *res)
 {
     broker *b = req->ctx;
-    const char *job_id = req->params[0];
-    if (!coord_id_valid(job_id)) {
-        api_reply_error(res, API_E_INVALID_ID, "job id is not a valid id");
+    const char *job_id = path_id(req, res, "job");
+    if (!job_id)
         return;
-    }
     struct result_req *r = calloc(1, sizeof(*r));
     if (!r) {
         api_reply_error(res, API_E_UNAVAILABLE, "out of memory");

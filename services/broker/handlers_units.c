@@ -211,11 +211,9 @@ void h_units_list(api_request *req, api_response *res)
 void h_unit_get(api_request *req, api_response *res)
 {
     broker *b = req->ctx;
-    const char *id = req->params[0];
-    if (!coord_id_valid(id)) {
-        api_reply_error(res, API_E_INVALID_ID, "unit id is not a valid id");
+    const char *id = path_id(req, res, "unit");
+    if (!id)
         return;
-    }
     pthread_mutex_lock(&b->mu);
     unit *u = broker_unit(b, id);
     const remote_entry *e = u ? NULL : hmap_get(b->remote_units, id);
@@ -270,11 +268,9 @@ static void add_revoked(json_t *arr, const char *job_id, uint32_t n, const char 
 void h_unit_heartbeat(api_request *req, api_response *res)
 {
     broker *b = req->ctx;
-    const char *id = req->params[0];
-    if (!coord_id_valid(id)) {
-        api_reply_error(res, API_E_INVALID_ID, "unit id is not a valid id");
+    const char *id = path_id(req, res, "unit");
+    if (!id)
         return;
-    }
     struct hb_req r = {0};
     struct hb_job held[HB_MAX_JOBS];
     size_t nheld = 0;

@@ -1,6 +1,16 @@
 /* The broker's one route table (DESIGN.md §5). */
 #include "broker.h"
 
+const char *path_id(api_request *req, api_response *res, const char *what)
+{
+    const char *id = req->nparams ? req->params[0] : NULL;
+    if (!coord_id_valid(id)) {
+        api_reply_error(res, API_E_INVALID_ID, "%s id is not a valid id", what);
+        return NULL;
+    }
+    return id;
+}
+
 const api_route broker_routes[] = {
     {"GET", "/v1/health", h_health, ROLE_ANY, API_BODY_NONE},
     {"GET", "/metrics", h_metrics, ROLE_ANY, API_BODY_NONE},
