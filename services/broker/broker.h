@@ -243,6 +243,12 @@ extern const size_t broker_nroutes;
 /* The {id} of a route's path, checked: NULL (and a 400 invalid_id reply)
  * when it is not an id. what names it in the message ("unit", "job"). */
 const char *path_id(api_request *req, api_response *res, const char *what);
+/* ?scope=local|city of the listings (default city); false (and a 400
+ * reply) for anything else. */
+bool list_scope(api_request *req, api_response *res, bool *city);
+/* The synced copies in m whose status (and capability, when given) match,
+ * as views sorted by id (caller holds mu). New reference. */
+json_t *remote_list(broker *b, hmap *m, const char *status, const char *cap);
 
 /* Handlers, one file per resource. */
 void h_health(api_request *req, api_response *res);

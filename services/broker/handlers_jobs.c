@@ -215,6 +215,9 @@ void h_jobs_list(api_request *req, api_response *res)
         api_reply_error(res, API_E_BAD_REQUEST, "limit is 0..10000 and offset a whole number");
         return;
     }
+    bool city;
+    if (!list_scope(req, res, &city))
+        return;
     pthread_mutex_lock(&b->mu);
     size_t n = hmap_size(b->jobs), k = 0;
     job **arr = calloc(n ? n : 1, sizeof(*arr));
@@ -236,18 +239,8 @@ void h_jobs_list(api_request *req, api_response *res)
     for (size_t i = offset; i < k && i < offset + limit; i++)
         json_array_append_new(list, job_to_json(b, arr[i]));
     /* Other districts' jobs follow ours (scope=local leaves them out). */
-    const char *scope = api_query(req, "scope");
-    if (!scope || strcmp(scope, "local") != 0) {
-        json_t *remote = json_array();
-        it = 0;
-        while (hmap_next(b->remote_jobs, &it, &key, &val)) {
-            const remote_entry *e = val;
-            if (fstatus &&
-                strcmp(json_string_value(json_object_get(e->obj, "status")) ?: "", fstatus) != 0)
-                continue;
-            json_array_append_new(remote, remote_view(b, e));
-        }
-        json_array_sort_by_id(remote);
+    if (city) {
+        json_t *remote = remote_list(b, b->remote_jobs, fstatus, NULL);
         size_t ri;
         json_t *rv;
         json_array_foreach (remote, ri, rv) {

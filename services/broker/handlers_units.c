@@ -154,6 +154,9 @@ void h_units_list(api_request *req, api_response *res)
         api_reply_error(res, API_E_INVALID_ID, "capability is not a valid id");
         return;
     }
+    bool city;
+    if (!list_scope(req, res, &city))
+        return;
     pthread_mutex_lock(&b->mu);
     size_t n = hmap_size(b->units), k = 0;
     unit **arr = calloc(n ? n : 1, sizeof(*arr));
@@ -178,27 +181,8 @@ void h_units_list(api_request *req, api_response *res)
     for (size_t i = 0; i < k; i++)
         json_array_append_new(list, unit_to_json(b, arr[i]));
     /* Then every other district's units, from the synced copies. */
-    const char *scope = api_query(req, "scope");
-    if (!scope || strcmp(scope, "local") != 0) {
-        json_t *remote = json_array();
-        it = 0;
-        while (hmap_next(b->remote_units, &it, &key, &val)) {
-            const remote_entry *e = val;
-            if (fstatus &&
-                strcmp(json_string_value(json_object_get(e->obj, "status")) ?: "", fstatus) != 0)
-                continue;
-            if (fcap) {
-                bool has = false;
-                size_t ci;
-                json_t *cv;
-                json_array_foreach (json_object_get(e->obj, "capabilities"), ci, cv)
-                    has |= json_is_string(cv) && strcmp(json_string_value(cv), fcap) == 0;
-                if (!has)
-                    continue;
-            }
-            json_array_append_new(remote, remote_view(b, e));
-        }
-        json_array_sort_by_id(remote);
+    if (city) {
+        json_t *remote = remote_list(b, b->remote_units, fstatus, fcap);
         json_array_extend(list, remote);
         json_decref(remote);
     }

@@ -1,4 +1,6 @@
 /* The broker's one route table (DESIGN.md §5). */
+#include <string.h>
+
 #include "broker.h"
 
 const char *path_id(api_request *req, api_response *res, const char *what)
@@ -9,6 +11,17 @@ const char *path_id(api_request *req, api_response *res, const char *what)
         return NULL;
     }
     return id;
+}
+
+bool list_scope(api_request *req, api_response *res, bool *city)
+{
+    const char *scope = api_query(req, "scope");
+    if (scope && strcmp(scope, "local") != 0 && strcmp(scope, "city") != 0) {
+        api_reply_error(res, API_E_BAD_REQUEST, "scope must be local or city");
+        return false;
+    }
+    *city = !scope || strcmp(scope, "city") == 0;
+    return true;
 }
 
 const api_route broker_routes[] = {

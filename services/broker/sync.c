@@ -308,6 +308,34 @@ json_t *remote_view(broker *b, const remote_entry *e)
     return o;
 }
 
+static bool copy_has(const remote_entry *e, const char *status, const char *cap)
+{
+    const char *st = json_string_value(json_object_get(e->obj, "status"));
+    if (status && (!st || strcmp(st, status) != 0))
+        return false;
+    if (!cap)
+        return true;
+    size_t i;
+    json_t *v;
+    json_array_foreach (json_object_get(e->obj, "capabilities"), i, v)
+        if (json_is_string(v) && strcmp(json_string_value(v), cap) == 0)
+            return true;
+    return false;
+}
+
+json_t *remote_list(broker *b, hmap *m, const char *status, const char *cap)
+{
+    json_t *arr = json_array();
+    size_t it = 0;
+    const char *key;
+    void *val;
+    while (hmap_next(m, &it, &key, &val))
+        if (copy_has(val, status, cap))
+            json_array_append_new(arr, remote_view(b, val));
+    json_array_sort_by_id(arr);
+    return arr;
+}
+
 static int upsert_remote(broker *b, char kind, hmap *m, const char *owner, json_t *obj,
                          uint64_t gen, uint64_t now)
 {
