@@ -100,7 +100,8 @@ const char *api_query(const api_request *req, const char *key);
 /* Value of a request header, or NULL. */
 const char *api_header(const api_request *req, const char *name);
 
-/* Replies. api_reply_json steals body. */
+/* Replies. api_reply_json steals body; a NULL body (a failed json_pack)
+ * becomes a 500 internal error, never an empty 2xx. */
 void api_reply_json(api_response *res, unsigned status, json_t *body);
 void api_reply_error(api_response *res, api_err code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -20,10 +20,7 @@ static void reply_assignment(api_response *res, unsigned status, json_t *a, cons
         return;
     }
     json_t *body = json_pack("{s:o, s:o}", "assignment", a, "vclock", vclock_to_json(vc));
-    if (!body)
-        api_reply_error(res, API_E_INTERNAL, "out of memory");
-    else
-        api_reply_json(res, status, body);
+    api_reply_json(res, status, body);
 }
 
 static bool job_id_param(api_request *req, api_response *res, const char **out)
@@ -126,10 +123,7 @@ void h_list(api_request *req, api_response *res)
 {
     executor *e = req->ctx;
     json_t *body = exec_list_json(e);
-    if (!body)
-        api_reply_error(res, API_E_INTERNAL, "out of memory");
-    else
-        api_reply_json(res, 200, body);
+    api_reply_json(res, 200, body);
 }
 
 void h_get(api_request *req, api_response *res)
@@ -144,10 +138,7 @@ void h_get(api_request *req, api_response *res)
         return;
     }
     json_t *body = a ? json_pack("{s:o}", "assignment", a) : NULL;
-    if (!body)
-        api_reply_error(res, API_E_INTERNAL, "out of memory");
-    else
-        api_reply_json(res, 200, body);
+    api_reply_json(res, 200, body);
 }
 
 void h_revoke(api_request *req, api_response *res)
