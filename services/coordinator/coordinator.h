@@ -141,23 +141,7 @@ void iso_time(uint64_t ms, char *buf, size_t len);
  * all (fanout.c). Falls back to the calling thread if threads cannot be made. */
 void fanout_run(size_t n, size_t max_threads, void (*fn)(void *arg, size_t i), void *arg);
 
-/* ---- routing (handlers_incidents.c); pure, unit-tested ---- */
-typedef enum route_kind { ROUTE_NAMED = 0, ROUTE_FREE_UNIT, ROUTE_LEAST_LOADED } route_kind;
-const char *route_kind_str(route_kind k);
-
-typedef struct route_candidate {
-    const char *id;
-    bool units_ok;       /* GET /v1/units?status=available answered */
-    size_t free_capable; /* own available units whose capabilities cover the request */
-    bool health_ok;      /* GET /v1/health answered with "queued" */
-    uint64_t queued;
-} route_candidate;
-
-/* Index of the chosen candidate and *kind, or -1 when none can take it.
- * Most free capable units wins (ties: smallest id); with none anywhere, the
- * reachable broker with the fewest queued jobs (ties: smallest id). */
-long route_choose(const route_candidate *c, size_t n, route_kind *kind);
-
+/* ---- incident intake (handlers_incidents.c); routing itself is libcoord's ---- */
 /* Counts the units in a GET /v1/units "units" array that belong to district
  * (district equal or absent; authoritative true or absent), are available
  * and offer every capability in req. */

@@ -9,49 +9,6 @@
 #include "coordinator.h"
 
 static const char *const severity_names[] = {"low", "medium", "high", "critical", NULL};
-static const char *const route_names[] = {"named", "free_unit", "least_loaded"};
-
-const char *route_kind_str(route_kind k)
-{
-    return (unsigned)k < 3 ? route_names[k] : "named";
-}
-
-static int route_kind_parse(const char *s, route_kind *out)
-{
-    for (int i = 0; i < 3; i++)
-        if (strcmp(s, route_names[i]) == 0) {
-            *out = (route_kind)i;
-            return 0;
-        }
-    return -1;
-}
-
-long route_choose(const route_candidate *c, size_t n, route_kind *kind)
-{
-    long best = -1;
-    for (size_t i = 0; i < n; i++) {
-        if (!c[i].units_ok || c[i].free_capable == 0)
-            continue;
-        if (best < 0 || c[i].free_capable > c[best].free_capable ||
-            (c[i].free_capable == c[best].free_capable && strcmp(c[i].id, c[best].id) < 0))
-            best = (long)i;
-    }
-    if (best >= 0) {
-        *kind = ROUTE_FREE_UNIT;
-        return best;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (!c[i].health_ok)
-            continue;
-        if (best < 0 || c[i].queued < c[best].queued ||
-            (c[i].queued == c[best].queued && strcmp(c[i].id, c[best].id) < 0))
-            best = (long)i;
-    }
-    if (best >= 0)
-        *kind = ROUTE_LEAST_LOADED;
-    return best;
-}
-
 size_t count_free_capable(const json_t *units, const char *district, const char *const *req,
                           size_t nreq)
 {
@@ -176,11 +133,11 @@ static long choose_target(target *t, size_t n, const char *const *req, size_t nr
         cand[i].id = t[i].id;
     probe p = {t, cand, req, nreq};
     fanout_run(n, 16, probe_units, &p);
-    long best = route_choose(cand, n, kind);
+    long best = route_choose(cand, n, NULL, kind);
     if (best >= 0)
         return best;
     fanout_run(n, 16, probe_health, &p);
-    return route_choose(cand, n, kind);
+    return route_choose(cand, n, NULL, kind);
 }
 
 void h_incidents_post(api_request *req, api_response *res)

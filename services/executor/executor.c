@@ -9,31 +9,6 @@
 
 #include "executor.h"
 
-const char *asg_state_str(asg_state s)
-{
-    switch (s) {
-    case ASG_ACTIVE:
-        return "active";
-    case ASG_REVOKED:
-        return "revoked";
-    case ASG_REPORTED:
-        return "reported";
-    }
-    return "active";
-}
-
-int asg_state_parse(const char *s, asg_state *out)
-{
-    static const asg_state all[] = {ASG_ACTIVE, ASG_REVOKED, ASG_REPORTED};
-    for (size_t i = 0; s && i < 3; i++) {
-        if (strcmp(s, asg_state_str(all[i])) == 0) {
-            *out = all[i];
-            return 0;
-        }
-    }
-    return -1;
-}
-
 void exec_format_time(uint64_t wall_ms, char *buf, size_t len)
 {
     time_t t = (time_t)(wall_ms / 1000);

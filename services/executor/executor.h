@@ -64,10 +64,6 @@ bool exec_url_valid(const char *s);
 
 /* ---- assignments (executor.c) ---- */
 
-typedef enum asg_state { ASG_ACTIVE = 0, ASG_REVOKED, ASG_REPORTED } asg_state;
-const char *asg_state_str(asg_state s);
-int asg_state_parse(const char *s, asg_state *out); /* 0 or -1 */
-
 typedef struct assignment {
     char job_id[COORD_ID_MAX + 1];
     int64_t attempt;
