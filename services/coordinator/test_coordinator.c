@@ -7,7 +7,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "coordinator.h"
+#include "dashboard.h"
+#include "db.h"
+#include "events.h"
+#include "handlers_incidents.h"
+#include "journal.h"
+#include "poller.h"
 
 #define ARGV(...) ((char *[]){"ergrid-coordinator", __VA_ARGS__, NULL})
 #define ARGC(...) ((int)(sizeof((char *[]){"x", __VA_ARGS__}) / sizeof(char *)))
