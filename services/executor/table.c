@@ -312,8 +312,10 @@ int exec_load(executor *e, char *err, size_t errlen)
         snprintf(err, errlen, "internal: loading into a table that is not empty");
         return -1;
     }
-    /* The records move into the table. */
-    memcpy(e->v, img.v, img.n * sizeof *img.v);
+    /* The records move into the table (a first start has none, and no
+     * array either). */
+    if (img.n)
+        memcpy(e->v, img.v, img.n * sizeof *img.v);
     e->n = img.n;
     e->report_counter = img.report_counter;
     e->next_seq = img.next_seq;
