@@ -12,5 +12,7 @@
 #include "jobqueue.h"
 #include "failure.h"
 #include "hmap.h"
+#include "assignment.h"
+#include "routing.h"
 
 #endif
