@@ -91,8 +91,6 @@ void api_dispatch(const api_dispatcher *d, const api_raw_request *rq, api_respon
     /* 414, 404, 405, 400 invalid_id */
     if (!api_route_resolve(d->routes, d->nroutes, rq->method, rq->target, &m)) {
         api_reply_error(res, m.err, "%s", m.message);
-        if (m.err == API_E_METHOD)
-            api_response_add_header(res, "Allow", m.allow);
         goto out;
     }
     req.method = rq->method;
@@ -122,6 +120,9 @@ void api_dispatch(const api_dispatcher *d, const api_raw_request *rq, api_respon
         api_reply_error(res, API_E_INTERNAL, "the handler produced an invalid status");
 
 out:
+    /* Whoever answered 405, the router or a handler, Allow says what would do. */
+    if (res->status == 405 && m.allow[0] && !api_response_header(res, "Allow"))
+        api_response_add_header(res, "Allow", m.allow);
     json_decref(body);
     res->route = m.route;
     res->pattern = m.pattern;

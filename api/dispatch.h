@@ -26,7 +26,7 @@ int api_dispatcher_init(api_dispatcher *d, const api_route *routes, size_t nrout
 
 /* Answers rq into res, which it overwrites (whatever res held is not
  * freed; release it with api_response_release afterwards). Order:
- *   414, 404, 405 with an Allow header, 400 invalid_id (api_route_resolve);
+ *   414, 404, 405, 400 invalid_id (api_route_resolve);
  *   413 when the body is longer than d->body_cap or rq->body_too_large,
  *       on every route;
  *   body routes (API_BODY_JSON, or API_BODY_OPTIONAL with a body):
@@ -36,7 +36,8 @@ int api_dispatcher_init(api_dispatcher *d, const api_route *routes, size_t nrout
  *       ignore the body;
  *   the handler, with api_query and api_header working on its request;
  *   500 internal when it set no status, or one outside 100-599.
- * Every error is the {"error":{"code","message"}} body. res->route and
+ * Every error is the {"error":{"code","message"}} body; every 405 (the
+ * router's or a handler's) has an Allow header. res->route and
  * res->pattern say what served (see reply.h). HEAD runs GET routes and
  * gets their body: dropping it is the transport's job. Thread-safe as far
  * as the handlers are. */

@@ -51,6 +51,12 @@ static void h_nothing(api_request *req, api_response *res)
     remember(req);
 }
 
+static void h_405(api_request *req, api_response *res)
+{
+    remember(req);
+    api_reply_error(res, API_E_METHOD, "not in this state");
+}
+
 static void h_bad_status(api_request *req, api_response *res)
 {
     remember(req);
@@ -69,6 +75,7 @@ static const api_route routes[] = {
     {"GET", "/v1/nothing", h_nothing, ROLE_ANY, API_BODY_NONE},
     {"GET", "/v1/bad-status", h_bad_status, ROLE_ANY, API_BODY_NONE},
     {"GET", "/v1/query", h_ok, ROLE_ANY, API_BODY_NONE},
+    {"PUT", "/v1/query", h_405, ROLE_ANY, API_BODY_NONE},
 };
 
 static api_dispatcher disp;
@@ -240,9 +247,14 @@ START_TEST(test_405_allow)
     run_simple(NULL, "/v1/units/x");
     assert_error(405, "method_not_allowed");
     ck_assert_int_eq(seen.calls, 0);
-    /* Allow goes with 405 only */
+    /* Allow goes with 405 only, and with a handler's 405 too */
     run_simple("GET", "/v1/nope");
     ck_assert_uint_eq(res.nheaders, 0);
+    run_simple("PUT", "/v1/query");
+    ck_assert_int_eq(seen.calls, 1);
+    assert_error(405, "method_not_allowed");
+    ck_assert_str_eq(api_response_header(&res, "Allow"), "GET, HEAD, PUT");
+    ck_assert_uint_eq(res.nheaders, 1);
 }
 END_TEST
 
