@@ -518,7 +518,7 @@ static outcome try_once(etcd_client *c, const char *path, const char *payload, l
     CURL *h = c->curl;
     CURLcode rc;
     long st = 0, timeout = c->o.request_timeout_ms;
-    double connect_time = 0;
+    curl_off_t pretransfer = 0;
     json_t *body = NULL;
     outcome out;
 
@@ -547,7 +547,8 @@ static outcome try_once(etcd_client *c, const char *path, const char *payload, l
     rc = curl_easy_perform(h);
     if (rc == CURLE_OK)
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &st);
-    curl_easy_getinfo(h, CURLINFO_CONNECT_TIME, &connect_time);
+    /* set once a connection, new or reused, was ready to carry the request */
+    curl_easy_getinfo(h, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
 
     if (k.overflow) {
         set_err(c, "%s: reply larger than %zu bytes", c->urls[c->cur], c->o.max_reply);
@@ -560,7 +561,7 @@ static outcome try_once(etcd_client *c, const char *path, const char *payload, l
         /* Connected and then no answer in time (a paused or quorum-less
          * member), or the connection broke mid-request: the request may have
          * been applied. Never connected: it certainly was not. */
-        out = connect_time > 0 ? TRY_UNAVAILABLE : TRY_UNREACHED;
+        out = pretransfer > 0 ? TRY_UNAVAILABLE : TRY_UNREACHED;
         goto done;
     }
     if (k.len)
