@@ -279,6 +279,23 @@ static etcd_err campaign(etcd_election *e, etcd_role *role_out)
         return ETCD_OK;
     }
     pthread_mutex_unlock(&e->lock);
+    /* While somebody else leads, a read is all it takes to know it; the
+     * campaign txn is a raft write, so standbys polling with it would load
+     * the cluster for nothing. */
+    {
+        etcd_kv cur;
+        err = etcd_get(e->tc, e->key, &cur, NULL);
+        if (err == ETCD_OK) {
+            bool ours = lease && cur.lease == lease && strcmp(cur.value, e->id) == 0;
+            etcd_kv_release(&cur);
+            if (!ours) {
+                *role_out = ETCD_FOLLOWER;
+                return ETCD_OK;
+            }
+        } else if (err != ETCD_E_NOT_FOUND) {
+            return err;
+        }
+    }
     if (!lease) {
         long sent = now_ms();
         err = etcd_lease_grant(e->tc, e->ttl_s, &lease, &granted);

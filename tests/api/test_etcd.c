@@ -1089,9 +1089,29 @@ END_TEST
 
 typedef struct bench_arg {
     cluster *cl;
-    int thread, ops;
+    int run, thread, ops;
+    const etcd_fence *fence; /* set: a broker-like commit instead */
     long errors;
 } bench_arg;
+
+/* What one broker commit of a submission with assignment would be: the
+ * fence, "the job is new", and 6 puts of 512 B (job, attempt, unit, event,
+ * clock, event counter). */
+static etcd_err bench_commit(etcd_client *c, const etcd_fence *f, const char *job)
+{
+    static const char *const parts[] = {"job", "attempt", "unit", "event", "clock", "seq"};
+    char keys[6][96], val[512];
+    etcd_op ops[6];
+    etcd_cmp fresh = {.key = keys[0], .target = ETCD_CMP_CREATE_REVISION, .op = ETCD_EQ};
+
+    memset(val, 'x', sizeof(val));
+    for (int k = 0; k < 6; k++) {
+        snprintf(keys[k], sizeof(keys[k]), "%s/%s", job, parts[k]);
+        ops[k] = (etcd_op){.kind = ETCD_OP_PUT, .key = keys[k], .value = val,
+                           .value_len = sizeof(val)};
+    }
+    return etcd_txn_fenced(c, f, &fresh, 1, ops, 6, NULL);
+}
 
 static void *bench_thread(void *p)
 {
@@ -1100,7 +1120,12 @@ static void *bench_thread(void *p)
     char key[64];
 
     for (int i = 0; i < a->ops; i++) {
-        snprintf(key, sizeof(key), "/bench/%d/%d", a->thread, i);
+        snprintf(key, sizeof(key), "/bench/%d/%d/%d", a->run, a->thread, i);
+        if (a->fence) {
+            if (bench_commit(c, a->fence, key) != ETCD_OK)
+                a->errors++;
+            continue;
+        }
         etcd_cmp absent = {.key = key, .target = ETCD_CMP_CREATE_REVISION, .op = ETCD_EQ};
         etcd_op put = {.kind = ETCD_OP_PUT, .key = key, .value = "job", .value_len = 3};
         if (etcd_txn(c, &absent, 1, &put, 1, NULL, 0, NULL) != ETCD_OK)
@@ -1110,14 +1135,16 @@ static void *bench_thread(void *p)
     return NULL;
 }
 
-static void bench_one(cluster *cl, const char *name, int threads, int ops)
+static void bench_one(cluster *cl, const char *name, int threads, int ops,
+                      const etcd_fence *fence)
 {
+    static int run;
     pthread_t th[16];
     bench_arg args[16];
     long t0 = now_ms(), errors = 0, ms;
 
     for (int i = 0; i < threads; i++) {
-        args[i] = (bench_arg){.cl = cl, .thread = i, .ops = ops};
+        args[i] = (bench_arg){.cl = cl, .run = run, .thread = i, .ops = ops, .fence = fence};
         pthread_create(&th[i], NULL, bench_thread, &args[i]);
     }
     for (int i = 0; i < threads; i++) {
@@ -1125,10 +1152,114 @@ static void bench_one(cluster *cl, const char *name, int threads, int ops)
         errors += args[i].errors;
     }
     ms = now_ms() - t0;
-    printf("%s, %d client%s: %d create-if-absent txns in %ld ms = %.0f txn/s (%ld errors)\n",
-           name, threads, threads > 1 ? "s" : "", threads * ops, ms,
+    run++;
+    printf("%s, %d client%s: %d %s in %ld ms = %.0f txn/s (%ld errors)\n", name, threads,
+           threads > 1 ? "s" : "", threads * ops,
+           fence ? "fenced 6-put commits" : "create-if-absent txns", ms,
            ms ? threads * ops * 1000.0 / (double)ms : 0.0, errors);
     fflush(stdout);
+}
+
+/* SIGKILL a leader process; how long until a standby (polling every
+ * retry_ms) leads. */
+static long bench_takeover(cluster *cl, int64_t ttl, long retry_ms, int round)
+{
+    char prefix[64], id[32];
+    etcd_election_opts o = {.ttl_s = ttl, .retry_ms = retry_ms};
+    etcd_client *c = etcd_new((const char *const *)cl->urls, cl->n, NULL);
+    etcd_election *b;
+    etcd_leader l;
+    long t0, ms = -1;
+    pid_t pid;
+
+    snprintf(prefix, sizeof(prefix), "/bench/takeover/%d", round);
+    snprintf(id, sizeof(id), "dying-%d", round);
+    pid = fork();
+    if (pid == 0) {
+        etcd_election *a;
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        a = etcd_election_new((const char *const *)cl->urls, cl->n, prefix, id, &o);
+        if (!a || etcd_election_start(a) != 0)
+            _exit(2);
+        for (;;)
+            pause();
+    }
+    if (!WAIT_UNTIL(etcd_leader_get(c, prefix, &l) == ETCD_OK && strcmp(l.id, id) == 0, 10000))
+        goto out;
+    b = etcd_election_new((const char *const *)cl->urls, cl->n, prefix, "standby", &o);
+    etcd_election_start(b);
+    /* let the standby settle into following (and its first poll pass) */
+    pause_ms(300);
+    kill(pid, SIGKILL);
+    t0 = now_ms();
+    if (WAIT_UNTIL(etcd_election_role(b, NULL) == ETCD_LEADER, 20000))
+        ms = now_ms() - t0;
+    etcd_election_free(b);
+out:
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    etcd_free(c);
+    return ms;
+}
+
+static int cmp_long(const void *a, const void *b)
+{
+    long x = *(const long *)a, y = *(const long *)b;
+    return (x > y) - (x < y);
+}
+
+static void bench_takeovers(cluster *cl, const char *name, int64_t ttl, long retry_ms)
+{
+    enum { ROUNDS = 5 };
+    static int round;
+    long ms[ROUNDS];
+
+    for (int i = 0; i < ROUNDS; i++)
+        ms[i] = bench_takeover(cl, ttl, retry_ms, round++);
+    qsort(ms, ROUNDS, sizeof(ms[0]), cmp_long);
+    printf("%s, lease %" PRId64 " s, standby polls every %ld ms: leader SIGKILLed -> standby "
+           "leads in median %ld ms, max %ld ms (%d rounds)\n",
+           name, ttl, retry_ms, ms[ROUNDS / 2], ms[ROUNDS - 1], ROUNDS);
+    fflush(stdout);
+}
+
+static int count_kv(const etcd_kv *kv, void *arg)
+{
+    (void)kv;
+    (*(long *)arg)++;
+    return 0;
+}
+
+/* What a new leader's rebuild costs: nkeys values of vlen bytes written
+ * 100 to a txn, then read back page by page at one revision. */
+static void bench_rebuild(cluster *cl, const char *name, int nkeys, size_t vlen)
+{
+    etcd_opts o = {.timeout_ms = 30000, .request_timeout_ms = 15000};
+    etcd_client *c = etcd_new((const char *const *)cl->urls, cl->n, &o);
+    char *val = malloc(vlen);
+    char (*keys)[48] = calloc(100, sizeof(*keys));
+    etcd_op ops[100];
+    long t0, n = 0;
+    etcd_err e = ETCD_OK;
+
+    memset(val, 'j', vlen);
+    for (int i = 0; i < nkeys && e == ETCD_OK; i += 100) {
+        for (int k = 0; k < 100; k++) {
+            snprintf(keys[k], sizeof(keys[k]), "/bench/rebuild/jobs/%08d", i + k);
+            ops[k] = (etcd_op){.kind = ETCD_OP_PUT, .key = keys[k], .value = val, .value_len = vlen};
+        }
+        e = etcd_txn(c, NULL, 0, ops, 100, NULL, 0, NULL);
+    }
+    t0 = now_ms();
+    if (e == ETCD_OK)
+        e = etcd_range_prefix_all(c, "/bench/rebuild/", 1000, count_kv, &n, NULL);
+    printf("%s: rebuild reads %ld keys of %zu B, 1000 a page, in %ld ms (%s)\n", name, n, vlen,
+           now_ms() - t0, etcd_strerror(e));
+    fflush(stdout);
+    etcd_delete_prefix(c, "/bench/rebuild/", NULL, NULL);
+    free(keys);
+    free(val);
+    etcd_free(c);
 }
 
 static int bench(void)
@@ -1139,9 +1270,23 @@ static int bench(void)
     if (cluster_start(&one, 1) != 0 || cluster_start(&three, 3) != 0)
         return EXIT_FAILURE;
     for (int k = 0; k < 2; k++) {
-        bench_one(cls[k], names[k], 1, 500);
-        bench_one(cls[k], names[k], 8, 250);
+        etcd_election *e = etcd_election_new((const char *const *)cls[k]->urls, cls[k]->n,
+                                             "/bench/lead", "bench", NULL);
+        etcd_fence f;
+        bench_one(cls[k], names[k], 1, 1000, NULL);
+        bench_one(cls[k], names[k], 8, 500, NULL);
+        /* started, so its keep-alives hold the lease for the whole run */
+        if (etcd_election_start(e) == 0 &&
+            WAIT_UNTIL(etcd_election_role(e, &f) == ETCD_LEADER, 10000)) {
+            bench_one(cls[k], names[k], 1, 500, &f);
+            bench_one(cls[k], names[k], 8, 250, &f);
+        }
+        etcd_election_free(e);
     }
+    bench_rebuild(&three, names[1], 20000, 400);
+    bench_takeovers(&three, names[1], 3, 1000);
+    bench_takeovers(&three, names[1], 3, 100);
+    bench_takeovers(&three, names[1], 2, 100);
     cluster_stop(&one);
     cluster_stop(&three);
     return EXIT_SUCCESS;
