@@ -203,7 +203,7 @@ static void lose_lease(etcd_election *e, int64_t lease)
         e->lease = 0;
         was_leader = e->role == ETCD_LEADER;
         e->role = ETCD_FOLLOWER;
-        memset(&e->fence, 0, sizeof(e->fence));
+        e->fence = (etcd_fence){0};
     }
     pthread_mutex_unlock(&e->lock);
     if (was_leader)
@@ -219,7 +219,7 @@ static void step_down(etcd_election *e, const etcd_fence *f)
     pthread_mutex_lock(&e->lock);
     if (e->role == ETCD_LEADER && e->fence.create_revision == f->create_revision) {
         e->role = ETCD_FOLLOWER;
-        memset(&e->fence, 0, sizeof(e->fence));
+        e->fence = (etcd_fence){0};
         was_leader = true;
     }
     pthread_mutex_unlock(&e->lock);
@@ -473,7 +473,7 @@ etcd_err etcd_election_resign(etcd_election *e, bool keep_running)
     f = e->fence;
     lease = e->lease;
     e->role = ETCD_FOLLOWER;
-    memset(&e->fence, 0, sizeof(e->fence));
+    e->fence = (etcd_fence){0};
     e->lease = 0;
     e->campaigning = keep_running;
     /* campaign again one retry period from now, not at once: resigning
