@@ -64,9 +64,11 @@ etcd_client *etcd_new(const char *const *urls, size_t n, const etcd_opts *opts);
 etcd_client *etcd_new_list(const char *url_list, const etcd_opts *opts);
 void etcd_free(etcd_client *c);
 /* Text of the last failure seen by this client (etcd's message or curl's),
- * for logs; valid until the next call on c. */
+ * for logs; valid until the next call on c (so meaningful only where one
+ * thread uses c). */
 const char *etcd_last_error(const etcd_client *c);
-/* The URL of the member calls go to first (the last one that answered). */
+/* The URL of the member calls go to first (the last one that answered);
+ * like etcd_last_error, for the thread that uses c. */
 const char *etcd_current_endpoint(const etcd_client *c);
 
 typedef struct etcd_kv {
@@ -230,10 +232,10 @@ typedef struct etcd_election_opts {
     long retry_ms;       /* a follower campaigns again this often; 0: T/3 */
     etcd_opts client;    /* the election's own clients; timeout_ms is at most T/3 */
     /* Called on every change of role: from the election's thread, or from
-     * the thread whose etcd_election_txn found the fence broken; never with
-     * a lock held that the election's calls take, so it may call them. role
-     * is ETCD_LEADER with the fence to use, or ETCD_FOLLOWER with NULL. Not
-     * called from etcd_election_free. */
+     * the caller's thread whose etcd_election_txn / _role / _resign found
+     * the leadership gone; never with a lock held that the election's calls
+     * take, so it may call them. role is ETCD_LEADER with the fence to use,
+     * or ETCD_FOLLOWER with NULL. Not called from etcd_election_free. */
     void (*on_change)(void *arg, etcd_role role, const etcd_fence *fence);
     void *on_change_arg;
 } etcd_election_opts;

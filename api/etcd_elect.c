@@ -30,7 +30,7 @@ struct etcd_election {
     /* under lock */
     int64_t lease;
     long lease_deadline_ms; /* when the lease may be gone, by our own clock */
-    long next_campaign_ms;
+    long next_campaign_ms, next_keepalive_ms;
     etcd_role role;
     etcd_fence fence;
 };
@@ -167,7 +167,14 @@ etcd_election *etcd_election_new(const char *const *urls, size_t n, const char *
     if (!e)
         return NULL;
     pthread_mutex_init(&e->lock, NULL);
-    pthread_cond_init(&e->cond, NULL);
+    {
+        /* the thread's period must not jump with the wall clock */
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&e->cond, &ca);
+        pthread_condattr_destroy(&ca);
+    }
     e->ttl_s = o.ttl_s;
     /* Three keep-alives per TTL: two may be lost before the lease is. */
     e->tick_ms = (long)(o.ttl_s * 1000 / 3);
@@ -370,14 +377,19 @@ static void *election_thread(void *arg)
 
     pthread_mutex_lock(&e->lock);
     while (!e->stop) {
-        long now, wake;
-        bool do_campaign;
+        long now = now_ms(), wake;
+        /* a follower polls more often than T/3 but keeps its lease alive
+         * no more often than a leader does */
+        bool do_keepalive = now >= e->next_keepalive_ms, do_campaign;
         struct timespec ts;
 
         pthread_mutex_unlock(&e->lock);
-        keepalive(e);
+        if (do_keepalive)
+            keepalive(e);
         pthread_mutex_lock(&e->lock);
         now = now_ms();
+        if (do_keepalive)
+            e->next_keepalive_ms = now + e->tick_ms;
         do_campaign = e->campaigning && e->role == ETCD_FOLLOWER && now >= e->next_campaign_ms;
         pthread_mutex_unlock(&e->lock);
         if (do_campaign) {
@@ -389,8 +401,7 @@ static void *election_thread(void *arg)
         if (do_campaign)
             e->next_campaign_ms = now + e->retry_ms;
         wake = e->role == ETCD_LEADER || !e->campaigning ? e->tick_ms : e->retry_ms;
-        /* CLOCK_REALTIME for the condvar wait; only the period matters */
-        clock_gettime(CLOCK_REALTIME, &ts);
+        clock_gettime(CLOCK_MONOTONIC, &ts);
         ts.tv_sec += wake / 1000;
         ts.tv_nsec += (wake % 1000) * 1000000L;
         if (ts.tv_nsec >= 1000000000L) {

@@ -772,6 +772,32 @@ START_TEST(test_election_one_leader)
 }
 END_TEST
 
+/* The lease goes away under a leader (an operator revokes it, or etcd
+ * expired it): the next keep-alive says so, the leader steps down and is
+ * told, and campaigns again under a new lease and a higher term. */
+START_TEST(test_lease_lost_steps_down)
+{
+    watch w = {0};
+    etcd_election *a = candidate(&one, "/t/el4", "lonely", &w);
+    etcd_client *c = client_of(&one, 3000);
+    etcd_leader l;
+    etcd_fence f1, f2;
+
+    ck_assert_int_eq(etcd_election_start(a), 0);
+    ck_assert(WAIT_UNTIL(etcd_election_role(a, &f1) == ETCD_LEADER, 10000));
+    ck_assert_int_eq(etcd_leader_get(c, "/t/el4", &l), ETCD_OK);
+    ck_assert_int_eq(etcd_lease_revoke(c, l.lease), ETCD_OK);
+    ck_assert(WAIT_UNTIL(atomic_load(&w.follower_events) == 1, 10000));
+    ck_assert(WAIT_UNTIL(atomic_load(&w.leader_events) == 2, 10000));
+    ck_assert_int_eq(etcd_election_role(a, &f2), ETCD_LEADER);
+    ck_assert_int_gt(f2.create_revision, f1.create_revision);
+    ck_assert_int_eq(etcd_leader_get(c, "/t/el4", &l), ETCD_OK);
+    ck_assert_int_eq(l.create_revision, f2.create_revision);
+    etcd_election_free(a);
+    etcd_free(c);
+}
+END_TEST
+
 START_TEST(test_campaign_once)
 {
     etcd_election *a = etcd_election_new((const char *const *)one.urls, one.n, "/t/el2", "solo",
@@ -1053,12 +1079,16 @@ START_TEST(test_quorum_loss_and_recovery)
 {
     const long timeout = 2000;
     etcd_client *c = client_of(&three, timeout);
+    watch w = {0};
+    etcd_election *el = candidate(&three, "/t/q/el", "q-leader", &w);
     etcd_kv kv;
     int64_t lease;
     long t0;
     etcd_err e;
 
     put_str(c, "/t/q/k", "v1");
+    ck_assert_int_eq(etcd_election_start(el), 0);
+    ck_assert(WAIT_UNTIL(etcd_election_role(el, NULL) == ETCD_LEADER, 10000));
     ck_assert_int_eq(member(&three, 1, "kill"), 0);
     ck_assert_int_eq(member(&three, 2, "kill"), 0);
 
@@ -1073,6 +1103,10 @@ START_TEST(test_quorum_loss_and_recovery)
     ck_assert_msg(e == ETCD_E_UNAVAILABLE, "get: %s", etcd_strerror(e));
     e = etcd_lease_grant(c, 5, &lease, NULL);
     ck_assert_msg(e == ETCD_E_UNAVAILABLE, "lease: %s", etcd_strerror(e));
+    /* keep-alives fail, so by its own clock the leader's lease may be gone:
+     * it steps down without etcd telling it (etcd cannot) */
+    ck_assert(WAIT_UNTIL(atomic_load(&w.follower_events) == 1, 10000));
+    ck_assert_int_eq(etcd_election_role(el, NULL), ETCD_FOLLOWER);
 
     /* and all three down: nothing answers at all */
     ck_assert_int_eq(member(&three, 0, "kill"), 0);
@@ -1089,6 +1123,10 @@ START_TEST(test_quorum_loss_and_recovery)
                   kv.value);
     etcd_kv_release(&kv);
     put_str(c, "/t/q/k", "v3");
+    /* with quorum back the candidate leads again (its old key expires once
+     * etcd's restored leases run out) */
+    ck_assert(WAIT_UNTIL(etcd_election_role(el, NULL) == ETCD_LEADER, 20000));
+    etcd_election_free(el);
     ck_assert_int_eq(member(&three, 2, "start"), 0);
     ck_assert_int_eq(cluster_wait_healthy(&three), 0);
     etcd_free(c);
@@ -1323,6 +1361,7 @@ static Suite *suite(void)
     tcase_set_timeout(el, 60);
     tcase_add_test(el, test_election_one_leader);
     tcase_add_test(el, test_campaign_once);
+    tcase_add_test(el, test_lease_lost_steps_down);
     tcase_add_test(el, test_fencing_sigstop);
     suite_add_tcase(s, el);
 
