@@ -880,8 +880,7 @@ etcd_err etcd_delete(etcd_client *c, const char *key, int64_t *deleted, int64_t 
                          revision);
 }
 
-etcd_err etcd_delete_prefix(etcd_client *c, const char *prefix, int64_t *deleted,
-                            int64_t *revision)
+etcd_err etcd_delete_prefix(etcd_client *c, const char *prefix, int64_t *deleted, int64_t *revision)
 {
     /* an empty prefix would delete the whole store: refuse it */
     if (!c || !valid_key(prefix))

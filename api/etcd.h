@@ -72,8 +72,8 @@ const char *etcd_last_error(const etcd_client *c);
 const char *etcd_current_endpoint(const etcd_client *c);
 
 typedef struct etcd_kv {
-    char *key;            /* NUL-terminated */
-    char *value;          /* value_len bytes, plus a NUL for convenience */
+    char *key;   /* NUL-terminated */
+    char *value; /* value_len bytes, plus a NUL for convenience */
     size_t value_len;
     int64_t create_revision, mod_revision, version, lease;
 } etcd_kv;
@@ -156,8 +156,8 @@ typedef struct etcd_op_result {
 } etcd_op_result;
 
 typedef struct etcd_txn_result {
-    bool succeeded;         /* the compares held and the success ops ran */
-    int64_t revision;       /* the revision after the txn (its own, if it wrote) */
+    bool succeeded;          /* the compares held and the success ops ran */
+    int64_t revision;        /* the revision after the txn (its own, if it wrote) */
     etcd_op_result *results; /* one per op of the branch that ran */
     size_t n;
 } etcd_txn_result;
@@ -217,8 +217,8 @@ typedef struct etcd_fence {
  * fence is broken (another leader or none); ETCD_E_COMPARE_FAILED when the
  * fence held but an extra compare did not. out as etcd_txn (its results are
  * the success ops' on ETCD_OK; empty otherwise). */
-etcd_err etcd_txn_fenced(etcd_client *c, const etcd_fence *fence, const etcd_cmp *cmps,
-                         size_t ncmp, const etcd_op *ops, size_t nops, etcd_txn_result *out);
+etcd_err etcd_txn_fenced(etcd_client *c, const etcd_fence *fence, const etcd_cmp *cmps, size_t ncmp,
+                         const etcd_op *ops, size_t nops, etcd_txn_result *out);
 
 /* Who holds "<prefix>/leader"; ETCD_E_NOT_FOUND when nobody does. */
 etcd_err etcd_leader_get(etcd_client *c, const char *prefix, etcd_leader *out);
@@ -228,9 +228,9 @@ typedef struct etcd_election etcd_election;
 typedef enum etcd_role { ETCD_FOLLOWER = 0, ETCD_LEADER = 1 } etcd_role;
 
 typedef struct etcd_election_opts {
-    int64_t ttl_s;       /* the lease; 0: 3 */
-    long retry_ms;       /* a follower campaigns again this often; 0: T/3 */
-    etcd_opts client;    /* the election's own clients; timeout_ms is at most T/3 */
+    int64_t ttl_s;    /* the lease; 0: 3 */
+    long retry_ms;    /* a follower campaigns again this often; 0: T/3 */
+    etcd_opts client; /* the election's own clients; timeout_ms is at most T/3 */
     /* Called on every change of role: from the election's thread, or from
      * the caller's thread whose etcd_election_txn / _role / _resign found
      * the leadership gone; never with a lock held that the election's calls
@@ -260,8 +260,8 @@ etcd_err etcd_election_observe(etcd_election *e, etcd_leader *out);
 /* A fenced txn with the current fence; steps down (and tells on_change)
  * when etcd says the fence is broken. ETCD_E_NOT_LEADER at once when not
  * leader. */
-etcd_err etcd_election_txn(etcd_election *e, const etcd_cmp *cmps, size_t ncmp,
-                           const etcd_op *ops, size_t nops, etcd_txn_result *out);
+etcd_err etcd_election_txn(etcd_election *e, const etcd_cmp *cmps, size_t ncmp, const etcd_op *ops,
+                           size_t nops, etcd_txn_result *out);
 /* Gives up leadership now (deletes the key if it is still ours, revokes the
  * lease) so a standby takes over without waiting for the TTL; keeps
  * campaigning only if keep_running. */

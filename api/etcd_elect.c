@@ -56,8 +56,8 @@ static bool fence_holds(const etcd_fence *f, const etcd_kv *kv)
     return kv && kv->create_revision == f->create_revision && strcmp(kv->value, f->id) == 0;
 }
 
-etcd_err etcd_txn_fenced(etcd_client *c, const etcd_fence *fence, const etcd_cmp *cmps,
-                         size_t ncmp, const etcd_op *ops, size_t nops, etcd_txn_result *out)
+etcd_err etcd_txn_fenced(etcd_client *c, const etcd_fence *fence, const etcd_cmp *cmps, size_t ncmp,
+                         const etcd_op *ops, size_t nops, etcd_txn_result *out)
 {
     etcd_cmp *all;
     etcd_op read_leader = {.kind = ETCD_OP_RANGE, .key = fence ? fence->key : NULL};
@@ -95,7 +95,7 @@ etcd_err etcd_txn_fenced(etcd_client *c, const etcd_fence *fence, const etcd_cmp
     if (e == ETCD_E_COMPARE_FAILED) {
         const etcd_range_result *lr = r.n == 1 ? &r.results[0].range : NULL;
         e = lr && lr->n == 1 && fence_holds(fence, &lr->kvs[0]) ? ETCD_E_COMPARE_FAILED
-                                                                 : ETCD_E_NOT_LEADER;
+                                                                : ETCD_E_NOT_LEADER;
         etcd_txn_result_release(&r);
     }
     return e;
@@ -454,8 +454,8 @@ etcd_err etcd_election_observe(etcd_election *e, etcd_leader *out)
     return etcd_leader_get(e->cc, e->prefix, out);
 }
 
-etcd_err etcd_election_txn(etcd_election *e, const etcd_cmp *cmps, size_t ncmp,
-                           const etcd_op *ops, size_t nops, etcd_txn_result *out)
+etcd_err etcd_election_txn(etcd_election *e, const etcd_cmp *cmps, size_t ncmp, const etcd_op *ops,
+                           size_t nops, etcd_txn_result *out)
 {
     etcd_fence f;
     etcd_err err;

@@ -60,13 +60,13 @@ static void pause_ms(long ms)
 }
 
 /* Polls cond every 20 ms until it holds or timeout_ms passes. */
-#define WAIT_UNTIL(cond, timeout_ms)                                                            \
-    ({                                                                                          \
-        long deadline_ = now_ms() + (timeout_ms);                                               \
-        bool ok_;                                                                               \
-        while (!(ok_ = (cond)) && now_ms() < deadline_)                                         \
-            pause_ms(20);                                                                       \
-        ok_;                                                                                    \
+#define WAIT_UNTIL(cond, timeout_ms)                                                               \
+    ({                                                                                             \
+        long deadline_ = now_ms() + (timeout_ms);                                                  \
+        bool ok_;                                                                                  \
+        while (!(ok_ = (cond)) && now_ms() < deadline_)                                            \
+            pause_ms(20);                                                                          \
+        ok_;                                                                                       \
     })
 
 static int cluster_start(cluster *cl, int members)
@@ -362,38 +362,36 @@ START_TEST(test_txn_compare)
     etcd_txn_result_release(&r);
     ck_assert_int_eq(etcd_txn(c, &absent, 1, &put, 1, NULL, 0, NULL), ETCD_E_COMPARE_FAILED);
 
-    /* each compare target, true and false */
+    /* each compare target, true and false; revisions relative to created */
     {
-        struct {
-            etcd_cmp cmp;
+        static const struct {
+            etcd_cmp_target target;
+            etcd_cmp_op op;
+            int64_t number;
+            bool relative;
+            const char *value;
             bool holds;
         } cases[] = {
-            {{.key = "/t/txn/k", .target = ETCD_CMP_VALUE, .op = ETCD_EQ, .value = "first",
-              .value_len = 5},
-             true},
-            {{.key = "/t/txn/k", .target = ETCD_CMP_VALUE, .op = ETCD_EQ, .value = "firs",
-              .value_len = 4},
-             false},
-            {{.key = "/t/txn/k", .target = ETCD_CMP_VALUE, .op = ETCD_NE, .value = "other",
-              .value_len = 5},
-             true},
-            {{.key = "/t/txn/k", .target = ETCD_CMP_CREATE_REVISION, .op = ETCD_EQ,
-              .number = created},
-             true},
-            {{.key = "/t/txn/k", .target = ETCD_CMP_MOD_REVISION, .op = ETCD_GT,
-              .number = created},
-             false},
-            {{.key = "/t/txn/k", .target = ETCD_CMP_MOD_REVISION, .op = ETCD_LT,
-              .number = created + 1},
-             true},
-            {{.key = "/t/txn/k", .target = ETCD_CMP_VERSION, .op = ETCD_EQ, .number = 1}, true},
-            {{.key = "/t/txn/k", .target = ETCD_CMP_VERSION, .op = ETCD_GT, .number = 1}, false},
-            {{.key = "/t/txn/k", .target = ETCD_CMP_LEASE, .op = ETCD_EQ, .number = 0}, true},
+            {ETCD_CMP_VALUE, ETCD_EQ, 0, false, "first", true},
+            {ETCD_CMP_VALUE, ETCD_EQ, 0, false, "firs", false},
+            {ETCD_CMP_VALUE, ETCD_NE, 0, false, "other", true},
+            {ETCD_CMP_CREATE_REVISION, ETCD_EQ, 0, true, NULL, true},
+            {ETCD_CMP_MOD_REVISION, ETCD_GT, 0, true, NULL, false},
+            {ETCD_CMP_MOD_REVISION, ETCD_LT, 1, true, NULL, true},
+            {ETCD_CMP_VERSION, ETCD_EQ, 1, false, NULL, true},
+            {ETCD_CMP_VERSION, ETCD_GT, 1, false, NULL, false},
+            {ETCD_CMP_LEASE, ETCD_EQ, 0, false, NULL, true},
         };
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-            etcd_err e = etcd_txn(c, &cases[i].cmp, 1, &get, 1, NULL, 0, NULL);
-            ck_assert_msg(e == (cases[i].holds ? ETCD_OK : ETCD_E_COMPARE_FAILED),
-                          "case %zu: %s", i, etcd_strerror(e));
+            etcd_cmp cmp = {.key = "/t/txn/k",
+                            .target = cases[i].target,
+                            .op = cases[i].op,
+                            .number = cases[i].number + (cases[i].relative ? created : 0),
+                            .value = cases[i].value,
+                            .value_len = cases[i].value ? strlen(cases[i].value) : 0};
+            etcd_err e = etcd_txn(c, &cmp, 1, &get, 1, NULL, 0, NULL);
+            ck_assert_msg(e == (cases[i].holds ? ETCD_OK : ETCD_E_COMPARE_FAILED), "case %zu: %s",
+                          i, etcd_strerror(e));
         }
     }
 
@@ -405,8 +403,8 @@ START_TEST(test_txn_compare)
             {.kind = ETCD_OP_DELETE, .key = "/t/txn/k"},
             {.kind = ETCD_OP_RANGE, .key = "/t/txn/", .prefix = true},
         };
-        etcd_cmp still = {.key = "/t/txn/k", .target = ETCD_CMP_VERSION, .op = ETCD_EQ,
-                          .number = 1};
+        etcd_cmp still = {
+            .key = "/t/txn/k", .target = ETCD_CMP_VERSION, .op = ETCD_EQ, .number = 1};
         ck_assert_int_eq(etcd_txn(c, &still, 1, ops, 4, NULL, 0, &r), ETCD_OK);
         ck_assert_uint_eq(r.n, 4);
         ck_assert_int_eq(r.results[2].deleted, 1);
@@ -669,8 +667,8 @@ START_TEST(test_error_codes)
              0, ETCD_E_COMPACTED},
         };
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-            fake f = {.status = cases[i].status, .body = cases[i].body,
-                      .body_len = cases[i].body_len};
+            fake f = {
+                .status = cases[i].status, .body = cases[i].body, .body_len = cases[i].body_len};
             etcd_err e = fake_get(&f);
             ck_assert_msg(e == cases[i].want, "case %zu: %s", i, etcd_strerror(e));
         }
@@ -745,10 +743,9 @@ START_TEST(test_election_one_leader)
     ck_assert_int_eq(etcd_election_txn(follow, NULL, 0, &put, 1, NULL), ETCD_E_NOT_LEADER);
     /* the fence held but the caller's own compare failed: not a step-down */
     {
-        etcd_cmp never = {.key = "/t/el1/data", .target = ETCD_CMP_VERSION, .op = ETCD_EQ,
-                          .number = 99};
-        ck_assert_int_eq(etcd_election_txn(lead, &never, 1, &put, 1, NULL),
-                         ETCD_E_COMPARE_FAILED);
+        etcd_cmp never = {
+            .key = "/t/el1/data", .target = ETCD_CMP_VERSION, .op = ETCD_EQ, .number = 99};
+        ck_assert_int_eq(etcd_election_txn(lead, &never, 1, &put, 1, NULL), ETCD_E_COMPARE_FAILED);
         ck_assert_int_eq(etcd_election_role(lead, NULL), ETCD_LEADER);
     }
 
@@ -883,8 +880,8 @@ static void child_main(cluster *cl, const char *id, int in, int out)
     while (fgets(line, sizeof(line), cmds)) {
         if (strncmp(line, "txn", 3) == 0) {
             etcd_fence f;
-            etcd_op put = {.kind = ETCD_OP_PUT, .key = "/t/el3/data", .value = id,
-                           .value_len = strlen(id)};
+            etcd_op put = {
+                .kind = ETCD_OP_PUT, .key = "/t/el3/data", .value = id, .value_len = strlen(id)};
             pthread_mutex_lock(&child_lock);
             f = child_fence;
             pthread_mutex_unlock(&child_lock);
@@ -1119,8 +1116,7 @@ START_TEST(test_quorum_loss_and_recovery)
     ck_assert_int_eq(member(&three, 0, "start"), 0);
     ck_assert_int_eq(member(&three, 1, "start"), 0);
     ck_assert(WAIT_UNTIL(etcd_get(c, "/t/q/k", &kv, NULL) == ETCD_OK, 30000));
-    ck_assert_msg(strcmp(kv.value, "v1") == 0 || strcmp(kv.value, "v2") == 0, "value %s",
-                  kv.value);
+    ck_assert_msg(strcmp(kv.value, "v1") == 0 || strcmp(kv.value, "v2") == 0, "value %s", kv.value);
     etcd_kv_release(&kv);
     put_str(c, "/t/q/k", "v3");
     /* with quorum back the candidate leads again (its old key expires once
@@ -1155,8 +1151,8 @@ static etcd_err bench_commit(etcd_client *c, const etcd_fence *f, const char *jo
     memset(val, 'x', sizeof(val));
     for (int k = 0; k < 6; k++) {
         snprintf(keys[k], sizeof(keys[k]), "%s/%s", job, parts[k]);
-        ops[k] = (etcd_op){.kind = ETCD_OP_PUT, .key = keys[k], .value = val,
-                           .value_len = sizeof(val)};
+        ops[k] =
+            (etcd_op){.kind = ETCD_OP_PUT, .key = keys[k], .value = val, .value_len = sizeof(val)};
     }
     return etcd_txn_fenced(c, f, &fresh, 1, ops, 6, NULL);
 }
@@ -1183,8 +1179,7 @@ static void *bench_thread(void *p)
     return NULL;
 }
 
-static void bench_one(cluster *cl, const char *name, int threads, int ops,
-                      const etcd_fence *fence)
+static void bench_one(cluster *cl, const char *name, int threads, int ops, const etcd_fence *fence)
 {
     static int run;
     pthread_t th[16];
@@ -1285,7 +1280,7 @@ static void bench_rebuild(cluster *cl, const char *name, int nkeys, size_t vlen)
     etcd_opts o = {.timeout_ms = 30000, .request_timeout_ms = 15000};
     etcd_client *c = etcd_new((const char *const *)cl->urls, cl->n, &o);
     char *val = malloc(vlen);
-    char (*keys)[48] = calloc(100, sizeof(*keys));
+    char(*keys)[48] = calloc(100, sizeof(*keys));
     etcd_op ops[100];
     long t0, n = 0;
     etcd_err e = ETCD_OK;
@@ -1294,7 +1289,8 @@ static void bench_rebuild(cluster *cl, const char *name, int nkeys, size_t vlen)
     for (int i = 0; i < nkeys && e == ETCD_OK; i += 100) {
         for (int k = 0; k < 100; k++) {
             snprintf(keys[k], sizeof(keys[k]), "/bench/rebuild/jobs/%08d", i + k);
-            ops[k] = (etcd_op){.kind = ETCD_OP_PUT, .key = keys[k], .value = val, .value_len = vlen};
+            ops[k] =
+                (etcd_op){.kind = ETCD_OP_PUT, .key = keys[k], .value = val, .value_len = vlen};
         }
         e = etcd_txn(c, NULL, 0, ops, 100, NULL, 0, NULL);
     }

@@ -64,6 +64,8 @@ for ((i = 0; i < members; i++)); do
     echo "$cp" >"$dir/m$i.client_port"
 done
 token=$(basename "$dir")
+# ETCD_EXTRA_ARGS: more etcd flags, split on spaces (e.g. "--quota-backend-bytes 1000000")
+read -r -a extra <<<"${ETCD_EXTRA_ARGS:-}"
 for ((i = 0; i < members; i++)); do
     cp=$(cat "$dir/m$i.client_port")
     pp=${ports[$((2 * i + 1))]}
@@ -80,7 +82,7 @@ for ((i = 0; i < members; i++)); do
         --initial-cluster-token "$token" \
         --initial-cluster-state new \
         --logger zap --log-level "${ETCD_LOG_LEVEL:-warn}" \
-        ${ETCD_EXTRA_ARGS:-} >"$dir/m$i.args"
+        "${extra[@]}" >"$dir/m$i.args"
 done
 echo "$urls" >"$dir/urls"
 echo "$members" >"$dir/members"

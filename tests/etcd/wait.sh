@@ -12,7 +12,10 @@ while :; do
     ok=1
     for ((i = 0; i < members; i++)); do
         pidf="$dir/m$i.pid"
-        [ -f "$pidf" ] && kill -0 "$(cat "$pidf")" 2>/dev/null || continue
+        # a member that was killed on purpose does not count
+        if ! { [ -f "$pidf" ] && kill -0 "$(cat "$pidf")" 2>/dev/null; }; then
+            continue
+        fi
         port=$(cat "$dir/m$i.client_port")
         if ! curl -fsS -m 2 "http://127.0.0.1:$port/health" 2>/dev/null | grep -q '"health":"true"'; then
             ok=0
