@@ -526,8 +526,8 @@ class Campaign:
             events.pop(0)
             name = f["target"]
             if what == "begin":
-                if f["action"] == "kill" and name.startswith("broker:") and \
-                        not self.a.allow_broker_pairs and self.other_broker_faulted(name):
+                if name.startswith("broker:") and not self.a.allow_broker_pairs and \
+                        self.other_broker_faulted(name):
                     self.fault("skipped", name, kind=f["kind"], why="another broker is down")
                     continue
                 st = self.cp.snapshot()[name]
@@ -544,7 +544,7 @@ class Campaign:
                     problem = self.cp.restart(name)
                     if problem:
                         self.fault("restart_failed", name, problem=problem)
-                        events.insert(0, (self.hist.now() + 1.0, i, "end", f))
+                        events.insert(0, (time.monotonic() - start + 1.0, i, "end", f))
                         continue
                     self.fault("restart", name, kind=f["kind"], pid=self.cp.pid(name))
                 else:
@@ -700,9 +700,10 @@ def main(argv=None):
     ap.add_argument("--failure-timeout", default="2s")
     ap.add_argument("--heartbeat", default="500ms")
     ap.add_argument("--sync-interval", default="1s")
-    ap.add_argument("--stuck-bound", type=float, default=30.0,
+    ap.add_argument("--stuck-bound", type=float, default=None,
                     help="seconds a job may wait while a capable unit is free, or a unit be "
-                         "busy for nothing, during the run (default 30)")
+                         "busy for nothing, during the run (default 30; with --check-only, "
+                         "the run's own)")
     ap.add_argument("--settle", type=float, default=90.0,
                     help="bound in seconds on waiting for the healed city to settle (default 90)")
     ap.add_argument("--allow-broker-pairs", action="store_true",
@@ -714,7 +715,10 @@ def main(argv=None):
     a = ap.parse_args(argv)
 
     if a.check_only:
-        return checker.main([a.check_only, "--stuck-bound", str(a.stuck_bound)])
+        bound = [] if a.stuck_bound is None else ["--stuck-bound", str(a.stuck_bound)]
+        return checker.main([a.check_only] + bound)
+    if a.stuck_bound is None:
+        a.stuck_bound = 30.0
     if not 12 <= a.executors <= len(UNIT_POOL):
         ap.error("--executors must be 12..%d" % len(UNIT_POOL))
     if not os.environ.get("ERGRID_BUILD"):

@@ -236,7 +236,8 @@ class Checker:
         self.acked_results = {}   # job id -> (line, result key)
         self.missing_seen = set()
         # check 2
-        self.results = collections.defaultdict(dict)  # job -> {key: [(line, where)]}
+        self.results = collections.defaultdict(dict)  # job -> {key: [first line, where, times]}
+        self.rejections = 0       # 409s naming the winner
         self.owner_result = {}    # job -> (line, key) last seen non-null at its owner
         # check 3
         self.over = collections.defaultdict(list)     # unit -> [(line, excerpt)]
@@ -318,10 +319,11 @@ class Checker:
             key = reply.get("result")
             if jid and key:
                 if 200 <= status < 300:
-                    self.results[jid].setdefault(key, []).append((n, "reply %d" % status))
+                    self.observe(jid, key, n, "reply %d" % status)
                     self.acked_results.setdefault(jid, (n, key, rec.get("t", 0)))
                 elif status == 409 and reply.get("code") == "result_rejected":
-                    self.results[jid].setdefault(key, []).append((n, "winner in a 409"))
+                    self.observe(jid, key, n, "winner in a 409")
+                    self.rejections += 1
         if op == "read-terminal" and status == 200:
             self._held(n, rec, rec.get("target", "").split(":", 1)[-1], reply.get("held"))
 
@@ -353,8 +355,15 @@ class Checker:
         elif what in ("copy", "city") and ok:
             for js in rec.get("jobs") or ([rec["job"]] if rec.get("job") else []):
                 if js.get("res"):
-                    where = "%s at %s" % ("copy" if js.get("copy") else "owner", d)
-                    self.results[js["id"]].setdefault(js["res"], []).append((n, where))
+                    self.observe(js["id"], js["res"], n, "copy at" if js.get("copy") else "owner", d)
+
+    def observe(self, jid, key, n, where, district=None):
+        """One observation of a job's accepted result (check 2)."""
+        seen = self.results[jid].get(key)
+        if seen is None:
+            self.results[jid][key] = [n, where if district is None else where + " " + district, 1]
+        else:
+            seen[2] += 1
 
     def _owner_jobs(self, n, rec, d, jobs):
         t0 = rec.get("t0", rec.get("t", 0))
@@ -362,7 +371,7 @@ class Checker:
         for js in jobs:
             ids[js["id"]] = js
             if js.get("res"):
-                self.results[js["id"]].setdefault(js["res"], []).append((n, "owner %s" % d))
+                self.observe(js["id"], js["res"], n, "owner", d)
                 self.owner_result[js["id"]] = (n, js["res"])
             elif js["id"] in self.owner_result:
                 ln, key = self.owner_result.pop(js["id"])
@@ -451,8 +460,8 @@ class Checker:
         for jid, keys in sorted(self.results.items()):
             if len(keys) > 1:
                 ev = []
-                for key, seen in keys.items():
-                    ev.append((seen[0][0], "%s (%s; seen %d times)" % (key, seen[0][1], len(seen))))
+                for key, (ln, where, times) in keys.items():
+                    ev.append((ln, "%s (first: %s; seen %d times)" % (key, where, times)))
                 self.add("2-result-changed", "job %s" % jid,
                          "%d different accepted results observed" % len(keys), ev)
         if not self.final_seen:
@@ -530,16 +539,14 @@ class Checker:
                 fin_status[js["status"]] += 1
         out.append("  jobs: %d acknowledged; at the end %s" % (
             len(self.acked_jobs), ", ".join("%s %d" % kv for kv in sorted(fin_status.items()))))
-        conflicts = sum(1 for keys in self.results.values() for _k, seen in keys.items()
-                        for _ln, w in seen if w == "winner in a 409")
         out.append("  results: %d jobs with an accepted result; %d rejections naming the winner"
-                   % (len(self.results), conflicts))
+                   % (len(self.results), self.rejections))
         if self.codes:
             out.append("  refusals and lost replies: %s" % ", ".join(
                 "%s x%d" % kv for kv in self.codes.most_common(12)))
         out.append("  polls: %d in %d rounds" % (self.polls, self.rounds))
         for kind in ("4-queued-while-free", "4-unheld-while-free", "5-busy-for-no-job"):
-            top = sorted(self.longest.get(kind, []), reverse=True)[:3]
+            top = sorted(x for x in self.longest.get(kind, []) if x[0] > 0)[::-1][:3]
             if top:
                 out.append("  longest %s stretches: %s" % (kind, "; ".join(
                     "%.1f s %s" % x for x in top)))
