@@ -586,6 +586,7 @@ class Campaign:
             "allow_broker_pairs": a.allow_broker_pairs, "rate": a.rate, "clients": a.clients,
             "build": ergrid.build_dir(), "schedule": self.plan,
             "schedule_digest": schedule_digest(self.plan), "argv": sys.argv[1:],
+            "wall_start": self.hist.wall_start,
         }
         self.hist.write(self.meta)
         self.say("seed %s: %d executors, %d faults planned (schedule %s), %ss of load" % (

@@ -151,6 +151,14 @@ def round_findings(city, rd):
     def candidates(caps, exclude=None):
         return sorted(uid for uid in avail if uid != exclude and city.capable(uid, caps))
 
+    def named(cands):
+        return ", ".join("%s (%s)" % (c, city.units[c]["home"]) for c in cands)
+
+    def terminal(c):
+        """What the first candidate's terminal holds: why it is not used."""
+        held = rd["held"].get(c)
+        return [_seen(held, unit=c, held=held[1])] if held and held[1] is not None else []
+
     jobs_known = all(rd["jobs"].get(d) and rd["jobs"][d][1] is not None for d in city.districts)
     assigned_to = collections.defaultdict(list)
     by_id = {}
@@ -163,13 +171,13 @@ def round_findings(city, rd):
                 cands = candidates(_caps(js))
                 if cands:
                     same = [c for c in cands if city.units[c]["home"] == d]
-                    where = "at %s itself" % d if same else "elsewhere in the city"
                     c = (same or cands)[0]
                     found[("4-queued-while-free", js["id"])] = (
                         "job %s (%s, needs %s)" % (js["id"], d, js["caps"]),
-                        "queued while %s %s available %s" % (
-                            ", ".join(cands), "is" if len(cands) == 1 else "are", where),
-                        [_seen(obs, district=d, job=js), avail[c]],
+                        "queued while %s %s available%s" % (
+                            named(cands), "is" if len(cands) == 1 else "are",
+                            " (at its own broker too)" if same else ""),
+                        [_seen(obs, district=d, job=js), avail[c]] + terminal(c),
                         ["broker:" + d, home(c), "executor:" + c], [("jobs", d)])
             elif js["status"] == "assigned" and current_attempt_state(js) == "active":
                 assigned_to[js["unit"]].append((d, js["id"], js["att"]))
@@ -186,7 +194,7 @@ def round_findings(city, rd):
                     found[("4-unheld-while-free", js["id"])] = (
                         "job %s (%s, needs %s)" % (js["id"], d, js["caps"]),
                         "assigned to %s attempt %s, which its terminal does not hold as active, "
-                        "while %s available" % (js["unit"], js["att"], ", ".join(cands)),
+                        "while %s available" % (js["unit"], js["att"], named(cands)),
                         [_seen(obs, district=d, job=js),
                          _seen(held, unit=js["unit"], held=held[1]), avail[c]],
                         ["broker:" + d, home(js["unit"]), "executor:" + js["unit"]],
@@ -506,13 +514,16 @@ class Checker:
     def render(self, path):
         out = []
         shown = collections.Counter()
+        more = []
         for v in self.violations:
             shown[v.kind] += 1
             if shown[v.kind] <= SAMPLE_MAX:
                 out.append(v.render())
-        for kind, n in self.by_kind().items():
-            if n > SAMPLE_MAX:
-                out.append("... and %d more [%s] violations" % (n - SAMPLE_MAX, kind))
+            else:
+                more.append("  [%s] %s: %s" % (v.kind, v.subject, _short(v.text, 200)))
+        if more:  # the rest in one line each: the evidence is in the history
+            out.append("%d more violations, without their evidence:" % len(more))
+            out += more
         m = self.meta
         run = None
         if "heal" in self.phases and "run" in self.phases:

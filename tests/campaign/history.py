@@ -13,7 +13,8 @@ This module owns the format, so writer and checker cannot drift apart:
   {"type":"round", "round", "phase", "t0", "t"}   closes one poll round
   {"type":"exit", "problem"}           a service that did not stop cleanly on SIGTERM
 
-Times ("t", "t0") are seconds since the campaign started (monotonic clock).
+Times ("t", "t0") are seconds since the campaign started (monotonic clock);
+the meta line's "wall_start" (UTC) relates them to the services' logs.
 Objects are summarised to the fields the checks read, as short strings where
 that keeps a long run's file small:
   job        {"id","status","sev","caps":"a,b","unit","att","atts":"1:LAFD-1:revoked,2:...",
@@ -128,6 +129,8 @@ class History:
         self.f = open(path, "w", encoding="utf-8", buffering=1)
         self.lock = threading.Lock()
         self.start = time.monotonic()
+        # The services log wall-clock UTC; t=0 is this instant.
+        self.wall_start = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time())) + "Z"
         self.lines = 0
 
     def now(self):

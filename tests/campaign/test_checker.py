@@ -272,7 +272,8 @@ def test_queued_while_a_capable_unit_is_free_after_healing(tmp_path):
     c = h.finish()
     assert kinds(c) == ["4-queued-while-free"], c.render(h.path)
     out = c.render(h.path)
-    assert "EMS-8" in out and "elsewhere in the city" in out and "after healing" in out
+    assert "EMS-8 (Westside) is available" in out and "own broker" not in out
+    assert "after healing" in out
 
 
 def test_queued_with_no_capable_unit_is_fine(tmp_path):
