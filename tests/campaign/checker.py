@@ -136,6 +136,7 @@ def round_findings(city, rd):
         return "broker:" + city.units.get(uid, {}).get("home", "?")
 
     avail = {}  # unit id -> evidence, from its home broker's own listing
+    reserving = set()  # busy only by a reservation: the broker is calling its terminal
     busy = []
     for d, obs in rd["units"].items():
         if not obs or obs[1] is None:
@@ -147,12 +148,21 @@ def round_findings(city, rd):
                 avail[u["id"]] = _seen(obs, district=d, unit=u)
             elif u["status"] == "busy":
                 busy.append((d, obs, u))
+                # A listing names confirmed jobs only; fewer than the
+                # capacity means a pending assignment. Such a unit counts
+                # as free for check 4, or a broker that keeps retrying a
+                # terminal that keeps refusing would look busy every other
+                # poll and never stuck.
+                if len(u["jobs"]) < city.capacity(u["id"]):
+                    avail[u["id"]] = _seen(obs, district=d, unit=u)
+                    reserving.add(u["id"])
 
     def candidates(caps, exclude=None):
         return sorted(uid for uid in avail if uid != exclude and city.capable(uid, caps))
 
     def named(cands):
-        return ", ".join("%s (%s)" % (c, city.units[c]["home"]) for c in cands)
+        return ", ".join("%s (%s%s)" % (c, city.units[c]["home"],
+                                        ", reserving" if c in reserving else "") for c in cands)
 
     def terminal(c):
         """What the first candidate's terminal holds: why it is not used."""
@@ -215,10 +225,13 @@ def round_findings(city, rd):
                         jobs_obs, owner, js = by_id[jid]
                         ev.append(_seen(jobs_obs, district=owner, job=js))
                         involved += ["broker:" + owner, "job:" + jid]
+                waiting = sum(1 for _o, _d, js in by_id.values()
+                              if js["status"] == "queued" and city.capable(u["id"], _caps(js)))
                 found[("5-busy-for-no-job", u["id"])] = (
                     "unit %s (%s, capacity %d)" % (u["id"], d, cap),
                     "busy at home listing jobs %s, but %d job(s) assigned to it at their owners "
-                    "%s and %d active at its terminal" % (u["jobs"], len(mine), mine, active),
+                    "%s and %d active at its terminal; %d queued job(s) in the city it could serve"
+                    % (u["jobs"], len(mine), mine, active, waiting),
                     ev, involved, [("units", d), ("held", u["id"])] +
                     [("jobs", x) for x in city.districts])
     return found
@@ -423,8 +436,11 @@ class Checker:
                 self._close(key, self.open.pop(key), final=False)
         if final:
             self.final_seen = True
+            # After healing a condition must hold in the final round and the
+            # one before it: one round can catch the city moving.
             for key in list(self.open):
-                self._close(key, self.open.pop(key), final=True)
+                s = self.open.pop(key)
+                self._close(key, s, final=s["rounds"] >= 2)
         self.rd = new_round()
 
     def _close(self, key, s, final):

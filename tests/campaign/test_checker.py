@@ -276,6 +276,34 @@ def test_queued_while_a_capable_unit_is_free_after_healing(tmp_path):
     assert "after healing" in out
 
 
+def test_one_round_after_healing_is_not_enough(tmp_path):
+    h = Hist(tmp_path)
+    h.submit("J1", "Downtown")
+    busy_lafd1(h)
+    h.poll()
+    h.poll()
+    # The final round catches J1 queued again while Westside's EMS-8 is free.
+    h.jobs["Downtown"] = [job("J1", "queued", "medical")]
+    c = h.finish()
+    assert c.violations == [], c.render(h.path)
+
+
+def test_a_unit_busy_only_by_a_pending_call_counts_as_free(tmp_path):
+    # A broker retrying a terminal that refuses (it holds a phantom): the
+    # unit looks reserved at some polls, available at the others.
+    h = Hist(tmp_path)
+    h.submit("J1", "Valley")
+    h.jobs["Valley"] = [job("J1", "queued", "law_enforcement")]
+    h.held["LAPD-15"] = ["X:1:active", "Y:1:active"]
+    for i in range(4):
+        h.units["LAPD-15"].update(status="busy" if i % 2 else "available", jobs=[])
+        h.poll()
+    c = h.finish()
+    out = c.render(h.path)
+    assert kinds(c) == ["4-queued-while-free"], out
+    assert "LAPD-15 (Valley" in out and "5 rounds" in out, out
+
+
 def test_queued_with_no_capable_unit_is_fine(tmp_path):
     h = Hist(tmp_path)
     h.submit("J1", "Downtown")
@@ -292,6 +320,7 @@ def test_assigned_but_unheld_while_a_unit_is_free(tmp_path):
     h.jobs["Downtown"] = [job("J1", "assigned", "law_enforcement", "LAFD-1", 1,
                               "1:LAFD-1:active")]
     h.held["LAFD-1"] = ["J1:1:revoked"]  # the terminal let it go; LAPD-15 is free
+    h.poll()
     c = h.finish()
     assert kinds(c) == ["4-unheld-while-free"], c.render(h.path)
 
@@ -338,6 +367,7 @@ def test_unit_busy_for_no_job(tmp_path):
     h.jobs["Westside"] = [job("J1", "completed", "medical", "EMS-8", 1, "1:EMS-8:finished", a)]
     h.units["EMS-8"].update(status="busy", jobs=["J1"])
     h.held["EMS-8"] = ["J1:1:reported+"]
+    h.poll()
     c = h.finish()
     assert kinds(c) == ["5-busy-for-no-job"], c.render(h.path)
 
@@ -373,6 +403,7 @@ def test_history_without_a_final_round_is_not_passed(tmp_path):
 def test_check_only_exit_status(tmp_path):
     h = Hist(tmp_path)
     h.jobs["Downtown"] = [job("J1", "queued", "medical")]
+    h.poll()
     h.finish()
     assert campaign.main(["--check-only", h.path]) == 1
     clean = tmp_path / "clean"
