@@ -228,6 +228,10 @@ static int spawn(svc *s)
         bench_fail("%s: fork: %s", s->name, strerror(errno));
         close(pfd[0]);
         close(pfd[1]);
+        if (logfd >= 0)
+            close(logfd);
+        if (nullfd >= 0)
+            close(nullfd);
         return -1;
     }
     if (pid == 0) {
