@@ -18,17 +18,17 @@
 /* ---- options (main.c) ---- */
 
 typedef struct bench_opts {
-    char build[1024];  /* meson build dir holding services/<name>/ergrid-<name> */
-    unsigned threads;  /* client threads; 0: the benchmark's default */
-    long jobs;         /* 0: default */
-    long units;        /* 0: default */
-    double duration_s; /* 0: default */
-    unsigned brokers;  /* 0: default */
-    unsigned rounds;   /* 0: default */
-    bool quick;        /* smaller sizes, for a smoke run */
-    bool keep;         /* keep the temporary data dirs */
-    bool no_peers;     /* scale: brokers without coordinator and peers */
-    double ramp_s;     /* scale: units join over this many seconds; <0: default */
+    char build[1024];      /* meson build dir holding services/<name>/ergrid-<name> */
+    unsigned threads;      /* client threads; 0: the benchmark's default */
+    long jobs;             /* 0: default */
+    long units;            /* 0: default */
+    double duration_s;     /* 0: default */
+    unsigned brokers;      /* 0: default */
+    unsigned rounds;       /* 0: default */
+    bool quick;            /* smaller sizes, for a smoke run */
+    bool keep;             /* keep the temporary data dirs */
+    bool no_peers;         /* scale: brokers without coordinator and peers */
+    double ramp_s;         /* scale: units join over this many seconds; <0: default */
     unsigned etcd_members; /* peers: 1 (default) or 3 */
 } bench_opts;
 
@@ -221,10 +221,10 @@ typedef struct race_target {
 } race_target;
 
 typedef struct race_stats {
-    long n;                   /* submissions answered */
-    long won, lost, retry;    /* by outcome */
-    double el_s;              /* wall time of the measured part */
-    double rate;              /* n / el_s */
+    long n;                /* submissions answered */
+    long won, lost, retry; /* by outcome */
+    double el_s;           /* wall time of the measured part */
+    double rate;           /* n / el_s */
     double p50_us, p99_us, max_us;
 } race_stats;
 
@@ -268,10 +268,10 @@ typedef struct submit_cfg {
 } submit_cfg;
 
 typedef struct submit_stats {
-    double held_s;  /* from the first submission until every job is held */
-    double rate;    /* jobs / held_s */
+    double held_s; /* from the first submission until every job is held */
+    double rate;   /* jobs / held_s */
     double reply_el_s;
-    long in_reply;  /* assigned in the submission's reply */
+    long in_reply; /* assigned in the submission's reply */
     double p50_us, p99_us, max_us;
     double broker_cpu_s, client_cpu_s;
     long rss_kb;

@@ -372,8 +372,8 @@ int bench_submit(void)
     printf("every job held by exactly one unit, none queued, after %.2f s: %.0f jobs held/s end "
            "to end (checked through GET /v1/jobs and GET /v1/units)\n",
            r.held_s, r.rate);
-    printf("reply latency: p50 %.2f ms  p99 %.2f ms  max %.2f ms\n", r.p50_us / 1e3,
-           r.p99_us / 1e3, r.max_us / 1e3);
+    printf("reply latency: p50 %.2f ms  p99 %.2f ms  max %.2f ms\n", r.p50_us / 1e3, r.p99_us / 1e3,
+           r.max_us / 1e3);
     printf("heartbeats meanwhile: %ld answered, %ld failed, longest gap %.2f s, latest send "
            "%.2f s behind schedule; 0 units lost\n",
            r.hb.sent, r.hb.failed, r.hb.max_gap_s, r.hb.max_lag_s);

@@ -108,8 +108,8 @@ void print_machine_load(const char *what)
         la[0] = la[1] = la[2] = -1;
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     double busy = machine_busy();
-    printf("%s: load average %.2f %.2f %.2f, %ld online CPUs, CPU busy %.0f%% over 0.5 s%s\n",
-           what, la[0], la[1], la[2], cpus, busy,
+    printf("%s: load average %.2f %.2f %.2f, %ld online CPUs, CPU busy %.0f%% over 0.5 s%s\n", what,
+           la[0], la[1], la[2], cpus, busy,
            busy > 20 || la[0] > (double)cpus / 2
                ? " (WARNING: other work is running; figures will be low)"
                : "");
@@ -372,7 +372,8 @@ bool bin_help_mentions(const char *bin, const char *word)
 {
     char cmd[1400];
     /* The path comes from --build; quote it for the shell. */
-    if (strchr(bin, '\'') || snprintf(cmd, sizeof(cmd), "'%s' --help 2>&1", bin) >= (int)sizeof(cmd))
+    if (strchr(bin, '\'') ||
+        snprintf(cmd, sizeof(cmd), "'%s' --help 2>&1", bin) >= (int)sizeof(cmd))
         return false;
     FILE *p = popen(cmd, "r");
     if (!p)

@@ -37,8 +37,8 @@ struct etcd_trial {
     etcd_peer *p;
     char txn_url[ETCD_MAX_MEMBERS][128];
     atomic_uint next_member; /* open runs in each client thread */
-    char **body;          /* per submission */
-    char **value;         /* per submission: `"value":"<b64>"` of its result */
+    char **body;             /* per submission */
+    char **value;            /* per submission: `"value":"<b64>"` of its result */
     long n;
 };
 
@@ -76,8 +76,7 @@ etcd_peer *etcd_peer_start(unsigned members)
              json_is_string(json_object_get(v, "etcdserver"))
                  ? json_string_value(json_object_get(v, "etcdserver"))
                  : "?",
-             p->members, p->url[0],
-             p->members > 1 ? ",..." : "", p->dir);
+             p->members, p->url[0], p->members > 1 ? ",..." : "", p->dir);
     json_decref(v);
     hc_cleanup(&h);
     return p;
@@ -205,8 +204,7 @@ static long count_prefix(etcd_peer *p, const char *prefix)
     return n;
 }
 
-int etcd_decide_trial(etcd_peer *p, unsigned threads, long njobs, unsigned trial,
-                      race_stats *out)
+int etcd_decide_trial(etcd_peer *p, unsigned threads, long njobs, unsigned trial, race_stats *out)
 {
     struct etcd_trial t;
     if (trial_init(&t, p, 3 * njobs) < 0)

@@ -184,9 +184,9 @@ enum sys {
 };
 
 static const char *const sys_name[NSYS] = {
-    "ergrid, --durability normal", "PostgreSQL 15",
-    "ergrid, --durability full",   "etcd 3.4 txn",
-    "libmicrohttpd ceiling",       "SQLite WAL, synchronous=NORMAL",
+    "ergrid, --durability normal",  "PostgreSQL 15",
+    "ergrid, --durability full",    "etcd 3.4 txn",
+    "libmicrohttpd ceiling",        "SQLite WAL, synchronous=NORMAL",
     "SQLite WAL, synchronous=FULL", "ergrid submission (held)",
     "etcd job+assignment txn",
 };
@@ -300,8 +300,8 @@ static void run_trial(struct peers *P, enum sys s, unsigned ti, unsigned round)
     if (!c->ok) {
         printf("  %-32s %2u clients: FAILED (see stderr)\n", sys_name[s], T);
     } else {
-        printf("  %-32s %2u clients: %6ld in %6.2f s = %7.0f/s  p50 %6.2f ms  p99 %6.2f ms", sys_name[s],
-               T, rs.n, rs.el_s, rs.rate, rs.p50_us / 1e3, rs.p99_us / 1e3);
+        printf("  %-32s %2u clients: %6ld in %6.2f s = %7.0f/s  p50 %6.2f ms  p99 %6.2f ms",
+               sys_name[s], T, rs.n, rs.el_s, rs.rate, rs.p50_us / 1e3, rs.p99_us / 1e3);
         if (s <= S_SQLITE_FULL && s != S_CEILING)
             printf("  (%ld won, %ld lost, %ld retries)", rs.won, rs.lost, rs.retry);
         if (durable >= 0)
@@ -370,14 +370,14 @@ static void ratio_row(const struct peers *P, struct row *w, const char *what, en
                  P->tcount[ti], cell);
     }
     snprintf(w->verdict, sizeof(w->verdict), "%s",
-             !measured                                         ? "n/a"
+             !measured                                    ? "n/a"
              : met == measured && measured == (int)P->ntc ? "met"
-                                                               : "MISSED");
+                                                          : "MISSED");
 }
 
 /* A table's first two lines: first, a column per thread count, rest. */
-static void table_head(const struct peers *P, const char *first, const char *col,
-                       const char *rest, int nrest)
+static void table_head(const struct peers *P, const char *first, const char *col, const char *rest,
+                       int nrest)
 {
     printf("| %s |", first);
     for (unsigned ti = 0; ti < P->ntc; ti++)

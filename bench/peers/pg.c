@@ -45,7 +45,8 @@ static int pg_admin(const pg_peer *p, const char *sql, char *val, size_t cap)
     ExecStatusType st = PQresultStatus(r);
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
         if (val && cap)
-            snprintf(val, cap, "%s", st == PGRES_TUPLES_OK && PQntuples(r) ? PQgetvalue(r, 0, 0) : "");
+            snprintf(val, cap, "%s",
+                     st == PGRES_TUPLES_OK && PQntuples(r) ? PQgetvalue(r, 0, 0) : "");
         rc = 0;
     } else {
         bench_fail("PostgreSQL: %s: %s", sql, PQresultErrorMessage(r));
