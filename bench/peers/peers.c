@@ -206,6 +206,8 @@ struct peers {
     svc ceiling;
     pg_peer *pg;
     etcd_peer *etcd;
+    const char *name[NSYS]; /* sys_name, the etcd rows with their member count */
+    char etcd_name[2][64];
     struct cell res[NSYS][MAX_TCOUNTS][MAX_ROUNDS];
 };
 
@@ -298,10 +300,10 @@ static void run_trial(struct peers *P, enum sys s, unsigned ti, unsigned round)
     c->p50_us = rs.p50_us;
     c->p99_us = rs.p99_us;
     if (!c->ok) {
-        printf("  %-32s %2u clients: FAILED (see stderr)\n", sys_name[s], T);
+        printf("  %-32s %2u clients: FAILED (see stderr)\n", P->name[s], T);
     } else {
         printf("  %-32s %2u clients: %6ld in %6.2f s = %7.0f/s  p50 %6.2f ms  p99 %6.2f ms",
-               sys_name[s], T, rs.n, rs.el_s, rs.rate, rs.p50_us / 1e3, rs.p99_us / 1e3);
+               P->name[s], T, rs.n, rs.el_s, rs.rate, rs.p50_us / 1e3, rs.p99_us / 1e3);
         if (s <= S_SQLITE_FULL && s != S_CEILING)
             printf("  (%ld won, %ld lost, %ld retries)", rs.won, rs.lost, rs.retry);
         if (durable >= 0)
@@ -395,7 +397,7 @@ static void print_results(struct peers *P)
            P->rounds);
     table_head(P, "system", ": rate, p50, p99", "", 0);
     for (int s = 0; s < NSYS; s++) {
-        printf("| %s |", sys_name[s]);
+        printf("| %s |", P->name[s]);
         for (unsigned ti = 0; ti < P->ntc; ti++) {
             double r = median(P, s, ti, 0);
             if (!P->have[s] || r < 0)
@@ -451,7 +453,7 @@ static void print_results(struct peers *P)
                          ti ? "; " : "", P->tcount[ti], r, median(P, s, ti, 2) / 1e3);
         }
         char name[160];
-        snprintf(name, sizeof(name), "peers: %s", sys_name[s]);
+        snprintf(name, sizeof(name), "peers: %s", P->name[s]);
         summary(name, fig, "-", "info");
     }
 }
@@ -483,6 +485,16 @@ int bench_peers(void)
         P->tcount[P->ntc++] = 32;
     }
     unsigned members = g_opts.etcd_members ? g_opts.etcd_members : 1;
+    for (int s = 0; s < NSYS; s++)
+        P->name[s] = sys_name[s];
+    if (members > 1) {
+        snprintf(P->etcd_name[0], sizeof(P->etcd_name[0]), "%s, %u members", sys_name[S_ETCD],
+                 members);
+        snprintf(P->etcd_name[1], sizeof(P->etcd_name[1]), "%s, %u members",
+                 sys_name[S_SUBMIT_ETCD], members);
+        P->name[S_ETCD] = P->etcd_name[0];
+        P->name[S_SUBMIT_ETCD] = P->etcd_name[1];
+    }
 
     P->durability = bin_help_mentions(bin_path("broker"), "--durability");
     printf("ergrid-broker %s --durability%s\n", P->durability ? "has" : "has no",
