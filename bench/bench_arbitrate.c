@@ -171,8 +171,10 @@ int arb_env_start(arb_env *a, const char *name, long J, const char *const *extra
     if (register_units(a->broker.url, "arbU", 0, K, "[\"firefighting\",\"rescue\"]", ARB_CAPACITY,
                        stub_url(a->st), 4, &el) < 0)
         return -1;
-    if (heartbeats)
-        a->hb = heartbeats_start(a->broker.url, "arbU", K);
+    if (heartbeats && !(a->hb = heartbeats_start(a->broker.url, "arbU", K))) {
+        bench_fail("cannot start the heartbeats");
+        return -1;
+    }
     el = run_items(opt_threads(8), J, submit_one, a, NULL);
     if (bench_failures())
         return -1;

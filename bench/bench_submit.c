@@ -282,8 +282,10 @@ int submit_trial(const submit_cfg *c, submit_stats *out)
         goto out;
     if (c->heartbeats) {
         hb = heartbeats_start(broker.url, "subU", U);
-        if (!hb)
+        if (!hb) {
+            bench_fail("cannot start the heartbeats");
             goto out;
+        }
     }
 
     double assigned0 = hc_metric(&h, broker.url, "ergrid_jobs_assigned_total");

@@ -20,6 +20,7 @@
  * Rate: submissions answered per second, the same count for every system.
  * Latency: of every submission of the trial. */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,9 +58,14 @@ int peer_script(const char *const *argv, char *out, size_t cap)
         return -1;
     }
     if (pid == 0) {
+        /* The servers the scripts start outlive them: they must inherit
+         * none of this process's sockets, nor its ignored SIGPIPE. */
         dup2(pfd[1], 1);
-        close(pfd[0]);
-        close(pfd[1]);
+        close_range(3, ~0U, 0);
+        struct sigaction dfl;
+        memset(&dfl, 0, sizeof(dfl));
+        dfl.sa_handler = SIG_DFL;
+        sigaction(SIGPIPE, &dfl, NULL);
         execv(argv[0], (char *const *)argv);
         _exit(127);
     }
@@ -499,11 +505,10 @@ int bench_peers(void)
     P->durability = bin_help_mentions(bin_path("broker"), "--durability");
     printf("ergrid-broker %s --durability%s\n", P->durability ? "has" : "has no",
            P->durability ? "" : ": the broker has one mode (today's, like normal); full is n/a");
-    char ceil_bin[1200], threads_arg[16];
+    char ceil_bin[1200];
     snprintf(ceil_bin, sizeof(ceil_bin), "%s/bench/ergrid-ceiling", g_opts.build);
-    snprintf(threads_arg, sizeof(threads_arg), "%d", 8);
     /* As many HTTP worker threads as the broker's default (--threads 8). */
-    const char *cargs[] = {"--threads", threads_arg, NULL};
+    const char *cargs[] = {"--threads", "8", NULL};
     bool ceiling_ok = svc_start_bin(&P->ceiling, "ceiling", ceil_bin, cargs, false) == 0;
     if (ceiling_ok)
         printf("libmicrohttpd ceiling: %s (bench/ceiling.c, 8 worker threads)\n", P->ceiling.url);
