@@ -18,17 +18,18 @@
 /* ---- options (main.c) ---- */
 
 typedef struct bench_opts {
-    char build[1024];  /* meson build dir holding services/<name>/ergrid-<name> */
-    unsigned threads;  /* client threads; 0: the benchmark's default */
-    long jobs;         /* 0: default */
-    long units;        /* 0: default */
-    double duration_s; /* 0: default */
-    unsigned brokers;  /* 0: default */
-    unsigned rounds;   /* 0: default */
-    bool quick;        /* smaller sizes, for a smoke run */
-    bool keep;         /* keep the temporary data dirs */
-    bool no_peers;     /* scale: brokers without coordinator and peers */
-    double ramp_s;     /* scale: units join over this many seconds; <0: default */
+    char build[1024];      /* meson build dir holding services/<name>/ergrid-<name> */
+    unsigned threads;      /* client threads; 0: the benchmark's default */
+    long jobs;             /* 0: default */
+    long units;            /* 0: default */
+    double duration_s;     /* 0: default */
+    unsigned brokers;      /* 0: default */
+    unsigned rounds;       /* 0: default */
+    bool quick;            /* smaller sizes, for a smoke run */
+    bool keep;             /* keep the temporary data dirs */
+    bool no_peers;         /* scale: brokers without coordinator and peers */
+    double ramp_s;         /* scale: units join over this many seconds; <0: default */
+    unsigned etcd_members; /* peers: 1 (default) or 3 */
 } bench_opts;
 
 extern bench_opts g_opts;
@@ -47,6 +48,10 @@ void bench_failures_reset(void); /* main: before each benchmark */
 /* One line of the final table: scripts/bench.sh collects the lines that
  * start with "SUMMARY|". verdict is "met", "MISSED" or "info". */
 void summary(const char *bench, const char *figure, const char *target, const char *verdict);
+
+/* Prints the load average, the CPU count and how busy the machine was over
+ * the last 0.5 s (others' work, on a shared machine), prefixed by what. */
+void print_machine_load(const char *what);
 
 /* ---- service processes (common.c) ---- */
 
@@ -71,6 +76,11 @@ const char *tmp_root(void);
  * <tmp>/<name>.log, and reads the first stdout line "listening on ...".
  * args is NULL-terminated. 0 or -1 (reported). */
 int svc_start(svc *s, const char *name, const char *kind, const char *const *args);
+/* The same for any program path; with_data_dir false leaves --data-dir out. */
+int svc_start_bin(svc *s, const char *name, const char *bin, const char *const *args,
+                  bool with_data_dir);
+/* Whether `BIN --help` (stdout and stderr) mentions word, e.g. a flag. */
+bool bin_help_mentions(const char *bin, const char *word);
 /* Starts it again with the same arguments and data dir (new port). */
 int svc_restart(svc *s);
 /* SIGTERM, wait (then SIGKILL after 10 s). Accepts a stopped svc. */
@@ -143,13 +153,22 @@ void sleep_s(double s);
 int register_units(const char *base, const char *prefix, long from, long to, const char *caps,
                    int capacity, const char *url_base, unsigned nthreads, double *elapsed_s);
 
-/* One thread that heartbeats units <prefix>-<k>, k in [0, n), once a
- * second each, spread evenly over the second (units played by the stub
- * would otherwise be declared lost after the failure timeout). */
+/* Heartbeats units <prefix>-<k>, k in [0, n), once a second each, spread
+ * evenly over the second (units played by the stub would otherwise be
+ * declared lost after the failure timeout). One thread per
+ * HB_UNITS_PER_THREAD units, each with its own connection, so a broker that
+ * answers slowly under load delays a few heartbeats, not the whole round. */
+#define HB_UNITS_PER_THREAD 32
 typedef struct heartbeater heartbeater;
+typedef struct hb_stats {
+    long sent;        /* answered 200 */
+    long failed;      /* any other answer */
+    double max_gap_s; /* longest time a unit went without a 200 */
+    double max_lag_s; /* latest a heartbeat left after its due time */
+} hb_stats;
 heartbeater *heartbeats_start(const char *base, const char *prefix, long n);
-/* Returns how many heartbeats got 200; *failed the others. */
-long heartbeats_stop(heartbeater *hb, long *failed);
+/* Stops and frees hb (NULL is fine); *out (may be NULL) gets the figures. */
+void heartbeats_stop(heartbeater *hb, hb_stats *out);
 
 /* Polls ergrid_jobs_assigned_total at base until it reaches target or the
  * timeout passes; returns the last value. When it stops moving for 250 ms
@@ -174,6 +193,96 @@ uint64_t stub_assignments(const stub *s);
 uint64_t stub_revocations(const stub *s);
 void stub_stop(stub *s);
 
+/* ---- racing submissions (race.c) ---- */
+
+/* The FCFS workload every system gets: for each of n jobs three submissions,
+ * A (the winner's content), a conflicting B and an exact retry A' of A,
+ * taken in order (3j, 3j+1, 3j+2) from one counter by T threads, so
+ * different threads race on the same job. */
+enum race_outcome {
+    RACE_ERROR = -1, /* bench_fail was called */
+    RACE_WON = 1,    /* this submission became the record */
+    RACE_LOST,       /* another one did (conflict, or a peer that cannot tell) */
+    RACE_RETRY,      /* recognised as an exact retry of the record */
+    RACE_ANSWERED,   /* a target that decides nothing (the HTTP ceiling) */
+};
+
+typedef struct race_target {
+    const char *name;
+    void *arg;
+    bool decides;     /* false: no winner is checked (the ceiling) */
+    unsigned per_job; /* submissions per job: 0 or 3 the race, 1 a plain load */
+    /* A connection for one client thread, opened before the clock starts
+     * (NULL from open: the thread fails). NULL open: an hc (HTTP). */
+    void *(*open)(void *arg);
+    void (*close)(void *conn);
+    /* Submission k (0 A, 1 B, 2 A') for job j: an enum race_outcome. */
+    int (*submit)(void *conn, void *arg, long j, int k);
+} race_target;
+
+typedef struct race_stats {
+    long n;                /* submissions answered */
+    long won, lost, retry; /* by outcome */
+    double el_s;           /* wall time of the measured part */
+    double rate;           /* n / el_s */
+    double p50_us, p99_us, max_us;
+} race_stats;
+
+/* Runs the per_job * njobs submissions on nthreads threads; checks that
+ * every job has exactly one RACE_WON when the target decides. 0, or -1
+ * after bench_fail. */
+int race_run(const race_target *t, unsigned nthreads, long njobs, race_stats *out);
+
+/* ---- one broker with jobs ready for results (bench_arbitrate.c) ---- */
+
+typedef struct arb_env {
+    svc broker;
+    stub *st;
+    heartbeater *hb; /* NULL when the broker runs with a long failure timeout */
+    long njobs;
+    char (*unit)[72]; /* holder of job j */
+    int *attempt;
+    char **body;      /* 3 per job: A, B, A' */
+    double accepted0; /* ergrid_results_accepted_total before the results */
+} arb_env;
+
+/* Starts a broker named name with extra_args (NULL-terminated, may be
+ * NULL), stub units, njobs jobs assigned, and the result bodies. With
+ * heartbeats false the broker gets --failure-timeout 1h instead. 0 or -1. */
+int arb_env_start(arb_env *e, const char *name, long njobs, const char *const *extra_args,
+                  bool heartbeats);
+/* The target posting e's bodies to POST /v1/jobs/{id}/results. */
+race_target arb_target(arb_env *e);
+/* After race_run: the broker's count of accepted results must be njobs. */
+int arb_check_accepted(arb_env *e);
+void arb_env_stop(arb_env *e);
+
+/* ---- submission with assignment, counted truly (bench_submit.c) ---- */
+
+typedef struct submit_cfg {
+    const char *name; /* the broker's service name */
+    long jobs, units;
+    unsigned threads;
+    bool heartbeats; /* false: --failure-timeout 1h and no heartbeats */
+    const char *const *extra_args;
+} submit_cfg;
+
+typedef struct submit_stats {
+    double held_s; /* from the first submission until every job is held */
+    double rate;   /* jobs / held_s */
+    double reply_el_s;
+    long in_reply; /* assigned in the submission's reply */
+    double p50_us, p99_us, max_us;
+    double broker_cpu_s, client_cpu_s;
+    long rss_kb;
+    hb_stats hb;
+    long nudges;
+} submit_stats;
+
+/* One broker, fresh; 0, or -1 after bench_fail (including when a unit was
+ * lost or a job is not held by exactly one unit at the end). */
+int submit_trial(const submit_cfg *c, submit_stats *out);
+
 /* ---- the benchmarks ---- */
 
 int bench_arbitrate(void);
@@ -182,5 +291,6 @@ int bench_failover(void);
 int bench_scale(void);
 int bench_memory(void);
 int bench_sync(void);
+int bench_peers(void);
 
 #endif

@@ -78,6 +78,44 @@ void summary(const char *bench, const char *figure, const char *target, const ch
     fflush(stdout);
 }
 
+/* Share of the machine's CPU busy over 0.5 s. */
+static double machine_busy(void)
+{
+    unsigned long long a[2][8] = {{0}};
+    for (int k = 0; k < 2; k++) {
+        FILE *f = fopen("/proc/stat", "r");
+        if (!f)
+            return -1;
+        if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &a[k][0], &a[k][1], &a[k][2],
+                   &a[k][3], &a[k][4], &a[k][5], &a[k][6], &a[k][7]) != 8) {
+            fclose(f);
+            return -1;
+        }
+        fclose(f);
+        if (k == 0)
+            sleep_s(0.5);
+    }
+    unsigned long long tot = 0, idle = (a[1][3] - a[0][3]) + (a[1][4] - a[0][4]);
+    for (int i = 0; i < 8; i++)
+        tot += a[1][i] - a[0][i];
+    return tot ? 100.0 * (double)(tot - idle) / (double)tot : -1;
+}
+
+void print_machine_load(const char *what)
+{
+    double la[3] = {-1, -1, -1};
+    if (getloadavg(la, 3) < 3)
+        la[0] = la[1] = la[2] = -1;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    double busy = machine_busy();
+    printf("%s: load average %.2f %.2f %.2f, %ld online CPUs, CPU busy %.0f%% over 0.5 s%s\n", what,
+           la[0], la[1], la[2], cpus, busy,
+           busy > 20 || la[0] > (double)cpus / 2
+               ? " (WARNING: other work is running; figures will be low)"
+               : "");
+    fflush(stdout);
+}
+
 /* ---- time ---- */
 
 double now_s(void)
@@ -228,6 +266,10 @@ static int spawn(svc *s)
         bench_fail("%s: fork: %s", s->name, strerror(errno));
         close(pfd[0]);
         close(pfd[1]);
+        if (logfd >= 0)
+            close(logfd);
+        if (nullfd >= 0)
+            close(nullfd);
         return -1;
     }
     if (pid == 0) {
@@ -294,11 +336,12 @@ static int spawn(svc *s)
     return 0;
 }
 
-int svc_start(svc *s, const char *name, const char *kind, const char *const *args)
+int svc_start_bin(svc *s, const char *name, const char *bin, const char *const *args,
+                  bool with_data_dir)
 {
     memset(s, 0, sizeof(*s));
     snprintf(s->name, sizeof(s->name), "%s", name);
-    snprintf(s->bin, sizeof(s->bin), "%s", bin_path(kind));
+    snprintf(s->bin, sizeof(s->bin), "%s", bin);
     snprintf(s->dir, sizeof(s->dir), "%s/%s", tmp_root(), name);
     snprintf(s->log, sizeof(s->log), "%s/%s.log", tmp_root(), name);
     if (access(s->bin, X_OK) != 0) {
@@ -311,11 +354,36 @@ int svc_start(svc *s, const char *name, const char *kind, const char *const *arg
         s->argv[k++] = strdup(args[i]);
     s->argv[k++] = strdup("--listen");
     s->argv[k++] = strdup("127.0.0.1:0");
-    s->argv[k++] = strdup("--data-dir");
-    s->argv[k++] = strdup(s->dir);
+    if (with_data_dir) {
+        s->argv[k++] = strdup("--data-dir");
+        s->argv[k++] = strdup(s->dir);
+    }
     s->argv[k] = NULL;
     s->argc = k;
     return spawn(s);
+}
+
+int svc_start(svc *s, const char *name, const char *kind, const char *const *args)
+{
+    return svc_start_bin(s, name, bin_path(kind), args, true);
+}
+
+bool bin_help_mentions(const char *bin, const char *word)
+{
+    char cmd[1400];
+    /* The path comes from --build; quote it for the shell. */
+    if (strchr(bin, '\'') ||
+        snprintf(cmd, sizeof(cmd), "'%s' --help 2>&1", bin) >= (int)sizeof(cmd))
+        return false;
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return false;
+    char line[512];
+    bool found = false;
+    while (fgets(line, sizeof(line), p))
+        found |= strstr(line, word) != NULL;
+    pclose(p);
+    return found;
 }
 
 int svc_restart(svc *s)
@@ -399,10 +467,16 @@ double proc_cpu_s(pid_t pid)
 
 /* ---- HTTP client ---- */
 
+/* The largest reply the benchmarks read is a page of 10,000 jobs (a few
+ * MiB); past this cap a reply is refused rather than grown without bound. */
+#define HC_BODY_CAP (64u << 20)
+
 static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
 {
     hc *h = userp;
     size_t n = size * nmemb;
+    if (h->len + n + 1 > HC_BODY_CAP)
+        return 0; /* curl reports a write error */
     if (h->len + n + 1 > h->cap) {
         size_t nc = h->cap ? h->cap : 8192;
         while (nc < h->len + n + 1)
@@ -655,68 +729,123 @@ int register_units(const char *base, const char *prefix, long from, long to, con
 
 /* ---- heartbeats for stub units ---- */
 
+#define HB_MAX_THREADS 64
+
+struct hb_thread {
+    heartbeater *hb;
+    pthread_t thr;
+    unsigned idx;
+    bool started;
+    double max_gap, max_lag;
+};
+
 struct heartbeater {
     char base[128];
     char prefix[32];
     long n;
+    unsigned nthreads;
+    double start;
     atomic_bool stop;
     atomic_long sent, failed;
-    pthread_t thr;
+    struct hb_thread t[HB_MAX_THREADS];
 };
 
+/* Thread idx plays units idx, idx + k, ...; unit i is due at i/n of every
+ * second, so the whole set stays spread as with one thread. */
 static void *hb_main(void *p)
 {
-    heartbeater *hb = p;
+    struct hb_thread *t = p;
+    heartbeater *hb = t->hb;
+    long mine = (hb->n - (long)t->idx + (long)hb->nthreads - 1) / (long)hb->nthreads;
+    double *last_ok = calloc((size_t)(mine > 0 ? mine : 1), sizeof(*last_ok));
     hc h;
-    if (hc_init(&h) < 0)
+    if (!last_ok || hc_init(&h) < 0) {
+        free(last_ok);
+        bench_fail("heartbeater: out of memory");
         return NULL;
-    double start = now_s();
+    }
+    for (long m = 0; m < mine; m++)
+        last_ok[m] = hb->start;
     char url[300];
     for (long round = 0; !atomic_load(&hb->stop); round++) {
-        for (long i = 0; i < hb->n && !atomic_load(&hb->stop); i++) {
-            double due = start + (double)round + (double)i / (double)hb->n;
+        for (long m = 0; m < mine && !atomic_load(&hb->stop); m++) {
+            long i = (long)t->idx + m * (long)hb->nthreads;
+            double due = hb->start + (double)round + (double)i / (double)hb->n;
             double now = now_s();
             if (now < due)
                 sleep_s(due - now);
+            else if (now - due > t->max_lag)
+                t->max_lag = now - due;
             snprintf(url, sizeof(url), "%s/v1/units/%s-%05ld/heartbeat", hb->base, hb->prefix, i);
             long st = hc_do(&h, "POST", url, NULL);
-            if (st == 200)
+            double done = now_s();
+            if (st == 200) {
                 atomic_fetch_add(&hb->sent, 1);
-            else
+                if (done - last_ok[m] > t->max_gap)
+                    t->max_gap = done - last_ok[m];
+                last_ok[m] = done;
+            } else {
                 atomic_fetch_add(&hb->failed, 1);
+            }
         }
     }
+    /* A unit whose heartbeats stopped getting through counts until now. */
+    double end = now_s();
+    for (long m = 0; m < mine; m++)
+        if (end - last_ok[m] > t->max_gap)
+            t->max_gap = end - last_ok[m];
     hc_cleanup(&h);
+    free(last_ok);
     return NULL;
 }
 
 heartbeater *heartbeats_start(const char *base, const char *prefix, long n)
 {
     heartbeater *hb = calloc(1, sizeof(*hb));
-    if (!hb)
+    if (!hb || n < 1) {
+        free(hb);
         return NULL;
+    }
     snprintf(hb->base, sizeof(hb->base), "%s", base);
     snprintf(hb->prefix, sizeof(hb->prefix), "%s", prefix);
     hb->n = n;
+    long k = (n + HB_UNITS_PER_THREAD - 1) / HB_UNITS_PER_THREAD;
+    hb->nthreads = (unsigned)(k < 1 ? 1 : k > HB_MAX_THREADS ? HB_MAX_THREADS : k);
+    hb->start = now_s();
     atomic_init(&hb->stop, false);
-    if (pthread_create(&hb->thr, NULL, hb_main, hb) != 0) {
-        free(hb);
-        return NULL;
+    for (unsigned i = 0; i < hb->nthreads; i++) {
+        hb->t[i].hb = hb;
+        hb->t[i].idx = i;
+        if (pthread_create(&hb->t[i].thr, NULL, hb_main, &hb->t[i]) != 0) {
+            bench_fail("heartbeater: cannot start thread %u of %u", i + 1, hb->nthreads);
+            heartbeats_stop(hb, NULL);
+            return NULL;
+        }
+        hb->t[i].started = true;
     }
     return hb;
 }
 
-long heartbeats_stop(heartbeater *hb, long *failed)
+void heartbeats_stop(heartbeater *hb, hb_stats *out)
 {
     if (!hb)
-        return 0;
+        return;
     atomic_store(&hb->stop, true);
-    pthread_join(hb->thr, NULL);
-    long sent = atomic_load(&hb->sent);
-    if (failed)
-        *failed = atomic_load(&hb->failed);
+    hb_stats st = {0};
+    for (unsigned i = 0; i < hb->nthreads; i++) {
+        if (!hb->t[i].started)
+            continue;
+        pthread_join(hb->t[i].thr, NULL);
+        if (hb->t[i].max_gap > st.max_gap_s)
+            st.max_gap_s = hb->t[i].max_gap;
+        if (hb->t[i].max_lag > st.max_lag_s)
+            st.max_lag_s = hb->t[i].max_lag;
+    }
+    st.sent = atomic_load(&hb->sent);
+    st.failed = atomic_load(&hb->failed);
+    if (out)
+        *out = st;
     free(hb);
-    return sent;
 }
 
 /* ---- waiting for the dispatcher ---- */

@@ -24,21 +24,28 @@ static const struct {
     {"scale", bench_scale, "20 brokers, 10,000 heartbeating units, no false failure"},
     {"memory", bench_memory, "broker RSS with 10,000 units and 100,000 jobs"},
     {"sync", bench_sync, "metadata delta size vs city size, change visibility at peers"},
+    /* Not part of "all": it needs PostgreSQL and etcd (scripts/bench.sh
+     * --peers installs them). */
+    {"peers", bench_peers,
+     "the same decisions and submissions at ergrid, PostgreSQL 15, etcd 3.4 and a bare "
+     "libmicrohttpd server"},
 };
 #define NBENCH (sizeof(benches) / sizeof(benches[0]))
 
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: ergrid-bench [options] BENCH... | all\n"
+            "usage: ergrid-bench [options] BENCH... | all (every one but peers)\n"
             "options:\n"
             "  --build DIR      meson build dir with services/*/ergrid-* (default: %s)\n"
-            "  --threads N      client threads (default per benchmark)\n"
-            "  --jobs N         jobs (arbitrate, submit, memory)\n"
-            "  --units N        units (submit, memory, scale: per broker; sync: largest city)\n"
+            "  --threads N      client threads (default per benchmark; peers: 8 and 32)\n"
+            "  --jobs N         jobs (arbitrate, submit, memory; peers: per trial)\n"
+            "  --units N        units (submit, memory, peers, scale: per broker; sync: largest "
+            "city)\n"
             "  --brokers N      brokers (scale; default 20)\n"
             "  --duration S     seconds of heartbeating (scale; default 30)\n"
-            "  --rounds N       kill rounds (failover; default 5)\n"
+            "  --rounds N       kill rounds (failover; default 5); rounds (peers; default 3)\n"
+            "  --etcd-members N peers: etcd members (default 1)\n"
             "  --quick          smaller sizes (a smoke run)\n"
             "  --keep           keep the temporary data dirs\n"
             "  --ramp S         scale: units join over S seconds (default 10; 0: all at once)\n"
@@ -47,30 +54,6 @@ static void usage(FILE *out)
             g_opts.build);
     for (size_t i = 0; i < NBENCH; i++)
         fprintf(out, "  %-10s %s\n", benches[i].name, benches[i].what);
-}
-
-/* Share of the machine's CPU busy over 0.5 s (others' work: the benchmark
- * has nothing running between two benchmarks). */
-static double machine_busy(void)
-{
-    unsigned long long a[2][8] = {{0}};
-    for (int k = 0; k < 2; k++) {
-        FILE *f = fopen("/proc/stat", "r");
-        if (!f)
-            return -1;
-        if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &a[k][0], &a[k][1], &a[k][2],
-                   &a[k][3], &a[k][4], &a[k][5], &a[k][6], &a[k][7]) != 8) {
-            fclose(f);
-            return -1;
-        }
-        fclose(f);
-        if (k == 0)
-            sleep_s(0.5);
-    }
-    unsigned long long tot = 0, idle = (a[1][3] - a[0][3]) + (a[1][4] - a[0][4]);
-    for (int i = 0; i < 8; i++)
-        tot += a[1][i] - a[0][i];
-    return tot ? 100.0 * (double)(tot - idle) / (double)tot : -1;
 }
 
 static void on_signal(int sig)
@@ -161,6 +144,11 @@ int main(int argc, char **argv)
                 return 2;
             g_opts.ramp_s = d;
             i++;
+        } else if (strcmp(a, "--etcd-members") == 0) {
+            if (num_arg(a, v, 1, 9, &d) < 0)
+                return 2;
+            g_opts.etcd_members = (unsigned)d;
+            i++;
         } else if (strcmp(a, "--no-peers") == 0) {
             g_opts.no_peers = true;
         } else if (a[0] == '-') {
@@ -208,14 +196,12 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < NBENCH; i++) {
         bool run = false;
         for (size_t k = 0; k < nchosen; k++)
-            run |= strcmp(chosen[k], "all") == 0 || strcmp(chosen[k], benches[i].name) == 0;
+            run |= (strcmp(chosen[k], "all") == 0 && benches[i].fn != bench_peers) ||
+                   strcmp(chosen[k], benches[i].name) == 0;
         if (!run)
             continue;
         printf("\n=== %s: %s ===\n", benches[i].name, benches[i].what);
-        double busy = machine_busy();
-        printf("machine CPU busy before the start: %.0f%%%s\n", busy,
-               busy > 20 ? " (WARNING: other work is running; figures will be low)" : "");
-        fflush(stdout);
+        print_machine_load("machine before the start");
         bench_failures_reset();
         double t0 = now_s();
         int r = benches[i].fn();

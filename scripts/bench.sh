@@ -3,35 +3,79 @@
 # real service binaries on 127.0.0.1, then prints a summary table. Figures
 # are printed, never asserted; the exit status is non-zero only when a
 # benchmark hit a functional error (or the build failed).
-#   scripts/bench.sh                 all benchmarks (about 5 minutes)
+#   scripts/bench.sh                 all benchmarks but peers (about 5 minutes)
 #   scripts/bench.sh --quick         smaller sizes, a smoke run
-#   scripts/bench.sh submit sync     some of them (arbitrate submit failover scale memory sync)
+#   scripts/bench.sh submit sync     some of them (arbitrate submit failover scale memory sync peers)
+#   scripts/bench.sh --peers         all of them and peers: first installs (apt-get, idempotent)
+#                                    PostgreSQL 15, etcd 3.4 and libpq; peers starts its own
+#                                    servers on free loopback ports with temporary data
+#   scripts/bench.sh --peers peers   only peers; with --quick a smoke run of it
 # Any ergrid-bench option passes through (see build-bench/bench/ergrid-bench --help).
 # ERGRID_BENCH_BUILD picks the build dir (default build-bench).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 dir=${ERGRID_BENCH_BUILD:-build-bench}
-if [ ! -f "$dir/build.ninja" ]; then
-    meson setup "$dir" --buildtype=release -Dtests=false || exit 2
-fi
-ninja -C "$dir" || exit 2
 
-args=("$@")
+peers=0
+args=()
 have_bench=0
 for a in "$@"; do
     case "$a" in
+        --peers) peers=1; continue ;;
+        peers) peers=1; have_bench=1 ;;
         arbitrate|submit|failover|scale|memory|sync|all) have_bench=1 ;;
     esac
+    args+=("$a")
 done
-[ $have_bench = 1 ] || args+=(all)
+if [ $have_bench = 0 ]; then
+    args+=(all)
+    [ $peers = 1 ] && args+=(peers)
+fi
+
+# The peers' packages, only for a run that measures them. As root on a
+# container without an init, Debian's maintainer scripts would still try to
+# start the packaged servers on their default ports; a policy-rc.d that says
+# "no" for the length of the install keeps them stopped (the benchmark starts
+# its own).
+install_peers() {
+    local packages=(postgresql-15 libpq-dev etcd-server python3 curl) missing=() p
+    for p in "${packages[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    local sudo="" policy=""
+    [ "$(id -u)" != 0 ] && sudo="sudo"
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        policy=/usr/sbin/policy-rc.d
+        printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null && $sudo chmod 755 "$policy"
+    fi
+    echo "installing for the peers benchmark: ${missing[*]}" >&2
+    local rc=0
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+        $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            "${missing[@]}" >/dev/null || rc=$?
+    [ -n "$policy" ] && $sudo rm -f "$policy"
+    return $rc
+}
+
+if [ $peers = 1 ]; then
+    install_peers || { echo "bench.sh: installing the peers' packages failed" >&2; exit 2; }
+fi
+if [ ! -f "$dir/build.ninja" ]; then
+    meson setup "$dir" --buildtype=release -Dtests=false || exit 2
+elif [ $peers = 1 ] && grep -q 'BENCH_HAVE_LIBPQ=0' "$dir/build.ninja"; then
+    # configured before libpq-dev was there: look for it again
+    meson setup --reconfigure "$dir" || exit 2
+fi
+ninja -C "$dir" || exit 2
 
 log=$(mktemp /tmp/ergrid-bench-log.XXXXXX)
 "$dir/bench/ergrid-bench" --build "$dir" "${args[@]}" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 
 echo
-echo "Summary: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, $(uname -sr)"
+echo "Summary: $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD 2>/dev/null || echo ' (with local changes)'), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg), $(uname -sr)"
 echo
 echo "| benchmark | figure | target | verdict |"
 echo "| --- | --- | --- | --- |"
