@@ -12,5 +12,9 @@
 #include "jobqueue.h"
 #include "failure.h"
 #include "hmap.h"
+#include "strtab.h"
+#include "capset.h"
+#include "cclock.h"
+#include "policy.h"
 
 #endif

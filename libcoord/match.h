@@ -23,9 +23,14 @@ typedef struct unit_candidate {
 /* Eligible: status available or busy, active_jobs < capacity, caps match. */
 bool unit_eligible(const unit_candidate *u, const char *const *req, size_t nreq);
 
+/* The one preference order of units for a job: own district first, then
+ * fewest active jobs, then id (strcmp). Negative when a comes before b,
+ * positive after, 0 for the same key. Every choice of a unit (local
+ * dispatch, mutual aid, rank_units, select_unit) uses it. */
+int unit_order(const unit_candidate *a, const unit_candidate *b, const char *own_district);
+
 /* Writes into out_idx (room for n) the indexes of the eligible candidates in
- * preference order: own district first, then fewest active jobs, then id
- * (strcmp), deterministic. Returns how many were written. */
+ * unit_order, ties by index (deterministic). Returns how many were written. */
 size_t rank_units(const unit_candidate *c, size_t n, const char *own_district,
                   const char *const *req, size_t nreq, size_t *out_idx);
 

@@ -12,7 +12,15 @@ static const char *const NEED_FIRE[] = {"firefighting"};
 static unit_candidate cand(const char *id, const char *district, unit_status st, uint32_t active,
                            uint32_t cap, const char *const *caps, size_t ncaps)
 {
-    unit_candidate u = {id, district, st, active, cap, caps, ncaps};
+    unit_candidate u = {
+        .id = id,
+        .district = district,
+        .status = st,
+        .active_jobs = active,
+        .capacity = cap,
+        .caps = caps,
+        .ncaps = ncaps,
+    };
 
     return u;
 }
@@ -198,6 +206,41 @@ START_TEST(test_rank_deterministic)
 }
 END_TEST
 
+/* unit_order is the order rank_units sorts by: any two ranked neighbours
+ * are in unit_order, and select_unit agrees with a scan by unit_order. */
+START_TEST(test_unit_order_is_the_ranking)
+{
+    enum { N = 60 };
+    static unit_candidate c[N];
+    static char ids[N][16];
+    static const char *const districts[] = {"downtown", "westside", "valley"};
+    size_t idx[N];
+    uint64_t rng = 77;
+
+    for (int round = 0; round < 200; round++) {
+        long best = -1;
+
+        for (int i = 0; i < N; i++) {
+            snprintf(ids[i], sizeof(ids[i]), "U-%02u", (unsigned)unit_below(&rng, 90));
+            c[i] = cand(ids[i], districts[unit_below(&rng, 3)], (unit_status)unit_below(&rng, 4),
+                        (uint32_t)unit_below(&rng, 3), 1 + (uint32_t)unit_below(&rng, 3),
+                        unit_below(&rng, 2) ? FIRE : EMS, 2);
+        }
+        size_t k = rank_units(c, N, "valley", NEED_FIRE, 1, idx);
+        for (size_t i = 1; i < k; i++)
+            ck_assert_int_le(unit_order(&c[idx[i - 1]], &c[idx[i]], "valley"), 0);
+        for (int i = 0; i < N; i++)
+            if (unit_eligible(&c[i], NEED_FIRE, 1) &&
+                (best < 0 || unit_order(&c[i], &c[best], "valley") < 0))
+                best = i;
+        ck_assert_int_eq(select_unit(c, N, "valley", NEED_FIRE, 1), best);
+        if (k)
+            ck_assert_int_eq(unit_order(&c[idx[0]], &c[best], "valley"), 0);
+    }
+    ck_assert_int_eq(unit_order(&c[0], &c[0], "valley"), 0);
+}
+END_TEST
+
 Suite *unit_suite(void)
 {
     Suite *s = suite_create("match");
@@ -214,6 +257,7 @@ Suite *unit_suite(void)
     tcase_add_test(rank, test_rank_excludes_ineligible);
     tcase_add_test(rank, test_rank_no_own_district);
     tcase_add_test(rank, test_rank_deterministic);
+    tcase_add_test(rank, test_unit_order_is_the_ranking);
     suite_add_tcase(s, rank);
     return s;
 }
