@@ -30,12 +30,14 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "core.h"
 #include "fuzz.h"
+#include "json_fields.h"
+#include "routes.h"
 
 #define CLOSED_URL "http://127.0.0.1:1"
 
-static broker B;
-static bool inited;
+static broker *B;
 static bool verbose; /* FUZZ_VERBOSE=1: print every request and its reply */
 static char data_dir[64];
 static char exec_url[64];
@@ -80,10 +82,8 @@ static void wipe_dir(void)
 
 static void cleanup(void)
 {
-    if (inited) {
-        broker_release(&B);
-        inited = false;
-    }
+    broker_free(B);
+    B = NULL;
     wipe_dir();
     rmdir(data_dir);
     api_server_stop(fake_exec);
@@ -109,14 +109,12 @@ static void broker_fresh(void)
         atexit(cleanup);
         verbose = getenv("FUZZ_VERBOSE") != NULL;
     }
-    if (inited) {
-        broker_release(&B);
-        inited = false;
-    }
+    broker_free(B);
+    B = NULL;
     wipe_dir();
 
     broker_config cfg;
-    memset(&cfg, 0, sizeof(cfg));
+    broker_config_defaults(&cfg);
     snprintf(cfg.id, sizeof(cfg.id), "Fuzz");
     snprintf(cfg.host, sizeof(cfg.host), "127.0.0.1");
     cfg.port = 0;
@@ -126,8 +124,8 @@ static void broker_fresh(void)
     cfg.emergency_sync_interval_ms = 5000;
     cfg.threads = 1;
     char err[512];
-    FUZZ_CHECK(broker_init(&B, &cfg, err, sizeof(err)) == 0, "broker_init: %s", err);
-    inited = true;
+    B = broker_new(&cfg, err, sizeof(err));
+    FUZZ_CHECK(B != NULL, "broker_new: %s", err);
 }
 
 /* ---- checks ---- */
@@ -183,18 +181,18 @@ static void check_model(broker *b)
     void *val;
 
     pthread_mutex_lock(&b->mu);
-    while (hmap_next(b->jobs, &it, &key, &val)) {
+    while (hmap_next(b->st.jobs, &it, &key, &val)) {
         job *j = val;
         FUZZ_CHECK(strcmp(key, j->id) == 0, "job map key %s holds %s", key, j->id);
         FUZZ_CHECK(!j->dispatching, "job %s still dispatching", j->id);
-        FUZZ_CHECK((j->status == JOB_QUEUED) == jobq_contains(b->queue, j->id),
+        FUZZ_CHECK((j->status == JOB_QUEUED) == jobq_contains(b->st.queue, j->id),
                    "job %s status %s, in queue %d", j->id, job_status_str(j->status),
-                   (int)jobq_contains(b->queue, j->id));
+                   (int)jobq_contains(b->st.queue, j->id));
         FUZZ_CHECK((j->status == JOB_COMPLETED) == (j->res != NULL),
                    "job %s status %s with result %p", j->id, job_status_str(j->status),
                    (void *)j->res);
-        FUZZ_CHECK(j->ncaps >= 1 && j->ncaps <= BROKER_MAX_CAPS, "job %s has %zu caps", j->id,
-                   j->ncaps);
+        FUZZ_CHECK(j->caps.n >= 1 && j->caps.n <= BROKER_MAX_CAPS, "job %s has %u caps", j->id,
+                   (unsigned)j->caps.n);
         size_t active = 0;
         for (size_t i = 0; i < j->nattempts; i++) {
             attempt *a = &j->attempts[i];
@@ -204,10 +202,10 @@ static void check_model(broker *b)
             active++;
             /* An active attempt on one of our units is held by it, as ours
              * (not as a claim of another district). */
-            if (strcmp(a->unit_district, b->cfg.id) != 0)
+            if (!attempt_is_local(&b->st, a))
                 continue;
-            unit *u = broker_unit(b, a->unit_id);
-            const struct held *h = NULL;
+            unit *u = state_unit(&b->st, a->unit_id);
+            const held *h = NULL;
             for (uint32_t k = 0; u && k < u->load && !h; k++)
                 if (strcmp(u->held[k].job_id, j->id) == 0 && u->held[k].attempt == a->n)
                     h = &u->held[k];
@@ -223,18 +221,18 @@ static void check_model(broker *b)
                        job_status_str(j->status), active);
     }
     it = 0;
-    while (hmap_next(b->units, &it, &key, &val)) {
+    while (hmap_next(b->st.units, &it, &key, &val)) {
         unit *u = val;
         FUZZ_CHECK(strcmp(key, u->id) == 0, "unit map key %s holds %s", key, u->id);
         FUZZ_CHECK(u->capacity >= 1 && u->load <= u->capacity, "unit %s load %u capacity %u", u->id,
                    u->load, u->capacity);
         FUZZ_CHECK(u->nnotices <= UNIT_MAX_NOTICES, "unit %s has %zu notices", u->id, u->nnotices);
         for (uint32_t i = 0; i < u->load; i++) {
-            const struct held *h = &u->held[i];
+            const held *h = &u->held[i];
             FUZZ_CHECK(!h->pending, "unit %s hold of %s left pending", u->id, h->job_id);
             if (h->foreign)
                 continue;
-            job *j = broker_job(b, h->job_id);
+            job *j = state_job(&b->st, h->job_id);
             FUZZ_CHECK(j != NULL, "unit %s holds unknown job %s", u->id, h->job_id);
             bool live = false;
             for (size_t k = 0; k < j->nattempts; k++)
@@ -265,7 +263,7 @@ static void run_route(const api_route *r, const char *path, const char *const *p
         req.params[i] = params[i];
     req.nparams = nparams;
     req.body = body;
-    req.ctx = &B;
+    req.ctx = B;
     r->handler(&req, &res);
     if (verbose) {
         char *t = res.body ? json_dumps(res.body, JSON_COMPACT) : NULL;
@@ -276,7 +274,7 @@ static void run_route(const api_route *r, const char *path, const char *const *p
     check_reply(r, &res);
     json_decref(res.body);
     free(res.text);
-    check_model(&B);
+    check_model(B);
 }
 
 static size_t count_params(const char *pattern)
