@@ -16,5 +16,7 @@
 #include "capset.h"
 #include "cclock.h"
 #include "policy.h"
+#include "assignment.h"
+#include "routing.h"
 
 #endif

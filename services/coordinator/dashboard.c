@@ -1,6 +1,6 @@
 /* GET /: the dashboard, one self-contained page (dashboard.html, embedded
  * at build time by embed.py) that polls /v1/overview and /v1/events. */
-#include "coordinator.h"
+#include "dashboard.h"
 
 void h_dashboard(api_request *req, api_response *res)
 {

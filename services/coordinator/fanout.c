@@ -1,9 +1,11 @@
-/* Runs one call per broker in parallel, so a slow or silent district costs
- * one timeout, not one per district. */
+/* Parallel calls to brokers (fanout.h): a small shared work index, the
+ * caller working too. */
+#include "fanout.h"
+
 #include <pthread.h>
 #include <stdlib.h>
 
-#include "coordinator.h"
+#include "api.h"
 
 typedef struct fanout {
     pthread_mutex_t mu;
@@ -36,17 +38,21 @@ static void *fanout_thread(void *p)
 void fanout_run(size_t n, size_t max_threads, void (*fn)(void *arg, size_t i), void *arg)
 {
     fanout f = {.next = 0, .n = n, .fn = fn, .arg = arg};
-    pthread_t thr[COORD_MAX_BROKERS];
+    pthread_t thr[FANOUT_MAX_THREADS];
     size_t want = n < max_threads ? n : max_threads, started = 0;
-    if (want > COORD_MAX_BROKERS)
-        want = COORD_MAX_BROKERS;
+    if (want > FANOUT_MAX_THREADS)
+        want = FANOUT_MAX_THREADS;
     if (n == 0)
         return;
-    pthread_mutex_init(&f.mu, NULL);
+    if (pthread_mutex_init(&f.mu, NULL) != 0) {
+        for (size_t i = 0; i < n; i++)
+            fn(arg, i); /* no shared index: one thread, in order */
+        return;
+    }
     /* The caller works too, so one item needs no thread at all. */
     for (size_t i = 1; i < want; i++) {
         if (pthread_create(&thr[started], NULL, fanout_thread, &f) != 0)
-            break;
+            break; /* checked: fewer helpers, the same work */
         started++;
     }
     fanout_worker(&f);

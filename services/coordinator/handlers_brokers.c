@@ -1,11 +1,18 @@
 /* /v1/brokers: the district registry. Brokers register at start and then
  * periodically (which refreshes last_seen), and learn their peers and the
  * emergency level from the reply. */
+#include "handlers_brokers.h"
+
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "coordinator.h"
+#include "config.h"
+#include "context.h"
+#include "db.h"
+#include "emergency.h"
+#include "journal.h"
+#include "poller.h"
+#include "registry.h"
 
 struct broker_req {
     char id[COORD_ID_MAX + 1];
@@ -21,21 +28,6 @@ static const field_spec broker_fields[] = {
      offsetof(struct broker_req, has_vc)},
     FIELD_END,
 };
-
-static broker_rec *registry_insert(coordinator *c, const char *id)
-{
-    broker_rec *b = calloc(1, sizeof(*b));
-    if (!b)
-        return NULL;
-    snprintf(b->id, sizeof(b->id), "%s", id);
-    size_t at = 0;
-    while (at < c->nbrokers && strcmp(c->brokers[at]->id, id) < 0)
-        at++;
-    memmove(&c->brokers[at + 1], &c->brokers[at], (c->nbrokers - at) * sizeof(c->brokers[0]));
-    c->brokers[at] = b;
-    c->nbrokers++;
-    return b;
-}
 
 void h_brokers_post(api_request *req, api_response *res)
 {
@@ -104,12 +96,7 @@ void h_brokers_post(api_request *req, api_response *res)
     if (changed) {
         /* Another process at another address: what we knew is stale. */
         snprintf(b->url, sizeof(b->url), "%s", url);
-        json_decref(b->view);
-        b->view = NULL;
-        event_ring_clear(&b->events);
-        b->events_after = 0;
-        b->polled = b->reachable = false;
-        b->figures_mono_ms = 0;
+        registry_forget_figures(b);
     }
     b->last_seen_ms = now;
     if (is_new)
@@ -119,10 +106,10 @@ void h_brokers_post(api_request *req, api_response *res)
     json_t *body =
         json_pack("{s:o, s:o, s:o, s:o}", "broker", broker_rec_json(b, now, coord_now_mono_ms()),
                   "brokers", coordinator_brokers_json(c), "emergency",
-                  coordinator_emergency_json(c), "vclock", coordinator_clock_json(c));
+                  emergency_json(c->level, c->level_set_ms), "vclock", coordinator_clock_json(c));
     pthread_mutex_unlock(&c->mu);
     if (changed)
-        coordinator_poll_soon(c);
+        poller_wake(c);
     api_reply_json(res, is_new ? 201 : 200, body);
 }
 

@@ -1,11 +1,17 @@
 /* /v1/emergency: the city-wide level. A declaration is stored first, then
  * pushed to every registered broker with short timeouts; a broker that is
  * down is reported, not fatal (it learns the level when it re-registers). */
+#include "handlers_emergency.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "coordinator.h"
+#include "context.h"
+#include "db.h"
+#include "emergency.h"
+#include "fanout.h"
+#include "journal.h"
 
 struct emergency_req {
     int level;
@@ -112,8 +118,9 @@ void h_emergency_post(api_request *req, api_response *res)
                                                 ok, "status", (json_int_t)pushes[i].status));
         json_decref(pushes[i].vclock);
     }
-    json_t *body = json_pack("{s:o, s:o, s:o}", "emergency", coordinator_emergency_json(c),
-                             "brokers", report, "vclock", coordinator_clock_json(c));
+    json_t *body =
+        json_pack("{s:o, s:o, s:o}", "emergency", emergency_json(c->level, c->level_set_ms),
+                  "brokers", report, "vclock", coordinator_clock_json(c));
     pthread_mutex_unlock(&c->mu);
     pthread_mutex_unlock(&c->emergency_mu);
     json_decref(set.msg);
@@ -125,8 +132,8 @@ void h_emergency_get(api_request *req, api_response *res)
 {
     coordinator *c = req->ctx;
     pthread_mutex_lock(&c->mu);
-    json_t *body = json_pack("{s:o, s:o}", "emergency", coordinator_emergency_json(c), "vclock",
-                             coordinator_clock_json(c));
+    json_t *body = json_pack("{s:o, s:o}", "emergency", emergency_json(c->level, c->level_set_ms),
+                             "vclock", coordinator_clock_json(c));
     pthread_mutex_unlock(&c->mu);
     api_reply_json(res, 200, body);
 }

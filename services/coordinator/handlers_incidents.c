@@ -2,56 +2,19 @@
  * would (so garbage never reaches one), picks a district and forwards it to
  * that broker's POST /v1/jobs, answering with the broker's reply plus
  * "district" and "routing". */
+#include "handlers_incidents.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "coordinator.h"
+#include "coord.h"
+#include "context.h"
+#include "db.h"
+#include "fanout.h"
+#include "journal.h"
 
 static const char *const severity_names[] = {"low", "medium", "high", "critical", NULL};
-static const char *const route_names[] = {"named", "free_unit", "least_loaded"};
-
-const char *route_kind_str(route_kind k)
-{
-    return (unsigned)k < 3 ? route_names[k] : "named";
-}
-
-static int route_kind_parse(const char *s, route_kind *out)
-{
-    for (int i = 0; i < 3; i++)
-        if (strcmp(s, route_names[i]) == 0) {
-            *out = (route_kind)i;
-            return 0;
-        }
-    return -1;
-}
-
-long route_choose(const route_candidate *c, size_t n, route_kind *kind)
-{
-    long best = -1;
-    for (size_t i = 0; i < n; i++) {
-        if (!c[i].units_ok || c[i].free_capable == 0)
-            continue;
-        if (best < 0 || c[i].free_capable > c[best].free_capable ||
-            (c[i].free_capable == c[best].free_capable && strcmp(c[i].id, c[best].id) < 0))
-            best = (long)i;
-    }
-    if (best >= 0) {
-        *kind = ROUTE_FREE_UNIT;
-        return best;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (!c[i].health_ok)
-            continue;
-        if (best < 0 || c[i].queued < c[best].queued ||
-            (c[i].queued == c[best].queued && strcmp(c[i].id, c[best].id) < 0))
-            best = (long)i;
-    }
-    if (best >= 0)
-        *kind = ROUTE_LEAST_LOADED;
-    return best;
-}
-
 size_t count_free_capable(const json_t *units, const char *district, const char *const *req,
                           size_t nreq)
 {
@@ -127,7 +90,7 @@ typedef struct target {
 } target;
 
 typedef struct probe {
-    target *t;
+    const target *t;
     route_candidate *cand;
     const char *const *req;
     size_t nreq;
@@ -166,21 +129,19 @@ static void probe_health(void *arg, size_t i)
     http_reply_release(&r);
 }
 
-/* Picks a district for a submission without one. -1 when none answers. */
-static long choose_target(target *t, size_t n, const char *const *req, size_t nreq,
-                          route_kind *kind)
+/* Asks every broker what it could offer until libcoord's routing policy
+ * can choose: free capable units first, and only when no district has
+ * any, queue lengths. -1 when none answers. */
+static long probe_and_choose(const target *t, route_candidate *cand, size_t n,
+                             const char *const *req, size_t nreq, route_kind *kind)
 {
-    route_candidate cand[COORD_MAX_BROKERS];
-    memset(cand, 0, sizeof(cand));
-    for (size_t i = 0; i < n; i++)
-        cand[i].id = t[i].id;
     probe p = {t, cand, req, nreq};
     fanout_run(n, 16, probe_units, &p);
-    long best = route_choose(cand, n, kind);
+    long best = route_choose(cand, n, NULL, kind);
     if (best >= 0)
         return best;
     fanout_run(n, 16, probe_health, &p);
-    return route_choose(cand, n, kind);
+    return route_choose(cand, n, NULL, kind);
 }
 
 void h_incidents_post(api_request *req, api_response *res)
@@ -214,47 +175,40 @@ void h_incidents_post(api_request *req, api_response *res)
         reqcaps[i] = r.caps.v[i];
     json_object_del(fwd, "district");
 
-    target tg;
     route_kind kind = ROUTE_NAMED;
-    bool chosen = false;
-    size_t n = 0;
+    char prev[COORD_ID_MAX + 1], prev_kind[16];
+    bool retry = false;
     pthread_mutex_lock(&c->mu);
+    size_t n = c->nbrokers;
+    for (size_t i = 0; i < n; i++) {
+        snprintf(all[i].id, sizeof(all[i].id), "%s", c->brokers[i]->id);
+        snprintf(all[i].url, sizeof(all[i].url), "%s", c->brokers[i]->url);
+    }
+    if (!r.has_district && r.has_id)
+        retry =
+            cdb_get_incident(c->db, r.id, prev, sizeof(prev), prev_kind, sizeof(prev_kind)) == 0;
+    pthread_mutex_unlock(&c->mu);
+
+    route_candidate cand[COORD_MAX_BROKERS];
+    memset(cand, 0, sizeof(cand));
+    for (size_t i = 0; i < n; i++)
+        cand[i].id = all[i].id;
+    long best;
     if (r.has_district) {
-        broker_rec *b = coordinator_broker(c, r.district);
-        if (!b) {
-            pthread_mutex_unlock(&c->mu);
+        best = route_choose(cand, n, r.district, &kind);
+        if (best < 0) {
             api_reply_error(res, API_E_NOT_FOUND, "no district %s is registered", r.district);
             goto out;
         }
-        snprintf(tg.id, sizeof(tg.id), "%s", b->id);
-        snprintf(tg.url, sizeof(tg.url), "%s", b->url);
-        chosen = true;
-    } else if (r.has_id) {
+    } else if (retry && (best = route_find(cand, n, prev)) >= 0 &&
+               route_kind_parse(prev_kind, &kind) == 0) {
         /* A retry goes where the first try went, whose broker deduplicates. */
-        char d[COORD_ID_MAX + 1], rk[16];
-        broker_rec *b;
-        if (cdb_get_incident(c->db, r.id, d, sizeof(d), rk, sizeof(rk)) == 0 &&
-            (b = coordinator_broker(c, d)) && route_kind_parse(rk, &kind) == 0) {
-            snprintf(tg.id, sizeof(tg.id), "%s", b->id);
-            snprintf(tg.url, sizeof(tg.url), "%s", b->url);
-            chosen = true;
-        }
-    }
-    if (!chosen) {
-        n = c->nbrokers;
-        for (size_t i = 0; i < n; i++) {
-            snprintf(all[i].id, sizeof(all[i].id), "%s", c->brokers[i]->id);
-            snprintf(all[i].url, sizeof(all[i].url), "%s", c->brokers[i]->url);
-        }
-    }
-    pthread_mutex_unlock(&c->mu);
-
-    if (!chosen) {
+    } else {
         if (n == 0) {
             api_reply_error(res, API_E_UNAVAILABLE, "no district broker is registered");
             goto out;
         }
-        long best = choose_target(all, n, reqcaps, r.caps.n, &kind);
+        best = probe_and_choose(all, cand, n, reqcaps, r.caps.n, &kind);
         if (best < 0) {
             pthread_mutex_lock(&c->mu);
             c->m.route_failures++;
@@ -262,11 +216,11 @@ void h_incidents_post(api_request *req, api_response *res)
             api_reply_error(res, API_E_BAD_GATEWAY, "no district broker could be reached");
             goto out;
         }
-        tg = all[best];
     }
+    const target *tg = &all[best];
 
     char url[COORD_URL_MAX + 32];
-    snprintf(url, sizeof(url), "%s/v1/jobs", tg.url);
+    snprintf(url, sizeof(url), "%s/v1/jobs", tg->url);
     /* No retries: a POST without an id is not idempotent at the broker. */
     http_opts fo = {.connect_timeout_ms = 1000, .timeout_ms = 10000};
     if (http_json("POST", url, fwd, &fo, &br) < 0 || !json_is_object(br.body) || br.status < 200 ||
@@ -275,11 +229,11 @@ void h_incidents_post(api_request *req, api_response *res)
         c->m.route_failures++;
         pthread_mutex_unlock(&c->mu);
         if (br.status == 0)
-            api_reply_error(res, API_E_BAD_GATEWAY, "district %s could not be reached: %s", tg.id,
+            api_reply_error(res, API_E_BAD_GATEWAY, "district %s could not be reached: %s", tg->id,
                             br.error[0] ? br.error : "transport error");
         else
             api_reply_error(res, API_E_BAD_GATEWAY,
-                            "district %s answered %ld without a JSON object", tg.id, br.status);
+                            "district %s answered %ld without a JSON object", tg->id, br.status);
         goto out;
     }
 
@@ -297,14 +251,15 @@ void h_incidents_post(api_request *req, api_response *res)
         else
             c->m.routed_least_loaded++;
         if (cdb_begin(c->db) == 0) {
-            coordinator_event(c, "incident_routed", jid, "to %s (%s)", tg.id, route_kind_str(kind));
+            coordinator_event(c, "incident_routed", jid, "to %s (%s)", tg->id,
+                              route_kind_str(kind));
             if (r.has_id)
-                cdb_put_incident(c->db, r.id, tg.id, route_kind_str(kind), coord_now_wall_ms());
+                cdb_put_incident(c->db, r.id, tg->id, route_kind_str(kind), coord_now_wall_ms());
             coordinator_commit(c); /* the broker holds the record; this is our audit trail */
         }
     }
     pthread_mutex_unlock(&c->mu);
-    json_object_set_new(body, "district", json_string(tg.id));
+    json_object_set_new(body, "district", json_string(tg->id));
     json_object_set_new(body, "routing", json_string(route_kind_str(kind)));
     api_reply_json(res, (unsigned)br.status, body);
 out:

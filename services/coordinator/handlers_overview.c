@@ -1,7 +1,12 @@
 /* /v1/overview: every district at a glance, from the poller's figures. Never
  * waits on a broker: a district that does not answer shows its last figures
  * and how old they are. */
-#include "coordinator.h"
+#include "handlers_overview.h"
+
+#include "coord.h"
+#include "context.h"
+#include "emergency.h"
+#include "journal.h"
 
 static json_t *empty_view(void)
 {
@@ -31,8 +36,9 @@ void h_overview_get(api_request *req, api_response *res)
         json_decref(view);
         json_array_append_new(districts, d);
     }
-    json_t *body = json_pack("{s:o, s:o, s:o}", "districts", districts, "emergency",
-                             coordinator_emergency_json(c), "vclock", coordinator_clock_json(c));
+    json_t *body =
+        json_pack("{s:o, s:o, s:o}", "districts", districts, "emergency",
+                  emergency_json(c->level, c->level_set_ms), "vclock", coordinator_clock_json(c));
     pthread_mutex_unlock(&c->mu);
     api_reply_json(res, 200, body);
 }

@@ -1,7 +1,11 @@
-/* ergrid-coordinator: the city-wide view. */
+/* ergrid-coordinator: the city-wide view (context.h says what it does).
+ * main wires the command line to the lifecycle and stops on SIGTERM. */
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "api.h"
+#include "config.h"
+#include "context.h"
 #include "coordinator.h"
 
 int main(int argc, char **argv)

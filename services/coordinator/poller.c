@@ -1,13 +1,18 @@
-/* The poller: every --poll-interval it fetches each broker's units, open and
- * recently finished jobs, peer sync health and newest events, in parallel
- * and without holding the coordinator lock, then swaps the figures in under
- * the lock. GET /v1/overview and GET /v1/events only read these figures. */
+/* The poller (poller.h): per broker its local units, open and recently
+ * finished jobs, peer sync health and newest events; one round at a time,
+ * sleeping on a CLOCK_MONOTONIC condvar in between. */
+#include "poller.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "coordinator.h"
+#include "api.h"
+#include "coord.h"
+#include "events.h"
+#include "fanout.h"
+#include "registry.h"
 
 #define POLL_JOBS_LIMIT  500
 #define POLL_COMPLETED   100
@@ -249,7 +254,7 @@ static void poll_round(coordinator *c)
     free(jobs);
 }
 
-void *coordinator_poller_main(void *arg)
+static void *poller_main(void *arg)
 {
     coordinator *c = arg;
     for (;;) {
@@ -273,4 +278,31 @@ void *coordinator_poller_main(void *arg)
     }
     http_client_thread_cleanup();
     return NULL;
+}
+
+int poller_start(coordinator *c)
+{
+    if (pthread_create(&c->poller_thr, NULL, poller_main, c) != 0)
+        return -1;
+    c->poller_started = true;
+    return 0;
+}
+
+void poller_stop(coordinator *c)
+{
+    pthread_mutex_lock(&c->pmu);
+    c->stopping = true;
+    pthread_cond_broadcast(&c->pcond);
+    pthread_mutex_unlock(&c->pmu);
+    if (c->poller_started)
+        pthread_join(c->poller_thr, NULL);
+    c->poller_started = false;
+}
+
+void poller_wake(coordinator *c)
+{
+    pthread_mutex_lock(&c->pmu);
+    c->poll_now = true;
+    pthread_cond_broadcast(&c->pcond);
+    pthread_mutex_unlock(&c->pmu);
 }

@@ -1,5 +1,13 @@
-/* The coordinator's one route table (DESIGN.md §5). */
-#include "coordinator.h"
+/* The coordinator's one route table (routes.h); nothing else. */
+#include "routes.h"
+
+#include "dashboard.h"
+#include "handlers_brokers.h"
+#include "handlers_emergency.h"
+#include "handlers_events.h"
+#include "handlers_health.h"
+#include "handlers_incidents.h"
+#include "handlers_overview.h"
 
 const api_route coordinator_routes[] = {
     {"GET", "/", h_dashboard, ROLE_ANY, API_BODY_NONE},

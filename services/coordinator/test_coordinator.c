@@ -1,5 +1,5 @@
 /* Check tests for the pure parts of ergrid-coordinator: the command line,
- * URL checks, district choice, the poller's district view, event handling
+ * URL checks, counting free capable units, the poller's district view, event handling
  * and the ShiViz export, and the store's round trip. No network. */
 #include <check.h>
 #include <stdio.h>
@@ -7,7 +7,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "coordinator.h"
+#include "dashboard.h"
+#include "db.h"
+#include "events.h"
+#include "handlers_incidents.h"
+#include "journal.h"
+#include "poller.h"
 
 #define ARGV(...) ((char *[]){"ergrid-coordinator", __VA_ARGS__, NULL})
 #define ARGC(...) ((int)(sizeof((char *[]){"x", __VA_ARGS__}) / sizeof(char *)))
@@ -97,46 +104,7 @@ START_TEST(url_rules)
 }
 END_TEST
 
-/* ---- district choice ---- */
-
-START_TEST(route_most_free_units_ties_by_id)
-{
-    route_kind k = ROUTE_NAMED;
-    route_candidate c[] = {
-        {"Westside", true, 2, true, 0},
-        {"Downtown", true, 1, true, 0},
-        {"Valley", true, 2, true, 9},
-        {"Airport", false, 5, false, 0}, /* did not answer: its count means nothing */
-    };
-    ck_assert_int_eq(route_choose(c, 4, &k), 2); /* Valley < Westside, both 2 */
-    ck_assert_int_eq(k, ROUTE_FREE_UNIT);
-    c[1].free_capable = 3;
-    ck_assert_int_eq(route_choose(c, 4, &k), 1);
-    ck_assert_str_eq(route_kind_str(k), "free_unit");
-}
-END_TEST
-
-START_TEST(route_least_loaded_and_none)
-{
-    route_kind k = ROUTE_NAMED;
-    route_candidate c[] = {
-        {"Westside", true, 0, true, 4},
-        {"Downtown", true, 0, true, 7},
-        {"Valley", true, 0, true, 4},
-        {"Airport", false, 0, false, 0}, /* unreachable: never least loaded */
-    };
-    ck_assert_int_eq(route_choose(c, 4, &k), 2); /* 4 queued, Valley < Westside */
-    ck_assert_int_eq(k, ROUTE_LEAST_LOADED);
-    ck_assert_str_eq(route_kind_str(k), "least_loaded");
-    for (int i = 0; i < 4; i++)
-        c[i].health_ok = false;
-    k = ROUTE_NAMED;
-    ck_assert_int_eq(route_choose(c, 4, &k), -1);
-    ck_assert_int_eq(k, ROUTE_NAMED); /* untouched */
-    ck_assert_int_eq(route_choose(c, 0, &k), -1);
-    ck_assert_str_eq(route_kind_str(ROUTE_NAMED), "named");
-}
-END_TEST
+/* ---- district choice (the policy itself: tests/unit/test_routing.c) ---- */
 
 START_TEST(free_capable_counts_own_units_only)
 {
@@ -444,8 +412,6 @@ static Suite *coordinator_suite(void)
     tcase_add_test(t, args_good_and_defaults);
     tcase_add_test(t, args_bad);
     tcase_add_test(t, url_rules);
-    tcase_add_test(t, route_most_free_units_ties_by_id);
-    tcase_add_test(t, route_least_loaded_and_none);
     tcase_add_test(t, free_capable_counts_own_units_only);
     tcase_add_test(t, district_view_shapes);
     tcase_add_test(t, event_sanitize_and_sort);

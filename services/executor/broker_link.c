@@ -4,9 +4,14 @@
  * restarted with an empty table, or dropped it): register again. The reply
  * lists what was taken away from this unit; those assignments are marked
  * revoked. One log line per change of link state. */
+#include "broker_link.h"
+
 #include <string.h>
 
+#include "api.h"
+#include "coord.h"
 #include "executor.h"
+#include "table.h"
 
 #define REGISTER_BACKOFF_MIN_MS 200
 #define REGISTER_BACKOFF_MAX_MS 2000

@@ -1,12 +1,13 @@
-/* Command line of ergrid-executor (DESIGN.md §5). Pure: no I/O besides
- * exec_usage, so the test suite can drive every good and bad case. */
+/* ergrid-executor's command line (config.h): flag table, value checks and
+ * the required flags. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "executor.h"
+#include "api.h"
+#include "config.h"
 
 void exec_usage(FILE *out)
 {

@@ -1,11 +1,16 @@
-/* /v1/assignments: what the broker assigns and revokes, and the crew's
- * report. Input is parsed by json_parse_fields; the rules live in
- * executor.c and report.c. */
+/* /v1/assignments (handlers_assignments.h). Input is parsed by
+ * json_parse_fields; the rules live in table.c, report.c and libcoord. */
+#include "handlers_assignments.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "handlers.h"
+#include "config.h"
+#include "context.h"
+#include "coord.h"
+#include "report.h"
+#include "table.h"
 
 static void reply_storage(api_response *res)
 {

@@ -1,7 +1,11 @@
-/* GET /v1/health and GET /metrics. */
+/* GET /v1/health, GET /metrics and the latency hook (handlers_health.h). */
+#include "handlers_health.h"
+
 #include <string.h>
 
-#include "handlers.h"
+#include "context.h"
+#include "coord.h"
+#include "table.h"
 
 void h_health(api_request *req, api_response *res)
 {
@@ -10,10 +14,8 @@ void h_health(api_request *req, api_response *res)
     bool registered = e->registered;
     char url[EXEC_URL_MAX + 1];
     memcpy(url, e->unit_url, sizeof url);
-    size_t active = 0;
-    for (size_t i = 0; i < e->n; i++)
-        active += e->v[i]->state == ASG_ACTIVE;
     pthread_mutex_unlock(&e->mu);
+    size_t active = exec_count(e, ASG_ACTIVE);
     json_t *body = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:I, s:I, s:s}", "status", "ok",
                              "service", "executor", "id", e->cfg.id, "kind", e->cfg.kind, "broker",
                              e->cfg.broker, "url", url, "registered", registered, "active",
@@ -25,11 +27,10 @@ void h_health(api_request *req, api_response *res)
 void h_metrics(api_request *req, api_response *res)
 {
     executor *e = req->ctx;
-    size_t by_state[3] = {0, 0, 0};
+    size_t by_state[ASG_NSTATES];
+    exec_counts(e, by_state);
     pthread_mutex_lock(&e->mu);
     bool registered = e->registered;
-    for (size_t i = 0; i < e->n; i++)
-        by_state[e->v[i]->state]++;
     pthread_mutex_unlock(&e->mu);
 
     strbuf sb;
@@ -69,13 +70,13 @@ void h_metrics(api_request *req, api_response *res)
         (unsigned long long)m.register_failures);
     strbuf_addf(&sb, "# HELP ergrid_executor_request_duration_seconds HTTP request latency.\n"
                      "# TYPE ergrid_executor_request_duration_seconds histogram\n");
-    for (size_t i = 0; i <= exec_nroutes && i < sizeof m.latency / sizeof m.latency[0]; i++) {
+    for (size_t i = 0; i <= e->nroutes && i < sizeof m.latency / sizeof m.latency[0]; i++) {
         if (m.latency[i].count == 0)
             continue;
         char labels[160];
-        if (i < exec_nroutes)
-            snprintf(labels, sizeof labels, "method=\"%s\",route=\"%s\"", exec_routes[i].method,
-                     exec_routes[i].pattern);
+        if (i < e->nroutes)
+            snprintf(labels, sizeof labels, "method=\"%s\",route=\"%s\"", e->routes[i].method,
+                     e->routes[i].pattern);
         else
             snprintf(labels, sizeof labels, "method=\"\",route=\"unmatched\"");
         histogram_write(&m.latency[i], &sb, "ergrid_executor_request_duration_seconds", labels);
@@ -87,4 +88,22 @@ void h_metrics(api_request *req, api_response *res)
     }
     api_reply_text(res, 200, "text/plain; version=0.0.4", sb.buf, sb.len);
     strbuf_release(&sb);
+}
+
+void exec_on_request(void *ctx, const char *method, const char *route_pattern, unsigned status,
+                     double seconds)
+{
+    executor *e = ctx;
+    const size_t slots = sizeof e->metrics.latency / sizeof e->metrics.latency[0];
+    size_t idx = e->nroutes < slots ? e->nroutes : slots - 1; /* unmatched */
+    for (size_t i = 0; route_pattern && method && i < e->nroutes && i < slots - 1; i++) {
+        if (strcmp(e->routes[i].pattern, route_pattern) == 0 &&
+            strcmp(e->routes[i].method, method) == 0) {
+            idx = i;
+            break;
+        }
+    }
+    pthread_mutex_lock(&e->metrics_mu);
+    histogram_observe(&e->metrics.latency[idx], seconds);
+    pthread_mutex_unlock(&e->metrics_mu);
 }

@@ -1,9 +1,19 @@
-/* ergrid-executor: one per response unit. See executor.h. */
+/* ergrid-executor: one per response unit (context.h says what it does).
+ * main wires the parts together: command line, state from disk, server,
+ * threads, and a clean stop on SIGTERM. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "api.h"
+#include "broker_link.h"
+#include "config.h"
+#include "context.h"
 #include "executor.h"
+#include "handlers_health.h"
+#include "routes.h"
+#include "simulate.h"
+#include "table.h"
 
 int main(int argc, char **argv)
 {
@@ -35,7 +45,7 @@ int main(int argc, char **argv)
         service_log("error", "out of memory");
         return 1;
     }
-    if (store_load(&e, err, sizeof err) != 0) {
+    if (exec_load(&e, err, sizeof err) != 0) {
         service_log("error", "refusing to start with unreadable state: %s", err);
         return 1;
     }
@@ -43,6 +53,8 @@ int main(int argc, char **argv)
         service_log("info", "loaded %zu assignment(s) from %s (%zu active)", e.n, cfg.data_dir,
                     exec_count(&e, ASG_ACTIVE));
 
+    e.routes = exec_routes;
+    e.nroutes = exec_nroutes;
     api_server_config scfg = {
         .host = cfg.listen_host,
         .port = cfg.listen_port,

@@ -1,11 +1,14 @@
-/* Forwarding a crew's report to the job's owner broker (PROTOCOL.md,
- * "Responder -> executor -> owner broker"). The report carries the
+/* Forwarding a crew's report (report.h). The report carries the
  * assignment's clock plus this unit's own dot, whose counter is persisted
  * before the report leaves, so it only ever grows across restarts. */
+#include "report.h"
+
 #include <stdlib.h>
 #include <string.h>
 
-#include "executor.h"
+#include "api.h"
+#include "coord.h"
+#include "table.h"
 
 #define REPORT_TRIES 3
 
@@ -116,13 +119,11 @@ int exec_report(executor *e, const char *job_id, const char *outcome, const json
         /* A newer attempt may have replaced it meanwhile: leave that one. */
         bool had_won = a && json_is_true(json_object_get(a->report, "accepted"));
         bool won = json_is_true(json_object_get(rec, "accepted"));
-        /* Keep a won decision: a later, different report that the broker
-         * rejects must not make the record look lost. */
-        if (a && a->attempt == attempt && rec && !(had_won && !won)) {
+        /* A won decision is kept (libcoord's asg_report says so). */
+        if (a && a->attempt == attempt && rec && asg_report(&a->state, had_won, won) == COORD_OK) {
             json_decref(a->report);
             a->report = rec;
             rec = NULL;
-            a->state = ASG_REPORTED;
             e->gen++;
             changed = true;
         }

@@ -3,9 +3,14 @@
  * as a real report. It sleeps on a condition variable until the nearest
  * deadline (or a new assignment, or stop). A report the broker does not
  * decide on (unreachable, 403, ...) is tried again with backoff. */
+#include "simulate.h"
+
 #include <string.h>
 
+#include "api.h"
+#include "coord.h"
 #include "executor.h"
+#include "report.h"
 
 #define SIM_RETRY_MIN_MS 1000
 #define SIM_RETRY_MAX_MS 30000

@@ -1,14 +1,21 @@
 /* Check tests for the pure parts of ergrid-executor: the command line, the
- * assignment rules (capacity, attempts, revoke) and the store's round trip.
- * No network: nothing here starts a server or a thread. */
+ * assignment rules (capacity, attempts, revoke), the store's round trip and
+ * its file formats (today's and the one before), and the binary refusing a
+ * state file it cannot read. No network: nothing here starts a server or a
+ * thread. */
 #include <check.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "executor.h"
+#include "record.h"
+#include "store.h"
+#include "table.h"
 
 #define ARGV(...) ((char *const[]){"ergrid-executor", __VA_ARGS__, NULL})
 #define ARGC(...) ((int)(sizeof((char *const[]){"x", __VA_ARGS__}) / sizeof(char *)))
@@ -279,7 +286,7 @@ START_TEST(store_round_trip)
     ex.report_counter = 41;
     exec_find_locked(&ex, "J2")->report =
         json_pack("{s:s, s:i, s:b}", "outcome", "contained", "status", 201, "accepted", 1);
-    exec_find_locked(&ex, "J2")->state = ASG_REPORTED;
+    ck_assert_int_eq(asg_transition(&exec_find_locked(&ex, "J2")->state, ASG_REPORTED), COORD_OK);
     ex.gen++;
     pthread_mutex_unlock(&ex.mu);
     ck_assert_int_eq(exec_sync(&ex), 0);
@@ -288,7 +295,7 @@ START_TEST(store_round_trip)
     static executor back;
     make_executor(&back, 2);
     char err[256];
-    ck_assert_int_eq(store_load(&back, err, sizeof err), 0);
+    ck_assert_int_eq(exec_load(&back, err, sizeof err), 0);
     ck_assert_uint_eq(back.n, 2);
     ck_assert_uint_eq(back.report_counter, 41);
     ck_assert_uint_ge(back.next_seq, 3);
@@ -309,7 +316,7 @@ END_TEST
 START_TEST(store_missing_and_corrupt)
 {
     char err[256];
-    ck_assert_int_eq(store_load(&ex, err, sizeof err), 0); /* no file yet: fine */
+    ck_assert_int_eq(exec_load(&ex, err, sizeof err), 0); /* no file yet: fine */
     ck_assert_uint_eq(ex.n, 0);
     char path[128];
     snprintf(path, sizeof path, "%s/%s", tmpdir, EXEC_STORE_FILE);
@@ -317,7 +324,7 @@ START_TEST(store_missing_and_corrupt)
     ck_assert_ptr_nonnull(f);
     fputs("{\"version\":1,\"unit_id\":\"LAFD-1\",\"assign", f);
     fclose(f);
-    ck_assert_int_eq(store_load(&ex, err, sizeof err), -1);
+    ck_assert_int_eq(exec_load(&ex, err, sizeof err), -1);
     ck_assert_ptr_nonnull(strstr(err, EXEC_STORE_FILE));
     /* Valid JSON with a bad entry is refused as well. */
     f = fopen(path, "w");
@@ -325,7 +332,7 @@ START_TEST(store_missing_and_corrupt)
           "\"assignments\":[{\"job_id\":\"J 1\"}]}",
           f);
     fclose(f);
-    ck_assert_int_eq(store_load(&ex, err, sizeof err), -1);
+    ck_assert_int_eq(exec_load(&ex, err, sizeof err), -1);
     ck_assert_uint_eq(ex.n, 0);
     /* Another unit's file is not silently adopted. */
     f = fopen(path, "w");
@@ -333,7 +340,7 @@ START_TEST(store_missing_and_corrupt)
           "\"assignments\":[]}",
           f);
     fclose(f);
-    ck_assert_int_eq(store_load(&ex, err, sizeof err), -1);
+    ck_assert_int_eq(exec_load(&ex, err, sizeof err), -1);
 }
 END_TEST
 
@@ -349,6 +356,198 @@ START_TEST(store_write_is_atomic_file)
     ck_assert_ptr_nonnull(root);
     ck_assert_uint_eq(json_array_size(json_object_get(root, "assignments")), 1);
     json_decref(root);
+}
+END_TEST
+
+/* ---- file formats ---- */
+
+static void put_file(const char *name, const char *text)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_ge(fputs(text, f), 0);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+static json_t *testdata(const char *name)
+{
+    const char *dir = getenv("EXEC_TESTDATA");
+    ck_assert_msg(dir != NULL, "EXEC_TESTDATA is not set (run through meson test)");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    json_error_t jerr;
+    json_t *j = json_load_file(path, 0, &jerr);
+    ck_assert_msg(j != NULL, "%s: %s", path, jerr.text);
+    return j;
+}
+
+static json_t *state_file(void)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, EXEC_STORE_FILE);
+    json_error_t jerr;
+    json_t *root = json_load_file(path, 0, &jerr);
+    ck_assert_msg(root != NULL, "%s: %s", path, jerr.text);
+    return root;
+}
+
+/* A file exactly as the executor wrote it before the store had a format of
+ * its own ("version": 1; a reported, two revoked and an active holding,
+ * written by that build): it loads, and shows what that build showed. */
+START_TEST(store_loads_format1_file)
+{
+    exec_release(&ex);
+    make_executor(&ex, 2);
+    json_t *file = testdata("assignments-format1.json");
+    ck_assert_int_eq(json_integer_value(json_object_get(file, "version")), 1);
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, EXEC_STORE_FILE);
+    ck_assert_int_eq(json_dump_file(file, path, JSON_COMPACT), 0);
+    json_decref(file);
+
+    char err[256];
+    ck_assert_msg(exec_load(&ex, err, sizeof err) == 0, "%s", err);
+    ck_assert_uint_eq(ex.n, 4);
+    ck_assert_uint_eq(ex.report_counter, 1);
+    ck_assert_uint_eq(ex.next_seq, 5);
+    ck_assert_str_eq(state_of(&ex, "fire-A"), "reported");
+    ck_assert_str_eq(state_of(&ex, "fire-B"), "revoked");
+    ck_assert_str_eq(state_of(&ex, "fire-C"), "active");
+    ck_assert_str_eq(state_of(&ex, "fire-D"), "revoked");
+    ck_assert_uint_eq(exec_count(&ex, ASG_ACTIVE), 1);
+    json_t *view = exec_list_json(&ex);
+    json_t *then = testdata("assignments-format1.view.json");
+    ck_assert_msg(json_equal(view, then), "the wire view of a format-1 file changed");
+    json_decref(then);
+
+    /* The next write is format 2, and it reads back the same. */
+    ck_assert_int_eq(exec_revoke(&ex, "fire-C", 0, "cancelled", NULL, NULL), EXEC_OK);
+    json_t *root = state_file();
+    ck_assert_int_eq(json_integer_value(json_object_get(root, "format")), EXEC_STORE_FORMAT);
+    ck_assert_ptr_null(json_object_get(root, "version"));
+    json_t *first = json_array_get(json_object_get(root, "assignments"), 0);
+    ck_assert_ptr_null(json_object_get(first, "received_at")); /* the wire's, not the disk's */
+    ck_assert_int_eq(json_integer_value(json_object_get(first, "seq")), 1);
+    json_decref(root);
+    json_decref(view);
+    view = exec_list_json(&ex);
+    static executor back;
+    make_executor(&back, 2);
+    ck_assert_msg(exec_load(&back, err, sizeof err) == 0, "%s", err);
+    json_t *again = exec_list_json(&back);
+    ck_assert(json_equal(view, again));
+    ck_assert_uint_eq(back.report_counter, 1);
+    ck_assert_uint_eq(back.next_seq, 5);
+    json_decref(view);
+    json_decref(again);
+    exec_release(&back);
+}
+END_TEST
+
+START_TEST(store_refuses_unknown_formats)
+{
+    static const struct {
+        const char *text, *says;
+    } bad[] = {
+        {"{\"format\":3,\"unit_id\":\"LAFD-1\",\"report_counter\":0,\"next_seq\":1,"
+         "\"assignments\":[]}",
+         "format 3 is newer"},
+        {"{\"format\":99}", "format 99 is newer"},
+        {"{\"format\":\"2\",\"unit_id\":\"LAFD-1\",\"report_counter\":0,\"next_seq\":1,"
+         "\"assignments\":[]}",
+         "unknown format"},
+        {"{\"format\":1,\"unit_id\":\"LAFD-1\",\"report_counter\":0,\"next_seq\":1,"
+         "\"assignments\":[]}",
+         "unknown format"},
+        {"{\"version\":2,\"unit_id\":\"LAFD-1\",\"report_counter\":0,\"next_seq\":1,"
+         "\"assignments\":[]}",
+         "unknown version"},
+        {"[]", "not a JSON object"},
+        {"{\"format\":2,\"unit_id\":\"LAFD-1\",\"next_seq\":1,\"assignments\":[]}", "bad members"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char err[512] = "";
+        put_file(EXEC_STORE_FILE, bad[i].text);
+        ck_assert_msg(exec_load(&ex, err, sizeof err) == -1, "loaded %s", bad[i].text);
+        ck_assert_msg(strstr(err, bad[i].says) != NULL, "'%s': %s", bad[i].says, err);
+        ck_assert_ptr_nonnull(strstr(err, EXEC_STORE_FILE)); /* names the file */
+        ck_assert_uint_eq(ex.n, 0);
+    }
+    /* The same members under "format": 2 load. */
+    char err[512];
+    put_file(EXEC_STORE_FILE, "{\"format\":2,\"unit_id\":\"LAFD-1\",\"report_counter\":3,"
+                              "\"next_seq\":1,\"assignments\":[]}");
+    ck_assert_msg(exec_load(&ex, err, sizeof err) == 0, "%s", err);
+    ck_assert_uint_eq(ex.report_counter, 3);
+}
+END_TEST
+
+/* The disk format and the wire view are separate: each has members the
+ * other does not, and an image survives its own format unchanged. */
+START_TEST(store_image_format_round_trip)
+{
+    exec_release(&ex);
+    make_executor(&ex, 3);
+    ck_assert_int_eq(assign(&ex, "J1", 1), EXEC_CREATED);
+    ck_assert_int_eq(assign(&ex, "J2", 2), EXEC_CREATED);
+    ck_assert_int_eq(exec_revoke(&ex, "J2", 2, "redeployed", NULL, NULL), EXEC_OK);
+    json_t *disk = state_file();
+    json_t *rec = json_array_get(json_object_get(disk, "assignments"), 1);
+    ck_assert_int_eq(json_integer_value(json_object_get(rec, "seq")), 2);
+    ck_assert(json_is_integer(json_object_get(rec, "received_ms")));
+    ck_assert_str_eq(json_string_value(json_object_get(rec, "revoke_reason")), "redeployed");
+    json_t *wire = NULL;
+    ck_assert_int_eq(exec_get(&ex, "J2", &wire), EXEC_OK);
+    ck_assert_ptr_null(json_object_get(wire, "seq"));
+    ck_assert_ptr_null(json_object_get(wire, "received_ms"));
+    ck_assert(json_is_string(json_object_get(wire, "received_at")));
+    json_decref(wire);
+
+    exec_image img;
+    char err[256];
+    ck_assert_msg(store_image_parse(disk, "LAFD-1", &img, err, sizeof err) == 0, "%s", err);
+    ck_assert_uint_eq(img.n, 2);
+    ck_assert_str_eq(img.v[1]->job_id, "J2");
+    ck_assert_int_eq(img.v[1]->state, ASG_REVOKED);
+    ck_assert_uint_eq(vclock_get(&img.v[1]->vc, "Downtown"), 7);
+    json_t *again = store_image_json(&img);
+    ck_assert(json_equal(disk, again));
+    exec_image before = img;
+    ck_assert_int_eq(store_image_parse(disk, "LAFD-9", &img, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "LAFD-9"));
+    ck_assert_ptr_eq(img.v, before.v); /* untouched on failure */
+    exec_image_release(&img);
+    exec_image_release(&img); /* released twice: harmless */
+    json_decref(again);
+    json_decref(disk);
+}
+END_TEST
+
+/* main refuses to start on a file of a newer format: a clear message and a
+ * non-zero exit, as for a corrupt file. */
+START_TEST(binary_refuses_newer_format)
+{
+    const char *bin = getenv("ERGRID_EXECUTOR");
+    ck_assert_msg(bin != NULL, "ERGRID_EXECUTOR is not set (run through meson test)");
+    put_file(EXEC_STORE_FILE, "{\"format\":7,\"unit_id\":\"LAFD-1\",\"report_counter\":0,"
+                              "\"next_seq\":1,\"assignments\":[]}");
+    char cmd[1024];
+    /* timeout: were the file accepted, the service would run until stopped. */
+    snprintf(cmd, sizeof cmd,
+             "timeout 20 '%s' --id LAFD-1 --kind fire --capabilities firefighting "
+             "--broker http://127.0.0.1:9 --listen 127.0.0.1:0 --data-dir '%s' 2>&1",
+             bin, tmpdir);
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    char out[4096];
+    size_t len = fread(out, 1, sizeof out - 1, p);
+    out[len] = '\0';
+    int status = pclose(p);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 1, "status %d: %s", status, out);
+    ck_assert_msg(strstr(out, "format 7 is newer") != NULL, "%s", out);
+    ck_assert_ptr_null(strstr(out, "listening on"));
 }
 END_TEST
 
@@ -397,6 +596,10 @@ static Suite *executor_suite(void)
     tcase_add_test(state, store_round_trip);
     tcase_add_test(state, store_missing_and_corrupt);
     tcase_add_test(state, store_write_is_atomic_file);
+    tcase_add_test(state, store_loads_format1_file);
+    tcase_add_test(state, store_refuses_unknown_formats);
+    tcase_add_test(state, store_image_format_round_trip);
+    tcase_add_test(state, binary_refuses_newer_format);
     tcase_add_test(state, mkdirs_nested);
     suite_add_tcase(s, state);
     return s;

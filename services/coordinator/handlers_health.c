@@ -1,7 +1,11 @@
-/* /v1/health and /metrics. */
+/* GET /v1/health and GET /metrics (handlers_health.h). */
+#include "handlers_health.h"
+
 #include <stdio.h>
 
-#include "coordinator.h"
+#include "context.h"
+#include "emergency.h"
+#include "journal.h"
 
 void h_health(api_request *req, api_response *res)
 {

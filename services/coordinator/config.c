@@ -1,10 +1,13 @@
-/* ergrid-coordinator's command line (DESIGN.md §5). */
+/* ergrid-coordinator's command line and URL check (config.h). */
+#include "config.h"
+
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "coordinator.h"
+#include "api.h"
+#include "coord.h"
 
 static const char usage[] =
     "usage: ergrid-coordinator --listen HOST:PORT --data-dir DIR\n"
