@@ -20,6 +20,11 @@ typedef struct unit_candidate {
     size_t ncaps;
 } unit_candidate;
 
+/* A candidate from its parts (caps borrowed). */
+unit_candidate unit_candidate_of(const char *id, const char *district, unit_status status,
+                                 uint32_t active_jobs, uint32_t capacity, const char *const *caps,
+                                 size_t ncaps);
+
 /* Eligible: status available or busy, active_jobs < capacity, caps match. */
 bool unit_eligible(const unit_candidate *u, const char *const *req, size_t nreq);
 

@@ -47,14 +47,14 @@ void dispatch_revocation_delivered(void *arg, const outbox_msg *m)
 /* One attempt's outcome at the executor or the home broker. */
 struct call {
     int rc;
-    long status;
+    long http_status;
     bool ok; /* taken: 200 or 201 */
 };
 
 static void do_call(const char *url, const json_t *body, http_reply *rep, struct call *c)
 {
     c->rc = http_json("POST", url, body, &assign_opts, rep);
-    c->status = rep->status;
+    c->http_status = rep->status;
     c->ok = c->rc == 0 && (rep->status == 201 || rep->status == 200);
 }
 
@@ -77,7 +77,7 @@ static void confirmed(broker *b, txn *t, job *j, uint32_t n, const char *unit_id
 /* Not taken, or taken too late to use; caller holds mu inside t. */
 static void not_taken(broker *b, txn *t, const struct call *c)
 {
-    if (c->rc == 0 && c->status == 409) {
+    if (c->rc == 0 && c->http_status == 409) {
         /* Usually a terminal that has not yet seen the broker's answer to
          * its own report: its capacity frees in a moment. */
         b->m.assign_refused++;
@@ -125,7 +125,7 @@ static bool dispatch_remote(broker *b, const char *job_id, const char *unit_id, 
     if (remote_unit(&b->rem, unit_id) && json_is_object(ucopy) &&
         view_parse_unit(ucopy, b->st.strings, home, 0, 0, &fresh) == 0)
         remote_refresh_unit(&b->rem, &fresh, coord_now_wall_ms()); /* the freshest copy there is */
-    else if (c.rc == 0 && c.status == 409)
+    else if (c.rc == 0 && c.http_status == 409)
         remote_mark_busy(&b->rem, unit_id);
     if (c.ok && rep.body)
         clock_receive_json(b, json_object_get(rep.body, "vclock"));
@@ -225,9 +225,9 @@ static enum local_outcome dispatch_local(broker *b, job *j, unit *u, bool owned)
         state_drop_pending(&b->st, j, n);
         if (c.ok && u) /* the executor took it but we cannot use it */
             txn_revoke(&t, u->url, job_id, n);
-        if (!c.ok && !(c.rc == 0 && c.status == 409))
+        if (!c.ok && !(c.rc == 0 && c.http_status == 409))
             txn_log(&t, "warn", "assignment of %s to %s failed (status %ld)", job_id, unit_id,
-                    c.status);
+                    c.http_status);
         not_taken(b, &t, &c);
     }
     txn_commit(&t);

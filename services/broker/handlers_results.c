@@ -66,16 +66,12 @@ static int decide(const job *j, const arb_submission *sub, vclock *assign_clock,
     }
     for (size_t i = 0; i < j->nattempts; i++) {
         const attempt *a = &j->attempts[i];
-
-        memset(&atts[i], 0, sizeof(atts[i]));
-        snprintf(atts[i].unit_id, sizeof(atts[i].unit_id), "%s", a->unit_id);
-        atts[i].attempt = a->n;
-        atts[i].state = a->state;
         /* Only the answered attempt's clock matters to the rule. */
-        if (a->n == sub->r.attempt && strcmp(a->unit_id, sub->r.unit_id) == 0) {
+        bool answered = a->n == sub->r.attempt && strcmp(a->unit_id, sub->r.unit_id) == 0;
+
+        if (answered)
             cclock_unpack(&a->clock, assign_clock);
-            atts[i].assign_clock = assign_clock;
-        }
+        arb_attempt_init(&atts[i], a->unit_id, a->n, a->state, answered ? assign_clock : NULL);
     }
     if (j->res) {
         snprintf(winner.unit_id, sizeof(winner.unit_id), "%s", j->res->unit_id);

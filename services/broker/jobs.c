@@ -124,15 +124,8 @@ unit *state_pick_unit(const state *s, const job *j, const char (*tried)[COORD_ID
     }
     for (size_t k = 0; k < npool; k++) {
         unit *u = pool[k];
-        unit_candidate c = {
-            .id = u->id,
-            .district = s->self,
-            .status = unit_shown_status(u),
-            .active_jobs = u->load,
-            .capacity = u->capacity,
-            .caps = u->caps.v,
-            .ncaps = u->caps.n,
-        };
+        unit_candidate c = unit_candidate_of(u->id, s->self, unit_shown_status(u), u->load,
+                                             u->capacity, u->caps.v, u->caps.n);
 
         if (best && unit_order(&c, &bc, s->self) >= 0)
             continue;

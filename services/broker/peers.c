@@ -115,7 +115,7 @@ static void apply_units(broker *b, txn *t, peer *p, const json_t *units, uint64_
             continue; /* our own units are never overwritten by a copy */
         if (view_parse_unit(v, b->st.strings, p->id, now, p->gen, &copy) < 0)
             continue;
-        unit_status st = copy.status;
+        unit_status st = copy.shown;
         char uid[COORD_ID_MAX + 1];
         snprintf(uid, sizeof(uid), "%s", copy.id);
         /* Kept on disk too, so a restart still answers for a peer that is

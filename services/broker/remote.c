@@ -252,7 +252,7 @@ void remote_mark_busy(remote *r, const char *id)
     runit *e = hmap_get(r->units, id);
 
     if (e)
-        e->status = UNIT_BUSY;
+        e->shown = UNIT_BUSY;
 }
 
 size_t remote_requeue_on_lost(state *s, const char *unit_id, const char *owner, uint64_t now_wall,
@@ -290,18 +290,12 @@ bool remote_pick_unit(const remote *r, const peertab *peers, const job *j,
         const runit *e = val;
         /* A copy that says busy is full at its home, whatever its job list
          * shows (pending claims are not listed). */
-        unit_candidate c = {
-            .id = e->id,
-            .district = e->from,
-            .status = e->status,
-            .active_jobs =
-                e->status == UNIT_BUSY && e->njobs < e->capacity ? e->capacity : e->njobs,
-            .capacity = e->capacity ? e->capacity : 1,
-            .caps = e->caps.v,
-            .ncaps = e->caps.n,
-        };
+        unit_candidate c = unit_candidate_of(
+            e->id, e->from, e->shown,
+            e->shown == UNIT_BUSY && e->njobs < e->capacity ? e->capacity : e->njobs,
+            e->capacity ? e->capacity : 1, e->caps.v, e->caps.n);
 
-        if (e->status != UNIT_AVAILABLE || !unit_eligible(&c, j->caps.v, j->caps.n))
+        if (e->shown != UNIT_AVAILABLE || !unit_eligible(&c, j->caps.v, j->caps.n))
             continue;
         if (best && unit_order(&c, &bc, NULL) >= 0)
             continue;
@@ -341,7 +335,7 @@ const runit **remote_list_units(const remote *r, const unit_status *status, cons
     while (hmap_next(r->units, &it, &key, &val)) {
         const runit *e = val;
 
-        if ((!status || e->status == *status) && (!cap || capset_has(&e->caps, cap)))
+        if ((!status || e->shown == *status) && (!cap || capset_has(&e->caps, cap)))
             v[k++] = e;
     }
     qsort(v, k, sizeof(*v), cmp_unit_id);
@@ -362,7 +356,7 @@ const rjob **remote_list_jobs(const remote *r, const job_status *status, size_t 
     while (hmap_next(r->jobs, &it, &key, &val)) {
         const rjob *e = val;
 
-        if (!status || e->status == *status)
+        if (!status || e->shown == *status)
             v[k++] = e;
     }
     qsort(v, k, sizeof(*v), cmp_job_id);

@@ -20,7 +20,7 @@ typedef struct runit {
     char district[COORD_ID_MAX + 1]; /* its home, as the copy says */
     char from[COORD_ID_MAX + 1];     /* the peer we copied it from */
     capset caps;
-    unit_status status;
+    unit_status shown; /* the status its home showed */
     uint32_t capacity;
     uint32_t njobs;
     char (*jobs)[COORD_ID_MAX + 1]; /* ids of the jobs it holds */
@@ -51,7 +51,7 @@ typedef struct rjob {
     char from[COORD_ID_MAX + 1];
     severity sev;
     capset caps;
-    job_status status;
+    job_status shown; /* the status its owner showed */
     uint32_t nattempts;
     rattempt *attempts;
     rresult *res;   /* NULL: no accepted result */

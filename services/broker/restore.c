@@ -49,12 +49,12 @@ static int job_row(void *arg, const store_job_row *r)
     job *j;
 
     if (!coord_id_valid(r->id) || state_job(s, r->id) || r->severity < 0 || r->severity > 3 ||
-        r->status < 0 || r->status > 3)
+        r->status_int < 0 || r->status_int > 3)
         return -1;
     j = state_add_job(s, r->id);
     if (!j || copy_id(j->type, r->type) < 0 || severity_from_int((int)r->severity, &j->sev) < 0 ||
         capstext_parse(r->caps, s->strings, &j->caps) < 0 ||
-        job_status_from_int((int)r->status, &j->status) < 0 ||
+        job_status_from_int((int)r->status_int, &j->status) < 0 ||
         copy_text(&j->location, r->location) < 0 || copy_text(&j->payload, r->payload) < 0)
         return -1;
     j->request_digest = (uint64_t)r->request_digest;
@@ -73,9 +73,9 @@ static int attempt_row(void *arg, const store_attempt_row *r)
     if (!j)
         return 0; /* an orphan row: nothing shows it */
     memset(&a, 0, sizeof(a));
-    if (r->n < 1 || r->n > UINT32_MAX || r->state < 0 || r->state > 3 ||
+    if (r->n < 1 || r->n > UINT32_MAX || r->state_int < 0 || r->state_int > 3 ||
         copy_id(a.unit_id, r->unit_id) < 0 || copy_id(a.unit_district, r->unit_district) < 0 ||
-        attempt_state_from_int((int)r->state, &a.state) < 0 ||
+        attempt_state_from_int((int)r->state_int, &a.state) < 0 ||
         (r->clock && clocktext_parse(r->clock, s->strings, &a.clock) < 0))
         return -1;
     a.n = (uint32_t)r->n;

@@ -59,12 +59,12 @@ typedef struct store_unit_row {
 
 typedef struct store_job_row {
     const char *id, *type, *caps, *location, *payload; /* location, payload may be NULL */
-    int64_t severity, status, request_digest, seq, created_ms, updated_ms;
+    int64_t severity, status_int, request_digest, seq, created_ms, updated_ms;
 } store_job_row;
 
 typedef struct store_attempt_row {
     const char *job_id, *unit_id, *unit_district, *clock; /* clock may be NULL */
-    int64_t n, state, at_ms;
+    int64_t n, state_int, at_ms;
     bool notified;
 } store_attempt_row;
 

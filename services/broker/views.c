@@ -104,7 +104,7 @@ json_t *view_remote_unit(const runit *u, const peertab *peers, uint64_t now_wall
 
     for (uint32_t i = 0; jobs && i < u->njobs; i++)
         json_array_append_new(jobs, json_string(u->jobs[i]));
-    o = unit_shape(u->id, u->kind, &u->caps, u->district, u->status, jobs, u->url, u->capacity,
+    o = unit_shape(u->id, u->kind, &u->caps, u->district, u->shown, jobs, u->url, u->capacity,
                    false);
     if (o && u->last_hb_ago >= 0)
         json_object_set_new(o, "last_heartbeat_ms_ago", json_integer((json_int_t)u->last_hb_ago));
@@ -185,7 +185,7 @@ json_t *view_remote_job(const rjob *j, const peertab *peers, uint64_t now_wall)
         json_array_append_new(atts, attempt_shape(a->n, a->unit_id, a->district, a->state));
     }
     o = job_shape(
-        j->id, j->type, j->sev, &j->caps, j->owner, j->status, cur ? cur->unit_id : NULL,
+        j->id, j->type, j->sev, &j->caps, j->owner, j->shown, cur ? cur->unit_id : NULL,
         cur ? cur->n : 0, atts,
         j->res ? result_shape(j->res->unit_id, j->res->attempt, j->res->outcome, j->res->data)
                : json_null(),
@@ -345,7 +345,7 @@ int view_parse_unit(const json_t *o, strtab *t, const char *from, uint64_t fetch
 
     memset(out, 0, sizeof(*out));
     if (!json_is_object(o) || !get_id(o, "id", out->id) ||
-        unit_status_parse(json_string_value(json_object_get(o, "status")), &out->status) < 0 ||
+        unit_status_parse(json_string_value(json_object_get(o, "status")), &out->shown) < 0 ||
         (jobs && (!json_is_array(jobs) || json_array_size(jobs) > REMOTE_MAX_UNIT_JOBS)) ||
         (url && strlen(url) >= BROKER_URL_MAX) || cap < 0 || cap > UINT32_MAX)
         return -1;
@@ -426,7 +426,7 @@ int view_parse_job(const json_t *o, strtab *t, const char *from, uint64_t fetche
 {
     memset(out, 0, sizeof(*out));
     if (!json_is_object(o) || !get_id(o, "id", out->id) ||
-        job_status_parse(json_string_value(json_object_get(o, "status")), &out->status) < 0 ||
+        job_status_parse(json_string_value(json_object_get(o, "status")), &out->shown) < 0 ||
         severity_parse(json_string_value(json_object_get(o, "severity")), &out->sev) < 0)
         return -1;
     get_id(o, "type", out->type);
