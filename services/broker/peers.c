@@ -17,7 +17,6 @@
 #define PULL_PAGE          500
 #define PULL_MAX_PAGES     1000
 #define BACKOFF_FIRST_MS   250
-#define REQUEUE_BATCH      64
 
 static const http_opts pull_opts = {.connect_timeout_ms = 500, .timeout_ms = 2000};
 static const http_opts notify_opts = {.connect_timeout_ms = 300, .timeout_ms = 600};
@@ -101,6 +100,17 @@ void peers_join(broker *b)
 
 /* ---- applying a page ---- */
 
+/* A copy as it came, kept on disk too, so a restart still answers for a
+ * peer that is down. */
+static void keep(txn *t, char kind, const char *id, const char *from, const json_t *v, uint64_t now)
+{
+    char *text = json_dumps(v, JSON_COMPACT);
+
+    if (text)
+        txn_put_remote(t, kind, id, from, text, now);
+    free(text);
+}
+
 static void apply_units(broker *b, txn *t, peer *p, const json_t *units, uint64_t now, size_t *nu,
                         size_t *moved)
 {
@@ -108,42 +118,26 @@ static void apply_units(broker *b, txn *t, peer *p, const json_t *units, uint64_
     json_t *v;
 
     json_array_foreach (units, i, v) {
-        const char *id = json_string_value(json_object_get(v, "id"));
+        char id[COORD_ID_MAX + 1];
+        copy_outcome out;
         runit copy;
 
-        if (!id || state_unit(&b->st, id))
-            continue; /* our own units are never overwritten by a copy */
         if (view_parse_unit(v, b->st.strings, p->id, now, p->gen, &copy) < 0)
             continue;
-        unit_status st = copy.shown;
-        char uid[COORD_ID_MAX + 1];
-        snprintf(uid, sizeof(uid), "%s", copy.id);
-        /* Kept on disk too, so a restart still answers for a peer that is
-         * down. */
-        char *text = json_dumps(v, JSON_COMPACT);
-        if (remote_put_unit(&b->rem, &copy) == 0) {
+        snprintf(id, sizeof(id), "%s", copy.id);
+        remote_apply_unit(&b->rem, &b->st, &copy, coord_now_wall_ms(), &out);
+        if (out.stored) {
             (*nu)++;
-            if (text)
-                txn_put_remote(t, 'u', uid, p->id, text, now);
+            keep(t, 'u', id, p->id, v, now);
         }
-        free(text);
-        if (st == UNIT_LOST) {
-            job *hit[REQUEUE_BATCH];
-            size_t n =
-                remote_requeue_on_lost(&b->st, uid, p->id, coord_now_wall_ms(), hit, REQUEUE_BATCH);
+        for (size_t k = 0; k < out.nrequeued; k++) {
+            uint32_t an = job_current_attempt(out.requeued[k])->n;
 
-            for (size_t k = 0; k < n; k++) {
-                uint32_t an = job_current_attempt(hit[k])->n;
-
-                txn_put_job(t, hit[k]);
-                txn_event(t, "job_requeued", hit[k]->id, uid, an,
-                          "borrowed unit %s lost at %s: attempt %u revoked", uid, p->id, an);
-            }
-            *moved += n;
+            txn_put_job(t, out.requeued[k]);
+            txn_event(t, "job_requeued", out.requeued[k]->id, id, an,
+                      "borrowed unit %s lost at %s: attempt %u revoked", id, p->id, an);
         }
-        /* A unit free elsewhere may serve a job waiting here (mutual aid). */
-        if (st == UNIT_AVAILABLE && jobq_size(b->st.queue) > 0)
-            (*moved)++;
+        *moved += out.nrequeued + out.may_aid;
     }
 }
 
@@ -153,22 +147,18 @@ static void apply_jobs(broker *b, txn *t, peer *p, const json_t *jobs, uint64_t 
     json_t *v;
 
     json_array_foreach (jobs, i, v) {
-        const char *id = json_string_value(json_object_get(v, "id"));
+        char id[COORD_ID_MAX + 1];
+        copy_outcome out;
         rjob copy;
-        char jid[COORD_ID_MAX + 1];
 
-        if (!id || state_job(&b->st, id))
-            continue;
         if (view_parse_job(v, b->st.strings, p->id, now, p->gen, &copy) < 0)
             continue;
-        snprintf(jid, sizeof(jid), "%s", copy.id);
-        char *text = json_dumps(v, JSON_COMPACT);
-        if (remote_put_job(&b->rem, &copy) == 0) {
+        snprintf(id, sizeof(id), "%s", copy.id);
+        remote_apply_job(&b->rem, &b->st, &copy, &out);
+        if (out.stored) {
             (*nj)++;
-            if (text)
-                txn_put_remote(t, 'j', jid, p->id, text, now);
+            keep(t, 'j', id, p->id, v, now);
         }
-        free(text);
     }
 }
 
@@ -201,23 +191,17 @@ int peers_apply_page(broker *b, txn *t, peer *p, const json_t *page, size_t *mov
     if (!who || strcmp(who, p->id) != 0 || !epoch || strlen(epoch) >= sizeof(p->epoch) ||
         !json_is_integer(version) || !json_is_array(units) || !json_is_array(jobs))
         return -1;
-    bool full = json_is_true(json_object_get(page, "full"));
     bool more = json_is_true(json_object_get(page, "more"));
-    if (full && !p->full) {
-        /* A first sync, or it restarted since our last pull: start over. */
-        p->gen++;
-        p->full = true;
-    }
+    peer_page_begin(p, json_is_true(json_object_get(page, "full")));
     apply_units(b, t, p, units, now, &nu, moved);
     apply_jobs(b, t, p, jobs, now, &nj);
     snprintf(p->epoch, sizeof(p->epoch), "%s", epoch);
     p->since = (uint64_t)json_integer_value(version);
     p->pulled_units += nu;
     p->pulled_jobs += nj;
-    if (!more && p->full) {
+    if (peer_page_end(p, more)) {
         sweep(b, t, p, 'u');
         sweep(b, t, p, 'j');
-        p->full = false;
     }
     clock_receive_json(b, json_object_get(page, "vclock"));
     if (nu || nj) {

@@ -45,6 +45,22 @@ int peertab_add(peertab *t, const char *self, const char *id, const char *url, u
     return COORD_OK;
 }
 
+void peer_page_begin(peer *p, bool full)
+{
+    if (full && !p->full) {
+        p->gen++;
+        p->full = true;
+    }
+}
+
+bool peer_page_end(peer *p, bool more)
+{
+    if (more || !p->full)
+        return false;
+    p->full = false;
+    return true;
+}
+
 bool peertab_is_clock_node(const peertab *t, const char *self, const char *node)
 {
     return strcmp(node, "coordinator") == 0 || strcmp(node, self) == 0 ||

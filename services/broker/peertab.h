@@ -46,6 +46,13 @@ const peer *peertab_get(const peertab *t, const char *id);
  * full, COORD_E_INVAL for self or a bad id. */
 int peertab_add(peertab *t, const char *self, const char *id, const char *url, uint64_t now_mono,
                 size_t *idx, bool *added);
+/* A page of p's metadata begins: a full one while no full sync is under
+ * way starts a new generation (a first sync, or the peer restarted). */
+void peer_page_begin(peer *p, bool full);
+/* It ended: true when a full sync just finished, so the copies of p that it
+ * did not confirm (older generations) can go. */
+bool peer_page_end(peer *p, bool more);
+
 /* The nodes whose clock entries a broker merges from a message: itself,
  * the coordinator and its peers (not units: clocks grow with brokers). */
 bool peertab_is_clock_node(const peertab *t, const char *self, const char *node);

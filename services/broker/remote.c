@@ -276,6 +276,38 @@ size_t remote_requeue_on_lost(state *s, const char *unit_id, const char *owner, 
     return n;
 }
 
+void remote_apply_unit(remote *r, state *s, runit *copy, uint64_t now_wall, copy_outcome *out)
+{
+    char id[COORD_ID_MAX + 1], from[COORD_ID_MAX + 1];
+    unit_status shown = copy->shown;
+
+    memset(out, 0, sizeof(*out));
+    if (state_unit(s, copy->id)) {
+        out->own = true;
+        runit_release(copy, r->strings);
+        return;
+    }
+    snprintf(id, sizeof(id), "%s", copy->id);
+    snprintf(from, sizeof(from), "%s", copy->from);
+    out->stored = remote_put_unit(r, copy) == 0;
+    if (shown == UNIT_LOST)
+        out->nrequeued =
+            remote_requeue_on_lost(s, id, from, now_wall, out->requeued, REMOTE_REQUEUE_MAX);
+    /* A unit free elsewhere may serve a job waiting here (mutual aid). */
+    out->may_aid = shown == UNIT_AVAILABLE && jobq_size(s->queue) > 0;
+}
+
+void remote_apply_job(remote *r, state *s, rjob *copy, copy_outcome *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (state_job(s, copy->id)) {
+        out->own = true;
+        rjob_release(copy, r->strings);
+        return;
+    }
+    out->stored = remote_put_job(r, copy) == 0;
+}
+
 bool remote_pick_unit(const remote *r, const peertab *peers, const job *j,
                       const char (*tried)[COORD_ID_MAX + 1], size_t ntried, char *unit_id,
                       char *home)

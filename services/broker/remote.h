@@ -96,6 +96,22 @@ void remote_refresh_unit(remote *r, runit *fresh, uint64_t now_wall);
 /* The home refused a claim: the unit is not free, whatever the copy said. */
 void remote_mark_busy(remote *r, const char *id);
 
+/* What applying one copy from a peer's page did. */
+#define REMOTE_REQUEUE_MAX BROKER_MAX_CAPACITY
+typedef struct copy_outcome {
+    bool own;    /* the id is one of ours: never overwritten by a copy */
+    bool stored; /* kept (not refused past the cap) */
+    size_t nrequeued;
+    job *requeued[REMOTE_REQUEUE_MAX]; /* our jobs on a unit the copy shows lost */
+    bool may_aid;                      /* an available unit while jobs wait here */
+} copy_outcome;
+
+/* Applies a copy from a page (the contents move into the table, or are
+ * released): our own ids are ignored; a unit shown lost sends back to the
+ * queue our jobs borrowing it. */
+void remote_apply_unit(remote *r, state *s, runit *copy, uint64_t now_wall, copy_outcome *out);
+void remote_apply_job(remote *r, state *s, rjob *copy, copy_outcome *out);
+
 /* Our jobs whose current attempt is on unit_id of district owner, which the
  * owner shows lost, go back to the queue (state_requeue). Up to max jobs
  * are written to out; returns how many. */
