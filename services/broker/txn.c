@@ -14,10 +14,16 @@
 
 void txn_begin(broker *b, txn *t)
 {
-    memset(t, 0, sizeof(*t));
+    /* Not memset: the log buffer needs no clearing. */
     t->b = b;
+    t->opened = t->failed = t->committed = false;
+    t->wake_dispatch = t->signal_peers = false;
     t->version0 = b->st.meta_version;
-    strbuf_init(&t->log, TXN_LOG_MAX);
+    t->log[0] = '\0';
+    t->loglen = 0;
+    strbuf_init(&t->more, TXN_LOG_MAX);
+    t->msgs = NULL;
+    t->nmsgs = t->amsgs = 0;
 }
 
 /* True when writes may go on: the store transaction is open (opening it
@@ -101,9 +107,24 @@ void txn_del_remote(txn *t, char kind, const char *id)
 static void vlog_line(txn *t, const char *level, const char *fmt, va_list ap)
 {
     char line[8192]; /* an event line carries its whole clock */
+    size_t room = sizeof(t->log) - t->loglen;
+    int n;
 
     vsnprintf(line, sizeof(line), fmt, ap);
-    strbuf_addf(&t->log, "%s\t%s\n", level, line);
+    /* A line may quote client input: no tab or newline may split it (the
+     * log would show them as spaces anyway). */
+    for (char *p = line; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = ' ';
+    if (t->more.len == 0) {
+        n = snprintf(t->log + t->loglen, room, "%s\t%s\n", level, line);
+        if (n > 0 && (size_t)n < room) {
+            t->loglen += (size_t)n;
+            return;
+        }
+        t->log[t->loglen] = '\0'; /* what did not fit goes on the heap */
+    }
+    strbuf_addf(&t->more, "%s\t%s\n", level, line);
 }
 
 void txn_log(txn *t, const char *level, const char *fmt, ...)
@@ -221,10 +242,8 @@ void txn_commit(txn *t)
 }
 
 /* Writes the collected "level\tline\n" entries. */
-static void write_log(const strbuf *sb)
+static void write_log(const char *p)
 {
-    const char *p = sb->buf;
-
     while (*p) {
         const char *tab = strchr(p, '\t'), *nl = tab ? strchr(tab, '\n') : NULL;
         char level[16];
@@ -250,7 +269,8 @@ void txn_end(txn *t)
     }
     pthread_mutex_unlock(&b->mu);
     if (fire) {
-        write_log(&t->log);
+        write_log(t->log);
+        write_log(t->more.buf);
         for (size_t i = 0; i < t->nmsgs; i++)
             outbox_push(&b->ob, &t->msgs[i]);
         if (t->wake_dispatch)
@@ -258,7 +278,7 @@ void txn_end(txn *t)
         if (signal)
             wake_signal(&b->sched);
     }
-    strbuf_release(&t->log);
+    strbuf_release(&t->more);
     free(t->msgs);
     t->msgs = NULL;
     t->nmsgs = t->amsgs = 0;

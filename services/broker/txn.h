@@ -38,7 +38,11 @@ typedef struct txn {
     bool committed; /* txn_commit returned */
     bool wake_dispatch, signal_peers;
     uint64_t version0; /* the change list's version at begin */
-    strbuf log;        /* "level\tline\n", written after unlock */
+    /* "level\tline\n" lines, written after unlock: the first few in place
+     * (a transaction usually logs one event), the rest on the heap. */
+    char log[2048];
+    size_t loglen;
+    strbuf more;
     outbox_msg *msgs;
     size_t nmsgs, amsgs;
 } txn;
