@@ -291,6 +291,8 @@ void h_job_cancel(api_request *req, api_response *res)
             txn_put_job(&t, j);
             txn_event(&t, "job_cancelled", j->id, NULL, 0, "cancelled: %s",
                       r.reason ? r.reason : "no reason given");
+        } else {
+            txn_log(&t, "error", "job %s: cannot cancel from %s", j->id, job_status_str(j->status));
         }
         followups_release(&fu);
     }

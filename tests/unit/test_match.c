@@ -56,6 +56,22 @@ START_TEST(test_caps_match_exact_strings)
 }
 END_TEST
 
+START_TEST(test_candidate_of)
+{
+    unit_candidate a = unit_candidate_of("LAFD-1", "downtown", UNIT_BUSY, 1, 2, FIRE, 2);
+    unit_candidate b = cand("LAFD-1", "downtown", UNIT_BUSY, 1, 2, FIRE, 2);
+
+    ck_assert_str_eq(a.id, b.id);
+    ck_assert_str_eq(a.district, b.district);
+    ck_assert_int_eq(a.status, b.status);
+    ck_assert_uint_eq(a.active_jobs, b.active_jobs);
+    ck_assert_uint_eq(a.capacity, b.capacity);
+    ck_assert_ptr_eq(a.caps, b.caps);
+    ck_assert_uint_eq(a.ncaps, b.ncaps);
+    ck_assert(unit_eligible(&a, NEED_FIRE, 1));
+}
+END_TEST
+
 START_TEST(test_eligible)
 {
     unit_candidate u = cand("LAFD-1", "downtown", UNIT_AVAILABLE, 0, 1, FIRE, 2);
@@ -250,6 +266,7 @@ Suite *unit_suite(void)
     tcase_add_test(caps, test_caps_match_basic);
     tcase_add_test(caps, test_caps_match_exact_strings);
     tcase_add_test(caps, test_eligible);
+    tcase_add_test(caps, test_candidate_of);
     suite_add_tcase(s, caps);
 
     tcase_add_test(rank, test_never_an_ambulance);
