@@ -164,8 +164,10 @@ START_TEST(test_preempt_order_independent)
         for (size_t i = 0; i < n; i++) {
             snprintf(units[i], sizeof(units[i]), "U%02u", (unsigned)unit_below(&rng, 10));
             snprintf(jobs[i], sizeof(jobs[i]), "J%02u", (unsigned)i);
+            bool fire = unit_below(&rng, 3) != 0;
+
             c[i] = pc(units[i], jobs[i], (severity)unit_below(&rng, 2), unit_below(&rng, 4) != 0,
-                      unit_below(&rng, 4) != 0, unit_below(&rng, 3) ? FIRE : EMS, 2);
+                      unit_below(&rng, 4) != 0, fire ? FIRE : EMS, fire ? 2 : 1);
         }
         long v = policy_preempt_victim(c, n, SEV_HIGH, SEV_CRITICAL, NEED_FIRE, 1);
         for (size_t i = 0; i < n; i++)
