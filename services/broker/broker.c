@@ -29,12 +29,20 @@ static int check_district(broker *b, const char *path, char *err, size_t errlen)
                  b->cfg.id);
         return -1;
     }
-    if ((rc != 0 && rc != COORD_E_NOTFOUND) ||
-        b->store.put_meta(b->store.cls, "district", b->cfg.id) < 0) {
-        snprintf(err, errlen, "cannot write to %s", path);
-        return -1;
+    if (rc == 0)
+        return 0;
+    /* A new data dir: claim it, as every write, inside a transaction. */
+    if (rc != COORD_E_NOTFOUND || b->store.begin(b->store.cls) < 0)
+        goto fail;
+    if (b->store.put_meta(b->store.cls, "district", b->cfg.id) < 0 ||
+        b->store.commit(b->store.cls) < 0) {
+        b->store.rollback(b->store.cls);
+        goto fail;
     }
     return 0;
+fail:
+    snprintf(err, errlen, "cannot write to %s", path);
+    return -1;
 }
 
 static int init_parts(broker *b)
