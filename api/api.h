@@ -3,7 +3,12 @@
 #define API_H
 #include "api_errors.h"
 #include "json_fields.h"
+#include "router.h"
+#include "reply.h"
+#include "request.h"
+#include "dispatch.h"
 #include "http_server.h"
+#include "listen.h"
 #include "http_client.h"
 #include "service.h"
 #include "shiviz.h"

@@ -1,5 +1,5 @@
 /* api/json_fields.c: the declarative field parser and the vclock codec. */
-#include <check.h>
+#include "check_main.h"
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -376,7 +376,7 @@ START_TEST(test_canonical)
 }
 END_TEST
 
-static Suite *suite(void)
+Suite *api_suite(void)
 {
     Suite *s = suite_create("api_fields");
     TCase *tc = tcase_create("fields");
@@ -398,14 +398,4 @@ static Suite *suite(void)
     tcase_add_test(tc, test_canonical);
     suite_add_tcase(s, tc);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(suite());
-    int failed;
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -1,5 +1,5 @@
 /* api/api_errors.c, api_parse_listen, and api/service.c helpers. */
-#include <check.h>
+#include "check_main.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -221,7 +221,7 @@ START_TEST(test_log_and_announce)
 }
 END_TEST
 
-static Suite *suite(void)
+Suite *api_suite(void)
 {
     Suite *s = suite_create("api_service");
     TCase *tc = tcase_create("service");
@@ -234,14 +234,4 @@ static Suite *suite(void)
     tcase_add_test(tc, test_log_and_announce);
     suite_add_tcase(s, tc);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(suite());
-    int failed;
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

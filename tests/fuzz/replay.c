@@ -5,9 +5,9 @@
  *
  * A directory is walked recursively in name order. --requests DIR takes the
  * tests/bad_input layout (DIR/<case>/request, see its README) and hands each
- * request to the target's fuzz_replay_request; cases meant for the executor
- * (a `target` file) or generated at run time (a `generate` file) are
- * skipped. Each input is copied to a buffer of exactly its size, as
+ * request to the target's fuzz_replay_http, or else its fuzz_replay_request;
+ * cases meant for the executor (a `target` file) or generated at run time
+ * (a `generate` file) are skipped. Each input is copied to a buffer of exactly its size, as
  * libFuzzer does, so a sanitizer sees any read past its end. */
 #include <dirent.h>
 #include <errno.h>
@@ -163,12 +163,31 @@ static bool file_exists(const char *dir, const char *name)
     return join(p, sizeof(p), dir, name) == 0 && stat(p, &st) == 0;
 }
 
-/* One tests/bad_input case: "METHOD PATH\n[Header: value\n]*\n[body]". */
+/* Gives one request to the target's old hook: the path without its query,
+ * and not at all when the dispatcher would answer 415 before any handler. */
+static int replay_path_only(fuzz_http *h, const uint8_t *body)
+{
+    const char *ct = NULL;
+    char *q = strchr(h->target, '?');
+
+    if (q)
+        *q = '\0';
+    for (size_t i = 0; i < h->nheaders; i++)
+        if (strcasecmp(h->headers[i].name, "Content-Type") == 0)
+            ct = h->headers[i].value;
+    if (h->body_len && h->content_type_line && (!ct || strncasecmp(ct, "application/json", 16) != 0))
+        return 1;
+    return fuzz_replay_request(h->method, h->target, body, h->body_len);
+}
+
+/* One tests/bad_input case (format: fuzz_http_parse). */
 static int run_request(const char *dir)
 {
     char path[4096];
-    uint8_t *data;
+    uint8_t *data, *body = NULL;
     size_t len;
+    fuzz_http h;
+    int rc = 0, ran;
 
     if (file_exists(dir, "target") || file_exists(dir, "generate")) {
         nskipped++;
@@ -176,78 +195,38 @@ static int run_request(const char *dir)
     }
     if (join(path, sizeof(path), dir, "request") < 0 || read_file(path, &data, &len) < 0)
         return -1;
-
-    /* NUL-terminated working copy of the head; the body stays binary. */
-    char *text = malloc(len + 1);
-    if (!text) {
+    if (fuzz_http_parse(&h, data, len) < 0) {
         free(data);
         return -1;
     }
-    memcpy(text, data, len);
-    text[len] = '\0';
-
-    char *line_end = memchr(text, '\n', len);
-    size_t head_len = line_end ? (size_t)(line_end - text) : len;
-    text[head_len] = '\0';
-    char *sp = strchr(text, ' ');
-    if (!sp) {
+    if (!h.target[0]) {
         fprintf(stderr, "replay: %s: no 'METHOD PATH' line\n", path);
-        free(text);
-        free(data);
-        return -1;
+        rc = -1;
+        goto out;
     }
-    *sp = '\0';
-    const char *method = text, *target = sp + 1;
-    char *q = strchr(sp + 1, '?');
-    if (q)
-        *q = '\0';
-
-    /* Headers until the blank line; a body only after one. */
-    const uint8_t *body = NULL;
-    size_t body_len = 0;
-    bool have_ct = false, json_ct = false;
-    size_t pos = line_end ? head_len + 1 : len;
-    while (pos < len) {
-        char *nl = memchr(text + pos, '\n', len - pos);
-        size_t ll = nl ? (size_t)(nl - (text + pos)) : len - pos;
-        if (ll == 0) {
-            body = data + pos + 1;
-            body_len = len - pos - 1;
-            break;
-        }
-        text[pos + ll] = '\0';
-        if (strncasecmp(text + pos, "Content-Type:", 13) == 0) {
-            const char *v = text + pos + 13;
-            while (*v == ' ')
-                v++;
-            have_ct = true;
-            json_ct = strncasecmp(v, "application/json", 16) == 0;
-        }
-        pos += ll + 1;
-    }
-    /* The dispatcher answers 415 itself when a body comes without JSON's
-     * content type (an empty header value means none was sent). */
-    int rc = 0;
-    if (body && body_len && have_ct && !json_ct) {
-        nskipped++;
-    } else {
-        printf("request %s: %s %s (%zu body bytes)\n", path, method, target, body_len);
-        fflush(stdout);
-        /* The body on its own exact-size heap buffer, like any input. */
-        uint8_t *b = malloc(body_len ? body_len : 1);
-        if (!b) {
+    /* The body on its own exact-size heap buffer, like any input. */
+    if (h.body) {
+        body = malloc(h.body_len ? h.body_len : 1);
+        if (!body) {
             rc = -1;
-        } else {
-            if (body_len)
-                memcpy(b, body, body_len);
-            if (fuzz_replay_request(method, target, body ? b : NULL, body_len) == 0)
-                nrequests++;
-            else
-                nskipped++;
-            free(b);
+            goto out;
         }
+        if (h.body_len)
+            memcpy(body, h.body, h.body_len);
     }
-    free(text);
+    printf("request %s: %s %s (%zu body bytes)\n", path, h.method, h.target, h.body_len);
+    fflush(stdout);
+    if (fuzz_replay_http)
+        ran = fuzz_replay_http(h.method, h.target, h.headers, h.nheaders, body, h.body_len);
+    else
+        ran = replay_path_only(&h, body);
+    if (ran == 0)
+        nrequests++;
+    else
+        nskipped++;
+out:
+    free(body);
+    fuzz_http_release(&h);
     free(data);
     return rc;
 }
@@ -258,7 +237,7 @@ static int run_requests(const char *dir)
     char **names;
     int rc = 0;
 
-    if (!fuzz_replay_request) {
+    if (!fuzz_replay_request && !fuzz_replay_http) {
         fprintf(stderr, "replay: this target takes no --requests\n");
         return -1;
     }

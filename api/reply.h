@@ -1,0 +1,63 @@
+/* Replies: the api_response a handler fills and every api_reply_* builder,
+ * including the one error body {"error":{"code","message"}} with the status
+ * and code from api_errors' table. Transport-free: the HTTP server turns an
+ * api_response into bytes. */
+#ifndef API_REPLY_H
+#define API_REPLY_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include "api_errors.h"
+
+#define API_REPLY_HEADERS    4   /* extra headers one reply can carry */
+#define API_REPLY_HEADER_MAX 128 /* bytes of one extra header's value */
+
+struct api_route;
+
+typedef struct api_reply_header {
+    const char *name; /* not owned: use a string literal */
+    char value[API_REPLY_HEADER_MAX];
+} api_reply_header;
+
+typedef struct api_response api_response;
+struct api_response {
+    unsigned status;
+    json_t *body; /* owned by the response (set with api_reply_json) */
+    char *text;   /* alternative raw body, malloc'd, owned */
+    size_t text_len;
+    const char *content_type; /* default application/json; not owned: use a string literal */
+    /* Extra headers (Allow on a 405, ...); the api_reply_* builders leave
+     * them alone, so the dispatcher may add some around a handler. */
+    api_reply_header headers[API_REPLY_HEADERS];
+    size_t nheaders;
+    /* Set by api_dispatch, for metrics: the route that served (also on 400
+     * invalid_id) and the pattern the path matched; NULL when none. */
+    const struct api_route *route;
+    const char *pattern;
+};
+
+/* Replies. api_reply_json steals body; a NULL body (a failed json_pack)
+ * becomes a 500 internal error, never an empty 2xx. Each replaces what
+ * res held before. */
+void api_reply_json(api_response *res, unsigned status, json_t *body);
+void api_reply_error(api_response *res, api_err code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Error with extra members merged into the top-level object (steals extra),
+ * e.g. {"error":{...},"result":{...}} for a rejected result. */
+void api_reply_error_extra(api_response *res, api_err code, json_t *extra, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Raw body (copied). */
+void api_reply_text(api_response *res, unsigned status, const char *content_type, const char *text,
+                    size_t len);
+
+/* Adds a header (name: a string literal; value copied). -1 when value is
+ * longer than API_REPLY_HEADER_MAX - 1 bytes, holds CR or LF, or the
+ * reply has API_REPLY_HEADERS already. */
+int api_response_add_header(api_response *res, const char *name, const char *value);
+/* The value of an extra header (names compare case-insensitively), or NULL. */
+const char *api_response_header(const api_response *res, const char *name);
+
+/* Frees what res owns and empties it. Accepts NULL. */
+void api_response_release(api_response *res);
+
+#endif
