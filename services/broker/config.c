@@ -6,7 +6,7 @@
 
 #include "config.h"
 
-#include "http_server.h"
+#include "listen.h"
 
 static const char usage[] =
     "usage: ergrid-broker --id DISTRICT --listen HOST:PORT --data-dir DIR\n"

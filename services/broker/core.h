@@ -22,6 +22,7 @@
 #include "outbox.h"
 #include "peertab.h"
 #include "remote.h"
+#include "service.h"
 #include "state.h"
 #include "store.h"
 #include "wake.h"

@@ -7,8 +7,9 @@
 
 #include <stdbool.h>
 
-#include "http_server.h"
 #include "json_fields.h"
+#include "reply.h"
+#include "request.h"
 
 /* handlers_units.c */
 void h_units_post(api_request *req, api_response *res);

@@ -6,11 +6,10 @@
 #include <string.h>
 
 #include "core.h"
-#include "dispatch.h"
 #include "handlers.h"
-#include "units.h"
 #include "lend.h"
 #include "txn.h"
+#include "units.h"
 #include "views.h"
 
 struct claim_req {

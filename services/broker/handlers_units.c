@@ -3,10 +3,9 @@
 #include <string.h>
 
 #include "core.h"
-#include "dispatch.h"
 #include "handlers.h"
-#include "units.h"
 #include "txn.h"
+#include "units.h"
 #include "views.h"
 
 static const char *const unit_set_status[] = {"available", "out_of_service", NULL};

@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#include "http_server.h"
+#include "router.h"
 
 extern const api_route broker_routes[];
 extern const size_t broker_nroutes;

@@ -34,9 +34,8 @@
 
 #include "broker.h"
 #include "core.h"
-#include "dispatch.h"
 #include "fuzz.h"
-#include "http_server.h"
+#include "http_server.h" /* api_dispatch (api/dispatch.h, not the broker's dispatch.h) */
 #include "json_fields.h"
 #include "routes.h"
 
