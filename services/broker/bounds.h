@@ -21,7 +21,8 @@
 
 /* Revocations and releases waiting for the notifier thread. Past it a
  * message is dropped and counted (ergrid_outbox_dropped_total): a unit
- * still learns of its revocation from its next heartbeat reply. */
+ * still learns of its revocation from its next heartbeat reply (see
+ * outbox.h for releases). */
 #define OUTBOX_MAX 4096
 
 #endif

@@ -24,7 +24,7 @@ static followup *followup_add(followups *f, const char *job_id, uint32_t n, cons
         followup *nv = realloc(f->v, nc * sizeof(*nv));
 
         if (!nv)
-            return NULL; /* a revocation is repeated in the heartbeat reply */
+            return NULL; /* as a dropped outbox message (outbox.h) */
         f->v = nv;
         f->cap = nc;
     }
@@ -214,8 +214,9 @@ int state_confirm(state *s, job *j, uint32_t n, uint64_t now_wall)
             state_touch_unit(s, u);
         }
     } else {
-        /* Out of memory only costs the watch for the unit's loss: the home
-         * broker still frees the unit when it reports or is lost. */
+        /* Out of memory only costs the watch for the unit's loss: the job
+         * then waits for its result instead of moving when the home shows
+         * the unit lost. */
         (void)hmap_put(s->borrowed, j->id, j, NULL);
     }
     state_touch_job(s, j);

@@ -2,9 +2,11 @@
  * and releases of borrowed units at their home broker (POST
  * {url}/v1/units/{unit}/release), sent by one notifier thread in the order
  * they were queued, so no HTTP call is ever made under the domain mutex.
- * Bounded: past OUTBOX_MAX a message is dropped and counted; a dropped
- * revocation still reaches the unit through its heartbeat reply, a dropped
- * release when the unit reports or is lost. Thread-safe (its own mutex). */
+ * Bounded: past OUTBOX_MAX a message is dropped and counted. A dropped or
+ * failed revocation still reaches the unit through its heartbeat reply; a
+ * dropped or failed release is not repeated, and the home broker keeps
+ * the unit busy until it is lost there (a known gap: nothing reconciles a
+ * claim with the owner's job yet). Thread-safe (its own mutex). */
 #ifndef BROKER_OUTBOX_H
 #define BROKER_OUTBOX_H
 
@@ -45,8 +47,8 @@ typedef struct outbox {
 int outbox_init(outbox *o, size_t max, outbox_delivered_fn delivered, void *arg);
 /* Starts the notifier thread. 0, or -1 when it could not be created. */
 int outbox_start(outbox *o);
-/* Stops the thread (messages still queued are dropped: every one of them
- * is repeated by a heartbeat or a later release). */
+/* Stops the thread; messages still queued are dropped (at shutdown, as
+ * if the process had been killed). */
 void outbox_stop(outbox *o);
 void outbox_release(outbox *o);
 /* Queues a copy of *m. False when the outbox is full (counted). */
