@@ -25,24 +25,9 @@ bool caps_match(const char *const *required, size_t nreq, const char *const *off
     return true;
 }
 
-unit_candidate unit_candidate_of(const char *id, const char *district, unit_status status,
-                                 uint32_t active_jobs, uint32_t capacity, const char *const *caps,
-                                 size_t ncaps)
-{
-    unit_candidate c = {id, district, status, active_jobs, capacity, caps, ncaps};
-
-    return c;
-}
-
 bool unit_eligible(const unit_candidate *u, const char *const *req, size_t nreq)
 {
-    if (!u || !u->id)
-        return false;
-    if (u->status != UNIT_AVAILABLE && u->status != UNIT_BUSY)
-        return false;
-    if (u->active_jobs >= u->capacity)
-        return false;
-    return caps_match(req, nreq, u->caps, u->ncaps);
+    return unit_has_room(u) && caps_match(req, nreq, u->caps, u->ncaps);
 }
 
 static bool is_own(const unit_candidate *u, const char *own_district)

@@ -20,12 +20,29 @@ typedef struct unit_candidate {
     size_t ncaps;
 } unit_candidate;
 
-/* A candidate from its parts (caps borrowed). */
-unit_candidate unit_candidate_of(const char *id, const char *district, unit_status status,
-                                 uint32_t active_jobs, uint32_t capacity, const char *const *caps,
-                                 size_t ncaps);
+/* A candidate from its parts (caps borrowed). Inline: built for every
+ * unit a dispatch looks at. */
+static inline unit_candidate unit_candidate_of(const char *id, const char *district,
+                                               unit_status status, uint32_t active_jobs,
+                                               uint32_t capacity, const char *const *caps,
+                                               size_t ncaps)
+{
+    unit_candidate c = {id, district, status, active_jobs, capacity, caps, ncaps};
 
-/* Eligible: status available or busy, active_jobs < capacity, caps match. */
+    return c;
+}
+
+/* Room for one more job: status available or busy, active_jobs <
+ * capacity. Inline: the first question asked of every unit a dispatch
+ * looks at, and in a busy city most are full. */
+static inline bool unit_has_room(const unit_candidate *u)
+{
+    return u && u->id && (u->status == UNIT_AVAILABLE || u->status == UNIT_BUSY) &&
+           u->active_jobs < u->capacity;
+}
+
+/* Eligible: room for one more job (unit_has_room) and the capabilities
+ * match (caps_match). */
 bool unit_eligible(const unit_candidate *u, const char *const *req, size_t nreq);
 
 /* The one preference order of units for a job: own district first, then

@@ -173,16 +173,6 @@ int unit_set_cond(unit_cond *c, unit_cond to)
     return COORD_OK;
 }
 
-bool unit_cond_lost(unit_cond c)
-{
-    return c == UNIT_COND_LOST || c == UNIT_COND_OFF_LOST;
-}
-
-bool unit_cond_off(unit_cond c)
-{
-    return c == UNIT_COND_OFF || c == UNIT_COND_OFF_LOST;
-}
-
 unit_cond unit_cond_silent(unit_cond c)
 {
     return unit_cond_off(c) ? UNIT_COND_OFF_LOST : UNIT_COND_LOST;
@@ -198,15 +188,6 @@ unit_cond unit_cond_registered(unit_cond c, bool keep, bool off)
     if (keep)
         off = unit_cond_off(c);
     return off ? UNIT_COND_OFF : UNIT_COND_SERVING;
-}
-
-unit_status unit_status_of(unit_cond c, uint32_t load, uint32_t capacity)
-{
-    if (unit_cond_off(c))
-        return UNIT_OUT_OF_SERVICE;
-    if (unit_cond_lost(c))
-        return UNIT_LOST;
-    return load >= capacity ? UNIT_BUSY : UNIT_AVAILABLE;
 }
 
 int severity_from_int(int v, severity *out)

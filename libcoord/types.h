@@ -77,8 +77,17 @@ typedef enum unit_cond {
 } unit_cond;
 
 int unit_set_cond(unit_cond *c, unit_cond to);
-bool unit_cond_lost(unit_cond c);
-bool unit_cond_off(unit_cond c);
+/* Inline: dispatch asks these of every unit that could serve a job. */
+static inline bool unit_cond_lost(unit_cond c)
+{
+    return c == UNIT_COND_LOST || c == UNIT_COND_OFF_LOST;
+}
+
+static inline bool unit_cond_off(unit_cond c)
+{
+    return c == UNIT_COND_OFF || c == UNIT_COND_OFF_LOST;
+}
+
 /* The same out-of-service setting, lost or heard. */
 unit_cond unit_cond_silent(unit_cond c);
 unit_cond unit_cond_heard(unit_cond c);
@@ -87,7 +96,14 @@ unit_cond unit_cond_heard(unit_cond c);
 unit_cond unit_cond_registered(unit_cond c, bool keep, bool off);
 /* Shown status: out_of_service over lost over busy (load >= capacity) over
  * available. */
-unit_status unit_status_of(unit_cond c, uint32_t load, uint32_t capacity);
+static inline unit_status unit_status_of(unit_cond c, uint32_t load, uint32_t capacity)
+{
+    if (unit_cond_off(c))
+        return UNIT_OUT_OF_SERVICE;
+    if (unit_cond_lost(c))
+        return UNIT_LOST;
+    return load >= capacity ? UNIT_BUSY : UNIT_AVAILABLE;
+}
 
 /* Values read back from storage, checked: 0 and *out set for a known
  * value, COORD_E_INVAL (out untouched) otherwise, so a damaged record is

@@ -124,12 +124,14 @@ unit *state_pick_unit(const state *s, const job *j, const char (*tried)[COORD_ID
     }
     for (size_t k = 0; k < npool; k++) {
         unit *u = pool[k];
-        unit_candidate c = unit_candidate_of(u->id, s->self, unit_shown_status(u), u->load,
+        /* All of them are ours: the order needs no district (NULL). */
+        unit_candidate c = unit_candidate_of(u->id, NULL, unit_shown_status(u), u->load,
                                              u->capacity, u->caps.v, u->caps.n);
 
-        if (best && unit_order(&c, &bc, s->self) >= 0)
-            continue;
-        if (ids_contain(tried, ntried, u->id) || !unit_eligible(&c, j->caps.v, j->caps.n))
+        /* Cheapest questions first: in a busy city most units are full,
+         * and most of the rest rank behind the best so far. */
+        if (!unit_has_room(&c) || (best && unit_order(&c, &bc, NULL) >= 0) ||
+            ids_contain(tried, ntried, u->id) || !unit_eligible(&c, j->caps.v, j->caps.n))
             continue;
         best = u;
         bc = c;

@@ -187,11 +187,6 @@ void unit_free(state *s, unit *u)
     free(u);
 }
 
-unit_status unit_shown_status(const unit *u)
-{
-    return unit_status_of(u->cond, u->load, u->capacity);
-}
-
 attempt *job_current_attempt(const job *j)
 {
     for (size_t i = j->nattempts; i > 0; i--)

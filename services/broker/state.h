@@ -136,7 +136,10 @@ int state_restore_claim(state *s, const char *unit_id, const char *job_id, uint3
                         const char *owner);
 
 /* The status a unit shows. */
-unit_status unit_shown_status(const unit *u);
+static inline unit_status unit_shown_status(const unit *u)
+{
+    return unit_status_of(u->cond, u->load, u->capacity);
+}
 /* The latest attempt the executor confirmed, or NULL. */
 attempt *job_current_attempt(const job *j);
 attempt *job_attempt(const job *j, uint32_t n);

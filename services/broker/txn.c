@@ -104,26 +104,45 @@ void txn_del_remote(txn *t, char kind, const char *id)
         check(t, t->b->store.del_remote(t->b->store.cls, kind, id));
 }
 
+/* A line may quote client input: no control character may split it (the
+ * log shows them as spaces anyway). */
+static void sanitize(char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
+            p[i] = ' ';
+}
+
+/* Formats "level\tline\n" straight into the txn's buffer; a line that does
+ * not fit, and every one after it, goes to the heap. */
 static void vlog_line(txn *t, const char *level, const char *fmt, va_list ap)
 {
-    char line[8192]; /* an event line carries its whole clock */
-    size_t room = sizeof(t->log) - t->loglen;
-    int n;
+    size_t lvl = strlen(level), room = sizeof(t->log) - t->loglen;
 
-    vsnprintf(line, sizeof(line), fmt, ap);
-    /* A line may quote client input: no tab or newline may split it (the
-     * log would show them as spaces anyway). */
-    for (char *p = line; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            *p = ' ';
-    if (t->more.len == 0) {
-        n = snprintf(t->log + t->loglen, room, "%s\t%s\n", level, line);
-        if (n > 0 && (size_t)n < room) {
-            t->loglen += (size_t)n;
+    if (t->more.len == 0 && room > lvl + 2) {
+        char *p = t->log + t->loglen;
+        va_list aq;
+        int n;
+
+        memcpy(p, level, lvl);
+        p[lvl] = '\t';
+        va_copy(aq, ap);
+        n = vsnprintf(p + lvl + 1, room - lvl - 1, fmt, aq);
+        va_end(aq);
+        if (n >= 0 && lvl + (size_t)n + 2 < room) {
+            sanitize(p + lvl + 1, (size_t)n);
+            p[lvl + 1 + (size_t)n] = '\n';
+            p[lvl + 2 + (size_t)n] = '\0';
+            t->loglen += lvl + 2 + (size_t)n;
             return;
         }
-        t->log[t->loglen] = '\0'; /* what did not fit goes on the heap */
+        t->log[t->loglen] = '\0';
     }
+    char line[8192]; /* an event line carries its whole clock */
+    int n = vsnprintf(line, sizeof(line), fmt, ap);
+
+    if (n > 0)
+        sanitize(line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
     strbuf_addf(&t->more, "%s\t%s\n", level, line);
 }
 

@@ -69,6 +69,14 @@ START_TEST(test_candidate_of)
     ck_assert_ptr_eq(a.caps, b.caps);
     ck_assert_uint_eq(a.ncaps, b.ncaps);
     ck_assert(unit_eligible(&a, NEED_FIRE, 1));
+    /* Room is the capacity half of eligibility, whatever the capabilities. */
+    ck_assert(unit_has_room(&a));
+    a.active_jobs = 2;
+    ck_assert(!unit_has_room(&a) && !unit_eligible(&a, NEED_FIRE, 1));
+    a.active_jobs = 0;
+    a.status = UNIT_LOST;
+    ck_assert(!unit_has_room(&a));
+    ck_assert(!unit_has_room(NULL));
 }
 END_TEST
 
