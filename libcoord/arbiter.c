@@ -7,6 +7,19 @@
 #include "errors.h"
 #include "hmap.h"
 
+void arb_attempt_init(arb_attempt *x, const char *unit_id, uint32_t attempt, attempt_state state,
+                      const vclock *assign_clock)
+{
+    size_t len = unit_id ? strnlen(unit_id, COORD_ID_MAX) : 0;
+
+    memset(x, 0, sizeof(*x));
+    memcpy(x->unit_id, unit_id ? unit_id : "", len);
+    x->unit_id[len] = '\0';
+    x->attempt = attempt;
+    x->state = state;
+    x->assign_clock = assign_clock;
+}
+
 arb_verdict arbiter_decide(const arb_attempt *attempts, size_t nattempts, const arb_result *winner,
                            const arb_submission *sub)
 {

@@ -44,6 +44,10 @@ typedef enum arb_verdict {
     ARB_CAUSALITY,   /* clock not after the assignment clock (409) */
 } arb_verdict;
 
+/* Fills *x (the clock is borrowed, may be NULL). */
+void arb_attempt_init(arb_attempt *x, const char *unit_id, uint32_t attempt, attempt_state state,
+                      const vclock *assign_clock);
+
 /* winner: the accepted result or NULL. Pure; never fails.
  *
  * Precedence, first match wins:

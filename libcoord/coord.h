@@ -12,6 +12,10 @@
 #include "jobqueue.h"
 #include "failure.h"
 #include "hmap.h"
+#include "strtab.h"
+#include "capset.h"
+#include "cclock.h"
+#include "policy.h"
 #include "assignment.h"
 #include "routing.h"
 

@@ -9,14 +9,16 @@ bool caps_match(const char *const *required, size_t nreq, const char *const *off
     if (!required)
         return false;
     /* Capability lists are a handful of short strings; a quadratic scan
-     * beats sorting or hashing them. */
+     * beats sorting or hashing them. Interned names (capset.h) are equal
+     * by pointer, which spares most strcmp calls. */
     for (size_t i = 0; i < nreq; i++) {
         bool found = false;
 
         if (!required[i])
             return false;
         for (size_t j = 0; offered && j < noff && !found; j++)
-            found = offered[j] && strcmp(required[i], offered[j]) == 0;
+            found =
+                offered[j] && (offered[j] == required[i] || strcmp(required[i], offered[j]) == 0);
         if (!found)
             return false;
     }
@@ -25,13 +27,7 @@ bool caps_match(const char *const *required, size_t nreq, const char *const *off
 
 bool unit_eligible(const unit_candidate *u, const char *const *req, size_t nreq)
 {
-    if (!u || !u->id)
-        return false;
-    if (u->status != UNIT_AVAILABLE && u->status != UNIT_BUSY)
-        return false;
-    if (u->active_jobs >= u->capacity)
-        return false;
-    return caps_match(req, nreq, u->caps, u->ncaps);
+    return unit_has_room(u) && caps_match(req, nreq, u->caps, u->ncaps);
 }
 
 static bool is_own(const unit_candidate *u, const char *own_district)
@@ -39,20 +35,27 @@ static bool is_own(const unit_candidate *u, const char *own_district)
     return own_district && u->district && strcmp(u->district, own_district) == 0;
 }
 
-/* Total order (ties broken by index) so the ranking never depends on the
- * sort algorithm or on the input being pre-sorted. */
-static int prefer(const unit_candidate *c, size_t a, size_t b, const char *own)
+int unit_order(const unit_candidate *a, const unit_candidate *b, const char *own_district)
 {
-    bool oa = is_own(&c[a], own), ob = is_own(&c[b], own);
+    bool oa = is_own(a, own_district), ob = is_own(b, own_district);
     int s;
 
     if (oa != ob)
         return oa ? -1 : 1;
-    if (c[a].active_jobs != c[b].active_jobs)
-        return c[a].active_jobs < c[b].active_jobs ? -1 : 1;
-    s = strcmp(c[a].id, c[b].id);
+    if (a->active_jobs != b->active_jobs)
+        return a->active_jobs < b->active_jobs ? -1 : 1;
+    s = strcmp(a->id ? a->id : "", b->id ? b->id : "");
+    return s < 0 ? -1 : (s > 0 ? 1 : 0);
+}
+
+/* Total order (ties broken by index) so the ranking never depends on the
+ * sort algorithm or on the input being pre-sorted. */
+static int prefer(const unit_candidate *c, size_t a, size_t b, const char *own)
+{
+    int s = unit_order(&c[a], &c[b], own);
+
     if (s != 0)
-        return s < 0 ? -1 : 1;
+        return s;
     return a < b ? -1 : (a > b ? 1 : 0);
 }
 

@@ -140,3 +140,76 @@ int unit_transition(unit_status from, unit_status to)
         return COORD_E_TRANSITION;
     return COORD_OK;
 }
+
+int job_set_status(job_status *st, job_status to)
+{
+    if (!st || job_transition(*st, to) != COORD_OK)
+        return COORD_E_TRANSITION;
+    *st = to;
+    return COORD_OK;
+}
+
+int attempt_set_state(attempt_state *st, attempt_state to)
+{
+    if (!st || attempt_transition(*st, to) != COORD_OK)
+        return COORD_E_TRANSITION;
+    *st = to;
+    return COORD_OK;
+}
+
+static const bool cond_legal[4][4] = {
+    /*                     serving lost  off   off_lost */
+    [UNIT_COND_SERVING] = {true, true, true, false},
+    [UNIT_COND_LOST] = {true, false, true, false},
+    [UNIT_COND_OFF] = {true, false, true, true},
+    [UNIT_COND_OFF_LOST] = {true, false, true, false},
+};
+
+int unit_set_cond(unit_cond *c, unit_cond to)
+{
+    if (!c || !in_range((int)*c, 4) || !in_range((int)to, 4) || !cond_legal[*c][to])
+        return COORD_E_TRANSITION;
+    *c = to;
+    return COORD_OK;
+}
+
+unit_cond unit_cond_silent(unit_cond c)
+{
+    return unit_cond_off(c) ? UNIT_COND_OFF_LOST : UNIT_COND_LOST;
+}
+
+unit_cond unit_cond_heard(unit_cond c)
+{
+    return unit_cond_off(c) ? UNIT_COND_OFF : UNIT_COND_SERVING;
+}
+
+unit_cond unit_cond_registered(unit_cond c, bool keep, bool off)
+{
+    if (keep)
+        off = unit_cond_off(c);
+    return off ? UNIT_COND_OFF : UNIT_COND_SERVING;
+}
+
+int severity_from_int(int v, severity *out)
+{
+    if (!out || !in_range(v, (int)NELEM(severity_names)))
+        return COORD_E_INVAL;
+    *out = (severity)v;
+    return COORD_OK;
+}
+
+int job_status_from_int(int v, job_status *out)
+{
+    if (!out || !in_range(v, (int)NELEM(job_status_names)))
+        return COORD_E_INVAL;
+    *out = (job_status)v;
+    return COORD_OK;
+}
+
+int attempt_state_from_int(int v, attempt_state *out)
+{
+    if (!out || !in_range(v, (int)NELEM(attempt_state_names)))
+        return COORD_E_INVAL;
+    *out = (attempt_state)v;
+    return COORD_OK;
+}

@@ -1,174 +1,109 @@
-/* Broker lifecycle: recovery from SQLite, threads, server. */
+/* The broker's lifecycle: setting its parts up, opening its store (refusing
+ * another district's), recovery (restore.c), starting and stopping its
+ * server and threads. */
+#include "broker.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "broker.h"
+#include "core.h"
+#include "dispatch.h"
+#include "monitor.h"
+#include "peers.h"
+#include "registrar.h"
+#include "restore.h"
+#include "routes.h"
 
-static void recover_claim(void *arg, const char *unit_id, const char *job_id, uint32_t attempt_no,
-                          const char *owner)
+/* The district's id is kept with its data: a data dir of another district
+ * is refused. */
+static int check_district(broker *b, const char *path, char *err, size_t errlen)
 {
-    broker *b = arg;
-    unit *u = broker_unit(b, unit_id);
-    if (!u)
-        return;
-    if (u->load >= u->capacity)
-        u->capacity = u->load + 1;
-    if (unit_hold(u, job_id, attempt_no, false) == 0) {
-        struct held *h = &u->held[u->load - 1];
-        h->foreign = true;
-        snprintf(h->owner, sizeof(h->owner), "%s", owner);
+    char idbuf[COORD_ID_MAX + 1];
+    int rc = b->store.get_meta(b->store.cls, "district", idbuf, sizeof(idbuf));
+
+    if (rc == 0 && strcmp(idbuf, b->cfg.id) != 0) {
+        snprintf(err, errlen, "data dir %s belongs to district %s, not %s", b->cfg.data_dir, idbuf,
+                 b->cfg.id);
+        return -1;
     }
-}
-
-static void merge_clock_text(vclock *clock, const char *text)
-{
-    json_t *j = text ? json_loads(text, 0, NULL) : NULL;
-    vclock *tmp = malloc(sizeof(*tmp));
-    field_error fe;
-    if (j && tmp && vclock_from_json(j, tmp, &fe) == 0)
-        vclock_merge(clock, tmp);
-    free(tmp);
-    json_decref(j);
-}
-
-static void merge_event_clock(void *arg, uint64_t seq, uint64_t time_ms, const char *node,
-                              const char *type, const char *job_id, const char *unit_id,
-                              uint32_t attempt_no, const char *detail, const char *vclock_json)
-{
-    merge_clock_text(arg, vclock_json);
-}
-
-static void free_unit_v(void *p)
-{
-    unit_free(p);
-}
-
-static void free_job_v(void *p)
-{
-    job_free(p);
-}
-
-/* Rebuilds what is not stored: the queue, unit loads, a fresh failure
- * window for every unit (a restart must not declare the city lost). */
-static int recover(broker *b)
-{
-    uint64_t now = coord_now_mono_ms();
-    size_t it = 0;
-    const char *key;
-    void *val;
-    while (hmap_next(b->units, &it, &key, &val)) {
-        unit *u = val;
-        if (u->capacity < 1)
-            u->capacity = 1;
-        if (broker_index_unit(b, u) < 0)
-            return -1;
-        if (fd_heartbeat(b->fd, u->id, now) < 0)
-            return -1;
+    if (rc == 0)
+        return 0;
+    /* A new data dir: claim it, as every write, inside a transaction. */
+    if (rc != COORD_E_NOTFOUND || b->store.begin(b->store.cls) < 0)
+        goto fail;
+    if (b->store.put_meta(b->store.cls, "district", b->cfg.id) < 0 ||
+        b->store.commit(b->store.cls) < 0) {
+        b->store.rollback(b->store.cls);
+        goto fail;
     }
-    it = 0;
-    while (hmap_next(b->jobs, &it, &key, &val)) {
-        job *j = val;
-        if (j->seq > b->next_seq)
-            b->next_seq = j->seq;
-        if (j->status == JOB_QUEUED && jobq_push(b->queue, j->id, j->sev, j->seq) < 0)
-            return -1;
-        for (size_t i = 0; i < j->nattempts; i++) {
-            attempt *a = &j->attempts[i];
-            if (a->state != ATT_ACTIVE)
-                continue;
-            if (strcmp(a->unit_district, b->cfg.id) != 0) {
-                if (j->status == JOB_ASSIGNED && a == job_current_attempt(j))
-                    hmap_put(b->borrowed, j->id, j, NULL);
-                continue;
-            }
-            unit *u = broker_unit(b, a->unit_id);
-            if (!u)
-                continue;
-            if (u->load >= u->capacity)
-                u->capacity = u->load + 1; /* keep what it holds representable */
-            if (unit_hold(u, j->id, a->n, false) < 0)
-                return -1;
-        }
-    }
-    db_list_claims(b->db, recover_claim, b);
-    /* The change list starts with everything, in a stable order. */
-    it = 0;
-    while (hmap_next(b->units, &it, &key, &val))
-        broker_touch_unit(b, val);
-    it = 0;
-    while (hmap_next(b->jobs, &it, &key, &val))
-        broker_touch_job(b, val);
+    return 0;
+fail:
+    snprintf(err, errlen, "cannot write to %s", path);
+    return -1;
+}
+
+static int init_parts(broker *b)
+{
+    b->mu_ok = pthread_mutex_init(&b->mu, NULL) == 0;
+    b->latency_mu_ok = pthread_mutex_init(&b->latency_mu, NULL) == 0;
+    b->drain_ok = wake_init(&b->drain) == 0;
+    b->sched_ok = wake_init(&b->sched) == 0;
+    b->stop_ok = wake_init(&b->stop) == 0;
+    b->ob_ok = outbox_init(&b->ob, OUTBOX_MAX, dispatch_revocation_delivered, b) == 0;
+    vclock_init(&b->clock);
+    if (!b->mu_ok || !b->latency_mu_ok || !b->drain_ok || !b->sched_ok || !b->stop_ok || !b->ob_ok)
+        return -1;
+    if (state_init(&b->st, b->cfg.id, b->cfg.failure_timeout_ms) < 0 ||
+        remote_init(&b->rem, b->st.strings) < 0)
+        return -1;
     return 0;
 }
 
-int broker_init(broker *b, const broker_config *cfg, char *err, size_t errlen)
+broker *broker_new(const broker_config *cfg, char *err, size_t errlen)
 {
-    memset(b, 0, sizeof(*b));
+    broker *b = calloc(1, sizeof(*b));
+    char path[1100];
+
+    if (!b) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
     b->cfg = *cfg;
-    pthread_mutex_init(&b->mu, NULL);
-    pthread_mutex_init(&b->wmu, NULL);
-    pthread_cond_init(&b->wcond, NULL);
-    vclock_init(&b->clock);
-    b->units = hmap_new();
-    b->jobs = hmap_new();
-    b->cap_index = hmap_new();
-    b->queue = jobq_new();
-    b->fd = fd_new(cfg->failure_timeout_ms);
-    b->remote_units = hmap_new();
-    b->remote_jobs = hmap_new();
-    b->borrowed = hmap_new();
-    b->changes.next = b->changes.prev = &b->changes;
     /* A new incarnation id per start: peers resync everything from us. */
     snprintf(b->epoch, sizeof(b->epoch), "%llx-%llx", (unsigned long long)coord_now_wall_ms(),
              (unsigned long long)(coord_now_mono_ms() ^ (uint64_t)getpid()));
     b->boot_mono_ms = coord_now_mono_ms();
-    if (!b->units || !b->jobs || !b->cap_index || !b->queue || !b->fd || !b->remote_units ||
-        !b->remote_jobs || !b->borrowed) {
+    if (init_parts(b) < 0) {
         snprintf(err, errlen, "out of memory");
-        return -1;
+        goto fail;
     }
     if (service_mkdir_p(cfg->data_dir) < 0) {
         snprintf(err, errlen, "cannot create data dir %s: %s", cfg->data_dir, strerror(errno));
-        return -1;
+        goto fail;
     }
-    char path[1100];
     snprintf(path, sizeof(path), "%s/broker.db", cfg->data_dir);
-    b->db = db_open(path, err, errlen);
-    if (!b->db)
-        return -1;
-    char idbuf[COORD_ID_MAX + 1];
-    if (db_get_meta(b->db, "district", idbuf, sizeof(idbuf)) == 0 && strcmp(idbuf, cfg->id) != 0) {
-        snprintf(err, errlen, "data dir %s belongs to district %s, not %s", cfg->data_dir, idbuf,
-                 cfg->id);
-        return -1;
-    }
-    if (db_put_meta(b->db, "district", cfg->id) < 0) {
-        snprintf(err, errlen, "cannot write to %s", path);
-        return -1;
-    }
-    /* Every state change is an event stamped with the clock after it, so
-     * the newest event's clock is the clock we stopped with (older data
-     * dirs also kept it in meta; take the larger). */
-    char vc[8192];
-    if (db_get_meta(b->db, "vclock", vc, sizeof(vc)) == 0)
-        merge_clock_text(&b->clock, vc);
-    uint64_t last = db_last_event_seq(b->db);
-    if (last)
-        db_list_events(b->db, last - 1, 1, merge_event_clock, &b->clock);
-    if (db_load(b->db, b->units, b->jobs) < 0 || recover(b) < 0 || broker_load_remote(b) < 0) {
-        snprintf(err, errlen, "cannot load state from %s", path);
-        return -1;
-    }
-    b->event_seq = db_last_event_seq(b->db);
-    char level[32];
-    if (db_get_meta(b->db, "emergency", level, sizeof(level)) == 0)
-        severity_parse(level, &b->emergency);
-    if (db_get_meta(b->db, "emergency_set_ms", level, sizeof(level)) == 0)
-        b->emergency_set_ms = strtoull(level, NULL, 10);
-    return 0;
+    if (store_sqlite_open(&b->store, path, err, errlen) < 0)
+        goto fail;
+    if (check_district(b, path, err, errlen) < 0 || restore_broker(b, path, err, errlen) < 0)
+        goto fail;
+    return b;
+fail:
+    broker_free(b);
+    return NULL;
+}
+
+const char *broker_url(const broker *b)
+{
+    return b->self_url;
+}
+
+static bool start_thread(pthread_t *t, bool *started, void *(*fn)(void *), broker *b)
+{
+    *started = pthread_create(t, NULL, fn, b) == 0;
+    return *started;
 }
 
 int broker_start(broker *b, uint16_t *port)
@@ -177,9 +112,10 @@ int broker_start(broker *b, uint16_t *port)
         .host = b->cfg.host,
         .port = b->cfg.port,
         .threads = b->cfg.threads,
-        .latency = &b->m.latency,
-        .latency_mu = &b->mu,
+        .latency = &b->latency,
+        .latency_mu = &b->latency_mu,
     };
+
     b->server = api_server_start(&sc, broker_routes, broker_nroutes, b, port);
     if (!b->server)
         return -1;
@@ -187,51 +123,61 @@ int broker_start(broker *b, uint16_t *port)
         snprintf(b->self_url, sizeof(b->self_url), "%s", b->cfg.advertise_url);
     else
         snprintf(b->self_url, sizeof(b->self_url), "http://%s:%u", b->cfg.host, *port);
-    pthread_create(&b->monitor_thr, NULL, broker_monitor_main, b);
-    pthread_create(&b->dispatch_thr, NULL, broker_dispatch_main, b);
-    pthread_create(&b->notify_thr, NULL, broker_notify_main, b);
-    broker_sync_start(b);
+    if (outbox_start(&b->ob) < 0 ||
+        !start_thread(&b->monitor_thr, &b->monitor_started, monitor_main, b) ||
+        !start_thread(&b->dispatch_thr, &b->dispatch_started, dispatch_drain_main, b) ||
+        peers_start(b) < 0 ||
+        (b->cfg.coordinator[0] &&
+         !start_thread(&b->registrar_thr, &b->registrar_started, registrar_main, b))) {
+        service_log("error", "cannot start the broker's threads");
+        broker_stop(b);
+        return -1;
+    }
     /* Jobs recovered as queued wait for nobody: try them now. */
-    broker_request_drain(b);
+    dispatch_request_drain(b);
     return 0;
 }
 
 void broker_stop(broker *b)
 {
     api_server_stop(b->server);
+    pthread_mutex_lock(&b->mu); /* peers_add reads it under the mutex */
     b->server = NULL;
-    pthread_mutex_lock(&b->wmu);
-    b->stopping = true;
-    pthread_cond_broadcast(&b->wcond);
-    pthread_mutex_unlock(&b->wmu);
-    pthread_join(b->monitor_thr, NULL);
-    pthread_join(b->dispatch_thr, NULL);
-    pthread_join(b->notify_thr, NULL);
-    if (b->cfg.coordinator[0])
-        pthread_join(b->registrar_thr, NULL);
-    pthread_mutex_lock(&b->mu);
-    size_t npeers = b->npeers;
     pthread_mutex_unlock(&b->mu);
-    for (size_t i = 0; i < npeers; i++)
-        if (b->peers[i].thread_started)
-            pthread_join(b->peers[i].thr, NULL);
+    wake_stop(&b->drain);
+    wake_stop(&b->sched);
+    wake_stop(&b->stop);
+    outbox_stop(&b->ob);
+    if (b->monitor_started)
+        pthread_join(b->monitor_thr, NULL);
+    if (b->dispatch_started)
+        pthread_join(b->dispatch_thr, NULL);
+    /* The registrar adds peers (and starts their threads): join it first. */
+    if (b->registrar_started)
+        pthread_join(b->registrar_thr, NULL);
+    b->monitor_started = b->dispatch_started = b->registrar_started = false;
+    peers_join(b);
 }
 
-void broker_release(broker *b)
+void broker_free(broker *b)
 {
-    while (b->revocations) {
-        revocation *r = b->revocations;
-        b->revocations = r->next;
-        free(r);
-    }
-    broker_free_remote(b);
-    broker_free_index(b);
-    hmap_free(b->units, free_unit_v);
-    hmap_free(b->jobs, free_job_v);
-    jobq_free(b->queue);
-    fd_free(b->fd);
-    db_close(b->db);
-    pthread_mutex_destroy(&b->mu);
-    pthread_mutex_destroy(&b->wmu);
-    pthread_cond_destroy(&b->wcond);
+    if (!b)
+        return;
+    remote_release(&b->rem);
+    state_release(&b->st);
+    if (b->store.close)
+        b->store.close(b->store.cls);
+    if (b->ob_ok)
+        outbox_release(&b->ob);
+    if (b->drain_ok)
+        wake_destroy(&b->drain);
+    if (b->sched_ok)
+        wake_destroy(&b->sched);
+    if (b->stop_ok)
+        wake_destroy(&b->stop);
+    if (b->latency_mu_ok)
+        pthread_mutex_destroy(&b->latency_mu);
+    if (b->mu_ok)
+        pthread_mutex_destroy(&b->mu);
+    free(b);
 }

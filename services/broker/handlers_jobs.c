@@ -1,9 +1,15 @@
-/* /v1/jobs: submission (idempotent by client id), listing, lookup. */
+/* /v1/jobs: submission (idempotent by client id), listing, lookup and
+ * cancellation. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker.h"
+#include "core.h"
+#include "dispatch.h"
+#include "handlers.h"
+#include "jobs.h"
+#include "txn.h"
+#include "views.h"
 
 static const char *const severity_names[] = {"low", "medium", "high", "critical", NULL};
 
@@ -32,10 +38,12 @@ static const field_spec job_fields[] = {
 /* Canonical text of an optional member, NULL when absent; -1 when too big. */
 static int canonical_member(json_t *v, char **out)
 {
+    char *s;
+
     *out = NULL;
     if (!v || json_is_null(v))
         return 0;
-    char *s = json_canonical(v);
+    s = json_canonical(v);
     if (!s)
         return -1;
     if (strlen(s) > BROKER_JSON_FIELD_MAX) {
@@ -46,215 +54,174 @@ static int canonical_member(json_t *v, char **out)
     return 0;
 }
 
+/* Idempotency compares the whole submission except the id itself; null
+ * means absent, so a retry that spells it either way is the same. */
+static uint64_t submission_digest(const json_t *body)
+{
+    json_t *sans_id = json_deep_copy(body);
+    const char *mk;
+    json_t *mv;
+    void *tmp;
+    char *canon;
+    uint64_t digest;
+
+    json_object_del(sans_id, "id");
+    json_object_foreach_safe (sans_id, tmp, mk, mv) {
+        if (json_is_null(mv))
+            json_object_del(sans_id, mk);
+    }
+    canon = json_canonical(sans_id);
+    json_decref(sans_id);
+    digest = canon ? coord_digest(canon, strlen(canon)) : 0;
+    free(canon);
+    return digest;
+}
+
+/* An id already taken, here or elsewhere in the city: the reply is sent
+ * and true returned. Caller holds mu. */
+static bool id_taken(broker *b, api_response *res, const struct job_req *r, uint64_t digest)
+{
+    const job *old = r->has_id ? state_job(&b->st, r->id) : NULL;
+    const rjob *copy = r->has_id && !old ? remote_job(&b->rem, r->id) : NULL;
+
+    if (old && old->request_digest == digest)
+        api_reply_json(res, 200, view_one("job", view_job(&b->st, old), &b->clock));
+    else if (old)
+        api_reply_error(res, API_E_CONFLICT,
+                        "job %s exists with a different body (ids are idempotency keys)", r->id);
+    else if (copy)
+        api_reply_error(res, API_E_CONFLICT,
+                        "job id %s is already used in district %s (ids are unique in the city)",
+                        r->id, copy->from);
+    return old || copy;
+}
+
 void h_jobs_post(api_request *req, api_response *res)
 {
     broker *b = req->ctx;
     struct job_req r = {0};
-    field_error fe;
-    if (json_parse_fields(req->body, job_fields, &r, &fe) < 0) {
-        api_reply_error(res, fe.code, "%s", fe.message);
+    const char *caps[BROKER_MAX_CAPS];
+    char id[COORD_ID_MAX + 1];
+    job *j;
+    txn t;
+
+    if (!parse_body(req, res, job_fields, &r))
         return;
-    }
-    char *loc = NULL, *payload = NULL;
-    if (canonical_member(r.location, &loc) < 0 || canonical_member(r.payload, &payload) < 0) {
-        free(loc);
+    job_submission sub = {
+        .id = r.has_id ? r.id : NULL,
+        .type = r.type,
+        .sev = (severity)r.severity,
+        .caps = caps,
+        .ncaps = r.caps.n < BROKER_MAX_CAPS ? r.caps.n : BROKER_MAX_CAPS,
+    };
+    for (size_t i = 0; i < sub.ncaps; i++)
+        caps[i] = r.caps.v[i];
+    if (canonical_member(r.location, &sub.location) < 0 ||
+        canonical_member(r.payload, &sub.payload) < 0) {
+        free(sub.location);
         id_list_release(&r.caps);
         api_reply_error(res, API_E_INVALID_FIELD, "location and payload are limited to %d bytes",
                         BROKER_JSON_FIELD_MAX);
         return;
     }
-    /* Idempotency compares the whole submission except the id itself. */
-    json_t *sans_id = json_deep_copy(req->body);
-    json_object_del(sans_id, "id");
-    /* null means absent: a retry that spells it either way is the same. */
-    const char *mk;
-    json_t *mv;
-    void *tmp;
-    json_object_foreach_safe (sans_id, tmp, mk, mv) {
-        if (json_is_null(mv))
-            json_object_del(sans_id, mk);
-    }
-    char *canon = json_canonical(sans_id);
-    json_decref(sans_id);
-    uint64_t digest = canon ? coord_digest(canon, strlen(canon)) : 0;
-    free(canon);
+    sub.digest = submission_digest(req->body);
 
     pthread_mutex_lock(&b->mu);
-    if (r.has_id) {
-        job *old = broker_job(b, r.id);
-        if (old) {
-            bool same = old->request_digest == digest;
-            json_t *body = same ? json_pack("{s:o, s:o}", "job", job_to_json(b, old), "vclock",
-                                            broker_clock_json(b))
-                                : NULL;
-            pthread_mutex_unlock(&b->mu);
-            free(loc);
-            free(payload);
-            id_list_release(&r.caps);
-            if (same)
-                api_reply_json(res, 200, body);
-            else
-                api_reply_error(res, API_E_CONFLICT,
-                                "job %s exists with a different body (ids are idempotency keys)",
-                                r.id);
-            return;
-        }
-    }
-    const remote_entry *taken = r.has_id ? hmap_get(b->remote_jobs, r.id) : NULL;
-    if (taken) {
-        char owner[COORD_ID_MAX + 1];
-        snprintf(owner, sizeof(owner), "%s", taken->owner);
+    if (id_taken(b, res, &r, sub.digest)) {
         pthread_mutex_unlock(&b->mu);
-        free(loc);
-        free(payload);
-        id_list_release(&r.caps);
-        api_reply_error(res, API_E_CONFLICT,
-                        "job id %s is already used in district %s (ids are unique in the city)",
-                        r.id, owner);
-        return;
+        goto out;
     }
-    job *j = calloc(1, sizeof(*j));
-    if (!j) {
-        pthread_mutex_unlock(&b->mu);
-        free(loc);
-        free(payload);
-        id_list_release(&r.caps);
+    txn_begin(b, &t);
+    if (state_submit(&b->st, &sub, coord_now_wall_ms(), &j) < 0) {
+        txn_end(&t);
         api_reply_error(res, API_E_UNAVAILABLE, "out of memory");
-        return;
-    }
-    j->seq = ++b->next_seq;
-    if (r.has_id)
-        snprintf(j->id, sizeof(j->id), "%s", r.id);
-    else
-        snprintf(j->id, sizeof(j->id), "%.40s-%llu", b->cfg.id, (unsigned long long)j->seq);
-    /* A generated id could collide with a client-chosen one: skip ahead. */
-    while (!r.has_id && broker_job(b, j->id)) {
-        j->seq = ++b->next_seq;
-        snprintf(j->id, sizeof(j->id), "%.40s-%llu", b->cfg.id, (unsigned long long)j->seq);
-    }
-    snprintf(j->type, sizeof(j->type), "%s", r.type);
-    j->sev = (severity)r.severity;
-    j->caps = r.caps.v;
-    j->ncaps = r.caps.n;
-    r.caps.v = NULL;
-    j->location = loc;
-    j->payload = payload;
-    j->request_digest = digest;
-    j->status = JOB_QUEUED;
-    /* Ours to dispatch: concurrent submissions do not wait for each other
-     * and the drain leaves it alone until we are done. */
-    j->dispatching = true;
-    j->created_ms = j->updated_ms = coord_now_wall_ms();
-    if (hmap_put(b->jobs, j->id, j, NULL) < 0 || jobq_push(b->queue, j->id, j->sev, j->seq) < 0) {
-        hmap_del(b->jobs, j->id);
-        pthread_mutex_unlock(&b->mu);
-        job_free(j);
-        api_reply_error(res, API_E_UNAVAILABLE, "out of memory");
-        return;
+        goto out;
     }
     b->m.jobs_submitted++;
-    broker_txn_begin(b);
-    broker_save_job(b, j);
-    broker_event(b, "job_submitted", j->id, NULL, 0, "%s severity %s", j->type,
-                 severity_str(j->sev));
-    broker_commit_or_die(b);
-    char id[COORD_ID_MAX + 1];
+    txn_put_job(&t, j);
+    txn_event(&t, "job_submitted", j->id, NULL, 0, "%s severity %s", j->type, severity_str(j->sev));
+    txn_commit(&t);
     snprintf(id, sizeof(id), "%s", j->id);
-    pthread_mutex_unlock(&b->mu);
+    txn_end(&t);
 
-    dispatch_outcome out = broker_dispatch(b, id, true);
+    dispatch_outcome out = dispatch_job(b, id, true);
 
     pthread_mutex_lock(&b->mu);
-    j = broker_job(b, id);
+    txn_begin(b, &t);
+    j = state_job(&b->st, id);
     if (out == DISPATCH_QUEUED && j->status == JOB_QUEUED) {
         b->m.jobs_queued++;
-        broker_txn_begin(b);
-        broker_event(b, "job_queued", j->id, NULL, 0, "no free unit with %s%s", j->caps[0],
-                     j->ncaps > 1 ? ",..." : "");
-        broker_commit_or_die(b);
+        txn_event(&t, "job_queued", j->id, NULL, 0, "no free unit with %s%s", j->caps.v[0],
+                  j->caps.n > 1 ? ",..." : "");
     }
-    json_t *body =
-        json_pack("{s:o, s:o}", "job", job_to_json(b, j), "vclock", broker_clock_json(b));
-    pthread_mutex_unlock(&b->mu);
+    txn_commit(&t);
+    json_t *body = view_one("job", view_job(&b->st, j), &b->clock);
+    txn_end(&t);
     api_reply_json(res, 201, body);
+out:
+    free(sub.location);
+    free(sub.payload);
+    id_list_release(&r.caps);
 }
 
 static int cmp_job_seq(const void *a, const void *b)
 {
     const job *const *x = a, *const *y = b;
-    return (*x)->seq < (*y)->seq ? -1 : (*x)->seq > (*y)->seq;
-}
 
-static int parse_uint_query(const char *s, uint64_t max, uint64_t *out)
-{
-    if (!s)
-        return 0;
-    char *end;
-    if (!*s || *s == '-' || *s == '+')
-        return -1;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (*end || v > max)
-        return -1;
-    *out = v;
-    return 0;
+    return (*x)->seq < (*y)->seq ? -1 : (*x)->seq > (*y)->seq;
 }
 
 void h_jobs_list(api_request *req, api_response *res)
 {
     broker *b = req->ctx;
     const char *fstatus = api_query(req, "status");
+    const char *bad_page = "limit is 0..10000 and offset a whole number";
     job_status want = JOB_QUEUED;
     uint64_t limit = 1000, offset = 0;
+    bool city;
+
     if (fstatus && job_status_parse(fstatus, &want) < 0) {
         api_reply_error(res, API_E_BAD_REQUEST,
                         "status must be queued, assigned, completed or cancelled");
         return;
     }
-    if (parse_uint_query(api_query(req, "limit"), 10000, &limit) < 0 ||
-        parse_uint_query(api_query(req, "offset"), UINT32_MAX, &offset) < 0) {
-        api_reply_error(res, API_E_BAD_REQUEST, "limit is 0..10000 and offset a whole number");
-        return;
-    }
-    bool city;
-    if (!list_scope(req, res, &city))
+    if (!query_uint(req, res, "limit", 0, 10000, &limit, bad_page) ||
+        !query_uint(req, res, "offset", 0, UINT32_MAX, &offset, bad_page) ||
+        !list_scope(req, res, &city))
         return;
     pthread_mutex_lock(&b->mu);
-    size_t n = hmap_size(b->jobs), k = 0;
+    size_t n = hmap_size(b->st.jobs), k = 0, nr = 0;
     job **arr = calloc(n ? n : 1, sizeof(*arr));
-    if (!arr) {
+    const rjob **copies = city ? remote_list_jobs(&b->rem, fstatus ? &want : NULL, &nr) : NULL;
+    if (!arr || (city && !copies)) {
         pthread_mutex_unlock(&b->mu);
+        free(arr);
+        free(copies);
         api_reply_error(res, API_E_UNAVAILABLE, "out of memory");
         return;
     }
     size_t it = 0;
     const char *key;
     void *val;
-    while (hmap_next(b->jobs, &it, &key, &val)) {
+    while (hmap_next(b->st.jobs, &it, &key, &val)) {
         job *j = val;
+
         if (!fstatus || j->status == want)
             arr[k++] = j;
     }
     qsort(arr, k, sizeof(*arr), cmp_job_seq);
+    /* Ours by arrival, then other districts' by id (scope=local leaves them
+     * out); one page of the whole. */
+    uint64_t now = coord_now_wall_ms();
     json_t *list = json_array();
-    for (size_t i = offset; i < k && i < offset + limit; i++)
-        json_array_append_new(list, job_to_json(b, arr[i]));
-    /* Other districts' jobs follow ours (scope=local leaves them out). */
-    if (city) {
-        json_t *remote = remote_list(b, b->remote_jobs, fstatus, NULL);
-        size_t ri;
-        json_t *rv;
-        json_array_foreach (remote, ri, rv) {
-            size_t pos = k + ri;
-            if (pos >= offset && pos < offset + limit)
-                json_array_append(list, rv);
-        }
-        k += json_array_size(remote);
-        json_decref(remote);
-    }
-    json_t *body = json_pack("{s:o, s:I, s:o}", "jobs", list, "total", (json_int_t)k, "vclock",
-                             broker_clock_json(b));
+    for (size_t i = offset; i < k + nr && i < offset + limit; i++)
+        json_array_append_new(list, i < k ? view_job(&b->st, arr[i])
+                                          : view_remote_job(copies[i - k], &b->peers, now));
+    json_t *body = view_envelope(
+        json_pack("{s:o, s:I}", "jobs", list, "total", (json_int_t)(k + nr)), &b->clock);
     pthread_mutex_unlock(&b->mu);
     free(arr);
+    free(copies);
     api_reply_json(res, 200, body);
 }
 
@@ -262,17 +229,18 @@ void h_job_get(api_request *req, api_response *res)
 {
     broker *b = req->ctx;
     const char *id = path_id(req, res, "job");
+
     if (!id)
         return;
     pthread_mutex_lock(&b->mu);
-    job *j = broker_job(b, id);
-    const remote_entry *e = j ? NULL : hmap_get(b->remote_jobs, id);
+    const job *j = state_job(&b->st, id);
+    const rjob *e = j ? NULL : remote_job(&b->rem, id);
     json_t *body =
-        j   ? json_pack("{s:o, s:o}", "job", job_to_json(b, j), "vclock", broker_clock_json(b))
-        : e ? json_pack("{s:o, s:o}", "job", remote_view(b, e), "vclock", broker_clock_json(b))
+        j   ? view_one("job", view_job(&b->st, j), &b->clock)
+        : e ? view_one("job", view_remote_job(e, &b->peers, coord_now_wall_ms()), &b->clock)
             : NULL;
     pthread_mutex_unlock(&b->mu);
-    if (!body) {
+    if (!j && !e) {
         api_reply_error(res, API_E_NOT_FOUND, "no job %s", id);
         return;
     }
@@ -286,8 +254,6 @@ void h_job_cancel(api_request *req, api_response *res)
 {
     broker *b = req->ctx;
     const char *id = path_id(req, res, "job");
-    if (!id)
-        return;
     struct {
         const char *reason;
     } r = {NULL};
@@ -295,61 +261,44 @@ void h_job_cancel(api_request *req, api_response *res)
         {"reason", FT_STRING, 0, false, 1, 256, NULL, 0},
         FIELD_END,
     };
-    field_error fe;
-    if (req->body && json_parse_fields(req->body, cancel_fields, &r, &fe) < 0) {
-        api_reply_error(res, fe.code, "%s", fe.message);
+    txn t;
+
+    if (!id || (req->body && !parse_body(req, res, cancel_fields, &r)))
         return;
-    }
     pthread_mutex_lock(&b->mu);
-    job *j = broker_job(b, id);
+    job *j = state_job(&b->st, id);
     if (!j) {
-        bool remote = hmap_get(b->remote_jobs, id) != NULL;
+        bool elsewhere = remote_job(&b->rem, id) != NULL;
+
         pthread_mutex_unlock(&b->mu);
         api_reply_error(res, API_E_NOT_FOUND, "no job %s here%s", id,
-                        remote ? ": only its owner broker can cancel it" : "");
+                        elsewhere ? ": only its owner broker can cancel it" : "");
         return;
     }
     if (j->status == JOB_COMPLETED) {
-        json_t *extra =
-            json_pack("{s:o, s:o}", "job", job_to_json(b, j), "vclock", broker_clock_json(b));
+        json_t *extra = view_one("job", view_job(&b->st, j), &b->clock);
+
         pthread_mutex_unlock(&b->mu);
         api_reply_error_extra(res, API_E_CONFLICT, extra, "job %s is completed", id);
         return;
     }
+    txn_begin(b, &t);
     if (j->status != JOB_CANCELLED) {
-        jobq_remove(b->queue, j->id);
-        hmap_del(b->borrowed, j->id);
-        for (size_t i = 0; i < j->nattempts; i++) {
-            attempt *a = &j->attempts[i];
-            if (a->state != ATT_ACTIVE)
-                continue;
-            a->state = ATT_REVOKED;
-            a->notified = false;
-            if (strcmp(a->unit_district, b->cfg.id) != 0) {
-                peer *p = broker_peer(b, a->unit_district);
-                if (p)
-                    broker_queue_release(b, p->url, a->unit_id, j->id, a->n, "cancelled");
-                continue;
-            }
-            unit *u = broker_unit(b, a->unit_id);
-            if (u) {
-                unit_release(u, j->id);
-                unit_add_notice(u, j->id, a->n, "cancelled");
-                broker_queue_revocation(b, u->url, j->id, a->n);
-                broker_touch_unit(b, u);
-            }
+        followups fu = {0};
+
+        if (state_cancel(&b->st, j, coord_now_wall_ms(), &fu) == 0) {
+            txn_followups(&t, &fu);
+            txn_put_job(&t, j);
+            txn_event(&t, "job_cancelled", j->id, NULL, 0, "cancelled: %s",
+                      r.reason ? r.reason : "no reason given");
+        } else {
+            txn_log(&t, "error", "job %s: cannot cancel from %s", j->id, job_status_str(j->status));
         }
-        j->status = JOB_CANCELLED;
-        j->updated_ms = coord_now_wall_ms();
-        broker_txn_begin(b);
-        broker_save_job(b, j);
-        broker_event(b, "job_cancelled", j->id, NULL, 0, "cancelled: %s",
-                     r.reason ? r.reason : "no reason given");
-        broker_commit_or_die(b);
+        followups_release(&fu);
     }
-    json_t *body =
-        json_pack("{s:o, s:o}", "job", job_to_json(b, j), "vclock", broker_clock_json(b));
-    pthread_mutex_unlock(&b->mu);
-    broker_request_drain(b);
+    txn_commit(&t);
+    json_t *body = view_one("job", view_job(&b->st, j), &b->clock);
+    txn_wake_dispatch(&t);
+    txn_end(&t);
     api_reply_json(res, 200, body);
 }

@@ -1,19 +1,24 @@
-/* /v1/health, /metrics and /v1/events. */
+/* /v1/health, /metrics and /v1/events (the vector-clock-stamped event log,
+ * as JSON or for ShiViz). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "broker.h"
+#include "core.h"
+#include "handlers.h"
+#include "shiviz.h"
+#include "views.h"
 
 void h_health(api_request *req, api_response *res)
 {
     broker *b = req->ctx;
+
     pthread_mutex_lock(&b->mu);
-    json_t *body = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:o}", "status", "ok", "service",
-                             "broker", "id", b->cfg.id, "units", (json_int_t)hmap_size(b->units),
-                             "jobs", (json_int_t)hmap_size(b->jobs), "queued",
-                             (json_int_t)jobq_size(b->queue), "vclock", broker_clock_json(b));
+    json_t *body = view_envelope(
+        json_pack("{s:s, s:s, s:s, s:I, s:I, s:I}", "status", "ok", "service", "broker", "id",
+                  b->cfg.id, "units", (json_int_t)hmap_size(b->st.units), "jobs",
+                  (json_int_t)hmap_size(b->st.jobs), "queued", (json_int_t)jobq_size(b->st.queue)),
+        &b->clock);
     pthread_mutex_unlock(&b->mu);
     api_reply_json(res, 200, body);
 }
@@ -21,58 +26,76 @@ void h_health(api_request *req, api_response *res)
 void h_metrics(api_request *req, api_response *res)
 {
     broker *b = req->ctx;
-    strbuf sb;
-    strbuf_init(&sb, 1 << 20);
-    pthread_mutex_lock(&b->mu);
-    const broker_metrics *m = &b->m;
-    struct {
-        const char *name, *help;
-        uint64_t v;
-    } counters[] = {
-        {"ergrid_jobs_submitted_total", "Jobs accepted for submission.", m->jobs_submitted},
-        {"ergrid_jobs_assigned_total", "Assignments confirmed by an executor.", m->jobs_assigned},
-        {"ergrid_jobs_queued_total", "Submissions that found no free capable unit.",
-         m->jobs_queued},
-        {"ergrid_jobs_redeployed_total", "Assignments that were a second or later attempt.",
-         m->jobs_redeployed},
-        {"ergrid_results_accepted_total", "Results recorded (first to arrive).",
-         m->results_accepted},
-        {"ergrid_results_rejected_total", "Results refused because another one won.",
-         m->results_rejected},
-        {"ergrid_results_retried_total", "Exact retries of an accepted result.",
-         m->results_retried},
-        {"ergrid_results_forbidden_total", "Results refused: not a holder, or causality.",
-         m->results_forbidden},
-        {"ergrid_units_lost_total", "Units declared lost by the failure detector.", m->units_lost},
-        {"ergrid_units_returned_total", "Lost units that came back.", m->units_returned},
-        {"ergrid_assignments_refused_total", "Assignments an executor refused (at capacity).",
-         m->assign_refused},
-        {"ergrid_assignment_errors_total", "Assignments that failed in transport.",
-         m->assign_errors},
-    };
-    for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
-        strbuf_addf(&sb, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", counters[i].name,
-                    counters[i].help, counters[i].name, counters[i].name,
-                    (unsigned long long)counters[i].v);
     uint64_t by_status[4] = {0};
-    size_t it = 0;
+    broker_metrics m;
+    outbox_stats ob;
+    size_t waiting, it = 0;
+    uint64_t refused;
     const char *key;
     void *val;
-    while (hmap_next(b->units, &it, &key, &val))
-        by_status[unit_current_status(val)]++;
+    strbuf sb;
+
+    pthread_mutex_lock(&b->mu);
+    m = b->m;
+    while (hmap_next(b->st.units, &it, &key, &val))
+        by_status[unit_shown_status(val)]++;
+    waiting = jobq_size(b->st.queue);
+    refused = b->rem.refused;
+    pthread_mutex_unlock(&b->mu);
+    outbox_get_stats(&b->ob, &ob);
+
+    const struct {
+        const char *type, *name, *help;
+        uint64_t v;
+    } figures[] = {
+        {"counter", "ergrid_jobs_submitted_total", "Jobs accepted for submission.",
+         m.jobs_submitted},
+        {"counter", "ergrid_jobs_assigned_total", "Assignments confirmed by an executor.",
+         m.jobs_assigned},
+        {"counter", "ergrid_jobs_queued_total", "Submissions that found no free capable unit.",
+         m.jobs_queued},
+        {"counter", "ergrid_jobs_redeployed_total",
+         "Assignments that were a second or later attempt.", m.jobs_redeployed},
+        {"counter", "ergrid_results_accepted_total", "Results recorded (first to arrive).",
+         m.results_accepted},
+        {"counter", "ergrid_results_rejected_total", "Results refused because another one won.",
+         m.results_rejected},
+        {"counter", "ergrid_results_retried_total", "Exact retries of an accepted result.",
+         m.results_retried},
+        {"counter", "ergrid_results_forbidden_total",
+         "Results refused: not a holder, or causality.", m.results_forbidden},
+        {"counter", "ergrid_units_lost_total", "Units declared lost by the failure detector.",
+         m.units_lost},
+        {"counter", "ergrid_units_returned_total", "Lost units that came back.", m.units_returned},
+        {"counter", "ergrid_assignments_refused_total",
+         "Assignments an executor refused (at capacity).", m.assign_refused},
+        {"counter", "ergrid_assignment_errors_total", "Assignments that failed in transport.",
+         m.assign_errors},
+        {"counter", "ergrid_outbox_dropped_total",
+         "Revocations and releases dropped with the outbox full.", ob.dropped},
+        {"counter", "ergrid_outbox_failed_total", "Revocations and releases that failed to send.",
+         ob.failed},
+        {"counter", "ergrid_remote_refused_total", "Synced copies refused past a peer's cap.",
+         refused},
+        {"gauge", "ergrid_jobs_waiting", "Jobs in the queue.", waiting},
+        {"gauge", "ergrid_outbox_queued", "Revocations and releases waiting to be sent.",
+         ob.queued},
+    };
+    strbuf_init(&sb, 1 << 20);
+    for (size_t i = 0; i < sizeof(figures) / sizeof(figures[0]); i++)
+        strbuf_addf(&sb, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", figures[i].name, figures[i].help,
+                    figures[i].name, figures[i].type, figures[i].name,
+                    (unsigned long long)figures[i].v);
     strbuf_addf(&sb, "# HELP ergrid_units Units of this district by status.\n"
                      "# TYPE ergrid_units gauge\n");
     for (int s = 0; s < 4; s++)
         strbuf_addf(&sb, "ergrid_units{status=\"%s\"} %llu\n", unit_status_str((unit_status)s),
                     (unsigned long long)by_status[s]);
-    strbuf_addf(&sb,
-                "# HELP ergrid_jobs_waiting Jobs in the queue.\n# TYPE ergrid_jobs_waiting gauge\n"
-                "ergrid_jobs_waiting %zu\n",
-                jobq_size(b->queue));
     strbuf_addf(&sb, "# HELP ergrid_request_duration_seconds HTTP request latency.\n"
                      "# TYPE ergrid_request_duration_seconds histogram\n");
-    histogram_write(&m->latency, &sb, "ergrid_request_duration_seconds", NULL);
-    pthread_mutex_unlock(&b->mu);
+    pthread_mutex_lock(&b->latency_mu);
+    histogram_write(&b->latency, &sb, "ergrid_request_duration_seconds", NULL);
+    pthread_mutex_unlock(&b->latency_mu);
     api_reply_text(res, 200, "text/plain; version=0.0.4", sb.buf ? sb.buf : "", sb.len);
     strbuf_release(&sb);
 }
@@ -82,61 +105,43 @@ struct ev_ctx {
     uint64_t last;
 };
 
-static void iso_time(uint64_t ms, char *buf, size_t len)
-{
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + n, len - n, ".%03uZ", (unsigned)(ms % 1000));
-}
-
-static void ev_cb(void *arg, uint64_t seq, uint64_t time_ms, const char *node, const char *type,
-                  const char *job_id, const char *unit_id, uint32_t attempt_no, const char *detail,
-                  const char *vclock_json)
+static void ev_cb(void *arg, const store_event *ev)
 {
     struct ev_ctx *c = arg;
     char ts[40];
-    iso_time(time_ms, ts, sizeof(ts));
-    json_t *vc = json_loads(vclock_json ? vclock_json : "{}", 0, NULL);
+    json_t *vc = json_loads(ev->vclock ? ev->vclock : "{}", 0, NULL);
+
+    view_iso_ms(ev->time_ms, ts, sizeof(ts));
     json_array_append_new(
-        c->arr, json_pack("{s:I, s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:o}", "seq", (json_int_t)seq,
-                          "time", ts, "node", node ? node : "", "type", type ? type : "", "job_id",
-                          job_id ? json_string(job_id) : json_null(), "unit_id",
-                          unit_id ? json_string(unit_id) : json_null(), "attempt",
-                          attempt_no ? json_integer(attempt_no) : json_null(), "detail",
-                          detail ? detail : "", "vclock", vc ? vc : json_object()));
-    c->last = seq;
+        c->arr,
+        json_pack("{s:I, s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:o}", "seq", (json_int_t)ev->seq,
+                  "time", ts, "node", ev->node ? ev->node : "", "type", ev->type ? ev->type : "",
+                  "job_id", ev->job_id ? json_string(ev->job_id) : json_null(), "unit_id",
+                  ev->unit_id ? json_string(ev->unit_id) : json_null(), "attempt",
+                  ev->attempt ? json_integer(ev->attempt) : json_null(), "detail",
+                  ev->detail ? ev->detail : "", "vclock", vc ? vc : json_object()));
+    c->last = ev->seq;
 }
 
 void h_events_get(api_request *req, api_response *res)
 {
     broker *b = req->ctx;
     uint64_t after = 0, limit = 500;
-    const char *s;
-    char *end;
-    if ((s = api_query(req, "after"))) {
-        after = strtoull(s, &end, 10);
-        if (!*s || *end || *s == '-') {
-            api_reply_error(res, API_E_BAD_REQUEST, "after must be a whole number");
-            return;
-        }
-    }
-    if ((s = api_query(req, "limit"))) {
-        limit = strtoull(s, &end, 10);
-        if (!*s || *end || *s == '-' || limit == 0 || limit > 5000) {
-            api_reply_error(res, API_E_BAD_REQUEST, "limit must be 1..5000");
-            return;
-        }
-    }
     const char *format = api_query(req, "format");
+    struct ev_ctx c;
+    int rc;
+
+    if (!query_uint(req, res, "after", 0, UINT64_MAX, &after, "after must be a whole number") ||
+        !query_uint(req, res, "limit", 1, 5000, &limit, "limit must be 1..5000"))
+        return;
     if (format && strcmp(format, "shiviz") != 0 && strcmp(format, "json") != 0) {
         api_reply_error(res, API_E_BAD_REQUEST, "format must be json or shiviz");
         return;
     }
-    struct ev_ctx c = {json_array(), after};
+    c.arr = json_array();
+    c.last = after;
     pthread_mutex_lock(&b->mu);
-    int rc = db_list_events(b->db, after, (size_t)limit, ev_cb, &c);
+    rc = b->store.list_events(b->store.cls, after, (size_t)limit, ev_cb, &c);
     pthread_mutex_unlock(&b->mu);
     if (rc < 0) {
         json_decref(c.arr);
@@ -146,6 +151,7 @@ void h_events_get(api_request *req, api_response *res)
     if (format && strcmp(format, "shiviz") == 0) {
         size_t len = 0;
         char *text = shiviz_format(c.arr, &len);
+
         json_decref(c.arr);
         if (!text) {
             api_reply_error(res, API_E_UNAVAILABLE, "out of memory");

@@ -1,28 +1,8 @@
-/* The broker's one route table (DESIGN.md §5). */
-#include <string.h>
+/* The broker's one route table: method, path, handler, who may call it and
+ * what body it takes. */
+#include "routes.h"
 
-#include "broker.h"
-
-const char *path_id(api_request *req, api_response *res, const char *what)
-{
-    const char *id = req->nparams ? req->params[0] : NULL;
-    if (!coord_id_valid(id)) {
-        api_reply_error(res, API_E_INVALID_ID, "%s id is not a valid id", what);
-        return NULL;
-    }
-    return id;
-}
-
-bool list_scope(api_request *req, api_response *res, bool *city)
-{
-    const char *scope = api_query(req, "scope");
-    if (scope && strcmp(scope, "local") != 0 && strcmp(scope, "city") != 0) {
-        api_reply_error(res, API_E_BAD_REQUEST, "scope must be local or city");
-        return false;
-    }
-    *city = !scope || strcmp(scope, "city") == 0;
-    return true;
-}
+#include "handlers.h"
 
 const api_route broker_routes[] = {
     {"GET", "/v1/health", h_health, ROLE_ANY, API_BODY_NONE},

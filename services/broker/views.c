@@ -1,102 +1,447 @@
-/* JSON views of the broker's objects, exactly the shapes of DESIGN.md §5. */
+/* JSON views of the broker's objects, exactly the shapes of DESIGN.md §5,
+ * and the parse of a peer's objects into typed copies. Own records and
+ * copies print through the same builders, so both look alike. */
+#include "views.h"
+
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-#include "broker.h"
+#include "json_fields.h"
 
-static json_t *caps_json(char (*caps)[COORD_ID_MAX + 1], size_t n)
+static json_t *caps_json(const capset *caps)
 {
     json_t *a = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(a, json_string(caps[i]));
+
+    for (uint32_t i = 0; a && i < caps->n; i++)
+        json_array_append_new(a, json_string(caps->v[i]));
     return a;
 }
 
 /* Stored JSON text back to a value; NULL text -> JSON null. */
 static json_t *stored_json(const char *text)
 {
+    json_t *v;
+
     if (!text)
         return json_null();
-    json_t *v = json_loads(text, JSON_DECODE_ANY, NULL);
+    v = json_loads(text, JSON_DECODE_ANY, NULL);
     return v ? v : json_null();
 }
 
-json_t *broker_clock_json(const broker *b)
+json_t *view_envelope(json_t *body, const vclock *clock)
 {
-    return vclock_to_json(&b->clock);
+    if (body && json_object_set_new(body, "vclock", vclock_to_json(clock)) < 0) {
+        json_decref(body);
+        return NULL;
+    }
+    return body;
 }
 
-json_t *unit_to_json(const broker *b, const unit *u)
+json_t *view_one(const char *key, json_t *value, const vclock *clock)
 {
-    json_t *jobs = json_array();
-    for (uint32_t i = 0; i < u->load; i++)
+    return view_envelope(json_pack("{s:o}", key, value), clock);
+}
+
+json_t *view_assignment(json_t *job_view, uint32_t attempt_no, const char *owner,
+                        const char *owner_url, const vclock *clock)
+{
+    return view_envelope(json_pack("{s:o, s:i, s:s, s:s}", "job", job_view, "attempt",
+                                   (int)attempt_no, "owner", owner, "owner_url", owner_url),
+                         clock);
+}
+
+/* The unit shape; authoritative copies end here, synced ones go on. */
+static json_t *unit_shape(const char *id, const char *kind, const capset *caps,
+                          const char *district, unit_status st, json_t *jobs, const char *url,
+                          uint32_t capacity, bool authoritative)
+{
+    return json_pack("{s:s, s:s, s:o, s:s, s:s, s:o, s:s, s:i, s:b}", "id", id, "kind", kind,
+                     "capabilities", caps_json(caps), "district", district, "status",
+                     unit_status_str(st), "jobs", jobs, "url", url, "capacity", (int)capacity,
+                     "authoritative", authoritative);
+}
+
+json_t *view_unit(const state *s, const unit *u, uint64_t now_wall)
+{
+    json_t *jobs = json_array(), *o;
+
+    for (uint32_t i = 0; jobs && i < u->load; i++)
         if (!u->held[i].pending)
             json_array_append_new(jobs, json_string(u->held[i].job_id));
-    uint64_t now = coord_now_wall_ms();
-    return json_pack("{s:s, s:s, s:o, s:s, s:s, s:o, s:s, s:i, s:b, s:I}", "id", u->id, "kind",
-                     u->kind, "capabilities", caps_json(u->caps, u->ncaps), "district", b->cfg.id,
-                     "status", unit_status_str(unit_current_status(u)), "jobs", jobs, "url", u->url,
-                     "capacity", (int)u->capacity, "authoritative", 1, "last_heartbeat_ms_ago",
-                     (json_int_t)(u->last_hb_wall_ms && now > u->last_hb_wall_ms
-                                      ? now - u->last_hb_wall_ms
-                                      : 0));
-}
-
-json_t *result_to_json(const result *r)
-{
-    if (!r)
-        return json_null();
-    return json_pack("{s:s, s:i, s:s, s:o}", "unit_id", r->unit_id, "attempt", (int)r->attempt,
-                     "outcome", r->outcome, "data", stored_json(r->data ? r->data : "{}"));
-}
-
-json_t *job_to_json(const broker *b, const job *j)
-{
-    json_t *atts = json_array();
-    const attempt *cur = NULL;
-    for (size_t i = 0; i < j->nattempts; i++) {
-        const attempt *a = &j->attempts[i];
-        if (a->state == ATT_PENDING)
-            continue;
-        cur = a;
-        json_array_append_new(atts, json_pack("{s:i, s:s, s:s, s:s}", "attempt", (int)a->n,
-                                              "unit_id", a->unit_id, "district", a->unit_district,
-                                              "state", attempt_state_str(a->state)));
-    }
-    json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:s, s:s, s:o, s:o, s:o, s:o, s:b, s:o, s:o}", "id",
-                          j->id, "type", j->type, "severity", severity_str(j->sev),
-                          "required_capabilities", caps_json(j->caps, j->ncaps), "owner", b->cfg.id,
-                          "status", job_status_str(j->status), "unit_id",
-                          cur ? json_string(cur->unit_id) : json_null(), "attempt",
-                          cur ? json_integer(cur->n) : json_null(), "attempts", atts, "result",
-                          result_to_json(j->res), "authoritative", 1, "location",
-                          stored_json(j->location), "payload", stored_json(j->payload));
-    json_object_set_new(o, "created_ms", json_integer((json_int_t)j->created_ms));
-    json_object_set_new(o, "updated_ms", json_integer((json_int_t)j->updated_ms));
+    o = unit_shape(u->id, u->kind, &u->caps, s->self, unit_shown_status(u), jobs, u->url,
+                   u->capacity, true);
+    if (o)
+        json_object_set_new(
+            o, "last_heartbeat_ms_ago",
+            json_integer((json_int_t)(u->last_hb_wall_ms && now_wall > u->last_hb_wall_ms
+                                          ? now_wall - u->last_hb_wall_ms
+                                          : 0)));
     return o;
 }
 
-static int cmp_json_id(const void *a, const void *b)
+/* What every synced copy adds to its shape. */
+static json_t *synced(json_t *o, const char *from, uint64_t fetched, const peertab *peers,
+                      uint64_t now_wall)
 {
-    const json_t *const *x = a, *const *y = b;
-    const char *ia = json_string_value(json_object_get(*x, "id"));
-    const char *ib = json_string_value(json_object_get(*y, "id"));
-    return strcmp(ia ? ia : "", ib ? ib : "");
+    uint64_t confirmed = peertab_confirmed_ms(peers, from);
+
+    /* A successful pull confirms every copy of that peer, changed or not. */
+    if (confirmed > fetched)
+        fetched = confirmed;
+    if (o) {
+        json_object_set_new(o, "synced_from", json_string(from));
+        json_object_set_new(
+            o, "age_ms", json_integer((json_int_t)(now_wall > fetched ? now_wall - fetched : 0)));
+    }
+    return o;
 }
 
-void json_array_sort_by_id(json_t *arr)
+json_t *view_remote_unit(const runit *u, const peertab *peers, uint64_t now_wall)
 {
-    size_t n = json_array_size(arr);
-    if (n < 2)
+    json_t *jobs = json_array(), *o;
+
+    for (uint32_t i = 0; jobs && i < u->njobs; i++)
+        json_array_append_new(jobs, json_string(u->jobs[i]));
+    o = unit_shape(u->id, u->kind, &u->caps, u->district, u->shown, jobs, u->url, u->capacity,
+                   false);
+    if (o && u->last_hb_ago >= 0)
+        json_object_set_new(o, "last_heartbeat_ms_ago", json_integer((json_int_t)u->last_hb_ago));
+    return synced(o, u->from, u->fetched_wall_ms, peers, now_wall);
+}
+
+static json_t *result_shape(const char *unit_id, uint32_t attempt_no, const char *outcome,
+                            const char *data)
+{
+    return json_pack("{s:s, s:i, s:s, s:o}", "unit_id", unit_id, "attempt", (int)attempt_no,
+                     "outcome", outcome, "data", stored_json(data ? data : "{}"));
+}
+
+json_t *view_result(const result *r)
+{
+    return r ? result_shape(r->unit_id, r->attempt, r->outcome, r->data) : json_null();
+}
+
+static json_t *attempt_shape(uint32_t n, const char *unit_id, const char *district,
+                             attempt_state st)
+{
+    return json_pack("{s:i, s:s, s:s, s:s}", "attempt", (int)n, "unit_id", unit_id, "district",
+                     district, "state", attempt_state_str(st));
+}
+
+/* The job shape; cur_unit NULL: never assigned. */
+static json_t *job_shape(const char *id, const char *type, severity sev, const capset *caps,
+                         const char *owner, job_status st, const char *cur_unit, uint32_t cur_n,
+                         json_t *attempts, json_t *res, bool authoritative, const char *location,
+                         const char *payload)
+{
+    return json_pack("{s:s, s:s, s:s, s:o, s:s, s:s, s:o, s:o, s:o, s:o, s:b, s:o, s:o}", "id", id,
+                     "type", type, "severity", severity_str(sev), "required_capabilities",
+                     caps_json(caps), "owner", owner, "status", job_status_str(st), "unit_id",
+                     cur_unit ? json_string(cur_unit) : json_null(), "attempt",
+                     cur_unit ? json_integer(cur_n) : json_null(), "attempts", attempts, "result",
+                     res, "authoritative", authoritative, "location", stored_json(location),
+                     "payload", stored_json(payload));
+}
+
+static void set_times(json_t *o, int64_t created_ms, int64_t updated_ms)
+{
+    if (!o)
         return;
-    json_t **v = malloc(n * sizeof(*v));
-    if (!v)
-        return;
-    for (size_t i = 0; i < n; i++)
-        v[i] = json_incref(json_array_get(arr, i));
-    qsort(v, n, sizeof(*v), cmp_json_id);
-    json_array_clear(arr);
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, v[i]);
-    free(v);
+    if (created_ms >= 0)
+        json_object_set_new(o, "created_ms", json_integer((json_int_t)created_ms));
+    if (updated_ms >= 0)
+        json_object_set_new(o, "updated_ms", json_integer((json_int_t)updated_ms));
+}
+
+json_t *view_job(const state *s, const job *j)
+{
+    json_t *atts = json_array(), *o;
+    const attempt *cur = NULL;
+
+    for (size_t i = 0; atts && i < j->nattempts; i++) {
+        const attempt *a = &j->attempts[i];
+
+        if (a->state == ATT_PENDING)
+            continue;
+        cur = a;
+        json_array_append_new(atts, attempt_shape(a->n, a->unit_id, a->unit_district, a->state));
+    }
+    o = job_shape(j->id, j->type, j->sev, &j->caps, s->self, j->status, cur ? cur->unit_id : NULL,
+                  cur ? cur->n : 0, atts, view_result(j->res), true, j->location, j->payload);
+    set_times(o, (int64_t)j->created_ms, (int64_t)j->updated_ms);
+    return o;
+}
+
+json_t *view_remote_job(const rjob *j, const peertab *peers, uint64_t now_wall)
+{
+    json_t *atts = json_array(), *o;
+    const rattempt *cur = j->nattempts ? &j->attempts[j->nattempts - 1] : NULL;
+
+    for (uint32_t i = 0; atts && i < j->nattempts; i++) {
+        const rattempt *a = &j->attempts[i];
+
+        json_array_append_new(atts, attempt_shape(a->n, a->unit_id, a->district, a->state));
+    }
+    o = job_shape(
+        j->id, j->type, j->sev, &j->caps, j->owner, j->shown, cur ? cur->unit_id : NULL,
+        cur ? cur->n : 0, atts,
+        j->res ? result_shape(j->res->unit_id, j->res->attempt, j->res->outcome, j->res->data)
+               : json_null(),
+        false, j->location, j->payload);
+    set_times(o, j->created_ms, j->updated_ms);
+    return synced(o, j->from, j->fetched_wall_ms, peers, now_wall);
+}
+
+void view_iso_ms(uint64_t ms, char *buf, size_t len)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    size_t n;
+
+    gmtime_r(&t, &tm);
+    n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, len - n, ".%03uZ", (unsigned)(ms % 1000));
+}
+
+uint64_t view_parse_iso_ms(const char *s)
+{
+    struct tm tm = {0};
+    const char *rest;
+    unsigned ms = 0;
+    time_t t;
+
+    if (!s)
+        return 0;
+    rest = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!rest)
+        return 0;
+    if (*rest == '.') {
+        rest++;
+        for (int i = 0; i < 3 && *rest >= '0' && *rest <= '9'; i++, rest++)
+            ms = ms * 10 + (unsigned)(*rest - '0');
+        while (*rest >= '0' && *rest <= '9')
+            rest++;
+    }
+    if (*rest != 'Z' && *rest != '\0')
+        return 0;
+    t = timegm(&tm);
+    return t > 0 ? (uint64_t)t * 1000 + ms : 0;
+}
+
+json_t *view_peer(const peer *p, uint64_t interval_ms, uint64_t now_wall, uint64_t now_mono)
+{
+    char ts[40];
+    json_t *last = json_null(), *stale_ms = json_null();
+    bool stale;
+
+    if (p->last_success_wall_ms) {
+        view_iso_ms(p->last_success_wall_ms, ts, sizeof(ts));
+        last = json_string(ts);
+        stale_ms = json_integer((json_int_t)(now_wall - p->last_success_wall_ms));
+    }
+    stale = !p->last_success_wall_ms || p->failures > 0 ||
+            now_wall - p->last_success_wall_ms > 2 * interval_ms;
+    return json_pack(
+        "{s:s, s:s, s:o, s:o, s:b, s:i, s:I, s:I, s:I, s:I, s:I, s:s}", "id", p->id, "url", p->url,
+        "last_success", last, "staleness_ms", stale_ms, "stale", stale, "consecutive_failures",
+        (int)p->failures, "backoff_ms", (json_int_t)(p->failures ? p->backoff_ms : 0),
+        "next_pull_in_ms",
+        (json_int_t)(p->next_due_mono_ms > now_mono ? p->next_due_mono_ms - now_mono : 0), "pulls",
+        (json_int_t)p->pulls, "units_received", (json_int_t)p->pulled_units, "jobs_received",
+        (json_int_t)p->pulled_jobs, "epoch", p->epoch);
+}
+
+json_t *view_emergency(severity level, uint64_t set_ms)
+{
+    char ts[40] = "";
+
+    if (set_ms)
+        view_iso_ms(set_ms, ts, sizeof(ts));
+    return json_pack("{s:s, s:o, s:I}", "level", severity_str(level), "set_at",
+                     set_ms ? json_string(ts) : json_null(), "set_ms", (json_int_t)set_ms);
+}
+
+json_t *view_revoked(const revoked_entry *v, size_t n, const char *owner)
+{
+    json_t *arr = json_array();
+
+    for (size_t i = 0; arr && i < n; i++)
+        json_array_append_new(arr,
+                              json_pack("{s:s, s:i, s:s, s:s}", "job_id", v[i].job_id, "attempt",
+                                        (int)v[i].attempt, "owner", owner, "reason", v[i].reason));
+    return arr;
+}
+
+/* ---- parsing a peer's objects ---- */
+
+/* An id member into dst; absent or not an id: "" (and false). */
+static bool get_id(const json_t *o, const char *key, char *dst)
+{
+    const char *v = json_string_value(json_object_get(o, key));
+
+    dst[0] = '\0';
+    if (!coord_id_valid(v))
+        return false;
+    snprintf(dst, COORD_ID_MAX + 1, "%s", v);
+    return true;
+}
+
+static int get_caps(const json_t *o, const char *key, strtab *t, capset *out)
+{
+    const json_t *arr = json_object_get(o, key);
+    const char *v[BROKER_MAX_CAPS];
+    size_t n = 0, i;
+    json_t *e;
+
+    if (arr && !json_is_array(arr))
+        return -1;
+    json_array_foreach (arr, i, e) {
+        const char *c = json_string_value(e);
+
+        if (!coord_id_valid(c) || n == BROKER_MAX_CAPS)
+            return -1;
+        v[n++] = c;
+    }
+    return capset_set(out, t, v, n) < 0 ? -1 : 0;
+}
+
+static int64_t get_int(const json_t *o, const char *key, int64_t dflt)
+{
+    const json_t *v = json_object_get(o, key);
+
+    return json_is_integer(v) ? (int64_t)json_integer_value(v) : dflt;
+}
+
+/* A member kept as canonical JSON text (NULL when absent or null); -1
+ * when over the field cap. */
+static int get_text(const json_t *o, const char *key, char **out)
+{
+    const json_t *v = json_object_get(o, key);
+
+    *out = NULL;
+    if (!v || json_is_null(v))
+        return 0;
+    *out = json_canonical(v);
+    if (!*out || strlen(*out) > BROKER_JSON_FIELD_MAX) {
+        free(*out);
+        *out = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+#define REMOTE_MAX_UNIT_JOBS 1024 /* job ids listed by one synced unit */
+
+int view_parse_unit(const json_t *o, strtab *t, const char *from, uint64_t fetched_ms, uint64_t gen,
+                    runit *out)
+{
+    const json_t *jobs = json_object_get(o, "jobs");
+    const char *url = json_string_value(json_object_get(o, "url"));
+    int64_t cap = get_int(o, "capacity", 1);
+    size_t i;
+    json_t *e;
+
+    memset(out, 0, sizeof(*out));
+    if (!json_is_object(o) || !get_id(o, "id", out->id) ||
+        unit_status_parse(json_string_value(json_object_get(o, "status")), &out->shown) < 0 ||
+        (jobs && (!json_is_array(jobs) || json_array_size(jobs) > REMOTE_MAX_UNIT_JOBS)) ||
+        (url && strlen(url) >= BROKER_URL_MAX) || cap < 0 || cap > UINT32_MAX)
+        return -1;
+    get_id(o, "kind", out->kind);
+    get_id(o, "district", out->district);
+    snprintf(out->from, sizeof(out->from), "%s", from);
+    snprintf(out->url, sizeof(out->url), "%s", url ? url : "");
+    out->capacity = (uint32_t)cap;
+    out->last_hb_ago = get_int(o, "last_heartbeat_ms_ago", -1);
+    out->fetched_wall_ms = fetched_ms;
+    out->gen = gen;
+    if (json_array_size(jobs)) {
+        out->jobs = calloc(json_array_size(jobs), sizeof(*out->jobs));
+        if (!out->jobs)
+            return -1;
+    }
+    json_array_foreach (jobs, i, e) {
+        const char *id = json_string_value(e);
+
+        if (!coord_id_valid(id)) {
+            runit_release(out, t);
+            return -1;
+        }
+        snprintf(out->jobs[out->njobs++], COORD_ID_MAX + 1, "%s", id);
+    }
+    if (get_caps(o, "capabilities", t, &out->caps) < 0) {
+        runit_release(out, t);
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_attempts(const json_t *arr, rjob *out)
+{
+    size_t i;
+    json_t *e;
+
+    if (!arr)
+        return 0;
+    if (!json_is_array(arr) || json_array_size(arr) > REMOTE_MAX_ATTEMPTS)
+        return -1;
+    if (json_array_size(arr)) {
+        out->attempts = calloc(json_array_size(arr), sizeof(*out->attempts));
+        if (!out->attempts)
+            return -1;
+    }
+    json_array_foreach (arr, i, e) {
+        rattempt *a = &out->attempts[out->nattempts];
+        int64_t n = get_int(e, "attempt", 0);
+
+        if (n < 1 || n > UINT32_MAX || !get_id(e, "unit_id", a->unit_id) ||
+            attempt_state_parse(json_string_value(json_object_get(e, "state")), &a->state) < 0)
+            return -1;
+        get_id(e, "district", a->district);
+        a->n = (uint32_t)n;
+        out->nattempts++;
+    }
+    return 0;
+}
+
+static int parse_result(const json_t *r, rjob *out)
+{
+    int64_t n = get_int(r, "attempt", 0);
+
+    if (!r || json_is_null(r))
+        return 0;
+    out->res = calloc(1, sizeof(*out->res));
+    if (!out->res || !json_is_object(r) || n < 1 || n > UINT32_MAX ||
+        !get_id(r, "unit_id", out->res->unit_id) || !get_id(r, "outcome", out->res->outcome) ||
+        get_text(r, "data", &out->res->data) < 0)
+        return -1;
+    out->res->attempt = (uint32_t)n;
+    return 0;
+}
+
+int view_parse_job(const json_t *o, strtab *t, const char *from, uint64_t fetched_ms, uint64_t gen,
+                   rjob *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!json_is_object(o) || !get_id(o, "id", out->id) ||
+        job_status_parse(json_string_value(json_object_get(o, "status")), &out->shown) < 0 ||
+        severity_parse(json_string_value(json_object_get(o, "severity")), &out->sev) < 0)
+        return -1;
+    get_id(o, "type", out->type);
+    get_id(o, "owner", out->owner);
+    snprintf(out->from, sizeof(out->from), "%s", from);
+    out->created_ms = get_int(o, "created_ms", -1);
+    out->updated_ms = get_int(o, "updated_ms", -1);
+    out->fetched_wall_ms = fetched_ms;
+    out->gen = gen;
+    if (parse_attempts(json_object_get(o, "attempts"), out) < 0 ||
+        parse_result(json_object_get(o, "result"), out) < 0 ||
+        get_text(o, "location", &out->location) < 0 || get_text(o, "payload", &out->payload) < 0 ||
+        get_caps(o, "required_capabilities", t, &out->caps) < 0) {
+        rjob_release(out, t);
+        return -1;
+    }
+    return 0;
 }

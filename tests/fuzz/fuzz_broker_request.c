@@ -1,6 +1,7 @@
-/* Fuzz target: the broker's HTTP handlers, called the way the dispatcher
- * calls them (the Taler idea of serving one request from a file), on the
- * same broker_core library ergrid-broker links.
+/* Fuzz target: the broker's requests through the real dispatcher
+ * (api_dispatch, the Taler idea of serving one request from a file) and
+ * the broker's route table, on the same broker_core library ergrid-broker
+ * links.
  *
  * Input: one or more requests separated by a 0xFF byte (which valid JSON
  * never contains). Each request is one selector byte and a body:
@@ -11,14 +12,16 @@
  *             in this process that accepts every assignment (so attempts
  *             become active and results are arbitrated), or a closed local
  *             port (so dispatch fails like an unreachable executor)
- * The body is decoded as the dispatcher does (JSON_REJECT_DUPLICATES, an
- * object; otherwise the dispatcher would have answered 400 itself and the
- * request is skipped). Input never chooses a URL: a unit registration's
- * "url" is overwritten with one of the two local ones.
+ * The request goes to api_dispatch as POST/GET <the route's path with the
+ * id> with the body bytes as a JSON body, so the dispatcher's own checks
+ * (body parsing, 400/413/415) run too. Input never chooses a URL: a unit
+ * registration's "url" is overwritten with one of the two local ones.
+ * Replay also hands every tests/bad_input request (fuzz_replay_http),
+ * query and headers included, to api_dispatch on a fresh broker.
  *
  * Every input starts from an empty broker (fresh SQLite file in a mkdtemp
  * directory under $TMPDIR, else /dev/shm, else /tmp), so a crash reproduces from its input alone.
- * After each request: a status was set; it is 2xx, 4xx, 503 (or 502 from a claim the executor did
+ * After each request: it is 2xx, 4xx, 503 (or 502 from a claim the executor did
  * not take); error replies are {"error":{"code","message"}} with the code matching the status; any
  * "vclock" member is a valid clock; and the broker's model is consistent (queue holds exactly the
  * queued jobs, completed jobs have a result, units hold no more than their capacity, every local
@@ -30,12 +33,15 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "core.h"
 #include "fuzz.h"
+#include "http_server.h" /* api_dispatch (api/dispatch.h, not the broker's dispatch.h) */
+#include "json_fields.h"
+#include "routes.h"
 
 #define CLOSED_URL "http://127.0.0.1:1"
 
-static broker B;
-static bool inited;
+static broker *B;
 static bool verbose; /* FUZZ_VERBOSE=1: print every request and its reply */
 static char data_dir[64];
 static char exec_url[64];
@@ -80,10 +86,8 @@ static void wipe_dir(void)
 
 static void cleanup(void)
 {
-    if (inited) {
-        broker_release(&B);
-        inited = false;
-    }
+    broker_free(B);
+    B = NULL;
     wipe_dir();
     rmdir(data_dir);
     api_server_stop(fake_exec);
@@ -109,14 +113,12 @@ static void broker_fresh(void)
         atexit(cleanup);
         verbose = getenv("FUZZ_VERBOSE") != NULL;
     }
-    if (inited) {
-        broker_release(&B);
-        inited = false;
-    }
+    broker_free(B);
+    B = NULL;
     wipe_dir();
 
     broker_config cfg;
-    memset(&cfg, 0, sizeof(cfg));
+    broker_config_defaults(&cfg);
     snprintf(cfg.id, sizeof(cfg.id), "Fuzz");
     snprintf(cfg.host, sizeof(cfg.host), "127.0.0.1");
     cfg.port = 0;
@@ -126,23 +128,26 @@ static void broker_fresh(void)
     cfg.emergency_sync_interval_ms = 5000;
     cfg.threads = 1;
     char err[512];
-    FUZZ_CHECK(broker_init(&B, &cfg, err, sizeof(err)) == 0, "broker_init: %s", err);
-    inited = true;
+    B = broker_new(&cfg, err, sizeof(err));
+    FUZZ_CHECK(B != NULL, "broker_new: %s", err);
 }
 
 /* ---- checks ---- */
 
 static bool route_is(const api_route *r, const char *method, const char *pattern)
 {
-    return strcmp(r->method, method) == 0 && strcmp(r->pattern, pattern) == 0;
+    return r && strcmp(r->method, method) == 0 && strcmp(r->pattern, pattern) == 0;
 }
 
-static void check_reply(const api_route *r, const api_response *res)
+static void check_reply(const char *method, const char *target, const api_response *res)
 {
+    static const api_route none = {"-", "(no route)", NULL, ROLE_ANY, API_BODY_NONE};
+    const api_route *r = res->route ? res->route : &none;
     unsigned st = res->status;
-    bool claim = route_is(r, "POST", "/v1/units/{id}/claim");
+    bool claim = route_is(res->route, "POST", "/v1/units/{id}/claim");
 
-    FUZZ_CHECK(st != 0, "%s %s set no status", r->method, r->pattern);
+    (void)method;
+    (void)target;
     FUZZ_CHECK((st >= 200 && st < 300) || (st >= 400 && st < 500) || st == 503 ||
                    (st == 502 && claim),
                "%s %s answered %u", r->method, r->pattern, st);
@@ -183,18 +188,18 @@ static void check_model(broker *b)
     void *val;
 
     pthread_mutex_lock(&b->mu);
-    while (hmap_next(b->jobs, &it, &key, &val)) {
+    while (hmap_next(b->st.jobs, &it, &key, &val)) {
         job *j = val;
         FUZZ_CHECK(strcmp(key, j->id) == 0, "job map key %s holds %s", key, j->id);
         FUZZ_CHECK(!j->dispatching, "job %s still dispatching", j->id);
-        FUZZ_CHECK((j->status == JOB_QUEUED) == jobq_contains(b->queue, j->id),
+        FUZZ_CHECK((j->status == JOB_QUEUED) == jobq_contains(b->st.queue, j->id),
                    "job %s status %s, in queue %d", j->id, job_status_str(j->status),
-                   (int)jobq_contains(b->queue, j->id));
+                   (int)jobq_contains(b->st.queue, j->id));
         FUZZ_CHECK((j->status == JOB_COMPLETED) == (j->res != NULL),
                    "job %s status %s with result %p", j->id, job_status_str(j->status),
                    (void *)j->res);
-        FUZZ_CHECK(j->ncaps >= 1 && j->ncaps <= BROKER_MAX_CAPS, "job %s has %zu caps", j->id,
-                   j->ncaps);
+        FUZZ_CHECK(j->caps.n >= 1 && j->caps.n <= BROKER_MAX_CAPS, "job %s has %u caps", j->id,
+                   (unsigned)j->caps.n);
         size_t active = 0;
         for (size_t i = 0; i < j->nattempts; i++) {
             attempt *a = &j->attempts[i];
@@ -204,10 +209,10 @@ static void check_model(broker *b)
             active++;
             /* An active attempt on one of our units is held by it, as ours
              * (not as a claim of another district). */
-            if (strcmp(a->unit_district, b->cfg.id) != 0)
+            if (!attempt_is_local(&b->st, a))
                 continue;
-            unit *u = broker_unit(b, a->unit_id);
-            const struct held *h = NULL;
+            unit *u = state_unit(&b->st, a->unit_id);
+            const held *h = NULL;
             for (uint32_t k = 0; u && k < u->load && !h; k++)
                 if (strcmp(u->held[k].job_id, j->id) == 0 && u->held[k].attempt == a->n)
                     h = &u->held[k];
@@ -223,18 +228,18 @@ static void check_model(broker *b)
                        job_status_str(j->status), active);
     }
     it = 0;
-    while (hmap_next(b->units, &it, &key, &val)) {
+    while (hmap_next(b->st.units, &it, &key, &val)) {
         unit *u = val;
         FUZZ_CHECK(strcmp(key, u->id) == 0, "unit map key %s holds %s", key, u->id);
         FUZZ_CHECK(u->capacity >= 1 && u->load <= u->capacity, "unit %s load %u capacity %u", u->id,
                    u->load, u->capacity);
         FUZZ_CHECK(u->nnotices <= UNIT_MAX_NOTICES, "unit %s has %zu notices", u->id, u->nnotices);
         for (uint32_t i = 0; i < u->load; i++) {
-            const struct held *h = &u->held[i];
+            const held *h = &u->held[i];
             FUZZ_CHECK(!h->pending, "unit %s hold of %s left pending", u->id, h->job_id);
             if (h->foreign)
                 continue;
-            job *j = broker_job(b, h->job_id);
+            job *j = state_job(&b->st, h->job_id);
             FUZZ_CHECK(j != NULL, "unit %s holds unknown job %s", u->id, h->job_id);
             bool live = false;
             for (size_t k = 0; k < j->nattempts; k++)
@@ -250,85 +255,91 @@ static void check_model(broker *b)
 
 /* ---- one request ---- */
 
-/* Runs route r with an already decoded body (borrowed; NULL for none). */
-static void run_route(const api_route *r, const char *path, const char *const *params,
-                      size_t nparams, json_t *body)
+/* Input never picks a URL: a registration's url becomes a local one. The
+ * body is rewritten only when it is a JSON object with a string url;
+ * anything else goes to the dispatcher as it came. *out (free() it) is the
+ * new body, or NULL for none. */
+static char *force_unit_url(const char *method, const char *target, const uint8_t *body, size_t len,
+                            bool closed, size_t *out_len)
 {
-    api_request req;
+    size_t plen = strcspn(target, "?");
+    json_t *j;
+    char *text = NULL;
+
+    if (!body || strcmp(method, "POST") != 0 || plen != 9 || strncmp(target, "/v1/units", 9) != 0)
+        return NULL;
+    j = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, NULL);
+    if (json_is_object(j) && json_is_string(json_object_get(j, "url"))) {
+        json_object_set_new(j, "url", json_string(closed ? CLOSED_URL : exec_url));
+        text = json_dumps(j, JSON_COMPACT);
+        *out_len = text ? strlen(text) : 0;
+    }
+    json_decref(j);
+    return text;
+}
+
+static void dispatch_one(const char *method, const char *target, const api_field *headers,
+                         size_t nheaders, const uint8_t *body, size_t len, bool closed)
+{
+    static api_dispatcher d;
+    static bool d_ok;
+    size_t forced_len = 0;
+    char *forced = force_unit_url(method, target, body, len, closed, &forced_len);
+    api_raw_request rq = {
+        .method = method,
+        .target = target,
+        .headers = headers,
+        .nheaders = nheaders,
+        .body = forced ? forced : (const char *)body,
+        .body_len = forced ? forced_len : (body ? len : 0),
+        .ctx = B,
+    };
     api_response res;
 
-    memset(&req, 0, sizeof(req));
-    memset(&res, 0, sizeof(res));
-    req.method = r->method;
-    req.path = path;
-    for (size_t i = 0; i < nparams && i < API_MAX_PARAMS; i++)
-        req.params[i] = params[i];
-    req.nparams = nparams;
-    req.body = body;
-    req.ctx = &B;
-    r->handler(&req, &res);
+    if (!d_ok) {
+        FUZZ_CHECK(api_dispatcher_init(&d, broker_routes, broker_nroutes, 0) == 0,
+                   "the broker's route table is refused");
+        d_ok = true;
+    }
+    api_dispatch(&d, &rq, &res);
     if (verbose) {
         char *t = res.body ? json_dumps(res.body, JSON_COMPACT) : NULL;
-        fprintf(stderr, "  %s %s [%s] -> %u %.300s\n", r->method, r->pattern,
-                nparams ? params[0] : "", res.status, t ? t : "");
+        fprintf(stderr, "  %s %s -> %u %.300s\n", method, target, res.status, t ? t : "");
         free(t);
     }
-    check_reply(r, &res);
-    json_decref(res.body);
-    free(res.text);
-    check_model(&B);
+    check_reply(method, target, &res);
+    api_response_release(&res);
+    free(forced);
+    check_model(B);
 }
 
-static size_t count_params(const char *pattern)
-{
-    size_t n = 0;
-    for (const char *p = pattern; *p; p++)
-        n += *p == '{';
-    return n;
-}
-
-/* Decodes a body as the dispatcher does; false when it would have refused
- * the request before any handler ran. */
-static bool decode_body(const api_route *r, const uint8_t *data, size_t len, json_t **out)
-{
-    *out = NULL;
-    if (r->flags == API_BODY_NONE)
-        return true; /* the dispatcher ignores a body here */
-    if (len == 0)
-        return r->flags & API_BODY_OPTIONAL;
-    json_t *j = json_loadb((const char *)data, len, JSON_REJECT_DUPLICATES, NULL);
-    if (!json_is_object(j)) {
-        json_decref(j);
-        return false;
-    }
-    *out = j;
-    return true;
-}
-
-/* Input never picks a URL: a registration's url becomes a local one. */
-static void force_unit_url(const api_route *r, json_t *body, bool closed)
-{
-    if (!body || !route_is(r, "POST", "/v1/units"))
-        return;
-    if (json_is_string(json_object_get(body, "url")))
-        json_object_set_new(body, "url", json_string(closed ? CLOSED_URL : exec_url));
-}
-
+/* One selector-byte record (see the top of the file). */
 static void run_record(const uint8_t *data, size_t len)
 {
+    static const api_field json_type[] = {{"Content-Type", "application/json"}};
+    char target[256];
+    size_t o = 0;
+
     if (len == 0)
         return;
     uint8_t sel = data[0];
     const api_route *r = &broker_routes[(sel & 0x1f) % broker_nroutes];
     const char *id = param_ids[(sel >> 5) & 3];
-    const char *params[API_MAX_PARAMS] = {id, id, id, id};
-    json_t *body;
+    /* The route's path with the id in every {x}. */
+    for (const char *p = r->pattern; *p && o + COORD_ID_MAX + 2 < sizeof(target);) {
+        if (*p == '{') {
+            const char *close = strchr(p, '}');
 
-    if (!decode_body(r, data + 1, len - 1, &body))
-        return;
-    force_unit_url(r, body, (sel & 0x80) != 0);
-    run_route(r, r->pattern, params, count_params(r->pattern), body);
-    json_decref(body);
+            o += (size_t)snprintf(target + o, sizeof(target) - o, "%s", id);
+            p = close ? close + 1 : p + strlen(p);
+        } else {
+            target[o++] = *p++;
+        }
+    }
+    target[o] = '\0';
+    dispatch_one(r->method, target, json_type, r->flags == API_BODY_NONE ? 0 : 1,
+                 len > 1 || r->flags == API_BODY_JSON ? data + 1 : NULL, len - 1,
+                 (sel & 0x80) != 0);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -346,93 +357,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 /* ---- tests/bad_input requests (replay only) ---- */
 
-static int unhex(char c)
+int fuzz_replay_http(const char *method, const char *target, const fuzz_header *headers,
+                     size_t nheaders, const uint8_t *body, size_t len)
 {
-    return c >= '0' && c <= '9'   ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                  : -1;
-}
+    api_field fields[FUZZ_MAX_HEADERS];
 
-/* Matches path against pattern as the dispatcher does, capturing and
- * URL-decoding {x} segments; -1 no match, -2 a capture the dispatcher
- * refuses (400 invalid_id before the handler), else the number of
- * captures. */
-static int match(const char *pattern, const char *path, char caps[API_MAX_PARAMS][COORD_ID_MAX + 1])
-{
-    const char *p = pattern, *s = path;
-    int n = 0;
-    bool bad = false;
-
-    while (*p && *s) {
-        if (*p != '/' || *s != '/')
-            return -1;
-        p++;
-        s++;
-        const char *pe = strchr(p, '/'), *se = strchr(s, '/');
-        size_t pl = pe ? (size_t)(pe - p) : strlen(p), sl = se ? (size_t)(se - s) : strlen(s);
-        if (pl >= 2 && p[0] == '{' && p[pl - 1] == '}') {
-            if (sl == 0 || n == API_MAX_PARAMS)
-                return -1;
-            size_t o = 0;
-            for (size_t i = 0; i < sl; i++) {
-                int c = (unsigned char)s[i];
-                if (c == '%') {
-                    int h = i + 2 < sl ? unhex(s[i + 1]) : -1;
-                    int l = i + 2 < sl ? unhex(s[i + 2]) : -1;
-                    if (h < 0 || l < 0 || (h == 0 && l == 0) || (h << 4 | l) == '/') {
-                        bad = true;
-                        break;
-                    }
-                    c = h << 4 | l;
-                    i += 2;
-                }
-                if (o == COORD_ID_MAX) {
-                    bad = true;
-                    break;
-                }
-                caps[n][o++] = (char)c;
-            }
-            caps[n][o] = '\0';
-            n++;
-        } else if (pl != sl || strncmp(p, s, pl) != 0) {
-            return -1;
-        }
-        p += pl;
-        s += sl;
-    }
-    if (*p || *s)
-        return -1;
-    return bad ? -2 : n;
-}
-
-int fuzz_replay_request(const char *method, const char *path, const uint8_t *body, size_t len)
-{
-    char caps[API_MAX_PARAMS][COORD_ID_MAX + 1];
-    const char *params[API_MAX_PARAMS];
-    const char *m = strcmp(method, "HEAD") == 0 ? "GET" : method;
-
-    for (size_t i = 0; i < broker_nroutes; i++) {
-        const api_route *r = &broker_routes[i];
-        if (strcmp(r->method, m) != 0)
-            continue;
-        int n = match(r->pattern, path, caps);
-        if (n == -1)
-            continue;
-        if (n == -2)
-            return 1;
-        json_t *j;
-        if (!decode_body(r, body, body ? len : 0, &j))
-            return 1;
-        if (r->flags != API_BODY_NONE && !body && !(r->flags & API_BODY_OPTIONAL))
-            return 1;
-        broker_fresh();
-        force_unit_url(r, j, true);
-        for (int k = 0; k < n; k++)
-            params[k] = caps[k];
-        run_route(r, path, params, (size_t)n, j);
-        json_decref(j);
-        return 0;
-    }
-    return 1;
+    for (size_t i = 0; i < nheaders && i < FUZZ_MAX_HEADERS; i++)
+        fields[i] = (api_field){headers[i].name, headers[i].value};
+    broker_fresh();
+    dispatch_one(method, target, fields, nheaders < FUZZ_MAX_HEADERS ? nheaders : FUZZ_MAX_HEADERS,
+                 body, len, true);
+    return 0;
 }

@@ -426,6 +426,35 @@ START_TEST(test_race_single_winner)
 }
 END_TEST
 
+/* arb_attempt_init fills what arbiter_decide reads, and cuts a too long id
+ * at the id cap instead of overrunning. */
+START_TEST(test_attempt_init)
+{
+    static vclock assign;
+    arb_attempt a;
+    char long_id[100];
+    arb_submission sub = {0};
+
+    vclock_init(&assign);
+    vclock_set(&assign, "Downtown", 4);
+    arb_attempt_init(&a, "LAFD-1", 2, ATT_REVOKED, &assign);
+    ck_assert_str_eq(a.unit_id, "LAFD-1");
+    ck_assert_uint_eq(a.attempt, 2);
+    ck_assert_int_eq(a.state, ATT_REVOKED);
+    ck_assert_ptr_eq(a.assign_clock, &assign);
+    snprintf(sub.r.unit_id, sizeof(sub.r.unit_id), "LAFD-1");
+    sub.r.attempt = 2;
+    ck_assert_int_eq(arbiter_decide(&a, 1, NULL, &sub), ARB_ACCEPT); /* revoked may win */
+    memset(long_id, 'x', sizeof(long_id) - 1);
+    long_id[sizeof(long_id) - 1] = '\0';
+    arb_attempt_init(&a, long_id, 1, ATT_ACTIVE, NULL);
+    ck_assert_uint_eq(strlen(a.unit_id), COORD_ID_MAX);
+    ck_assert_ptr_null(a.assign_clock);
+    arb_attempt_init(&a, NULL, 1, ATT_ACTIVE, NULL);
+    ck_assert_str_eq(a.unit_id, "");
+}
+END_TEST
+
 Suite *unit_suite(void)
 {
     Suite *s = suite_create("arbiter");
@@ -434,6 +463,7 @@ Suite *unit_suite(void)
     TCase *race_tc = unit_tcase("contention");
 
     tcase_add_test(rule, test_accept_first);
+    tcase_add_test(rule, test_attempt_init);
     tcase_add_test(rule, test_reject_later);
     tcase_add_test(rule, test_exact_retry);
     tcase_add_test(rule, test_same_unit_attempt_other_content);

@@ -12,7 +12,15 @@ static const char *const NEED_FIRE[] = {"firefighting"};
 static unit_candidate cand(const char *id, const char *district, unit_status st, uint32_t active,
                            uint32_t cap, const char *const *caps, size_t ncaps)
 {
-    unit_candidate u = {id, district, st, active, cap, caps, ncaps};
+    unit_candidate u = {
+        .id = id,
+        .district = district,
+        .status = st,
+        .active_jobs = active,
+        .capacity = cap,
+        .caps = caps,
+        .ncaps = ncaps,
+    };
 
     return u;
 }
@@ -45,6 +53,30 @@ START_TEST(test_caps_match_exact_strings)
     ck_assert(caps_match(dup, 2, FIRE, 2));
     ck_assert(!caps_match(with_null, 2, FIRE, 2));
     ck_assert(caps_match(dup, 1, offered_null, 2));
+}
+END_TEST
+
+START_TEST(test_candidate_of)
+{
+    unit_candidate a = unit_candidate_of("LAFD-1", "downtown", UNIT_BUSY, 1, 2, FIRE, 2);
+    unit_candidate b = cand("LAFD-1", "downtown", UNIT_BUSY, 1, 2, FIRE, 2);
+
+    ck_assert_str_eq(a.id, b.id);
+    ck_assert_str_eq(a.district, b.district);
+    ck_assert_int_eq(a.status, b.status);
+    ck_assert_uint_eq(a.active_jobs, b.active_jobs);
+    ck_assert_uint_eq(a.capacity, b.capacity);
+    ck_assert_ptr_eq(a.caps, b.caps);
+    ck_assert_uint_eq(a.ncaps, b.ncaps);
+    ck_assert(unit_eligible(&a, NEED_FIRE, 1));
+    /* Room is the capacity half of eligibility, whatever the capabilities. */
+    ck_assert(unit_has_room(&a));
+    a.active_jobs = 2;
+    ck_assert(!unit_has_room(&a) && !unit_eligible(&a, NEED_FIRE, 1));
+    a.active_jobs = 0;
+    a.status = UNIT_LOST;
+    ck_assert(!unit_has_room(&a));
+    ck_assert(!unit_has_room(NULL));
 }
 END_TEST
 
@@ -198,6 +230,41 @@ START_TEST(test_rank_deterministic)
 }
 END_TEST
 
+/* unit_order is the order rank_units sorts by: any two ranked neighbours
+ * are in unit_order, and select_unit agrees with a scan by unit_order. */
+START_TEST(test_unit_order_is_the_ranking)
+{
+    enum { N = 60 };
+    static unit_candidate c[N];
+    static char ids[N][16];
+    static const char *const districts[] = {"downtown", "westside", "valley"};
+    size_t idx[N];
+    uint64_t rng = 77;
+
+    for (int round = 0; round < 200; round++) {
+        long best = -1;
+
+        for (int i = 0; i < N; i++) {
+            snprintf(ids[i], sizeof(ids[i]), "U-%02u", (unsigned)unit_below(&rng, 90));
+            c[i] = cand(ids[i], districts[unit_below(&rng, 3)], (unit_status)unit_below(&rng, 4),
+                        (uint32_t)unit_below(&rng, 3), 1 + (uint32_t)unit_below(&rng, 3),
+                        unit_below(&rng, 2) ? FIRE : EMS, 2);
+        }
+        size_t k = rank_units(c, N, "valley", NEED_FIRE, 1, idx);
+        for (size_t i = 1; i < k; i++)
+            ck_assert_int_le(unit_order(&c[idx[i - 1]], &c[idx[i]], "valley"), 0);
+        for (int i = 0; i < N; i++)
+            if (unit_eligible(&c[i], NEED_FIRE, 1) &&
+                (best < 0 || unit_order(&c[i], &c[best], "valley") < 0))
+                best = i;
+        ck_assert_int_eq(select_unit(c, N, "valley", NEED_FIRE, 1), best);
+        if (k)
+            ck_assert_int_eq(unit_order(&c[idx[0]], &c[best], "valley"), 0);
+    }
+    ck_assert_int_eq(unit_order(&c[0], &c[0], "valley"), 0);
+}
+END_TEST
+
 Suite *unit_suite(void)
 {
     Suite *s = suite_create("match");
@@ -207,6 +274,7 @@ Suite *unit_suite(void)
     tcase_add_test(caps, test_caps_match_basic);
     tcase_add_test(caps, test_caps_match_exact_strings);
     tcase_add_test(caps, test_eligible);
+    tcase_add_test(caps, test_candidate_of);
     suite_add_tcase(s, caps);
 
     tcase_add_test(rank, test_never_an_ambulance);
@@ -214,6 +282,7 @@ Suite *unit_suite(void)
     tcase_add_test(rank, test_rank_excludes_ineligible);
     tcase_add_test(rank, test_rank_no_own_district);
     tcase_add_test(rank, test_rank_deterministic);
+    tcase_add_test(rank, test_unit_order_is_the_ranking);
     suite_add_tcase(s, rank);
     return s;
 }

@@ -162,6 +162,107 @@ START_TEST(test_unit_transitions)
 }
 END_TEST
 
+/* The setters assign exactly when the table allows, and never otherwise. */
+START_TEST(test_setters_follow_the_tables)
+{
+    for (int f = 0; f < 4; f++) {
+        for (int t = 0; t < 4; t++) {
+            job_status js = (job_status)f;
+            attempt_state as = (attempt_state)f;
+            int jr = job_set_status(&js, (job_status)t);
+            int ar = attempt_set_state(&as, (attempt_state)t);
+
+            ck_assert_int_eq(jr, job_transition((job_status)f, (job_status)t));
+            ck_assert_int_eq(js, jr == COORD_OK ? t : f);
+            ck_assert_int_eq(ar, attempt_transition((attempt_state)f, (attempt_state)t));
+            ck_assert_int_eq(as, ar == COORD_OK ? t : f);
+        }
+    }
+    ck_assert_int_eq(job_set_status(NULL, JOB_QUEUED), COORD_E_TRANSITION);
+    ck_assert_int_eq(attempt_set_state(NULL, ATT_ACTIVE), COORD_E_TRANSITION);
+}
+END_TEST
+
+START_TEST(test_unit_cond_machine)
+{
+    /* legal[from][to], from the diagram in types.h. */
+    static const int legal[4][4] = {
+        [UNIT_COND_SERVING] = {[UNIT_COND_SERVING] = 1, [UNIT_COND_LOST] = 1, [UNIT_COND_OFF] = 1},
+        [UNIT_COND_LOST] = {[UNIT_COND_SERVING] = 1, [UNIT_COND_OFF] = 1},
+        [UNIT_COND_OFF] = {[UNIT_COND_SERVING] = 1, [UNIT_COND_OFF] = 1, [UNIT_COND_OFF_LOST] = 1},
+        [UNIT_COND_OFF_LOST] = {[UNIT_COND_SERVING] = 1, [UNIT_COND_OFF] = 1},
+    };
+
+    for (int f = 0; f < 4; f++) {
+        for (int t = 0; t < 4; t++) {
+            unit_cond c = (unit_cond)f;
+            int rc = unit_set_cond(&c, (unit_cond)t);
+
+            ck_assert_msg((rc == COORD_OK) == legal[f][t], "cond %d -> %d", f, t);
+            ck_assert_int_eq(c, rc == COORD_OK ? t : f);
+        }
+        /* What the broker asks for is always legal from where it can be. */
+        unit_cond c = (unit_cond)f;
+        if (!unit_cond_lost(c)) {
+            ck_assert_int_eq(unit_set_cond(&c, unit_cond_silent(c)), COORD_OK);
+            ck_assert(unit_cond_lost(c));
+            ck_assert_int_eq(unit_cond_off(c), f == UNIT_COND_OFF);
+        } else {
+            ck_assert_int_eq(unit_set_cond(&c, unit_cond_heard(c)), COORD_OK);
+            ck_assert(!unit_cond_lost(c));
+            ck_assert_int_eq(unit_cond_off(c), f == UNIT_COND_OFF_LOST);
+        }
+        for (int keep = 0; keep < 2; keep++) {
+            for (int off = 0; off < 2; off++) {
+                unit_cond r = (unit_cond)f;
+                unit_cond to = unit_cond_registered(r, keep, off);
+                ck_assert_int_eq(unit_set_cond(&r, to), COORD_OK);
+                ck_assert(!unit_cond_lost(r));
+                ck_assert_int_eq(unit_cond_off(r), keep ? unit_cond_off((unit_cond)f) : off);
+            }
+        }
+    }
+    unit_cond bad = (unit_cond)7;
+    ck_assert_int_eq(unit_set_cond(&bad, UNIT_COND_SERVING), COORD_E_TRANSITION);
+    ck_assert_int_eq(unit_set_cond(NULL, UNIT_COND_SERVING), COORD_E_TRANSITION);
+}
+END_TEST
+
+START_TEST(test_unit_status_of)
+{
+    ck_assert_int_eq(unit_status_of(UNIT_COND_SERVING, 0, 1), UNIT_AVAILABLE);
+    ck_assert_int_eq(unit_status_of(UNIT_COND_SERVING, 1, 2), UNIT_AVAILABLE);
+    ck_assert_int_eq(unit_status_of(UNIT_COND_SERVING, 2, 2), UNIT_BUSY);
+    ck_assert_int_eq(unit_status_of(UNIT_COND_LOST, 0, 1), UNIT_LOST);
+    ck_assert_int_eq(unit_status_of(UNIT_COND_LOST, 1, 1), UNIT_LOST);
+    ck_assert_int_eq(unit_status_of(UNIT_COND_OFF, 0, 1), UNIT_OUT_OF_SERVICE);
+    ck_assert_int_eq(unit_status_of(UNIT_COND_OFF_LOST, 0, 1), UNIT_OUT_OF_SERVICE);
+}
+END_TEST
+
+START_TEST(test_from_int_checked)
+{
+    severity sv = SEV_HIGH;
+    job_status js = JOB_ASSIGNED;
+    attempt_state as = ATT_REVOKED;
+
+    for (int v = -2; v < 7; v++) {
+        bool known = v >= 0 && v < 4;
+        ck_assert_int_eq(severity_from_int(v, &sv) == COORD_OK, known);
+        ck_assert_int_eq(job_status_from_int(v, &js) == COORD_OK, known);
+        ck_assert_int_eq(attempt_state_from_int(v, &as) == COORD_OK, known);
+        if (known) {
+            ck_assert_int_eq(sv, v);
+            ck_assert_int_eq(js, v);
+            ck_assert_int_eq(as, v);
+        }
+    }
+    /* The last known value stays after the refusals of 4, 5, 6. */
+    ck_assert_int_eq(sv, 3);
+    ck_assert_int_eq(severity_from_int(1, NULL), COORD_E_INVAL);
+}
+END_TEST
+
 START_TEST(test_strerror_names)
 {
     ck_assert_str_eq(coord_strerror(COORD_OK), "ok");
@@ -199,6 +300,10 @@ Suite *unit_suite(void)
     tcase_add_test(sm, test_job_final_states);
     tcase_add_test(sm, test_attempt_transitions);
     tcase_add_test(sm, test_unit_transitions);
+    tcase_add_test(sm, test_setters_follow_the_tables);
+    tcase_add_test(sm, test_unit_cond_machine);
+    tcase_add_test(sm, test_unit_status_of);
+    tcase_add_test(names, test_from_int_checked);
     suite_add_tcase(s, sm);
     return s;
 }

@@ -22,9 +22,9 @@ static inline TCase *unit_tcase(const char *name)
 
 /* splitmix64: tiny, seedable and good enough for property tests; a fixed
  * seed makes every failure reproducible. */
-static inline uint64_t unit_rand(uint64_t *state)
+static inline uint64_t unit_rand(uint64_t *rng)
 {
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+    uint64_t z = (*rng += 0x9e3779b97f4a7c15ULL);
 
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
@@ -32,9 +32,9 @@ static inline uint64_t unit_rand(uint64_t *state)
 }
 
 /* Uniform enough in [0, n) for test data. */
-static inline uint64_t unit_below(uint64_t *state, uint64_t n)
+static inline uint64_t unit_below(uint64_t *rng, uint64_t n)
 {
-    return unit_rand(state) % n;
+    return unit_rand(rng) % n;
 }
 
 #endif

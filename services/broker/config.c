@@ -1,9 +1,12 @@
-/* ergrid-broker's command line (DESIGN.md §5). */
+/* ergrid-broker's command line (DESIGN.md §5): flags, defaults and the
+ * checks that turn a bad command line into a message and exit status 2. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker.h"
+#include "config.h"
+
+#include "listen.h"
 
 static const char usage[] =
     "usage: ergrid-broker --id DISTRICT --listen HOST:PORT --data-dir DIR\n"
@@ -35,13 +38,18 @@ static int set_duration(uint64_t *dst, const char *v, const char *flag, char *er
     return 0;
 }
 
-int broker_parse_args(int argc, char **argv, broker_config *cfg, char *err, size_t errlen)
+void broker_config_defaults(broker_config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
     cfg->failure_timeout_ms = 3000;
     cfg->sync_interval_ms = 60000;
     cfg->emergency_sync_interval_ms = 5000;
     cfg->threads = 8;
+}
+
+int broker_parse_args(int argc, char **argv, broker_config *cfg, char *err, size_t errlen)
+{
+    broker_config_defaults(cfg);
     bool have_listen = false;
 
     for (int i = 1; i < argc; i++) {

@@ -1,0 +1,28 @@
+/* The broker's size limits, in one place: each caps what a client, a unit
+ * or a peer can make the broker hold. */
+#ifndef BROKER_BOUNDS_H
+#define BROKER_BOUNDS_H
+
+#define BROKER_URL_MAX        512
+#define BROKER_MAX_PEERS      64
+#define BROKER_MAX_CAPS       32   /* capabilities of a unit or a job */
+#define BROKER_MAX_CAPACITY   64   /* assignments one unit may hold */
+#define BROKER_JSON_FIELD_MAX 4096 /* location / payload / result data, as text */
+#define BROKER_REASON_MAX     24   /* "result_accepted", "redeployed", ... */
+#define UNIT_MAX_NOTICES      32   /* revocations kept for a unit's next heartbeat */
+#define HB_MAX_JOBS           256  /* assignments a heartbeat may list */
+
+/* Synced copies of one peer's records. A district of 10,000 units and
+ * 100,000 jobs fits with room to spare; past the caps a copy is refused
+ * and counted (ergrid_remote_refused_total), never grown into. */
+#define REMOTE_MAX_UNITS_PER_PEER 50000
+#define REMOTE_MAX_JOBS_PER_PEER  200000
+#define REMOTE_MAX_ATTEMPTS       1024 /* attempts listed in one synced job */
+
+/* Revocations and releases waiting for the notifier thread. Past it a
+ * message is dropped and counted (ergrid_outbox_dropped_total): a unit
+ * still learns of its revocation from its next heartbeat reply (see
+ * outbox.h for releases). */
+#define OUTBOX_MAX 4096
+
+#endif

@@ -1,0 +1,33 @@
+/* The broker's configuration and its command line (DESIGN.md §5). */
+#ifndef BROKER_CONFIG_H
+#define BROKER_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bounds.h"
+#include "util.h"
+
+typedef struct broker_config {
+    char id[COORD_ID_MAX + 1];
+    char host[64];
+    uint16_t port;
+    char data_dir[1024];
+    char coordinator[BROKER_URL_MAX];
+    size_t npeers;
+    char peer_id[BROKER_MAX_PEERS][COORD_ID_MAX + 1];
+    char peer_url[BROKER_MAX_PEERS][BROKER_URL_MAX];
+    uint64_t failure_timeout_ms;
+    uint64_t sync_interval_ms;
+    uint64_t emergency_sync_interval_ms;
+    unsigned threads;
+    char advertise_url[BROKER_URL_MAX];
+} broker_config;
+
+/* The defaults of every optional flag. */
+void broker_config_defaults(broker_config *cfg);
+/* Parses argv. Returns 0 on success, 1 after printing --help, 2 on a bad
+ * command line (message written to err). */
+int broker_parse_args(int argc, char **argv, broker_config *cfg, char *err, size_t errlen);
+
+#endif

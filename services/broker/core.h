@@ -1,0 +1,72 @@
+/* The broker as a whole: the composite of its parts, header only. It
+ * includes the headers of the data parts it is made of (configuration,
+ * state, store, synced copies, peer table, outbox, wake-ups) and never
+ * those of the modules that use it (txn, dispatch, peers, handlers, ...).
+ *
+ * Concurrency: one domain mutex (mu) guards the state, the store, the
+ * clock, the synced copies, the peer table, the emergency level and the
+ * counters. Nothing makes an HTTP call while holding it: a dispatch
+ * reserves under it, calls unlocked and settles under it again. Log lines
+ * of a transaction are written after it is released (txn.c), and the
+ * latency histogram has a mutex of its own. Lock order: mu before any
+ * wake's or the outbox's mutex. */
+#ifndef BROKER_CORE_H
+#define BROKER_CORE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "http_server.h"
+#include "outbox.h"
+#include "peertab.h"
+#include "remote.h"
+#include "service.h"
+#include "state.h"
+#include "store.h"
+#include "wake.h"
+
+typedef struct broker broker;
+
+typedef struct broker_metrics {
+    uint64_t jobs_submitted, jobs_assigned, jobs_queued, jobs_redeployed;
+    uint64_t results_accepted, results_rejected, results_retried, results_forbidden;
+    uint64_t units_lost, units_returned, assign_refused, assign_errors;
+} broker_metrics;
+
+struct broker {
+    broker_config cfg;
+    char self_url[BROKER_URL_MAX];
+    char epoch[40]; /* this incarnation, so peers know to resync */
+    uint64_t boot_mono_ms;
+
+    pthread_mutex_t mu; /* the domain mutex */
+    state st;
+    struct store store;
+    vclock clock;
+    uint64_t event_seq; /* last event written */
+    remote rem;
+    peertab peers;
+    severity emergency; /* the city's level: newest declaration wins */
+    uint64_t emergency_set_ms;
+    bool registered;              /* with the coordinator */
+    uint64_t retry_drain_mono_ms; /* an executor refused: try the queue again then */
+    uint64_t last_change_mono_ms; /* when peers last had news (notify debounce) */
+    broker_metrics m;
+
+    pthread_mutex_t latency_mu; /* the histogram only, off the domain mutex */
+    histogram latency;
+
+    outbox ob;
+    wake drain; /* dispatch: look at the queue */
+    wake sched; /* peers: a change to signal, a pull requested, a new schedule */
+    wake stop;  /* the monitor and the registrar: their timers, and stopping */
+    bool mu_ok, latency_mu_ok, ob_ok, drain_ok, sched_ok, stop_ok; /* what init set up */
+
+    api_server *server;
+    pthread_t monitor_thr, dispatch_thr, registrar_thr;
+    bool monitor_started, dispatch_started, registrar_started;
+};
+
+#endif

@@ -1,0 +1,330 @@
+/* Dispatch (see dispatch.h): local units, mutual aid, preemption and the
+ * drain thread. */
+#include "dispatch.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "emergency.h"
+#include "http_client.h"
+#include "jobs.h"
+#include "txn.h"
+#include "views.h"
+
+#define DISPATCH_MAX_TRIES 16
+#define DRAIN_BATCH        1024
+#define REFUSED_RETRY_MS   200
+
+static const http_opts assign_opts = {
+    .connect_timeout_ms = 500,
+    .timeout_ms = 2000,
+    .retries = 0,
+};
+
+static const http_opts preempt_opts = {
+    .connect_timeout_ms = 500,
+    .timeout_ms = 1500,
+    .retries = 1,
+    .backoff_ms = 100,
+};
+
+void dispatch_request_drain(broker *b)
+{
+    wake_signal(&b->drain);
+}
+
+void dispatch_revocation_delivered(void *arg, const outbox_msg *m)
+{
+    broker *b = arg;
+
+    pthread_mutex_lock(&b->mu);
+    state_mark_notified(&b->st, m->job_id, m->attempt);
+    pthread_mutex_unlock(&b->mu);
+}
+
+/* One attempt's outcome at the executor or the home broker. */
+struct call {
+    int rc;
+    long http_status;
+    bool ok; /* taken: 200 or 201 */
+};
+
+static void do_call(const char *url, const json_t *body, http_reply *rep, struct call *c)
+{
+    c->rc = http_json("POST", url, body, &assign_opts, rep);
+    c->http_status = rep->status;
+    c->ok = c->rc == 0 && (rep->status == 201 || rep->status == 200);
+}
+
+/* The attempt was taken; caller holds mu inside t. */
+static void confirmed(broker *b, txn *t, job *j, uint32_t n, const char *unit_id, const char *kind,
+                      const char *how)
+{
+    if (state_confirm(&b->st, j, n, coord_now_wall_ms()) < 0) {
+        txn_log(t, "error", "job %s attempt %u: not a pending attempt of a queued job", j->id, n);
+        return;
+    }
+    b->m.jobs_assigned++;
+    if (n > 1)
+        b->m.jobs_redeployed++;
+    txn_put_job(t, j);
+    txn_event(t, n > 1 ? "job_redeployed" : "job_assigned", j->id, unit_id, n,
+              "assigned to %s (%s) as attempt %u%s", unit_id, kind, n, how);
+}
+
+/* Not taken, or taken too late to use; caller holds mu inside t. */
+static void not_taken(broker *b, txn *t, const struct call *c)
+{
+    if (c->rc == 0 && c->http_status == 409) {
+        /* Usually a terminal that has not yet seen the broker's answer to
+         * its own report: its capacity frees in a moment. */
+        b->m.assign_refused++;
+        b->retry_drain_mono_ms = coord_now_mono_ms() + REFUSED_RETRY_MS;
+    } else if (!c->ok) {
+        b->m.assign_errors++;
+    }
+}
+
+/* Mutual aid: claims unit_id at its home broker. Called with mu held;
+ * returns with it released. */
+static bool dispatch_remote(broker *b, const char *job_id, const char *unit_id, const char *home,
+                            bool owned)
+{
+    job *j = state_job(&b->st, job_id);
+    const peer *p = peertab_get(&b->peers, home);
+    char url[BROKER_URL_MAX + 128], home_url[BROKER_URL_MAX];
+    uint32_t n = 0;
+    json_t *body = NULL;
+    http_reply rep;
+    struct call c;
+    txn t;
+
+    /* The claim is a send event: tick, and give the home the clock. */
+    (void)clock_tick(b);
+    if (!p ||
+        state_reserve(&b->st, j, NULL, unit_id, home, &b->clock, coord_now_wall_ms(), &n) < 0) {
+        pthread_mutex_unlock(&b->mu);
+        return false;
+    }
+    body = view_assignment(view_job(&b->st, j), n, b->cfg.id, b->self_url, &b->clock);
+    snprintf(home_url, sizeof(home_url), "%s", p->url);
+    snprintf(url, sizeof(url), "%s/v1/units/%s/claim", home_url, unit_id);
+    pthread_mutex_unlock(&b->mu);
+
+    do_call(url, body, &rep, &c);
+    json_decref(body);
+
+    pthread_mutex_lock(&b->mu);
+    txn_begin(b, &t);
+    j = state_job(&b->st, job_id);
+    j->dispatching = owned;
+    json_t *ucopy = rep.body ? json_object_get(rep.body, "unit") : NULL;
+    runit fresh;
+    if (remote_unit(&b->rem, unit_id) && json_is_object(ucopy) &&
+        view_parse_unit(ucopy, b->st.strings, home, 0, 0, &fresh) == 0)
+        remote_refresh_unit(&b->rem, &fresh, coord_now_wall_ms()); /* the freshest copy there is */
+    else if (c.rc == 0 && c.http_status == 409)
+        remote_mark_busy(&b->rem, unit_id);
+    if (c.ok && rep.body)
+        clock_receive_json(b, json_object_get(rep.body, "vclock"));
+    http_reply_release(&rep);
+    bool assigned = c.ok && j->status == JOB_QUEUED && job_attempt(j, n);
+    if (assigned) {
+        char how[160];
+
+        snprintf(how, sizeof(how), " (mutual aid from %s)", home);
+        confirmed(b, &t, j, n, unit_id, "borrowed", how);
+    } else {
+        state_drop_pending(&b->st, j, n);
+        if (c.ok) /* the home reserved it for a job that no longer needs it */
+            txn_release(&t, home_url, unit_id, job_id, n, "revoked");
+        not_taken(b, &t, &c);
+    }
+    txn_commit(&t);
+    txn_end(&t);
+    return assigned;
+}
+
+/* Emergency: a critical job with no free capable unit anywhere takes an
+ * own unit from a low-severity job, which goes back to the queue. Called
+ * with mu held; returns with it released. True when a unit was freed. */
+static bool preempt(broker *b, const job *crit)
+{
+    preemption pre;
+    char url[BROKER_URL_MAX + 160];
+    txn t;
+    int rc;
+
+    txn_begin(b, &t);
+    rc = state_preempt(&b->st, crit, b->emergency, coord_now_wall_ms(), &pre);
+    if (rc == 1) {
+        txn_put_job(&t, state_job(&b->st, pre.job_id));
+        txn_event(&t, "job_preempted", pre.job_id, pre.unit_id, pre.attempt,
+                  "emergency: %s taken from low-severity %s for critical %s", pre.unit_id,
+                  pre.job_id, crit->id);
+        snprintf(url, sizeof(url), "%s/v1/assignments/%s?attempt=%u", pre.unit_url, pre.job_id,
+                 pre.attempt);
+    } else if (rc < 0) {
+        txn_log(&t, "error", "preemption for %s failed (%s)", crit->id, coord_strerror(rc));
+    }
+    txn_commit(&t);
+    txn_end(&t);
+    if (rc != 1)
+        return false;
+    /* Free the terminal's capacity before assigning to it: synchronous, so
+     * the next try finds the unit free. */
+    http_reply rep;
+    http_json("DELETE", url, NULL, &preempt_opts, &rep);
+    http_reply_release(&rep);
+    return true;
+}
+
+enum local_outcome { LOCAL_ASSIGNED, LOCAL_NOT_TAKEN, LOCAL_NO_RESERVATION };
+
+/* Gives the job one of our units: reserve, call, settle. Called with mu
+ * held; returns with it released. */
+static enum local_outcome dispatch_local(broker *b, job *j, unit *u, bool owned)
+{
+    char url[BROKER_URL_MAX + 32], unit_id[COORD_ID_MAX + 1], job_id[COORD_ID_MAX + 1];
+    uint32_t n = 0;
+    http_reply rep;
+    struct call c;
+    txn t;
+
+    /* The assignment is a send event: tick, and give the unit the clock. */
+    (void)clock_tick(b);
+    if (state_reserve(&b->st, j, u, u->id, b->cfg.id, &b->clock, coord_now_wall_ms(), &n) < 0) {
+        j->dispatching = owned;
+        pthread_mutex_unlock(&b->mu);
+        return LOCAL_NO_RESERVATION;
+    }
+    json_t *body = view_assignment(view_job(&b->st, j), n, b->cfg.id, b->self_url, &b->clock);
+    snprintf(url, sizeof(url), "%s/v1/assignments", u->url);
+    snprintf(unit_id, sizeof(unit_id), "%s", u->id);
+    snprintf(job_id, sizeof(job_id), "%s", j->id);
+    pthread_mutex_unlock(&b->mu);
+
+    do_call(url, body, &rep, &c);
+    json_decref(body);
+    http_reply_release(&rep);
+
+    pthread_mutex_lock(&b->mu);
+    txn_begin(b, &t);
+    j = state_job(&b->st, job_id);
+    u = state_unit(&b->st, unit_id);
+    j->dispatching = owned;
+    bool assigned = c.ok && j->status == JOB_QUEUED && u && !unit_cond_lost(u->cond) &&
+                    !unit_cond_off(u->cond) && job_attempt(j, n);
+    if (assigned) {
+        confirmed(b, &t, j, n, unit_id, u->kind, "");
+    } else {
+        /* Refused, unreachable, or overtaken (the job was completed by a
+         * late result, or the unit was lost meanwhile). */
+        state_drop_pending(&b->st, j, n);
+        if (c.ok && u) /* the executor took it but we cannot use it */
+            txn_revoke(&t, u->url, job_id, n);
+        if (!c.ok && !(c.rc == 0 && c.http_status == 409))
+            txn_log(&t, "warn", "assignment of %s to %s failed (status %ld)", job_id, unit_id,
+                    c.http_status);
+        not_taken(b, &t, &c);
+    }
+    txn_commit(&t);
+    txn_end(&t);
+    return assigned ? LOCAL_ASSIGNED : LOCAL_NOT_TAKEN;
+}
+
+static dispatch_outcome dispatch_loop(broker *b, const char *job_id, bool owned)
+{
+    char tried[DISPATCH_MAX_TRIES][COORD_ID_MAX + 1];
+    size_t ntried = 0;
+
+    for (;;) {
+        pthread_mutex_lock(&b->mu);
+        job *j = state_job(&b->st, job_id);
+        if (!j || (j->dispatching && !owned) || j->status != JOB_QUEUED) {
+            pthread_mutex_unlock(&b->mu);
+            return DISPATCH_SKIPPED;
+        }
+        unit *u = ntried < DISPATCH_MAX_TRIES ? state_pick_unit(&b->st, j, tried, ntried) : NULL;
+        if (!u) {
+            /* Own district first, then mutual aid, then preemption. */
+            char rid[COORD_ID_MAX + 1], home[COORD_ID_MAX + 1];
+            if (ntried < DISPATCH_MAX_TRIES &&
+                remote_pick_unit(&b->rem, &b->peers, j, tried, ntried, rid, home)) {
+                snprintf(tried[ntried++], COORD_ID_MAX + 1, "%s", rid);
+                if (dispatch_remote(b, job_id, rid, home, owned))
+                    return DISPATCH_ASSIGNED;
+                continue;
+            }
+            if (j->sev == SEV_CRITICAL && emergency_active(b)) {
+                if (preempt(b, j))
+                    continue;
+                return DISPATCH_QUEUED;
+            }
+            pthread_mutex_unlock(&b->mu);
+            return DISPATCH_QUEUED;
+        }
+        snprintf(tried[ntried++], COORD_ID_MAX + 1, "%s", u->id);
+        if (state_yields(&b->st, j, u)) {
+            /* A job ahead in the queue can use this unit: it goes first. */
+            pthread_mutex_unlock(&b->mu);
+            dispatch_request_drain(b);
+            return DISPATCH_QUEUED;
+        }
+        switch (dispatch_local(b, j, u, owned)) {
+        case LOCAL_ASSIGNED:
+            return DISPATCH_ASSIGNED;
+        case LOCAL_NO_RESERVATION:
+            return DISPATCH_QUEUED;
+        case LOCAL_NOT_TAKEN:
+            break; /* the next unit */
+        }
+    }
+}
+
+dispatch_outcome dispatch_job(broker *b, const char *job_id, bool owned)
+{
+    dispatch_outcome out = dispatch_loop(b, job_id, owned);
+
+    if (!owned)
+        return out;
+    pthread_mutex_lock(&b->mu);
+    job *j = state_job(&b->st, job_id);
+    bool waiting = j && j->status == JOB_QUEUED;
+    if (j)
+        j->dispatching = false;
+    pthread_mutex_unlock(&b->mu);
+    /* While we held the job, the drain skipped it: let it look again. */
+    if (waiting)
+        dispatch_request_drain(b);
+    return out;
+}
+
+void *dispatch_drain_main(void *arg)
+{
+    broker *b = arg;
+    jobq_item *items = calloc(DRAIN_BATCH, sizeof(*items));
+    uint64_t seen = 0; /* generation 0: a drain asked for before we started runs at once */
+
+    if (!items)
+        return NULL;
+    while (wake_wait(&b->drain, &seen, WAKE_FOREVER)) {
+        size_t n, assigned = 0;
+
+        pthread_mutex_lock(&b->mu);
+        n = jobq_snapshot(b->st.queue, items, DRAIN_BATCH);
+        pthread_mutex_unlock(&b->mu);
+        /* Priority order: a critical job gets the freed unit before a low
+         * one; a job no free unit can serve does not block the ones after. */
+        for (size_t i = 0; i < n && !wake_stopping(&b->drain); i++)
+            assigned += dispatch_job(b, items[i].id, false) == DISPATCH_ASSIGNED;
+        /* A full batch that made progress: more may wait behind it. */
+        if (n == DRAIN_BATCH && assigned)
+            dispatch_request_drain(b);
+    }
+    free(items);
+    http_client_thread_cleanup();
+    return NULL;
+}

@@ -1,0 +1,63 @@
+/* What the broker's handlers share: checked path ids, query arguments and
+ * body parsing with the error reply each calls for. */
+#include "handlers.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+const char *path_id(api_request *req, api_response *res, const char *what)
+{
+    const char *id = req->nparams ? req->params[0] : NULL;
+
+    if (!coord_id_valid(id)) {
+        api_reply_error(res, API_E_INVALID_ID, "%s id is not a valid id", what);
+        return NULL;
+    }
+    return id;
+}
+
+bool list_scope(api_request *req, api_response *res, bool *city)
+{
+    const char *scope = api_query(req, "scope");
+
+    if (scope && strcmp(scope, "local") != 0 && strcmp(scope, "city") != 0) {
+        api_reply_error(res, API_E_BAD_REQUEST, "scope must be local or city");
+        return false;
+    }
+    *city = !scope || strcmp(scope, "city") == 0;
+    return true;
+}
+
+bool query_uint(api_request *req, api_response *res, const char *key, uint64_t min, uint64_t max,
+                uint64_t *out, const char *msg)
+{
+    const char *s = api_query(req, key);
+    char *end;
+    unsigned long long v;
+
+    if (!s)
+        return true;
+    if (*s < '0' || *s > '9')
+        goto bad; /* empty, sign, space */
+    v = strtoull(s, &end, 10);
+    if (*end || v < min || v > max)
+        goto bad;
+    *out = v;
+    return true;
+bad:
+    api_reply_error(res, API_E_BAD_REQUEST, "%s", msg);
+    return false;
+}
+
+bool parse_body(api_request *req, api_response *res, const field_spec *spec, void *out)
+{
+    field_error fe;
+
+    if (json_parse_fields(req->body, spec, out, &fe) < 0) {
+        api_reply_error(res, fe.code, "%s", fe.message);
+        return false;
+    }
+    return true;
+}

@@ -1,0 +1,57 @@
+/* The broker's HTTP handlers, one file per route family, and the few
+ * helpers they share. Handlers are thin: parse (field specs), call the
+ * state, the transaction runner or dispatch, and reply through views. The
+ * request's ctx is the broker. */
+#ifndef BROKER_HANDLERS_H
+#define BROKER_HANDLERS_H
+
+#include <stdbool.h>
+
+#include "json_fields.h"
+#include "reply.h"
+#include "request.h"
+
+/* handlers_units.c */
+void h_units_post(api_request *req, api_response *res);
+void h_units_list(api_request *req, api_response *res);
+void h_unit_get(api_request *req, api_response *res);
+void h_unit_heartbeat(api_request *req, api_response *res);
+/* handlers_jobs.c */
+void h_jobs_post(api_request *req, api_response *res);
+void h_jobs_list(api_request *req, api_response *res);
+void h_job_get(api_request *req, api_response *res);
+void h_job_cancel(api_request *req, api_response *res);
+/* handlers_results.c */
+void h_job_results_post(api_request *req, api_response *res);
+/* handlers_claims.c */
+void h_unit_claim(api_request *req, api_response *res);
+void h_unit_release(api_request *req, api_response *res);
+/* handlers_sync.c */
+void h_metadata_get(api_request *req, api_response *res);
+void h_peers_get(api_request *req, api_response *res);
+void h_notify_post(api_request *req, api_response *res);
+/* handlers_emergency.c */
+void h_emergency_post(api_request *req, api_response *res);
+void h_emergency_get(api_request *req, api_response *res);
+/* handlers_misc.c */
+void h_health(api_request *req, api_response *res);
+void h_metrics(api_request *req, api_response *res);
+void h_events_get(api_request *req, api_response *res);
+
+/* ---- shared (handlers.c) ---- */
+
+/* The {id} of a route's path, checked: NULL (and a 400 invalid_id reply)
+ * when it is not an id. what names it in the message ("unit", "job"). */
+const char *path_id(api_request *req, api_response *res, const char *what);
+/* ?scope=local|city of the listings (default city); false (and a 400
+ * reply) for anything else. */
+bool list_scope(api_request *req, api_response *res, bool *city);
+/* A whole number query argument (absent: *out untouched) up to max; false
+ * (and a 400 reply with msg) otherwise. */
+bool query_uint(api_request *req, api_response *res, const char *key, uint64_t min, uint64_t max,
+                uint64_t *out, const char *msg);
+/* Parses req->body into out (zeroed first); false and the 400 reply sent
+ * when it does not fit spec. */
+bool parse_body(api_request *req, api_response *res, const field_spec *spec, void *out);
+
+#endif

@@ -1,0 +1,63 @@
+/* The table of peer brokers: who they are, where they listen, and the sync
+ * bookkeeping of each (what we have pulled, failures and backoff, notify
+ * debounce). Data only; peers.c runs the threads that fill it. Guarded by
+ * the broker's domain mutex. Peers are never removed, so an index stays
+ * valid for the life of the broker. */
+#ifndef BROKER_PEERTAB_H
+#define BROKER_PEERTAB_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bounds.h"
+#include "util.h"
+
+typedef struct peer {
+    char id[COORD_ID_MAX + 1];
+    char url[BROKER_URL_MAX];
+    char epoch[40]; /* the peer's incarnation we are in sync with */
+    uint64_t since; /* its metadata version we have seen */
+    uint64_t gen;   /* our generation of its full syncs */
+    bool full;      /* a full sync is in progress */
+    uint64_t last_success_wall_ms, last_attempt_wall_ms;
+    uint64_t last_success_mono_ms;
+    unsigned failures;
+    uint64_t backoff_ms; /* current wait after a failure */
+    uint64_t next_due_mono_ms;
+    bool pull_requested;       /* it signalled a change */
+    uint64_t notified_version; /* our version we last signalled to it */
+    uint64_t pending_since_mono_ms, last_notify_mono_ms, last_pull_mono_ms;
+    uint64_t pulls, pulled_units, pulled_jobs;
+    bool thread_started;
+    pthread_t thr;
+} peer;
+
+typedef struct peertab {
+    peer v[BROKER_MAX_PEERS];
+    size_t n;
+} peertab;
+
+peer *peertab_find(peertab *t, const char *id);
+const peer *peertab_get(const peertab *t, const char *id);
+/* Adds a peer (first pull due at now_mono) or updates its URL. *idx gets
+ * its index and *added whether it is new. COORD_E_RANGE when the table is
+ * full, COORD_E_INVAL for self or a bad id. */
+int peertab_add(peertab *t, const char *self, const char *id, const char *url, uint64_t now_mono,
+                size_t *idx, bool *added);
+/* A page of p's metadata begins: a full one while no full sync is under
+ * way starts a new generation (a first sync, or the peer restarted). */
+void peer_page_begin(peer *p, bool full);
+/* It ended: true when a full sync just finished, so the copies of p that it
+ * did not confirm (older generations) can go. */
+bool peer_page_end(peer *p, bool more);
+
+/* The nodes whose clock entries a broker merges from a message: itself,
+ * the coordinator and its peers (not units: clocks grow with brokers). */
+bool peertab_is_clock_node(const peertab *t, const char *self, const char *node);
+/* When the copies pulled from peer id were last confirmed (its last good
+ * pull), or 0. */
+uint64_t peertab_confirmed_ms(const peertab *t, const char *id);
+
+#endif

@@ -1,0 +1,18 @@
+/* Recovery at start: the broker rebuilt from its store. Every stored value
+ * is checked as it is read; a record that does not read back as valid
+ * fails the start (a damaged store is refused, never taken for a smaller
+ * district). What is not stored (queue, unit loads, the capability index,
+ * borrowed jobs, the change list, the failure detector's window) is
+ * rebuilt by state_recover. */
+#ifndef BROKER_RESTORE_H
+#define BROKER_RESTORE_H
+
+#include <stddef.h>
+
+#include "core.h"
+
+/* The clock, the event counter, units, jobs, claims, synced copies and the
+ * emergency level. 0, or -1 with a message in err. */
+int restore_broker(broker *b, const char *path, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,183 @@
+/* The in-memory district: its units, its jobs and their attempts, the slots
+ * units hold, the capability index, the job queue and the change list that
+ * peers pull from. Pure data and bookkeeping: no I/O, no JSON, no locks, no
+ * logging; time is passed in. The caller holds the broker's domain mutex
+ * around every call. The rules that change jobs, attempts and units live in
+ * jobs.h and units.h; this file is what they change. */
+#ifndef BROKER_STATE_H
+#define BROKER_STATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bounds.h"
+#include "coord.h"
+
+/* Intrusive node of the change list: every unit and job sits in it ordered
+ * by the metadata version of its last change, so a peer's pull "since V"
+ * walks only what changed (DESIGN.md §6: cost grows with change). */
+typedef struct change_node {
+    struct change_node *prev, *next;
+    uint64_t version;
+    bool is_job;
+} change_node;
+
+typedef struct attempt {
+    uint32_t n;
+    char unit_id[COORD_ID_MAX + 1];
+    char unit_district[COORD_ID_MAX + 1]; /* home broker of the unit */
+    attempt_state state;
+    bool notified;  /* revocation delivered to the unit */
+    cclock clock;   /* the clock sent with the assignment */
+    uint64_t at_ms; /* wall time of the assignment */
+} attempt;
+
+typedef struct result {
+    char unit_id[COORD_ID_MAX + 1];
+    uint32_t attempt;
+    char outcome[COORD_ID_MAX + 1];
+    char *data; /* canonical JSON text, "{}" when none */
+    uint64_t digest;
+    uint64_t at_ms;
+} result;
+
+typedef struct job {
+    change_node chg; /* first member: a change_node of a job is the job */
+    char id[COORD_ID_MAX + 1];
+    char type[COORD_ID_MAX + 1];
+    severity sev;
+    capset caps;             /* required capabilities */
+    char *location;          /* canonical JSON text or NULL */
+    char *payload;           /* canonical JSON text or NULL */
+    uint64_t request_digest; /* idempotency: digest of the canonical submission */
+    job_status status;
+    uint64_t seq; /* arrival order (queue tie-break) */
+    uint64_t created_ms, updated_ms;
+    size_t nattempts, aattempts;
+    attempt *attempts;
+    result *res;      /* accepted result or NULL */
+    bool dispatching; /* a thread is calling an executor for it */
+} job;
+
+/* One assignment slot a unit holds: an attempt of one of our jobs, or a
+ * claim another district made on it (foreign). */
+typedef struct held {
+    char job_id[COORD_ID_MAX + 1];
+    uint32_t attempt;
+    bool pending; /* reserved; the executor has not confirmed yet */
+    bool foreign;
+    char owner[COORD_ID_MAX + 1]; /* foreign: the claiming district */
+} held;
+
+/* A revocation the unit has not yet been told in a heartbeat reply. */
+typedef struct notice {
+    char job_id[COORD_ID_MAX + 1];
+    uint32_t attempt;
+    char reason[BROKER_REASON_MAX];
+} notice;
+
+typedef struct unit {
+    change_node chg; /* first member: a change_node of a unit is the unit */
+    char id[COORD_ID_MAX + 1];
+    char kind[COORD_ID_MAX + 1];
+    capset caps;
+    char url[BROKER_URL_MAX];
+    uint32_t capacity;
+    unit_cond cond;
+    uint32_t load; /* slots held (pending + active) */
+    held *held;    /* capacity entries, allocated on first use */
+    notice *notices;
+    size_t nnotices;
+    uint64_t registered_ms, last_hb_wall_ms;
+} unit;
+
+typedef struct state {
+    char self[COORD_ID_MAX + 1]; /* this district */
+    strtab *strings;             /* capability and clock node names */
+    hmap *units;                 /* id -> unit* */
+    hmap *jobs;                  /* id -> job* */
+    hmap *cap_index;             /* capability -> unit_list*: who can do what */
+    hmap *borrowed;              /* job id -> job*: current attempt on another district's unit */
+    jobqueue *queue;
+    failure_detector *fd;
+    change_node changes; /* sentinel of the change list */
+    uint64_t meta_version;
+    uint64_t next_seq; /* job arrival counter */
+} state;
+
+/* A (job, attempt) pair as a unit names it in a heartbeat. */
+typedef struct job_ref {
+    char job_id[COORD_ID_MAX + 1];
+    int64_t attempt;
+} job_ref;
+
+int state_init(state *s, const char *self, uint64_t failure_timeout_ms);
+void state_release(state *s);
+
+job *state_job(const state *s, const char *id);
+unit *state_unit(const state *s, const char *id);
+/* A new, empty record under id, in the maps but not yet indexed or in the
+ * change list. NULL when out of memory. */
+unit *state_add_unit(state *s, const char *id);
+job *state_add_job(state *s, const char *id);
+/* Takes it out of the maps (and queue) and frees it. */
+void state_drop_job(state *s, job *j);
+void unit_free(state *s, unit *u);
+void job_free(state *s, job *j);
+void result_free(result *r);
+
+/* Rebuilds what is not stored after a load: the capability index, the
+ * queue, unit loads, borrowed jobs, the change list and a fresh failure
+ * window for every unit (a restart must not declare the city lost). */
+int state_recover(state *s, uint64_t now_mono);
+/* A claim another district holds on one of our units, as stored. */
+int state_restore_claim(state *s, const char *unit_id, const char *job_id, uint32_t attempt_no,
+                        const char *owner);
+
+/* The status a unit shows. */
+static inline unit_status unit_shown_status(const unit *u)
+{
+    return unit_status_of(u->cond, u->load, u->capacity);
+}
+/* The latest attempt the executor confirmed, or NULL. */
+attempt *job_current_attempt(const job *j);
+attempt *job_attempt(const job *j, uint32_t n);
+uint32_t job_next_attempt_no(const job *j);
+/* Appends a copy of *a (its clock moves into the job). */
+int job_add_attempt(job *j, const attempt *a);
+/* Removes attempt n (a pending one that did not happen). */
+void job_drop_attempt(state *s, job *j, uint32_t n);
+bool attempt_is_local(const state *s, const attempt *a);
+/* id is one of ids[0..n) (the units a dispatch tried already). */
+bool ids_contain(const char (*ids)[COORD_ID_MAX + 1], size_t n, const char *id);
+
+/* Slots. hold fails with COORD_E_RANGE at capacity. attempt_no 0 below
+ * means any attempt of the job. */
+int unit_hold(unit *u, const char *job_id, uint32_t attempt_no, bool pending);
+held *unit_find_held(unit *u, const char *job_id, uint32_t attempt_no);
+void unit_release_attempt(unit *u, const char *job_id, uint32_t attempt_no);
+void unit_confirm(unit *u, const char *job_id);
+/* Remembers a revocation for the unit's next heartbeat reply (oldest
+ * dropped past UNIT_MAX_NOTICES: the executor's job list in the heartbeat
+ * catches those). */
+void unit_add_notice(unit *u, const char *job_id, uint32_t attempt_no, const char *reason);
+/* Makes room for capacity slots. */
+int unit_reserve_slots(unit *u, uint32_t capacity);
+
+/* The capability index: a unit is under each of its capabilities. Take it
+ * out before its capabilities change. */
+int state_index_unit(state *s, unit *u);
+void state_unindex_unit(state *s, const unit *u);
+/* Units offering cap (not to be kept past a change of the index). */
+unit *const *state_units_with(const state *s, const char *cap, size_t *n);
+
+/* The change list: a touched record moves to the end with a new version. */
+void state_touch_unit(state *s, unit *u);
+void state_touch_job(state *s, job *j);
+/* The oldest change after version since, then the next ones; NULL at the
+ * end. */
+const change_node *state_changes_after(const state *s, uint64_t since);
+const change_node *state_change_next(const state *s, const change_node *n);
+
+#endif

@@ -1,0 +1,126 @@
+/* The broker's durable store behind a small struct of functions (the Taler
+ * exchange's plugin idea): handlers, dispatch and sync never see SQL, and
+ * only the transaction runner (txn.c) and recovery (broker.c) call it.
+ * SQLite (store_sqlite.c) is the backend today; a second one (etcd, where
+ * each commit is one conditional transaction) implements the same set.
+ *
+ * Writes happen between begin and commit; nothing written is visible to a
+ * restart until commit returns 0. Every function returns 0 or -1 unless
+ * said otherwise, and leaves its outputs untouched on failure. Not
+ * thread-safe: the broker calls it under its domain mutex. */
+#ifndef BROKER_STORE_H
+#define BROKER_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "state.h"
+
+/* The schema version this build writes; a store written by a newer one is
+ * refused at open rather than misread. */
+#define STORE_SCHEMA_VERSION 1
+
+typedef struct store_event {
+    uint64_t seq, time_ms;
+    const char *node, *type;
+    const char *job_id, *unit_id; /* may be NULL */
+    uint32_t attempt;             /* 0: none */
+    const char *detail;
+    const char *vclock; /* the clock after the event, as JSON text */
+} store_event;
+typedef void (*store_event_cb)(void *arg, const store_event *ev);
+
+/* A unit of ours lent to another district (mutual aid). */
+typedef struct store_claim {
+    const char *unit_id, *job_id, *owner;
+    uint32_t attempt;
+} store_claim;
+/* A callback returning < 0 stops the listing, which then fails. */
+typedef int (*store_claim_cb)(void *arg, const store_claim *c);
+
+/* A synced copy of another district's unit ('u') or job ('j'), kept so a
+ * restarted broker still answers for a peer that is down. */
+typedef struct store_remote {
+    char kind;
+    const char *id, *owner;
+    const char *obj; /* the copy as JSON text */
+    uint64_t fetched_ms;
+} store_remote;
+typedef int (*store_remote_cb)(void *arg, const store_remote *r);
+
+/* The district's records as stored, for a load: texts are the forms of
+ * codec.h, numbers as written. Pointers are valid during the callback. */
+typedef struct store_unit_row {
+    const char *id, *kind, *caps, *url;
+    int64_t capacity, registered_ms;
+    bool out_of_service;
+} store_unit_row;
+
+typedef struct store_job_row {
+    const char *id, *type, *caps, *location, *payload; /* location, payload may be NULL */
+    int64_t severity, status_int, request_digest, seq, created_ms, updated_ms;
+} store_job_row;
+
+typedef struct store_attempt_row {
+    const char *job_id, *unit_id, *unit_district, *clock; /* clock may be NULL */
+    int64_t n, state_int, at_ms;
+    bool notified;
+} store_attempt_row;
+
+typedef struct store_result_row {
+    const char *job_id, *unit_id, *outcome, *data;
+    int64_t attempt, digest, at_ms;
+} store_result_row;
+
+/* What a load hands each record to, in this order: every unit, every job,
+ * then attempts, then results. A callback returning < 0 fails the load. */
+typedef struct store_rows {
+    int (*unit)(void *arg, const store_unit_row *r);
+    int (*job)(void *arg, const store_job_row *r);
+    int (*attempt)(void *arg, const store_attempt_row *r);
+    int (*result)(void *arg, const store_result_row *r);
+} store_rows;
+
+struct store {
+    void *cls;
+    int (*begin)(void *cls);
+    int (*commit)(void *cls);
+    void (*rollback)(void *cls);
+
+    int (*put_unit)(void *cls, const unit *u);
+    /* The job, its confirmed attempts (pending ones are not durable: the
+     * executor has not answered) and nothing of its result. */
+    int (*put_job)(void *cls, const job *j);
+    /* Fails when the job has a result already: the durable form of "one
+     * record per incident". */
+    int (*insert_result)(void *cls, const char *job_id, const result *r);
+    int (*put_meta)(void *cls, const char *key, const char *value);
+    /* 0 and buf filled, COORD_E_NOTFOUND, or -1 on a storage error. */
+    int (*get_meta)(void *cls, const char *key, char *buf, size_t len);
+
+    int (*add_event)(void *cls, const store_event *ev);
+    /* Up to limit events with seq > after, in order. */
+    int (*list_events)(void *cls, uint64_t after, size_t limit, store_event_cb cb, void *arg);
+    /* The newest event, if any (cb not called when there is none). */
+    int (*last_event)(void *cls, store_event_cb cb, void *arg);
+
+    int (*put_claim)(void *cls, const store_claim *c);
+    int (*del_claim)(void *cls, const char *unit_id, const char *job_id);
+    int (*list_claims)(void *cls, store_claim_cb cb, void *arg);
+
+    int (*put_remote)(void *cls, const store_remote *r);
+    int (*del_remote)(void *cls, char kind, const char *id);
+    int (*list_remote)(void *cls, store_remote_cb cb, void *arg);
+
+    /* Every unit and job with their attempts and results (restore.c turns
+     * them into the state and refuses a damaged one). */
+    int (*load)(void *cls, const store_rows *rows, void *arg);
+    void (*close)(void *cls); /* the store is unusable afterwards */
+};
+
+/* Opens (creating) the SQLite store at path and fills *st. 0, or -1 with a
+ * message in err. */
+int store_sqlite_open(struct store *st, const char *path, char *err, size_t errlen);
+
+#endif

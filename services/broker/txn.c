@@ -1,0 +1,304 @@
+/* The transaction runner (see txn.h). */
+#include "txn.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "codec.h"
+
+#define TXN_LOG_MAX (1024 * 1024)
+
+void txn_begin(broker *b, txn *t)
+{
+    /* Not memset: the log buffer needs no clearing. */
+    t->b = b;
+    t->opened = t->failed = t->committed = false;
+    t->wake_dispatch = t->signal_peers = false;
+    t->version0 = b->st.meta_version;
+    t->log[0] = '\0';
+    t->loglen = 0;
+    strbuf_init(&t->more, TXN_LOG_MAX);
+    t->msgs = NULL;
+    t->nmsgs = t->amsgs = 0;
+}
+
+/* True when writes may go on: the store transaction is open (opening it
+ * now if needed) and nothing failed yet. */
+static bool writable(txn *t)
+{
+    if (t->failed)
+        return false;
+    if (!t->opened) {
+        if (t->b->store.begin(t->b->store.cls) < 0) {
+            t->failed = true;
+            return false;
+        }
+        t->opened = true;
+    }
+    return true;
+}
+
+static void check(txn *t, int rc)
+{
+    if (rc < 0)
+        t->failed = true;
+}
+
+void txn_put_unit(txn *t, unit *u)
+{
+    state_touch_unit(&t->b->st, u);
+    if (writable(t))
+        check(t, t->b->store.put_unit(t->b->store.cls, u));
+}
+
+void txn_put_job(txn *t, job *j)
+{
+    state_touch_job(&t->b->st, j);
+    if (writable(t))
+        check(t, t->b->store.put_job(t->b->store.cls, j));
+}
+
+void txn_insert_result(txn *t, const job *j, const result *r)
+{
+    if (writable(t))
+        check(t, t->b->store.insert_result(t->b->store.cls, j->id, r));
+}
+
+void txn_put_meta(txn *t, const char *key, const char *value)
+{
+    if (writable(t))
+        check(t, t->b->store.put_meta(t->b->store.cls, key, value));
+}
+
+void txn_put_claim(txn *t, const char *unit_id, const char *job_id, uint32_t attempt_no,
+                   const char *owner)
+{
+    store_claim c = {.unit_id = unit_id, .job_id = job_id, .owner = owner, .attempt = attempt_no};
+
+    if (writable(t))
+        check(t, t->b->store.put_claim(t->b->store.cls, &c));
+}
+
+void txn_del_claim(txn *t, const char *unit_id, const char *job_id)
+{
+    if (writable(t))
+        check(t, t->b->store.del_claim(t->b->store.cls, unit_id, job_id));
+}
+
+void txn_put_remote(txn *t, char kind, const char *id, const char *owner, const char *obj,
+                    uint64_t fetched_ms)
+{
+    store_remote r = {.kind = kind, .id = id, .owner = owner, .obj = obj, .fetched_ms = fetched_ms};
+
+    if (writable(t))
+        check(t, t->b->store.put_remote(t->b->store.cls, &r));
+}
+
+void txn_del_remote(txn *t, char kind, const char *id)
+{
+    if (writable(t))
+        check(t, t->b->store.del_remote(t->b->store.cls, kind, id));
+}
+
+/* A line may quote client input: no control character may split it (the
+ * log shows them as spaces anyway). */
+static void sanitize(char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
+            p[i] = ' ';
+}
+
+/* Formats "level\tline\n" straight into the txn's buffer; a line that does
+ * not fit, and every one after it, goes to the heap. */
+static void vlog_line(txn *t, const char *level, const char *fmt, va_list ap)
+{
+    size_t lvl = strlen(level), room = sizeof(t->log) - t->loglen;
+
+    if (t->more.len == 0 && room > lvl + 2) {
+        char *p = t->log + t->loglen;
+        va_list aq;
+        int n;
+
+        memcpy(p, level, lvl);
+        p[lvl] = '\t';
+        va_copy(aq, ap);
+        n = vsnprintf(p + lvl + 1, room - lvl - 1, fmt, aq);
+        va_end(aq);
+        if (n >= 0 && lvl + (size_t)n + 2 < room) {
+            sanitize(p + lvl + 1, (size_t)n);
+            p[lvl + 1 + (size_t)n] = '\n';
+            p[lvl + 2 + (size_t)n] = '\0';
+            t->loglen += lvl + 2 + (size_t)n;
+            return;
+        }
+        t->log[t->loglen] = '\0';
+    }
+    char line[8192]; /* an event line carries its whole clock */
+    int n = vsnprintf(line, sizeof(line), fmt, ap);
+
+    if (n > 0)
+        sanitize(line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+    strbuf_addf(&t->more, "%s\t%s\n", level, line);
+}
+
+void txn_log(txn *t, const char *level, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vlog_line(t, level, fmt, ap);
+    va_end(ap);
+}
+
+void txn_event(txn *t, const char *type, const char *job_id, const char *unit_id,
+               uint32_t attempt_no, const char *fmt, ...)
+{
+    broker *b = t->b;
+    char detail[512], vc[CLOCKTEXT_MAX];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof(detail), fmt, ap);
+    va_end(ap);
+    /* What an event names may have changed: peers should see it. */
+    state_touch_unit(&b->st, state_unit(&b->st, unit_id));
+    state_touch_job(&b->st, state_job(&b->st, job_id));
+    /* Every state change is an event at this node: tick, then stamp. */
+    if (clock_tick(b) < 0)
+        txn_log(t, "error", "vector clock full; event %s not ticked", type);
+    clocktext(&b->clock, vc);
+    store_event ev = {
+        .seq = ++b->event_seq,
+        .time_ms = coord_now_wall_ms(),
+        .node = b->cfg.id,
+        .type = type,
+        .job_id = job_id,
+        .unit_id = unit_id,
+        .attempt = attempt_no,
+        .detail = detail,
+        .vclock = vc,
+    };
+    if (writable(t))
+        check(t, b->store.add_event(b->store.cls, &ev));
+    txn_log(t, "info", "event %llu %s job=%s unit=%s attempt=%u %s vclock=%s",
+            (unsigned long long)ev.seq, type, job_id ? job_id : "-", unit_id ? unit_id : "-",
+            attempt_no, detail, vc);
+}
+
+static void add_msg(txn *t, const char *url, const char *unit_id, const char *job_id,
+                    uint32_t attempt_no, const char *reason)
+{
+    outbox_msg *m;
+
+    if (t->nmsgs == t->amsgs) {
+        size_t na = t->amsgs ? t->amsgs * 2 : 2;
+        outbox_msg *nv = realloc(t->msgs, na * sizeof(*nv));
+
+        if (!nv)
+            return; /* as if the outbox were full: the heartbeat repeats it */
+        t->msgs = nv;
+        t->amsgs = na;
+    }
+    m = &t->msgs[t->nmsgs++];
+    memset(m, 0, sizeof(*m));
+    snprintf(m->url, sizeof(m->url), "%s", url);
+    snprintf(m->unit_id, sizeof(m->unit_id), "%s", unit_id ? unit_id : "");
+    snprintf(m->job_id, sizeof(m->job_id), "%s", job_id);
+    snprintf(m->reason, sizeof(m->reason), "%s", reason ? reason : "");
+    m->attempt = attempt_no;
+}
+
+void txn_revoke(txn *t, const char *url, const char *job_id, uint32_t attempt_no)
+{
+    add_msg(t, url, NULL, job_id, attempt_no, NULL);
+}
+
+void txn_release(txn *t, const char *home_url, const char *unit_id, const char *job_id,
+                 uint32_t attempt_no, const char *reason)
+{
+    add_msg(t, home_url, unit_id, job_id, attempt_no, reason);
+}
+
+void txn_followups(txn *t, const followups *fu)
+{
+    for (size_t i = 0; fu && i < fu->n; i++) {
+        const followup *f = &fu->v[i];
+
+        if (!f->release) {
+            txn_revoke(t, f->url, f->job_id, f->attempt);
+            continue;
+        }
+        const peer *p = peertab_get(&t->b->peers, f->district);
+        if (p)
+            txn_release(t, p->url, f->unit_id, f->job_id, f->attempt, f->reason);
+    }
+}
+
+void txn_wake_dispatch(txn *t)
+{
+    t->wake_dispatch = true;
+}
+
+void txn_signal_peers(txn *t)
+{
+    t->signal_peers = true;
+}
+
+void txn_commit(txn *t)
+{
+    if (t->failed || (t->opened && t->b->store.commit(t->b->store.cls) < 0)) {
+        if (t->opened)
+            t->b->store.rollback(t->b->store.cls);
+        service_log("fatal", "storage commit failed; stopping so memory never diverges from disk");
+        _exit(70);
+    }
+    t->committed = true;
+}
+
+/* Writes the collected "level\tline\n" entries. */
+static void write_log(const char *p)
+{
+    while (*p) {
+        const char *tab = strchr(p, '\t'), *nl = tab ? strchr(tab, '\n') : NULL;
+        char level[16];
+
+        if (!tab || !nl)
+            break;
+        snprintf(level, sizeof(level), "%.*s", (int)(tab - p), p);
+        service_log(level, "%.*s", (int)(nl - tab - 1), tab + 1);
+        p = nl + 1;
+    }
+}
+
+void txn_end(txn *t)
+{
+    broker *b = t->b;
+    bool fire = t->committed, signal = false;
+
+    if (!fire && t->opened)
+        b->store.rollback(b->store.cls);
+    if (fire && (b->st.meta_version != t->version0 || t->signal_peers) && b->peers.n) {
+        b->last_change_mono_ms = coord_now_mono_ms();
+        signal = true;
+    }
+    pthread_mutex_unlock(&b->mu);
+    if (fire) {
+        write_log(t->log);
+        write_log(t->more.buf);
+        for (size_t i = 0; i < t->nmsgs; i++)
+            outbox_push(&b->ob, &t->msgs[i]);
+        if (t->wake_dispatch)
+            wake_signal(&b->drain);
+        if (signal)
+            wake_signal(&b->sched);
+    }
+    strbuf_release(&t->more);
+    free(t->msgs);
+    t->msgs = NULL;
+    t->nmsgs = t->amsgs = 0;
+}

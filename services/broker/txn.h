@@ -1,0 +1,92 @@
+/* THE transaction runner: every change of the broker's state goes through
+ * one. Under the domain mutex:
+ *
+ *     txn t;
+ *     pthread_mutex_lock(&b->mu);
+ *     txn_begin(b, &t);
+ *     ... change the state (transitions.h) ...
+ *     txn_put_job(&t, j);                    records what changed
+ *     txn_event(&t, "job_assigned", ...);    ticks the clock, stamps, stores
+ *     txn_revoke(&t, url, job, n);           effects, fired after commit
+ *     txn_commit(&t);                        commits, or fails in one place
+ *     ... build the reply from the state ...
+ *     txn_end(&t);                           unlocks, then fires the effects
+ *
+ * The store transaction opens at the first write, so a change that stores
+ * nothing (a load change peers should see) costs no I/O. The first store
+ * failure is sticky: later writes are skipped and the commit fails. A
+ * failed commit stops the process (crash-only recovery: memory would be
+ * ahead of the disk, and nothing was acknowledged). Effects (log lines of
+ * the events, revocations and releases, waking dispatch, telling peers of
+ * the change) happen only after a successful commit, and after the mutex
+ * is released. */
+#ifndef BROKER_TXN_H
+#define BROKER_TXN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core.h"
+#include "service.h"
+#include "jobs.h"
+
+typedef struct txn {
+    broker *b;
+    bool opened;    /* the store transaction began */
+    bool failed;    /* a store write failed: no commit */
+    bool committed; /* txn_commit returned */
+    bool wake_dispatch, signal_peers;
+    uint64_t version0; /* the change list's version at begin */
+    /* "level\tline\n" lines, written after unlock: the first few in place
+     * (a transaction usually logs one event), the rest on the heap. */
+    char log[2048];
+    size_t loglen;
+    strbuf more;
+    outbox_msg *msgs;
+    size_t nmsgs, amsgs;
+} txn;
+
+/* Caller holds b->mu. */
+void txn_begin(broker *b, txn *t);
+
+/* Records through the store; each also moves the record in the change
+ * list, so peers see it. */
+void txn_put_unit(txn *t, unit *u);
+void txn_put_job(txn *t, job *j);
+void txn_insert_result(txn *t, const job *j, const result *r);
+void txn_put_meta(txn *t, const char *key, const char *value);
+void txn_put_claim(txn *t, const char *unit_id, const char *job_id, uint32_t attempt_no,
+                   const char *owner);
+void txn_del_claim(txn *t, const char *unit_id, const char *job_id);
+void txn_put_remote(txn *t, char kind, const char *id, const char *owner, const char *obj,
+                    uint64_t fetched_ms);
+void txn_del_remote(txn *t, char kind, const char *id);
+
+/* An event at this node: ticks the clock, stamps the event with the clock
+ * after it, stores it, moves the unit and job it names in the change list
+ * and logs it (after unlock). */
+void txn_event(txn *t, const char *type, const char *job_id, const char *unit_id,
+               uint32_t attempt_no, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* A log line written after unlock (and only after a commit). */
+void txn_log(txn *t, const char *level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Effects after commit. */
+void txn_revoke(txn *t, const char *url, const char *job_id, uint32_t attempt_no);
+void txn_release(txn *t, const char *home_url, const char *unit_id, const char *job_id,
+                 uint32_t attempt_no, const char *reason);
+/* The messages a state change asked for; a release goes to the home
+ * broker's URL from the peer table (none when the peer is unknown). */
+void txn_followups(txn *t, const followups *fu);
+void txn_wake_dispatch(txn *t);
+/* Peers re-read their schedule (changes to the change list signal them
+ * without this). */
+void txn_signal_peers(txn *t);
+
+/* Commits what was written, or stops the process. */
+void txn_commit(txn *t);
+/* Releases b->mu, then fires the effects of a committed transaction (an
+ * uncommitted one is rolled back and its effects dropped). */
+void txn_end(txn *t);
+
+#endif

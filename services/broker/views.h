@@ -1,0 +1,53 @@
+/* JSON of every object the broker shows (DESIGN.md §5: units, jobs,
+ * results, synced copies, peers, the emergency level), the one reply
+ * envelope that adds "vclock", and the way back: a peer's unit and job
+ * objects parsed into typed copies. New references throughout; callers hold
+ * the domain mutex while the objects they read can change. */
+#ifndef BROKER_VIEWS_H
+#define BROKER_VIEWS_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "peertab.h"
+#include "remote.h"
+#include "state.h"
+#include "units.h"
+
+json_t *view_unit(const state *s, const unit *u, uint64_t now_wall);
+json_t *view_job(const state *s, const job *j);
+json_t *view_result(const result *r);
+/* A synced copy: authoritative false, who it came from and how old it is
+ * (as old as the newer of its fetch and its peer's last good pull). */
+json_t *view_remote_unit(const runit *u, const peertab *peers, uint64_t now_wall);
+json_t *view_remote_job(const rjob *j, const peertab *peers, uint64_t now_wall);
+json_t *view_peer(const peer *p, uint64_t interval_ms, uint64_t now_wall, uint64_t now_mono);
+json_t *view_emergency(severity level, uint64_t set_ms);
+/* [{"job_id","attempt","owner","reason"}] of a heartbeat reply. */
+json_t *view_revoked(const revoked_entry *v, size_t n, const char *owner);
+
+/* The assignment message for an executor (or a claim at the unit's home
+ * broker): {"job", "attempt", "owner", "owner_url", "vclock"} (steals
+ * job). */
+json_t *view_assignment(json_t *job_view, uint32_t attempt_no, const char *owner,
+                        const char *owner_url, const vclock *clock);
+
+/* The reply envelope: body with "vclock" added (steals body; NULL stays
+ * NULL, which the dispatcher answers with a 500). */
+json_t *view_envelope(json_t *body, const vclock *clock);
+/* {key: value, "vclock": ...} (steals value). */
+json_t *view_one(const char *key, json_t *value, const vclock *clock);
+
+/* A peer's object as a typed copy from peer from, fetched at fetched_ms in
+ * full-sync generation gen. 0, or -1 when it is not a unit / job object
+ * (out is left empty). */
+int view_parse_unit(const json_t *o, strtab *t, const char *from, uint64_t fetched_ms, uint64_t gen,
+                    runit *out);
+int view_parse_job(const json_t *o, strtab *t, const char *from, uint64_t fetched_ms, uint64_t gen,
+                   rjob *out);
+
+/* "2026-11-26T10:18:34.795Z" and back (0 when unparsable). */
+void view_iso_ms(uint64_t ms, char *buf, size_t len);
+uint64_t view_parse_iso_ms(const char *s);
+
+#endif

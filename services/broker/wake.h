@@ -1,0 +1,40 @@
+/* A wake-up channel for one purpose (dispatch, peer schedule, stop): a
+ * condition variable on CLOCK_MONOTONIC, so waits are immune to the wall
+ * clock being set, with a generation counter, so a signal sent while the
+ * waiter was busy is not lost and a broadcast reaches every waiter. */
+#ifndef BROKER_WAKE_H
+#define BROKER_WAKE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define WAKE_FOREVER UINT64_MAX
+
+typedef struct wake {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    uint64_t gen;
+    bool stopping;
+} wake;
+
+int wake_init(wake *w);
+void wake_destroy(wake *w);
+/* Wakes every waiter. Never blocks for long: safe under any other lock. */
+void wake_signal(wake *w);
+/* Wakes every waiter for good: every wait returns false from now on. */
+void wake_stop(wake *w);
+bool wake_stopping(wake *w);
+/* The generation to pass to the first wake_wait. */
+uint64_t wake_gen(wake *w);
+/* Waits until a signal after generation *seen, a stop, or ms (WAKE_FOREVER:
+ * no limit); *seen becomes the current generation. False when stopping. */
+bool wake_wait(wake *w, uint64_t *seen, uint64_t ms);
+/* Waits ms unless stopped first (signals do not end it). False when
+ * stopping. */
+bool wake_sleep(wake *w, uint64_t ms);
+
+/* ms +- 25%, so that threads on the same schedule spread out. */
+uint64_t wake_jitter(uint64_t ms);
+
+#endif

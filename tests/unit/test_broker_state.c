@@ -1,0 +1,656 @@
+/* The broker's district without SQLite, HTTP or JSON: state.c, jobs.c,
+ * units.c, remote.c and peertab.c on their own, in milliseconds. Dispatch
+ * order, queue yield, preemption, requeue on loss, applying a pulled page,
+ * the borrowed-unit rules and the accepted result releasing every other
+ * holder. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jobs.h"
+#include "peertab.h"
+#include "remote.h"
+#include "state.h"
+#include "unit.h"
+#include "units.h"
+
+#define SELF "Downtown"
+#define NOW  1000000u
+
+static const char *const FIRE[] = {"firefighting", "rescue"};
+static const char *const EMS[] = {"medical", "transport"};
+static const char *const NEED_FIRE[] = {"firefighting"};
+static const char *const NEED_MED[] = {"medical"};
+
+static state S;
+
+static void setup(void)
+{
+    ck_assert_int_eq(state_init(&S, SELF, 3000), COORD_OK);
+}
+
+static void teardown(void)
+{
+    state_release(&S);
+}
+
+static unit *add_unit(const char *id, const char *const *caps, size_t ncaps, uint32_t capacity)
+{
+    unit_reg r = {
+        .id = id,
+        .kind = "kind",
+        .url = "http://127.0.0.1:1",
+        .caps = caps,
+        .ncaps = ncaps,
+        .capacity = capacity,
+    };
+    unit *u;
+    bool created, back;
+
+    ck_assert_int_eq(state_register_unit(&S, &r, NOW, NOW, &u, &created, &back), 0);
+    ck_assert(created);
+    return u;
+}
+
+static job *submit(const char *id, severity sev, const char *const *caps, size_t ncaps)
+{
+    job_submission sub = {.id = id, .type = "incident", .sev = sev, .caps = caps, .ncaps = ncaps};
+    job *j;
+
+    ck_assert_int_eq(state_submit(&S, &sub, NOW, &j), COORD_OK);
+    j->dispatching = false; /* as after its submitter's dispatch */
+    return j;
+}
+
+/* Reserve and confirm: the job is assigned to one of our units. */
+static uint32_t assign_local(job *j, unit *u)
+{
+    vclock vc;
+    uint32_t n;
+
+    vclock_init(&vc);
+    vclock_set(&vc, SELF, 7);
+    ck_assert_int_eq(state_reserve(&S, j, u, u->id, SELF, &vc, NOW, &n), COORD_OK);
+    ck_assert_int_eq(state_confirm(&S, j, n, NOW), COORD_OK);
+    j->dispatching = false;
+    return n;
+}
+
+/* The same through a claim at another district. */
+static uint32_t assign_borrowed(job *j, const char *unit_id, const char *home)
+{
+    vclock vc;
+    uint32_t n;
+
+    vclock_init(&vc);
+    ck_assert_int_eq(state_reserve(&S, j, NULL, unit_id, home, &vc, NOW, &n), COORD_OK);
+    ck_assert_int_eq(state_confirm(&S, j, n, NOW), COORD_OK);
+    j->dispatching = false;
+    return n;
+}
+
+static const notice *last_notice(const unit *u)
+{
+    return u->nnotices ? &u->notices[u->nnotices - 1] : NULL;
+}
+
+/* ---- dispatch order ---- */
+
+START_TEST(test_pick_fewest_jobs_then_id_among_capable)
+{
+    unit *a = add_unit("LAFD-2", FIRE, 2, 2);
+    unit *b = add_unit("LAFD-1", FIRE, 2, 2);
+    add_unit("EMS-3", EMS, 2, 1);
+    job *j1 = submit("J1", SEV_HIGH, NEED_FIRE, 1);
+    char tried[2][COORD_ID_MAX + 1];
+
+    /* Equal load: the lower id. Never the ambulance (capability index). */
+    ck_assert_ptr_eq(state_pick_unit(&S, j1, NULL, 0), b);
+    assign_local(j1, b);
+    /* Now LAFD-1 holds one: the other has fewer. */
+    job *j2 = submit("J2", SEV_HIGH, NEED_FIRE, 1);
+    ck_assert_ptr_eq(state_pick_unit(&S, j2, NULL, 0), a);
+    snprintf(tried[0], sizeof(tried[0]), "LAFD-2");
+    ck_assert_ptr_eq(state_pick_unit(&S, j2, tried, 1), b);
+    snprintf(tried[1], sizeof(tried[1]), "LAFD-1");
+    ck_assert_ptr_null(state_pick_unit(&S, j2, tried, 2));
+    /* A medical job finds only the ambulance. */
+    job *j3 = submit("J3", SEV_LOW, NEED_MED, 1);
+    ck_assert_str_eq(state_pick_unit(&S, j3, NULL, 0)->id, "EMS-3");
+    /* Lost and out-of-service units are not picked. */
+    ck_assert_int_eq(unit_set_cond(&a->cond, UNIT_COND_LOST), COORD_OK);
+    ck_assert_ptr_eq(state_pick_unit(&S, j2, NULL, 0), b);
+    ck_assert_int_eq(unit_set_cond(&b->cond, UNIT_COND_OFF), COORD_OK);
+    ck_assert_ptr_null(state_pick_unit(&S, j2, NULL, 0));
+}
+END_TEST
+
+START_TEST(test_queue_severity_then_age_and_yield)
+{
+    unit *u = add_unit("LAFD-1", FIRE, 2, 1);
+    job *low_old = submit("low-old", SEV_LOW, NEED_FIRE, 1);
+    job *crit = submit("crit", SEV_CRITICAL, NEED_FIRE, 1);
+    job *low_new = submit("low-new", SEV_LOW, NEED_FIRE, 1);
+    job *med = submit("med", SEV_MEDIUM, NEED_MED, 1);
+    jobq_item q[8];
+    size_t n = jobq_snapshot(S.queue, q, 8);
+
+    ck_assert_uint_eq(n, 4);
+    ck_assert_str_eq(q[0].id, "crit");
+    ck_assert_str_eq(q[1].id, "med");
+    ck_assert_str_eq(q[2].id, "low-old");
+    ck_assert_str_eq(q[3].id, "low-new");
+    /* The unit goes to the critical job first, whoever dispatches. */
+    ck_assert(state_yields(&S, low_old, u));
+    ck_assert(state_yields(&S, med, u));
+    ck_assert(!state_yields(&S, crit, u));
+    /* A job being dispatched by someone else does not hold the unit back. */
+    crit->dispatching = true;
+    ck_assert(!state_yields(&S, low_old, u));
+    crit->dispatching = false;
+    assign_local(crit, u);
+    ck_assert(!jobq_contains(S.queue, "crit"));
+    unit *u2 = add_unit("LAFD-9", FIRE, 2, 1);
+    /* The medical job ahead cannot use a fire engine: no yield to it. */
+    ck_assert(!state_yields(&S, low_old, u2));
+    /* Equal severity: the older one first. */
+    ck_assert(state_yields(&S, low_new, u2));
+}
+END_TEST
+
+/* ---- loss and requeue ---- */
+
+START_TEST(test_unit_lost_requeues_its_jobs)
+{
+    unit *u = add_unit("LAFD-2", FIRE, 2, 2);
+    job *a = submit("A", SEV_HIGH, NEED_FIRE, 1);
+    uint32_t na = assign_local(a, u);
+    lost_items items;
+
+    ck_assert_int_eq(state_claim_reserve(&S, u, "W1", 3, "Westside", NEED_FIRE, 1), CLAIM_RESERVED);
+    ck_assert(state_claim_settle(&S, u, "W1", 3, true));
+    ck_assert_uint_eq(u->load, 2);
+    ck_assert_int_eq(state_unit_lost(&S, u, NOW + 5, &items), COORD_OK);
+    ck_assert(unit_cond_lost(u->cond));
+    ck_assert_int_eq(unit_shown_status(u), UNIT_LOST);
+    ck_assert_uint_eq(u->load, 0);
+    ck_assert_uint_eq(items.n, 2);
+    ck_assert_uint_eq(items.moved, 1);
+    for (size_t i = 0; i < items.n; i++) {
+        if (items.v[i].foreign) {
+            ck_assert_str_eq(items.v[i].job_id, "W1");
+            ck_assert_str_eq(items.v[i].owner, "Westside");
+        } else {
+            ck_assert_str_eq(items.v[i].job_id, "A");
+            ck_assert(items.v[i].requeued);
+        }
+    }
+    free(items.v);
+    ck_assert_int_eq(a->status, JOB_QUEUED);
+    ck_assert(jobq_contains(S.queue, "A"));
+    ck_assert_int_eq(job_attempt(a, na)->state, ATT_REVOKED);
+    ck_assert_uint_eq(a->updated_ms, NOW + 5);
+    ck_assert_uint_eq(u->nnotices, 2); /* told when it comes back */
+    /* The detector does not judge a lost unit again. */
+    ck_assert_int_eq(state_unit_lost(&S, u, NOW, &items), COORD_E_TRANSITION);
+    /* A heartbeat brings it back. */
+    ck_assert(state_unit_heard(&S, u, NOW + 9, 10));
+    ck_assert_int_eq(unit_shown_status(u), UNIT_AVAILABLE);
+    ck_assert(!state_unit_heard(&S, u, NOW + 10, 11));
+}
+END_TEST
+
+START_TEST(test_requeue_is_the_one_way_and_illegal_is_refused)
+{
+    unit *u = add_unit("LAFD-1", FIRE, 2, 1);
+    job *j = submit("J", SEV_HIGH, NEED_FIRE, 1);
+    uint32_t n = assign_local(j, u);
+    attempt *a = job_attempt(j, n);
+
+    ck_assert_int_eq(state_requeue(&S, j, a, NOW, "redeployed"), 1);
+    ck_assert_str_eq(last_notice(u)->reason, "redeployed");
+    ck_assert_uint_eq(u->load, 0);
+    /* A revoked attempt cannot be revoked again: refused, nothing moves. */
+    ck_assert_int_eq(state_requeue(&S, j, a, NOW, "redeployed"), COORD_E_TRANSITION);
+    ck_assert_uint_eq(jobq_size(S.queue), 1);
+    /* Nor confirmed again. */
+    ck_assert_int_eq(state_confirm(&S, j, n, NOW), COORD_E_TRANSITION);
+    ck_assert_int_eq(j->status, JOB_QUEUED);
+}
+END_TEST
+
+/* ---- preemption ---- */
+
+START_TEST(test_preemption_victim_only_in_emergency)
+{
+    unit *u1 = add_unit("LAFD-1", FIRE, 2, 1);
+    unit *u0 = add_unit("LAFD-0", FIRE, 2, 1);
+    job *low1 = submit("low-1", SEV_LOW, NEED_FIRE, 1);
+    job *low0 = submit("low-0", SEV_LOW, NEED_FIRE, 1);
+    assign_local(low1, u1);
+    uint32_t n0 = assign_local(low0, u0);
+    job *crit = submit("crit", SEV_CRITICAL, NEED_FIRE, 1);
+    preemption p;
+
+    ck_assert_int_eq(state_preempt(&S, crit, SEV_MEDIUM, NOW, &p), 0);
+    ck_assert_int_eq(low0->status, JOB_ASSIGNED);
+    ck_assert_int_eq(state_preempt(&S, crit, SEV_HIGH, NOW, &p), 1);
+    /* The lowest unit id loses its low-severity job. */
+    ck_assert_str_eq(p.unit_id, "LAFD-0");
+    ck_assert_str_eq(p.job_id, "low-0");
+    ck_assert_uint_eq(p.attempt, n0);
+    ck_assert_int_eq(low0->status, JOB_QUEUED);
+    ck_assert_int_eq(low1->status, JOB_ASSIGNED);
+    ck_assert_uint_eq(u0->load, 0);
+    ck_assert_str_eq(last_notice(u0)->reason, "preempted");
+    ck_assert(state_pick_unit(&S, crit, NULL, 0) == u0);
+    /* A medium job is never a victim. */
+    job *med = submit("med", SEV_MEDIUM, NEED_FIRE, 1);
+    assign_local(med, u0);
+    job *crit2 = submit("crit2", SEV_CRITICAL, NEED_FIRE, 1);
+    ck_assert_int_eq(state_preempt(&S, crit2, SEV_CRITICAL, NOW, &p), 1);
+    ck_assert_str_eq(p.job_id, "low-1");
+    ck_assert_int_eq(state_preempt(&S, crit2, SEV_CRITICAL, NOW, &p), 0);
+}
+END_TEST
+
+/* ---- the accepted result ---- */
+
+START_TEST(test_accept_releases_every_other_holder)
+{
+    unit *a = add_unit("LAFD-2", FIRE, 2, 1);
+    unit *c = add_unit("LAFD-5", FIRE, 2, 1);
+    job *j = submit("bldg-C", SEV_CRITICAL, NEED_FIRE, 1);
+    uint32_t n1 = assign_local(j, a);
+    followups fu = {0};
+    lost_items items;
+
+    /* LAFD-2 goes silent: the job moves to LAFD-5 as attempt 2. */
+    ck_assert_int_eq(state_unit_lost(&S, a, NOW, &items), COORD_OK);
+    free(items.v);
+    uint32_t n2 = assign_local(j, c);
+    ck_assert_uint_ne(n1, n2);
+    /* The lost unit's late report is first: it wins (FCFS). */
+    result *rr = calloc(1, sizeof(*rr));
+    snprintf(rr->unit_id, sizeof(rr->unit_id), "LAFD-2");
+    rr->attempt = n1;
+    snprintf(rr->outcome, sizeof(rr->outcome), "contained");
+    rr->data = strdup("{}");
+    ck_assert_int_eq(state_accept_result(&S, j, rr, NOW + 1, &fu), COORD_OK);
+    ck_assert_int_eq(j->status, JOB_COMPLETED);
+    ck_assert_int_eq(job_attempt(j, n1)->state, ATT_FINISHED);
+    ck_assert_int_eq(job_attempt(j, n2)->state, ATT_REVOKED);
+    ck_assert_uint_eq(c->load, 0);
+    ck_assert_str_eq(last_notice(c)->reason, "result_accepted");
+    ck_assert_uint_eq(fu.n, 1);
+    ck_assert(!fu.v[0].release);
+    ck_assert_str_eq(fu.v[0].url, c->url);
+    ck_assert_uint_eq(fu.v[0].attempt, n2);
+    followups_release(&fu);
+    /* A second result cannot be recorded. */
+    result dup = *rr;
+    ck_assert_int_eq(state_accept_result(&S, j, &dup, NOW, &fu), COORD_E_TRANSITION);
+    ck_assert_uint_eq(fu.n, 0);
+    ck_assert_int_eq(state_cancel(&S, j, NOW, &fu), COORD_E_TRANSITION);
+}
+END_TEST
+
+START_TEST(test_accept_releases_a_borrowed_holder_at_its_home)
+{
+    unit *a = add_unit("LAFD-1", FIRE, 2, 1);
+    job *j = submit("J", SEV_HIGH, NEED_FIRE, 1);
+    uint32_t n1 = assign_local(j, a);
+    followups fu = {0};
+    attempt *a1 = job_attempt(j, n1);
+
+    ck_assert_int_eq(state_requeue(&S, j, a1, NOW, "redeployed"), 1);
+    uint32_t n2 = assign_borrowed(j, "LAFD-5", "Westside");
+    ck_assert_ptr_eq(hmap_get(S.borrowed, "J"), j);
+    result *rr = calloc(1, sizeof(*rr));
+    snprintf(rr->unit_id, sizeof(rr->unit_id), "LAFD-5");
+    rr->attempt = n2;
+    ck_assert_int_eq(state_accept_result(&S, j, rr, NOW, &fu), COORD_OK);
+    ck_assert_uint_eq(fu.n, 1);
+    ck_assert(fu.v[0].release);
+    ck_assert_str_eq(fu.v[0].district, "Westside");
+    ck_assert_str_eq(fu.v[0].unit_id, "LAFD-5");
+    ck_assert_str_eq(fu.v[0].reason, "finished");
+    ck_assert_ptr_null(hmap_get(S.borrowed, "J"));
+    followups_release(&fu);
+}
+END_TEST
+
+START_TEST(test_cancel_tells_every_holder)
+{
+    unit *a = add_unit("LAFD-1", FIRE, 2, 1);
+    job *j = submit("J", SEV_HIGH, NEED_FIRE, 1);
+    job *q = submit("Q", SEV_LOW, NEED_FIRE, 1);
+    followups fu = {0};
+
+    assign_local(j, a);
+    ck_assert_int_eq(state_cancel(&S, j, NOW, &fu), COORD_OK);
+    ck_assert_int_eq(j->status, JOB_CANCELLED);
+    ck_assert_uint_eq(a->load, 0);
+    ck_assert_uint_eq(fu.n, 1);
+    ck_assert_str_eq(fu.v[0].reason, "cancelled");
+    followups_release(&fu);
+    ck_assert_int_eq(state_cancel(&S, q, NOW, &fu), COORD_OK);
+    ck_assert(!jobq_contains(S.queue, "Q"));
+    ck_assert_uint_eq(fu.n, 0);
+}
+END_TEST
+
+/* ---- borrowed-unit rules at the home broker ---- */
+
+START_TEST(test_claims_supersede_retry_and_release)
+{
+    unit *u = add_unit("LAFD-5", FIRE, 2, 1);
+
+    ck_assert_int_eq(state_claim_reserve(&S, u, "W1", 1, "Westside", NEED_MED, 1), CLAIM_NOT_FREE);
+    ck_assert_int_eq(state_claim_reserve(&S, u, "W1", 1, "Westside", NEED_FIRE, 1), CLAIM_RESERVED);
+    /* While the executor is asked, the unit is taken. */
+    ck_assert_int_eq(state_claim_reserve(&S, u, "V1", 1, "Valley", NEED_FIRE, 1), CLAIM_NOT_FREE);
+    ck_assert_int_eq(state_claim_reserve(&S, u, "W1", 1, "Westside", NEED_FIRE, 1),
+                     CLAIM_HELD_OTHER);
+    ck_assert(state_claim_settle(&S, u, "W1", 1, true));
+    ck_assert_int_eq(state_claim_reserve(&S, u, "W1", 1, "Westside", NEED_FIRE, 1), CLAIM_RETRY);
+    ck_assert_int_eq(unit_shown_status(u), UNIT_BUSY);
+    /* The owner moved its job to attempt 2 on the same unit: supersedes. */
+    ck_assert_int_eq(state_claim_reserve(&S, u, "W1", 2, "Westside", NEED_FIRE, 1), CLAIM_RESERVED);
+    ck_assert_uint_eq(u->load, 1);
+    ck_assert_uint_eq(unit_find_held(u, "W1", 0)->attempt, 2);
+    /* An older attempt is not a supersede. */
+    ck_assert_int_eq(state_claim_reserve(&S, u, "W1", 1, "Westside", NEED_FIRE, 1),
+                     CLAIM_HELD_OTHER);
+    /* The executor did not take attempt 2: the slot is free again. */
+    ck_assert(!state_claim_settle(&S, u, "W1", 2, false));
+    ck_assert_uint_eq(u->load, 0);
+    ck_assert_int_eq(state_claim_reserve(&S, u, "W1", 3, "Westside", NEED_FIRE, 1), CLAIM_RESERVED);
+    ck_assert(state_claim_settle(&S, u, "W1", 3, true));
+    ck_assert(!state_release_claim(&S, u, "W1", 2));
+    ck_assert(state_release_claim(&S, u, "W1", 3));
+    ck_assert_int_eq(unit_shown_status(u), UNIT_AVAILABLE);
+    ck_assert(!state_release_claim(&S, u, "W1", 3));
+}
+END_TEST
+
+START_TEST(test_claim_on_a_lost_unit_does_not_stand)
+{
+    unit *u = add_unit("LAFD-5", FIRE, 2, 1);
+    lost_items items;
+
+    ck_assert_int_eq(state_claim_reserve(&S, u, "W1", 1, "Westside", NEED_FIRE, 1), CLAIM_RESERVED);
+    ck_assert_int_eq(state_unit_lost(&S, u, NOW, &items), COORD_OK);
+    ck_assert_uint_eq(items.n, 0); /* pending: the claim in flight settles it */
+    free(items.v);
+    ck_assert(!state_claim_settle(&S, u, "W1", 1, true));
+    ck_assert_uint_eq(u->load, 0);
+}
+END_TEST
+
+/* ---- applying a pulled page ---- */
+
+static runit copy_unit(const char *id, unit_status shown, uint32_t njobs, const peer *p)
+{
+    runit c;
+
+    memset(&c, 0, sizeof(c));
+    snprintf(c.id, sizeof(c.id), "%s", id);
+    snprintf(c.kind, sizeof(c.kind), "fire");
+    snprintf(c.district, sizeof(c.district), "%s", p->id);
+    snprintf(c.from, sizeof(c.from), "%s", p->id);
+    ck_assert_int_eq(capset_set(&c.caps, S.strings, FIRE, 2), COORD_OK);
+    c.shown = shown;
+    c.capacity = 2;
+    c.njobs = njobs;
+    if (njobs) {
+        c.jobs = calloc(njobs, sizeof(*c.jobs));
+        for (uint32_t i = 0; i < njobs; i++)
+            snprintf(c.jobs[i], sizeof(c.jobs[i]), "X%u", i);
+    }
+    c.last_hb_ago = -1;
+    c.gen = p->gen;
+    return c;
+}
+
+static rjob copy_job(const char *id, const peer *p)
+{
+    rjob c;
+
+    memset(&c, 0, sizeof(c));
+    snprintf(c.id, sizeof(c.id), "%s", id);
+    snprintf(c.from, sizeof(c.from), "%s", p->id);
+    c.gen = p->gen;
+    return c;
+}
+
+START_TEST(test_page_own_ids_lost_borrowed_and_sweep)
+{
+    peertab pt = {0};
+    remote r;
+    size_t idx;
+    bool added;
+    copy_outcome out;
+    char(*gone)[COORD_ID_MAX + 1];
+    size_t ngone;
+
+    ck_assert_int_eq(remote_init(&r, S.strings), COORD_OK);
+    ck_assert_int_eq(peertab_add(&pt, SELF, "Westside", "http://w", 0, &idx, &added), COORD_OK);
+    peer *p = &pt.v[idx];
+    add_unit("LAFD-1", FIRE, 2, 1);
+    job *mine = submit("mine", SEV_HIGH, NEED_FIRE, 1);
+    uint32_t n = assign_borrowed(mine, "LAFD-5", "Westside");
+
+    /* A first full sync, one page. */
+    peer_page_begin(p, true);
+    ck_assert_uint_eq(p->gen, 1);
+    runit c = copy_unit("LAFD-1", UNIT_AVAILABLE, 0, p); /* our id: ignored */
+    remote_apply_unit(&r, &S, &c, NOW, &out);
+    ck_assert(out.own && !out.stored);
+    ck_assert_ptr_null(remote_unit(&r, "LAFD-1"));
+    c = copy_unit("LAFD-5", UNIT_BUSY, 1, p);
+    remote_apply_unit(&r, &S, &c, NOW, &out);
+    ck_assert(out.stored && !out.own && out.nrequeued == 0);
+    c = copy_unit("LAFD-6", UNIT_AVAILABLE, 0, p);
+    remote_apply_unit(&r, &S, &c, NOW, &out);
+    ck_assert(out.stored && !out.may_aid); /* nothing waits here */
+    rjob jc = copy_job("mine", p);
+    remote_apply_job(&r, &S, &jc, &out);
+    ck_assert(out.own);
+    jc = copy_job("theirs", p);
+    remote_apply_job(&r, &S, &jc, &out);
+    ck_assert(out.stored);
+    ck_assert(peer_page_end(p, false));
+    ck_assert_int_eq(remote_sweep(&r, 'u', p->id, p->gen, &gone, &ngone), COORD_OK);
+    ck_assert_uint_eq(ngone, 0);
+    free(gone);
+
+    /* An incremental page: the borrowed unit is lost at its home. */
+    peer_page_begin(p, false);
+    c = copy_unit("LAFD-5", UNIT_LOST, 0, p);
+    remote_apply_unit(&r, &S, &c, NOW + 7, &out);
+    ck_assert_uint_eq(out.nrequeued, 1);
+    ck_assert_ptr_eq(out.requeued[0], mine);
+    ck_assert_int_eq(mine->status, JOB_QUEUED);
+    ck_assert_int_eq(job_attempt(mine, n)->state, ATT_REVOKED);
+    ck_assert_ptr_null(hmap_get(S.borrowed, "mine"));
+    ck_assert_int_eq(remote_unit(&r, "LAFD-5")->shown, UNIT_LOST);
+    ck_assert(!peer_page_end(p, false)); /* not a full sync: nothing to sweep */
+
+    /* A free unit there while our job waits: mutual aid may help. */
+    c = copy_unit("LAFD-6", UNIT_AVAILABLE, 0, p);
+    remote_apply_unit(&r, &S, &c, NOW, &out);
+    ck_assert(out.may_aid);
+    char uid[COORD_ID_MAX + 1], home[COORD_ID_MAX + 1];
+    ck_assert(remote_pick_unit(&r, &pt, mine, NULL, 0, uid, home));
+    ck_assert_str_eq(uid, "LAFD-6");
+    ck_assert_str_eq(home, "Westside");
+
+    /* It restarted: a new full sync in two pages confirms only LAFD-6. */
+    peer_page_begin(p, true);
+    ck_assert_uint_eq(p->gen, 2);
+    peer_page_begin(p, true); /* the second page of the same sync */
+    ck_assert_uint_eq(p->gen, 2);
+    c = copy_unit("LAFD-6", UNIT_AVAILABLE, 0, p);
+    remote_apply_unit(&r, &S, &c, NOW, &out);
+    ck_assert(!peer_page_end(p, true));
+    ck_assert(peer_page_end(p, false));
+    ck_assert_int_eq(remote_sweep(&r, 'u', p->id, p->gen, &gone, &ngone), COORD_OK);
+    ck_assert_uint_eq(ngone, 1);
+    ck_assert_str_eq(gone[0], "LAFD-5");
+    free(gone);
+    ck_assert_int_eq(remote_sweep(&r, 'j', p->id, p->gen, &gone, &ngone), COORD_OK);
+    ck_assert_uint_eq(ngone, 1);
+    ck_assert_str_eq(gone[0], "theirs");
+    free(gone);
+    ck_assert_ptr_null(remote_unit(&r, "LAFD-5"));
+    ck_assert_ptr_nonnull(remote_unit(&r, "LAFD-6"));
+    remote_release(&r);
+}
+END_TEST
+
+START_TEST(test_mutual_aid_ranking_on_copies)
+{
+    peertab pt = {0};
+    remote r;
+    size_t idx;
+    bool added;
+    copy_outcome out;
+    char uid[COORD_ID_MAX + 1], home[COORD_ID_MAX + 1], tried[1][COORD_ID_MAX + 1];
+
+    ck_assert_int_eq(remote_init(&r, S.strings), COORD_OK);
+    peertab_add(&pt, SELF, "Westside", "http://w", 0, &idx, &added);
+    peertab_add(&pt, SELF, "Valley", "http://v", 0, &idx, &added);
+    job *j = submit("J", SEV_HIGH, NEED_FIRE, 1);
+    runit c = copy_unit("W-2", UNIT_AVAILABLE, 1, &pt.v[0]);
+    remote_apply_unit(&r, &S, &c, NOW, &out);
+    c = copy_unit("W-9", UNIT_AVAILABLE, 0, &pt.v[0]);
+    remote_apply_unit(&r, &S, &c, NOW, &out);
+    c = copy_unit("V-1", UNIT_AVAILABLE, 0, &pt.v[1]);
+    remote_apply_unit(&r, &S, &c, NOW, &out);
+    c = copy_unit("V-0", UNIT_BUSY, 0, &pt.v[1]); /* busy at home, whatever it lists */
+    remote_apply_unit(&r, &S, &c, NOW, &out);
+    /* Fewest jobs, then id; never a busy one. */
+    ck_assert(remote_pick_unit(&r, &pt, j, NULL, 0, uid, home));
+    ck_assert_str_eq(uid, "V-1");
+    ck_assert_str_eq(home, "Valley");
+    snprintf(tried[0], sizeof(tried[0]), "V-1");
+    ck_assert(remote_pick_unit(&r, &pt, j, tried, 1, uid, home));
+    ck_assert_str_eq(uid, "W-9");
+    /* Never an ambulance for a fire. */
+    job *m = submit("M", SEV_HIGH, NEED_MED, 1);
+    ck_assert(!remote_pick_unit(&r, &pt, m, NULL, 0, uid, home));
+    remote_release(&r);
+}
+END_TEST
+
+START_TEST(test_copies_are_capped_per_peer)
+{
+    remote r;
+    peertab pt = {0};
+    size_t idx;
+    bool added;
+    char id[COORD_ID_MAX + 1];
+
+    ck_assert_int_eq(remote_init(&r, S.strings), COORD_OK);
+    peertab_add(&pt, SELF, "Westside", "http://w", 0, &idx, &added);
+    for (unsigned i = 0; i < REMOTE_MAX_UNITS_PER_PEER; i++) {
+        runit c;
+
+        memset(&c, 0, sizeof(c));
+        snprintf(c.id, sizeof(c.id), "U%u", i);
+        snprintf(c.from, sizeof(c.from), "Westside");
+        ck_assert_int_eq(remote_put_unit(&r, &c), COORD_OK);
+    }
+    runit extra;
+    memset(&extra, 0, sizeof(extra));
+    snprintf(extra.id, sizeof(extra.id), "one-too-many");
+    snprintf(extra.from, sizeof(extra.from), "Westside");
+    ck_assert_int_eq(remote_put_unit(&r, &extra), COORD_E_RANGE);
+    ck_assert_uint_eq(r.refused, 1);
+    /* Replacing a copy it holds is no growth. */
+    memset(&extra, 0, sizeof(extra));
+    snprintf(id, sizeof(id), "U7");
+    snprintf(extra.id, sizeof(extra.id), "%s", id);
+    snprintf(extra.from, sizeof(extra.from), "Westside");
+    ck_assert_int_eq(remote_put_unit(&r, &extra), COORD_OK);
+    ck_assert_uint_eq(hmap_size(r.units), REMOTE_MAX_UNITS_PER_PEER);
+    remote_release(&r);
+}
+END_TEST
+
+/* ---- records ---- */
+
+START_TEST(test_heartbeat_revocations_once_each)
+{
+    unit *u = add_unit("LAFD-1", FIRE, 2, 1);
+    job *j = submit("J", SEV_HIGH, NEED_FIRE, 1);
+    uint32_t n = assign_local(j, u);
+    revoked_entry out[8];
+    job_ref hold = {"J", n};
+
+    ck_assert_int_eq(state_requeue(&S, j, job_attempt(j, n), NOW, "redeployed"), 1);
+    /* The notice and the unit's own list name the same job: one entry. */
+    ck_assert_uint_eq(state_heartbeat_revoked(&S, u, &hold, 1, out, 8), 1);
+    ck_assert_str_eq(out[0].job_id, "J");
+    ck_assert_str_eq(out[0].reason, "redeployed");
+    ck_assert(job_attempt(j, n)->notified);
+    /* Notices are told once; the held list keeps answering. */
+    ck_assert_uint_eq(state_heartbeat_revoked(&S, u, NULL, 0, out, 8), 0);
+    ck_assert_uint_eq(state_heartbeat_revoked(&S, u, &hold, 1, out, 8), 1);
+}
+END_TEST
+
+START_TEST(test_change_list_walks_only_what_changed)
+{
+    unit *u = add_unit("LAFD-1", FIRE, 2, 1);
+    job *j = submit("J", SEV_HIGH, NEED_FIRE, 1);
+    uint64_t v = S.meta_version;
+    size_t n = 0;
+
+    ck_assert_ptr_null(state_changes_after(&S, v));
+    state_touch_unit(&S, u);
+    state_touch_job(&S, j);
+    state_touch_unit(&S, u); /* moves to the end, listed once */
+    for (const change_node *c = state_changes_after(&S, v); c; c = state_change_next(&S, c)) {
+        ck_assert_uint_gt(c->version, v);
+        n++;
+    }
+    ck_assert_uint_eq(n, 2);
+    ck_assert(state_changes_after(&S, v)->is_job); /* the unit moved past it */
+    ck_assert_uint_eq(S.meta_version, v + 3);
+}
+END_TEST
+
+Suite *unit_suite(void)
+{
+    Suite *s = suite_create("broker_state");
+    TCase *d = unit_tcase("dispatch");
+    TCase *l = unit_tcase("loss");
+    TCase *res = unit_tcase("results");
+    TCase *c = unit_tcase("claims");
+    TCase *sync = unit_tcase("sync");
+    TCase *rec = unit_tcase("records");
+
+    TCase *all[] = {d, l, res, c, sync, rec};
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+        tcase_add_checked_fixture(all[i], setup, teardown);
+    tcase_add_test(d, test_pick_fewest_jobs_then_id_among_capable);
+    tcase_add_test(d, test_queue_severity_then_age_and_yield);
+    tcase_add_test(d, test_preemption_victim_only_in_emergency);
+    tcase_add_test(l, test_unit_lost_requeues_its_jobs);
+    tcase_add_test(l, test_requeue_is_the_one_way_and_illegal_is_refused);
+    tcase_add_test(res, test_accept_releases_every_other_holder);
+    tcase_add_test(res, test_accept_releases_a_borrowed_holder_at_its_home);
+    tcase_add_test(res, test_cancel_tells_every_holder);
+    tcase_add_test(c, test_claims_supersede_retry_and_release);
+    tcase_add_test(c, test_claim_on_a_lost_unit_does_not_stand);
+    tcase_add_test(sync, test_page_own_ids_lost_borrowed_and_sweep);
+    tcase_add_test(sync, test_mutual_aid_ranking_on_copies);
+    tcase_add_test(sync, test_copies_are_capped_per_peer);
+    tcase_add_test(rec, test_heartbeat_revocations_once_each);
+    tcase_add_test(rec, test_change_list_walks_only_what_changed);
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+        suite_add_tcase(s, all[i]);
+    return s;
+}
