@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
     build-essential pkg-config meson ninja-build
     libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libsqlite3-dev check
-    curl python3 python3-pytest docker-compose
+    curl python3 python3-pytest docker-compose cppcheck
     etcd-server etcd-client
 )
 if [ "${ERGRID_WITH_BROWSER:-0}" = 1 ]; then

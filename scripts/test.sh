@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Runs every test: installs what is missing, then builds and tests twice,
-# once normally and once under AddressSanitizer + UndefinedBehaviorSanitizer.
-#   Check unit and api suites (meson test), then the integration suites
-#   (pytest) that start the real service binaries on 127.0.0.1.
+# Runs every test: installs what is missing, runs cppcheck once over the
+# sources, then builds and tests twice, once normally and once under
+# AddressSanitizer + UndefinedBehaviorSanitizer.
+#   Check unit and api suites and the guards (meson test), then the
+#   integration suites (pytest) that start the real service binaries on
+#   127.0.0.1.
 # Usage: scripts/test.sh [--quick]   (--quick: skip the sanitizer build)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -64,6 +66,18 @@ suite() { # name builddir [meson args...]
         -p no:cacheprovider 2>&1 | tee "$artifacts/$name-pytest.log" | tail -25
     count_pytest "$artifacts/$name-pytest.log"
 }
+
+# cppcheck reads the sources, not a build, so once is enough. Each finding
+# counts as a failure; a clean run as one pass.
+echo "=== cppcheck ==="
+./tests/tools/cppcheck.sh >"$artifacts/cppcheck.log" 2>&1
+cat "$artifacts/cppcheck.log"
+findings=$(sed -n 's/^cppcheck: [0-9]* files, \([0-9]*\) findings$/\1/p' "$artifacts/cppcheck.log")
+if [ "${findings:-x}" = 0 ]; then
+    passed=$((passed + 1))
+else
+    failed=$((failed + ${findings:-1}))
+fi
 
 export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1:halt_on_error=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"

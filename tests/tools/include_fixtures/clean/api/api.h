@@ -1,0 +1,2 @@
+/* Fixture: the umbrella header of api. */
+#include "wire.h"

@@ -1,0 +1,2 @@
+/* Fixture: bench consumes any layer. */
+int bench_main(void);

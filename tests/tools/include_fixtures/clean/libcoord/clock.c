@@ -1,0 +1,7 @@
+/* Fixture: defines what clock.h declares. */
+#include "clock.h"
+
+int clock_tick(int c)
+{
+    return c + 1;
+}

@@ -1,0 +1,2 @@
+/* Fixture: a libcoord module with no dependencies. */
+int clock_tick(int c);

@@ -1,0 +1,3 @@
+/* Fixture: the umbrella header of libcoord. */
+#include "clock.h"
+#include "queue.h"

@@ -1,0 +1,4 @@
+/* Fixture: depends on clock. */
+#include "clock.h"
+
+int queue_push(int q);

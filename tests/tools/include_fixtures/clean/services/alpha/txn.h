@@ -1,0 +1,4 @@
+/* Fixture: the transaction runner, above state. */
+#include "state.h"
+
+int txn_run(int t);

@@ -1,0 +1,4 @@
+/* Fixture: a second service. */
+#include "api.h"
+
+int beta_run(int b);
