@@ -85,16 +85,4 @@
 #undef mktemp
 #define mktemp(...) BANNED(mktemp)
 
-/* BEGIN TEMPORARY ALLOW-LIST
- * Calls that were in the tree when this header arrived, lifted from the ban
- * so the build passes until their owners replace them. Each line names every
- * file still allowed the call; tests/tools/banned_check.py fails when the name
- * appears in any other file, and compiles every ban with ERGRID_BANNED_STRICT
- * (which ignores this list) to prove it bites. Delete a line once its files
- * are fixed, and this whole block once it is empty. */
-#ifndef ERGRID_BANNED_STRICT
-#undef strcpy /* allowed in: tests/api/test_service.c */
-#endif
-/* END TEMPORARY ALLOW-LIST */
-
 #endif

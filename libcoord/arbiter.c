@@ -191,6 +191,9 @@ int arbiter_add_attempt(arbiter_t *a, const char *job_id, const char *unit_id, u
         }
         j = fresh;
     }
+    /* j is the map's entry or the fresh one (its failure jumped out);
+     * cppcheck loses that across the goto. */
+    // cppcheck-suppress nullPointerRedundantCheck
     for (size_t i = 0; i < j->n; i++) {
         if (j->att[i].attempt == attempt) {
             rc = COORD_E_EXISTS; /* attempt numbers are unique per job */

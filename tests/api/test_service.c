@@ -102,7 +102,7 @@ START_TEST(test_parse_listen)
         "127.0.0.1:+80",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        strcpy(host, "untouched");
+        snprintf(host, sizeof(host), "%s", "untouched");
         port = 42;
         ck_assert_msg(api_parse_listen(bad[i], host, sizeof(host), &port) == -1, "accepted '%s'",
                       bad[i]);
