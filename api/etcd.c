@@ -3,6 +3,7 @@
  * defaults), the failover over several members, and the error mapping from
  * gRPC status codes to etcd_err. Election and fencing are in etcd_elect.c. */
 #include "etcd.h"
+#include "util.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -372,9 +373,9 @@ fail:
 
 etcd_client *etcd_new_list(const char *url_list, const etcd_opts *opts)
 {
-    char *copy, *save = NULL, *tok;
-    const char *urls[MAX_ENDPOINTS];
-    size_t n = 0;
+    char *copy;
+    const char *urls[MAX_ENDPOINTS], *cur = url_list, *tok;
+    size_t n = 0, len;
     etcd_client *c = NULL;
 
     if (!url_list)
@@ -382,10 +383,11 @@ etcd_client *etcd_new_list(const char *url_list, const etcd_opts *opts)
     copy = strdup(url_list);
     if (!copy)
         return NULL;
-    for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    while (coord_next_token(&cur, ",", &tok, &len)) {
         if (n == MAX_ENDPOINTS)
             goto out;
-        urls[n++] = tok;
+        copy[tok - url_list + len] = '\0';
+        urls[n++] = copy + (tok - url_list);
     }
     c = etcd_new(urls, n, opts);
 out:

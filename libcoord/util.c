@@ -78,6 +78,23 @@ uint64_t coord_digest(const void *data, size_t len)
     return h;
 }
 
+bool coord_next_token(const char **cursor, const char *delims, const char **tok, size_t *len)
+{
+    const char *p = *cursor;
+
+    if (!p)
+        return false;
+    p += strspn(p, delims);
+    if (!*p) {
+        *cursor = p;
+        return false;
+    }
+    *tok = p;
+    *len = strcspn(p, delims);
+    *cursor = p + *len;
+    return true;
+}
+
 static uint64_t clock_ms(clockid_t id)
 {
     struct timespec ts;

@@ -19,6 +19,12 @@ int coord_parse_duration_ms(const char *s, uint64_t *out);
 /* 64-bit FNV-1a digest of a byte string (content digest of results). */
 uint64_t coord_digest(const void *data, size_t len);
 
+/* Walks a list of fields separated by any of delims without writing into
+ * it (strtok_r does, and is banned): skips delimiters, sets *tok and *len
+ * to the next non-empty field and moves *cursor past it. False at the end
+ * (*tok and *len untouched). */
+bool coord_next_token(const char **cursor, const char *delims, const char **tok, size_t *len);
+
 /* Monotonic and wall clocks in milliseconds (the only clock access in
  * libcoord; everything else takes time as an argument). */
 uint64_t coord_now_mono_ms(void);

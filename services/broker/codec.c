@@ -60,13 +60,15 @@ int capstext_parse(const char *text, strtab *t, capset *out)
 {
     char buf[CAPSTEXT_MAX];
     const char *v[BROKER_MAX_CAPS];
-    size_t n = 0;
-    char *save = NULL;
+    size_t n = 0, len;
+    const char *cur = text, *tok;
 
     if (!text || strlen(text) >= sizeof(buf))
         return -1;
     memcpy(buf, text, strlen(text) + 1);
-    for (char *p = strtok_r(buf, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
+    while (coord_next_token(&cur, ",", &tok, &len)) {
+        char *p = buf + (tok - text);
+        p[len] = '\0';
         if (n == BROKER_MAX_CAPS || !coord_id_valid(p))
             return -1;
         v[n++] = p;

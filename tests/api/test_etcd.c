@@ -24,6 +24,7 @@
 
 #include "etcd.h"
 #include "http_client.h"
+#include "util.h"
 
 #ifndef ETCD_SCRIPTS
 #error "ETCD_SCRIPTS must name tests/etcd"
@@ -90,11 +91,10 @@ static int cluster_start(cluster *cl, int members)
     if (pclose(p) != 0 || !cl->dir[0] || !cl->urls_list[0])
         return -1;
     {
-        char *save = NULL, *copy = strdup(cl->urls_list);
-        for (char *t = strtok_r(copy, ",", &save); t && cl->n < MAX_MEMBERS;
-             t = strtok_r(NULL, ",", &save))
-            cl->urls[cl->n++] = strdup(t);
-        free(copy);
+        const char *cur = cl->urls_list, *t;
+        size_t len;
+        while (cl->n < MAX_MEMBERS && coord_next_token(&cur, ",", &t, &len))
+            cl->urls[cl->n++] = strndup(t, len);
     }
     return 0;
 }

@@ -182,10 +182,13 @@ static void check_allow(const api_response *res)
         return;
     }
     FUZZ_CHECK(allow && *allow, "405 without Allow");
-    char copy[API_REPLY_HEADER_MAX];
-    snprintf(copy, sizeof(copy), "%s", allow);
-    for (char *save = NULL, *m = strtok_r(copy, ", ", &save); m; m = strtok_r(NULL, ", ", &save))
+    const char *cur = allow, *tok;
+    size_t len;
+    while (coord_next_token(&cur, ", ", &tok, &len)) {
+        char m[32];
+        snprintf(m, sizeof(m), "%.*s", (int)len, tok);
         FUZZ_CHECK(known_method(m), "Allow lists %s", m);
+    }
 }
 
 static void check_reply(const char *target, const api_response *res)

@@ -123,6 +123,34 @@ START_TEST(test_digest_vectors)
 }
 END_TEST
 
+START_TEST(test_next_token)
+{
+    const char *list = ",a,,bc, d,", *cur = list, *tok = NULL;
+    size_t len = 0;
+    char got[8][8];
+    size_t n = 0;
+
+    while (coord_next_token(&cur, ", ", &tok, &len)) {
+        ck_assert_uint_lt(n, 8);
+        snprintf(got[n++], sizeof(got[0]), "%.*s", (int)len, tok);
+    }
+    ck_assert_uint_eq(n, 3);
+    ck_assert_str_eq(got[0], "a");
+    ck_assert_str_eq(got[1], "bc");
+    ck_assert_str_eq(got[2], "d");
+    ck_assert_str_eq(list, ",a,,bc, d,"); /* never written */
+    /* At the end, and for an empty or all-delimiter list, the outputs stay. */
+    tok = "x";
+    len = 7;
+    cur = ",,";
+    ck_assert(!coord_next_token(&cur, ",", &tok, &len));
+    ck_assert_str_eq(tok, "x");
+    ck_assert_uint_eq(len, 7);
+    cur = NULL;
+    ck_assert(!coord_next_token(&cur, ",", &tok, &len));
+}
+END_TEST
+
 START_TEST(test_clocks)
 {
     uint64_t m1 = coord_now_mono_ms(), m2 = coord_now_mono_ms();
@@ -151,6 +179,7 @@ Suite *unit_suite(void)
     suite_add_tcase(s, dur);
 
     tcase_add_test(misc, test_digest_vectors);
+    tcase_add_test(misc, test_next_token);
     tcase_add_test(misc, test_clocks);
     suite_add_tcase(s, misc);
     return s;

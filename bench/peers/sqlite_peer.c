@@ -12,7 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "peers.h"
+#include "sqlite_peer.h"
+#include "peer_util.h"
 
 struct lite {
     sqlite3 *db;

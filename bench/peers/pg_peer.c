@@ -13,7 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "peers.h"
+#include "pg_peer.h"
+#include "peer_util.h"
 
 #if BENCH_HAVE_LIBPQ
 

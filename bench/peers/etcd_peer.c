@@ -17,7 +17,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "peers.h"
+#include "etcd_peer.h"
+#include "peer_util.h"
+#include "util.h"
 
 #define ETCD_MAX_MEMBERS 9
 
@@ -60,10 +62,10 @@ etcd_peer *etcd_peer_start(unsigned members)
         free(p);
         return NULL;
     }
-    char *save = NULL;
-    for (char *u = strtok_r(urls, ",", &save); u && p->members < ETCD_MAX_MEMBERS;
-         u = strtok_r(NULL, ",", &save))
-        snprintf(p->url[p->members++], sizeof(p->url[0]), "%s", u);
+    const char *cur = urls, *u;
+    size_t len;
+    while (p->members < ETCD_MAX_MEMBERS && coord_next_token(&cur, ",", &u, &len))
+        snprintf(p->url[p->members++], sizeof(p->url[0]), "%.*s", (int)len, u);
     hc h;
     hc_init(&h);
     char vurl[160];
