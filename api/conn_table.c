@@ -28,6 +28,7 @@ struct conn_table {
     conn_limits lim;
     slot *slots;
     size_t nslots;
+    size_t reserve; /* free entries only light clients may take */
     int free_slot;
     client *clients; /* as many as slots: every client holds at least one */
     int free_client;
@@ -89,6 +90,7 @@ conn_table *conn_table_new(const conn_limits *limits, size_t slots, size_t max_f
         return NULL;
     t->lim = *limits;
     t->nslots = slots;
+    t->reserve = (slots - limits->max_total) / 2;
     t->nbuckets = 16;
     while (t->nbuckets < 2 * slots)
         t->nbuckets *= 2;
@@ -246,6 +248,8 @@ conn_verdict conn_table_admit(conn_table *t, int fd, const conn_addr *a, int64_t
                               int *victim_fd)
 {
     conn_verdict v = CONN_ADMIT;
+    size_t held, free_slots;
+    bool light;
     int c;
 
     if (!t || !a || fd < 0 || (size_t)fd >= t->max_fd)
@@ -253,18 +257,27 @@ conn_verdict conn_table_admit(conn_table *t, int fd, const conn_addr *a, int64_t
     if (t->by_fd[fd] >= 0)
         slot_release(t, t->by_fd[fd]);
     c = client_find(t, a);
-    if (c >= 0 && t->clients[c].live >= t->lim.max_per_client)
+    held = c >= 0 ? t->clients[c].live : 0;
+    if (held >= t->lim.max_per_client)
         return CONN_REFUSE_CLIENT;
-    if (t->free_slot < 0)
+    light = held < CONN_LIGHT_CLIENT;
+    free_slots = t->nslots - t->open;
+    /* The last `reserve` free entries are for light clients: a burst that
+     * fills the room with connections cut but not yet closed must not
+     * shut out a client that holds next to nothing. */
+    if (free_slots == 0 || (!light && free_slots <= t->reserve))
         return CONN_REFUSE_FULL;
     if (t->live >= t->lim.max_total) {
         int victim = pick_victim(t);
-        if (victim < 0)
+        if (victim >= 0) {
+            slot_cut(t, victim);
+            if (victim_fd)
+                *victim_fd = t->slots[victim].fd;
+            v = CONN_ADMIT_EVICTING;
+        } else if (!light) {
             return CONN_REFUSE_FULL;
-        slot_cut(t, victim);
-        if (victim_fd)
-            *victim_fd = t->slots[victim].fd;
-        v = CONN_ADMIT_EVICTING;
+        }
+        /* else: a light client goes over the limit, into the room */
     }
     slot_insert(t, fd, a, now_ms, false);
     return v;

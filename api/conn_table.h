@@ -34,11 +34,17 @@ typedef struct conn_limits {
  * *slots (may be NULL) receives the table size: limit plus that room. */
 size_t conn_limit_for_nofile(uint64_t nofile, size_t cap, size_t *slots);
 
+/* A client address holding fewer live connections than this is light:
+ * it may take the last free entries and, when nothing can be cut, go over
+ * max_total (never over the table's size), so a client that holds next to
+ * nothing is served through a flood from a few heavy addresses. */
+#define CONN_LIGHT_CLIENT 4
+
 typedef enum conn_verdict {
     CONN_ADMIT,          /* serve it */
     CONN_ADMIT_EVICTING, /* serve it; *victim_fd was cut to make room */
     CONN_REFUSE_CLIENT,  /* its address holds max_per_client connections */
-    CONN_REFUSE_FULL,    /* max_total reached and every connection is mid-request */
+    CONN_REFUSE_FULL,    /* no room: the table is full, or nothing can be cut for a heavy client */
 } conn_verdict;
 
 typedef struct conn_stats {
@@ -58,7 +64,8 @@ void conn_table_free(conn_table *t);
 /* A new connection fd from a at now. On CONN_ADMIT* it is in the table,
  * waiting to be started; on CONN_ADMIT_EVICTING *victim_fd (never fd) is a
  * started connection, waiting for a request, now marked cut: the caller
- * shuts it down. Refused connections are not in the table. An fd the table
+ * shuts it down. Refused connections are not in the table. Half of the
+ * entries beyond max_total are kept for light clients (CONN_LIGHT_CLIENT). An fd the table
  * still holds was closed without a word (libmicrohttpd drops a connection
  * it fails to set up silently): that entry is forgotten first. An fd at or
  * above max_fd is refused as CONN_REFUSE_FULL. Victim choice: among

@@ -72,11 +72,11 @@ typedef struct api_server api_server;
  * chunking, 431, 505, unparsable Content-Length: README, "Replies the
  * server cannot shape"). on_request receives the route's method and
  * pattern, or "unmatched" when no pattern matched the path.
- * Connections: one past its address's limit, or past the total when every
- * connection is mid-request, is answered 503 unavailable and closed at
- * accept; past the total otherwise, the connection waiting longest for a
- * request, of the address holding the most, is cut to make room; one
- * whose request is not whole by its read deadline is cut. Each of these
+ * Connections: one past its address's limit is answered 503 unavailable
+ * and closed at accept; past the total, the connection waiting longest for
+ * a request, of the address holding the most, is cut to make room, and
+ * when none can be, only a light client (conn_table.h) is still served;
+ * one whose request is not whole by its read deadline is cut. Each of these
  * is counted (api_server_metrics) and logged with service_log, at most one
  * line per kind every 10 s: the server is the only place that sees them.
  * Threads: handlers and on_request run concurrently on cfg->threads

@@ -135,16 +135,42 @@ END_TEST
 
 START_TEST(test_busy_and_unstarted_are_never_evicted)
 {
-    conn_table *t = table(2, 10, 4);
-    conn_addr a = ip(2), real = ip(1);
+    conn_table *t = table(4, 10, 6); /* 2 entries of room, 1 of them kept for light clients */
+    conn_addr heavy = ip(2), light = ip(1);
     int victim = -1;
     int id = open_started(t, 10, 2, 0);
-    ck_assert_int_eq(conn_table_admit(t, 11, &a, 0, NULL), CONN_ADMIT); /* not started */
+    for (int fd = 11; fd < 14; fd++) /* admitted, not yet started by libmicrohttpd */
+        ck_assert_int_eq(conn_table_admit(t, fd, &heavy, 0, NULL), CONN_ADMIT);
     conn_table_busy(t, id);
-    /* one mid-request, one not yet served by libmicrohttpd: nothing to cut */
-    ck_assert_int_eq(conn_table_admit(t, 12, &real, 1, &victim), CONN_REFUSE_FULL);
+    /* one mid-request, three not started: nothing to cut, so the heavy
+     * client is refused and a light one goes over the limit */
+    ck_assert_int_eq(conn_table_admit(t, 14, &heavy, 1, &victim), CONN_REFUSE_FULL);
+    ck_assert_int_eq(conn_table_admit(t, 15, &light, 1, &victim), CONN_ADMIT);
+    expect_stats(t, 5, 5, 2);
+    /* the last free entry is a light client's only */
     conn_table_idle(t, id, 2);
-    expect_eviction(t, 12, 1, 3, 10);
+    ck_assert_int_eq(conn_table_admit(t, 16, &heavy, 3, &victim), CONN_REFUSE_FULL);
+    expect_eviction(t, 16, 5, 3, 10);
+    /* full: nobody gets in */
+    ck_assert_int_eq(conn_table_admit(t, 17, &light, 4, &victim), CONN_REFUSE_FULL);
+    conn_table_free(t);
+}
+END_TEST
+
+START_TEST(test_heavy_clients_leave_the_reserve_to_light_ones)
+{
+    conn_table *t = table(4, 10, 8); /* 4 entries of room, 2 kept for light clients */
+    conn_addr heavy = ip(2);
+    for (int fd = 10; fd < 14; fd++)
+        open_started(t, fd, 2, fd);
+    /* the heavy client churns: each new connection cuts its own oldest */
+    expect_eviction(t, 20, 2, 20, 10);
+    expect_eviction(t, 21, 2, 21, 11);
+    /* two cut connections not yet closed: the two free entries are the reserve */
+    ck_assert_int_eq(conn_table_admit(t, 22, &heavy, 22, NULL), CONN_REFUSE_FULL);
+    expect_eviction(t, 23, 1, 23, 12);
+    expect_eviction(t, 24, 3, 24, 13);
+    expect_stats(t, 8, 4, 3);
     conn_table_free(t);
 }
 END_TEST
@@ -256,6 +282,7 @@ Suite *api_suite(void)
     tcase_add_test(tc, test_per_client_limit);
     tcase_add_test(tc, test_full_table_evicts_from_the_largest_client);
     tcase_add_test(tc, test_busy_and_unstarted_are_never_evicted);
+    tcase_add_test(tc, test_heavy_clients_leave_the_reserve_to_light_ones);
     tcase_add_test(tc, test_deadline_is_not_moved_by_time_only_by_a_finished_request);
     tcase_add_test(tc, test_expire_hands_out_in_batches);
     tcase_add_test(tc, test_unstarted_admissions_are_forgotten_not_cut);

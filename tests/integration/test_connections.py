@@ -27,6 +27,14 @@ REAL_REQUESTS = 30
 ATTACK_WINDOW_S = 6.0
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _fresh_figures():
+    """connections.txt holds this run's figures only."""
+    d = os.environ.get("ERGRID_ARTIFACTS")
+    if d and os.path.exists(os.path.join(d, "connections.txt")):
+        os.remove(os.path.join(d, "connections.txt"))
+
+
 def _figure(text):
     print(text)
     d = os.environ.get("ERGRID_ARTIFACTS")
