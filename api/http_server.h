@@ -1,8 +1,10 @@
-/* The HTTP server on libmicrohttpd: it reads each request (target, headers,
- * body within its cap), hands it to api_dispatch (dispatch.h: route table,
- * routing errors, body checks, the handler) and writes the api_response
- * back. Routes, requests and replies are declared in router.h, request.h
- * and reply.h; this header includes them all for the services. */
+/* The HTTP server on libmicrohttpd: it accepts connections itself (within
+ * per-client and total limits, with a read deadline; conn_table.h), reads
+ * each request (target, headers, body within its cap), hands it to
+ * api_dispatch (dispatch.h: route table, routing errors, body checks, the
+ * handler) and writes the api_response back. Routes, requests and replies
+ * are declared in router.h, request.h and reply.h; this header includes
+ * them all for the services. */
 #ifndef API_HTTP_SERVER_H
 #define API_HTTP_SERVER_H
 
@@ -12,6 +14,12 @@
 #include "dispatch.h"
 #include "listen.h"
 #include "service.h"
+
+/* Connection defaults (README, "Connection limits"). */
+#define API_DEFAULT_PER_CLIENT       256
+#define API_MAX_CONNECTIONS          4096
+#define API_DEFAULT_READ_DEADLINE_MS 10000
+#define API_DEFAULT_IDLE_TIMEOUT_S   30
 
 typedef struct api_server_config {
     const char *host; /* "127.0.0.1" */
@@ -27,6 +35,20 @@ typedef struct api_server_config {
      * Both must outlive the server. NULL: no observation. */
     histogram *latency;
     pthread_mutex_t *latency_mu;
+    /* Connections served at once; 0: derived from RLIMIT_NOFILE
+     * (conn_limit_for_nofile, at most API_MAX_CONNECTIONS). A larger value
+     * is cut down to what the fd limit allows. */
+    size_t max_connections;
+    size_t max_per_client; /* per client address; 0: API_DEFAULT_PER_CLIENT */
+    /* A request must be whole (headers and body) within this many ms of
+     * its connection being accepted or of the previous reply on it; bytes
+     * trickled meanwhile do not extend it. 0: API_DEFAULT_READ_DEADLINE_MS. */
+    unsigned read_deadline_ms;
+    /* libmicrohttpd's idle timeout (every byte resets it): bounds a reply
+     * the client does not read. Longer than the read deadline, which is
+     * what closes a connection waiting for a request, idle or trickling.
+     * 0: API_DEFAULT_IDLE_TIMEOUT_S. */
+    unsigned idle_timeout_s;
 } api_server_config;
 
 typedef struct api_server api_server;
@@ -40,10 +62,23 @@ typedef struct api_server api_server;
  * body_cap is read on and dropped, up to about as much again, so the 413
  * arrives on an intact connection; a longer upload, or a declared
  * Content-Length beyond that, is answered at once and cut off. HEAD gets
- * the GET reply without its body. Every error is {"error":{"code",
- * "message"}} JSON (only MHD's own replies to HTTP-level garbage, e.g.
- * broken chunking, are not). on_request receives the route's method and
+ * the GET reply without its body. Before any of that, at the headers: 400
+ * for an HTTP/1.1 request without exactly one Host header (any version:
+ * more than one), for a Transfer-Encoding other than chunked and for one
+ * sent with Content-Length; 413 at once, without 100 Continue, for
+ * Expect: 100-continue with a Content-Length above the cap. Every error is
+ * {"error":{"code","message"}} JSON except the replies libmicrohttpd sends
+ * by itself before any hook runs (malformed request line, header or
+ * chunking, 431, 505, unparsable Content-Length: README, "Replies the
+ * server cannot shape"). on_request receives the route's method and
  * pattern, or "unmatched" when no pattern matched the path.
+ * Connections: one past its address's limit is answered 503 unavailable
+ * and closed at accept; past the total, the connection waiting longest for
+ * a request, of the address holding the most, is cut to make room, and
+ * when none can be, only a light client (conn_table.h) is still served;
+ * one whose request is not whole by its read deadline is cut. Each of these
+ * is counted (api_server_metrics) and logged with service_log, at most one
+ * line per kind every 10 s: the server is the only place that sees them.
  * Threads: handlers and on_request run concurrently on cfg->threads
  * threads; whatever they share must be locked (cfg->latency is, with
  * cfg->latency_mu). */
@@ -51,5 +86,10 @@ api_server *api_server_start(const api_server_config *cfg, const api_route *rout
                              void *ctx, uint16_t *bound_port);
 /* Stops accepting, waits for in-flight requests, frees. Accepts NULL. */
 void api_server_stop(api_server *s);
+
+/* Appends the connection metrics (Prometheus text, ergrid_http_*: open
+ * connections and clients, the limits, connections accepted, refused and
+ * cut, accept errors) to sb. Thread-safe; accepts a NULL server. */
+void api_server_metrics(api_server *s, strbuf *sb);
 
 #endif

@@ -96,6 +96,7 @@ void h_metrics(api_request *req, api_response *res)
     pthread_mutex_lock(&b->latency_mu);
     histogram_write(&b->latency, &sb, "ergrid_request_duration_seconds", NULL);
     pthread_mutex_unlock(&b->latency_mu);
+    api_server_metrics(b->server, &sb);
     api_reply_text(res, 200, "text/plain; version=0.0.4", sb.buf ? sb.buf : "", sb.len);
     strbuf_release(&sb);
 }

@@ -68,7 +68,9 @@ void h_metrics(api_request *req, api_response *res)
     strbuf_addf(&sb, "# HELP ergrid_request_duration_seconds HTTP request latency.\n"
                      "# TYPE ergrid_request_duration_seconds histogram\n");
     histogram_write(&m->latency, &sb, "ergrid_request_duration_seconds", NULL);
+    api_server *server = c->server;
     pthread_mutex_unlock(&c->mu);
+    api_server_metrics(server, &sb);
     api_reply_text(res, 200, "text/plain; version=0.0.4", sb.buf, sb.len);
     strbuf_release(&sb);
 }

@@ -53,6 +53,7 @@ typedef struct executor {
 
     pthread_mutex_t metrics_mu;
     exec_metrics metrics;
+    api_server *server; /* for its connection metrics; set once under mu after it starts */
 
     pthread_t link_thread, sim_thread;
     bool link_started, sim_started;

@@ -31,6 +31,7 @@ void h_metrics(api_request *req, api_response *res)
     exec_counts(e, by_state);
     pthread_mutex_lock(&e->mu);
     bool registered = e->registered;
+    api_server *server = e->server;
     pthread_mutex_unlock(&e->mu);
 
     strbuf sb;
@@ -81,6 +82,7 @@ void h_metrics(api_request *req, api_response *res)
             snprintf(labels, sizeof labels, "method=\"\",route=\"unmatched\"");
         histogram_write(&m.latency[i], &sb, "ergrid_executor_request_duration_seconds", labels);
     }
+    api_server_metrics(server, &sb);
     if (sb.overflow || !sb.buf) {
         strbuf_release(&sb);
         api_reply_error(res, API_E_INTERNAL, "metrics text too large");

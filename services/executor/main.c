@@ -67,6 +67,7 @@ int main(int argc, char **argv)
         return 1;
     }
     pthread_mutex_lock(&e.mu); /* handlers may already read it */
+    e.server = srv;
     if (cfg.advertise_url[0])
         snprintf(e.unit_url, sizeof e.unit_url, "%s", cfg.advertise_url);
     else

@@ -1,5 +1,10 @@
-/* api/http_server.c and api/http_client.c against each other on loopback. */
+/* api/http_server.c and api/http_client.c against each other on loopback;
+ * the server's HTTP-level checks (Host, Transfer-Encoding, Expect) and its
+ * connection limits and read deadline, with raw sockets from 127/8 source
+ * addresses. */
 #include <check.h>
+#include <errno.h>
+#include <poll.h>
 #include <curl/curl.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -796,6 +801,273 @@ START_TEST(test_keepalive_many)
 }
 END_TEST
 
+/* ---- HTTP-level checks at the headers ---- */
+
+START_TEST(test_host_required)
+{
+    static char out[4096];
+    static const char *const want =
+        "{\"error\":{\"code\":\"bad_request\",\"message\":\"an HTTP/1.1 request needs exactly one "
+        "Host header\"}}";
+    static const char none[] = "GET /v1/ping HTTP/1.1\r\n\r\n";
+    static const char two[] = "GET /v1/ping HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n";
+    static const char http10[] = "GET /v1/ping HTTP/1.0\r\n\r\n";
+
+    raw_tcp(none, sizeof(none) - 1, out, sizeof(out));
+    ck_assert_msg(strncmp(out, "HTTP/1.1 400 Bad Request\r\n", 26) == 0, "%s", out);
+    ck_assert_ptr_nonnull(strstr(out, "\r\n\r\n"));
+    ck_assert_str_eq(strstr(out, "\r\n\r\n") + 4, want);
+    raw_tcp(two, sizeof(two) - 1, out, sizeof(out));
+    ck_assert_str_eq(strstr(out, "\r\n\r\n") + 4, want);
+    raw_tcp(http10, sizeof(http10) - 1, out, sizeof(out));
+    ck_assert_msg(strncmp(out, "HTTP/1.1 200 OK\r\n", 17) == 0, "%s", out);
+}
+END_TEST
+
+START_TEST(test_transfer_encoding_refused)
+{
+    static char out[4096];
+    static const char *const cases[] = {
+        "POST /v1/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Transfer-Encoding: gzip\r\n\r\n{}",
+        "POST /v1/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+        "POST /v1/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Content-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        raw_tcp(cases[i], strlen(cases[i]), out, sizeof(out));
+        ck_assert_msg(strncmp(out, "HTTP/1.1 400 Bad Request\r\n", 26) == 0, "%zu: %s", i, out);
+        ck_assert_ptr_nonnull(strstr(out, "{\"error\":{\"code\":\"bad_request\""));
+    }
+}
+END_TEST
+
+START_TEST(test_expect_continue_over_cap)
+{
+    static char out[4096];
+    /* above CAP, within what would be drained: only Expect makes it answer now */
+    static const char big[] = "POST /v1/echo HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                              "application/json\r\nContent-Length: 2000\r\n"
+                              "Expect: 100-continue\r\n\r\n";
+    static const char small[] = "POST /v1/echo HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                                "application/json\r\nContent-Length: 2\r\n"
+                                "Expect: 100-continue\r\n\r\n{}";
+
+    raw_tcp(big, sizeof(big) - 1, out, sizeof(out));
+    ck_assert_msg(strncmp(out, "HTTP/1.1 413 ", 13) == 0, "%s", out);
+    ck_assert_ptr_null(strstr(out, "100 Continue"));
+    ck_assert_ptr_nonnull(strstr(out, "{\"error\":{\"code\":\"payload_too_large\""));
+    raw_tcp(small, sizeof(small) - 1, out, sizeof(out));
+    ck_assert_ptr_nonnull(strstr(out, "HTTP/1.1 201 "));
+}
+END_TEST
+
+/* ---- connection limits and the read deadline (servers of their own) ---- */
+
+static api_server *limited;
+static uint16_t limited_port;
+
+static void start_limited(size_t max_connections, size_t per_client, unsigned deadline_ms)
+{
+    api_server_config cfg = {.host = "127.0.0.1",
+                             .threads = 2,
+                             .max_connections = max_connections,
+                             .max_per_client = per_client,
+                             .read_deadline_ms = deadline_ms};
+    limited =
+        api_server_start(&cfg, routes, sizeof(routes) / sizeof(routes[0]), NULL, &limited_port);
+    ck_assert_ptr_nonnull(limited);
+}
+
+static void stop_limited(void)
+{
+    api_server_stop(limited);
+    limited = NULL;
+}
+
+static int tcp_from(const char *src)
+{
+    struct sockaddr_in me = {0}, to = {0};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    ck_assert_int_ge(fd, 0);
+    me.sin_family = to.sin_family = AF_INET;
+    ck_assert_int_eq(inet_pton(AF_INET, src, &me.sin_addr), 1);
+    to.sin_port = htons(limited_port);
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&me, sizeof(me)), 0);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&to, sizeof(to)), 0);
+    return fd;
+}
+
+/* Reads into out until the peer closes, a whole reply (head plus
+ * Content-Length) is in, or ms pass. Returns the bytes read; *closed says
+ * whether the peer closed. */
+static size_t read_some(int fd, char *out, size_t outsz, int ms, bool *closed)
+{
+    size_t got = 0;
+
+    *closed = false;
+    for (;;) {
+        struct pollfd p = {fd, POLLIN, 0};
+        const char *end, *cl;
+        if (poll(&p, 1, ms) <= 0)
+            break;
+        ssize_t n = recv(fd, out + got, outsz - 1 - got, 0);
+        if (n <= 0) {
+            *closed = true;
+            break;
+        }
+        got += (size_t)n;
+        out[got] = '\0';
+        end = strstr(out, "\r\n\r\n");
+        cl = strstr(out, "Content-Length: ");
+        if (end && cl && got >= (size_t)(end + 4 - out) + strtoul(cl + 16, NULL, 10))
+            break;
+        if (got >= outsz - 1)
+            break;
+    }
+    out[got] = '\0';
+    return got;
+}
+
+static bool closed_within(int fd, int ms)
+{
+    char buf[4096];
+    bool closed;
+
+    read_some(fd, buf, sizeof(buf), ms, &closed);
+    return closed;
+}
+
+/* The value of one sample line of api_server_metrics (not its HELP line). */
+static double metric(api_server *s, const char *line_start)
+{
+    char want[256];
+    strbuf sb;
+    const char *at;
+    double v = -1;
+
+    snprintf(want, sizeof(want), "\n%s", line_start);
+    strbuf_init(&sb, 0);
+    api_server_metrics(s, &sb);
+    at = strstr(sb.buf, want);
+    if (at)
+        v = strtod(at + strlen(want), NULL);
+    strbuf_release(&sb);
+    return v;
+}
+
+static void get_ping(int fd, bool keep_alive)
+{
+    char req[128], out[4096];
+    bool closed;
+    int n = snprintf(req, sizeof(req), "GET /v1/ping HTTP/1.1\r\nHost: x\r\n%s\r\n",
+                     keep_alive ? "" : "Connection: close\r\n");
+
+    ck_assert_int_eq(send(fd, req, (size_t)n, MSG_NOSIGNAL), n);
+    read_some(fd, out, sizeof(out), 5000, &closed);
+    ck_assert_msg(strncmp(out, "HTTP/1.1 200 OK\r\n", 17) == 0, "%s", out);
+}
+
+START_TEST(test_per_client_limit)
+{
+    char out[4096];
+    bool closed;
+    int held[2], extra, real;
+
+    start_limited(0, 2, 0);
+    held[0] = tcp_from("127.0.0.2");
+    held[1] = tcp_from("127.0.0.2");
+    extra = tcp_from("127.0.0.2");
+    read_some(extra, out, sizeof(out), 5000, &closed);
+    ck_assert_msg(strncmp(out, "HTTP/1.1 503 Service Unavailable\r\n", 34) == 0, "%s", out);
+    ck_assert_str_eq(strstr(out, "\r\n\r\n") + 4,
+                     "{\"error\":{\"code\":\"unavailable\",\"message\":\"too many connections from "
+                     "this address\"}}");
+    ck_assert(closed_within(extra, 5000));
+    /* another address is served meanwhile, and the two held stay open */
+    real = tcp_from("127.0.0.1");
+    get_ping(real, false);
+    ck_assert(!closed_within(held[0], 100));
+    ck_assert(metric(limited,
+                     "ergrid_http_connections_refused_total{reason=\"per_client_limit\"} ") == 1);
+    ck_assert(metric(limited, "ergrid_http_connections_per_client_max ") == 2);
+    close(held[0]);
+    close(held[1]);
+    close(extra);
+    close(real);
+    stop_limited();
+}
+END_TEST
+
+START_TEST(test_full_server_cuts_the_longest_waiting)
+{
+    int held[3], real;
+
+    start_limited(3, 10, 0);
+    ck_assert(metric(limited, "ergrid_http_connections_max ") == 3);
+    /* three kept-alive connections from 127.0.0.2, each with one request
+     * served, so all three are waiting for their next one */
+    for (int i = 0; i < 3; i++) {
+        held[i] = tcp_from("127.0.0.2");
+        get_ping(held[i], true);
+    }
+    real = tcp_from("127.0.0.1");
+    get_ping(real, false);
+    ck_assert(closed_within(held[0], 5000));
+    ck_assert(!closed_within(held[1], 100));
+    ck_assert(!closed_within(held[2], 100));
+    ck_assert(metric(limited, "ergrid_http_connections_cut_total{reason=\"evicted\"} ") == 1);
+    for (int i = 0; i < 3; i++)
+        close(held[i]);
+    close(real);
+    stop_limited();
+}
+END_TEST
+
+START_TEST(test_read_deadline_is_not_reset_by_trickling)
+{
+    static const char req[] = "GET /v1/ping HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaa";
+    size_t sent = 0;
+    bool cut = false;
+    int slow, idle, quick;
+
+    start_limited(0, 0, 400);
+    slow = tcp_from("127.0.0.2");
+    idle = tcp_from("127.0.0.3");
+    get_ping(idle, true); /* served, then waits for a request that never comes */
+    /* one byte every 50 ms: far more often than the deadline */
+    while (sent < sizeof(req) - 1) {
+        if (send(slow, req + sent, 1, MSG_NOSIGNAL) != 1 || closed_within(slow, 50)) {
+            cut = true;
+            break;
+        }
+        sent++;
+    }
+    ck_assert_msg(cut, "still open after %zu trickled bytes", sent);
+    ck_assert_uint_ge(sent, 3); /* it really trickled past a few of its bytes */
+    ck_assert(closed_within(idle, 5000));
+    /* a request that is whole in time is served, even when sent in pieces */
+    quick = tcp_from("127.0.0.4");
+    ck_assert_int_eq(send(quick, "GET /v1/ping HTTP/1.1\r\n", 23, MSG_NOSIGNAL), 23);
+    ck_assert(!closed_within(quick, 100));
+    ck_assert_int_eq(send(quick, "Host: x\r\n\r\n", 11, MSG_NOSIGNAL), 11);
+    {
+        char out[4096];
+        bool closed;
+        read_some(quick, out, sizeof(out), 5000, &closed);
+        ck_assert_msg(strncmp(out, "HTTP/1.1 200 OK\r\n", 17) == 0, "%s", out);
+    }
+    ck_assert(metric(limited, "ergrid_http_connections_cut_total{reason=\"read_deadline\"} ") >= 2);
+    close(slow);
+    close(idle);
+    close(quick);
+    stop_limited();
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("api_http");
@@ -830,7 +1102,16 @@ static Suite *suite(void)
     tcase_add_test(tc, test_garbage_never_crashes);
     tcase_add_test(tc, test_port_in_use_and_bad_host);
     tcase_add_test(tc, test_keepalive_many);
+    tcase_add_test(tc, test_host_required);
+    tcase_add_test(tc, test_transfer_encoding_refused);
+    tcase_add_test(tc, test_expect_continue_over_cap);
     suite_add_tcase(s, tc);
+    TCase *lc = tcase_create("connection_limits");
+    tcase_set_timeout(lc, 60);
+    tcase_add_test(lc, test_per_client_limit);
+    tcase_add_test(lc, test_full_server_cuts_the_longest_waiting);
+    tcase_add_test(lc, test_read_deadline_is_not_reset_by_trickling);
+    suite_add_tcase(s, lc);
     return s;
 }
 
