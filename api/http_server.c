@@ -615,12 +615,14 @@ static void admit(api_server *s, int fd, const struct sockaddr_storage *ss, sock
  * to accept and close it, then take the spare back. */
 static void shed(api_server *s)
 {
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
     int fd;
 
     if (s->spare_fd < 0)
         return;
     close(s->spare_fd);
-    fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    fd = accept4(s->listen_fd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC);
     if (fd >= 0)
         close(fd);
     s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
