@@ -65,7 +65,22 @@ START_TEST(args_defaults_and_help)
     ck_assert_uint_eq(c.capacity, 1);
     ck_assert_int_eq(c.mode, EXEC_MODE_MANUAL);
     ck_assert_str_eq(c.advertise_url, "");
+    ck_assert(!c.fault_hooks);
     ck_assert_int_eq(PARSE(&c, err, "--id", "x", "--help"), EXEC_ARGS_HELP);
+}
+END_TEST
+
+START_TEST(args_fault_hooks_switch)
+{
+    static exec_config c;
+    char err[256];
+    /* A switch among flags with values: the next flag is not taken as its value. */
+    ck_assert_int_eq(PARSE(&c, err, "--fault-hooks", BASE), EXEC_ARGS_OK);
+    ck_assert(c.fault_hooks);
+    ck_assert_str_eq(c.id, "LAFD-1");
+    ck_assert_int_eq(PARSE(&c, err, BASE, "--fault-hooks=1"), EXEC_ARGS_ERROR);
+    ck_assert_ptr_nonnull(strstr(err, "no value"));
+    ck_assert_int_eq(PARSE(&c, err, BASE, "--fault-hooks", "--fault-hooks"), EXEC_ARGS_ERROR);
 }
 END_TEST
 
@@ -582,6 +597,7 @@ static Suite *executor_suite(void)
     TCase *args = tcase_create("args");
     tcase_add_test(args, args_good_both_forms);
     tcase_add_test(args, args_defaults_and_help);
+    tcase_add_test(args, args_fault_hooks_switch);
     tcase_add_test(args, args_bad);
     tcase_add_test(args, args_bad_ids_and_urls);
     tcase_add_test(args, url_validation);
