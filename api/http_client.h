@@ -4,6 +4,7 @@
 #define API_HTTP_CLIENT_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,6 +20,10 @@ typedef struct http_reply {
     long status;     /* HTTP status, 0 on transport failure */
     json_t *body;    /* parsed JSON reply (new reference) or NULL */
     char error[128]; /* transport error text when status == 0 */
+    /* Some try got as far as sending its request: after a transport
+     * failure the peer may have acted on it. False means it surely did
+     * not (refused, unresolvable, never connected). */
+    bool sent;
 } http_reply;
 
 /* Global init/cleanup (curl_global_*); call once from main / test setup. */
