@@ -32,7 +32,7 @@ typedef struct broker broker;
 typedef struct broker_metrics {
     uint64_t jobs_submitted, jobs_assigned, jobs_queued, jobs_redeployed;
     uint64_t results_accepted, results_rejected, results_retried, results_forbidden;
-    uint64_t units_lost, units_returned, assign_refused, assign_errors;
+    uint64_t units_lost, units_returned, assign_refused, assign_errors, assign_abandoned;
 } broker_metrics;
 
 struct broker {
@@ -51,7 +51,6 @@ struct broker {
     severity emergency; /* the city's level: newest declaration wins */
     uint64_t emergency_set_ms;
     bool registered;              /* with the coordinator */
-    uint64_t retry_drain_mono_ms; /* an executor refused: try the queue again then */
     uint64_t last_change_mono_ms; /* when peers last had news (notify debounce) */
     broker_metrics m;
 

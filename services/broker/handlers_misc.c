@@ -29,7 +29,7 @@ void h_metrics(api_request *req, api_response *res)
     uint64_t by_status[4] = {0};
     broker_metrics m;
     outbox_stats ob;
-    size_t waiting, it = 0;
+    size_t waiting, unreachable = 0, it = 0;
     uint64_t refused;
     const char *key;
     void *val;
@@ -37,8 +37,10 @@ void h_metrics(api_request *req, api_response *res)
 
     pthread_mutex_lock(&b->mu);
     m = b->m;
-    while (hmap_next(b->st.units, &it, &key, &val))
+    while (hmap_next(b->st.units, &it, &key, &val)) {
         by_status[unit_shown_status(val)]++;
+        unreachable += reach_unreachable(&((const unit *)val)->reach);
+    }
     waiting = jobq_size(b->st.queue);
     refused = b->rem.refused;
     pthread_mutex_unlock(&b->mu);
@@ -71,13 +73,20 @@ void h_metrics(api_request *req, api_response *res)
          "Assignments an executor refused (at capacity).", m.assign_refused},
         {"counter", "ergrid_assignment_errors_total", "Assignments that failed in transport.",
          m.assign_errors},
+        {"counter", "ergrid_assignments_abandoned_total",
+         "Attempts kept revoked: the call's outcome was unknown (it may have landed).",
+         m.assign_abandoned},
+        {"counter", "ergrid_outbox_retried_total", "Revocations and releases sent again.",
+         ob.retried},
         {"counter", "ergrid_outbox_dropped_total",
          "Revocations and releases dropped with the outbox full.", ob.dropped},
-        {"counter", "ergrid_outbox_failed_total", "Revocations and releases that failed to send.",
-         ob.failed},
+        {"counter", "ergrid_outbox_failed_total",
+         "Revocations and releases given up after every retry.", ob.failed},
         {"counter", "ergrid_remote_refused_total", "Synced copies refused past a peer's cap.",
          refused},
         {"gauge", "ergrid_jobs_waiting", "Jobs in the queue.", waiting},
+        {"gauge", "ergrid_units_unreachable",
+         "Units whose terminal failed every recent call: no work until it answers.", unreachable},
         {"gauge", "ergrid_outbox_queued", "Revocations and releases waiting to be sent.",
          ob.queued},
     };
