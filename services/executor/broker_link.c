@@ -133,6 +133,7 @@ static bool heartbeat_once(executor *e, link_state *st)
         service_log("warn", "fault hook: heartbeat reply dropped");
     } else if (rc == 0 && r.status == 200) {
         link_up(e, st, "heartbeat");
+        exec_saw_clock(e, json_object_get(r.body, "vclock"));
         int n = exec_apply_revoked(e, json_object_get(r.body, "revoked"));
         if (n > 0)
             service_log("info", "broker revoked %d assignment(s)", n);

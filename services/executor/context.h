@@ -53,6 +53,12 @@ typedef struct executor {
     size_t n;
     uint64_t next_seq;
     uint64_t report_counter; /* this unit's own vclock entry; persisted */
+    /* The element-wise max of every clock received from a broker (with an
+     * assignment, or in a heartbeat reply): sent with each heartbeat, so
+     * the home broker can tell that a list was written after the terminal
+     * had taken an assignment (docs/PROTOCOL.md). Persisted with the next
+     * write; a smaller one after a restart only delays that judgement. */
+    vclock seen;
     uint64_t gen;            /* bumped on every change that must be persisted */
     bool registered;
     bool stopping;
