@@ -103,7 +103,8 @@ static void confirmed(broker *b, txn *t, job *j, uint32_t n, const char *unit_id
               "assigned to %s (%s) as attempt %u%s", unit_id, kind, n, how);
     /* The clock after the settle: a heartbeat that has seen it was written
      * after the terminal took the job (units.h, the second way). */
-    unit *u = state_unit(&b->st, unit_id);
+    const attempt *a = job_attempt(j, n);
+    unit *u = a && attempt_is_local(&b->st, a) ? state_unit(&b->st, unit_id) : NULL;
     if (u)
         unit_stamp_settled(u, j->id, n, vclock_get(&b->clock, b->cfg.id));
 }
@@ -143,7 +144,8 @@ static void reach_after_call(broker *b, txn *t, unit *u, const struct call *c)
 {
     bool was_unreachable = reach_unreachable(&u->reach);
 
-    u->calling = false;
+    if (u->calls)
+        u->calls--;
     if (c->rc == 0) {
         if (u->reach.failures)
             txn_log(t, "info", "unit %s answers again at %s", u->id, u->url);
@@ -279,7 +281,7 @@ static enum local_outcome dispatch_local(broker *b, job *j, unit *u, bool owned)
     snprintf(unit_id, sizeof(unit_id), "%s", u->id);
     snprintf(job_id, sizeof(job_id), "%s", j->id);
     const http_opts *o = u->reach.failures ? &assign_failing_opts : &assign_opts;
-    u->calling = true;
+    u->calls++;
     /* On disk before it leaves (the store keeps a pending attempt as
      * abandoned): after a crash mid-call its number is still taken. */
     txn_begin(b, &t);
@@ -417,9 +419,9 @@ static bool probe_failing(broker *b)
     while (b->st.units_failing && n < PROBE_BATCH && hmap_next(b->st.units, &it, &key, &val)) {
         unit *u = val;
 
-        if (u->calling || !reach_probe_due(&u->reach, now))
+        if (u->calls || !reach_probe_due(&u->reach, now))
             continue;
-        u->calling = true;
+        u->calls++;
         snprintf(due[n].id, sizeof(due[n].id), "%s", u->id);
         snprintf(due[n].url, sizeof(due[n].url), "%s/v1/health", u->url);
         n++;

@@ -98,12 +98,13 @@ typedef struct unit {
     uint64_t registered_ms, last_hb_wall_ms;
     /* Dispatch's view of its terminal (not stored: a restart trusts every
      * unit again). reach: transport failures and their backoff (libcoord
-     * reach.h); calling: a call to it is in flight while it is failing, so
-     * no second dispatch waits on the same dead address; refused: it
-     * answered 409 at capacity, and is not offered work again before its
-     * next heartbeat (which reconciles what it holds). */
+     * reach.h); calls: dispatch calls or probes to it in flight, so that
+     * no second one waits on a failing address; refused: it answered a 4xx
+     * (409 at capacity), and is not offered work again before its next
+     * heartbeat (which reconciles what it holds). */
     reach reach;
-    bool calling, refused;
+    uint32_t calls;
+    bool refused;
 } unit;
 
 typedef struct state {
@@ -162,7 +163,7 @@ static inline unit_status unit_shown_status(const unit *u)
  * flight while it fails, and it has not refused since its last heartbeat. */
 static inline bool unit_may_dispatch(const unit *u, uint64_t now_mono)
 {
-    return !u->refused && !(u->calling && u->reach.failures) &&
+    return !u->refused && !(u->calls && u->reach.failures) &&
            reach_may_assign(&u->reach, now_mono);
 }
 /* The latest attempt the executor confirmed, or NULL. */

@@ -770,9 +770,9 @@ START_TEST(test_pick_skips_failing_refused_and_unreachable_units)
     /* Its backoff over, it is offered work again, but not while a call to
      * it is already in flight. */
     ck_assert_ptr_eq(state_pick_unit(&S, j, NULL, 0, NOW + REACH_BACKOFF_MIN_MS), a);
-    a->calling = true;
+    a->calls = 1;
     ck_assert_ptr_eq(state_pick_unit(&S, j, NULL, 0, NOW + REACH_BACKOFF_MIN_MS), b);
-    a->calling = false;
+    a->calls = 0;
     for (int i = 1; i < REACH_UNREACHABLE_AFTER; i++)
         state_unit_call_failed(&S, a, NOW);
     ck_assert(reach_unreachable(&a->reach));
