@@ -254,6 +254,12 @@ static void take_back_unheld(broker *b, txn *t, unit *u, const job_ref *holds, s
 
     if (rc < 0)
         txn_log(t, "error", "unit %s: heartbeat reconciliation: %s", u->id, coord_strerror(rc));
+    /* Only the claims actually dropped go on record. */
+    size_t k = 0;
+    for (size_t i = 0; i < gone.n; i++)
+        if (!gone.v[i].foreign || state_claim_drop(&b->st, u, gone.v[i].job_id, gone.v[i].attempt))
+            gone.v[k++] = gone.v[i];
+    gone.n = k;
     txn_taken_back(t, u->id, &gone, "its terminal no longer holds it");
     if (gone.n) {
         txn_put_unit(t, u);

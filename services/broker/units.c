@@ -236,24 +236,26 @@ int state_heartbeat_unheld(state *s, unit *u, const job_ref *held_jobs, size_t n
         snprintf(it->job_id, sizeof(it->job_id), "%s", gone.job_id);
         it->attempt = gone.attempt;
         if (gone.foreign) {
+            /* The claim's end is the claim code's (state_claim_drop and
+             * what the owner must learn): reported, the slot left here. */
             it->foreign = true;
             snprintf(it->owner, sizeof(it->owner), "%s", gone.owner);
-            (void)state_claim_drop(s, u, gone.job_id, gone.attempt);
-        } else {
-            job *j = state_job(s, gone.job_id);
-            attempt *a = j ? job_attempt(j, gone.attempt) : NULL;
-
-            if (a && a->state == ATT_ACTIVE) {
-                int moved = state_requeue(s, j, a, now_wall, NULL);
-
-                it->requeued = moved == 1;
-                out->moved += moved == 1;
-            }
-            /* A slot with no active attempt behind it is a leftover. */
-            if (unit_find_held(u, gone.job_id, gone.attempt))
-                unit_release_attempt(u, gone.job_id, gone.attempt);
-            state_touch_unit(s, u);
+            i++;
+            continue;
         }
+        job *j = state_job(s, gone.job_id);
+        attempt *a = j ? job_attempt(j, gone.attempt) : NULL;
+
+        if (a && a->state == ATT_ACTIVE) {
+            int moved = state_requeue(s, j, a, now_wall, NULL);
+
+            it->requeued = moved == 1;
+            out->moved += moved == 1;
+        }
+        /* A slot with no active attempt behind it is a leftover. */
+        if (unit_find_held(u, gone.job_id, gone.attempt))
+            unit_release_attempt(u, gone.job_id, gone.attempt);
+        state_touch_unit(s, u);
         /* Slot i now holds what was the last one: look at it again. */
     }
     return COORD_OK;

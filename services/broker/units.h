@@ -83,8 +83,10 @@ size_t state_heartbeat_revoked(state *s, unit *u, const job_ref *held_jobs, size
                                revoked_entry *out, size_t max);
 /* Way 2. seen_self: the heartbeat's "seen" entry for this broker (0: none
  * sent); clock_self: this broker's entry now, which stamps every settled
- * slot that has no stamp yet. *out lists what was taken back, as for a lost
- * unit (free out->v). */
+ * slot that has no stamp yet. *out lists what the terminal no longer holds
+ * (free out->v): own jobs are already requeued (as for a lost unit); claims
+ * are listed with foreign set and left in place for the caller to drop
+ * (state_claim_drop). */
 int state_heartbeat_unheld(state *s, unit *u, const job_ref *held_jobs, size_t nheld,
                            uint64_t seen_self, uint64_t clock_self, uint64_t now_wall,
                            lost_items *out);

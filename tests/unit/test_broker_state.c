@@ -753,6 +753,8 @@ START_TEST(test_heartbeat_takes_back_what_the_terminal_dropped)
     ck_assert_uint_eq(gone.n, 1);
     ck_assert(gone.v[0].foreign);
     ck_assert_str_eq(gone.v[0].owner, "Westside");
+    ck_assert_uint_eq(u->load, 1); /* a claim is the caller's to drop */
+    ck_assert(state_claim_drop(&S, u, "X", 4));
     ck_assert_uint_eq(u->load, 0);
     free(gone.v);
 }
