@@ -296,5 +296,12 @@ int restore_reload(broker *b, const char *path, char *err, size_t errlen)
         return -1;
     }
     put_back(&b->st, &k);
+    /* A page applied in the failed transaction moved a peer's cursor past
+     * changes (a borrowed unit lost) whose effect was not kept: pull each
+     * peer whole again. */
+    for (size_t i = 0; i < b->peers.n; i++) {
+        b->peers.v[i].since = 0;
+        b->peers.v[i].epoch[0] = '\0';
+    }
     return 0;
 }

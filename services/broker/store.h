@@ -79,6 +79,7 @@ typedef struct store_result_row {
  * succeeded since, so writes are refused. */
 typedef struct store_health {
     bool failing;
+    uint64_t failing_since_mono_ms, probes_failed_before; /* at the failure */
     uint64_t next_probe_mono_ms;
     uint64_t commit_failures, probes_ok, probes_failed;
     char error[256]; /* what the store said when it last failed */
