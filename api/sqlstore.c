@@ -133,8 +133,10 @@ int sqlstore_mark(const char *marker, const char *owner, char *err, size_t errle
     }
     /* Its directory: the part before the last '/' ("/" for a file at the
      * root, "." without one). */
-    snprintf(dir, sizeof(dir), "%.*s", !slash ? 1 : slash == marker ? 1 : (int)(slash - marker),
-             slash ? marker : ".");
+    if (!slash)
+        snprintf(dir, sizeof(dir), ".");
+    else
+        snprintf(dir, sizeof(dir), "%.*s", slash == marker ? 1 : (int)(slash - marker), marker);
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     ok = fd >= 0 && write(fd, text, (size_t)n) == n && fsync(fd) == 0;
     if (fd >= 0 && close(fd) != 0)
@@ -190,8 +192,7 @@ static int quick_check(sqlite3 *h, const char *path, char *err, size_t errlen)
         }
         said[k] = '\0';
         snprintf(err, errlen, "database %s is damaged (quick_check: %s)", path, said);
-    }
-    else if (rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB)
+    } else if (rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB)
         snprintf(err, errlen, "database %s is damaged (%s)", path, sqlite3_errmsg(h));
     else
         snprintf(err, errlen, "cannot check database %s: %s", path, sqlite3_errmsg(h));
@@ -319,10 +320,10 @@ bool sqlstore_error(const sqlstore *s, char *buf, size_t len)
         int code;
         const char *name;
     } names[] = {
-        {SQLITE_FULL, "SQLITE_FULL"},       {SQLITE_IOERR, "SQLITE_IOERR"},
-        {SQLITE_CORRUPT, "SQLITE_CORRUPT"}, {SQLITE_READONLY, "SQLITE_READONLY"},
+        {SQLITE_FULL, "SQLITE_FULL"},         {SQLITE_IOERR, "SQLITE_IOERR"},
+        {SQLITE_CORRUPT, "SQLITE_CORRUPT"},   {SQLITE_READONLY, "SQLITE_READONLY"},
         {SQLITE_CANTOPEN, "SQLITE_CANTOPEN"}, {SQLITE_NOMEM, "SQLITE_NOMEM"},
-        {SQLITE_BUSY, "SQLITE_BUSY"},       {SQLITE_NOTADB, "SQLITE_NOTADB"},
+        {SQLITE_BUSY, "SQLITE_BUSY"},         {SQLITE_NOTADB, "SQLITE_NOTADB"},
     };
     int code = sqlite3_extended_errcode(s->h);
     const char *name = NULL;

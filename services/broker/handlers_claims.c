@@ -115,7 +115,7 @@ void h_unit_claim(api_request *req, api_response *res)
     case LEND_FAILED:
         api_reply_error(res, API_E_BAD_GATEWAY, "unit %s did not take the assignment", uid);
         break;
-    case LEND_UNAVAILABLE:
+    case LEND_STORAGE:
         reply_storage_failed(req, res);
         break;
     }

@@ -30,7 +30,7 @@ lend_outcome lend_unit(broker *b, const lend_request *r, json_t **body, char *wh
     pthread_mutex_lock(&b->mu);
     if (!txn_store_ok(b)) {
         pthread_mutex_unlock(&b->mu);
-        return LEND_UNAVAILABLE;
+        return LEND_STORAGE;
     }
     txn_begin(b, &t);
     unit *u = state_unit(&b->st, r->unit_id);
@@ -64,7 +64,7 @@ lend_outcome lend_unit(broker *b, const lend_request *r, json_t **body, char *wh
             txn_end(&t);
             json_decref(*body);
             *body = NULL;
-            return LEND_UNAVAILABLE;
+            return LEND_STORAGE;
         }
         txn_end(&t);
         return v == CLAIM_RETRY        ? LEND_RETRY
@@ -81,7 +81,7 @@ lend_outcome lend_unit(broker *b, const lend_request *r, json_t **body, char *wh
     if (!txn_commit(&t)) {
         txn_end(&t);
         json_decref(msg);
-        return LEND_UNAVAILABLE;
+        return LEND_STORAGE;
     }
     txn_end(&t);
 
@@ -102,7 +102,7 @@ lend_outcome lend_unit(broker *b, const lend_request *r, json_t **body, char *wh
         txn_revoke_on_abort(&t, u->url, r->job_id, r->attempt); /* it took it, unrecorded */
         if (!txn_commit(&t)) {
             txn_end(&t);
-            return LEND_UNAVAILABLE;
+            return LEND_STORAGE;
         }
         *body = claim_reply(b, u, r);
         txn_end(&t);
@@ -113,6 +113,6 @@ lend_outcome lend_unit(broker *b, const lend_request *r, json_t **body, char *wh
     bool stored = txn_commit(&t);
     txn_end(&t);
     if (!stored)
-        return LEND_UNAVAILABLE;
+        return LEND_STORAGE;
     return rc == 0 && status == 409 ? LEND_REFUSED : LEND_FAILED;
 }

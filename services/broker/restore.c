@@ -228,11 +228,13 @@ int restore_broker(broker *b, const char *path, char *err, size_t errlen)
 /* What memory knows that the store never holds, carried across a reload:
  * revocations a unit has yet to hear in a heartbeat reply, and which jobs a
  * thread is calling an executor for (the drain must not take them too). */
+struct kept_notice {
+    char unit_id[COORD_ID_MAX + 1];
+    notice n;
+};
+
 struct kept {
-    struct kept_notice {
-        char unit_id[COORD_ID_MAX + 1];
-        notice n;
-    } *notices;
+    struct kept_notice *notices;
     size_t nnotices;
     char (*dispatching)[COORD_ID_MAX + 1];
     size_t ndispatching;

@@ -18,10 +18,10 @@ int restore_broker(broker *b, const char *path, char *err, size_t errlen);
  * read again from the store, so it is exactly what the store holds. Kept:
  * the clock (it never goes back), synced copies, the peer table (each peer
  * is pulled whole again), and what the store never holds (revocations not
- * yet told to a unit, jobs a thread is dispatching). Lost, as in a restart: pending reservations (their
- * calls settle as overtaken) and who is lost (every unit gets a fresh
- * failure window). 0, or -1 with a message in err: the state is then
- * unusable and the process must stop. */
+ * yet told to a unit, jobs a thread is dispatching). Lost, as in a
+ * restart: pending reservations (their calls settle as overtaken) and who
+ * is lost (every unit gets a fresh failure window). 0, or -1 with a
+ * message in err: the state is then unusable and the process must stop. */
 int restore_reload(broker *b, const char *path, char *err, size_t errlen);
 
 #endif

@@ -441,10 +441,12 @@ static bool sq_error(void *cls, char *buf, size_t len)
  * and deletes it writes almost nothing). */
 static int sq_probe(void *cls)
 {
-    for (int stmt = ST_PROBE_PUT; stmt <= ST_PROBE_DEL; stmt++) {
+    static const int steps[] = {ST_PROBE_PUT, ST_PROBE_DEL};
+
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
         if (sqlstore_begin(cls) < 0)
             return -1;
-        if (sqlstore_step_done(st(cls, stmt)) < 0 || sqlstore_commit(cls) < 0) {
+        if (sqlstore_step_done(st(cls, steps[i])) < 0 || sqlstore_commit(cls) < 0) {
             sqlstore_rollback(cls);
             return -1;
         }

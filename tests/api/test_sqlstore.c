@@ -121,13 +121,12 @@ START_TEST(test_damaged_refused_at_open)
     bool marked;
     sqlstore s;
 
-    ck_assert_int_eq(sqlstore_open(&s, db, SQLSTORE_SYNC_NORMAL, schema, no_stmts, 0, err,
-                                   sizeof(err)),
-                     0);
+    ck_assert_int_eq(
+        sqlstore_open(&s, db, SQLSTORE_SYNC_NORMAL, schema, no_stmts, 0, err, sizeof(err)), 0);
     for (int i = 0; i < 200; i++)
-        ck_assert_int_eq(sqlite3_exec(s.h, "INSERT INTO t VALUES(randomblob(3000))", NULL, NULL,
-                                      NULL),
-                         SQLITE_OK);
+        ck_assert_int_eq(
+            sqlite3_exec(s.h, "INSERT INTO t VALUES(randomblob(3000))", NULL, NULL, NULL),
+            SQLITE_OK);
     sqlstore_close(&s); /* checkpoints: the rows are in x.db now */
     memset(page, 0x5a, sizeof(page));
     int fd = open(db, O_WRONLY);
@@ -153,9 +152,8 @@ START_TEST(test_page_limit_hook)
 
     snprintf(limit, sizeof(limit), "%s/limit", dir);
     setenv("ERGRID_TEST_PAGE_LIMIT_FILE", limit, 1);
-    ck_assert_int_eq(sqlstore_open(&s, db, SQLSTORE_SYNC_NORMAL, schema, no_stmts, 0, err,
-                                   sizeof(err)),
-                     0);
+    ck_assert_int_eq(
+        sqlstore_open(&s, db, SQLSTORE_SYNC_NORMAL, schema, no_stmts, 0, err, sizeof(err)), 0);
     unsetenv("ERGRID_TEST_PAGE_LIMIT_FILE");
     write_file(limit, "1\n", 2);
     /* The database may not grow: a transaction needing pages fails. */

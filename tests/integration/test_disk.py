@@ -13,11 +13,14 @@ gets a real SQLITE_FULL from its own writes; it must answer 503 unavailable
 to writes, keep answering reads, lose nothing it acknowledged, start writing
 again by itself when space returns, and keep all of it across kill -9."""
 
+import concurrent.futures
+import itertools
 import os
 import random
 import shutil
 import sqlite3
 import subprocess
+import threading
 
 import pytest
 
@@ -286,7 +289,7 @@ class PageLimit:
 
     def __init__(self, path):
         self.path = path
-        self.file = os.path.join(path + "-limit")
+        self.file = path + "-limit"
         self.ok = True
         self.why = ""
 
@@ -408,3 +411,60 @@ def test_disk_full_answers_503_serves_reads_and_recovers(cluster, full_disk):
     assert "full-x" not in after
     assert result_core(after["fire-A"]["result"]) == result_core(res["result"])
     assert result_core(after["fire-B"]["result"]) == result_core(acc["result"])
+
+
+def test_disk_full_under_load_loses_nothing(cluster, full_disk):
+    """Submissions from four threads while the disk fills and empties, with
+    units taking and finishing jobs, so dispatch, reports and the reload
+    race: no reply but 201 or the 503, no crash, and after kill -9 every
+    acknowledged job is there."""
+    b = cluster.broker("Downtown")
+    ex = {u: cluster.executor(u, "fire", FIRE, b, mode="simulate", extra=["--simulate-after", "50ms",
+                                                                          "--capacity", "4"])
+          for u in ("LAFD-1", "LAFD-2")}
+    wait_until(lambda: all(b.unit(u)["status"] == "available" for u in ex), 20,
+               message="units available")
+    acked, bad, refused = {}, [], [0]
+    lock, stop = threading.Lock(), threading.Event()
+
+    def submitter(t):
+        for k in itertools.takewhile(lambda _: not stop.is_set(), itertools.count(1)):
+            caps = ["firefighting"] if k % 3 == 0 else ["hazmat"]
+            try:
+                r = b.submit(caps, id="L-%d-%d" % (t, k), severity="high", payload={"pad": "z" * 500})
+            except OSError as e:
+                bad.append(e)
+                return
+            with lock:
+                if r.status == 201:
+                    acked[r.json["job"]["id"]] = r.json["job"]["status"]
+                elif r.status == 503 and r.json and r.json["error"]["code"] == "unavailable":
+                    refused[0] += 1
+                else:
+                    bad.append(r)
+                    return
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        for t in range(4):
+            pool.submit(submitter, t)
+        try:
+            wait_until(lambda: len(acked) >= 40 or bad, 60, message="40 acknowledged")
+            full_disk.fill()
+            wait_until(lambda: refused[0] >= 20 or bad, 60, message="20 refusals on a full disk")
+            full_disk.free()
+            n = len(acked)
+            wait_until(lambda: len(acked) >= n + 40 or bad, 60,
+                       message="40 more after space returned")
+        finally:
+            stop.set()  # the pool joins the submitters on leaving
+    assert not bad, "replies other than 2xx or 503 unavailable: %r" % bad[:5]
+    assert b.alive(), b.log_tail()
+
+    b.kill9()
+    b.restart()
+    after = {j["id"]: j for j in expect(get(b.url + "/v1/jobs?scope=local&limit=10000"), 200,
+                                        "jobs")["jobs"]}
+    missing = sorted(set(acked) - set(after))
+    assert not missing, "%d acknowledged jobs lost: %s" % (len(missing), missing[:10])
+    print("%d acknowledged, %d refused with 503, all %d there after kill -9"
+          % (len(acked), refused[0], len(acked)))
