@@ -159,9 +159,8 @@ static int parse_enum(const json_t *v, const field_spec *f, int *out, field_erro
     return fail(err, API_E_INVALID_FIELD, "field '%s' must be one of: %s", f->key, allowed);
 }
 
-/* True when v nests deeper than limit. Recursion stops limit + 1 levels
- * down, whatever v holds. */
-static bool too_deep(const json_t *v, int64_t limit)
+/* Recursion stops limit + 1 levels down, whatever v holds. */
+bool json_too_deep(const json_t *v, int64_t limit)
 {
     const char *k;
     json_t *c;
@@ -173,12 +172,12 @@ static bool too_deep(const json_t *v, int64_t limit)
         return true;
     if (json_is_array(v)) {
         json_array_foreach ((json_t *)v, i, c)
-            if (too_deep(c, limit - 1))
+            if (json_too_deep(c, limit - 1))
                 return true;
         return false;
     }
     json_object_foreach ((json_t *)v, k, c)
-        if (too_deep(c, limit - 1))
+        if (json_too_deep(c, limit - 1))
             return true;
     return false;
 }
@@ -204,7 +203,7 @@ static int check_free_form(const json_t *v, const field_spec *f, field_error *er
     int64_t depth = f->min > 0 ? f->min : API_JSON_DEPTH_MAX;
     struct text_budget b = {0, f->max > 0 ? (size_t)f->max : API_JSON_VALUE_MAX};
 
-    if (too_deep(v, depth))
+    if (json_too_deep(v, depth))
         return fail(err, API_E_INVALID_FIELD, "field '%s' nests deeper than %lld levels", f->key,
                     (long long)depth);
     /* Key order does not change the length: no sorting needed to measure

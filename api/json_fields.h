@@ -78,6 +78,10 @@ json_t *vclock_to_json(const vclock *vc);
  * absurd counter, or too many entries. */
 int vclock_from_json(const json_t *j, vclock *out, field_error *err);
 
+/* True when v nests deeper than limit levels (depth as for the caps
+ * above); costs at most limit + 1 levels of recursion. */
+bool json_too_deep(const json_t *v, int64_t limit);
+
 /* Canonical compact text of a JSON value (sorted keys), malloc'd. */
 char *json_canonical(const json_t *j);
 

@@ -357,6 +357,23 @@ START_TEST(test_free_form_built_deep)
 }
 END_TEST
 
+START_TEST(test_too_deep)
+{
+    json_t *one = json_integer(1), *arr = json_loads("[[1],{}]", 0, NULL);
+    json_t *obj = json_loads("{\"a\":{\"b\":[]}}", 0, NULL);
+
+    ck_assert(!json_too_deep(one, 0));
+    ck_assert(json_too_deep(arr, 1));
+    ck_assert(!json_too_deep(arr, 2));
+    ck_assert(json_too_deep(obj, 2));
+    ck_assert(!json_too_deep(obj, 3));
+    ck_assert(!json_too_deep(NULL, 0));
+    json_decref(one);
+    json_decref(arr);
+    json_decref(obj);
+}
+END_TEST
+
 START_TEST(test_id_list_rules)
 {
     job_in in;
@@ -522,6 +539,7 @@ Suite *api_suite(void)
     tcase_add_test(tc, test_free_form_size);
     tcase_add_test(tc, test_free_form_spec_caps);
     tcase_add_test(tc, test_free_form_built_deep);
+    tcase_add_test(tc, test_too_deep);
     suite_add_tcase(s, tc);
     tc = tcase_create("vclock");
     tcase_add_test(tc, test_vclock_roundtrip);

@@ -15,6 +15,8 @@ The fake peer is a few lines of http.server: enough to serve the
 
 import http.server
 import json
+import os
+import sqlite3
 import sys
 import threading
 import time
@@ -186,6 +188,30 @@ def test_deep_location_is_refused_and_the_city_keeps_syncing(cluster):
     real = dt.submit_ok(["firefighting"], id="real-fire")
     assert real["status"] == "assigned" and real["unit_id"] == "LAFD-1", real
     assert ex.assignment("real-fire")["state"] == "active"
+
+
+def test_a_deep_location_stored_by_an_older_build_does_not_stop_sync(cluster):
+    """Intake refuses it now, but a database written before may hold one:
+    its district's pages must still be readable."""
+    dt = cluster.broker("Downtown", extra=["--sync-interval", "200ms"])
+    dt.submit_ok([NOBODY], severity="low", id="legacy", location={"address": "Building A"})
+    dt.term()
+    db = sqlite3.connect(os.path.join(dt.data_dir, "broker.db"))
+    with db:
+        db.execute("UPDATE jobs SET location = ? WHERE id = 'legacy'",
+                   (deep_arrays_text(2047),))
+    db.close()
+    dt.restart()
+    ws = cluster.broker("Westside", extra=["--sync-interval", "200ms", "--peer",
+                                           "Downtown=" + dt.url])
+    dt.submit_ok([NOBODY], severity="low", id="after-legacy")
+
+    def seen():
+        r = get(ws.url + "/v1/jobs/after-legacy")
+        return r.status == 200
+    wait_until(seen, 10, message="Westside syncs a district holding a 2,047-deep location")
+    legacy = expect(get(ws.url + "/v1/jobs/legacy"), 200, "legacy copy")["job"]
+    assert legacy["location"] is None, legacy
 
 
 def test_every_free_form_object_is_capped_at_intake(cluster):
