@@ -100,8 +100,10 @@ static int parse_id_list(const json_t *v, const field_spec *f, id_list *out, fie
             return fail(err, API_E_INVALID_FIELD, "field '%s' entry %zu must be a string", f->key,
                         i);
         if (!id_ok(e))
-            return fail(err, API_E_INVALID_ID,
-                        "field '%s' entry %zu is not a valid id ([A-Za-z0-9._-]{1,64}, not . or ..)", f->key, i);
+            return fail(
+                err, API_E_INVALID_ID,
+                "field '%s' entry %zu is not a valid id ([A-Za-z0-9._-]{1,64}, not . or ..)",
+                f->key, i);
     }
     if (n == 0) {
         *out = l;

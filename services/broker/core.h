@@ -49,9 +49,9 @@ struct broker {
     uint64_t event_seq; /* last event written */
     remote rem;
     peertab peers;
-    severity emergency; /* the city's level (emergency.h) */
-    uint64_t emergency_set_ms;   /* when the coordinator declared it (its clock) */
-    uint64_t emergency_heard_ms; /* when the coordinator last told us the level (ours) */
+    severity emergency;           /* the city's level (emergency.h) */
+    uint64_t emergency_set_ms;    /* when the coordinator declared it (its clock) */
+    uint64_t emergency_heard_ms;  /* when the coordinator last told us the level (ours) */
     bool registered;              /* with the coordinator */
     uint64_t retry_drain_mono_ms; /* an executor refused: try the queue again then */
     uint64_t last_change_mono_ms; /* when peers last had news (notify debounce) */

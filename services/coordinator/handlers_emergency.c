@@ -102,9 +102,9 @@ void h_emergency_post(api_request *req, api_response *res)
         snprintf(pushes[i].id, sizeof(pushes[i].id), "%s", c->brokers[i]->id);
         snprintf(pushes[i].url, sizeof(pushes[i].url), "%s", c->brokers[i]->url);
     }
-    push_set set = {pushes, json_pack("{s:s, s:I, s:o}", "level", emergency_level_names[r.level],
-                                      "set_ms", (json_int_t)now, "vclock",
-                                      coordinator_clock_json(c))};
+    push_set set = {pushes,
+                    json_pack("{s:s, s:I, s:o}", "level", emergency_level_names[r.level], "set_ms",
+                              (json_int_t)now, "vclock", coordinator_clock_json(c))};
     pthread_mutex_unlock(&c->mu);
 
     fanout_run(n, 16, push_one, &set);

@@ -262,8 +262,7 @@ START_TEST(test_free_form_depth)
     free(t);
     t = nested_body("payload", 17, false);
     ck_assert_int_eq(parse(t, &in, &err), API_E_INVALID_FIELD);
-    ck_assert_msg(strstr(err.message, "'payload'") && strstr(err.message, "16"), "%s",
-                  err.message);
+    ck_assert_msg(strstr(err.message, "'payload'") && strstr(err.message, "16"), "%s", err.message);
     free(t);
     t = nested_body("any", 16, true);
     ck_assert_int_eq(parse(t, &in, &err), -1);

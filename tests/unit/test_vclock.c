@@ -277,9 +277,9 @@ START_TEST(test_receive_bounds_the_step)
     vclock_init(&mine);
     vclock_init(&in);
     vclock_set(&mine, "Westside", 100);
-    vclock_set(&in, "Westside", 100 + VCLOCK_MAX_STEP);     /* exactly the step: kept */
-    vclock_set(&in, "Valley", VCLOCK_MAX_STEP + 1);         /* one past: clamped */
-    vclock_set(&in, "coordinator", VCLOCK_COUNTER_MAX);     /* absurd: clamped */
+    vclock_set(&in, "Westside", 100 + VCLOCK_MAX_STEP); /* exactly the step: kept */
+    vclock_set(&in, "Valley", VCLOCK_MAX_STEP + 1);     /* one past: clamped */
+    vclock_set(&in, "coordinator", VCLOCK_COUNTER_MAX); /* absurd: clamped */
     ck_assert_int_eq(vclock_receive(&mine, &in, "Downtown", &refused), COORD_OK);
     ck_assert_uint_eq(vclock_get(&mine, "Westside"), 100 + VCLOCK_MAX_STEP);
     ck_assert_uint_eq(vclock_get(&mine, "Valley"), VCLOCK_MAX_STEP);
