@@ -22,7 +22,8 @@ struct claim_req {
 };
 
 static const field_spec claim_fields[] = {
-    {"job", FT_OBJECT, offsetof(struct claim_req, job), true, 0, 0, NULL, 0},
+    {"job", FT_OBJECT, offsetof(struct claim_req, job), true, API_JSON_JOB_DEPTH_MAX,
+     BROKER_JOB_OBJECT_MAX, NULL, 0},
     {"attempt", FT_INT, offsetof(struct claim_req, attempt), true, 1, 1000000, NULL, 0},
     {"owner", FT_ID, offsetof(struct claim_req, owner), true, 0, 0, NULL, 0},
     {"owner_url", FT_STRING, offsetof(struct claim_req, owner_url), true, 8, BROKER_URL_MAX - 1,

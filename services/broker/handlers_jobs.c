@@ -30,28 +30,23 @@ static const field_spec job_fields[] = {
     {"severity", FT_ENUM, offsetof(struct job_req, severity), true, 0, 0, severity_names, 0},
     {"required_capabilities", FT_ID_LIST, offsetof(struct job_req, caps), true, 1, BROKER_MAX_CAPS,
      NULL, 0},
-    {"location", FT_ANY, offsetof(struct job_req, location), false, 0, 0, NULL, 0},
-    {"payload", FT_OBJECT, offsetof(struct job_req, payload), false, 0, 0, NULL, 0},
+    /* Depth and size are capped by the parser (API_JSON_DEPTH_MAX). */
+    {"location", FT_ANY, offsetof(struct job_req, location), false, 0, BROKER_JSON_FIELD_MAX, NULL,
+     0},
+    {"payload", FT_OBJECT, offsetof(struct job_req, payload), false, 0, BROKER_JSON_FIELD_MAX, NULL,
+     0},
     FIELD_END,
 };
 
-/* Canonical text of an optional member, NULL when absent; -1 when too big. */
+/* Canonical text of an optional member, NULL when absent; -1 when out of
+ * memory. */
 static int canonical_member(json_t *v, char **out)
 {
-    char *s;
-
     *out = NULL;
     if (!v || json_is_null(v))
         return 0;
-    s = json_canonical(v);
-    if (!s)
-        return -1;
-    if (strlen(s) > BROKER_JSON_FIELD_MAX) {
-        free(s);
-        return -1;
-    }
-    *out = s;
-    return 0;
+    *out = json_canonical(v);
+    return *out ? 0 : -1;
 }
 
 /* Idempotency compares the whole submission except the id itself; null
@@ -120,8 +115,7 @@ void h_jobs_post(api_request *req, api_response *res)
         canonical_member(r.payload, &sub.payload) < 0) {
         free(sub.location);
         id_list_release(&r.caps);
-        api_reply_error(res, API_E_INVALID_FIELD, "location and payload are limited to %d bytes",
-                        BROKER_JSON_FIELD_MAX);
+        api_reply_error(res, API_E_UNAVAILABLE, "out of memory");
         return;
     }
     sub.digest = submission_digest(req->body);

@@ -80,6 +80,9 @@ void h_metrics(api_request *req, api_response *res)
          ob.failed},
         {"counter", "ergrid_remote_refused_total", "Synced copies refused past a peer's cap.",
          refused},
+        {"counter", "ergrid_clock_entries_refused_total",
+         "Received clock entries ignored (this broker's own) or clamped (a jump over 2^32).",
+         m.clock_entries_refused},
         {"gauge", "ergrid_jobs_waiting", "Jobs in the queue.", waiting},
         {"gauge", "ergrid_outbox_queued", "Revocations and releases waiting to be sent.",
          ob.queued},
@@ -146,7 +149,10 @@ void h_events_get(api_request *req, api_response *res)
     struct ev_ctx c;
     int rc;
 
-    if (!query_uint(req, res, "after", 0, UINT64_MAX, &after, "after must be a whole number") ||
+    /* The store keeps sequence numbers as signed 64-bit: a larger after
+     * would wrap to a negative one and return the log from the start. */
+    if (!query_uint(req, res, "after", 0, INT64_MAX, &after,
+                    "after must be a whole number below 2^63") ||
         !query_uint(req, res, "limit", 1, 5000, &limit, "limit must be 1..5000"))
         return;
     if (format && strcmp(format, "shiviz") != 0 && strcmp(format, "json") != 0) {

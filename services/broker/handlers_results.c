@@ -26,7 +26,8 @@ static const field_spec result_fields[] = {
     {"unit_id", FT_ID, offsetof(struct result_req, unit_id), true, 0, 0, NULL, 0},
     {"attempt", FT_INT, offsetof(struct result_req, attempt), true, 1, 1000000, NULL, 0},
     {"outcome", FT_ID, offsetof(struct result_req, outcome), true, 0, 0, NULL, 0},
-    {"data", FT_OBJECT, offsetof(struct result_req, data), false, 0, 0, NULL, 0},
+    {"data", FT_OBJECT, offsetof(struct result_req, data), false, 0, BROKER_JSON_FIELD_MAX, NULL,
+     0},
     {"vclock", FT_VCLOCK, offsetof(struct result_req, clock), false, 0, 0, NULL,
      offsetof(struct result_req, has_clock)},
     FIELD_END,
@@ -148,11 +149,10 @@ void h_job_results_post(api_request *req, api_response *res)
     }
     if (!parse_body(req, res, result_fields, r))
         goto out;
+    /* Within BROKER_JSON_FIELD_MAX: the parser measured it. */
     data = r->data ? json_canonical(r->data) : strdup("{}");
-    if (!data || strlen(data) > BROKER_JSON_FIELD_MAX) {
-        free(data);
-        api_reply_error(res, API_E_INVALID_FIELD, "data is limited to %d bytes",
-                        BROKER_JSON_FIELD_MAX);
+    if (!data) {
+        api_reply_error(res, API_E_UNAVAILABLE, "out of memory");
         goto out;
     }
     arb_submission sub = {0};

@@ -199,7 +199,7 @@ struct hb_req {
 };
 
 static const field_spec hb_fields[] = {
-    {"jobs", FT_ANY, offsetof(struct hb_req, jobs), false, 0, 0, NULL, 0},
+    {"jobs", FT_ANY, offsetof(struct hb_req, jobs), false, 0, HB_JOBS_JSON_MAX, NULL, 0},
     FIELD_END,
 };
 

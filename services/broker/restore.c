@@ -183,6 +183,11 @@ static int load_emergency(broker *b)
         b->emergency_set_ms = strtoull(v, NULL, 10);
     else if (rc != COORD_E_NOTFOUND)
         return -1;
+    /* A stamp from the future (kept before the skew rule, or by a clock
+     * that was wrong) would refuse every real declaration relayed later:
+     * keep the level, forget the stamp. */
+    if (b->emergency_set_ms > coord_now_wall_ms() + LEVEL_MAX_SKEW_MS)
+        b->emergency_set_ms = 0;
     return 0;
 }
 

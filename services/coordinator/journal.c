@@ -19,7 +19,8 @@ void coordinator_merge_vclock(coordinator *c, const vclock *in)
 {
     vclock tmp;
     vclock_copy(&tmp, &c->clock);
-    if (vclock_merge(&tmp, in) < 0)
+    /* Our own entry moves only with our own events; no entry jumps. */
+    if (vclock_receive(&tmp, in, COORD_NODE, NULL) < 0)
         return; /* over the cap: skipped, our own order stays intact */
     if (vclock_get(&tmp, COORD_NODE) == 0 && tmp.n >= VCLOCK_MAX_ENTRIES)
         return; /* we could never tick again */
