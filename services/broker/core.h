@@ -45,6 +45,7 @@ struct broker {
     pthread_mutex_t mu; /* the domain mutex */
     state st;
     struct store store;
+    store_health health; /* failing storage, probes (txn.c) */
     vclock clock;
     uint64_t event_seq; /* last event written */
     remote rem;

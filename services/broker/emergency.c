@@ -72,25 +72,3 @@ void emergency_reschedule_peers(broker *b, uint64_t now_mono)
         if (b->peers.v[i].next_due_mono_ms > due)
             b->peers.v[i].next_due_mono_ms = due;
 }
-
-int emergency_load(broker *b)
-{
-    char v[32];
-    int rc = b->store.get_meta(b->store.cls, "emergency", v, sizeof(v));
-
-    if (rc == 0)
-        (void)severity_parse(v, &b->emergency);
-    else if (rc != COORD_E_NOTFOUND)
-        return -1;
-    rc = b->store.get_meta(b->store.cls, "emergency_set_ms", v, sizeof(v));
-    if (rc == 0)
-        b->emergency_set_ms = strtoull(v, NULL, 10);
-    else if (rc != COORD_E_NOTFOUND)
-        return -1;
-    /* A stamp from the future (kept before the skew rule, or by a clock
-     * that was wrong) would refuse every real declaration relayed later:
-     * keep the level, forget the stamp. */
-    if (b->emergency_set_ms > coord_now_wall_ms() + LEVEL_MAX_SKEW_MS)
-        b->emergency_set_ms = 0;
-    return 0;
-}

@@ -27,7 +27,5 @@ bool emergency_from_coordinator(broker *b, txn *t, severity level, uint64_t set_
 bool emergency_apply(broker *b, txn *t, severity level, uint64_t set_ms, const char *source);
 /* Every peer is pulled on the current level's schedule from now on. */
 void emergency_reschedule_peers(broker *b, uint64_t now_mono);
-/* The stored level, at start. 0, or -1 when the store cannot be read. */
-int emergency_load(broker *b);
 
 #endif

@@ -116,6 +116,9 @@ void h_unit_claim(api_request *req, api_response *res)
     case LEND_FAILED:
         api_reply_error(res, API_E_BAD_GATEWAY, "unit %s did not take the assignment", uid);
         break;
+    case LEND_STORAGE:
+        reply_storage_failed(req, res);
+        break;
     }
 out:
     free(r);
@@ -150,6 +153,8 @@ void h_unit_release(api_request *req, api_response *res)
         api_reply_error(res, API_E_NOT_FOUND, "no unit %s in %s", uid, b->cfg.id);
         return;
     }
+    if (!store_ok_or_503(req, res))
+        return;
     txn_begin(b, &t);
     bool released = state_release_claim(&b->st, u, r.job_id, (uint32_t)r.attempt);
     if (released) {
@@ -163,7 +168,8 @@ void h_unit_release(api_request *req, api_response *res)
             txn_revoke(&t, u->url, r.job_id, (uint32_t)r.attempt);
         txn_wake_dispatch(&t);
     }
-    txn_commit(&t);
+    if (!commit_or_503(&t, req, res))
+        return;
     json_t *body = view_envelope(json_pack("{s:b, s:o}", "released", released, "unit",
                                            view_unit(&b->st, u, coord_now_wall_ms())),
                                  &b->clock);

@@ -50,6 +50,10 @@ void h_emergency_post(api_request *req, api_response *res)
         return;
     }
     pthread_mutex_lock(&b->mu);
+    if (!store_ok_or_503(req, res)) {
+        free(r);
+        return;
+    }
     txn_begin(b, &t);
     if (r->has_clock)
         clock_receive(b, &r->clock);
@@ -57,7 +61,10 @@ void h_emergency_post(api_request *req, api_response *res)
     /* Pull on the new schedule from now on. */
     emergency_reschedule_peers(b, coord_now_mono_ms());
     txn_signal_peers(&t);
-    txn_commit(&t);
+    if (!commit_or_503(&t, req, res)) {
+        free(r);
+        return;
+    }
     json_t *body = emergency_reply(b);
     txn_end(&t);
     free(r);

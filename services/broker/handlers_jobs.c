@@ -125,6 +125,8 @@ void h_jobs_post(api_request *req, api_response *res)
         pthread_mutex_unlock(&b->mu);
         goto out;
     }
+    if (!store_ok_or_503(req, res))
+        goto out;
     txn_begin(b, &t);
     if (state_submit(&b->st, &sub, coord_now_wall_ms(), &j) < 0) {
         txn_end(&t);
@@ -134,7 +136,8 @@ void h_jobs_post(api_request *req, api_response *res)
     b->m.jobs_submitted++;
     txn_put_job(&t, j);
     txn_event(&t, "job_submitted", j->id, NULL, 0, "%s severity %s", j->type, severity_str(j->sev));
-    txn_commit(&t);
+    if (!commit_or_503(&t, req, res))
+        goto out;
     snprintf(id, sizeof(id), "%s", j->id);
     txn_end(&t);
 
@@ -143,12 +146,14 @@ void h_jobs_post(api_request *req, api_response *res)
     pthread_mutex_lock(&b->mu);
     txn_begin(b, &t);
     j = state_job(&b->st, id);
-    if (out == DISPATCH_QUEUED && j->status == JOB_QUEUED) {
+    if (out == DISPATCH_QUEUED && j->status == JOB_QUEUED && txn_store_ok(b)) {
         b->m.jobs_queued++;
         txn_event(&t, "job_queued", j->id, NULL, 0, "no free unit with %s%s", j->caps.v[0],
                   j->caps.n > 1 ? ",..." : "");
     }
-    txn_commit(&t);
+    /* The job is committed: a lost "queued" event does not undo it. */
+    if (!txn_commit(&t))
+        j = state_job(&b->st, id);
     json_t *body = view_one("job", view_job(&b->st, j), &b->clock);
     txn_end(&t);
     api_reply_json(res, 201, body);
@@ -276,6 +281,8 @@ void h_job_cancel(api_request *req, api_response *res)
         api_reply_error_extra(res, API_E_CONFLICT, extra, "job %s is completed", id);
         return;
     }
+    if (!store_ok_or_503(req, res))
+        return;
     txn_begin(b, &t);
     if (j->status != JOB_CANCELLED) {
         followups fu = {0};
@@ -290,7 +297,8 @@ void h_job_cancel(api_request *req, api_response *res)
         }
         followups_release(&fu);
     }
-    txn_commit(&t);
+    if (!commit_or_503(&t, req, res))
+        return;
     json_t *body = view_one("job", view_job(&b->st, j), &b->clock);
     txn_wake_dispatch(&t);
     txn_end(&t);

@@ -97,7 +97,10 @@ static void load_event_cb(void *arg, uint64_t seq, uint64_t time_ms, const char 
 int journal_load(coordinator *c)
 {
     char buf[8192];
-    if (cdb_get_meta(c->db, "vclock", buf, sizeof(buf)) == 0) {
+    int rc = cdb_get_meta(c->db, "vclock", buf, sizeof(buf));
+    if (rc < 0)
+        return -1;
+    if (rc == 0) {
         json_t *j = json_loads(buf, 0, NULL);
         field_error fe;
         if (j && vclock_from_json(j, &c->clock, &fe) < 0)
@@ -106,6 +109,5 @@ int journal_load(coordinator *c)
     }
     if (cdb_load_events(c->db, COORD_EVENTS_PER_NODE, load_event_cb, c) < 0)
         return -1;
-    c->event_seq = cdb_last_event_seq(c->db);
-    return 0;
+    return cdb_last_event_seq(c->db, &c->event_seq);
 }
