@@ -19,5 +19,6 @@
 #include "assignment.h"
 #include "routing.h"
 #include "reach.h"
+#include "level.h"
 
 #endif

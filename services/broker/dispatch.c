@@ -212,13 +212,15 @@ static bool dispatch_remote(broker *b, const char *job_id, const char *unit_id, 
 
         snprintf(how, sizeof(how), " (mutual aid from %s)", home);
         confirmed(b, &t, j, n, unit_id, "borrowed", how);
+        txn_release_on_abort(&t, home_url, unit_id, job_id, n); /* reserved there, unrecorded */
     } else {
         state_drop_pending(&b->st, j, n);
         if (c.ok) /* the home reserved it for a job that no longer needs it */
             txn_release(&t, home_url, unit_id, job_id, n, "revoked");
         not_taken(b, &t, &c);
     }
-    txn_commit(&t);
+    if (!txn_commit(&t))
+        assigned = false;
     txn_end(&t);
     return assigned;
 }
@@ -245,9 +247,9 @@ static bool preempt(broker *b, const job *crit)
     } else if (rc < 0) {
         txn_log(&t, "error", "preemption for %s failed (%s)", crit->id, coord_strerror(rc));
     }
-    txn_commit(&t);
+    bool stored = txn_commit(&t);
     txn_end(&t);
-    if (rc != 1)
+    if (rc != 1 || !stored)
         return false;
     /* Free the terminal's capacity before assigning to it: synchronous, so
      * the next try finds the unit free. */
@@ -286,8 +288,13 @@ static enum local_outcome dispatch_local(broker *b, job *j, unit *u, bool owned)
      * abandoned): after a crash mid-call its number is still taken. */
     txn_begin(b, &t);
     txn_put_job(&t, j);
-    txn_commit(&t);
+    bool reserved = txn_commit(&t);
     txn_end(&t);
+    if (!reserved) {
+        /* Memory was reloaded without the reservation: nothing was sent. */
+        json_decref(body);
+        return LOCAL_NO_RESERVATION;
+    }
 
     do_call_with(url, body, o, &rep, &c);
     json_decref(body);
@@ -304,6 +311,7 @@ static enum local_outcome dispatch_local(broker *b, job *j, unit *u, bool owned)
                     !unit_cond_off(u->cond) && job_attempt(j, n);
     if (assigned) {
         confirmed(b, &t, j, n, unit_id, u->kind, "");
+        txn_revoke_on_abort(&t, u->url, job_id, n); /* it took it, unrecorded */
     } else if (c.refused) {
         /* It surely stored nothing (a 4xx, or the request never left):
          * the attempt leaves no trace and its number is free again. */
@@ -319,12 +327,15 @@ static enum local_outcome dispatch_local(broker *b, job *j, unit *u, bool owned)
                 c.ok     ? "taken too late"
                 : c.rc   ? "no answer"
                          : "server error");
+        if (u) /* the revocation, should the abandon itself not be stored */
+            txn_revoke_on_abort(&t, u->url, job_id, n);
         if (!c.ok)
             txn_log(&t, "warn", "assignment of %s to %s failed (status %ld)", job_id, unit_id,
                     c.http_status);
         not_taken(b, &t, &c);
     }
-    txn_commit(&t);
+    if (!txn_commit(&t))
+        assigned = false;
     txn_end(&t);
     return assigned ? LOCAL_ASSIGNED : LOCAL_NOT_TAKEN;
 }
@@ -336,6 +347,12 @@ static dispatch_outcome dispatch_loop(broker *b, const char *job_id, bool owned)
 
     for (;;) {
         pthread_mutex_lock(&b->mu);
+        if (!txn_store_ok(b)) {
+            /* No assignment could be recorded: the job waits (the probe
+             * that finds storage back wakes the drain). */
+            pthread_mutex_unlock(&b->mu);
+            return DISPATCH_QUEUED;
+        }
         job *j = state_job(&b->st, job_id);
         if (!j || (j->dispatching && !owned) || j->status != JOB_QUEUED) {
             pthread_mutex_unlock(&b->mu);
@@ -443,7 +460,7 @@ static bool probe_failing(broker *b)
             u->refused = false; /* the probe's status says nothing of capacity */
             back = back || c.rc == 0;
         }
-        txn_commit(&t);
+        txn_commit_or_drop(&t);
         txn_end(&t);
     }
     return back;

@@ -77,7 +77,7 @@ int peers_start(broker *b)
     for (size_t i = 0; i < b->peers.n && rc == 0; i++)
         if (!b->peers.v[i].thread_started && !start_thread(b, i))
             rc = -1;
-    txn_commit(&t);
+    txn_commit_or_drop(&t);
     txn_end(&t);
     return rc;
 }
@@ -256,6 +256,13 @@ static void pull_peer(broker *b, size_t idx)
 
         pthread_mutex_lock(&b->mu);
         peer *p = &b->peers.v[idx];
+        if (!txn_store_ok(b)) {
+            /* The copies could not be kept: pull once storage is back, at
+             * the probe's pace meanwhile. */
+            p->next_due_mono_ms = coord_now_mono_ms() + TXN_PROBE_MS;
+            pthread_mutex_unlock(&b->mu);
+            return;
+        }
         p->pull_requested = false;
         p->last_attempt_wall_ms = coord_now_wall_ms();
         snprintf(url, sizeof(url), "%s/v1/metadata?since=%llu&epoch=%s&limit=%d&from=%s", p->url,
@@ -273,7 +280,7 @@ static void pull_peer(broker *b, size_t idx)
         pulled(b, &t, p, more >= 0, rc < 0 ? rep.error : "bad reply");
         if (moved)
             txn_wake_dispatch(&t);
-        txn_commit(&t);
+        txn_commit_or_drop(&t);
         txn_end(&t);
         http_reply_release(&rep);
         if (more != 1 || wake_stopping(&b->sched))

@@ -797,6 +797,32 @@ START_TEST(test_pick_skips_failing_refused_and_unreachable_units)
 }
 END_TEST
 
+/* The reload after a failed commit starts from an empty district that
+ * still shares its names with the synced copies and whose next changes
+ * are news to peers that pulled up to the old version. */
+START_TEST(test_reset_keeps_names_and_version)
+{
+    add_unit("LAFD-1", FIRE, 2, 1);
+    submit("J", SEV_HIGH, NEED_FIRE, 1);
+    strtab *names = S.strings;
+    const char *name = strtab_intern(names, "firefighting"); /* as a copy holds it */
+    uint64_t v = S.meta_version;
+
+    ck_assert_int_eq(state_reset(&S, 3000), COORD_OK);
+    ck_assert_ptr_eq(S.strings, names);
+    ck_assert_ptr_eq(strtab_intern(names, "firefighting"), name);
+    strtab_release(names, name);
+    strtab_release(names, name);
+    ck_assert_uint_eq(hmap_size(S.units), 0);
+    ck_assert_uint_eq(hmap_size(S.jobs), 0);
+    ck_assert_uint_eq(jobq_size(S.queue), 0);
+    ck_assert_str_eq(S.self, SELF);
+    ck_assert_uint_eq(S.meta_version, v);
+    add_unit("LAFD-1", FIRE, 2, 1);
+    ck_assert_uint_gt(state_changes_after(&S, v)->version, v);
+}
+END_TEST
+
 Suite *unit_suite(void)
 {
     Suite *s = suite_create("broker_state");
@@ -830,6 +856,7 @@ Suite *unit_suite(void)
     tcase_add_test(term, test_heartbeat_revokes_what_is_not_held_here);
     tcase_add_test(term, test_heartbeat_takes_back_what_the_terminal_dropped);
     tcase_add_test(term, test_pick_skips_failing_refused_and_unreachable_units);
+    tcase_add_test(rec, test_reset_keeps_names_and_version);
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         suite_add_tcase(s, all[i]);
     return s;
