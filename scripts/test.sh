@@ -56,7 +56,7 @@ suite() { # name builddir [meson args...]
     fi
     echo "--- $name: Check suites (meson test) ---"
     meson test -C "$dir" --print-errorlogs --num-processes 2 2>&1 | tee "$artifacts/$name-meson-test.log" |
-        grep -E '^( *[0-9]+/[0-9]+ |Ok:|Fail:|Timeout:|Skipped:|[0-9]+%: Checks)' || true
+        grep -E '^( *[0-9]+/[0-9]+ |Ok:|Fail:|Timeout:|Skipped:|[0-9]+%: Checks)|:[FE]:' || true
     count "$artifacts/$name-meson-test.log" "$dir/meson-logs/testlog.txt"
     grep -h -E '^[0-9]+%: Checks' "$dir/meson-logs/testlog.txt" 2>/dev/null | sed "s/^/  $name check summary: /" || true
     echo "--- $name: integration suites (pytest) ---"
