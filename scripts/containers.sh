@@ -11,12 +11,16 @@
 #   --keep          leave the cluster running and print how to reach and remove it
 #   --down PROJECT  remove a cluster that --keep left (its containers, volumes, network)
 # Environment:
-#   ERGRID_TIMEOUT_SCALE    multiplies every wait (default 1)
+#   ERGRID_TIMEOUT_SCALE    multiplies every wait, an integer (default 1)
 #   ERGRID_DEBIAN_MIRROR    debootstrap's mirror (default http://deb.debian.org/debian)
 #   ERGRID_PODMAN_RUNTIME   OCI runtime (default runc, see sandbox_config)
 #   ERGRID_PODMAN_STORAGE   storage driver: overlay, fuse-overlayfs or vfs (default: probed)
 # Logs: tests/artifacts/containers/. The last line is "containers: N passed, N failed";
 # the exit status is 0 only when every check passed and the teardown left nothing.
+
+# Most functions run through step, check and wait_for, which shellcheck
+# cannot follow.
+# shellcheck disable=SC2317
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 root=$(pwd)
@@ -179,7 +183,7 @@ EOF
             - "$base_image" >>"$art/debootstrap.log" 2>&1 || rc=1
     # slim: what debian:12-slim leaves out (documentation, manuals,
     # translations), and dpkg told to keep leaving it out.
-    if [ $rc = 0 ]; then
+    if [ "$rc" = 0 ]; then
         mkdir -p "$rootfs/etc/dpkg/dpkg.cfg.d"
         cat >"$rootfs/etc/dpkg/dpkg.cfg.d/docker" <<'EOF'
 path-exclude /usr/share/doc/*
@@ -198,8 +202,8 @@ EOF
                 - "$slim_image" >>"$art/debootstrap.log" 2>&1 || rc=1
     fi
     rm -rf "$dir"
-    [ $rc = 0 ] || tail -20 "$art/debootstrap.log"
-    return $rc
+    [ "$rc" = 0 ] || tail -20 "$art/debootstrap.log"
+    return "$rc"
 }
 
 # ---- 4. the image ----------------------------------------------------------
@@ -215,7 +219,9 @@ build_image() {
     fi
     # This run's containers use this build's id, not the tag another run may move.
     image_id=$(podman image inspect -f '{{.Id}}' localhost/ergrid:local) || return 1
-    podman image prune -f >/dev/null 2>&1 || true
+    # Only what is older than any build in progress: a concurrent run's
+    # intermediate images are dangling too until its build ends.
+    podman image prune -f --filter until=30m >/dev/null 2>&1 || true
 }
 
 # ---- helpers for the cluster -----------------------------------------------
@@ -404,9 +410,14 @@ teardown() {
 }
 
 up=0
+completed=0
 finish() {
+    local rc=$?
     trap - EXIT INT TERM
-    if [ $keep = 1 ] && [ $up = 1 ]; then
+    # A run that stopped before its last step without a FAIL (a crash of
+    # this script) must not read as a pass.
+    [ "$completed" = 1 ] || [ "$failed" -gt 0 ] || fail "stopped before its end (exit status $rc)"
+    if [ "$keep" = 1 ] && [ "$up" = 1 ]; then
         echo "kept: project $project, dashboard http://127.0.0.1:$port/"
         echo "  export CONTAINERS_CONF=$CONTAINERS_CONF CONTAINERS_STORAGE_CONF=$CONTAINERS_STORAGE_CONF"
         echo "  podman ps --filter label=$label"
@@ -419,46 +430,21 @@ finish() {
     [ "$failed" = 0 ] && [ "$passed" -gt 0 ]
     exit
 }
-trap finish EXIT
-trap 'fail "interrupted"; exit' INT TERM
 
-step() { # description function -> ok/FAIL with its time; stops the run on failure
-    local what=$1 t0
-    shift
+step() { # description function [services whose logs a failure shows...]
+    local what=$1 fn=$2 t0
+    shift 2
     t0=$(now_ms)
-    if "$@"; then
+    if "$fn"; then
         ok "$what ($(phase_ms "$t0") ms)"
     else
         fail "$what ($(phase_ms "$t0") ms)"
+        [ $# -gt 0 ] && dump_logs "$@"
         exit 1
     fi
 }
 
-pick_storage_driver
-step "packages (podman, podman-compose, debootstrap, runc)" install_packages
-sandbox_config
-echo "sandbox: runtime ${ERGRID_PODMAN_RUNTIME:-runc}, cgroupfs, storage $storage_driver, netavark, ulimits $ulimits"
-if [ -n "$down_only" ]; then
-    up=1
-    exit
-fi
-step "base images $base_image, $slim_image" base_images
-step "podman build docker/Dockerfile" build_image
-
-port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-cluster_up() {
-    up=1
-    compose up -d >"$art/up.log" 2>&1 || { tail -30 "$art/up.log"; return 1; }
-    local s
-    for s in "${all_services[@]}"; do
-        [ "$(podman inspect -f '{{.State.Running}}' "$(ctr "$s")" 2>/dev/null)" = true ] ||
-            { echo "$s is not running"; dump_logs "$s"; return 1; }
-    done
-    probe=$(ctr coordinator)
-}
-step "podman-compose up: ${#all_services[@]} containers running ($project)" cluster_up
-
-check() { # description seconds condition diagnostic services-to-log-on-failure...
+check() { # description seconds condition diagnostic [services whose logs a failure shows...]
     local what=$1 secs=$2 cond=$3 diag=$4 t0
     shift 4
     t0=$(now_ms)
@@ -471,14 +457,41 @@ check() { # description seconds condition diagnostic services-to-log-on-failure.
         exit 1
     fi
 }
-check "dashboard answers on http://127.0.0.1:$port/" 60 dashboard_answers show_dashboard coordinator
-check "all ten units registered, seen by every broker" 60 units_registered show_units "${all_services[@]}"
 
-t0=$(now_ms)
-if redeploy; then
-    ok "killed unit's incident redeployed ($(phase_ms "$t0") ms)"
-else
-    fail "killed unit's incident redeployed ($(phase_ms "$t0") ms)"
-    dump_logs downtown westside valley lafd-1 lafd-2 lafd-5 lafd-9
-    exit 1
-fi
+cluster_up() {
+    up=1
+    compose up -d >"$art/up.log" 2>&1 || { tail -30 "$art/up.log"; return 1; }
+    local s
+    for s in "${all_services[@]}"; do
+        [ "$(podman inspect -f '{{.State.Running}}' "$(ctr "$s")" 2>/dev/null)" = true ] ||
+            { echo "$s is not running"; dump_logs "$s"; return 1; }
+    done
+    probe=$(ctr coordinator)
+}
+
+# The whole run is one function, read in full before it starts: editing this
+# file while a run is under way cannot change what that run does.
+main() {
+    trap finish EXIT
+    trap 'fail "interrupted"; exit' INT TERM
+    pick_storage_driver
+    step "packages (podman, podman-compose, debootstrap, runc)" install_packages
+    sandbox_config
+    echo "sandbox: runtime ${ERGRID_PODMAN_RUNTIME:-runc}, cgroupfs, storage $storage_driver, netavark, ulimits $ulimits"
+    if [ -n "$down_only" ]; then
+        up=1
+        completed=1
+        return
+    fi
+    step "base images $base_image, $slim_image" base_images
+    step "podman build docker/Dockerfile" build_image
+    port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    step "podman-compose up: ${#all_services[@]} containers running ($project)" cluster_up
+    check "dashboard answers on http://127.0.0.1:$port/" 60 dashboard_answers show_dashboard coordinator
+    check "all ten units registered, seen by every broker" 60 units_registered show_units "${all_services[@]}"
+    step "killed unit's incident redeployed" redeploy downtown westside valley lafd-1 lafd-2 lafd-5 lafd-9
+    completed=1
+}
+
+main
+exit
