@@ -396,12 +396,27 @@ teardown() {
     # at a time (17 s against 1.5 s here) and leaves the network behind.
     # Stopping first gives each service the compose file's grace period
     # for SIGTERM, all at once.
+    local running slow
+    running=$(podman ps -q --filter "label=$label")
     {
-        podman ps -q --filter "label=$label" | xargs -r podman stop -t 10
+        [ -n "$running" ] && xargs podman stop -t 10 <<<"$running"
+        # Exit status 137 after a stop: podman had to SIGKILL it when the
+        # grace period ran out. Said, with its last log lines, but not
+        # counted: stopping every peer at once is not what the check tests.
+        slow=$([ -n "$running" ] && xargs podman inspect -f '{{.Name}} {{.State.ExitCode}}' <<<"$running" |
+            awk '$2 == 137 {print $1}')
+        local c
+        for c in $slow; do
+            echo "--- $c: no exit within 10 s of SIGTERM ---"
+            podman logs --tail 20 "$c"
+        done
         podman ps -aq --filter "label=$label" | xargs -r podman rm -f -t 0
         podman volume ls -q --filter "label=$label" | xargs -r podman volume rm -f
         podman network ls -q --filter "label=$label" | xargs -r podman network rm -f
     } >"$art/down.log" 2>&1
+    for c in $slow; do
+        echo "note: $c did not stop within 10 s of SIGTERM; podman killed it (log: $art/down.log)"
+    done
     if [ -n "$(leftovers 2>&1)" ]; then
         fail "teardown: left behind: $(leftovers 2>&1 | tr '\n' ' ')"
     else
