@@ -139,6 +139,12 @@ static void abandon(broker *b, txn *t, job *j, uint32_t n, const char *unit_id, 
               n, unit_id, why);
 }
 
+/* Why a call that was not a definite refusal left its attempt unknown. */
+static const char *unknown_outcome(const struct call *c)
+{
+    return c->ok ? "taken too late" : c->rc ? "no answer" : "server error";
+}
+
 /* Dispatch's view of the terminal after a call; caller holds mu inside t. */
 static void reach_after_call(broker *b, txn *t, unit *u, const struct call *c)
 {
@@ -213,10 +219,17 @@ static bool dispatch_remote(broker *b, const char *job_id, const char *unit_id, 
         snprintf(how, sizeof(how), " (mutual aid from %s)", home);
         confirmed(b, &t, j, n, unit_id, "borrowed", how);
         txn_release_on_abort(&t, home_url, unit_id, job_id, n); /* reserved there, unrecorded */
-    } else {
+    } else if (c.refused) {
+        /* The home surely reserved nothing: the number is free again. */
         state_drop_pending(&b->st, j, n);
-        if (c.ok) /* the home reserved it for a job that no longer needs it */
-            txn_release(&t, home_url, unit_id, job_id, n, "revoked");
+        not_taken(b, &t, &c);
+    } else {
+        /* Its terminal may hold it (no answer, a 5xx or 502), or the home
+         * reserved it for a job that no longer needs it: kept revoked, so
+         * the next claim is a new number and its crew is judged by FCFS,
+         * and released at the home (model rule F1). */
+        abandon(b, &t, j, n, unit_id, unknown_outcome(&c));
+        txn_release_on_abort(&t, home_url, unit_id, job_id, n);
         not_taken(b, &t, &c);
     }
     if (!txn_commit(&t))
@@ -323,10 +336,7 @@ static enum local_outcome dispatch_local(broker *b, job *j, unit *u, bool owned)
         /* It may hold it: timed out or reset after sending, a 5xx, or taken
          * too late to use (the job was completed by a late result, or the
          * unit was lost meanwhile). */
-        abandon(b, &t, j, n, unit_id,
-                c.ok     ? "taken too late"
-                : c.rc   ? "no answer"
-                         : "server error");
+        abandon(b, &t, j, n, unit_id, unknown_outcome(&c));
         if (u) /* the revocation, should the abandon itself not be stored */
             txn_revoke_on_abort(&t, u->url, job_id, n);
         if (!c.ok)

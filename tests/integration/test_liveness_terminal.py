@@ -530,3 +530,44 @@ def test_model_d_landed_assignment_number_not_reused_by_mutual_aid(cluster):
         assert _held(ex1, "d-2"), ex1.assignments()
         return x
     wait_until(lafd1_takes_it, 20, message="LAFD-1 takes new work (%r)" % (n,))
+
+
+def test_model_d_claim_landed_after_timeout_number_not_reused(cluster):
+    """Model path (d) across districts, as the campaign met it (seed 1: a
+    crew's report 403 "never held"): Downtown claims Westside's LAFD-5, the
+    terminal stores the assignment but answers after every call timed out,
+    and Downtown gives the job to Valley's LAFD-9. The first claim's attempt
+    keeps its number (revoked), so LAFD-5's crew is judged by FCFS: 409
+    naming the winner, never 403."""
+    city = make_city(cluster, [("Downtown", [("EMS-3", "ems", EMS)]),
+                               ("Westside", [("LAFD-5", "fire", FIRE)]),
+                               ("Valley", [("LAFD-9", "fire", FIRE)])],
+                     use_coordinator=False)
+    dt = city["Downtown"]
+    ex5, ex9 = city.ex("LAFD-5"), city.ex("LAFD-9")
+    ex5.term()
+    ex5.args += FAULTS
+    ex5.restart()
+    wait_until(lambda: city["Westside"].unit("LAFD-5")["status"] == "available", 30,
+               message="LAFD-5 back with fault hooks")
+    wait_remote_unit(dt, "LAFD-5", "Westside", status="available")
+    wait_remote_unit(dt, "LAFD-9", "Valley", status="available")
+    _set_faults(ex5, stall_assignments=1, stall_ms=3000)
+    r = dt.submit(["firefighting"], severity="critical", id="dc-1")
+    assert r.status == 201, r
+
+    def on_lafd9():
+        j = dt.job("dc-1")
+        assert j["status"] == "assigned" and j["unit_id"] == "LAFD-9", j
+        assert _held(ex9, "dc-1"), ex9.assignments()
+        return j
+    j = wait_until(on_lafd9, 30, message="dc-1 on LAFD-9 by mutual aid")
+    wait_until(lambda: ex5.assignment("dc-1") is not None, 10, message="the stalled claim landed")
+    first = ex5.assignment("dc-1")["attempt"]
+    assert j["attempt"] != first, ("attempt number reused for another unit", j, first)
+    r = ex9.report("dc-1", "contained", {"crew": "LAFD-9"})
+    assert r.status == 201, r
+    r = ex5.report("dc-1", "contained", {"crew": "LAFD-5"})
+    assert_error(r, 409, "result_rejected", "the first terminal's late report")
+    assert r.json["result"]["unit_id"] == "LAFD-9", r
+    wait_until(lambda: not _held(ex5, "dc-1"), 20, message="LAFD-5 lets go of dc-1")
