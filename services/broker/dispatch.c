@@ -219,17 +219,18 @@ static bool dispatch_remote(broker *b, const char *job_id, const char *unit_id, 
         snprintf(how, sizeof(how), " (mutual aid from %s)", home);
         confirmed(b, &t, j, n, unit_id, "borrowed", how);
         txn_release_on_abort(&t, home_url, unit_id, job_id, n); /* reserved there, unrecorded */
-    } else if (c.refused) {
-        /* The home surely reserved nothing: the number is free again. */
-        state_drop_pending(&b->st, j, n);
-        not_taken(b, &t, &c);
     } else {
-        /* Its terminal may hold it (no answer, a 5xx or 502), or the home
-         * reserved it for a job that no longer needs it: kept revoked, so
-         * the next claim is a new number and its crew is judged by FCFS,
-         * and released at the home (model rule F1). */
-        abandon(b, &t, j, n, unit_id, unknown_outcome(&c));
-        txn_release_on_abort(&t, home_url, unit_id, job_id, n);
+        if (c.refused) {
+            /* The home surely reserved nothing: the number is free again. */
+            state_drop_pending(&b->st, j, n);
+        } else {
+            /* Its terminal may hold it (no answer, a 5xx or 502), or the
+             * home reserved it for a job that no longer needs it: kept
+             * revoked, so the next claim is a new number and its crew is
+             * judged by FCFS, and released at the home (model rule F1). */
+            abandon(b, &t, j, n, unit_id, unknown_outcome(&c));
+            txn_release_on_abort(&t, home_url, unit_id, job_id, n);
+        }
         not_taken(b, &t, &c);
     }
     if (!txn_commit(&t))

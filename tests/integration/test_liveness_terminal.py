@@ -235,18 +235,26 @@ GRID_AID = [
 ]
 
 
+def _restart_with_hooks(city, uid, home, seen_by=()):
+    """Restarts uid's executor with the fault hooks on; waits until its home
+    shows it available, and each district in seen_by sees that too."""
+    ex = city.ex(uid)
+    ex.term()
+    ex.args += FAULTS
+    ex.restart()
+    wait_until(lambda: city[home].unit(uid)["status"] == "available", 30,
+               message="%s back with fault hooks" % uid)
+    for d in seen_by:
+        wait_remote_unit(city[d], uid, home, status="available")
+    return ex
+
+
 def _lend_fire_unit(cluster, hooks=True):
     """Downtown has no fire unit; its fire job goes to Westside's LAFD-5
     (mutual aid). Returns (city, job)."""
     city = make_city(cluster, GRID_AID, use_coordinator=False)
     if hooks:
-        ex = city.ex("LAFD-5")
-        ex.term()
-        ex.args += FAULTS
-        ex.restart()
-        wait_until(lambda: city["Westside"].unit("LAFD-5")["status"] == "available", 30,
-                   message="LAFD-5 back with fault hooks")
-        wait_remote_unit(city["Downtown"], "LAFD-5", "Westside", status="available")
+        _restart_with_hooks(city, "LAFD-5", "Westside", seen_by=["Downtown"])
     j = city["Downtown"].submit_ok(["firefighting"], severity="critical", id="aid-fire")
     assert j["status"] == "assigned" and j["unit_id"] == "LAFD-5", j
     assert _held(city.ex("LAFD-5"), "aid-fire"), city.ex("LAFD-5").assignments()
@@ -495,11 +503,7 @@ def test_model_d_landed_assignment_number_not_reused_by_mutual_aid(cluster):
                                ("Westside", [("LAFD-5", "fire", FIRE)])],
                      use_coordinator=False)
     dt, ws = city["Downtown"], city["Westside"]
-    ex1 = city.ex("LAFD-1")
-    ex1.term()
-    ex1.args += FAULTS
-    ex1.restart()
-    wait_until(lambda: dt.unit("LAFD-1")["status"] == "available", 30, message="LAFD-1 back")
+    ex1 = _restart_with_hooks(city, "LAFD-1", "Downtown")
     _set_faults(ex1, stall_assignments=1, stall_ms=3000)
     r = dt.submit(["firefighting"], severity="critical", id="d-1")
     assert r.status == 201, r
@@ -544,13 +548,8 @@ def test_model_d_claim_landed_after_timeout_number_not_reused(cluster):
                                ("Valley", [("LAFD-9", "fire", FIRE)])],
                      use_coordinator=False)
     dt = city["Downtown"]
-    ex5, ex9 = city.ex("LAFD-5"), city.ex("LAFD-9")
-    ex5.term()
-    ex5.args += FAULTS
-    ex5.restart()
-    wait_until(lambda: city["Westside"].unit("LAFD-5")["status"] == "available", 30,
-               message="LAFD-5 back with fault hooks")
-    wait_remote_unit(dt, "LAFD-5", "Westside", status="available")
+    ex5 = _restart_with_hooks(city, "LAFD-5", "Westside", seen_by=["Downtown"])
+    ex9 = city.ex("LAFD-9")
     wait_remote_unit(dt, "LAFD-9", "Valley", status="available")
     _set_faults(ex5, stall_assignments=1, stall_ms=3000)
     r = dt.submit(["firefighting"], severity="critical", id="dc-1")
