@@ -15,7 +15,49 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
-class FakePeer:
+def write_reply(handler, status, body):
+    """Writes one JSON reply; False when the client has gone."""
+    if not isinstance(body, (bytes, bytearray)):
+        body = json.dumps(body).encode()
+    try:
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+        handler.wfile.flush()
+        return True
+    except OSError:
+        return False
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+
+class Served:
+    """An HTTP server of the test process on a free loopback port."""
+
+    def serve(self, handler):
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.server.server_address[1]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+
+class FakePeer(Served):
     def __init__(self, district="Fake", epoch="fake-epoch-1"):
         self.district = district
         self.epoch = epoch
@@ -29,24 +71,9 @@ class FakePeer:
         self.notifies = 0
         peer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
-            def _send(self, status, body, ctype="application/json"):
-                if not isinstance(body, (bytes, bytearray)):
-                    body = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                try:
-                    self.wfile.write(body)
-                except (BrokenPipeError, ConnectionResetError):
-                    return False
-                return True
+        class Handler(QuietHandler):
+            def _send(self, status, body):
+                return write_reply(self, status, body)
 
             def do_GET(self):
                 u = urllib.parse.urlsplit(self.path)
@@ -75,18 +102,7 @@ class FakePeer:
                 else:
                     self._send(404, {"error": {"code": "not_found", "message": "fake peer"}})
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self):
-        return "http://127.0.0.1:%d" % self.server.server_address[1]
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        self.serve(Handler)
 
     # ---- what it serves
     def set_objects(self, units=(), jobs=()):
@@ -156,7 +172,7 @@ def nested_text(depth):
 
 # ---------------------------------------------------------------- a proxy
 
-class StallProxy:
+class StallProxy(Served):
     """An HTTP proxy between one broker and a peer it calls (the peer's URL
     given to the broker is the proxy's), so a test can hold a reply in
     flight or make pulls fail while everything else passes through.
@@ -177,12 +193,7 @@ class StallProxy:
         self.on_metadata = None
         proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
+        class Handler(QuietHandler):
             def _relay(self):
                 import http.client
                 n = int(self.headers.get("Content-Length") or 0)
@@ -220,27 +231,11 @@ class StallProxy:
                 self._answer(status, data)
 
             def _answer(self, status, data):
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                    self.wfile.flush()
-                    return True
-                except (BrokenPipeError, ConnectionResetError, OSError):
-                    return False
+                return write_reply(self, status, data)
 
             do_GET = do_POST = do_DELETE = _relay
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self):
-        return "http://127.0.0.1:%d" % self.server.server_address[1]
+        self.serve(Handler)
 
     def hold(self, pred):
         with self.lock:
@@ -256,13 +251,12 @@ class StallProxy:
 
     def close(self):
         self.released.set()
-        self.server.shutdown()
-        self.server.server_close()
+        Served.close(self)
 
 
 # ---------------------------------------------------------------- a terminal
 
-class FakeTerminal:
+class FakeTerminal(Served):
     """A unit's terminal in the test process: registers with its home
     broker, heartbeats (bodyless, as a curl user would), and takes every
     assignment, so a test can make it die at an exact moment (die() stops
@@ -285,22 +279,9 @@ class FakeTerminal:
         self.stopping = False
         term = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
+        class Handler(QuietHandler):
             def _answer(self, status, obj):
-                data = json.dumps(obj).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except OSError:
-                    pass
+                write_reply(self, status, obj)
 
             def do_POST(self):
                 n = int(self.headers.get("Content-Length") or 0)
@@ -330,17 +311,10 @@ class FakeTerminal:
                             "state": "active"} for j, m in term.assignments.items()]
                 self._answer(200, {"assignments": act})
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.http = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.http.start()
+        self.serve(Handler)
         self.register()
         self.beat = threading.Thread(target=self._beat, daemon=True)
         self.beat.start()
-
-    @property
-    def url(self):
-        return "http://127.0.0.1:%d" % self.server.server_address[1]
 
     def register(self):
         from ergrid import post
@@ -378,5 +352,4 @@ class FakeTerminal:
     def close(self):
         self.stopping = True
         self.alive.set()
-        self.server.shutdown()
-        self.server.server_close()
+        Served.close(self)

@@ -25,7 +25,6 @@ terminal that dies as it takes the assignment.
 
 import os
 import re
-import socket
 import statistics
 import threading
 import time
@@ -36,24 +35,12 @@ import ergrid
 import fakepeer
 from conftest import FIRE
 from ergrid import expect, get, post, wait_until
+from test_city import _free_ports
 
 SYNC = "1s"
 SYNC_WAIT = 30.0          # a change is due at every peer within one 1 s interval
 HOME_TIMEOUT = "400ms"    # the home's failure timeout in the forced scenarios: (a) and (c)
                           # must happen inside the owner's 2 s claim call
-
-
-def _free_ports(n):
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 @pytest.fixture
