@@ -18,9 +18,9 @@ typedef struct http_opts {
 } http_opts;
 
 typedef struct http_reply {
-    long status;     /* HTTP status, 0 on transport failure */
-    json_t *body;    /* parsed JSON reply (new reference) or NULL */
-    char *raw;       /* opts.raw: the reply's raw_len bytes (no NUL added), or NULL */
+    long status;  /* HTTP status, 0 on transport failure */
+    json_t *body; /* parsed JSON reply (new reference) or NULL */
+    char *raw;    /* opts.raw: the reply's raw_len bytes (no NUL added), or NULL */
     size_t raw_len;
     char error[128]; /* transport error text when status == 0 */
 } http_reply;

@@ -242,6 +242,16 @@ void state_drop_pending(state *s, job *j, uint32_t n)
     job_drop_attempt(s, j, n);
 }
 
+void state_claim_answered(job *j, uint32_t n, uint64_t version, uint32_t egen)
+{
+    attempt *a = job_attempt(j, n);
+
+    if (a) {
+        a->claim_version = version;
+        a->claim_egen = egen;
+    }
+}
+
 int state_requeue(state *s, job *j, attempt *a, uint64_t now_wall, const char *notice_reason)
 {
     bool requeue = j->status == JOB_ASSIGNED;

@@ -63,6 +63,11 @@ int state_confirm(state *s, job *j, uint32_t n, uint64_t now_wall);
 /* Attempt n did not happen: drop it and free the unit's slot. */
 void state_drop_pending(state *s, job *j, uint32_t n);
 
+/* The home's answer to our claim for borrowed attempt n: its change
+ * version of the unit then, and the incarnation (peer.egen; 0 unknown).
+ * Later copies of the unit are read against it (remote_claim_gone). */
+void state_claim_answered(job *j, uint32_t n, uint64_t version, uint32_t egen);
+
 /* Revokes active attempt a of j and puts j back in the queue when it was
  * assigned: the one way a job loses its unit (lost unit, lost borrowed
  * unit, preemption). notice_reason: what an own unit is told in its next

@@ -12,11 +12,15 @@
 
 static const http_opts claim_assign_opts = {.connect_timeout_ms = 500, .timeout_ms = 2000};
 
+/* The claim as the owner settles it: with the unit's change version and
+ * our incarnation, against which the owner reads later copies of the unit
+ * (a newer one that does not list the claim: it is gone). */
 static json_t *claim_reply(broker *b, const unit *u, const lend_request *r)
 {
-    return view_envelope(json_pack("{s:o, s:{s:s, s:i, s:s}}", "unit",
+    return view_envelope(json_pack("{s:o, s:{s:s, s:i, s:s, s:I, s:s}}", "unit",
                                    view_unit(&b->st, u, coord_now_wall_ms()), "claim", "job_id",
-                                   r->job_id, "attempt", (int)r->attempt, "owner", r->owner),
+                                   r->job_id, "attempt", (int)r->attempt, "owner", r->owner,
+                                   "version", (json_int_t)u->chg.version, "epoch", b->epoch),
                          &b->clock);
 }
 

@@ -8,6 +8,7 @@
 #include "codec.h"
 #include "emergency.h"
 #include "json_fields.h"
+#include "peers.h"
 #include "views.h"
 
 static int copy_id(char *dst, const char *src)
@@ -180,7 +181,8 @@ int restore_broker(broker *b, const char *path, char *err, size_t errlen)
         st->load(st->cls, &district_rows, &b->st) < 0 ||
         state_recover(&b->st, coord_now_mono_ms()) < 0 ||
         st->list_claims(st->cls, restore_claim, b) < 0 ||
-        st->list_remote(st->cls, restore_copy, b) < 0 || emergency_load(b) < 0) {
+        st->list_remote(st->cls, restore_copy, b) < 0 || emergency_load(b) < 0 ||
+        peers_load(b) < 0) {
         snprintf(err, errlen, "cannot load state from %s", path);
         return -1;
     }

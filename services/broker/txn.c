@@ -234,8 +234,15 @@ void txn_followups(txn *t, const followups *fu)
             continue;
         }
         const peer *p = peertab_get(&t->b->peers, f->district);
-        if (p)
+        if (p) {
             txn_release(t, p->url, f->unit_id, f->job_id, f->attempt, f->reason);
+        } else {
+            /* Restarted while the coordinator is down, before it named the
+             * home: the release waits for its URL (peers_add sends it). */
+            peertab_park(&t->b->peers, f->district, f->unit_id, f->job_id, f->attempt, f->reason);
+            txn_log(t, "warn", "release of %s for %s waits: %s is not a known peer yet", f->unit_id,
+                    f->job_id, f->district);
+        }
     }
 }
 

@@ -76,7 +76,8 @@ void txn_revoke(txn *t, const char *url, const char *job_id, uint32_t attempt_no
 void txn_release(txn *t, const char *home_url, const char *unit_id, const char *job_id,
                  uint32_t attempt_no, const char *reason);
 /* The messages a state change asked for; a release goes to the home
- * broker's URL from the peer table (none when the peer is unknown). */
+ * broker's URL from the peer table, and waits there for it when the peer
+ * is not known yet (peertab_park). */
 void txn_followups(txn *t, const followups *fu);
 void txn_wake_dispatch(txn *t);
 /* Peers re-read their schedule (changes to the change list signal them

@@ -111,8 +111,19 @@ START_TEST(test_not_the_structure)
 {
     struct seen w = {0};
     const char *bad_objects[] = {
-        "", "[]", "{", "{\"a\"}", "{\"a\":}", "{\"a\":1,}", "{\"a\":1 \"b\":2}", "{a:1}",
-        "{\"a\":1} x", "{\"a\":\"unterminated}", "{\"a\":[1,2}", "{\"a\":\"x\ny\"}", "\"s\"",
+        "",
+        "[]",
+        "{",
+        "{\"a\"}",
+        "{\"a\":}",
+        "{\"a\":1,}",
+        "{\"a\":1 \"b\":2}",
+        "{a:1}",
+        "{\"a\":1} x",
+        "{\"a\":\"unterminated}",
+        "{\"a\":[1,2}",
+        "{\"a\":\"x\ny\"}",
+        "\"s\"",
     };
 
     for (size_t i = 0; i < sizeof(bad_objects) / sizeof(bad_objects[0]); i++)

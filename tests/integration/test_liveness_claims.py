@@ -332,6 +332,9 @@ def test_release_lost_while_the_home_is_down_is_repaired(cluster):
     wait_until(free, SYNC_WAIT, message="LAFD-5 free at its restarted home")
     print("\nhome restarted -> unit free again in %.2f s (sync interval %s)"
           % (time.monotonic() - t0, SYNC))
+    # Freed by the repair: its copy of the owner's job shows the attempt finished.
+    ev = events(home, "aid-r", "unit_released")
+    assert any("copy of the job shows attempt 1 finished" in e["detail"] for e in ev), ev
     n = home.submit_ok(["firefighting"], id="after-r")
     assert n["status"] == "assigned" and n["unit_id"] == "LAFD-5", n
 
