@@ -24,6 +24,17 @@ static json_t *claim_reply(broker *b, const unit *u, const lend_request *r)
                          &b->clock);
 }
 
+bool lend_drop_claim(txn *t, unit *u, const char *job_id, uint32_t attempt_no, const char *why)
+{
+    if (!state_claim_drop(&t->b->st, u, job_id, attempt_no))
+        return false;
+    txn_del_claim(t, u->id, job_id);
+    txn_event(t, "claim_dropped", job_id, u->id, attempt_no,
+              "claim on %s for job %s dropped: %s; its owner moves the job", u->id, job_id, why);
+    txn_wake_dispatch(t);
+    return true;
+}
+
 lend_outcome lend_unit(broker *b, const lend_request *r, json_t **body, char *why)
 {
     char url[BROKER_URL_MAX + 32];
