@@ -180,6 +180,14 @@ static void apply_step(broker *b, txn *t, const peer *p, parsed *v, size_t n, ui
                           "borrowed unit %s %s at %s: attempt %u revoked", id,
                           lost ? "lost" : "no longer holds our claim", p->id, an);
             }
+            for (size_t k = 0; k < out.nstale; k++) {
+                const ended_claim *e = &out.stale[k];
+
+                txn_release(t, p->url, id, e->job_id, e->attempt,
+                            e->finished ? "finished" : "revoked");
+                txn_log(t, "info", "%s still holds %s for our job %s attempt %u: released", p->id,
+                        id, e->job_id, e->attempt);
+            }
             sum->moved += out.nrequeued + out.may_aid;
         } else {
             snprintf(id, sizeof(id), "%s", x->j.id);

@@ -431,6 +431,29 @@ static copy_ignored not_the_senders(const state *s, const char *district, const 
     return COPY_KEPT;
 }
 
+/* The claims of ours copy c lists that no attempt of ours stands on any
+ * more (none by that number on that unit, or it is over): to release. A
+ * pending attempt is a claim whose answer is on its way. */
+static void stale_claims(const state *s, const runit *c, copy_outcome *out)
+{
+    for (uint32_t i = 0; i < c->nclaims && out->nstale < REMOTE_REQUEUE_MAX; i++) {
+        const rclaim *k = &c->claims[i];
+        const job *j = strcmp(k->owner, s->self) == 0 ? state_job(s, k->job_id) : NULL;
+        const attempt *a = j ? job_attempt(j, k->attempt) : NULL;
+        ended_claim *e = &out->stale[out->nstale];
+
+        if (strcmp(k->owner, s->self) != 0 ||
+            (a && strcmp(a->unit_id, c->id) == 0 && strcmp(a->unit_district, c->from) == 0 &&
+             (a->state == ATT_PENDING || a->state == ATT_ACTIVE)))
+            continue;
+        e->u = NULL;
+        snprintf(e->job_id, sizeof(e->job_id), "%s", k->job_id);
+        e->attempt = k->attempt;
+        e->finished = a && a->state == ATT_FINISHED;
+        out->nstale++;
+    }
+}
+
 void remote_apply_unit(remote *r, state *s, runit *copy, uint64_t now_wall, copy_outcome *out)
 {
     unit_status shown = copy->shown;
@@ -446,6 +469,7 @@ void remote_apply_unit(remote *r, state *s, runit *copy, uint64_t now_wall, copy
     /* Before it moves into the table (or is refused at a cap): what it
      * says of the claims our jobs stand on holds either way. */
     out->nrequeued = remote_requeue_gone(s, copy, now_wall, out->requeued, REMOTE_REQUEUE_MAX);
+    stale_claims(s, copy, out);
     out->stored = remote_put_unit(r, copy) == 0;
     /* A unit free elsewhere may serve a job waiting here (mutual aid). */
     out->may_aid = shown == UNIT_AVAILABLE && jobq_size(s->queue) > 0;

@@ -147,12 +147,18 @@ typedef struct copy_outcome {
     bool may_aid;                      /* an available unit while jobs wait here */
     size_t nended;
     ended_claim ended[REMOTE_REQUEUE_MAX]; /* claims on our units the owner's copy ends */
+    size_t nstale;
+    ended_claim stale[REMOTE_REQUEUE_MAX]; /* claims of ours the unit's home holds, we do not:
+                                              release them there (u is NULL) */
 } copy_outcome;
 
 /* Applies a copy from a page (the contents move into the table, or are
  * released): ignored when it is not the sender's to write (counted); a unit
- * whose home no longer lends it sends our jobs on it back to the queue; a
- * job's copy from its owner ends the claims on our units it shows over. */
+ * whose home no longer lends it sends our jobs on it back to the queue, and
+ * a claim of ours it lists that we no longer stand on is to be released
+ * there (model rule F3b: a release lost, or never sent because its answer
+ * never came); a job's copy from its owner ends the claims on our units it
+ * shows over. */
 void remote_apply_unit(remote *r, state *s, runit *copy, uint64_t now_wall, copy_outcome *out);
 void remote_apply_job(remote *r, state *s, rjob *copy, copy_outcome *out);
 

@@ -681,6 +681,44 @@ START_TEST(test_owner_moves_a_job_whose_claim_is_gone)
     ck_assert_int_eq(j->status, JOB_QUEUED);
     ck_assert_int_eq(job_attempt(j, n)->state, ATT_REVOKED);
     ck_assert_ptr_null(hmap_get(S.borrowed, "J"));
+    ck_assert_uint_eq(out.nstale, 0);
+    remote_release(&r);
+}
+END_TEST
+
+START_TEST(test_owner_releases_claims_it_no_longer_stands_on)
+{
+    peertab pt = {0};
+    remote r;
+    copy_outcome out;
+    peer *p = westside(&pt, &r, "e1");
+    job *j = submit("J", SEV_HIGH, NEED_FIRE, 1);
+    uint32_t n = assign_borrowed(j, "LAFD-5", "Westside");
+
+    /* The claim it stands on: nothing to release. */
+    runit c = home_copy(p, UNIT_BUSY, 5, "J", n);
+    remote_apply_unit(&r, &S, &c, NOW, &out);
+    ck_assert_uint_eq(out.nrequeued + out.nstale, 0);
+    /* Another attempt's claim (an answer that never came), a job we do not
+     * have: released there. */
+    c = home_copy(p, UNIT_BUSY, 6, "J", n + 1);
+    remote_apply_unit(&r, &S, &c, NOW, &out);
+    ck_assert_uint_eq(out.nstale, 1);
+    ck_assert_str_eq(out.stale[0].job_id, "J");
+    ck_assert_uint_eq(out.stale[0].attempt, n + 1);
+    ck_assert(!out.stale[0].finished);
+    c = home_copy(p, UNIT_BUSY, 7, "GONE", 1);
+    remote_apply_unit(&r, &S, &c, NOW, &out);
+    ck_assert_uint_eq(out.nstale, 1);
+    /* A pending attempt is a claim whose answer is on its way. */
+    job *k = submit("K", SEV_HIGH, NEED_FIRE, 1);
+    vclock vc;
+    uint32_t m;
+    vclock_init(&vc);
+    ck_assert_int_eq(state_reserve(&S, k, NULL, "LAFD-5", "Westside", &vc, NOW, &m), COORD_OK);
+    c = home_copy(p, UNIT_BUSY, 8, "K", m);
+    remote_apply_unit(&r, &S, &c, NOW, &out);
+    ck_assert_uint_eq(out.nstale, 0);
     remote_release(&r);
 }
 END_TEST
@@ -1013,6 +1051,7 @@ Suite *unit_suite(void)
     tcase_add_test(c, test_claim_drop_ends_a_standing_claim_only);
     tcase_add_test(c, test_owner_moves_a_job_whose_claim_is_gone);
     tcase_add_test(c, test_claim_gone_across_incarnations_and_old_homes);
+    tcase_add_test(c, test_owner_releases_claims_it_no_longer_stands_on);
     tcase_add_test(c, test_a_late_claim_answer_never_overwrites_a_newer_copy);
     tcase_add_test(c, test_home_ends_claims_the_owners_copy_shows_over);
     tcase_add_test(c, test_releases_wait_for_their_peer);
