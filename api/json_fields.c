@@ -100,8 +100,10 @@ static int parse_id_list(const json_t *v, const field_spec *f, id_list *out, fie
             return fail(err, API_E_INVALID_FIELD, "field '%s' entry %zu must be a string", f->key,
                         i);
         if (!id_ok(e))
-            return fail(err, API_E_INVALID_ID,
-                        "field '%s' entry %zu is not a valid id ([A-Za-z0-9._-]{1,64})", f->key, i);
+            return fail(
+                err, API_E_INVALID_ID,
+                "field '%s' entry %zu is not a valid id ([A-Za-z0-9._-]{1,64}, not . or ..)",
+                f->key, i);
     }
     if (n == 0) {
         *out = l;
@@ -159,6 +161,64 @@ static int parse_enum(const json_t *v, const field_spec *f, int *out, field_erro
     return fail(err, API_E_INVALID_FIELD, "field '%s' must be one of: %s", f->key, allowed);
 }
 
+/* Recursion stops limit + 1 levels down, whatever v holds. */
+bool json_too_deep(const json_t *v, int64_t limit)
+{
+    const char *k;
+    json_t *c;
+    size_t i;
+
+    if (!json_is_array(v) && !json_is_object(v))
+        return false;
+    if (limit <= 0)
+        return true;
+    if (json_is_array(v)) {
+        json_array_foreach ((json_t *)v, i, c)
+            if (json_too_deep(c, limit - 1))
+                return true;
+        return false;
+    }
+    json_object_foreach ((json_t *)v, k, c)
+        if (json_too_deep(c, limit - 1))
+            return true;
+    return false;
+}
+
+struct text_budget {
+    size_t used, cap;
+};
+
+/* Counts the encoder's output and stops it once over the cap, so a large
+ * value costs no allocation and no more work than the cap. */
+static int count_text(const char *buf, size_t size, void *arg)
+{
+    struct text_budget *b = arg;
+
+    (void)buf;
+    b->used += size;
+    return b->used > b->cap ? -1 : 0;
+}
+
+/* Depth and size caps of a free-form value (FT_OBJECT, FT_ANY). */
+static int check_free_form(const json_t *v, const field_spec *f, field_error *err)
+{
+    int64_t depth = f->min > 0 ? f->min : API_JSON_DEPTH_MAX;
+    struct text_budget b = {0, f->max > 0 ? (size_t)f->max : API_JSON_VALUE_MAX};
+
+    if (json_too_deep(v, depth))
+        return fail(err, API_E_INVALID_FIELD, "field '%s' nests deeper than %lld levels", f->key,
+                    (long long)depth);
+    /* Key order does not change the length: no sorting needed to measure
+     * the canonical text. */
+    if (json_dump_callback(v, count_text, &b, JSON_COMPACT | JSON_ENCODE_ANY) < 0) {
+        if (b.used > b.cap)
+            return fail(err, API_E_INVALID_FIELD, "field '%s' is larger than %zu bytes as JSON",
+                        f->key, b.cap);
+        return fail(err, API_E_INTERNAL, "field '%s' cannot be encoded", f->key);
+    }
+    return 0;
+}
+
 static int parse_one(const json_t *v, const field_spec *f, char *out, field_error *err)
 {
     void *dst = out + f->offset;
@@ -169,7 +229,7 @@ static int parse_one(const json_t *v, const field_spec *f, char *out, field_erro
             return fail(err, API_E_INVALID_FIELD, "field '%s' must be a string", f->key);
         if (!id_ok(v))
             return fail(err, API_E_INVALID_ID,
-                        "field '%s' is not a valid id ([A-Za-z0-9._-]{1,64})", f->key);
+                        "field '%s' is not a valid id ([A-Za-z0-9._-]{1,64}, not . or ..)", f->key);
         memcpy(dst, json_string_value(v), json_string_length(v) + 1);
         return 0;
     case FT_STRING: {
@@ -230,9 +290,13 @@ static int parse_one(const json_t *v, const field_spec *f, char *out, field_erro
     case FT_OBJECT:
         if (!json_is_object(v))
             return fail(err, API_E_INVALID_FIELD, "field '%s' must be an object", f->key);
+        if (check_free_form(v, f, err) < 0)
+            return -1;
         memcpy(dst, &v, sizeof(v));
         return 0;
     case FT_ANY:
+        if (check_free_form(v, f, err) < 0)
+            return -1;
         memcpy(dst, &v, sizeof(v));
         return 0;
     case FT_VCLOCK: {

@@ -19,10 +19,23 @@ typedef enum field_type {
     FT_BOOL,    /* bool */
     FT_ENUM,    /* int; index of the string in enum_vals (NULL-terminated) */
     FT_ID_LIST, /* id_list; each element an id; max = element cap; min = min count */
-    FT_OBJECT,  /* json_t * borrowed; any JSON object */
-    FT_ANY,     /* json_t * borrowed; any JSON value */
+    FT_OBJECT,  /* json_t * borrowed; a JSON object within the free-form caps below */
+    FT_ANY,     /* json_t * borrowed; any JSON value within the free-form caps below */
     FT_VCLOCK,  /* vclock; object of id -> non-negative integer */
 } field_type;
+
+/* Caps of a free-form value (FT_OBJECT, FT_ANY: a job's location and
+ * payload, a result's data) unless its spec sets its own. Valid JSON may
+ * nest 2,048 deep (jansson's parser), but a value that deep inside a peer's
+ * page or an assignment is deeper than the receiver can read, so one such
+ * object would stop the city's sync; no dispatch front-end comes near
+ * these. Depth: a scalar is 0, [] or {} is 1, each level inside adds 1.
+ * Size: bytes of the compact JSON text (what json_canonical writes). */
+#define API_JSON_DEPTH_MAX 16
+#define API_JSON_VALUE_MAX 4096
+/* A job object as a broker shows it (a claim's, an assignment's): its
+ * location and payload sit one level down, its result's data two. */
+#define API_JSON_JOB_DEPTH_MAX (API_JSON_DEPTH_MAX + 2)
 
 typedef struct id_list {
     size_t n;
@@ -36,7 +49,8 @@ typedef struct field_spec {
     size_t offset; /* offsetof(struct, member) */
     bool required;
     int64_t min, max; /* FT_INT range; FT_STRING max length (0: 4096); FT_ID_LIST min/max count (max
-                         0: 32) */
+                         0: 32); FT_OBJECT/FT_ANY max nesting depth (min, 0: API_JSON_DEPTH_MAX)
+                         and max compact size (max, 0: API_JSON_VALUE_MAX) */
     /* (FT_INT with min == max == 0: any int64; FT_STRING min > 0: minimum length) */
     const char *const *enum_vals;
     size_t present_offset; /* if nonzero: offset of a bool set true when the key was present (and
@@ -63,6 +77,10 @@ json_t *vclock_to_json(const vclock *vc);
 /* 0, or -1 with err (invalid_field) on non-object, bad node id, negative or
  * absurd counter, or too many entries. */
 int vclock_from_json(const json_t *j, vclock *out, field_error *err);
+
+/* True when v nests deeper than limit levels (depth as for the caps
+ * above); costs at most limit + 1 levels of recursion. */
+bool json_too_deep(const json_t *v, int64_t limit);
 
 /* Canonical compact text of a JSON value (sorted keys), malloc'd. */
 char *json_canonical(const json_t *j);

@@ -177,25 +177,3 @@ bool json_span_is(json_span key, const char *lit)
 
     return key.len == n && memcmp(key.p, lit, n) == 0;
 }
-
-bool json_deeper_than(const json_t *v, size_t max)
-{
-    const char *k;
-    json_t *e;
-    size_t i;
-
-    if (!json_is_object(v) && !json_is_array(v))
-        return false;
-    if (max == 0)
-        return true;
-    if (json_is_object(v)) {
-        json_object_foreach ((json_t *)v, k, e)
-            if (json_deeper_than(e, max - 1))
-                return true;
-        return false;
-    }
-    json_array_foreach (v, i, e)
-        if (json_deeper_than(e, max - 1))
-            return true;
-    return false;
-}

@@ -10,7 +10,6 @@
 #ifndef API_JSON_SCAN_H
 #define API_JSON_SCAN_H
 
-#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -31,10 +30,5 @@ int json_scan_object(json_span text, json_member_cb cb, void *arg);
 int json_scan_array(json_span value, json_element_cb cb, void *arg);
 /* key spells lit exactly (no escapes). */
 bool json_span_is(json_span key, const char *lit);
-
-/* v has containers nested more than max deep (v itself is level 1; a
- * scalar is level 0). Stops looking at max + 1, so the walk is bounded by
- * max whatever v holds. */
-bool json_deeper_than(const json_t *v, size_t max);
 
 #endif

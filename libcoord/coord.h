@@ -18,5 +18,6 @@
 #include "policy.h"
 #include "assignment.h"
 #include "routing.h"
+#include "level.h"
 
 #endif

@@ -27,6 +27,11 @@ bool coord_id_valid(const char *s)
         if (i >= COORD_ID_MAX || !id_char_ok(s[i]))
             return false;
     }
+    /* "." and ".." are path segments every HTTP client rewrites away (RFC
+     * 3986 remove_dot_segments): a record so named could never be looked
+     * up, reported or cancelled. */
+    if (strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+        return false;
     return i > 0;
 }
 

@@ -6,9 +6,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define COORD_ID_MAX 64 /* ids match [A-Za-z0-9._-]{1,64} */
+#define COORD_ID_MAX 64 /* ids match [A-Za-z0-9._-]{1,64}, except "." and ".." */
 
-/* True when s is a valid id: 1..64 chars of [A-Za-z0-9._-]. NULL -> false. */
+/* True when s is a valid id: 1..64 chars of [A-Za-z0-9._-], and neither "."
+ * nor "..". NULL -> false. */
 bool coord_id_valid(const char *s);
 
 /* Parses "500ms", "3s", "1m", "2h" or a bare number of milliseconds into

@@ -133,6 +133,41 @@ int vclock_merge(vclock *dst, const vclock *src)
     return COORD_OK;
 }
 
+int vclock_receive(vclock *dst, const vclock *src, const char *self, size_t *refused)
+{
+    vclock bounded;
+    size_t n = 0;
+    int rc;
+
+    if (!dst || !self)
+        return COORD_E_INVAL;
+    if (!src || src == dst)
+        return COORD_OK;
+    /* src is sorted, so is what is kept of it. */
+    bounded.n = 0;
+    for (size_t i = 0; i < src->n; i++) {
+        const vclock_entry *e = &src->e[i];
+        uint64_t cur = vclock_get(dst, e->node), room = cur + VCLOCK_MAX_STEP;
+
+        if (strcmp(e->node, self) == 0) {
+            n += e->counter > cur;
+            continue;
+        }
+        if (room > VCLOCK_COUNTER_MAX)
+            room = VCLOCK_COUNTER_MAX;
+        bounded.e[bounded.n] = *e;
+        if (e->counter > room) {
+            bounded.e[bounded.n].counter = room;
+            n++;
+        }
+        bounded.n++;
+    }
+    rc = vclock_merge(dst, &bounded);
+    if (rc == COORD_OK && refused)
+        *refused = n;
+    return rc;
+}
+
 vc_order vclock_compare(const vclock *a, const vclock *b)
 {
     static const vclock empty = {0};

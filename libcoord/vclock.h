@@ -12,6 +12,12 @@
 #define VCLOCK_MAX_ENTRIES 64
 /* Counters above this are refused as absurd (2^53, exact in JSON doubles). */
 #define VCLOCK_COUNTER_MAX 9007199254740991ULL
+/* The most one received message may raise an entry of the receiver's clock
+ * (docs/PROTOCOL.md, "Vector clocks"). Receivers lag a peer by one sync
+ * interval of its events, far below this even at benchmark rates; a peer met
+ * for the first time after 4 billion events of its own is caught up over a
+ * few messages. A forged 2^53 would need two million. */
+#define VCLOCK_MAX_STEP (1ULL << 32)
 
 typedef struct vclock_entry {
     char node[COORD_ID_MAX + 1];
@@ -42,6 +48,14 @@ int vclock_tick(vclock *vc, const char *node);
 /* dst = element-wise max(dst, src). COORD_E_RANGE (dst untouched) when the
  * union would exceed the cap. */
 int vclock_merge(vclock *dst, const vclock *src);
+/* The receive step of a clock node self: dst = element-wise max(dst, src),
+ * except that self's entry in src is ignored (only self's own events move
+ * it: nobody can know more of them than self) and every other entry rises
+ * by at most VCLOCK_MAX_STEP over dst's (a larger jump is clamped to it).
+ * *refused, when not NULL, is how many entries were ignored or clamped
+ * (self's entry counts only when above dst's). COORD_E_RANGE (dst and
+ * *refused untouched) when the union would exceed the cap. */
+int vclock_receive(vclock *dst, const vclock *src, const char *self, size_t *refused);
 vc_order vclock_compare(const vclock *a, const vclock *b);
 const char *vc_order_str(vc_order o); /* "equal", "before", ... */
 

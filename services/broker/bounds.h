@@ -11,6 +11,10 @@
 #define BROKER_REASON_MAX     24   /* "result_accepted", "redeployed", ... */
 #define UNIT_MAX_NOTICES      32   /* revocations kept for a unit's next heartbeat */
 #define HB_MAX_JOBS           256  /* assignments a heartbeat may list */
+/* A claimed job object as its owner shows it (the executor takes as much). */
+#define BROKER_JOB_OBJECT_MAX (256 * 1024)
+/* A heartbeat's list of held jobs, as JSON: room for HB_MAX_JOBS entries. */
+#define HB_JOBS_JSON_MAX (HB_MAX_JOBS * 256)
 
 /* Synced copies of one peer's records. A district of 10,000 units and
  * 100,000 jobs fits with room to spare; past the caps, of count or of the

@@ -1,6 +1,7 @@
 /* The broker's lifecycle: setting its parts up, opening its store (refusing
- * another district's), recovery (restore.c), starting and stopping its
- * server and threads. */
+ * another district's, and a lost, empty or damaged one where the data dir
+ * was used before), recovery (restore.c), starting and stopping its server
+ * and threads. */
 #include "broker.h"
 
 #include <errno.h>
@@ -16,12 +17,18 @@
 #include "registrar.h"
 #include "restore.h"
 #include "routes.h"
+#include "sqlstore.h"
+
+/* Next to broker.db, naming the district: written once the district is in
+ * the database, it outlives the database (README "Durability"). */
+#define MARKER_FILE "district.id"
 
 /* The district's id is kept with its data: a data dir of another district
- * is refused. */
-static int check_district(broker *b, const char *path, char *err, size_t errlen)
+ * is refused, and so is a database without one where the marker says the
+ * district was there (a database replaced by a new one). */
+static int check_district(broker *b, const char *path, bool marked, char *err, size_t errlen)
 {
-    char idbuf[COORD_ID_MAX + 1];
+    char idbuf[COORD_ID_MAX + 1], why[256];
     int rc = b->store.get_meta(b->store.cls, "district", idbuf, sizeof(idbuf));
 
     if (rc == 0 && strcmp(idbuf, b->cfg.id) != 0) {
@@ -31,17 +38,24 @@ static int check_district(broker *b, const char *path, char *err, size_t errlen)
     }
     if (rc == 0)
         return 0;
+    if (rc == COORD_E_NOTFOUND && marked) {
+        snprintf(err, errlen,
+                 "database %s holds no district, but %s/%s says %s used this data dir: it was "
+                 "replaced; put the district's database back",
+                 path, b->cfg.data_dir, MARKER_FILE, b->cfg.id);
+        return -1;
+    }
     /* A new data dir: claim it, as every write, inside a transaction. */
     if (rc != COORD_E_NOTFOUND || b->store.begin(b->store.cls) < 0)
         goto fail;
     if (b->store.put_meta(b->store.cls, "district", b->cfg.id) < 0 ||
-        b->store.commit(b->store.cls) < 0) {
-        b->store.rollback(b->store.cls);
+        b->store.commit(b->store.cls) < 0)
         goto fail;
-    }
     return 0;
 fail:
-    snprintf(err, errlen, "cannot write to %s", path);
+    b->store.error(b->store.cls, why, sizeof(why));
+    b->store.rollback(b->store.cls);
+    snprintf(err, errlen, "cannot write to %s: %s", path, why);
     return -1;
 }
 
@@ -65,7 +79,8 @@ static int init_parts(broker *b)
 broker *broker_new(const broker_config *cfg, char *err, size_t errlen)
 {
     broker *b = calloc(1, sizeof(*b));
-    char path[1100];
+    char path[1100], marker[1100];
+    bool marked;
 
     if (!b) {
         snprintf(err, errlen, "out of memory");
@@ -85,9 +100,16 @@ broker *broker_new(const broker_config *cfg, char *err, size_t errlen)
         goto fail;
     }
     snprintf(path, sizeof(path), "%s/broker.db", cfg->data_dir);
-    if (store_sqlite_open(&b->store, path, err, errlen) < 0)
+    snprintf(marker, sizeof(marker), "%s/%s", cfg->data_dir, MARKER_FILE);
+    if (sqlstore_preflight(path, marker, cfg->id, &marked, err, errlen) < 0 ||
+        store_sqlite_open(&b->store, path, err, errlen) < 0)
         goto fail;
-    if (check_district(b, path, err, errlen) < 0 || restore_broker(b, path, err, errlen) < 0)
+    if (check_district(b, path, marked, err, errlen) < 0 ||
+        restore_broker(b, path, err, errlen) < 0)
+        goto fail;
+    /* Only now: a marker beside a database that never held the district
+     * would refuse every later start. */
+    if (!marked && sqlstore_mark(marker, cfg->id, err, errlen) < 0)
         goto fail;
     return b;
 fail:

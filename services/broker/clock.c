@@ -3,6 +3,15 @@
 
 #include "json_fields.h"
 
+/* At the cap the clock stays as it was. */
+static void receive(broker *b, const vclock *in)
+{
+    size_t refused = 0;
+
+    if (vclock_receive(&b->clock, in, b->cfg.id, &refused) == 0)
+        b->m.clock_entries_refused += refused;
+}
+
 void clock_receive(broker *b, const vclock *in)
 {
     vclock f;
@@ -13,7 +22,7 @@ void clock_receive(broker *b, const vclock *in)
     for (size_t i = 0; i < in->n; i++)
         if (peertab_is_clock_node(&b->peers, b->cfg.id, in->e[i].node))
             (void)vclock_set(&f, in->e[i].node, in->e[i].counter);
-    (void)vclock_merge(&b->clock, &f); /* at the cap the clock stays as it was */
+    receive(b, &f);
 }
 
 void clock_receive_json(broker *b, const json_t *vc)
@@ -27,7 +36,8 @@ void clock_receive_json(broker *b, const json_t *vc)
 
 void clock_receive_all(broker *b, const vclock *in)
 {
-    (void)vclock_merge(&b->clock, in); /* untouched when the union is over the cap */
+    if (in)
+        receive(b, in);
 }
 
 int clock_tick(broker *b)

@@ -8,6 +8,11 @@
 
 #include "core.h"
 
+/* Every receive goes through libcoord's vclock_receive: this broker's own
+ * entry in a received clock is ignored, and no entry rises by more than
+ * VCLOCK_MAX_STEP in one message; each such entry is counted
+ * (ergrid_clock_entries_refused_total). */
+
 /* Merges the broker and coordinator entries of in (a unit's own dot is
  * dropped, so the clock grows with brokers, not units). */
 void clock_receive(broker *b, const vclock *in);

@@ -33,6 +33,7 @@ typedef struct broker_metrics {
     uint64_t jobs_submitted, jobs_assigned, jobs_queued, jobs_redeployed;
     uint64_t results_accepted, results_rejected, results_retried, results_forbidden;
     uint64_t units_lost, units_returned, assign_refused, assign_errors;
+    uint64_t clock_entries_refused; /* received own entries and clamped jumps (clock.c) */
 } broker_metrics;
 
 struct broker {
@@ -44,12 +45,14 @@ struct broker {
     pthread_mutex_t mu; /* the domain mutex */
     state st;
     struct store store;
+    store_health health; /* failing storage, probes (txn.c) */
     vclock clock;
     uint64_t event_seq; /* last event written */
     remote rem;
     peertab peers;
-    severity emergency; /* the city's level: newest declaration wins */
-    uint64_t emergency_set_ms;
+    severity emergency;           /* the city's level (emergency.h) */
+    uint64_t emergency_set_ms;    /* when the coordinator declared it (its clock) */
+    uint64_t emergency_heard_ms;  /* when the coordinator last told us the level (ours) */
     bool registered;              /* with the coordinator */
     uint64_t retry_drain_mono_ms; /* an executor refused: try the queue again then */
     uint64_t last_change_mono_ms; /* when peers last had news (notify debounce) */

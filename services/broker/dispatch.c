@@ -172,6 +172,7 @@ static bool dispatch_remote(broker *b, const char *job_id, const char *unit_id, 
 
         snprintf(how, sizeof(how), " (mutual aid from %s)", home);
         confirmed(b, &t, j, n, unit_id, "borrowed", how);
+        txn_release_on_abort(&t, home_url, unit_id, job_id, n); /* reserved there, unrecorded */
         assigned = settle_borrowed(b, &t, j, n, home, home_url, claim, egen);
     } else {
         state_drop_pending(&b->st, j, n);
@@ -180,7 +181,8 @@ static bool dispatch_remote(broker *b, const char *job_id, const char *unit_id, 
         not_taken(b, &t, &c);
     }
     http_reply_release(&rep); /* claim pointed into it */
-    txn_commit(&t);
+    if (!txn_commit(&t))
+        assigned = false;
     txn_end(&t);
     return assigned;
 }
@@ -207,9 +209,9 @@ static bool preempt(broker *b, const job *crit)
     } else if (rc < 0) {
         txn_log(&t, "error", "preemption for %s failed (%s)", crit->id, coord_strerror(rc));
     }
-    txn_commit(&t);
+    bool stored = txn_commit(&t);
     txn_end(&t);
-    if (rc != 1)
+    if (rc != 1 || !stored)
         return false;
     /* Free the terminal's capacity before assigning to it: synchronous, so
      * the next try finds the unit free. */
@@ -257,6 +259,7 @@ static enum local_outcome dispatch_local(broker *b, job *j, unit *u, bool owned)
                     !unit_cond_off(u->cond) && job_attempt(j, n);
     if (assigned) {
         confirmed(b, &t, j, n, unit_id, u->kind, "");
+        txn_revoke_on_abort(&t, u->url, job_id, n); /* it took it, unrecorded */
     } else {
         /* Refused, unreachable, or overtaken (the job was completed by a
          * late result, or the unit was lost meanwhile). */
@@ -268,7 +271,8 @@ static enum local_outcome dispatch_local(broker *b, job *j, unit *u, bool owned)
                     c.http_status);
         not_taken(b, &t, &c);
     }
-    txn_commit(&t);
+    if (!txn_commit(&t))
+        assigned = false;
     txn_end(&t);
     return assigned ? LOCAL_ASSIGNED : LOCAL_NOT_TAKEN;
 }
@@ -280,6 +284,12 @@ static dispatch_outcome dispatch_loop(broker *b, const char *job_id, bool owned)
 
     for (;;) {
         pthread_mutex_lock(&b->mu);
+        if (!txn_store_ok(b)) {
+            /* No assignment could be recorded: the job waits (the probe
+             * that finds storage back wakes the drain). */
+            pthread_mutex_unlock(&b->mu);
+            return DISPATCH_QUEUED;
+        }
         job *j = state_job(&b->st, job_id);
         if (!j || (j->dispatching && !owned) || j->status != JOB_QUEUED) {
             pthread_mutex_unlock(&b->mu);

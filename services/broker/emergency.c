@@ -1,4 +1,4 @@
-/* The emergency level: its apply rule and its persistence (see
+/* The emergency level: its apply rules and its persistence (see
  * emergency.h). */
 #include "emergency.h"
 
@@ -15,21 +15,53 @@ uint64_t emergency_sync_interval(const broker *b)
     return emergency_active(b) ? b->cfg.emergency_sync_interval_ms : b->cfg.sync_interval_ms;
 }
 
-bool emergency_apply(broker *b, txn *t, severity level, uint64_t set_ms, const char *source)
+/* Takes level as declared at set_ms; an event only when the level moved. */
+static bool adopt(broker *b, txn *t, severity level, uint64_t set_ms, const char *source)
 {
+    bool changed = level != b->emergency;
     char ms[32];
 
-    if (set_ms && (set_ms <= b->emergency_set_ms || level == b->emergency))
+    if (!changed && set_ms == b->emergency_set_ms)
         return false;
     b->emergency = level;
-    b->emergency_set_ms = set_ms ? set_ms : coord_now_wall_ms();
-    snprintf(ms, sizeof(ms), "%llu", (unsigned long long)b->emergency_set_ms);
+    b->emergency_set_ms = set_ms;
+    snprintf(ms, sizeof(ms), "%llu", (unsigned long long)set_ms);
     txn_put_meta(t, "emergency", severity_str(level));
     txn_put_meta(t, "emergency_set_ms", ms);
-    txn_event(t, "emergency_level", NULL, NULL, 0, "city emergency level %s (from %s)",
-              severity_str(level), source);
-    txn_signal_peers(t);
-    return true;
+    if (changed) {
+        txn_event(t, "emergency_level", NULL, NULL, 0, "city emergency level %s (from %s)",
+                  severity_str(level), source);
+        txn_signal_peers(t);
+    }
+    return changed;
+}
+
+/* The broker's side of libcoord's level_adopt. */
+static level_view seen(const broker *b)
+{
+    level_view v = {b->emergency_set_ms, b->emergency_heard_ms, coord_now_wall_ms()};
+    return v;
+}
+
+bool emergency_from_coordinator(broker *b, txn *t, severity level, uint64_t set_ms, bool pushed)
+{
+    level_view v = seen(b);
+
+    b->emergency_heard_ms = v.now_ms;
+    if (pushed && !set_ms)
+        set_ms = v.now_ms;
+    if (!level_adopt(pushed ? LEVEL_PUSH : LEVEL_REPLY, set_ms, &v))
+        return false;
+    return adopt(b, t, level, set_ms, "coordinator");
+}
+
+bool emergency_apply(broker *b, txn *t, severity level, uint64_t set_ms, const char *source)
+{
+    level_view v = seen(b);
+
+    if (!level_adopt(LEVEL_RELAY, set_ms, &v))
+        return false;
+    return adopt(b, t, level, set_ms, source);
 }
 
 void emergency_reschedule_peers(broker *b, uint64_t now_mono)
@@ -39,21 +71,4 @@ void emergency_reschedule_peers(broker *b, uint64_t now_mono)
     for (size_t i = 0; i < b->peers.n; i++)
         if (b->peers.v[i].next_due_mono_ms > due)
             b->peers.v[i].next_due_mono_ms = due;
-}
-
-int emergency_load(broker *b)
-{
-    char v[32];
-    int rc = b->store.get_meta(b->store.cls, "emergency", v, sizeof(v));
-
-    if (rc == 0)
-        (void)severity_parse(v, &b->emergency);
-    else if (rc != COORD_E_NOTFOUND)
-        return -1;
-    rc = b->store.get_meta(b->store.cls, "emergency_set_ms", v, sizeof(v));
-    if (rc == 0)
-        b->emergency_set_ms = strtoull(v, NULL, 10);
-    else if (rc != COORD_E_NOTFOUND)
-        return -1;
-    return 0;
 }

@@ -1,11 +1,51 @@
 /* What the broker's handlers share: checked path ids, query arguments and
- * body parsing with the error reply each calls for. */
+ * body parsing with the error reply each calls for, and the 503 of a
+ * failing store. */
 #include "handlers.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core.h"
+#include "txn.h"
 #include "util.h"
+
+void reply_storage_failed(api_request *req, api_response *res)
+{
+    broker *b = req->ctx;
+    char why[sizeof(b->health.error)];
+
+    pthread_mutex_lock(&b->mu);
+    snprintf(why, sizeof(why), "%s", b->health.error[0] ? b->health.error : "unknown error");
+    pthread_mutex_unlock(&b->mu);
+    /* The probe's pace: the earliest a retry can succeed. */
+    (void)api_response_add_header(res, "Retry-After", "1");
+    api_reply_error(res, API_E_UNAVAILABLE,
+                    "storage is failing (%s): nothing was changed; reads are served, writes are "
+                    "refused until storage recovers",
+                    why);
+}
+
+bool store_ok_or_503(api_request *req, api_response *res)
+{
+    broker *b = req->ctx;
+
+    if (txn_store_ok(b))
+        return true;
+    pthread_mutex_unlock(&b->mu);
+    reply_storage_failed(req, res);
+    return false;
+}
+
+bool commit_or_503(struct txn *t, api_request *req, api_response *res)
+{
+    if (txn_commit(t))
+        return true;
+    txn_end(t);
+    reply_storage_failed(req, res);
+    return false;
+}
 
 const char *path_id(api_request *req, api_response *res, const char *what)
 {

@@ -54,4 +54,16 @@ bool query_uint(api_request *req, api_response *res, const char *key, uint64_t m
  * when it does not fit spec. */
 bool parse_body(api_request *req, api_response *res, const field_spec *spec, void *out);
 
+/* Failing storage (txn.h). store_ok_or_503: the caller holds the domain
+ * mutex and is about to change state; false while storage is failing, with
+ * the mutex released and the 503 sent. commit_or_503: txn_commit; when it
+ * fails, false with the transaction ended (mutex released) and the 503
+ * sent, so the caller returns without touching the state. Both 503s are
+ * unavailable with Retry-After: 1 and a message saying storage is failing
+ * and why: nothing was changed. */
+struct txn;
+bool store_ok_or_503(api_request *req, api_response *res);
+bool commit_or_503(struct txn *t, api_request *req, api_response *res);
+void reply_storage_failed(api_request *req, api_response *res);
+
 #endif

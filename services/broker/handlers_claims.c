@@ -22,7 +22,8 @@ struct claim_req {
 };
 
 static const field_spec claim_fields[] = {
-    {"job", FT_OBJECT, offsetof(struct claim_req, job), true, 0, 0, NULL, 0},
+    {"job", FT_OBJECT, offsetof(struct claim_req, job), true, API_JSON_JOB_DEPTH_MAX,
+     BROKER_JOB_OBJECT_MAX, NULL, 0},
     {"attempt", FT_INT, offsetof(struct claim_req, attempt), true, 1, 1000000, NULL, 0},
     {"owner", FT_ID, offsetof(struct claim_req, owner), true, 0, 0, NULL, 0},
     {"owner_url", FT_STRING, offsetof(struct claim_req, owner_url), true, 8, BROKER_URL_MAX - 1,
@@ -115,6 +116,9 @@ void h_unit_claim(api_request *req, api_response *res)
     case LEND_FAILED:
         api_reply_error(res, API_E_BAD_GATEWAY, "unit %s did not take the assignment", uid);
         break;
+    case LEND_STORAGE:
+        reply_storage_failed(req, res);
+        break;
     }
 out:
     free(r);
@@ -149,6 +153,8 @@ void h_unit_release(api_request *req, api_response *res)
         api_reply_error(res, API_E_NOT_FOUND, "no unit %s in %s", uid, b->cfg.id);
         return;
     }
+    if (!store_ok_or_503(req, res))
+        return;
     txn_begin(b, &t);
     bool released = state_release_claim(&b->st, u, r.job_id, (uint32_t)r.attempt);
     if (released) {
@@ -162,7 +168,8 @@ void h_unit_release(api_request *req, api_response *res)
             txn_revoke(&t, u->url, r.job_id, (uint32_t)r.attempt);
         txn_wake_dispatch(&t);
     }
-    txn_commit(&t);
+    if (!commit_or_503(&t, req, res))
+        return;
     json_t *body = view_envelope(json_pack("{s:b, s:o}", "released", released, "unit",
                                            view_unit(&b->st, u, coord_now_wall_ms())),
                                  &b->clock);

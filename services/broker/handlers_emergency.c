@@ -13,12 +13,14 @@ static const char *const level_names[] = {"low", "medium", "high", "critical", N
 
 struct emergency_req {
     int level;
+    int64_t set_ms;
     vclock clock;
     bool has_clock;
 };
 
 static const field_spec emergency_fields[] = {
     {"level", FT_ENUM, offsetof(struct emergency_req, level), true, 0, 0, level_names, 0},
+    {"set_ms", FT_INT, offsetof(struct emergency_req, set_ms), false, 1, INT64_MAX, NULL, 0},
     {"vclock", FT_VCLOCK, offsetof(struct emergency_req, clock), false, 0, 0, NULL,
      offsetof(struct emergency_req, has_clock)},
     FIELD_END,
@@ -48,14 +50,21 @@ void h_emergency_post(api_request *req, api_response *res)
         return;
     }
     pthread_mutex_lock(&b->mu);
+    if (!store_ok_or_503(req, res)) {
+        free(r);
+        return;
+    }
     txn_begin(b, &t);
     if (r->has_clock)
         clock_receive(b, &r->clock);
-    emergency_apply(b, &t, (severity)r->level, 0, "coordinator");
+    emergency_from_coordinator(b, &t, (severity)r->level, (uint64_t)r->set_ms, true);
     /* Pull on the new schedule from now on. */
     emergency_reschedule_peers(b, coord_now_mono_ms());
     txn_signal_peers(&t);
-    txn_commit(&t);
+    if (!commit_or_503(&t, req, res)) {
+        free(r);
+        return;
+    }
     json_t *body = emergency_reply(b);
     txn_end(&t);
     free(r);

@@ -30,28 +30,23 @@ static const field_spec job_fields[] = {
     {"severity", FT_ENUM, offsetof(struct job_req, severity), true, 0, 0, severity_names, 0},
     {"required_capabilities", FT_ID_LIST, offsetof(struct job_req, caps), true, 1, BROKER_MAX_CAPS,
      NULL, 0},
-    {"location", FT_ANY, offsetof(struct job_req, location), false, 0, 0, NULL, 0},
-    {"payload", FT_OBJECT, offsetof(struct job_req, payload), false, 0, 0, NULL, 0},
+    /* Depth and size are capped by the parser (API_JSON_DEPTH_MAX). */
+    {"location", FT_ANY, offsetof(struct job_req, location), false, 0, BROKER_JSON_FIELD_MAX, NULL,
+     0},
+    {"payload", FT_OBJECT, offsetof(struct job_req, payload), false, 0, BROKER_JSON_FIELD_MAX, NULL,
+     0},
     FIELD_END,
 };
 
-/* Canonical text of an optional member, NULL when absent; -1 when too big. */
+/* Canonical text of an optional member, NULL when absent; -1 when out of
+ * memory. */
 static int canonical_member(json_t *v, char **out)
 {
-    char *s;
-
     *out = NULL;
     if (!v || json_is_null(v))
         return 0;
-    s = json_canonical(v);
-    if (!s)
-        return -1;
-    if (strlen(s) > BROKER_JSON_FIELD_MAX) {
-        free(s);
-        return -1;
-    }
-    *out = s;
-    return 0;
+    *out = json_canonical(v);
+    return *out ? 0 : -1;
 }
 
 /* Idempotency compares the whole submission except the id itself; null
@@ -116,8 +111,7 @@ void h_jobs_post(api_request *req, api_response *res)
         canonical_member(r.payload, &sub.payload) < 0) {
         free(sub.location);
         id_list_release(&r.caps);
-        api_reply_error(res, API_E_INVALID_FIELD, "location and payload are limited to %d bytes",
-                        BROKER_JSON_FIELD_MAX);
+        api_reply_error(res, API_E_UNAVAILABLE, "out of memory");
         return;
     }
     sub.digest = submission_digest(req->body);
@@ -127,6 +121,8 @@ void h_jobs_post(api_request *req, api_response *res)
         pthread_mutex_unlock(&b->mu);
         goto out;
     }
+    if (!store_ok_or_503(req, res))
+        goto out;
     txn_begin(b, &t);
     if (state_submit(&b->st, &sub, coord_now_wall_ms(), &j) < 0) {
         txn_end(&t);
@@ -136,7 +132,8 @@ void h_jobs_post(api_request *req, api_response *res)
     b->m.jobs_submitted++;
     txn_put_job(&t, j);
     txn_event(&t, "job_submitted", j->id, NULL, 0, "%s severity %s", j->type, severity_str(j->sev));
-    txn_commit(&t);
+    if (!commit_or_503(&t, req, res))
+        goto out;
     snprintf(id, sizeof(id), "%s", j->id);
     txn_end(&t);
 
@@ -145,12 +142,14 @@ void h_jobs_post(api_request *req, api_response *res)
     pthread_mutex_lock(&b->mu);
     txn_begin(b, &t);
     j = state_job(&b->st, id);
-    if (out == DISPATCH_QUEUED && j->status == JOB_QUEUED) {
+    if (out == DISPATCH_QUEUED && j->status == JOB_QUEUED && txn_store_ok(b)) {
         b->m.jobs_queued++;
         txn_event(&t, "job_queued", j->id, NULL, 0, "no free unit with %s%s", j->caps.v[0],
                   j->caps.n > 1 ? ",..." : "");
     }
-    txn_commit(&t);
+    /* The job is committed: a lost "queued" event does not undo it. */
+    if (!txn_commit(&t))
+        j = state_job(&b->st, id);
     json_t *body = view_one("job", view_job(&b->st, j), &b->clock);
     txn_end(&t);
     api_reply_json(res, 201, body);
@@ -278,6 +277,8 @@ void h_job_cancel(api_request *req, api_response *res)
         api_reply_error_extra(res, API_E_CONFLICT, extra, "job %s is completed", id);
         return;
     }
+    if (!store_ok_or_503(req, res))
+        return;
     txn_begin(b, &t);
     if (j->status != JOB_CANCELLED) {
         followups fu = {0};
@@ -292,7 +293,8 @@ void h_job_cancel(api_request *req, api_response *res)
         }
         followups_release(&fu);
     }
-    txn_commit(&t);
+    if (!commit_or_503(&t, req, res))
+        return;
     json_t *body = view_one("job", view_job(&b->st, j), &b->clock);
     txn_wake_dispatch(&t);
     txn_end(&t);

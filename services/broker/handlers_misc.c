@@ -15,9 +15,10 @@ void h_health(api_request *req, api_response *res)
 
     pthread_mutex_lock(&b->mu);
     json_t *body = view_envelope(
-        json_pack("{s:s, s:s, s:s, s:I, s:I, s:I}", "status", "ok", "service", "broker", "id",
+        json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s}", "status", "ok", "service", "broker", "id",
                   b->cfg.id, "units", (json_int_t)hmap_size(b->st.units), "jobs",
-                  (json_int_t)hmap_size(b->st.jobs), "queued", (json_int_t)jobq_size(b->st.queue)),
+                  (json_int_t)hmap_size(b->st.jobs), "queued", (json_int_t)jobq_size(b->st.queue),
+                  "storage", b->health.failing ? "failing" : "ok"),
         &b->clock);
     pthread_mutex_unlock(&b->mu);
     api_reply_json(res, 200, body);
@@ -70,6 +71,7 @@ void h_metrics(api_request *req, api_response *res)
     broker *b = req->ctx;
     uint64_t by_status[4] = {0};
     broker_metrics m;
+    store_health health;
     outbox_stats ob;
     size_t waiting, it = 0;
     uint64_t refused;
@@ -79,6 +81,7 @@ void h_metrics(api_request *req, api_response *res)
 
     pthread_mutex_lock(&b->mu);
     m = b->m;
+    health = b->health;
     while (hmap_next(b->st.units, &it, &key, &val))
         by_status[unit_shown_status(val)]++;
     waiting = jobq_size(b->st.queue);
@@ -131,9 +134,17 @@ void h_metrics(api_request *req, api_response *res)
         {"counter", "ergrid_releases_parked_dropped_total",
          "Parked releases pushed out by newer ones (the home repairs from its copy).",
          cc.parked_dropped},
+        {"counter", "ergrid_clock_entries_refused_total",
+         "Received clock entries ignored (this broker's own) or clamped (a jump over 2^32).",
+         m.clock_entries_refused},
         {"gauge", "ergrid_jobs_waiting", "Jobs in the queue.", waiting},
         {"gauge", "ergrid_outbox_queued", "Revocations and releases waiting to be sent.",
          ob.queued},
+        {"counter", "ergrid_storage_commit_failures_total",
+         "Commits that failed (each reloaded the district from the store).",
+         health.commit_failures},
+        {"gauge", "ergrid_storage_failing", "1 while storage fails and writes are refused.",
+         health.failing},
     };
     strbuf_init(&sb, 1 << 20);
     for (size_t i = 0; i < sizeof(figures) / sizeof(figures[0]); i++)
@@ -141,6 +152,12 @@ void h_metrics(api_request *req, api_response *res)
                     figures[i].name, figures[i].type, figures[i].name,
                     (unsigned long long)figures[i].v);
     copy_counts_write(&cc, &sb);
+    strbuf_addf(&sb,
+                "# HELP ergrid_storage_probes_total Probe writes while storage was failing.\n"
+                "# TYPE ergrid_storage_probes_total counter\n"
+                "ergrid_storage_probes_total{result=\"ok\"} %llu\n"
+                "ergrid_storage_probes_total{result=\"failed\"} %llu\n",
+                (unsigned long long)health.probes_ok, (unsigned long long)health.probes_failed);
     strbuf_addf(&sb, "# HELP ergrid_units Units of this district by status.\n"
                      "# TYPE ergrid_units gauge\n");
     for (int s = 0; s < 4; s++)
@@ -187,7 +204,10 @@ void h_events_get(api_request *req, api_response *res)
     struct ev_ctx c;
     int rc;
 
-    if (!query_uint(req, res, "after", 0, UINT64_MAX, &after, "after must be a whole number") ||
+    /* The store keeps sequence numbers as signed 64-bit: a larger after
+     * would wrap to a negative one and return the log from the start. */
+    if (!query_uint(req, res, "after", 0, INT64_MAX, &after,
+                    "after must be a whole number below 2^63") ||
         !query_uint(req, res, "limit", 1, 5000, &limit, "limit must be 1..5000"))
         return;
     if (format && strcmp(format, "shiviz") != 0 && strcmp(format, "json") != 0) {

@@ -26,7 +26,8 @@ static const field_spec result_fields[] = {
     {"unit_id", FT_ID, offsetof(struct result_req, unit_id), true, 0, 0, NULL, 0},
     {"attempt", FT_INT, offsetof(struct result_req, attempt), true, 1, 1000000, NULL, 0},
     {"outcome", FT_ID, offsetof(struct result_req, outcome), true, 0, 0, NULL, 0},
-    {"data", FT_OBJECT, offsetof(struct result_req, data), false, 0, 0, NULL, 0},
+    {"data", FT_OBJECT, offsetof(struct result_req, data), false, 0, BROKER_JSON_FIELD_MAX, NULL,
+     0},
     {"vclock", FT_VCLOCK, offsetof(struct result_req, clock), false, 0, 0, NULL,
      offsetof(struct result_req, has_clock)},
     FIELD_END,
@@ -85,8 +86,9 @@ static int decide(const job *j, const arb_submission *sub, vclock *assign_clock,
 }
 
 /* The first result: recorded, the job completed, every other holder told
- * to stop. Caller holds mu; *rr is taken. */
-static json_t *accept(broker *b, job *j, result *rr, const arb_submission *sub)
+ * to stop. Caller holds mu; *rr is taken. NULL, with *stored false when
+ * storage failed. */
+static json_t *accept(broker *b, job *j, result *rr, const arb_submission *sub, bool *stored)
 {
     followups fu = {0};
     json_t *body;
@@ -110,7 +112,12 @@ static json_t *accept(broker *b, job *j, result *rr, const arb_submission *sub)
     txn_event(&t, "result_accepted", j->id, rr->unit_id, rr->attempt,
               "outcome %s from %s attempt %u (first to arrive)", rr->outcome, rr->unit_id,
               rr->attempt);
-    txn_commit(&t);
+    if (!txn_commit(&t)) {
+        /* rr went with the job: memory is what the store holds again. */
+        *stored = false;
+        txn_end(&t);
+        return NULL;
+    }
     b->m.results_accepted++;
     body = view_envelope(json_pack("{s:b, s:o, s:o}", "accepted", 1, "result", view_result(rr),
                                    "job", view_job(&b->st, j)),
@@ -142,11 +149,10 @@ void h_job_results_post(api_request *req, api_response *res)
     }
     if (!parse_body(req, res, result_fields, r))
         goto out;
+    /* Within BROKER_JSON_FIELD_MAX: the parser measured it. */
     data = r->data ? json_canonical(r->data) : strdup("{}");
-    if (!data || strlen(data) > BROKER_JSON_FIELD_MAX) {
-        free(data);
-        api_reply_error(res, API_E_INVALID_FIELD, "data is limited to %d bytes",
-                        BROKER_JSON_FIELD_MAX);
+    if (!data) {
+        api_reply_error(res, API_E_UNAVAILABLE, "out of memory");
         goto out;
     }
     arb_submission sub = {0};
@@ -178,9 +184,14 @@ void h_job_results_post(api_request *req, api_response *res)
         api_reply_error(res, API_E_UNAVAILABLE, "out of memory");
         goto out;
     }
+    if ((v == ARB_ACCEPT || v == ARB_REJECT) && !store_ok_or_503(req, res)) {
+        free(data);
+        goto out;
+    }
     switch (v) {
     case ARB_ACCEPT: {
         result *rr = calloc(1, sizeof(*rr));
+        bool stored = true;
 
         if (!rr) {
             pthread_mutex_unlock(&b->mu);
@@ -194,7 +205,11 @@ void h_job_results_post(api_request *req, api_response *res)
         rr->data = data;
         rr->digest = sub.r.digest;
         rr->at_ms = coord_now_wall_ms();
-        body = accept(b, j, rr, &sub); /* unlocks */
+        body = accept(b, j, rr, &sub, &stored); /* unlocks */
+        if (!body && !stored) {
+            reply_storage_failed(req, res);
+            goto out;
+        }
         if (!body) {
             api_reply_error(res, API_E_INTERNAL, "job %s cannot take a result", job_id);
             goto out;
@@ -218,7 +233,8 @@ void h_job_results_post(api_request *req, api_response *res)
         txn_event(&t, "result_rejected", j->id, r->unit_id, (uint32_t)r->attempt,
                   "outcome %s from %s attempt %u rejected: %s attempt %u was first", r->outcome,
                   r->unit_id, (unsigned)r->attempt, j->res->unit_id, j->res->attempt);
-        txn_commit(&t);
+        if (!commit_or_503(&t, req, res))
+            break;
         body = view_envelope(json_pack("{s:b, s:o}", "accepted", 0, "result", view_result(j->res)),
                              &b->clock);
         txn_end(&t);

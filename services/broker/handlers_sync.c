@@ -18,12 +18,25 @@ void h_metadata_get(api_request *req, api_response *res)
     const char *epoch = api_query(req, "epoch");
     uint64_t since = 0, limit = PULL_PAGE_DEFAULT;
 
-    if (!query_uint(req, res, "since", 0, UINT64_MAX, &since, "since must be a whole number") ||
+    if (!query_uint(req, res, "since", 0, INT64_MAX, &since,
+                    "since must be a whole number below 2^63") ||
         !query_uint(req, res, "limit", 1, PULL_PAGE_MAX, &limit, "limit must be 1..5000"))
         return;
     pthread_mutex_lock(&b->mu);
     /* Another incarnation's versions mean nothing here: send everything. */
-    bool full = !epoch || strcmp(epoch, b->epoch) != 0 || since > b->st.meta_version;
+    bool full = !epoch || strcmp(epoch, b->epoch) != 0;
+    /* This incarnation never reached since: the caller is confused or
+     * hostile, and a full page would make it the cheapest way to download
+     * the district over and over. */
+    if (!full && since > b->st.meta_version) {
+        uint64_t v = b->st.meta_version;
+
+        pthread_mutex_unlock(&b->mu);
+        api_reply_error(res, API_E_BAD_REQUEST,
+                        "since %llu is ahead of version %llu of epoch %s (pull with since=0)",
+                        (unsigned long long)since, (unsigned long long)v, b->epoch);
+        return;
+    }
     if (full)
         since = 0;
     json_t *units = json_array(), *jobs = json_array();

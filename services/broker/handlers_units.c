@@ -74,6 +74,10 @@ void h_units_post(api_request *req, api_response *res)
     };
 
     pthread_mutex_lock(&b->mu);
+    if (!store_ok_or_503(req, res)) {
+        id_list_release(&r.caps);
+        return;
+    }
     txn_begin(b, &t);
     int rc = state_register_unit(&b->st, &reg, coord_now_wall_ms(), coord_now_mono_ms(), &u,
                                  &created, &back);
@@ -89,7 +93,8 @@ void h_units_post(api_request *req, api_response *res)
     txn_event(&t, created ? "unit_registered" : "unit_updated", NULL, u->id, 0, "%s %s at %s%s",
               u->kind, unit_status_str(unit_shown_status(u)), u->url,
               back ? " (back from lost)" : "");
-    txn_commit(&t);
+    if (!commit_or_503(&t, req, res))
+        return;
     if (back)
         b->m.units_returned++;
     json_t *body = view_one("unit", view_unit(&b->st, u, coord_now_wall_ms()), &b->clock);
@@ -234,7 +239,7 @@ struct hb_req {
 };
 
 static const field_spec hb_fields[] = {
-    {"jobs", FT_ANY, offsetof(struct hb_req, jobs), false, 0, 0, NULL, 0},
+    {"jobs", FT_ANY, offsetof(struct hb_req, jobs), false, 0, HB_JOBS_JSON_MAX, NULL, 0},
     FIELD_END,
 };
 
@@ -302,7 +307,10 @@ void h_unit_heartbeat(api_request *req, api_response *res)
                                            unit_status_str(unit_shown_status(u)), "revoked",
                                            view_revoked(revoked, n, b->cfg.id)),
                                  &b->clock);
-    txn_commit(&t);
+    if (!commit_or_503(&t, req, res)) {
+        json_decref(body);
+        return;
+    }
     txn_end(&t);
     api_reply_json(res, 200, body);
 }

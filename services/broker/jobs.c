@@ -15,10 +15,8 @@ void followups_release(followups *f)
     memset(f, 0, sizeof(*f));
 }
 
-static followup *followup_add(followups *f, const char *job_id, uint32_t n, const char *reason)
+static followup *followup_slot(followups *f)
 {
-    followup *x;
-
     if (f->n == f->cap) {
         size_t nc = f->cap ? f->cap * 2 : 2;
         followup *nv = realloc(f->v, nc * sizeof(*nv));
@@ -28,7 +26,24 @@ static followup *followup_add(followups *f, const char *job_id, uint32_t n, cons
         f->v = nv;
         f->cap = nc;
     }
-    x = &f->v[f->n++];
+    return &f->v[f->n++];
+}
+
+bool followups_push(followups *f, const followup *x)
+{
+    followup *y = followup_slot(f);
+
+    if (y)
+        *y = *x;
+    return y != NULL;
+}
+
+static followup *followup_add(followups *f, const char *job_id, uint32_t n, const char *reason)
+{
+    followup *x = followup_slot(f);
+
+    if (!x)
+        return NULL;
     memset(x, 0, sizeof(*x));
     snprintf(x->job_id, sizeof(x->job_id), "%s", job_id);
     x->attempt = n;

@@ -32,6 +32,9 @@ typedef struct followups {
     size_t n, cap;
 } followups;
 void followups_release(followups *f);
+/* Appends a copy of *x; false when out of memory (as a dropped outbox
+ * message: the repair from copies catches it). */
+bool followups_push(followups *f, const followup *x);
 
 typedef struct job_submission {
     const char *id; /* NULL: generate one */

@@ -43,6 +43,10 @@ lend_outcome lend_unit(broker *b, const lend_request *r, json_t **body, char *wh
 
     *body = NULL;
     pthread_mutex_lock(&b->mu);
+    if (!txn_store_ok(b)) {
+        pthread_mutex_unlock(&b->mu);
+        return LEND_STORAGE;
+    }
     txn_begin(b, &t);
     unit *u = state_unit(&b->st, r->unit_id);
     if (!u) {
@@ -71,7 +75,12 @@ lend_outcome lend_unit(broker *b, const lend_request *r, json_t **body, char *wh
         break;
     }
     if (v != CLAIM_RESERVED) {
-        txn_commit(&t); /* a superseded claim is a change peers see */
+        if (!txn_commit(&t)) { /* a superseded claim is a change peers see */
+            txn_end(&t);
+            json_decref(*body);
+            *body = NULL;
+            return LEND_STORAGE;
+        }
         txn_end(&t);
         return v == CLAIM_RETRY        ? LEND_RETRY
                : v == CLAIM_HELD_OTHER ? LEND_HELD_OTHER
@@ -84,7 +93,11 @@ lend_outcome lend_unit(broker *b, const lend_request *r, json_t **body, char *wh
     json_t *msg = view_assignment(json_incref((json_t *)r->job), r->attempt, r->owner, r->owner_url,
                                   &b->clock);
     snprintf(url, sizeof(url), "%s/v1/assignments", u->url);
-    txn_commit(&t);
+    if (!txn_commit(&t)) {
+        txn_end(&t);
+        json_decref(msg);
+        return LEND_STORAGE;
+    }
     txn_end(&t);
 
     int rc = http_json("POST", url, msg, &claim_assign_opts, &rep);
@@ -101,14 +114,20 @@ lend_outcome lend_unit(broker *b, const lend_request *r, json_t **body, char *wh
         txn_event(&t, "unit_claimed", r->job_id, r->unit_id, r->attempt,
                   "mutual aid: %s lends %s to %s for job %s", b->cfg.id, r->unit_id, r->owner,
                   r->job_id);
-        txn_commit(&t);
+        txn_revoke_on_abort(&t, u->url, r->job_id, r->attempt); /* it took it, unrecorded */
+        if (!txn_commit(&t)) {
+            txn_end(&t);
+            return LEND_STORAGE;
+        }
         *body = claim_reply(b, u, r);
         txn_end(&t);
         return LEND_CLAIMED;
     }
     if (ok) /* it took the job, but the slot is gone (the unit was lost) */
         txn_revoke(&t, u->url, r->job_id, r->attempt);
-    txn_commit(&t);
+    bool stored = txn_commit(&t);
     txn_end(&t);
+    if (!stored)
+        return LEND_STORAGE;
     return rc == 0 && status == 409 ? LEND_REFUSED : LEND_FAILED;
 }

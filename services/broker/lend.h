@@ -33,6 +33,7 @@ typedef enum lend_outcome {
     LEND_TAKEN,      /* 409 */
     LEND_REFUSED,    /* 409: the executor is at capacity */
     LEND_FAILED,     /* 502: the executor did not take it */
+    LEND_STORAGE,    /* 503: storage is failing (txn.h); nothing changed */
 } lend_outcome;
 
 /* *body: the reply body (or the extra members of an error reply) for the

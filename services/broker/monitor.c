@@ -78,6 +78,14 @@ void *monitor_main(void *arg)
 
         l.n = 0;
         pthread_mutex_lock(&b->mu);
+        if (!txn_store_ok(b)) {
+            /* Nothing could be recorded: judge no unit (the reload gave
+             * each a fresh window anyway) until storage is back. This loop
+             * is also what probes it. */
+            last_run = coord_now_mono_ms();
+            pthread_mutex_unlock(&b->mu);
+            continue;
+        }
         txn_begin(b, &t);
         uint64_t now = coord_now_mono_ms();
         if (now - last_run > b->cfg.failure_timeout_ms / 2) {
@@ -109,7 +117,7 @@ void *monitor_main(void *arg)
         }
         if (moved)
             txn_wake_dispatch(&t);
-        txn_commit(&t);
+        txn_commit_or_drop(&t);
         txn_end(&t);
     }
     free(l.ids);

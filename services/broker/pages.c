@@ -7,6 +7,7 @@
 
 #include "clock.h"
 #include "emergency.h"
+#include "json_fields.h"
 #include "json_scan.h"
 #include "txn.h"
 #include "views.h"
@@ -121,7 +122,7 @@ static bool read_object(json_span s, bool is_job, const char *from, uint64_t now
     if (s.len > REMOTE_MAX_OBJECT_BYTES)
         return false;
     x->o = json_loadb(s.p, s.len, JSON_REJECT_DUPLICATES, NULL);
-    if (!x->o || json_deeper_than(x->o, REMOTE_MAX_OBJECT_DEPTH) ||
+    if (!x->o || json_too_deep(x->o, REMOTE_MAX_OBJECT_DEPTH) ||
         (is_job ? view_parse_job(x->o, NULL, from, now, gen, &x->j)
                 : view_parse_unit(x->o, NULL, from, now, gen, &x->u)) < 0)
         return false;
@@ -219,21 +220,25 @@ static void sweep(broker *b, txn *t, const peer *p, char kind)
     free(ids);
 }
 
-/* The step reads objects [from, to) of the page's units then jobs. */
-static void run_steps(broker *b, size_t idx, const spans *units, const spans *jobs, uint64_t gen,
+/* The page's units then jobs, PAGE_CHUNK at a time: read, then applied
+ * in a transaction of their own. False when storage failed (a failed
+ * commit reloaded the district and reset the peer's cursor: the rest of
+ * the page is not applied). */
+static bool run_steps(broker *b, size_t idx, const spans *units, const spans *jobs, uint64_t gen,
                       uint32_t egen, page_sums *sum)
 {
     size_t total = units->n + jobs->n;
     parsed *v = calloc(PAGE_CHUNK, sizeof(*v));
     char from[COORD_ID_MAX + 1];
     uint64_t now = coord_now_wall_ms();
+    bool ok = true;
 
     if (!v) {
         sum->skipped += total;
-        return;
+        return true;
     }
     snprintf(from, sizeof(from), "%s", b->peers.v[idx].id); /* never changes */
-    for (size_t at = 0; at < total; at += PAGE_CHUNK) {
+    for (size_t at = 0; ok && at < total; at += PAGE_CHUNK) {
         size_t n = 0;
         txn t;
 
@@ -250,13 +255,17 @@ static void run_steps(broker *b, size_t idx, const spans *units, const spans *jo
         }
         pthread_mutex_lock(&b->mu);
         txn_begin(b, &t);
-        apply_step(b, &t, &b->peers.v[idx], v, n, now, sum);
-        txn_commit(&t);
+        ok = txn_store_ok(b);
+        if (ok) {
+            apply_step(b, &t, &b->peers.v[idx], v, n, now, sum);
+            ok = txn_commit(&t);
+        }
         for (size_t i = 0; i < n; i++)
-            parsed_release(&v[i], b->st.strings);
+            parsed_release(&v[i], b->st.strings); /* the string table outlives a reload */
         txn_end(&t);
     }
     free(v);
+    return ok;
 }
 
 int page_apply(broker *b, size_t idx, const char *raw, size_t len, size_t *moved)
@@ -286,12 +295,19 @@ int page_apply(broker *b, size_t idx, const char *raw, size_t len, size_t *moved
     pthread_mutex_unlock(&b->mu);
 
     sum.skipped = units.over + jobs.over;
-    run_steps(b, idx, &units, &jobs, gen, egen, &sum);
+    bool applied = run_steps(b, idx, &units, &jobs, gen, egen, &sum);
 
     bool more = json_is_true(h.more);
     pthread_mutex_lock(&b->mu);
-    txn_begin(b, &t);
     p = &b->peers.v[idx];
+    if (!applied) {
+        /* The next pull is a full one (restore_reload): a generation of its
+         * own, so it sweeps what this one left behind. */
+        p->full = false;
+        pthread_mutex_unlock(&b->mu);
+        goto out;
+    }
+    txn_begin(b, &t);
     p->since = (uint64_t)json_integer_value(h.version);
     p->pulled_units += sum.units;
     p->pulled_jobs += sum.jobs;
@@ -313,10 +329,9 @@ int page_apply(broker *b, size_t idx, const char *raw, size_t len, size_t *moved
     if (json_is_integer(h.em_ms) && json_integer_value(h.em_ms) > 0 &&
         severity_parse(json_string_value(h.emergency), &level) == 0)
         emergency_apply(b, &t, level, (uint64_t)json_integer_value(h.em_ms), p->id);
-    txn_commit(&t);
+    rc = txn_commit(&t) ? (more ? 1 : 0) : -1;
     txn_end(&t);
     *moved = sum.moved;
-    rc = more ? 1 : 0;
 out:
     free(units.v);
     free(jobs.v);

@@ -118,40 +118,9 @@ int peers_start(broker *b)
     for (size_t i = 0; i < b->peers.n && rc == 0; i++)
         if (!b->peers.v[i].thread_started && !start_thread(b, i))
             rc = -1;
-    txn_commit(&t);
+    txn_commit_or_drop(&t);
     txn_end(&t);
     return rc;
-}
-
-int peers_load(broker *b)
-{
-    size_t cap = BROKER_MAX_PEERS * (COORD_ID_MAX + BROKER_URL_MAX + 8) + 16;
-    char *text = malloc(cap);
-    const char *id;
-    json_t *o = NULL, *v;
-    int rc;
-
-    if (!text)
-        return -1;
-    rc = b->store.get_meta(b->store.cls, PEERS_META_KEY, text, cap);
-    if (rc == 0)
-        o = json_loads(text, 0, NULL);
-    free(text);
-    if (rc < 0 && rc != COORD_E_NOTFOUND)
-        return -1;
-    /* Unreadable (written by a broker that knew other rules): learnt again
-     * from the coordinator. */
-    json_object_foreach (o, id, v) {
-        const char *url = json_string_value(v);
-        size_t idx;
-        bool added;
-
-        if (url && strlen(url) < BROKER_URL_MAX &&
-            (strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0))
-            (void)peertab_add(&b->peers, b->cfg.id, id, url, coord_now_mono_ms(), &idx, &added);
-    }
-    json_decref(o);
-    return 0;
 }
 
 void peers_join(broker *b)
@@ -210,6 +179,13 @@ static void pull_peer(broker *b, size_t idx)
 
         pthread_mutex_lock(&b->mu);
         peer *p = &b->peers.v[idx];
+        if (!txn_store_ok(b)) {
+            /* The copies could not be kept: pull once storage is back, at
+             * the probe's pace meanwhile. */
+            p->next_due_mono_ms = coord_now_mono_ms() + TXN_PROBE_MS;
+            pthread_mutex_unlock(&b->mu);
+            return;
+        }
         p->pull_requested = false;
         p->last_attempt_wall_ms = coord_now_wall_ms();
         snprintf(url, sizeof(url), "%s/v1/metadata?since=%llu&epoch=%s&limit=%d&from=%s", p->url,
@@ -227,7 +203,7 @@ static void pull_peer(broker *b, size_t idx)
         pulled(b, &t, p, more >= 0, rc < 0 ? rep.error : "bad reply");
         if (moved)
             txn_wake_dispatch(&t);
-        txn_commit(&t);
+        txn_commit_or_drop(&t);
         txn_end(&t);
         http_reply_release(&rep);
         if (more != 1 || wake_stopping(&b->sched))

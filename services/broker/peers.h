@@ -27,10 +27,4 @@ void peers_add(broker *b, txn *t, const char *id, const char *url);
 int peers_start(broker *b);
 void peers_join(broker *b);
 
-/* The peers kept in the store (at start, before peers_start; no lock
- * needed). 0, or -1 on a storage error. */
-int peers_load(broker *b);
-
-#define PEERS_META_KEY "peers"
-
 #endif

@@ -71,6 +71,10 @@ uint32_t peer_egen_of(const peer *p, const char *epoch);
  * did not confirm (older generations) can go. */
 bool peer_page_end(peer *p, bool more);
 
+/* Where the store keeps the table, as {"id": "url", ...} (peers.c writes
+ * it, restore.c reads it at start). */
+#define PEERS_META_KEY "peers"
+
 /* The nodes whose clock entries a broker merges from a message: itself,
  * the coordinator and its peers (not units: clocks grow with brokers). */
 bool peertab_is_clock_node(const peertab *t, const char *self, const char *node);

@@ -43,12 +43,14 @@ static void registered(broker *b, const json_t *reply)
         if (id && http_url(purl))
             peers_add(b, &t, id, purl);
     }
-    /* Newest declaration wins, by the time it was made. */
+    /* The coordinator's word (emergency.h); it has none before a first
+     * declaration. */
     uint64_t set_ms = view_parse_iso_ms(json_string_value(json_object_get(em, "set_at")));
-    if (set_ms && severity_parse(json_string_value(json_object_get(em, "level")), &level) == 0)
-        emergency_apply(b, &t, level, set_ms, "coordinator");
+    if (set_ms && severity_parse(json_string_value(json_object_get(em, "level")), &level) == 0 &&
+        txn_store_ok(b)) /* else the next registration brings it again */
+        emergency_from_coordinator(b, &t, level, set_ms, false);
     clock_receive_json(b, json_object_get(reply, "vclock"));
-    txn_commit(&t);
+    txn_commit_or_drop(&t);
     txn_end(&t);
 }
 

@@ -1,4 +1,5 @@
-/* Recovery from the store (see restore.h). */
+/* Recovery from the store (see restore.h): at start, and the reload after
+ * a failed commit. */
 #include "restore.h"
 
 #include <stdio.h>
@@ -6,9 +7,7 @@
 #include <string.h>
 
 #include "codec.h"
-#include "emergency.h"
 #include "json_fields.h"
-#include "peers.h"
 #include "views.h"
 
 static int copy_id(char *dst, const char *src)
@@ -169,6 +168,86 @@ static int restore_copy(void *arg, const store_remote *r)
     return 0;
 }
 
+/* The city's level as last stored. */
+static int load_emergency(broker *b)
+{
+    char v[32];
+    int rc = b->store.get_meta(b->store.cls, "emergency", v, sizeof(v));
+
+    if (rc == 0)
+        (void)severity_parse(v, &b->emergency);
+    else if (rc != COORD_E_NOTFOUND)
+        return -1;
+    rc = b->store.get_meta(b->store.cls, "emergency_set_ms", v, sizeof(v));
+    if (rc == 0)
+        b->emergency_set_ms = strtoull(v, NULL, 10);
+    else if (rc != COORD_E_NOTFOUND)
+        return -1;
+    /* A stamp from the future (kept before the skew rule, or by a clock
+     * that was wrong) would refuse every real declaration relayed later:
+     * keep the level, forget the stamp. */
+    if (b->emergency_set_ms > coord_now_wall_ms() + LEVEL_MAX_SKEW_MS)
+        b->emergency_set_ms = 0;
+    return 0;
+}
+
+/* The district's own part: the event counter (and the clock, merged, so it
+ * never goes back), units, jobs, claims and the level. */
+static int load_district(broker *b)
+{
+    struct store *st = &b->store;
+
+    return st->last_event(st->cls, last_event, b) < 0 ||
+                   st->load(st->cls, &district_rows, &b->st) < 0 ||
+                   state_recover(&b->st, coord_now_mono_ms()) < 0 ||
+                   st->list_claims(st->cls, restore_claim, b) < 0 || load_emergency(b) < 0
+               ? -1
+               : 0;
+}
+
+/* The peers kept in the store: a broker restarted while the coordinator
+ * is down still knows them. */
+static int load_peers(broker *b)
+{
+    size_t cap = BROKER_MAX_PEERS * (COORD_ID_MAX + BROKER_URL_MAX + 8) + 16;
+    char *text = malloc(cap);
+    const char *id;
+    json_t *o = NULL, *v;
+    int rc;
+
+    if (!text)
+        return -1;
+    rc = b->store.get_meta(b->store.cls, PEERS_META_KEY, text, cap);
+    if (rc == 0)
+        o = json_loads(text, 0, NULL);
+    free(text);
+    if (rc < 0 && rc != COORD_E_NOTFOUND)
+        return -1;
+    /* Unreadable (written by a broker that knew other rules): learnt again
+     * from the coordinator. */
+    json_object_foreach (o, id, v) {
+        const char *url = json_string_value(v);
+        size_t idx;
+        bool added;
+
+        if (url && strlen(url) < BROKER_URL_MAX &&
+            (strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0))
+            (void)peertab_add(&b->peers, b->cfg.id, id, url, coord_now_mono_ms(), &idx, &added);
+    }
+    json_decref(o);
+    return 0;
+}
+
+static void load_failed(broker *b, const char *path, char *err, size_t errlen)
+{
+    char why[256];
+
+    if (!b->store.error(b->store.cls, why, sizeof(why)))
+        snprintf(err, errlen, "database %s is damaged: a stored record is not valid", path);
+    else
+        snprintf(err, errlen, "cannot load state from %s: %s", path, why);
+}
+
 int restore_broker(broker *b, const char *path, char *err, size_t errlen)
 {
     struct store *st = &b->store;
@@ -177,14 +256,93 @@ int restore_broker(broker *b, const char *path, char *err, size_t errlen)
     /* Older data dirs also kept the clock in meta; take the larger. */
     if (st->get_meta(st->cls, "vclock", vc, sizeof(vc)) == 0)
         merge_clock_text(&b->clock, vc);
-    if (st->last_event(st->cls, last_event, b) < 0 ||
-        st->load(st->cls, &district_rows, &b->st) < 0 ||
-        state_recover(&b->st, coord_now_mono_ms()) < 0 ||
-        st->list_claims(st->cls, restore_claim, b) < 0 ||
-        st->list_remote(st->cls, restore_copy, b) < 0 || emergency_load(b) < 0 ||
-        peers_load(b) < 0) {
-        snprintf(err, errlen, "cannot load state from %s", path);
+    if (load_district(b) < 0 || st->list_remote(st->cls, restore_copy, b) < 0 ||
+        load_peers(b) < 0) {
+        load_failed(b, path, err, errlen);
         return -1;
+    }
+    return 0;
+}
+
+/* What memory knows that the store never holds, carried across a reload:
+ * revocations a unit has yet to hear in a heartbeat reply, and which jobs a
+ * thread is calling an executor for (the drain must not take them too). */
+struct kept_notice {
+    char unit_id[COORD_ID_MAX + 1];
+    notice n;
+};
+
+struct kept {
+    struct kept_notice *notices;
+    size_t nnotices;
+    char (*dispatching)[COORD_ID_MAX + 1];
+    size_t ndispatching;
+};
+
+static void keep(const state *s, struct kept *k)
+{
+    size_t nn = 0, nd = 0, it = 0;
+    const char *key;
+    void *val;
+
+    while (hmap_next(s->units, &it, &key, &val))
+        nn += ((const unit *)val)->nnotices;
+    it = 0;
+    while (hmap_next(s->jobs, &it, &key, &val))
+        nd += ((const job *)val)->dispatching;
+    k->notices = nn ? calloc(nn, sizeof(*k->notices)) : NULL;
+    k->dispatching = nd ? calloc(nd, sizeof(*k->dispatching)) : NULL;
+    it = 0;
+    while (k->notices && hmap_next(s->units, &it, &key, &val)) {
+        const unit *u = val;
+
+        for (size_t i = 0; i < u->nnotices; i++) {
+            snprintf(k->notices[k->nnotices].unit_id, COORD_ID_MAX + 1, "%s", u->id);
+            k->notices[k->nnotices++].n = u->notices[i];
+        }
+    }
+    it = 0;
+    while (k->dispatching && hmap_next(s->jobs, &it, &key, &val))
+        if (((const job *)val)->dispatching)
+            snprintf(k->dispatching[k->ndispatching++], COORD_ID_MAX + 1, "%s", key);
+}
+
+static void put_back(state *s, struct kept *k)
+{
+    for (size_t i = 0; i < k->nnotices; i++) {
+        unit *u = state_unit(s, k->notices[i].unit_id);
+        const notice *n = &k->notices[i].n;
+
+        if (u)
+            unit_add_notice(u, n->job_id, n->attempt, n->reason);
+    }
+    for (size_t i = 0; i < k->ndispatching; i++) {
+        job *j = state_job(s, k->dispatching[i]);
+
+        if (j)
+            j->dispatching = true;
+    }
+    free(k->notices);
+    free(k->dispatching);
+}
+
+int restore_reload(broker *b, const char *path, char *err, size_t errlen)
+{
+    struct kept k = {0};
+
+    keep(&b->st, &k);
+    if (state_reset(&b->st, b->cfg.failure_timeout_ms) < 0 || load_district(b) < 0) {
+        load_failed(b, path, err, errlen);
+        put_back(&b->st, &k);
+        return -1;
+    }
+    put_back(&b->st, &k);
+    /* A page applied in the failed transaction moved a peer's cursor past
+     * changes (a borrowed unit lost) whose effect was not kept: pull each
+     * peer whole again. */
+    for (size_t i = 0; i < b->peers.n; i++) {
+        b->peers.v[i].since = 0;
+        b->peers.v[i].epoch[0] = '\0';
     }
     return 0;
 }

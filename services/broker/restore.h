@@ -14,5 +14,14 @@
 /* The clock, the event counter, units, jobs, claims, synced copies, the
  * emergency level and the peers. 0, or -1 with a message in err. */
 int restore_broker(broker *b, const char *path, char *err, size_t errlen);
+/* After a failed commit (txn.c): the district in memory is thrown away and
+ * read again from the store, so it is exactly what the store holds. Kept:
+ * the clock (it never goes back), synced copies, the peer table (each peer
+ * is pulled whole again), and what the store never holds (revocations not
+ * yet told to a unit, jobs a thread is dispatching). Lost, as in a
+ * restart: pending reservations (their calls settle as overtaken) and who
+ * is lost (every unit gets a fresh failure window). 0, or -1 with a
+ * message in err: the state is then unusable and the process must stop. */
+int restore_reload(broker *b, const char *path, char *err, size_t errlen);
 
 #endif

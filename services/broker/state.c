@@ -114,7 +114,8 @@ static int list_add(unit_list *l, unit *u)
     return COORD_OK;
 }
 
-void state_release(state *s)
+/* Everything but the string table. */
+static void release_records(state *s)
 {
     size_t it = 0;
     const char *key;
@@ -132,8 +133,30 @@ void state_release(state *s)
     hmap_free(s->lent, free_unit_list);
     jobq_free(s->queue);
     fd_free(s->fd);
+}
+
+void state_release(state *s)
+{
+    release_records(s);
     strtab_free(s->strings);
     memset(s, 0, sizeof(*s));
+}
+
+int state_reset(state *s, uint64_t failure_timeout_ms)
+{
+    strtab *strings = s->strings;
+    uint64_t version = s->meta_version;
+    char self[COORD_ID_MAX + 1];
+    int rc;
+
+    snprintf(self, sizeof(self), "%s", s->self);
+    release_records(s);
+    s->strings = NULL;
+    rc = state_init(s, self, failure_timeout_ms);
+    strtab_free(s->strings);
+    s->strings = strings;
+    s->meta_version = version;
+    return rc;
 }
 
 job *state_job(const state *s, const char *id)

@@ -131,6 +131,11 @@ typedef struct job_ref {
 
 int state_init(state *s, const char *self, uint64_t failure_timeout_ms);
 void state_release(state *s);
+/* Empties the district for a reload from the store (restore.h): every
+ * unit, job, slot, index, the queue and the failure windows go. The string
+ * table stays (synced copies share its names) and so does the change
+ * list's version, so what is loaded next is news to every peer. */
+int state_reset(state *s, uint64_t failure_timeout_ms);
 
 job *state_job(const state *s, const char *id);
 unit *state_unit(const state *s, const char *id);

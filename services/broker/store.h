@@ -1,6 +1,7 @@
 /* The broker's durable store behind a small struct of functions (the Taler
  * exchange's plugin idea): handlers, dispatch and sync never see SQL, and
- * only the transaction runner (txn.c) and recovery (broker.c) call it.
+ * only the transaction runner (txn.c), the start (broker.c) and recovery
+ * (restore.c) call it.
  * SQLite (store_sqlite.c) is the backend today; a second one (etcd, where
  * each commit is one conditional transaction) implements the same set.
  *
@@ -73,6 +74,17 @@ typedef struct store_result_row {
     int64_t attempt, digest, at_ms;
 } store_result_row;
 
+/* The store's health, as the transaction runner keeps it (txn.c), under
+ * the domain mutex. failing: a commit failed and no probe write has
+ * succeeded since, so writes are refused. */
+typedef struct store_health {
+    bool failing;
+    uint64_t failing_since_mono_ms, probes_failed_before; /* at the failure */
+    uint64_t next_probe_mono_ms;
+    uint64_t commit_failures, probes_ok, probes_failed;
+    char error[256]; /* what the store said when it last failed */
+} store_health;
+
 /* What a load hands each record to, in this order: every unit, every job,
  * then attempts, then results. A callback returning < 0 fails the load. */
 typedef struct store_rows {
@@ -116,6 +128,13 @@ struct store {
     /* Every unit and job with their attempts and results (restore.c turns
      * them into the state and refuses a damaged one). */
     int (*load)(void *cls, const store_rows *rows, void *arg);
+    /* What the last failed call said, into buf (before the next call);
+     * false when the store itself saw no error (a record a callback
+     * refused). */
+    bool (*error)(void *cls, char *buf, size_t len);
+    /* A write that needs room (a 64 KiB row committed, then deleted), outside
+     * any transaction: 0 when the store takes writes again. */
+    int (*probe)(void *cls);
     void (*close)(void *cls); /* the store is unusable afterwards */
 };
 

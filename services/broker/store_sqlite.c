@@ -31,6 +31,8 @@ enum {
     ST_LOAD_JOBS,
     ST_LOAD_ATTEMPTS,
     ST_LOAD_RESULTS,
+    ST_PROBE_PUT,
+    ST_PROBE_DEL,
     ST__COUNT
 };
 
@@ -63,6 +65,10 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_LOAD_ATTEMPTS] = "SELECT job_id,n,unit_id,unit_district,state,notified,clock,at_ms "
                          "FROM attempts ORDER BY job_id, n",
     [ST_LOAD_RESULTS] = "SELECT job_id,unit_id,attempt,outcome,data,digest,at_ms FROM results",
+    /* 64 KiB, about what a burst of submissions needs: a probe that fits
+     * in the last free bytes would only fail the next real write. */
+    [ST_PROBE_PUT] = "INSERT OR REPLACE INTO meta(key,value) VALUES('probe',zeroblob(65536))",
+    [ST_PROBE_DEL] = "DELETE FROM meta WHERE key='probe'",
 };
 
 static const char schema[] =
@@ -426,6 +432,28 @@ static int sq_load(void *cls, const store_rows *rows, void *arg)
     return 0;
 }
 
+static bool sq_error(void *cls, char *buf, size_t len)
+{
+    return sqlstore_error(cls, buf, len);
+}
+
+/* Two commits: the row must reach the WAL (one transaction that inserts
+ * and deletes it writes almost nothing). */
+static int sq_probe(void *cls)
+{
+    static const int steps[] = {ST_PROBE_PUT, ST_PROBE_DEL};
+
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        if (sqlstore_begin(cls) < 0)
+            return -1;
+        if (sqlstore_step_done(st(cls, steps[i])) < 0 || sqlstore_commit(cls) < 0) {
+            sqlstore_rollback(cls);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static void sq_close(void *cls)
 {
     sqlstore_close(cls);
@@ -493,6 +521,8 @@ int store_sqlite_open(struct store *out, const char *path, char *err, size_t err
         .del_remote = sq_del_remote,
         .list_remote = sq_list_remote,
         .load = sq_load,
+        .error = sq_error,
+        .probe = sq_probe,
         .close = sq_close,
     };
     return 0;

@@ -9,6 +9,7 @@
 
 #include "clock.h"
 #include "codec.h"
+#include "restore.h"
 
 #define TXN_LOG_MAX (1024 * 1024)
 
@@ -22,18 +23,58 @@ void txn_begin(broker *b, txn *t)
     t->log[0] = '\0';
     t->loglen = 0;
     strbuf_init(&t->more, TXN_LOG_MAX);
-    t->msgs = NULL;
-    t->nmsgs = t->amsgs = 0;
+    memset(&t->msgs, 0, sizeof(t->msgs));
+    memset(&t->on_abort, 0, sizeof(t->on_abort));
+    memset(&t->parked, 0, sizeof(t->parked));
+}
+
+/* SQLite's word on the failure, before a rollback replaces it. */
+static void note_error(broker *b)
+{
+    b->health.error[0] = '\0';
+    b->store.error(b->store.cls, b->health.error, sizeof(b->health.error));
+}
+
+bool txn_store_ok(broker *b)
+{
+    store_health *h = &b->health;
+    uint64_t now;
+
+    if (!h->failing)
+        return true;
+    now = coord_now_mono_ms();
+    if (now < h->next_probe_mono_ms)
+        return false;
+    h->next_probe_mono_ms = now + TXN_PROBE_MS;
+    if (b->store.probe(b->store.cls) < 0) {
+        note_error(b);
+        h->probes_failed++;
+        return false;
+    }
+    h->probes_ok++;
+    h->failing = false;
+    service_log("info", "storage takes writes again after %llu ms (%llu failed probes)",
+                (unsigned long long)(now - h->failing_since_mono_ms),
+                (unsigned long long)(h->probes_failed - h->probes_failed_before));
+    /* Jobs queued meanwhile waited for this. */
+    wake_signal(&b->drain);
+    return true;
 }
 
 /* True when writes may go on: the store transaction is open (opening it
- * now if needed) and nothing failed yet. */
+ * now if needed) and nothing failed yet. While storage is failing nothing
+ * reaches the store. */
 static bool writable(txn *t)
 {
     if (t->failed)
         return false;
+    if (t->b->health.failing) {
+        t->failed = true;
+        return false;
+    }
     if (!t->opened) {
         if (t->b->store.begin(t->b->store.cls) < 0) {
+            note_error(t->b);
             t->failed = true;
             return false;
         }
@@ -44,8 +85,10 @@ static bool writable(txn *t)
 
 static void check(txn *t, int rc)
 {
-    if (rc < 0)
+    if (rc < 0) {
+        note_error(t->b);
         t->failed = true;
+    }
 }
 
 void txn_put_unit(txn *t, unit *u)
@@ -190,21 +233,21 @@ void txn_event(txn *t, const char *type, const char *job_id, const char *unit_id
             attempt_no, detail, vc);
 }
 
-static void add_msg(txn *t, const char *url, const char *unit_id, const char *job_id,
+static void add_msg(txn_msgs *l, const char *url, const char *unit_id, const char *job_id,
                     uint32_t attempt_no, const char *reason)
 {
     outbox_msg *m;
 
-    if (t->nmsgs == t->amsgs) {
-        size_t na = t->amsgs ? t->amsgs * 2 : 2;
-        outbox_msg *nv = realloc(t->msgs, na * sizeof(*nv));
+    if (l->n == l->alloc) {
+        size_t na = l->alloc ? l->alloc * 2 : 2;
+        outbox_msg *nv = realloc(l->v, na * sizeof(*nv));
 
         if (!nv)
             return; /* as if the outbox were full: the heartbeat repeats it */
-        t->msgs = nv;
-        t->amsgs = na;
+        l->v = nv;
+        l->alloc = na;
     }
-    m = &t->msgs[t->nmsgs++];
+    m = &l->v[l->n++];
     memset(m, 0, sizeof(*m));
     snprintf(m->url, sizeof(m->url), "%s", url);
     snprintf(m->unit_id, sizeof(m->unit_id), "%s", unit_id ? unit_id : "");
@@ -215,13 +258,24 @@ static void add_msg(txn *t, const char *url, const char *unit_id, const char *jo
 
 void txn_revoke(txn *t, const char *url, const char *job_id, uint32_t attempt_no)
 {
-    add_msg(t, url, NULL, job_id, attempt_no, NULL);
+    add_msg(&t->msgs, url, NULL, job_id, attempt_no, NULL);
 }
 
 void txn_release(txn *t, const char *home_url, const char *unit_id, const char *job_id,
                  uint32_t attempt_no, const char *reason)
 {
-    add_msg(t, home_url, unit_id, job_id, attempt_no, reason);
+    add_msg(&t->msgs, home_url, unit_id, job_id, attempt_no, reason);
+}
+
+void txn_revoke_on_abort(txn *t, const char *url, const char *job_id, uint32_t attempt_no)
+{
+    add_msg(&t->on_abort, url, NULL, job_id, attempt_no, NULL);
+}
+
+void txn_release_on_abort(txn *t, const char *home_url, const char *unit_id, const char *job_id,
+                          uint32_t attempt_no)
+{
+    add_msg(&t->on_abort, home_url, unit_id, job_id, attempt_no, "revoked");
 }
 
 void txn_followups(txn *t, const followups *fu)
@@ -236,10 +290,9 @@ void txn_followups(txn *t, const followups *fu)
         const peer *p = peertab_get(&t->b->peers, f->district);
         if (p) {
             txn_release(t, p->url, f->unit_id, f->job_id, f->attempt, f->reason);
-        } else {
+        } else if (followups_push(&t->parked, f)) {
             /* Restarted while the coordinator is down, before it named the
              * home: the release waits for its URL (peers_add sends it). */
-            peertab_park(&t->b->peers, f->district, f->unit_id, f->job_id, f->attempt, f->reason);
             txn_log(t, "warn", "release of %s for %s waits: %s is not a known peer yet", f->unit_id,
                     f->job_id, f->district);
         }
@@ -256,15 +309,58 @@ void txn_signal_peers(txn *t)
     t->signal_peers = true;
 }
 
-void txn_commit(txn *t)
+/* The one place a failed commit is decided (see txn.h). */
+static void store_failed(txn *t)
 {
-    if (t->failed || (t->opened && t->b->store.commit(t->b->store.cls) < 0)) {
-        if (t->opened)
-            t->b->store.rollback(t->b->store.cls);
-        service_log("fatal", "storage commit failed; stopping so memory never diverges from disk");
+    broker *b = t->b;
+    store_health *h = &b->health;
+    char path[sizeof(b->cfg.data_dir) + 16], err[2048];
+    bool was_failing = h->failing;
+
+    if (t->opened)
+        b->store.rollback(b->store.cls);
+    t->opened = false;
+    h->commit_failures++;
+    if (!was_failing) {
+        h->failing_since_mono_ms = coord_now_mono_ms();
+        h->probes_failed_before = h->probes_failed;
+    }
+    h->failing = true;
+    h->next_probe_mono_ms = coord_now_mono_ms() + TXN_PROBE_MS;
+    snprintf(path, sizeof(path), "%s/broker.db", b->cfg.data_dir);
+    if (was_failing)
+        service_log("warn", "a change while storage is failing was dropped; reloading %s", path);
+    else
+        service_log("error",
+                    "storage failed (%s): writes are refused (503) until a probe write "
+                    "succeeds, every %d ms; reloading %s so memory is what it holds",
+                    h->error, TXN_PROBE_MS, path);
+    if (restore_reload(b, path, err, sizeof(err)) < 0) {
+        service_log("fatal", "%s; stopping so memory never diverges from disk", err);
         _exit(70);
     }
+}
+
+bool txn_commit(txn *t)
+{
+    if (t->failed || (t->opened && t->b->store.commit(t->b->store.cls) < 0)) {
+        if (!t->failed)
+            note_error(t->b);
+        store_failed(t);
+        return false;
+    }
     t->committed = true;
+    for (size_t i = 0; i < t->parked.n; i++) {
+        const followup *f = &t->parked.v[i];
+
+        peertab_park(&t->b->peers, f->district, f->unit_id, f->job_id, f->attempt, f->reason);
+    }
+    return true;
+}
+
+void txn_commit_or_drop(txn *t)
+{
+    (void)!txn_commit(t);
 }
 
 /* Writes the collected "level\tline\n" entries. */
@@ -294,18 +390,23 @@ void txn_end(txn *t)
         signal = true;
     }
     pthread_mutex_unlock(&b->mu);
+    const txn_msgs *send = fire ? &t->msgs : &t->on_abort;
     if (fire) {
         write_log(t->log);
         write_log(t->more.buf);
-        for (size_t i = 0; i < t->nmsgs; i++)
-            outbox_push(&b->ob, &t->msgs[i]);
+    }
+    for (size_t i = 0; i < send->n; i++)
+        outbox_push(&b->ob, &send->v[i]);
+    if (fire) {
         if (t->wake_dispatch)
             wake_signal(&b->drain);
         if (signal)
             wake_signal(&b->sched);
     }
     strbuf_release(&t->more);
-    free(t->msgs);
-    t->msgs = NULL;
-    t->nmsgs = t->amsgs = 0;
+    free(t->msgs.v);
+    free(t->on_abort.v);
+    memset(&t->msgs, 0, sizeof(t->msgs));
+    memset(&t->on_abort, 0, sizeof(t->on_abort));
+    followups_release(&t->parked);
 }

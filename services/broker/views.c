@@ -27,6 +27,12 @@ static json_t *stored_json(const char *text)
     if (!text)
         return json_null();
     v = json_loads(text, JSON_DECODE_ANY, NULL);
+    /* Kept by an older build, which took any depth: inside a page it would
+     * be too deep for a peer to read, and the whole page with it. */
+    if (v && json_too_deep(v, API_JSON_DEPTH_MAX)) {
+        json_decref(v);
+        v = NULL;
+    }
     return v ? v : json_null();
 }
 

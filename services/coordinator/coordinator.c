@@ -15,6 +15,7 @@
 #include "poller.h"
 #include "registry.h"
 #include "routes.h"
+#include "sqlstore.h"
 
 /* The poller sleeps on the monotonic clock, so a wall-clock jump neither
  * stalls nor floods the polling. */
@@ -44,21 +45,33 @@ int coordinator_init(coordinator *c, const coordinator_config *cfg, char *err, s
         snprintf(err, errlen, "cannot create data dir %s: %s", cfg->data_dir, strerror(errno));
         return -1;
     }
-    char path[1100];
+    char path[1100], marker[1100];
+    bool marked;
     snprintf(path, sizeof(path), "%s/coordinator.db", cfg->data_dir);
+    /* The marker outlives the database: a lost one is refused, never taken
+     * for a new city (README "Durability"). */
+    snprintf(marker, sizeof(marker), "%s/coordinator.id", cfg->data_dir);
+    if (sqlstore_preflight(path, marker, COORD_NODE, &marked, err, errlen) < 0)
+        return -1;
     c->db = cdb_open(path, err, errlen);
     if (!c->db)
         return -1;
 
     char buf[64];
-    if (cdb_get_meta(c->db, "emergency_level", buf, sizeof(buf)) == 0)
+    int lrc = cdb_get_meta(c->db, "emergency_level", buf, sizeof(buf));
+    if (lrc == 0)
         emergency_level_parse(buf, &c->level);
-    if (cdb_get_meta(c->db, "emergency_set_ms", buf, sizeof(buf)) == 0)
+    int src = lrc < 0 ? -1 : cdb_get_meta(c->db, "emergency_set_ms", buf, sizeof(buf));
+    if (src == 0)
         c->level_set_ms = strtoull(buf, NULL, 10);
-    if (journal_load(c) < 0 || registry_load(c) < 0) {
-        snprintf(err, errlen, "cannot load state from %s", path);
+    if (src < 0 || journal_load(c) < 0 || registry_load(c) < 0) {
+        char why[256];
+        cdb_error(c->db, why, sizeof(why));
+        snprintf(err, errlen, "cannot load state from %s: %s", path, why);
         return -1;
     }
+    if (!marked && sqlstore_mark(marker, COORD_NODE, err, errlen) < 0)
+        return -1;
     return 0;
 }
 

@@ -124,11 +124,14 @@ int cdb_put_meta(cdb *d, const char *key, const char *value)
 int cdb_get_meta(cdb *d, const char *key, char *buf, size_t len)
 {
     sqlite3_stmt *s = d->s.st[ST_GET_META];
-    int rc = -1;
+    int rc;
     sqlstore_bind_text(s, 1, key);
-    if (sqlite3_step(s) == SQLITE_ROW) {
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
         snprintf(buf, len, "%s", col_text(s, 0));
         rc = 0;
+    } else {
+        rc = rc == SQLITE_DONE ? 1 : -1;
     }
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
@@ -167,9 +170,18 @@ int cdb_load_events(cdb *d, size_t limit, cdb_event_cb cb, void *arg)
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
-uint64_t cdb_last_event_seq(cdb *d)
+int cdb_last_event_seq(cdb *d, uint64_t *seq)
 {
-    return (uint64_t)sqlstore_query_int(&d->s, "SELECT COALESCE(MAX(seq),0) FROM events", 0);
+    sqlite3_int64 v = sqlstore_query_int(&d->s, "SELECT COALESCE(MAX(seq),0) FROM events", -1);
+    if (v < 0)
+        return -1;
+    *seq = (uint64_t)v;
+    return 0;
+}
+
+void cdb_error(const cdb *d, char *buf, size_t len)
+{
+    (void)sqlstore_error(&d->s, buf, len);
 }
 
 int cdb_put_incident(cdb *d, const char *id, const char *district, const char *routing,

@@ -10,6 +10,9 @@
 
 typedef struct cdb cdb;
 
+/* Opens (creating) the database at path; a damaged one is refused
+ * (sqlstore_open). The start-up checks of the data dir come first
+ * (sqlstore_preflight). */
 cdb *cdb_open(const char *path, char *err, size_t errlen);
 void cdb_close(cdb *d); /* accepts NULL */
 
@@ -25,7 +28,7 @@ typedef void (*cdb_broker_cb)(void *arg, const char *id, const char *url, uint64
 int cdb_load_brokers(cdb *d, cdb_broker_cb cb, void *arg);
 
 int cdb_put_meta(cdb *d, const char *key, const char *value);
-/* Copies the value into buf; 0, or -1 when absent. */
+/* Copies the value into buf: 0, 1 when absent, -1 when it cannot be read. */
 int cdb_get_meta(cdb *d, const char *key, char *buf, size_t len);
 
 /* job_id may be NULL. */
@@ -35,7 +38,10 @@ int cdb_add_event(cdb *d, uint64_t seq, uint64_t time_ms, const char *type, cons
 typedef void (*cdb_event_cb)(void *arg, uint64_t seq, uint64_t time_ms, const char *type,
                              const char *job_id, const char *detail, const char *vclock_json);
 int cdb_load_events(cdb *d, size_t limit, cdb_event_cb cb, void *arg);
-uint64_t cdb_last_event_seq(cdb *d);
+/* The newest event's seq (0 when there is none) into *seq; 0 or -1. */
+int cdb_last_event_seq(cdb *d, uint64_t *seq);
+/* What SQLite said about the last call that failed (sqlstore_error). */
+void cdb_error(const cdb *d, char *buf, size_t len);
 
 /* Where an incident with a client id was routed, so a retry of the same
  * submission reaches the same district (whose broker deduplicates it). */

@@ -68,7 +68,11 @@ void h_emergency_post(api_request *req, api_response *res)
     /* One declaration at a time, so brokers see levels in declaration order. */
     pthread_mutex_lock(&c->emergency_mu);
     pthread_mutex_lock(&c->mu);
+    /* Stamps only go up, so brokers can tell the newer of two declarations
+     * even when the wall clock steps back. */
     uint64_t now = coord_now_wall_ms();
+    if (now <= c->level_set_ms)
+        now = c->level_set_ms + 1;
     char ms[32];
     snprintf(ms, sizeof(ms), "%llu", (unsigned long long)now);
     if (cdb_begin(c->db) < 0 ||
@@ -98,8 +102,9 @@ void h_emergency_post(api_request *req, api_response *res)
         snprintf(pushes[i].id, sizeof(pushes[i].id), "%s", c->brokers[i]->id);
         snprintf(pushes[i].url, sizeof(pushes[i].url), "%s", c->brokers[i]->url);
     }
-    push_set set = {pushes, json_pack("{s:s, s:o}", "level", emergency_level_names[r.level],
-                                      "vclock", coordinator_clock_json(c))};
+    push_set set = {pushes,
+                    json_pack("{s:s, s:I, s:o}", "level", emergency_level_names[r.level], "set_ms",
+                              (json_int_t)now, "vclock", coordinator_clock_json(c))};
     pthread_mutex_unlock(&c->mu);
 
     fanout_run(n, 16, push_one, &set);

@@ -67,22 +67,15 @@ static const field_spec incident_fields[] = {
     {"severity", FT_ENUM, offsetof(struct incident_req, severity), true, 0, 0, severity_names, 0},
     {"required_capabilities", FT_ID_LIST, offsetof(struct incident_req, caps), true, 1,
      COORD_MAX_CAPS, NULL, 0},
-    {"location", FT_ANY, offsetof(struct incident_req, location), false, 0, 0, NULL, 0},
-    {"payload", FT_OBJECT, offsetof(struct incident_req, payload), false, 0, 0, NULL, 0},
+    /* Depth and size are capped by the parser, as a broker caps them. */
+    {"location", FT_ANY, offsetof(struct incident_req, location), false, 0, COORD_JSON_FIELD_MAX,
+     NULL, 0},
+    {"payload", FT_OBJECT, offsetof(struct incident_req, payload), false, 0, COORD_JSON_FIELD_MAX,
+     NULL, 0},
     {"district", FT_ID, offsetof(struct incident_req, district), false, 0, 0, NULL,
      offsetof(struct incident_req, has_district)},
     FIELD_END,
 };
-
-static bool member_fits(const json_t *v)
-{
-    if (!v || json_is_null(v))
-        return true;
-    char *s = json_canonical(v);
-    bool ok = s && strlen(s) <= COORD_JSON_FIELD_MAX;
-    free(s);
-    return ok;
-}
 
 typedef struct target {
     char id[COORD_ID_MAX + 1];
@@ -158,11 +151,6 @@ void h_incidents_post(api_request *req, api_response *res)
     if (json_parse_fields(req->body, incident_fields, &r, &fe) < 0) {
         api_reply_error(res, fe.code, "%s", fe.message);
         return;
-    }
-    if (!member_fits(r.location) || !member_fits(r.payload)) {
-        api_reply_error(res, API_E_INVALID_FIELD, "location and payload are limited to %d bytes",
-                        COORD_JSON_FIELD_MAX);
-        goto out;
     }
     reqcaps = calloc(r.caps.n, sizeof(*reqcaps));
     fwd = json_deep_copy(req->body);

@@ -19,7 +19,8 @@ void coordinator_merge_vclock(coordinator *c, const vclock *in)
 {
     vclock tmp;
     vclock_copy(&tmp, &c->clock);
-    if (vclock_merge(&tmp, in) < 0)
+    /* Our own entry moves only with our own events; no entry jumps. */
+    if (vclock_receive(&tmp, in, COORD_NODE, NULL) < 0)
         return; /* over the cap: skipped, our own order stays intact */
     if (vclock_get(&tmp, COORD_NODE) == 0 && tmp.n >= VCLOCK_MAX_ENTRIES)
         return; /* we could never tick again */
@@ -96,7 +97,10 @@ static void load_event_cb(void *arg, uint64_t seq, uint64_t time_ms, const char 
 int journal_load(coordinator *c)
 {
     char buf[8192];
-    if (cdb_get_meta(c->db, "vclock", buf, sizeof(buf)) == 0) {
+    int rc = cdb_get_meta(c->db, "vclock", buf, sizeof(buf));
+    if (rc < 0)
+        return -1;
+    if (rc == 0) {
         json_t *j = json_loads(buf, 0, NULL);
         field_error fe;
         if (j && vclock_from_json(j, &c->clock, &fe) < 0)
@@ -105,6 +109,5 @@ int journal_load(coordinator *c)
     }
     if (cdb_load_events(c->db, COORD_EVENTS_PER_NODE, load_event_cb, c) < 0)
         return -1;
-    c->event_seq = cdb_last_event_seq(c->db);
-    return 0;
+    return cdb_last_event_seq(c->db, &c->event_seq);
 }

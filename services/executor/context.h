@@ -21,7 +21,7 @@
 #include "config.h"
 #include "record.h"
 
-#define EXEC_MAX_JOB_BYTES (256 * 1024) /* serialized job object / report data */
+#define EXEC_MAX_JOB_BYTES (256 * 1024) /* an assignment's job object, as compact JSON */
 
 /* Prometheus counters; guarded by executor.metrics_mu. */
 typedef struct exec_metrics {

@@ -45,7 +45,8 @@ void h_assign(api_request *req, api_response *res)
     asg_input in;
     memset(&in, 0, sizeof in);
     static const field_spec spec[] = {
-        {"job", FT_OBJECT, offsetof(asg_input, job), true, 0, 0, NULL, 0},
+        {"job", FT_OBJECT, offsetof(asg_input, job), true, API_JSON_JOB_DEPTH_MAX,
+         EXEC_MAX_JOB_BYTES, NULL, 0},
         {"attempt", FT_INT, offsetof(asg_input, attempt), true, 1, INT32_MAX, NULL, 0},
         {"owner", FT_ID, offsetof(asg_input, owner), true, 0, 0, NULL, 0},
         {"owner_url", FT_STRING, offsetof(asg_input, owner_url), true, 0, EXEC_URL_MAX, NULL, 0},
@@ -70,14 +71,6 @@ void h_assign(api_request *req, api_response *res)
     if (!exec_url_valid(in.owner_url)) {
         api_reply_error(res, API_E_INVALID_FIELD,
                         "owner_url must be an http:// URL of at most %d characters", EXEC_URL_MAX);
-        return;
-    }
-    char *dump = json_dumps(in.job, JSON_COMPACT);
-    size_t job_len = dump ? strlen(dump) : 0;
-    free(dump);
-    if (job_len > EXEC_MAX_JOB_BYTES) {
-        api_reply_error(res, API_E_TOO_LARGE, "job object larger than %d bytes",
-                        EXEC_MAX_JOB_BYTES);
         return;
     }
     snprintf(in.job_id, sizeof in.job_id, "%s", job_id);

@@ -229,6 +229,150 @@ START_TEST(test_id_invalid)
 }
 END_TEST
 
+/* {"id":"a","type":"t","<key>":<value nested depth levels>} as text. */
+static char *nested_body(const char *key, int depth, bool arrays)
+{
+    size_t cap = 64 + strlen(key) + 8 * (size_t)depth;
+    char *s = malloc(cap);
+    size_t n;
+
+    ck_assert_ptr_nonnull(s);
+    n = (size_t)snprintf(s, cap, "{\"id\":\"a\",\"type\":\"t\",\"%s\":", key);
+    for (int i = 0; i < depth; i++)
+        n += (size_t)snprintf(s + n, cap - n, "%s", arrays ? "[" : "{\"a\":");
+    n += (size_t)snprintf(s + n, cap - n, "%s", arrays ? "" : "1");
+    for (int i = 0; i < depth; i++)
+        n += (size_t)snprintf(s + n, cap - n, "%s", arrays ? "]" : "}");
+    snprintf(s + n, cap - n, "}");
+    return s;
+}
+
+/* Free-form objects nest at most 16 levels by default: deeper JSON is
+ * valid (jansson reads 2,048) but no dispatch front-end sends it, and a
+ * copy of it inside a peer's page or an assignment would be too deep to
+ * read there. */
+START_TEST(test_free_form_depth)
+{
+    job_in in;
+    field_error err;
+    char *t;
+
+    t = nested_body("payload", 16, false);
+    ck_assert_int_eq(parse(t, &in, &err), -1);
+    free(t);
+    t = nested_body("payload", 17, false);
+    ck_assert_int_eq(parse(t, &in, &err), API_E_INVALID_FIELD);
+    ck_assert_msg(strstr(err.message, "'payload'") && strstr(err.message, "16"), "%s", err.message);
+    free(t);
+    t = nested_body("any", 16, true);
+    ck_assert_int_eq(parse(t, &in, &err), -1);
+    free(t);
+    t = nested_body("any", 17, true);
+    ck_assert_int_eq(parse(t, &in, &err), API_E_INVALID_FIELD);
+    ck_assert_ptr_nonnull(strstr(err.message, "'any'"));
+    free(t);
+    /* The poisoned location of issue 9: 2,047 levels inside the body. */
+    t = nested_body("any", 2047, true);
+    ck_assert_int_eq(parse(t, &in, &err), API_E_INVALID_FIELD);
+    free(t);
+    /* A scalar has no depth. */
+    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"any\":\"x\"}", &in, &err), -1);
+    ck_assert_int_eq(parse("{\"id\":\"a\",\"type\":\"t\",\"any\":[]}", &in, &err), -1);
+}
+END_TEST
+
+/* ... and 4 KiB as compact JSON by default. */
+START_TEST(test_free_form_size)
+{
+    job_in in;
+    field_error err;
+    /* {"x":"yyyy..."} is 8 bytes plus the string. */
+    size_t len = 64 + 4089;
+    char *t = malloc(len);
+    char *y = malloc(4090);
+
+    memset(y, 'y', 4089);
+    y[4089] = '\0';
+    snprintf(t, len, "{\"id\":\"a\",\"type\":\"t\",\"payload\":{\"x\":\"%s\"}}", y);
+    ck_assert_int_eq(parse(t, &in, &err), API_E_INVALID_FIELD);
+    ck_assert_msg(strstr(err.message, "'payload'") && strstr(err.message, "4096"), "%s",
+                  err.message);
+    y[4088] = '\0';
+    snprintf(t, len, "{\"id\":\"a\",\"type\":\"t\",\"payload\":{\"x\":\"%s\"}}", y);
+    ck_assert_int_eq(parse(t, &in, &err), -1);
+    /* Whitespace the client sent does not count: compact form is measured. */
+    snprintf(t, len, "{\"id\":\"a\",\"type\":\"t\",\"payload\":{  \"x\" :   \"%s\"  }}", y);
+    ck_assert_int_eq(parse(t, &in, &err), -1);
+    free(y);
+    free(t);
+}
+END_TEST
+
+/* A spec sets its own caps: min is the depth, max the size. */
+START_TEST(test_free_form_spec_caps)
+{
+    static const field_spec s2[] = {{"o", FT_OBJECT, 0, true, 2, 20, NULL, 0}, FIELD_END};
+    const json_t *out = NULL;
+    field_error err;
+    json_t *j = json_loads("{\"o\":{\"a\":{\"b\":1}}}", 0, NULL);
+
+    ck_assert_int_eq(json_parse_fields(j, s2, &out, &err), 0);
+    ck_assert_ptr_nonnull(out);
+    json_decref(j);
+    out = NULL;
+    j = json_loads("{\"o\":{\"a\":{\"b\":[1]}}}", 0, NULL);
+    ck_assert_int_eq(json_parse_fields(j, s2, &out, &err), -1);
+    ck_assert_int_eq(err.code, API_E_INVALID_FIELD);
+    ck_assert_ptr_null(out);
+    json_decref(j);
+    j = json_loads("{\"o\":{\"a\":\"0123456789abc\"}}", 0, NULL); /* 21 bytes */
+    ck_assert_int_eq(json_parse_fields(j, s2, &out, &err), -1);
+    ck_assert_ptr_nonnull(strstr(err.message, "20"));
+    json_decref(j);
+    j = json_loads("{\"o\":{\"a\":\"0123456789ab\"}}", 0, NULL); /* 20 bytes */
+    ck_assert_int_eq(json_parse_fields(j, s2, &out, &err), 0);
+    json_decref(j);
+}
+END_TEST
+
+/* A value built in memory, deeper than any parser would hand over, is
+ * refused without walking all of it. */
+START_TEST(test_free_form_built_deep)
+{
+    static const field_spec s2[] = {{"o", FT_ANY, 0, true, 0, 0, NULL, 0}, FIELD_END};
+    const json_t *out = NULL;
+    field_error err;
+    json_t *v = json_array();
+
+    for (int i = 0; i < 5000; i++) {
+        json_t *w = json_array();
+        json_array_append_new(w, v);
+        v = w;
+    }
+    json_t *j = json_pack("{s:o}", "o", v);
+    ck_assert_int_eq(json_parse_fields(j, s2, &out, &err), -1);
+    ck_assert_int_eq(err.code, API_E_INVALID_FIELD);
+    json_decref(j);
+}
+END_TEST
+
+START_TEST(test_too_deep)
+{
+    json_t *one = json_integer(1), *arr = json_loads("[[1],{}]", 0, NULL);
+    json_t *obj = json_loads("{\"a\":{\"b\":[]}}", 0, NULL);
+
+    ck_assert(!json_too_deep(one, 0));
+    ck_assert(json_too_deep(arr, 1));
+    ck_assert(!json_too_deep(arr, 2));
+    ck_assert(json_too_deep(obj, 2));
+    ck_assert(!json_too_deep(obj, 3));
+    ck_assert(!json_too_deep(NULL, 0));
+    json_decref(one);
+    json_decref(arr);
+    json_decref(obj);
+}
+END_TEST
+
 START_TEST(test_id_list_rules)
 {
     job_in in;
@@ -390,6 +534,11 @@ Suite *api_suite(void)
     tcase_add_test(tc, test_id_invalid);
     tcase_add_test(tc, test_id_list_rules);
     tcase_add_test(tc, test_failure_releases_lists);
+    tcase_add_test(tc, test_free_form_depth);
+    tcase_add_test(tc, test_free_form_size);
+    tcase_add_test(tc, test_free_form_spec_caps);
+    tcase_add_test(tc, test_free_form_built_deep);
+    tcase_add_test(tc, test_too_deep);
     suite_add_tcase(s, tc);
     tc = tcase_create("vclock");
     tcase_add_test(tc, test_vclock_roundtrip);

@@ -1,6 +1,6 @@
 /* api/json_scan.c: the members and elements of a JSON text as spans,
  * found whatever one part holds (too deep for jansson, not a value at
- * all inside a sound structure), and the bounded depth check. */
+ * all inside a sound structure). */
 #include "check_main.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,27 +142,6 @@ START_TEST(test_not_the_structure)
 }
 END_TEST
 
-START_TEST(test_depth_is_bounded)
-{
-    json_t *v = json_loads("{\"a\":[{\"b\":[]}],\"c\":1}", 0, NULL);
-
-    ck_assert(!json_deeper_than(v, 4));
-    ck_assert(json_deeper_than(v, 3));
-    ck_assert(!json_deeper_than(json_object_get(v, "c"), 0));
-    json_decref(v);
-    /* 2,000 levels: the walk stops at the bound. */
-    json_t *deep = json_array();
-    for (int i = 0; i < 2000; i++) {
-        json_t *outer = json_array();
-        json_array_append_new(outer, deep);
-        deep = outer;
-    }
-    ck_assert(json_deeper_than(deep, 64));
-    ck_assert(!json_deeper_than(deep, 2001));
-    json_decref(deep);
-}
-END_TEST
-
 Suite *api_suite(void)
 {
     Suite *s = suite_create("api_json_scan");
@@ -170,7 +149,6 @@ Suite *api_suite(void)
     tcase_add_test(tc, test_members_and_elements);
     tcase_add_test(tc, test_one_part_too_deep_for_jansson);
     tcase_add_test(tc, test_not_the_structure);
-    tcase_add_test(tc, test_depth_is_bounded);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1025,6 +1025,32 @@ START_TEST(test_change_list_walks_only_what_changed)
 }
 END_TEST
 
+/* The reload after a failed commit starts from an empty district that
+ * still shares its names with the synced copies and whose next changes
+ * are news to peers that pulled up to the old version. */
+START_TEST(test_reset_keeps_names_and_version)
+{
+    add_unit("LAFD-1", FIRE, 2, 1);
+    submit("J", SEV_HIGH, NEED_FIRE, 1);
+    strtab *names = S.strings;
+    const char *name = strtab_intern(names, "firefighting"); /* as a copy holds it */
+    uint64_t v = S.meta_version;
+
+    ck_assert_int_eq(state_reset(&S, 3000), COORD_OK);
+    ck_assert_ptr_eq(S.strings, names);
+    ck_assert_ptr_eq(strtab_intern(names, "firefighting"), name);
+    strtab_release(names, name);
+    strtab_release(names, name);
+    ck_assert_uint_eq(hmap_size(S.units), 0);
+    ck_assert_uint_eq(hmap_size(S.jobs), 0);
+    ck_assert_uint_eq(jobq_size(S.queue), 0);
+    ck_assert_str_eq(S.self, SELF);
+    ck_assert_uint_eq(S.meta_version, v);
+    add_unit("LAFD-1", FIRE, 2, 1);
+    ck_assert_uint_gt(state_changes_after(&S, v)->version, v);
+}
+END_TEST
+
 Suite *unit_suite(void)
 {
     Suite *s = suite_create("broker_state");
@@ -1062,6 +1088,7 @@ Suite *unit_suite(void)
     tcase_add_test(sync, test_copies_are_capped_in_bytes);
     tcase_add_test(rec, test_heartbeat_revocations_once_each);
     tcase_add_test(rec, test_change_list_walks_only_what_changed);
+    tcase_add_test(rec, test_reset_keeps_names_and_version);
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         suite_add_tcase(s, all[i]);
     return s;

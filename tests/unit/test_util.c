@@ -45,7 +45,23 @@ START_TEST(test_id_every_byte)
         if (coord_id_valid(id))
             ok++;
     }
-    ck_assert_int_eq(ok, 26 + 26 + 10 + 3);
+    /* Every letter, digit, '_' and '-'; '.' only with company. */
+    ck_assert_int_eq(ok, 26 + 26 + 10 + 2);
+}
+END_TEST
+
+/* "." and ".." are path segments every HTTP client rewrites away
+ * (RFC 3986 remove_dot_segments): an incident or unit with such an id could
+ * never be looked up, reported or cancelled. */
+START_TEST(test_id_dot_segments)
+{
+    const char *bad[] = {".", ".."};
+    const char *good[] = {"...", ".a", "a.", "..a", "a..", "._", "-.", ".-."};
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        ck_assert_msg(!coord_id_valid(bad[i]), "'%s' accepted", bad[i]);
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        ck_assert_msg(coord_id_valid(good[i]), "'%s' refused", good[i]);
 }
 END_TEST
 
@@ -171,6 +187,7 @@ Suite *unit_suite(void)
     tcase_add_test(ids, test_id_length_limits);
     tcase_add_test(ids, test_id_charset);
     tcase_add_test(ids, test_id_every_byte);
+    tcase_add_test(ids, test_id_dot_segments);
     suite_add_tcase(s, ids);
 
     tcase_add_test(dur, test_duration_ok);

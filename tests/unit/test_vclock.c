@@ -235,6 +235,115 @@ START_TEST(test_merge_cap_atomic)
 }
 END_TEST
 
+/* A received clock never sets the receiver's own entry, and raises any
+ * other entry by at most VCLOCK_MAX_STEP (issue 9 item 7). */
+START_TEST(test_receive_ignores_own_entry)
+{
+    vclock mine, in;
+    size_t refused = 99;
+
+    vclock_init(&mine);
+    vclock_init(&in);
+    vclock_set(&mine, "Downtown", 10);
+    vclock_set(&mine, "Westside", 4);
+    vclock_set(&in, "Downtown", 1000000);
+    vclock_set(&in, "Westside", 9);
+    vclock_set(&in, "Valley", 3);
+    ck_assert_int_eq(vclock_receive(&mine, &in, "Downtown", &refused), COORD_OK);
+    ck_assert_uint_eq(vclock_get(&mine, "Downtown"), 10);
+    ck_assert_uint_eq(vclock_get(&mine, "Westside"), 9);
+    ck_assert_uint_eq(vclock_get(&mine, "Valley"), 3);
+    ck_assert_uint_eq(refused, 1);
+    ck_assert(sorted_and_positive(&mine));
+    /* Our own entry echoed back at or below what we know is no refusal. */
+    vclock_set(&in, "Downtown", 10);
+    ck_assert_int_eq(vclock_receive(&mine, &in, "Downtown", &refused), COORD_OK);
+    ck_assert_uint_eq(refused, 0);
+    /* Nor does it create our entry when we have none yet. */
+    vclock_init(&mine);
+    ck_assert_int_eq(vclock_receive(&mine, &in, "Downtown", NULL), COORD_OK);
+    ck_assert_uint_eq(vclock_get(&mine, "Downtown"), 0);
+    ck_assert_int_eq(vclock_receive(NULL, &in, "Downtown", NULL), COORD_E_INVAL);
+    ck_assert_int_eq(vclock_receive(&mine, &in, NULL, NULL), COORD_E_INVAL);
+    ck_assert_int_eq(vclock_receive(&mine, NULL, "Downtown", NULL), COORD_OK);
+}
+END_TEST
+
+START_TEST(test_receive_bounds_the_step)
+{
+    vclock mine, in;
+    size_t refused = 0;
+
+    vclock_init(&mine);
+    vclock_init(&in);
+    vclock_set(&mine, "Westside", 100);
+    vclock_set(&in, "Westside", 100 + VCLOCK_MAX_STEP); /* exactly the step: kept */
+    vclock_set(&in, "Valley", VCLOCK_MAX_STEP + 1);     /* one past: clamped */
+    vclock_set(&in, "coordinator", VCLOCK_COUNTER_MAX); /* absurd: clamped */
+    ck_assert_int_eq(vclock_receive(&mine, &in, "Downtown", &refused), COORD_OK);
+    ck_assert_uint_eq(vclock_get(&mine, "Westside"), 100 + VCLOCK_MAX_STEP);
+    ck_assert_uint_eq(vclock_get(&mine, "Valley"), VCLOCK_MAX_STEP);
+    ck_assert_uint_eq(vclock_get(&mine, "coordinator"), VCLOCK_MAX_STEP);
+    ck_assert_uint_eq(refused, 2);
+    /* Lower entries never lower ours. */
+    vclock_init(&in);
+    vclock_set(&in, "Westside", 1);
+    ck_assert_int_eq(vclock_receive(&mine, &in, "Downtown", &refused), COORD_OK);
+    ck_assert_uint_eq(vclock_get(&mine, "Westside"), 100 + VCLOCK_MAX_STEP);
+    ck_assert_uint_eq(refused, 0);
+    /* Near the top the step stops at VCLOCK_COUNTER_MAX. */
+    vclock_set(&mine, "Valley", VCLOCK_COUNTER_MAX - 5);
+    vclock_set(&in, "Valley", VCLOCK_COUNTER_MAX);
+    ck_assert_int_eq(vclock_receive(&mine, &in, "Downtown", &refused), COORD_OK);
+    ck_assert_uint_eq(vclock_get(&mine, "Valley"), VCLOCK_COUNTER_MAX);
+    ck_assert_uint_eq(refused, 0);
+}
+END_TEST
+
+START_TEST(test_receive_cap_atomic)
+{
+    char name[32];
+    vclock a, b, before;
+    size_t refused = 7;
+
+    vclock_init(&a);
+    vclock_init(&b);
+    for (unsigned i = 0; i < 40; i++) {
+        node_name(name, sizeof(name), i);
+        vclock_set(&a, name, 1);
+        node_name(name, sizeof(name), 30 + i);
+        vclock_set(&b, name, VCLOCK_COUNTER_MAX);
+    }
+    vclock_copy(&before, &a);
+    ck_assert_int_eq(vclock_receive(&a, &b, "broker-00", &refused), COORD_E_RANGE);
+    ck_assert(clock_eq(&a, &before));
+    ck_assert_uint_eq(refused, 7);
+}
+END_TEST
+
+/* Received within the step, the receive is the plain merge minus our own
+ * entry: happened-before is kept for every honest message. */
+START_TEST(prop_receive_is_merge_within_the_step)
+{
+    uint64_t rng = 0x5eed0007;
+
+    for (int r = 0; r < PROP_ROUNDS; r++) {
+        vclock a, b, merged, got;
+        size_t refused = 1;
+
+        rand_clock(&rng, &a, 6, 50);
+        rand_clock(&rng, &b, 6, 50);
+        vclock_copy(&merged, &a);
+        ck_assert_int_eq(vclock_merge(&merged, &b), COORD_OK);
+        vclock_set(&merged, "broker-00", vclock_get(&a, "broker-00"));
+        vclock_copy(&got, &a);
+        ck_assert_int_eq(vclock_receive(&got, &b, "broker-00", &refused), COORD_OK);
+        ck_assert(clock_eq(&got, &merged));
+        ck_assert_uint_eq(refused, vclock_get(&b, "broker-00") > vclock_get(&a, "broker-00"));
+    }
+}
+END_TEST
+
 START_TEST(test_compare_cases)
 {
     vclock a, b;
@@ -505,6 +614,9 @@ Suite *unit_suite(void)
     tcase_add_test(tc, test_tick);
     tcase_add_test(tc, test_merge_elementwise_max);
     tcase_add_test(tc, test_merge_cap_atomic);
+    tcase_add_test(tc, test_receive_ignores_own_entry);
+    tcase_add_test(tc, test_receive_bounds_the_step);
+    tcase_add_test(tc, test_receive_cap_atomic);
     tcase_add_test(tc, test_compare_cases);
     tcase_add_test(tc, test_order_str);
     tcase_add_test(tc, test_copy);
@@ -519,6 +631,7 @@ Suite *unit_suite(void)
     tcase_add_test(prop, prop_merge_upper_bound);
     tcase_add_test(prop, prop_tick_strictly_after);
     tcase_add_test(prop, prop_merge_cap);
+    tcase_add_test(prop, prop_receive_is_merge_within_the_step);
     suite_add_tcase(s, prop);
     return s;
 }
