@@ -90,9 +90,11 @@ static void not_taken(broker *b, txn *t, const struct call *c)
 /* A claim's answer may arrive after a pull showed the claim gone at the
  * home (the unit lost, or back without it): the attempt is then revoked at
  * once and the job queued again, never left ACTIVE on a unit its home no
- * longer lends us (model rule F4). Only a copy of the incarnation that
- * answered can be ordered against the answer. Caller holds mu inside t;
- * true when the attempt stands. */
+ * longer lends us. Only a copy newer than the answer counts (model rule
+ * F3C at the settle): a snapshot older than the claim's commit would
+ * revoke good claims, which is why the model dropped the unversioned F4.
+ * Only a copy of the incarnation that answered can be ordered against the
+ * answer. Caller holds mu inside t; true when the attempt stands. */
 static bool settle_borrowed(broker *b, txn *t, job *j, uint32_t n, const char *home,
                             const char *home_url, const json_t *claim, uint32_t egen)
 {

@@ -580,7 +580,7 @@ START_TEST(test_copies_are_capped_per_peer)
 }
 END_TEST
 
-/* ---- claims repaired from copies (issue 9: model rules F3, F4) ---- */
+/* ---- claims repaired from copies (issue 9: model rules F3B, F3C, F6) ---- */
 
 /* A claim the home committed for job_id attempt n of owner. */
 static void lend(unit *u, const char *job_id, uint32_t n, const char *owner)
