@@ -1459,8 +1459,6 @@ inline deliver(d_b, d_k, d_j, d_n)
  * release that fails is sent again while the copy still lists the claim. */
 #define STRAY_CLAIM (F3B && cpj == J1 && ast[A(J1, cpa)] != AS_PEND && ast[A(J1, cpa)] != AS_ACT && \
                      ql[O] == 0 && nt_st[O] == IDLE)
-#else
-#define STRAY_CLAIM false
 #endif
 
 proctype Notify(byte b)
@@ -1469,11 +1467,13 @@ proctype Notify(byte b)
     bool dup;
 end_n:
     do
+#ifndef TODAY
     :: atomic {
         b == O && STRAY_CLAIM ->
         qpush(O, Q_RELREV, J1, cpa);
         printf("MSC: O: its copy of T2 still lists claim (J1,%d), which O gave up: release  [F3B]\n", cpa)
     }
+#endif
     :: atomic {
         ql[b] > 0 && nt_st[b] == IDLE ->
         qpop(b, k, j, n);
