@@ -124,7 +124,8 @@ expect_found() {
             echo "# Today's code: spin -DTODAY -DSCEN_$scen, claim stuck (<>[] STUCK_${scen:0:1}),"
             echo "# counterexample of pan -a -f -i, replayed with spin -t (tests/model/check.sh --traces)."
             echo "# Each step is one atomic action; [file:line] is the code it stands for,"
-            echo "# under services/ (broker, executor) or libcoord/."
+            echo "# under services/ (broker, executor) or libcoord/, at commit 006100e"
+            echo "# (README.md maps each line to the rebuilt broker on main)."
             echo "# (J1,n) is attempt n of job J1; O owns J1 and T1, H (mutual aid) owns T2 and J2."
             echo
             cat "$trace"

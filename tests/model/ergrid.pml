@@ -1,12 +1,15 @@
 /* ergrid's dispatch, mutual-aid claim, heartbeat and arbiter protocol, for spin.
  *
- * One file, two protocols: `spin -DTODAY` is the code on main today
- * (services/broker/{assign,claims,sync,handlers_units,handlers_results}.c,
+ * One file, two protocols: `spin -DTODAY` is today's code (main at 006100e:
+ * services/broker/{assign,claims,sync,handlers_units,handlers_results}.c,
  * libcoord/arbiter.c, services/executor/{executor,report,broker_link}.c);
  * without -DTODAY it is the fixed protocol (rules F1..F6 in README.md) that
  * the code is to implement next. -DSCEN_A/A2/B/C/D/E pick the topology,
  * faults and premise of one liveness violation of today's code; without one,
  * every part and every fault kind is on. check.sh runs them all.
+ * Every "file.c:line" below and in the MSC lines is at commit 006100e, the
+ * code before the broker's rebuild (issue 8); README.md maps each to where
+ * that code is on main now (same behaviour, other files).
  *
  * What is modelled, and how it is abstracted:
  * - Processes. Owner broker O (district of job J1): its dispatcher (one
