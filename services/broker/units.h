@@ -86,7 +86,7 @@ size_t state_heartbeat_revoked(state *s, unit *u, const job_ref *held_jobs, size
  * slot that has no stamp yet. *out lists what the terminal no longer holds
  * (free out->v): own jobs are already requeued (as for a lost unit); claims
  * are listed with foreign set and left in place for the caller to drop
- * (state_claim_drop). */
+ * (lend_drop_claim). */
 int state_heartbeat_unheld(state *s, unit *u, const job_ref *held_jobs, size_t nheld,
                            uint64_t seen_self, uint64_t clock_self, uint64_t now_wall,
                            lost_items *out);
@@ -110,8 +110,13 @@ claim_verdict state_claim_reserve(state *s, unit *u, const char *job_id, uint32_
 bool state_claim_settle(state *s, unit *u, const char *job_id, uint32_t attempt_no, bool taken);
 /* The claiming district is done with it: true when a claim was released. */
 bool state_release_claim(state *s, unit *u, const char *job_id, uint32_t attempt_no);
-/* The unit's terminal no longer holds the claimed job (the heartbeat's
- * second way): the claim slot goes. True when there was one. */
+/* The standing claim (job_id, attempt_no) on u ends without a word from
+ * its owner: the unit's terminal no longer holds it, or the owner's copy
+ * of the job shows the attempt over. The slot is freed and the unit
+ * touched, so peers are signalled at once and the owner's next pull finds
+ * the claim gone from the unit's "claims" (and moves its job). A pending
+ * slot (a lend in flight) is left to its settle. True when a claim was
+ * dropped; the caller removes the stored claim and logs the event. */
 bool state_claim_drop(state *s, unit *u, const char *job_id, uint32_t attempt_no);
 
 #endif
