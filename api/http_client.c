@@ -153,8 +153,9 @@ static CURL *thread_handle(void)
 /* One request. Returns the CURLcode; fills *status and the sink. */
 static CURLcode perform(CURL *c, const char *method, const char *url, const char *payload,
                         struct curl_slist *headers, const http_opts *o, sink *k, char *errbuf,
-                        long *status)
+                        long *status, bool *sent)
 {
+    long request_bytes = 0;
     CURLcode rc;
 
     errbuf[0] = '\0';
@@ -195,6 +196,10 @@ static CURLcode perform(CURL *c, const char *method, const char *url, const char
     *status = 0;
     if (rc == CURLE_OK)
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+    /* Request bytes handed to the connection: the peer may have it. */
+    if (curl_easy_getinfo(c, CURLINFO_REQUEST_SIZE, &request_bytes) != CURLE_OK ||
+        request_bytes > 0)
+        *sent = true;
     /* Drop the pointers to this call's stack; the connections stay cached. */
     curl_easy_reset(c);
     return rc;
@@ -265,7 +270,7 @@ int http_json(const char *method, const char *url, const json_t *body, const htt
             set_error(reply, "could not create a curl handle");
             goto out;
         }
-        rc = perform(c, method, url, payload, headers, &o, &k, errbuf, &status);
+        rc = perform(c, method, url, payload, headers, &o, &k, errbuf, &status, &reply->sent);
         if (rc == CURLE_OK && (!retryable_status(status) || last)) {
             reply->status = status;
             if (o.raw && k.len) {

@@ -23,6 +23,10 @@ typedef struct http_reply {
     char *raw;    /* opts.raw: the reply's raw_len bytes (no NUL added), or NULL */
     size_t raw_len;
     char error[128]; /* transport error text when status == 0 */
+    /* Some try got as far as sending its request: after a transport
+     * failure the peer may have acted on it. False means it surely did
+     * not (refused, unresolvable, never connected). */
+    bool sent;
 } http_reply;
 
 /* Global init/cleanup (curl_global_*); call once from main / test setup. */

@@ -18,6 +18,7 @@
 #include "policy.h"
 #include "assignment.h"
 #include "routing.h"
+#include "reach.h"
 #include "level.h"
 
 #endif

@@ -106,7 +106,7 @@ static const bool job_legal[4][4] = {
 
 static const bool attempt_legal[4][4] = {
     /*                 pending active revoked finished */
-    [ATT_PENDING] = {false, true, false, false},
+    [ATT_PENDING] = {false, true, true, false},
     [ATT_ACTIVE] = {false, false, true, true},
     [ATT_REVOKED] = {false, false, false, true},
     [ATT_FINISHED] = {false, false, false, false},

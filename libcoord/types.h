@@ -8,7 +8,8 @@
 typedef enum severity { SEV_LOW = 0, SEV_MEDIUM, SEV_HIGH, SEV_CRITICAL } severity;
 typedef enum job_status { JOB_QUEUED = 0, JOB_ASSIGNED, JOB_COMPLETED, JOB_CANCELLED } job_status;
 /* PENDING: recorded before the executor confirmed; never shown to clients as
- * held (it becomes ACTIVE or is dropped). */
+ * held (it becomes ACTIVE, is dropped after a definite refusal, or is kept
+ * REVOKED when the call's outcome is unknown). */
 typedef enum attempt_state { ATT_PENDING = 0, ATT_ACTIVE, ATT_REVOKED, ATT_FINISHED } attempt_state;
 typedef enum unit_status {
     UNIT_AVAILABLE = 0,
@@ -36,8 +37,10 @@ int unit_status_parse(const char *s, unit_status *out);
  *          assigned->cancelled, queued->completed (a late result from a
  *          revoked attempt wins while the job waits). completed and
  *          cancelled are final.
- * attempt: pending->active, active->revoked, active->finished,
- *          revoked->finished (a revoked holder's result accepted FCFS).
+ * attempt: pending->active, pending->revoked (abandoned: the call's
+ *          outcome is unknown, the unit may hold it, so the number stays
+ *          taken), active->revoked, active->finished, revoked->finished (a
+ *          revoked holder's result accepted FCFS).
  * unit:    any of available/busy/lost/out_of_service -> any other, except
  *          that nothing but a heartbeat/registration leaves lost:
  *          lost->available and lost->busy are legal, lost->out_of_service

@@ -32,7 +32,7 @@ typedef struct broker broker;
 typedef struct broker_metrics {
     uint64_t jobs_submitted, jobs_assigned, jobs_queued, jobs_redeployed;
     uint64_t results_accepted, results_rejected, results_retried, results_forbidden;
-    uint64_t units_lost, units_returned, assign_refused, assign_errors;
+    uint64_t units_lost, units_returned, assign_refused, assign_errors, assign_abandoned;
     uint64_t clock_entries_refused; /* received own entries and clamped jumps (clock.c) */
 } broker_metrics;
 
@@ -54,7 +54,6 @@ struct broker {
     uint64_t emergency_set_ms;    /* when the coordinator declared it (its clock) */
     uint64_t emergency_heard_ms;  /* when the coordinator last told us the level (ours) */
     bool registered;              /* with the coordinator */
-    uint64_t retry_drain_mono_ms; /* an executor refused: try the queue again then */
     uint64_t last_change_mono_ms; /* when peers last had news (notify debounce) */
     broker_metrics m;
 

@@ -13,13 +13,34 @@
 #include "txn.h"
 #include "views.h"
 
-#define DISPATCH_MAX_TRIES 16
+/* Units one dispatch tries before it leaves the job to the retry timer: a
+ * unit that failed is skipped until its backoff passes, so later rounds
+ * reach the ones behind it. */
+#define DISPATCH_MAX_TRIES 64
 #define DRAIN_BATCH        1024
-#define REFUSED_RETRY_MS   200
+/* The queue is tried again after a round that left jobs waiting, sooner
+ * when a demoted unit's backoff ends: never only on an unrelated event. */
+#define RETRY_MIN_MS 250
+#define RETRY_MAX_MS 4000
+#define PROBE_BATCH  8 /* failing terminals probed per round */
 
 static const http_opts assign_opts = {
     .connect_timeout_ms = 500,
     .timeout_ms = 2000,
+    .retries = 0,
+};
+
+/* A terminal already failing gets a short wait: one that accepts and never
+ * answers costs this once per backoff, not the full timeout per job. */
+static const http_opts assign_failing_opts = {
+    .connect_timeout_ms = 200,
+    .timeout_ms = 300,
+    .retries = 0,
+};
+
+static const http_opts probe_opts = {
+    .connect_timeout_ms = 200,
+    .timeout_ms = 300,
     .retries = 0,
 };
 
@@ -48,14 +69,22 @@ void dispatch_revocation_delivered(void *arg, const outbox_msg *m)
 struct call {
     int rc;
     long http_status;
-    bool ok; /* taken: 200 or 201 */
+    bool ok;      /* taken: 200 or 201 */
+    bool refused; /* surely not taken: a 4xx, or a request that never left */
 };
+
+static void do_call_with(const char *url, const json_t *body, const http_opts *o, http_reply *rep,
+                         struct call *c)
+{
+    c->rc = http_json("POST", url, body, o, rep);
+    c->http_status = rep->status;
+    c->ok = c->rc == 0 && (rep->status == 201 || rep->status == 200);
+    c->refused = c->rc == 0 ? rep->status >= 400 && rep->status < 500 : !rep->sent;
+}
 
 static void do_call(const char *url, const json_t *body, http_reply *rep, struct call *c)
 {
-    c->rc = http_json("POST", url, body, &assign_opts, rep);
-    c->http_status = rep->status;
-    c->ok = c->rc == 0 && (rep->status == 201 || rep->status == 200);
+    do_call_with(url, body, &assign_opts, rep, c);
 }
 
 /* The attempt was taken; caller holds mu inside t. */
@@ -72,19 +101,72 @@ static void confirmed(broker *b, txn *t, job *j, uint32_t n, const char *unit_id
     txn_put_job(t, j);
     txn_event(t, n > 1 ? "job_redeployed" : "job_assigned", j->id, unit_id, n,
               "assigned to %s (%s) as attempt %u%s", unit_id, kind, n, how);
+    /* The clock after the settle: a heartbeat that has seen it was written
+     * after the terminal took the job (units.h, the second way). */
+    const attempt *a = job_attempt(j, n);
+    unit *u = a && attempt_is_local(&b->st, a) ? state_unit(&b->st, unit_id) : NULL;
+    if (u)
+        unit_stamp_settled(u, j->id, n, vclock_get(&b->clock, b->cfg.id));
 }
 
 /* Not taken, or taken too late to use; caller holds mu inside t. */
 static void not_taken(broker *b, txn *t, const struct call *c)
 {
-    if (c->rc == 0 && c->http_status == 409) {
-        /* Usually a terminal that has not yet seen the broker's answer to
-         * its own report: its capacity frees in a moment. */
+    (void)t;
+    if (c->rc == 0 && c->http_status == 409)
         b->m.assign_refused++;
-        b->retry_drain_mono_ms = coord_now_mono_ms() + REFUSED_RETRY_MS;
-    } else if (!c->ok) {
+    else if (!c->ok)
         b->m.assign_errors++;
+}
+
+/* Attempt n of j may have landed (or landed too late): kept revoked, and
+ * the holder told to let go; caller holds mu inside t. */
+static void abandon(broker *b, txn *t, job *j, uint32_t n, const char *unit_id, const char *why)
+{
+    followups fu = {0};
+
+    if (state_abandon(&b->st, j, n, &fu) < 0) {
+        txn_log(t, "error", "job %s attempt %u: not a pending attempt", j->id, n);
+        return;
     }
+    b->m.assign_abandoned++;
+    txn_followups(t, &fu);
+    followups_release(&fu);
+    txn_put_job(t, j);
+    txn_event(t, "assignment_abandoned", j->id, unit_id, n,
+              "attempt %u on %s abandoned (%s): it may have landed, so its number is not "
+              "used again",
+              n, unit_id, why);
+}
+
+/* Why a call that was not a definite refusal left its attempt unknown. */
+static const char *unknown_outcome(const struct call *c)
+{
+    return c->ok ? "taken too late" : c->rc ? "no answer" : "server error";
+}
+
+/* Dispatch's view of the terminal after a call; caller holds mu inside t. */
+static void reach_after_call(broker *b, txn *t, unit *u, const struct call *c)
+{
+    bool was_unreachable = reach_unreachable(&u->reach);
+
+    if (u->calls)
+        u->calls--;
+    if (c->rc == 0) {
+        if (u->reach.failures)
+            txn_log(t, "info", "unit %s answers again at %s", u->id, u->url);
+        state_unit_answered(&b->st, u);
+        if (c->http_status >= 400 && c->http_status < 500)
+            state_unit_refused(u); /* not again before its heartbeat */
+        return;
+    }
+    if (!u->reach.failures)
+        txn_wake_dispatch(t); /* the drain's timer must cover its backoff */
+    state_unit_call_failed(&b->st, u, coord_now_mono_ms());
+    if (!was_unreachable && reach_unreachable(&u->reach))
+        txn_log(t, "warn", "unit %s unreachable at %s after %u failed calls: no work until it "
+                           "answers a probe or registers again",
+                u->id, u->url, u->reach.failures);
 }
 
 /* A claim's answer may arrive after a pull showed the claim gone at the
@@ -177,9 +259,17 @@ static bool dispatch_remote(broker *b, const char *job_id, const char *unit_id, 
         txn_release_on_abort(&t, home_url, unit_id, job_id, n); /* reserved there, unrecorded */
         assigned = settle_borrowed(b, &t, j, n, home, home_url, claim, egen);
     } else {
-        state_drop_pending(&b->st, j, n);
-        if (c.ok) /* the home reserved it for a job that no longer needs it */
-            txn_release(&t, home_url, unit_id, job_id, n, "revoked");
+        if (c.refused) {
+            /* The home surely reserved nothing: the number is free again. */
+            state_drop_pending(&b->st, j, n);
+        } else {
+            /* Its terminal may hold it (no answer, a 5xx or 502), or the
+             * home reserved it for a job that no longer needs it: kept
+             * revoked, so the next claim is a new number and its crew is
+             * judged by FCFS, and released at the home (model rule F1). */
+            abandon(b, &t, j, n, unit_id, unknown_outcome(&c));
+            txn_release_on_abort(&t, home_url, unit_id, job_id, n);
+        }
         not_taken(b, &t, &c);
     }
     http_reply_release(&rep); /* claim pointed into it */
@@ -246,9 +336,21 @@ static enum local_outcome dispatch_local(broker *b, job *j, unit *u, bool owned)
     snprintf(url, sizeof(url), "%s/v1/assignments", u->url);
     snprintf(unit_id, sizeof(unit_id), "%s", u->id);
     snprintf(job_id, sizeof(job_id), "%s", j->id);
-    pthread_mutex_unlock(&b->mu);
+    const http_opts *o = u->reach.failures ? &assign_failing_opts : &assign_opts;
+    u->calls++;
+    /* On disk before it leaves (the store keeps a pending attempt as
+     * abandoned): after a crash mid-call its number is still taken. */
+    txn_begin(b, &t);
+    txn_put_job(&t, j);
+    bool reserved = txn_commit(&t);
+    txn_end(&t);
+    if (!reserved) {
+        /* Memory was reloaded without the reservation: nothing was sent. */
+        json_decref(body);
+        return LOCAL_NO_RESERVATION;
+    }
 
-    do_call(url, body, &rep, &c);
+    do_call_with(url, body, o, &rep, &c);
     json_decref(body);
     http_reply_release(&rep);
 
@@ -257,18 +359,28 @@ static enum local_outcome dispatch_local(broker *b, job *j, unit *u, bool owned)
     j = state_job(&b->st, job_id);
     u = state_unit(&b->st, unit_id);
     j->dispatching = owned;
+    if (u)
+        reach_after_call(b, &t, u, &c);
     bool assigned = c.ok && j->status == JOB_QUEUED && u && !unit_cond_lost(u->cond) &&
                     !unit_cond_off(u->cond) && job_attempt(j, n);
     if (assigned) {
         confirmed(b, &t, j, n, unit_id, u->kind, "");
         txn_revoke_on_abort(&t, u->url, job_id, n); /* it took it, unrecorded */
-    } else {
-        /* Refused, unreachable, or overtaken (the job was completed by a
-         * late result, or the unit was lost meanwhile). */
+    } else if (c.refused) {
+        /* It surely stored nothing (a 4xx, or the request never left):
+         * the attempt leaves no trace and its number is free again. */
         state_drop_pending(&b->st, j, n);
-        if (c.ok && u) /* the executor took it but we cannot use it */
-            txn_revoke(&t, u->url, job_id, n);
-        if (!c.ok && !(c.rc == 0 && c.http_status == 409))
+        if (c.rc != 0)
+            txn_log(&t, "warn", "assignment of %s to %s failed (not sent)", job_id, unit_id);
+        not_taken(b, &t, &c);
+    } else {
+        /* It may hold it: timed out or reset after sending, a 5xx, or taken
+         * too late to use (the job was completed by a late result, or the
+         * unit was lost meanwhile). */
+        abandon(b, &t, j, n, unit_id, unknown_outcome(&c));
+        if (u) /* the revocation, should the abandon itself not be stored */
+            txn_revoke_on_abort(&t, u->url, job_id, n);
+        if (!c.ok)
             txn_log(&t, "warn", "assignment of %s to %s failed (status %ld)", job_id, unit_id,
                     c.http_status);
         not_taken(b, &t, &c);
@@ -297,7 +409,9 @@ static dispatch_outcome dispatch_loop(broker *b, const char *job_id, bool owned)
             pthread_mutex_unlock(&b->mu);
             return DISPATCH_SKIPPED;
         }
-        unit *u = ntried < DISPATCH_MAX_TRIES ? state_pick_unit(&b->st, j, tried, ntried) : NULL;
+        unit *u = ntried < DISPATCH_MAX_TRIES
+                      ? state_pick_unit(&b->st, j, tried, ntried, coord_now_mono_ms())
+                      : NULL;
         if (!u) {
             /* Own district first, then mutual aid, then preemption. */
             char rid[COORD_ID_MAX + 1], home[COORD_ID_MAX + 1];
@@ -352,15 +466,98 @@ dispatch_outcome dispatch_job(broker *b, const char *job_id, bool owned)
     return out;
 }
 
+/* Probes failing terminals whose backoff has passed and that the round's
+ * jobs did not call (a call that carries no work, so no attempt is spent
+ * on a dead address). True when one answered: work can go to it now. */
+static bool probe_failing(broker *b)
+{
+    struct {
+        char id[COORD_ID_MAX + 1];
+        char url[BROKER_URL_MAX + 16];
+    } due[PROBE_BATCH];
+    size_t n = 0, it = 0;
+    const char *key;
+    void *val;
+    bool back = false;
+    txn t;
+
+    memset(due, 0, sizeof(due));
+    pthread_mutex_lock(&b->mu);
+    uint64_t now = coord_now_mono_ms();
+    while (b->st.units_failing && n < PROBE_BATCH && hmap_next(b->st.units, &it, &key, &val)) {
+        unit *u = val;
+
+        if (u->calls || !reach_probe_due(&u->reach, now))
+            continue;
+        u->calls++;
+        snprintf(due[n].id, sizeof(due[n].id), "%s", u->id);
+        snprintf(due[n].url, sizeof(due[n].url), "%s/v1/health", u->url);
+        n++;
+    }
+    pthread_mutex_unlock(&b->mu);
+    for (size_t i = 0; i < n; i++) {
+        http_reply rep;
+        struct call c;
+
+        c.rc = http_json("GET", due[i].url, NULL, &probe_opts, &rep);
+        c.http_status = rep.status;
+        c.ok = c.refused = false;
+        http_reply_release(&rep);
+        pthread_mutex_lock(&b->mu);
+        txn_begin(b, &t);
+        unit *u = state_unit(&b->st, due[i].id);
+        if (u) {
+            reach_after_call(b, &t, u, &c);
+            u->refused = false; /* the probe's status says nothing of capacity */
+            back = back || c.rc == 0;
+        }
+        txn_commit_or_drop(&t);
+        txn_end(&t);
+    }
+    return back;
+}
+
+/* When the queue is to be tried again: after backoff_ms, or when the
+ * first demoted terminal's backoff ends, if sooner (0: nothing waits). */
+static uint64_t next_retry(broker *b, uint64_t backoff_ms)
+{
+    size_t it = 0;
+    const char *key;
+    void *val;
+    uint64_t now = coord_now_mono_ms(), at = 0;
+
+    pthread_mutex_lock(&b->mu);
+    if (jobq_size(b->st.queue) || b->st.units_failing)
+        at = now + backoff_ms;
+    while (b->st.units_failing && hmap_next(b->st.units, &it, &key, &val)) {
+        const unit *u = val;
+
+        /* A backoff already over needs no wake-up: that unit is in the
+         * rounds again (or probed in them). */
+        if (u->reach.failures && u->reach.retry_at > now && u->reach.retry_at < at)
+            at = u->reach.retry_at;
+    }
+    pthread_mutex_unlock(&b->mu);
+    return at;
+}
+
 void *dispatch_drain_main(void *arg)
 {
     broker *b = arg;
     jobq_item *items = calloc(DRAIN_BATCH, sizeof(*items));
     uint64_t seen = 0; /* generation 0: a drain asked for before we started runs at once */
+    uint64_t backoff = RETRY_MIN_MS, retry_at = 0;
 
     if (!items)
         return NULL;
-    while (wake_wait(&b->drain, &seen, WAKE_FOREVER)) {
+    for (;;) {
+        uint64_t now = coord_now_mono_ms();
+        uint64_t wait = !retry_at ? WAKE_FOREVER : retry_at > now ? retry_at - now : 0;
+        uint64_t gen = seen;
+
+        if (!wake_wait(&b->drain, &seen, wait))
+            break;
+        bool woken = seen != gen;
         size_t n, assigned = 0;
 
         pthread_mutex_lock(&b->mu);
@@ -370,9 +567,17 @@ void *dispatch_drain_main(void *arg)
          * one; a job no free unit can serve does not block the ones after. */
         for (size_t i = 0; i < n && !wake_stopping(&b->drain); i++)
             assigned += dispatch_job(b, items[i].id, false) == DISPATCH_ASSIGNED;
-        /* A full batch that made progress: more may wait behind it. */
-        if (n == DRAIN_BATCH && assigned)
+        bool back = probe_failing(b);
+        /* A full batch that made progress, or a terminal back: go on now. */
+        if ((n == DRAIN_BATCH && assigned) || back)
             dispatch_request_drain(b);
+        /* Jobs left waiting are tried again on a timer, each fruitless
+         * round waiting longer; news (a unit free, a job assigned) starts
+         * the backoff over. */
+        backoff = assigned || woken ? RETRY_MIN_MS
+                  : backoff * 2 > RETRY_MAX_MS ? RETRY_MAX_MS
+                                               : backoff * 2;
+        retry_at = next_retry(b, backoff);
     }
     free(items);
     http_client_thread_cleanup();

@@ -73,7 +73,7 @@ void h_metrics(api_request *req, api_response *res)
     broker_metrics m;
     store_health health;
     outbox_stats ob;
-    size_t waiting, it = 0;
+    size_t waiting, unreachable = 0, it = 0;
     uint64_t refused;
     const char *key;
     void *val;
@@ -82,8 +82,10 @@ void h_metrics(api_request *req, api_response *res)
     pthread_mutex_lock(&b->mu);
     m = b->m;
     health = b->health;
-    while (hmap_next(b->st.units, &it, &key, &val))
+    while (hmap_next(b->st.units, &it, &key, &val)) {
         by_status[unit_shown_status(val)]++;
+        unreachable += reach_unreachable(&((const unit *)val)->reach);
+    }
     waiting = jobq_size(b->st.queue);
     refused = b->rem.refused;
     copy_counts cc;
@@ -118,10 +120,15 @@ void h_metrics(api_request *req, api_response *res)
          "Assignments an executor refused (at capacity).", m.assign_refused},
         {"counter", "ergrid_assignment_errors_total", "Assignments that failed in transport.",
          m.assign_errors},
+        {"counter", "ergrid_assignments_abandoned_total",
+         "Attempts kept revoked: the call's outcome was unknown (it may have landed).",
+         m.assign_abandoned},
+        {"counter", "ergrid_outbox_retried_total", "Revocations and releases sent again.",
+         ob.retried},
         {"counter", "ergrid_outbox_dropped_total",
          "Revocations and releases dropped with the outbox full.", ob.dropped},
-        {"counter", "ergrid_outbox_failed_total", "Revocations and releases that failed to send.",
-         ob.failed},
+        {"counter", "ergrid_outbox_failed_total",
+         "Revocations and releases given up after every retry.", ob.failed},
         {"counter", "ergrid_remote_refused_total", "Synced copies refused past a peer's cap.",
          refused},
         {"counter", "ergrid_remote_skipped_total",
@@ -138,6 +145,8 @@ void h_metrics(api_request *req, api_response *res)
          "Received clock entries ignored (this broker's own) or clamped (a jump over 2^32).",
          m.clock_entries_refused},
         {"gauge", "ergrid_jobs_waiting", "Jobs in the queue.", waiting},
+        {"gauge", "ergrid_units_unreachable",
+         "Units whose terminal failed every recent call: no work until it answers.", unreachable},
         {"gauge", "ergrid_outbox_queued", "Revocations and releases waiting to be sent.",
          ob.queued},
         {"counter", "ergrid_storage_commit_failures_total",

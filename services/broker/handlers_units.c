@@ -4,6 +4,7 @@
 
 #include "core.h"
 #include "handlers.h"
+#include "lend.h"
 #include "txn.h"
 #include "units.h"
 #include "views.h"
@@ -227,24 +228,33 @@ void h_unit_get(api_request *req, api_response *res)
     api_reply_json(res, 200, body);
 }
 
-/* Optional heartbeat body: {"jobs":[{"job_id":..., "attempt":n}, ...]}. */
+/* Optional heartbeat body: {"jobs":[{"job_id":..., "attempt":n, "owner":...}, ...],
+ * "seen":{vclock}}: what the terminal holds active, and the element-wise
+ * max of the clocks it has received (units.h: the reconciliation). */
 static const field_spec hb_job_fields[] = {
     {"job_id", FT_ID, offsetof(job_ref, job_id), true, 0, 0, NULL, 0},
     {"attempt", FT_INT, offsetof(job_ref, attempt), true, 1, 1000000, NULL, 0},
+    {"owner", FT_ID, offsetof(job_ref, owner), false, 0, 0, NULL, 0},
     FIELD_END,
 };
 
 struct hb_req {
     json_t *jobs;
+    vclock seen;
+    bool has_seen;
 };
 
 static const field_spec hb_fields[] = {
     {"jobs", FT_ANY, offsetof(struct hb_req, jobs), false, 0, HB_JOBS_JSON_MAX, NULL, 0},
+    {"seen", FT_VCLOCK, offsetof(struct hb_req, seen), false, 0, 0, NULL,
+     offsetof(struct hb_req, has_seen)},
     FIELD_END,
 };
 
-/* What the unit says it holds; false (reply sent) when it is malformed. */
-static bool parse_held(api_request *req, api_response *res, job_ref *holds, size_t *nheld)
+/* What the unit says it holds, and its seen entry for this broker (0 when
+ * none was sent); false (reply sent) when the body is malformed. */
+static bool parse_held(api_request *req, api_response *res, const char *self, job_ref *holds,
+                       size_t *nheld, uint64_t *seen_self)
 {
     struct hb_req r = {0};
     field_error fe;
@@ -252,10 +262,13 @@ static bool parse_held(api_request *req, api_response *res, job_ref *holds, size
     json_t *v;
 
     *nheld = 0;
+    *seen_self = 0;
     if (!req->body)
         return true;
     if (!parse_body(req, res, hb_fields, &r))
         return false;
+    if (r.has_seen)
+        *seen_self = vclock_get(&r.seen, self);
     if (r.jobs && (!json_is_array(r.jobs) || json_array_size(r.jobs) > HB_MAX_JOBS)) {
         api_reply_error(res, API_E_INVALID_FIELD, "jobs must be an array of at most %d",
                         HB_MAX_JOBS);
@@ -276,6 +289,35 @@ static bool parse_held(api_request *req, api_response *res, job_ref *holds, size
     return true;
 }
 
+/* The heartbeat's second way (units.h): what the terminal, having seen
+ * it, no longer holds is taken back; caller holds mu inside t. */
+static void take_back_unheld(broker *b, txn *t, unit *u, const job_ref *holds, size_t nheld,
+                             uint64_t seen_self)
+{
+    lost_items gone;
+    int rc = state_heartbeat_unheld(&b->st, u, holds, nheld, seen_self,
+                                    vclock_get(&b->clock, b->cfg.id), coord_now_wall_ms(), &gone);
+
+    if (rc < 0)
+        txn_log(t, "error", "unit %s: heartbeat reconciliation: %s", u->id, coord_strerror(rc));
+    /* A claim's end is the claim code's (lend.h); own jobs are requeued. */
+    size_t k = 0, dropped = 0;
+    for (size_t i = 0; i < gone.n; i++) {
+        if (!gone.v[i].foreign)
+            gone.v[k++] = gone.v[i];
+        else
+            dropped += lend_drop_claim(t, u, gone.v[i].job_id, gone.v[i].attempt,
+                                       "its terminal no longer holds it");
+    }
+    gone.n = k;
+    txn_taken_back(t, u->id, &gone, "its terminal no longer holds it");
+    if (gone.n || dropped) {
+        txn_put_unit(t, u);
+        txn_wake_dispatch(t);
+    }
+    free(gone.v);
+}
+
 void h_unit_heartbeat(api_request *req, api_response *res)
 {
     broker *b = req->ctx;
@@ -283,9 +325,10 @@ void h_unit_heartbeat(api_request *req, api_response *res)
     job_ref holds[HB_MAX_JOBS];
     revoked_entry revoked[UNIT_MAX_NOTICES + HB_MAX_JOBS];
     size_t nheld;
+    uint64_t seen_self;
     txn t;
 
-    if (!id || !parse_held(req, res, holds, &nheld))
+    if (!id || !parse_held(req, res, b->cfg.id, holds, &nheld, &seen_self))
         return;
     pthread_mutex_lock(&b->mu);
     unit *u = state_unit(&b->st, id);
@@ -295,6 +338,8 @@ void h_unit_heartbeat(api_request *req, api_response *res)
         return;
     }
     txn_begin(b, &t);
+    if (u->refused)
+        txn_wake_dispatch(&t); /* it may take work again: see units.h */
     if (state_unit_heard(&b->st, u, coord_now_wall_ms(), coord_now_mono_ms())) {
         b->m.units_returned++;
         txn_event(&t, "unit_returned", NULL, u->id, 0, "heartbeat after being lost");
@@ -302,6 +347,8 @@ void h_unit_heartbeat(api_request *req, api_response *res)
     }
     size_t n = state_heartbeat_revoked(&b->st, u, holds, nheld, revoked,
                                        sizeof(revoked) / sizeof(revoked[0]));
+    if (req->body)
+        take_back_unheld(b, &t, u, holds, nheld, seen_self);
     /* Ten thousand of these a second: a small reply (GET the unit for more). */
     json_t *body = view_envelope(json_pack("{s:s, s:s, s:o}", "id", u->id, "status",
                                            unit_status_str(unit_shown_status(u)), "revoked",

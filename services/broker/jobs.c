@@ -117,7 +117,7 @@ int state_submit(state *s, job_submission *sub, uint64_t now_wall, job **out)
 }
 
 unit *state_pick_unit(const state *s, const job *j, const char (*tried)[COORD_ID_MAX + 1],
-                      size_t ntried)
+                      size_t ntried, uint64_t now_mono)
 {
     unit *const *pool = NULL;
     size_t npool = 0;
@@ -146,7 +146,8 @@ unit *state_pick_unit(const state *s, const job *j, const char (*tried)[COORD_ID
         /* Cheapest questions first: in a busy city most units are full,
          * and most of the rest rank behind the best so far. */
         if (!unit_has_room(&c) || (best && unit_order(&c, &bc, NULL) >= 0) ||
-            ids_contain(tried, ntried, u->id) || !unit_eligible(&c, j->caps.v, j->caps.n))
+            !unit_may_dispatch(u, now_mono) || ids_contain(tried, ntried, u->id) ||
+            !unit_eligible(&c, j->caps.v, j->caps.n))
             continue;
         best = u;
         bc = c;
@@ -257,6 +258,30 @@ void state_drop_pending(state *s, job *j, uint32_t n)
     job_drop_attempt(s, j, n);
 }
 
+int state_abandon(state *s, job *j, uint32_t n, followups *fu)
+{
+    attempt *a = job_attempt(j, n);
+
+    if (!a || a->state != ATT_PENDING || attempt_set_state(&a->state, ATT_REVOKED) < 0)
+        return COORD_E_TRANSITION;
+    a->notified = false;
+    if (attempt_is_local(s, a)) {
+        unit *u = state_unit(s, a->unit_id);
+
+        if (u) {
+            unit_release_attempt(u, j->id, n);
+            /* The heartbeat says it too, for terminals that send no list. */
+            unit_add_notice(u, j->id, n, "abandoned");
+            add_revoke(fu, u, j, n, "abandoned");
+            state_touch_unit(s, u);
+        }
+    } else {
+        add_release(fu, a, j, "revoked");
+    }
+    state_touch_job(s, j);
+    return COORD_OK;
+}
+
 void state_claim_answered(job *j, uint32_t n, uint64_t version, uint32_t egen)
 {
     attempt *a = job_attempt(j, n);
@@ -279,7 +304,8 @@ int state_requeue(state *s, job *j, attempt *a, uint64_t now_wall, const char *n
 
         if (u) {
             unit_release_attempt(u, j->id, a->n);
-            unit_add_notice(u, j->id, a->n, notice_reason);
+            if (notice_reason)
+                unit_add_notice(u, j->id, a->n, notice_reason);
             state_touch_unit(s, u);
         }
     } else {

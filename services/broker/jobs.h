@@ -49,9 +49,10 @@ typedef struct job_submission {
 /* A new queued job, marked dispatching (its submitter dispatches it). */
 int state_submit(state *s, job_submission *sub, uint64_t now_wall, job **out);
 
-/* The best own unit for j not in tried (unit_order), or NULL. */
+/* The best own unit for j not in tried (unit_order) that dispatch may
+ * offer work now (unit_may_dispatch), or NULL. */
 unit *state_pick_unit(const state *s, const job *j, const char (*tried)[COORD_ID_MAX + 1],
-                      size_t ntried);
+                      size_t ntried, uint64_t now_mono);
 /* True when a job queued ahead of j could use u (policy_queue_yields). */
 bool state_yields(const state *s, const job *j, const unit *u);
 
@@ -63,8 +64,16 @@ int state_reserve(state *s, job *j, unit *u, const char *unit_id, const char *di
 /* The executor (or the home broker) took attempt n of a queued job: it is
  * active and the job assigned. */
 int state_confirm(state *s, job *j, uint32_t n, uint64_t now_wall);
-/* Attempt n did not happen: drop it and free the unit's slot. */
+/* Attempt n did not happen (a definite refusal: the terminal stored
+ * nothing): drop it and free the unit's slot. Its number may be used again. */
 void state_drop_pending(state *s, job *j, uint32_t n);
+/* Attempt n's call ended without a usable answer although it may have
+ * landed (timeout, reset after sending, 5xx), or landed too late to use:
+ * the attempt stays, revoked ("abandoned"), so its number is never sent
+ * again with another clock; the unit's slot is freed and fu receives the
+ * revocation (an own unit) or the release (a borrowed one) that makes sure
+ * no terminal keeps it. COORD_E_TRANSITION when n is not pending. */
+int state_abandon(state *s, job *j, uint32_t n, followups *fu);
 
 /* The home's answer to our claim for borrowed attempt n: its change
  * version of the unit then, and the incarnation (peer.egen; 0 unknown).
@@ -73,8 +82,9 @@ void state_claim_answered(job *j, uint32_t n, uint64_t version, uint32_t egen);
 
 /* Revokes active attempt a of j and puts j back in the queue when it was
  * assigned: the one way a job loses its unit (lost unit, lost borrowed
- * unit, preemption). notice_reason: what an own unit is told in its next
- * heartbeat. Returns 1 when the job went back to the queue, 0 when not,
+ * unit, preemption, a terminal that no longer holds it). notice_reason:
+ * what an own unit is told in its next heartbeat (NULL: nothing, it does
+ * not hold it). Returns 1 when the job went back to the queue, 0 when not,
  * COORD_E_TRANSITION when a was not active. */
 int state_requeue(state *s, job *j, attempt *a, uint64_t now_wall, const char *notice_reason);
 

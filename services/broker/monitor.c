@@ -49,19 +49,7 @@ static void unit_lost(broker *b, txn *t, unit *u, size_t *moved)
     b->m.units_lost++;
     txn_event(t, "unit_lost", NULL, u->id, 0, "no heartbeat for %llu ms",
               (unsigned long long)b->cfg.failure_timeout_ms);
-    for (size_t i = 0; i < items.n; i++) {
-        const lost_item *it = &items.v[i];
-
-        if (it->foreign) {
-            txn_del_claim(t, u->id, it->job_id);
-            txn_event(t, "claim_dropped", it->job_id, u->id, it->attempt,
-                      "lent unit %s lost: %s will redeploy job %s", u->id, it->owner, it->job_id);
-            continue;
-        }
-        txn_put_job(t, state_job(&b->st, it->job_id));
-        txn_event(t, "job_requeued", it->job_id, u->id, it->attempt, "attempt %u revoked: %s",
-                  it->attempt, "unit lost");
-    }
+    txn_taken_back(t, u->id, &items, "unit lost");
     *moved += items.moved;
     free(items.v);
 }
@@ -110,10 +98,6 @@ void *monitor_main(void *arg)
 
             if (u && !unit_cond_lost(u->cond))
                 unit_lost(b, &t, u, &moved);
-        }
-        if (b->retry_drain_mono_ms && coord_now_mono_ms() >= b->retry_drain_mono_ms) {
-            b->retry_drain_mono_ms = 0;
-            moved++;
         }
         if (moved)
             txn_wake_dispatch(&t);

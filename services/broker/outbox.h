@@ -1,12 +1,16 @@
 /* The outbox: revocations for executors (DELETE {url}/v1/assignments/{job})
  * and releases of borrowed units at their home broker (POST
- * {url}/v1/units/{unit}/release), sent by one notifier thread in the order
- * they were queued, so no HTTP call is ever made under the domain mutex.
- * Bounded: past OUTBOX_MAX a message is dropped and counted. A dropped or
- * failed revocation still reaches the unit through its heartbeat reply; a
- * dropped or failed release is not repeated, and the home broker keeps
- * the unit busy until it is lost there (a known gap: nothing reconciles a
- * claim with the owner's job yet). Thread-safe (its own mutex). */
+ * {url}/v1/units/{unit}/release), sent by one notifier thread, so no HTTP
+ * call is ever made under the domain mutex. A message that fails (no
+ * answer, or an answer that is not a decision: a revocation counts as
+ * delivered on 200 or 404, a release on 200 or 404) is retried with
+ * backoff (OUTBOX_RETRY_MIN_MS doubling to OUTBOX_RETRY_MAX_MS) up to
+ * OUTBOX_MAX_TRIES times; one waiting for its retry does not hold up the
+ * others. Bounded: past OUTBOX_MAX a message is dropped and counted, and
+ * the same message queued twice is kept once. What it gives up on or drops
+ * is repaired from the records: a revocation by the unit's next heartbeat
+ * (units.h, reconciliation), a release by the home broker's reading of the
+ * owner's synced copy. Thread-safe (its own mutex). */
 #ifndef BROKER_OUTBOX_H
 #define BROKER_OUTBOX_H
 
@@ -18,12 +22,19 @@
 #include "bounds.h"
 #include "util.h"
 
+#define OUTBOX_MAX_TRIES    8
+#define OUTBOX_RETRY_MIN_MS 250
+#define OUTBOX_RETRY_MAX_MS 8000
+
 typedef struct outbox_msg {
     char url[BROKER_URL_MAX];
     char job_id[COORD_ID_MAX + 1];
     char unit_id[COORD_ID_MAX + 1]; /* set: a release at the home broker */
     char reason[BROKER_REASON_MAX];
     uint32_t attempt;
+    /* The notifier's own (outbox_push ignores what the caller set). */
+    uint32_t tries;
+    uint64_t due_ms; /* monotonic: not sent before */
     struct outbox_msg *next;
 } outbox_msg;
 
@@ -37,7 +48,7 @@ typedef struct outbox {
     outbox_msg *head, *tail;
     size_t n, max;
     bool stopping;
-    uint64_t sent, failed, dropped;
+    uint64_t sent, failed, dropped, retried;
     outbox_delivered_fn delivered;
     void *arg;
     pthread_t thr;
@@ -51,12 +62,14 @@ int outbox_start(outbox *o);
  * if the process had been killed). */
 void outbox_stop(outbox *o);
 void outbox_release(outbox *o);
-/* Queues a copy of *m. False when the outbox is full (counted). */
+/* Queues a copy of *m, due at once. False when the outbox is full
+ * (counted); true also when the same message is already queued. */
 bool outbox_push(outbox *o, const outbox_msg *m);
 
+/* failed: given up after OUTBOX_MAX_TRIES; retried: tries after the first. */
 typedef struct outbox_stats {
     size_t queued;
-    uint64_t sent, failed, dropped;
+    uint64_t sent, failed, dropped, retried;
 } outbox_stats;
 void outbox_get_stats(outbox *o, outbox_stats *st);
 

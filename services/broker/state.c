@@ -359,6 +359,14 @@ void unit_confirm(unit *u, const char *job_id)
             u->held[i].pending = false;
 }
 
+void unit_stamp_settled(unit *u, const char *job_id, uint32_t attempt_no, uint64_t clock_self)
+{
+    held *h = unit_find_held(u, job_id, attempt_no);
+
+    if (h && !h->pending)
+        h->settled_clock = clock_self;
+}
+
 void unit_add_notice(unit *u, const char *job_id, uint32_t attempt_no, const char *reason)
 {
     notice *n;

@@ -74,6 +74,12 @@ typedef struct held {
     bool pending; /* reserved; the executor has not confirmed yet */
     bool foreign;
     char owner[COORD_ID_MAX + 1]; /* foreign: the claiming district */
+    /* This broker's clock entry at or after the settle (0: not known yet).
+     * The terminal took the assignment before it answered, so a heartbeat
+     * whose "seen" entry has reached this value was written after it had
+     * it (units.h, the heartbeat's second way). Not stored: stamped anew
+     * from the clock at the first heartbeat after a restart. */
+    uint64_t settled_clock;
 } held;
 
 /* A revocation the unit has not yet been told in a heartbeat reply. */
@@ -96,6 +102,15 @@ typedef struct unit {
     notice *notices;
     size_t nnotices;
     uint64_t registered_ms, last_hb_wall_ms;
+    /* Dispatch's view of its terminal (not stored: a restart trusts every
+     * unit again). reach: transport failures and their backoff (libcoord
+     * reach.h); calls: dispatch calls or probes to it in flight, so that
+     * no second one waits on a failing address; refused: it answered a 4xx
+     * (409 at capacity), and is not offered work again before its next
+     * heartbeat (which reconciles what it holds). */
+    reach reach;
+    uint32_t calls;
+    bool refused;
 } unit;
 
 typedef struct state {
@@ -110,7 +125,8 @@ typedef struct state {
     failure_detector *fd;
     change_node changes; /* sentinel of the change list */
     uint64_t meta_version;
-    uint64_t next_seq; /* job arrival counter */
+    uint64_t next_seq;    /* job arrival counter */
+    size_t units_failing; /* units whose reach shows failures */
 } state;
 
 /* A list of units: those offering one capability (the capability index),
@@ -123,10 +139,12 @@ typedef struct unit_list {
     size_t n, cap;
 } unit_list;
 
-/* A (job, attempt) pair as a unit names it in a heartbeat. */
+/* A (job, attempt, owner) as a unit names it in a heartbeat (owner "":
+ * not given, as older terminals send it). */
 typedef struct job_ref {
     char job_id[COORD_ID_MAX + 1];
     int64_t attempt;
+    char owner[COORD_ID_MAX + 1];
 } job_ref;
 
 int state_init(state *s, const char *self, uint64_t failure_timeout_ms);
@@ -168,6 +186,14 @@ static inline unit_status unit_shown_status(const unit *u)
 {
     return unit_status_of(u->cond, u->load, u->capacity);
 }
+/* May dispatch offer u a job now (besides its status and room): its
+ * terminal is not in its backoff (reach.h), no call to it is already in
+ * flight while it fails, and it has not refused since its last heartbeat. */
+static inline bool unit_may_dispatch(const unit *u, uint64_t now_mono)
+{
+    return !u->refused && !(u->calls && u->reach.failures) &&
+           reach_may_assign(&u->reach, now_mono);
+}
 /* The latest attempt the executor confirmed, or NULL. */
 attempt *job_current_attempt(const job *j);
 attempt *job_attempt(const job *j, uint32_t n);
@@ -186,6 +212,8 @@ int unit_hold(unit *u, const char *job_id, uint32_t attempt_no, bool pending);
 held *unit_find_held(unit *u, const char *job_id, uint32_t attempt_no);
 void unit_release_attempt(unit *u, const char *job_id, uint32_t attempt_no);
 void unit_confirm(unit *u, const char *job_id);
+/* Records the clock entry after the settle of (job_id, attempt_no). */
+void unit_stamp_settled(unit *u, const char *job_id, uint32_t attempt_no, uint64_t clock_self);
 /* Remembers a revocation for the unit's next heartbeat reply (oldest
  * dropped past UNIT_MAX_NOTICES: the executor's job list in the heartbeat
  * catches those). */

@@ -207,11 +207,12 @@ static int sq_put_job(void *cls, const job *j)
              I(j->updated_ms));
     for (size_t i = 0; rc == 0 && i < j->nattempts; i++) {
         const attempt *a = &j->attempts[i];
+        /* A pending attempt is stored as what it is after a crash before
+         * its settle: abandoned (it may have landed; its number is taken). */
+        attempt_state st = a->state == ATT_PENDING ? ATT_REVOKED : a->state;
 
-        if (a->state != ATT_PENDING)
-            rc = RUN(cls, ST_PUT_ATTEMPT, T(j->id), I(a->n), T(a->unit_id), T(a->unit_district),
-                     I(a->state), I(a->notified), T(clocktext_compact(&a->clock, clock)),
-                     I(a->at_ms));
+        rc = RUN(cls, ST_PUT_ATTEMPT, T(j->id), I(a->n), T(a->unit_id), T(a->unit_district), I(st),
+                 I(a->notified), T(clocktext_compact(&a->clock, clock)), I(a->at_ms));
     }
     return rc;
 }

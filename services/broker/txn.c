@@ -233,6 +233,24 @@ void txn_event(txn *t, const char *type, const char *job_id, const char *unit_id
             attempt_no, detail, vc);
 }
 
+void txn_taken_back(txn *t, const char *unit_id, const lost_items *items, const char *why)
+{
+    for (size_t i = 0; i < items->n; i++) {
+        const lost_item *it = &items->v[i];
+
+        if (it->foreign) {
+            txn_del_claim(t, unit_id, it->job_id);
+            txn_event(t, "claim_dropped", it->job_id, unit_id, it->attempt,
+                      "claim on %s for job %s dropped: %s; %s will redeploy it", unit_id,
+                      it->job_id, why, it->owner);
+            continue;
+        }
+        txn_put_job(t, state_job(&t->b->st, it->job_id));
+        txn_event(t, "job_requeued", it->job_id, unit_id, it->attempt, "attempt %u revoked: %s",
+                  it->attempt, why);
+    }
+}
+
 static void add_msg(txn_msgs *l, const char *url, const char *unit_id, const char *job_id,
                     uint32_t attempt_no, const char *reason)
 {

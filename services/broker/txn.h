@@ -39,6 +39,7 @@
 #include "core.h"
 #include "service.h"
 #include "jobs.h"
+#include "units.h"
 
 /* How often a failing store is probed. */
 #define TXN_PROBE_MS 1000
@@ -92,6 +93,11 @@ void txn_del_remote(txn *t, char kind, const char *id);
  * and logs it (after unlock). */
 void txn_event(txn *t, const char *type, const char *job_id, const char *unit_id,
                uint32_t attempt_no, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* What was taken back from unit_id (it was lost, or its terminal no
+ * longer holds it; why says which): each own job's revoked attempt is
+ * stored with a job_requeued event, each dropped claim goes with a
+ * claim_dropped event. */
+void txn_taken_back(txn *t, const char *unit_id, const lost_items *items, const char *why);
 /* A log line written after unlock (and only after a commit). */
 void txn_log(txn *t, const char *level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

@@ -37,6 +37,10 @@ int state_register_unit(state *s, const unit_reg *r, uint64_t now_wall, uint64_t
     u->capacity = r->capacity > u->load ? r->capacity : (u->load ? u->load : 1);
     u->last_hb_wall_ms = now_wall;
     *back = fd_heartbeat(s->fd, u->id, now_mono) == 1 || unit_cond_lost(u->cond);
+    /* A terminal that registers answers at its (perhaps new) address: give
+     * it work again at once. */
+    state_unit_answered(s, u);
+    u->refused = false;
     /* Registering is a sign of life; always a legal change. */
     (void)unit_set_cond(&u->cond, unit_cond_registered(u->cond, !r->set_status, r->out_of_service));
     state_touch_unit(s, u);
@@ -49,6 +53,9 @@ bool state_unit_heard(state *s, unit *u, uint64_t now_wall, uint64_t now_mono)
     bool back;
 
     u->last_hb_wall_ms = now_wall;
+    /* Its heartbeat reconciles what it holds: a refusal for being full
+     * says nothing about the next offer. */
+    u->refused = false;
     back = fd_heartbeat(s->fd, u->id, now_mono) == 1 || unit_cond_lost(u->cond);
     if (back)
         (void)unit_set_cond(&u->cond, unit_cond_heard(u->cond));
@@ -106,18 +113,46 @@ int state_unit_lost(state *s, unit *u, uint64_t now_wall, lost_items *out)
     return COORD_OK;
 }
 
+void state_unit_answered(state *s, unit *u)
+{
+    if (u->reach.failures && s->units_failing)
+        s->units_failing--;
+    reach_answered(&u->reach);
+}
+
+void state_unit_call_failed(state *s, unit *u, uint64_t now_mono)
+{
+    if (!u->reach.failures)
+        s->units_failing++;
+    reach_failed(&u->reach, now_mono);
+}
+
+void state_unit_refused(unit *u)
+{
+    u->refused = true;
+}
+
+/* One entry per (job, attempt): a notice and the list may name the same. */
 static size_t add_revoked(revoked_entry *out, size_t n, size_t max, const char *job_id,
-                          uint32_t attempt_no, const char *reason)
+                          uint32_t attempt_no, const char *reason, const char *owner)
 {
     for (size_t i = 0; i < n; i++)
-        if (strcmp(out[i].job_id, job_id) == 0)
-            return n; /* one entry per job */
+        if (out[i].attempt == attempt_no && strcmp(out[i].job_id, job_id) == 0)
+            return n;
     if (n == max)
         return n;
     out[n].job_id = job_id;
     out[n].attempt = attempt_no;
     out[n].reason = reason;
+    out[n].owner = owner;
     return n + 1;
+}
+
+/* The listed job is another district's (by its owner, or, when the list
+ * names none, because no job of ours has that id). */
+static bool listed_foreign(const state *s, const job_ref *r)
+{
+    return r->owner[0] ? strcmp(r->owner, s->self) != 0 : !state_job(s, r->job_id);
 }
 
 size_t state_heartbeat_revoked(state *s, unit *u, const job_ref *held_jobs, size_t nheld,
@@ -127,28 +162,106 @@ size_t state_heartbeat_revoked(state *s, unit *u, const job_ref *held_jobs, size
 
     for (size_t i = 0; i < u->nnotices; i++)
         n = add_revoked(out, n, max, u->notices[i].job_id, u->notices[i].attempt,
-                        u->notices[i].reason);
+                        u->notices[i].reason, NULL);
     /* The entries still point at the notices: nothing adds one before the
      * caller, under the same lock, has turned them into a reply. */
     u->nnotices = 0;
     for (size_t i = 0; i < nheld; i++) {
-        job *j = state_job(s, held_jobs[i].job_id);
-        attempt *a;
+        const job_ref *r = &held_jobs[i];
+        uint32_t n_att = (uint32_t)r->attempt;
 
-        if (!j)
-            continue; /* not ours: a mutual-aid job is its owner's business */
-        a = job_attempt(j, (uint32_t)held_jobs[i].attempt);
-        if (!a || strcmp(a->unit_id, u->id) != 0)
+        if (listed_foreign(s, r)) {
+            const held *h = unit_find_held(u, r->job_id, n_att);
+
+            /* A claim stands while its slot is here, pending or settled. */
+            if (!h || !h->foreign || (r->owner[0] && strcmp(h->owner, r->owner) != 0))
+                n = add_revoked(out, n, max, r->job_id, n_att, "released",
+                                r->owner[0] ? r->owner : NULL);
             continue;
-        if (a->state == ATT_REVOKED || a->state == ATT_FINISHED) {
-            const char *why = j->status == JOB_COMPLETED   ? "result_accepted"
-                              : j->status == JOB_CANCELLED ? "cancelled"
-                                                           : "redeployed";
-            n = add_revoked(out, n, max, j->id, a->n, why);
-            a->notified = true;
         }
+        job *j = state_job(s, r->job_id);
+        attempt *a = j ? job_attempt(j, n_att) : NULL;
+        bool mine = a && strcmp(a->unit_id, u->id) == 0 && attempt_is_local(s, a);
+
+        if (mine && (a->state == ATT_ACTIVE || a->state == ATT_PENDING))
+            continue;
+        const char *why = !j || !mine                ? "not_assigned"
+                          : j->status == JOB_COMPLETED ? "result_accepted"
+                          : j->status == JOB_CANCELLED ? "cancelled"
+                                                       : "redeployed";
+        n = add_revoked(out, n, max, j ? j->id : r->job_id, n_att, why, NULL);
+        if (mine)
+            a->notified = true;
     }
     return n;
+}
+
+static bool listed(const job_ref *held_jobs, size_t nheld, const held *h)
+{
+    for (size_t i = 0; i < nheld; i++)
+        if (held_jobs[i].attempt == (int64_t)h->attempt &&
+            strcmp(held_jobs[i].job_id, h->job_id) == 0)
+            return true;
+    return false;
+}
+
+int state_heartbeat_unheld(state *s, unit *u, const job_ref *held_jobs, size_t nheld,
+                           uint64_t seen_self, uint64_t clock_self, uint64_t now_wall,
+                           lost_items *out)
+{
+    memset(out, 0, sizeof(*out));
+    for (uint32_t i = 0; i < u->load;) {
+        held *h = &u->held[i];
+
+        if (h->pending || listed(held_jobs, nheld, h)) {
+            i++;
+            continue;
+        }
+        if (!h->settled_clock) {
+            /* Settled before now (it is not pending), so any clock from now
+             * on is one the terminal can only have seen after it took it. */
+            h->settled_clock = clock_self;
+            i++;
+            continue;
+        }
+        if (seen_self < h->settled_clock) {
+            i++; /* the list may predate the assignment: not evidence */
+            continue;
+        }
+        if (!out->v) {
+            out->v = calloc(u->load, sizeof(*out->v));
+            if (!out->v)
+                return COORD_E_NOMEM;
+        }
+        held gone = *h;
+        lost_item *it = &out->v[out->n++];
+
+        snprintf(it->job_id, sizeof(it->job_id), "%s", gone.job_id);
+        it->attempt = gone.attempt;
+        if (gone.foreign) {
+            /* The claim's end is the claim code's (state_claim_drop and
+             * what the owner must learn): reported, the slot left here. */
+            it->foreign = true;
+            snprintf(it->owner, sizeof(it->owner), "%s", gone.owner);
+            i++;
+            continue;
+        }
+        job *j = state_job(s, gone.job_id);
+        attempt *a = j ? job_attempt(j, gone.attempt) : NULL;
+
+        if (a && a->state == ATT_ACTIVE) {
+            int moved = state_requeue(s, j, a, now_wall, NULL);
+
+            it->requeued = moved == 1;
+            out->moved += moved == 1;
+        }
+        /* A slot with no active attempt behind it is a leftover. */
+        if (unit_find_held(u, gone.job_id, gone.attempt))
+            unit_release_attempt(u, gone.job_id, gone.attempt);
+        state_touch_unit(s, u);
+        /* Slot i now holds what was the last one: look at it again. */
+    }
+    return COORD_OK;
 }
 
 /* ---- claims ---- */

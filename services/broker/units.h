@@ -46,16 +46,50 @@ typedef struct lost_items {
  * (the dispatch in flight settles them). */
 int state_unit_lost(state *s, unit *u, uint64_t now_wall, lost_items *out);
 
-/* Revocations for a heartbeat reply: the unit's notices, then any job it
- * says it holds that we revoked or finished (marked notified). Entries
- * point into the state: use them before unlocking. */
+/* Dispatch's calls to u's terminal: any HTTP answer makes it reachable
+ * again; a transport failure demotes it (libcoord reach.h); a 409 at
+ * capacity keeps work away from it until its next heartbeat. */
+void state_unit_answered(state *s, unit *u);
+void state_unit_call_failed(state *s, unit *u, uint64_t now_mono);
+void state_unit_refused(unit *u);
+
+/* Heartbeat reconciliation, computed afresh from the records on every
+ * heartbeat, so that a lost reply or a lost revocation is repaired by the
+ * next one (DESIGN.md §3.7). Two ways:
+ *
+ * 1. What the terminal lists that this broker does not record as active
+ *    or pending on the unit is revoked in the reply: for our own job, the
+ *    attempt with that number on this unit; for another district's job,
+ *    the unit's claim slot for it. A listed job that names no owner is
+ *    taken as ours when we have a job of that id (older terminals).
+ * 2. What this broker records active on the unit and the terminal does not
+ *    list, although the heartbeat's "seen" entry for this broker has
+ *    reached the slot's settle stamp (so the terminal wrote the list after
+ *    it had taken the assignment), the terminal no longer holds: a DELETE
+ *    there, or its state lost. Our job's attempt is revoked and the job
+ *    requeued; a claim slot is dropped (state_claim_drop).
+ * A heartbeat without a body lists nothing and has seen nothing: only the
+ * notices are sent, as they always were. */
+
+/* Way 1, and the unit's notices first. Entries point into the state (and
+ * into held_jobs): use them before unlocking. owner NULL: this broker. */
 typedef struct revoked_entry {
     const char *job_id;
     uint32_t attempt;
     const char *reason;
+    const char *owner;
 } revoked_entry;
 size_t state_heartbeat_revoked(state *s, unit *u, const job_ref *held_jobs, size_t nheld,
                                revoked_entry *out, size_t max);
+/* Way 2. seen_self: the heartbeat's "seen" entry for this broker (0: none
+ * sent); clock_self: this broker's entry now, which stamps every settled
+ * slot that has no stamp yet. *out lists what the terminal no longer holds
+ * (free out->v): own jobs are already requeued (as for a lost unit); claims
+ * are listed with foreign set and left in place for the caller to drop
+ * (lend_drop_claim). */
+int state_heartbeat_unheld(state *s, unit *u, const job_ref *held_jobs, size_t nheld,
+                           uint64_t seen_self, uint64_t clock_self, uint64_t now_wall,
+                           lost_items *out);
 
 typedef enum claim_verdict {
     CLAIM_RESERVED = 0, /* a pending foreign slot now holds it */

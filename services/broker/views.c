@@ -105,6 +105,9 @@ json_t *view_unit(const state *s, const unit *u, uint64_t now_wall)
             json_integer((json_int_t)(u->last_hb_wall_ms && now_wall > u->last_hb_wall_ms
                                           ? now_wall - u->last_hb_wall_ms
                                           : 0)));
+        /* The home broker's own view of its terminal's address: false
+         * while no work is sent to it (libcoord reach.h). */
+        json_object_set_new(o, "reachable", json_boolean(!reach_unreachable(&u->reach)));
         json_object_set_new(o, "claims", claims);
     } else {
         json_decref(claims);
@@ -309,7 +312,8 @@ json_t *view_revoked(const revoked_entry *v, size_t n, const char *owner)
     for (size_t i = 0; arr && i < n; i++)
         json_array_append_new(arr,
                               json_pack("{s:s, s:i, s:s, s:s}", "job_id", v[i].job_id, "attempt",
-                                        (int)v[i].attempt, "owner", owner, "reason", v[i].reason));
+                                        (int)v[i].attempt, "owner",
+                                        v[i].owner ? v[i].owner : owner, "reason", v[i].reason));
     return arr;
 }
 

@@ -11,6 +11,7 @@
 #include "api.h"
 #include "coord.h"
 #include "executor.h"
+#include "faults.h"
 #include "table.h"
 
 #define REGISTER_BACKOFF_MIN_MS 200
@@ -128,8 +129,11 @@ static bool heartbeat_once(executor *e, link_state *st)
     int rc = body ? http_json("POST", url, body, &opts, &r) : -1;
     json_decref(body);
     bool keep = true;
-    if (rc == 0 && r.status == 200) {
+    if (rc == 0 && r.status == 200 && fault_drop_heartbeat_reply(e)) {
+        service_log("warn", "fault hook: heartbeat reply dropped");
+    } else if (rc == 0 && r.status == 200) {
         link_up(e, st, "heartbeat");
+        exec_saw_clock(e, json_object_get(r.body, "vclock"));
         int n = exec_apply_revoked(e, json_object_get(r.body, "revoked"));
         if (n > 0)
             service_log("info", "broker revoked %d assignment(s)", n);

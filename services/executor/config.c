@@ -15,8 +15,9 @@ void exec_usage(FILE *out)
           "                       --broker URL --listen HOST:PORT --data-dir DIR\n"
           "                       [--heartbeat-interval 1s] [--mode manual|simulate]\n"
           "                       [--simulate-after 5s] [--capacity 1]\n"
-          "                       [--advertise-url URL] [--help]\n"
-          "Durations accept 500ms, 3s, 1m. --listen 127.0.0.1:0 picks a free port.\n",
+          "                       [--advertise-url URL] [--fault-hooks] [--help]\n"
+          "Durations accept 500ms, 3s, 1m. --listen 127.0.0.1:0 picks a free port.\n"
+          "--fault-hooks serves POST /v1/faults, for tests only: never in service.\n",
           out);
 }
 
@@ -109,6 +110,7 @@ enum {
     F_SIMAFTER,
     F_CAPACITY,
     F_ADVERTISE,
+    F_FAULTS,
     F__COUNT
 };
 
@@ -124,6 +126,7 @@ static const char *const flag_names[F__COUNT] = {
     [F_SIMAFTER] = "--simulate-after",
     [F_CAPACITY] = "--capacity",
     [F_ADVERTISE] = "--advertise-url",
+    [F_FAULTS] = "--fault-hooks",
 };
 
 static int apply(exec_config *cfg, int f, const char *v, char *err, size_t errlen)
@@ -208,6 +211,16 @@ int exec_parse_args(int argc, char *const argv[], exec_config *cfg, char *err, s
         }
         if (f < 0)
             return fail(err, errlen, "unknown flag '%.*s' (see --help)", (int)namelen, arg);
+        if (f == F_FAULTS) {
+            /* A switch: it takes no value. */
+            if (eq)
+                return fail(err, errlen, "--fault-hooks takes no value");
+            if (seen[f])
+                return fail(err, errlen, "%s given twice", flag_names[f]);
+            seen[f] = true;
+            c.fault_hooks = true;
+            continue;
+        }
         const char *val;
         if (eq) {
             val = eq + 1;

@@ -32,6 +32,7 @@ typedef struct exec_config {
     uint64_t simulate_after_ms;           /* default 5000 */
     unsigned capacity;                    /* default 1 */
     char advertise_url[EXEC_URL_MAX + 1]; /* "" when not given */
+    bool fault_hooks;                     /* --fault-hooks: serve the test-only /v1/faults */
 } exec_config;
 
 enum { EXEC_ARGS_OK = 0, EXEC_ARGS_HELP = 1, EXEC_ARGS_ERROR = 2 };

@@ -30,6 +30,15 @@ typedef struct exec_metrics {
     histogram latency[16]; /* per route index; last slot: unmatched */
 } exec_metrics;
 
+/* The test-only fault hooks (faults.h); guarded by executor.faults_mu. */
+typedef struct exec_fault_hooks {
+    bool enabled; /* --fault-hooks; fixed at start */
+    uint32_t drop_heartbeat_replies;
+    uint32_t stall_assignments;
+    uint64_t stall_ms;
+    uint32_t refuse_revocations;
+} exec_fault_hooks;
+
 typedef struct executor {
     exec_config cfg;
     char unit_url[EXEC_URL_MAX + 1]; /* what the broker is told; set once under mu */
@@ -44,6 +53,12 @@ typedef struct executor {
     size_t n;
     uint64_t next_seq;
     uint64_t report_counter; /* this unit's own vclock entry; persisted */
+    /* The element-wise max of every clock received from a broker (with an
+     * assignment, or in a heartbeat reply): sent with each heartbeat, so
+     * the home broker can tell that a list was written after the terminal
+     * had taken an assignment (docs/PROTOCOL.md). Persisted with the next
+     * write; a smaller one after a restart only delays that judgement. */
+    vclock seen;
     uint64_t gen;            /* bumped on every change that must be persisted */
     bool registered;
     bool stopping;
@@ -53,6 +68,9 @@ typedef struct executor {
 
     pthread_mutex_t metrics_mu;
     exec_metrics metrics;
+
+    pthread_mutex_t faults_mu;
+    exec_fault_hooks faults;
     api_server *server; /* for its connection metrics; set once under mu after it starts */
 
     pthread_t link_thread, sim_thread;

@@ -46,7 +46,12 @@ int exec_init(executor *e, const exec_config *cfg)
         goto fail_save;
     if (pthread_mutex_init(&e->metrics_mu, NULL) != 0)
         goto fail_metrics;
+    if (pthread_mutex_init(&e->faults_mu, NULL) != 0)
+        goto fail_faults;
+    e->faults.enabled = cfg->fault_hooks;
     return EXEC_OK;
+fail_faults:
+    pthread_mutex_destroy(&e->metrics_mu);
 fail_metrics:
     pthread_mutex_destroy(&e->save_mu);
 fail_save:
@@ -75,6 +80,7 @@ void exec_release(executor *e)
     pthread_mutex_destroy(&e->mu);
     pthread_mutex_destroy(&e->save_mu);
     pthread_mutex_destroy(&e->metrics_mu);
+    pthread_mutex_destroy(&e->faults_mu);
 }
 
 /* Wakes both threads through their condition variables (no sleeps to

@@ -9,6 +9,7 @@
 #include "config.h"
 #include "context.h"
 #include "coord.h"
+#include "faults.h"
 #include "report.h"
 #include "table.h"
 
@@ -86,6 +87,14 @@ void h_assign(api_request *req, api_response *res)
     json_t *a = NULL;
     vclock vc;
     int rc = exec_assign(e, &in, &a, &vc);
+    uint64_t stall = rc == EXEC_CREATED || rc == EXEC_OK ? fault_assign_stall_ms(e) : 0;
+    if (stall) {
+        /* Stored, and the answer comes too late: the caller's timeout fires
+         * although the assignment landed. */
+        service_log("warn", "fault hook: job %s attempt %lld stored, answer held %llu ms",
+                    in.job_id, (long long)in.attempt, (unsigned long long)stall);
+        fault_stall(e, stall);
+    }
     switch (rc) {
     case EXEC_CREATED:
         service_log("info", "job %s attempt %lld assigned by %s", in.job_id, (long long)in.attempt,
@@ -158,6 +167,11 @@ void h_revoke(api_request *req, api_response *res)
         attempt = v;
     }
     const char *reason = api_query(req, "reason");
+    if (fault_refuse_revocation(e)) {
+        service_log("warn", "fault hook: revocation of job %s refused", job_id);
+        api_reply_error(res, API_E_UNAVAILABLE, "fault hook: revocation refused, nothing changed");
+        return;
+    }
     json_t *a = NULL;
     vclock vc;
     int rc = exec_revoke(e, job_id, attempt, reason, &a, &vc);

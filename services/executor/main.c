@@ -53,15 +53,19 @@ int main(int argc, char **argv)
         service_log("info", "loaded %zu assignment(s) from %s (%zu active)", e.n, cfg.data_dir,
                     exec_count(&e, ASG_ACTIVE));
 
-    e.routes = exec_routes;
-    e.nroutes = exec_nroutes;
+    /* The fault hooks' route exists only when asked for: without it a
+     * terminal serves exactly what a unit in service serves. */
+    e.routes = cfg.fault_hooks ? exec_fault_routes : exec_routes;
+    e.nroutes = cfg.fault_hooks ? exec_fault_nroutes : exec_nroutes;
+    if (cfg.fault_hooks)
+        service_log("warn", "fault hooks enabled (--fault-hooks): for tests only");
     api_server_config scfg = {
         .host = cfg.listen_host,
         .port = cfg.listen_port,
         .on_request = exec_on_request,
     };
     uint16_t port = 0;
-    api_server *srv = api_server_start(&scfg, exec_routes, exec_nroutes, &e, &port);
+    api_server *srv = api_server_start(&scfg, e.routes, e.nroutes, &e, &port);
     if (!srv) {
         service_log("error", "cannot listen on %s:%u", cfg.listen_host, cfg.listen_port);
         return 1;

@@ -14,6 +14,7 @@
 #include "config.h"
 
 #define LEGACY_FORMAT 1 /* top-level "version": 1, entries carry "received_at" too */
+#define UNSEEN_FORMAT 2 /* "format": 2, before the image kept the seen clock */
 
 void exec_image_release(exec_image *img)
 {
@@ -54,9 +55,14 @@ json_t *store_image_json(const exec_image *img)
             return NULL;
         }
     }
-    return json_pack("{s:i, s:s, s:I, s:I, s:o}", "format", EXEC_STORE_FORMAT, "unit_id",
+    json_t *seen = vclock_to_json(&img->seen);
+    if (!seen) {
+        json_decref(arr);
+        return NULL;
+    }
+    return json_pack("{s:i, s:s, s:I, s:I, s:o, s:o}", "format", EXEC_STORE_FORMAT, "unit_id",
                      img->unit_id, "report_counter", (json_int_t)img->report_counter, "next_seq",
-                     (json_int_t)img->next_seq, "assignments", arr);
+                     (json_int_t)img->next_seq, "seen", seen, "assignments", arr);
 }
 
 static int get_uint(const json_t *o, const char *key, uint64_t *out)
@@ -135,7 +141,7 @@ static assignment *parse_record(const json_t *o, char *err, size_t errlen)
     return a;
 }
 
-/* Which format root is in: 1 or 2, or -1 with a reason. "format" marks
+/* Which format root is in: 1, 2 or 3, or -1 with a reason. "format" marks
  * format 2 and later; a file without it is format 1 ("version": 1). */
 static int file_format(const json_t *root, char *err, size_t errlen)
 {
@@ -154,11 +160,11 @@ static int file_format(const json_t *root, char *err, size_t errlen)
                      (long long)n, LEGACY_FORMAT, EXEC_STORE_FORMAT);
             return -1;
         }
-        if (n != EXEC_STORE_FORMAT) {
+        if (n != EXEC_STORE_FORMAT && n != UNSEEN_FORMAT) {
             snprintf(err, errlen, "not an executor state file (unknown format)");
             return -1;
         }
-        return EXEC_STORE_FORMAT;
+        return (int)n;
     }
     if (v && !(json_is_integer(v) && json_integer_value(v) == LEGACY_FORMAT)) {
         snprintf(err, errlen, "not an executor state file (unknown version)");
@@ -170,10 +176,18 @@ static int file_format(const json_t *root, char *err, size_t errlen)
 int store_image_parse(const json_t *root, const char *unit_id, exec_image *out, char *err,
                       size_t errlen)
 {
-    if (file_format(root, err, errlen) < 0)
+    int format = file_format(root, err, errlen);
+    if (format < 0)
         return -1;
     exec_image img;
     memset(&img, 0, sizeof img);
+    vclock_init(&img.seen);
+    field_error fe;
+    if (format >= EXEC_STORE_FORMAT &&
+        vclock_from_json(json_object_get(root, "seen"), &img.seen, &fe) != 0) {
+        snprintf(err, errlen, "not an executor state file (bad seen clock: %s)", fe.message);
+        return -1;
+    }
     const json_t *arr = json_object_get(root, "assignments");
     const char *unit = json_string_value(json_object_get(root, "unit_id"));
     if (get_uint(root, "report_counter", &img.report_counter) != 0 ||

@@ -13,10 +13,11 @@
 #include "record.h"
 
 #define EXEC_STORE_FILE "assignments.json"
-/* The format this build writes. Format 1 (marked "version": 1, written
- * before the store had its own format) still loads; anything newer is
- * refused, never guessed at. */
-#define EXEC_STORE_FORMAT 2
+/* The format this build writes. Format 3 added "seen" (the clock the
+ * heartbeat sends); formats 2 (without it) and 1 (marked "version": 1,
+ * written before the store had its own format) still load, with an empty
+ * seen clock; anything newer is refused, never guessed at. */
+#define EXEC_STORE_FORMAT 3
 
 typedef struct exec_image {
     char unit_id[COORD_ID_MAX + 1];
@@ -24,6 +25,7 @@ typedef struct exec_image {
     uint64_t next_seq;       /* arrival counter, above every record's seq */
     size_t n;
     assignment **v; /* n owned records in arrival order */
+    vclock seen;    /* every clock received, merged; last: large */
 } exec_image;
 
 /* Frees the records; the image is empty afterwards. Accepts NULL. */
@@ -32,7 +34,7 @@ void exec_image_release(exec_image *img);
 /* The disk format of an image (format EXEC_STORE_FORMAT); new reference,
  * NULL when out of memory. */
 json_t *store_image_json(const exec_image *img);
-/* Reads a parsed state file of format 1 or 2 that must belong to unit_id.
+/* Reads a parsed state file of format 1, 2 or 3 that must belong to unit_id.
  * 0 and *out filled (release it), or -1 with a reason in err and *out
  * untouched: a file this build cannot read must stop the service rather
  * than forget work. */

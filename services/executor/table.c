@@ -106,17 +106,48 @@ static assignment *record_of(const asg_input *in)
     return a;
 }
 
+/* Merges vc into *into; true when that changed it. Caller holds e->mu. */
+static bool merge_locked(vclock *into, const vclock *vc)
+{
+    vclock m;
+    vclock_copy(&m, into);
+    /* Over the entry cap the clock stays as it was: smaller is only later. */
+    if (vclock_merge(&m, vc) != 0 || vclock_compare(&m, into) == VC_EQUAL)
+        return false;
+    vclock_copy(into, &m);
+    return true;
+}
+
+void exec_saw_clock(executor *e, const json_t *vc)
+{
+    vclock in;
+    field_error fe;
+    if (!vc || vclock_from_json(vc, &in, &fe) != 0)
+        return;
+    pthread_mutex_lock(&e->mu);
+    /* No write of its own: it goes to disk with the next change. */
+    (void)merge_locked(&e->seen, &in);
+    pthread_mutex_unlock(&e->mu);
+}
+
 int exec_assign(executor *e, const asg_input *in, json_t **out, vclock *vc_out)
 {
     if (out)
         *out = NULL;
     size_t by_state[ASG_NSTATES];
     pthread_mutex_lock(&e->mu);
+    if (in->has_vc && merge_locked(&e->seen, &in->vc))
+        e->gen++;
     assignment *held = exec_find_locked(e, in->job_id);
     counts_locked(e, by_state);
     switch (asg_admit(held ? held->attempt : 0, held ? held->state : ASG_ACTIVE, in->attempt,
                       by_state[ASG_ACTIVE], e->cfg.capacity)) {
     case ASG_ADMIT_HELD:
+        /* The same attempt again with another clock (a broker that lost
+         * its record of the first send): adopt it too, so a report follows
+         * both and the owner's causality check passes. */
+        if (in->has_vc && strcmp(held->owner, in->owner) == 0 && merge_locked(&held->vc, &in->vc))
+            e->gen++;
         emit_locked(held, out, vc_out);
         pthread_mutex_unlock(&e->mu);
         /* The first answer may have failed to persist: make sure it is. */
@@ -216,11 +247,16 @@ json_t *exec_heartbeat_body(executor *e)
     for (size_t i = 0; jobs && i < e->n; i++) {
         const assignment *a = e->v[i];
         if (a->state == ASG_ACTIVE)
-            json_array_append_new(jobs, json_pack("{s:s, s:I}", "job_id", a->job_id, "attempt",
-                                                  (json_int_t)a->attempt));
+            json_array_append_new(jobs, json_pack("{s:s, s:I, s:s}", "job_id", a->job_id,
+                                                  "attempt", (json_int_t)a->attempt, "owner",
+                                                  a->owner));
     }
+    /* Read with the list, under the same lock: the broker trusts that the
+     * list was written after everything this clock covers. */
+    json_t *seen = vclock_to_json(&e->seen);
     pthread_mutex_unlock(&e->mu);
-    return json_pack("{s:o}", "jobs", jobs ? jobs : json_array());
+    return json_pack("{s:o, s:o}", "jobs", jobs ? jobs : json_array(), "seen",
+                     seen ? seen : json_object());
 }
 
 int exec_apply_revoked(executor *e, const json_t *revoked)
@@ -257,6 +293,7 @@ static int image_locked(const executor *e, exec_image *img)
     snprintf(c.unit_id, sizeof c.unit_id, "%s", e->cfg.id);
     c.report_counter = e->report_counter;
     c.next_seq = e->next_seq;
+    vclock_copy(&c.seen, &e->seen);
     c.v = calloc(e->n ? e->n : 1, sizeof *c.v);
     if (!c.v)
         return -1;
@@ -319,6 +356,7 @@ int exec_load(executor *e, char *err, size_t errlen)
     e->n = img.n;
     e->report_counter = img.report_counter;
     e->next_seq = img.next_seq;
+    vclock_copy(&e->seen, &img.seen);
     /* What is on disk needs no write. */
     e->saved_gen = e->gen;
     pthread_mutex_unlock(&e->mu);

@@ -42,12 +42,16 @@ json_t *exec_list_json(executor *e); /* {"assignments":[...]}, wire views */
 size_t exec_count(executor *e, asg_state s);
 void exec_counts(executor *e, size_t by_state[ASG_NSTATES]);
 
-/* Heartbeat body {"jobs":[{"job_id","attempt"}...]} for the active ones. */
+/* Heartbeat body {"jobs":[{"job_id","attempt","owner"}...],"seen":{...}}:
+ * the active ones and the seen clock, read together under the lock. */
 json_t *exec_heartbeat_body(executor *e);
 /* Applies a heartbeat reply's "revoked" array (borrowed; may be NULL).
  * Returns the number of assignments newly marked revoked, or
  * EXEC_E_STORAGE. */
 int exec_apply_revoked(executor *e, const json_t *revoked);
+/* Merges a clock the home broker sent (a heartbeat reply's "vclock";
+ * borrowed, ignored when not a clock) into the seen clock. */
+void exec_saw_clock(executor *e, const json_t *vclock);
 
 /* Persists the current state when it changed since the last write: copies
  * an image under mu and hands it to the store without it. Takes save_mu

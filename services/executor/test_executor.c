@@ -65,7 +65,22 @@ START_TEST(args_defaults_and_help)
     ck_assert_uint_eq(c.capacity, 1);
     ck_assert_int_eq(c.mode, EXEC_MODE_MANUAL);
     ck_assert_str_eq(c.advertise_url, "");
+    ck_assert(!c.fault_hooks);
     ck_assert_int_eq(PARSE(&c, err, "--id", "x", "--help"), EXEC_ARGS_HELP);
+}
+END_TEST
+
+START_TEST(args_fault_hooks_switch)
+{
+    static exec_config c;
+    char err[256];
+    /* A switch among flags with values: the next flag is not taken as its value. */
+    ck_assert_int_eq(PARSE(&c, err, "--fault-hooks", BASE), EXEC_ARGS_OK);
+    ck_assert(c.fault_hooks);
+    ck_assert_str_eq(c.id, "LAFD-1");
+    ck_assert_int_eq(PARSE(&c, err, BASE, "--fault-hooks=1"), EXEC_ARGS_ERROR);
+    ck_assert_ptr_nonnull(strstr(err, "no value"));
+    ck_assert_int_eq(PARSE(&c, err, BASE, "--fault-hooks", "--fault-hooks"), EXEC_ARGS_ERROR);
 }
 END_TEST
 
@@ -159,7 +174,10 @@ static void teardown(void)
 }
 
 /* Assigns job_id/attempt; returns the exec_assign code. */
-static int assign(executor *e, const char *job_id, int64_t attempt)
+/* Downtown assigns the job with its clock at `downtown`; *vc receives the
+ * clock the executor holds for it afterwards. */
+static int assign_at(executor *e, const char *job_id, int64_t attempt, uint64_t downtown,
+                     vclock *vc)
 {
     asg_input in;
     memset(&in, 0, sizeof in);
@@ -169,18 +187,25 @@ static int assign(executor *e, const char *job_id, int64_t attempt)
     snprintf(in.owner, sizeof in.owner, "Downtown");
     in.owner_url = "http://127.0.0.1:7101";
     vclock_init(&in.vc);
-    vclock_set(&in.vc, "Downtown", 7);
+    vclock_set(&in.vc, "Downtown", downtown);
     in.has_vc = true;
     json_t *out = NULL;
-    vclock vc;
-    int rc = exec_assign(e, &in, &out, &vc);
+    int rc = exec_assign(e, &in, &out, vc);
     if (rc >= 0) {
         ck_assert_ptr_nonnull(out);
         ck_assert_str_eq(json_string_value(json_object_get(out, "job_id")), job_id);
-        ck_assert_uint_eq(vclock_get(&vc, "Downtown"), 7);
     }
     json_decref(out);
     json_decref(in.job);
+    return rc;
+}
+
+static int assign(executor *e, const char *job_id, int64_t attempt)
+{
+    vclock vc;
+    int rc = assign_at(e, job_id, attempt, 7, &vc);
+    if (rc >= 0)
+        ck_assert_uint_eq(vclock_get(&vc, "Downtown"), 7);
     return rc;
 }
 
@@ -451,9 +476,12 @@ START_TEST(store_refuses_unknown_formats)
     static const struct {
         const char *text, *says;
     } bad[] = {
+        {"{\"format\":4,\"unit_id\":\"LAFD-1\",\"report_counter\":0,\"next_seq\":1,"
+         "\"seen\":{},\"assignments\":[]}",
+         "format 4 is newer"},
         {"{\"format\":3,\"unit_id\":\"LAFD-1\",\"report_counter\":0,\"next_seq\":1,"
          "\"assignments\":[]}",
-         "format 3 is newer"},
+         "bad seen clock"},
         {"{\"format\":99}", "format 99 is newer"},
         {"{\"format\":\"2\",\"unit_id\":\"LAFD-1\",\"report_counter\":0,\"next_seq\":1,"
          "\"assignments\":[]}",
@@ -481,6 +509,79 @@ START_TEST(store_refuses_unknown_formats)
                               "\"next_seq\":1,\"assignments\":[]}");
     ck_assert_msg(exec_load(&ex, err, sizeof err) == 0, "%s", err);
     ck_assert_uint_eq(ex.report_counter, 3);
+}
+END_TEST
+
+/* A file the previous build wrote (format 2, no seen clock) loads as it
+ * was, with nothing seen; the next write is format 3 and keeps the clock. */
+START_TEST(store_loads_format2_file)
+{
+    exec_release(&ex);
+    make_executor(&ex, 2);
+    json_t *file = testdata("assignments-format2.json");
+    ck_assert_int_eq(json_integer_value(json_object_get(file, "format")), 2);
+    ck_assert_str_eq(json_string_value(json_object_get(file, "unit_id")), "LAFD-7");
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, EXEC_STORE_FILE);
+    ck_assert_int_eq(json_dump_file(file, path, JSON_COMPACT), 0);
+    json_decref(file);
+    snprintf(ex.cfg.id, sizeof ex.cfg.id, "LAFD-7");
+
+    char err[256];
+    ck_assert_msg(exec_load(&ex, err, sizeof err) == 0, "%s", err);
+    ck_assert_uint_eq(ex.n, 2);
+    ck_assert_str_eq(state_of(&ex, "fire-E"), "revoked");
+    ck_assert_str_eq(state_of(&ex, "fire-F"), "active");
+    ck_assert_uint_eq(ex.seen.n, 0);
+    ck_assert_uint_eq(ex.next_seq, 3);
+
+    ck_assert_int_eq(assign(&ex, "J1", 1), EXEC_CREATED); /* clock {"Downtown":7} */
+    json_t *root = state_file();
+    ck_assert_int_eq(json_integer_value(json_object_get(root, "format")), EXEC_STORE_FORMAT);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(root, "seen"), "Downtown")),
+                     7);
+    json_decref(root);
+    static executor back;
+    make_executor(&back, 2);
+    snprintf(back.cfg.id, sizeof back.cfg.id, "LAFD-7");
+    ck_assert_msg(exec_load(&back, err, sizeof err) == 0, "%s", err);
+    ck_assert_uint_eq(vclock_get(&back.seen, "Downtown"), 7);
+    exec_release(&back);
+}
+END_TEST
+
+/* The heartbeat sends what is held, with its owner, and the seen clock:
+ * the max of every clock received, from assignments and from replies. A
+ * resent attempt with another clock is adopted, so a report follows both. */
+START_TEST(heartbeat_seen_clock_and_adoption)
+{
+    exec_release(&ex);
+    make_executor(&ex, 2);
+    ck_assert_int_eq(assign(&ex, "J1", 1), EXEC_CREATED);
+    json_t *reply = json_pack("{s:i, s:i}", "Downtown", 5, "Westside", 3);
+    exec_saw_clock(&ex, reply);
+    json_decref(reply);
+    exec_saw_clock(&ex, NULL);
+    json_t *junk = json_string("not a clock");
+    exec_saw_clock(&ex, junk); /* ignored */
+    json_decref(junk);
+    json_t *hb = exec_heartbeat_body(&ex);
+    json_t *j0 = json_array_get(json_object_get(hb, "jobs"), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(j0, "owner")), "Downtown");
+    json_t *seen = json_object_get(hb, "seen");
+    ck_assert_int_eq(json_integer_value(json_object_get(seen, "Downtown")), 7);
+    ck_assert_int_eq(json_integer_value(json_object_get(seen, "Westside")), 3);
+    json_decref(hb);
+
+    vclock vc;
+    ck_assert_int_eq(assign_at(&ex, "J1", 1, 9, &vc), EXEC_OK); /* held: 200 */
+    ck_assert_uint_eq(vclock_get(&vc, "Downtown"), 9);
+    ck_assert_uint_eq(vclock_get(&ex.seen, "Downtown"), 9);
+    json_t *root = state_file();
+    json_t *rec = json_array_get(json_object_get(root, "assignments"), 0);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(rec, "vclock"), "Downtown")),
+                     9);
+    json_decref(root);
 }
 END_TEST
 
@@ -582,6 +683,7 @@ static Suite *executor_suite(void)
     TCase *args = tcase_create("args");
     tcase_add_test(args, args_good_both_forms);
     tcase_add_test(args, args_defaults_and_help);
+    tcase_add_test(args, args_fault_hooks_switch);
     tcase_add_test(args, args_bad);
     tcase_add_test(args, args_bad_ids_and_urls);
     tcase_add_test(args, url_validation);
@@ -597,6 +699,8 @@ static Suite *executor_suite(void)
     tcase_add_test(state, store_missing_and_corrupt);
     tcase_add_test(state, store_write_is_atomic_file);
     tcase_add_test(state, store_loads_format1_file);
+    tcase_add_test(state, store_loads_format2_file);
+    tcase_add_test(state, heartbeat_seen_clock_and_adoption);
     tcase_add_test(state, store_refuses_unknown_formats);
     tcase_add_test(state, store_image_format_round_trip);
     tcase_add_test(state, binary_refuses_newer_format);

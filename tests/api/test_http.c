@@ -616,6 +616,7 @@ START_TEST(test_client_timeout)
     ck_assert_int_eq(rep.status, 0);
     ck_assert_ptr_null(rep.body);
     ck_assert(rep.error[0] != '\0');
+    ck_assert(rep.sent); /* it connected and sent: the peer may have it */
     ck_assert(now_s() - t0 < 3.0); /* two tries of 0.3 s and a short backoff */
     http_reply_release(&rep);
     close(fd);
@@ -633,6 +634,7 @@ START_TEST(test_client_refused)
     snprintf(url, sizeof(url), "http://127.0.0.1:%u/", p);
     ck_assert_int_eq(http_json("POST", url, NULL, &o, &rep), -1);
     ck_assert_int_eq(rep.status, 0);
+    ck_assert(!rep.sent); /* refused: surely never acted on */
 }
 END_TEST
 

@@ -318,9 +318,10 @@ def test_release_lost_while_the_home_is_down_is_repaired(cluster):
     r = ex.report("aid-r", "contained", {"crew": "LAFD-5"})
     assert r.status == 201 and r.json["accepted"] is True, r
     assert owner.job("aid-r")["status"] == "completed"
-    # The owner's release has failed for good (the outbox gave up on it)
-    # before the home is back.
-    wait_until(lambda: (metric(owner, "ergrid_outbox_failed_total") or 0) >= 1, 10,
+    # The owner's release has failed for good (the outbox gave up on it,
+    # after its retries: 8 tries over about 24 s, outbox.h) before the home
+    # is back.
+    wait_until(lambda: (metric(owner, "ergrid_outbox_failed_total") or 0) >= 1, 45,
                message="Downtown's release of LAFD-5 failed")
     home.restart()
     t0 = time.monotonic()

@@ -106,23 +106,23 @@ START_TEST(test_pick_fewest_jobs_then_id_among_capable)
     char tried[2][COORD_ID_MAX + 1];
 
     /* Equal load: the lower id. Never the ambulance (capability index). */
-    ck_assert_ptr_eq(state_pick_unit(&S, j1, NULL, 0), b);
+    ck_assert_ptr_eq(state_pick_unit(&S, j1, NULL, 0, 0), b);
     assign_local(j1, b);
     /* Now LAFD-1 holds one: the other has fewer. */
     job *j2 = submit("J2", SEV_HIGH, NEED_FIRE, 1);
-    ck_assert_ptr_eq(state_pick_unit(&S, j2, NULL, 0), a);
+    ck_assert_ptr_eq(state_pick_unit(&S, j2, NULL, 0, 0), a);
     snprintf(tried[0], sizeof(tried[0]), "LAFD-2");
-    ck_assert_ptr_eq(state_pick_unit(&S, j2, tried, 1), b);
+    ck_assert_ptr_eq(state_pick_unit(&S, j2, tried, 1, 0), b);
     snprintf(tried[1], sizeof(tried[1]), "LAFD-1");
-    ck_assert_ptr_null(state_pick_unit(&S, j2, tried, 2));
+    ck_assert_ptr_null(state_pick_unit(&S, j2, tried, 2, 0));
     /* A medical job finds only the ambulance. */
     job *j3 = submit("J3", SEV_LOW, NEED_MED, 1);
-    ck_assert_str_eq(state_pick_unit(&S, j3, NULL, 0)->id, "EMS-3");
+    ck_assert_str_eq(state_pick_unit(&S, j3, NULL, 0, 0)->id, "EMS-3");
     /* Lost and out-of-service units are not picked. */
     ck_assert_int_eq(unit_set_cond(&a->cond, UNIT_COND_LOST), COORD_OK);
-    ck_assert_ptr_eq(state_pick_unit(&S, j2, NULL, 0), b);
+    ck_assert_ptr_eq(state_pick_unit(&S, j2, NULL, 0, 0), b);
     ck_assert_int_eq(unit_set_cond(&b->cond, UNIT_COND_OFF), COORD_OK);
-    ck_assert_ptr_null(state_pick_unit(&S, j2, NULL, 0));
+    ck_assert_ptr_null(state_pick_unit(&S, j2, NULL, 0, 0));
 }
 END_TEST
 
@@ -244,7 +244,7 @@ START_TEST(test_preemption_victim_only_in_emergency)
     ck_assert_int_eq(low1->status, JOB_ASSIGNED);
     ck_assert_uint_eq(u0->load, 0);
     ck_assert_str_eq(last_notice(u0)->reason, "preempted");
-    ck_assert(state_pick_unit(&S, crit, NULL, 0) == u0);
+    ck_assert(state_pick_unit(&S, crit, NULL, 0, 0) == u0);
     /* A medium job is never a victim. */
     job *med = submit("med", SEV_MEDIUM, NEED_FIRE, 1);
     assign_local(med, u0);
@@ -990,7 +990,7 @@ START_TEST(test_heartbeat_revocations_once_each)
     job *j = submit("J", SEV_HIGH, NEED_FIRE, 1);
     uint32_t n = assign_local(j, u);
     revoked_entry out[8];
-    job_ref hold = {"J", n};
+    job_ref hold = {"J", n, ""};
 
     ck_assert_int_eq(state_requeue(&S, j, job_attempt(j, n), NOW, "redeployed"), 1);
     /* The notice and the unit's own list name the same job: one entry. */
@@ -1022,6 +1022,181 @@ START_TEST(test_change_list_walks_only_what_changed)
     ck_assert_uint_eq(n, 2);
     ck_assert(state_changes_after(&S, v)->is_job); /* the unit moved past it */
     ck_assert_uint_eq(S.meta_version, v + 3);
+}
+END_TEST
+
+/* ---- the terminal: attempt numbers, reconciliation, reachability ---- */
+
+static job_ref ref(const char *job_id, uint32_t n, const char *owner)
+{
+    job_ref r;
+
+    memset(&r, 0, sizeof(r));
+    snprintf(r.job_id, sizeof(r.job_id), "%s", job_id);
+    r.attempt = n;
+    snprintf(r.owner, sizeof(r.owner), "%s", owner);
+    return r;
+}
+
+static uint32_t reserve_local(job *j, unit *u)
+{
+    vclock vc;
+    uint32_t n;
+
+    vclock_init(&vc);
+    ck_assert_int_eq(state_reserve(&S, j, u, u->id, SELF, &vc, NOW, &n), COORD_OK);
+    return n;
+}
+
+START_TEST(test_abandoned_attempt_keeps_its_number)
+{
+    unit *a = add_unit("LAFD-1", FIRE, 2, 1), *b = add_unit("LAFD-2", FIRE, 2, 1);
+    job *j = submit("J", SEV_CRITICAL, NEED_FIRE, 1);
+    followups fu = {0};
+
+    /* A definite refusal leaves no trace: the number is free again. */
+    uint32_t n = reserve_local(j, a);
+    state_drop_pending(&S, j, n);
+    ck_assert_uint_eq(reserve_local(j, a), n);
+    /* An unknown outcome keeps the attempt, revoked, and tells its holder. */
+    ck_assert_int_eq(state_abandon(&S, j, n, &fu), COORD_OK);
+    ck_assert_int_eq(job_attempt(j, n)->state, ATT_REVOKED);
+    ck_assert_uint_eq(a->load, 0);
+    ck_assert_uint_eq(fu.n, 1);
+    ck_assert(!fu.v[0].release);
+    ck_assert_str_eq(fu.v[0].job_id, "J");
+    ck_assert_uint_eq(fu.v[0].attempt, n);
+    ck_assert_str_eq(last_notice(a)->reason, "abandoned");
+    ck_assert_int_eq(j->status, JOB_QUEUED);
+    /* The next try, to another unit, is a new number with a new clock. */
+    uint32_t m = reserve_local(j, b);
+    ck_assert_uint_eq(m, n + 1);
+    ck_assert_int_eq(state_confirm(&S, j, m, NOW), COORD_OK);
+    ck_assert_int_eq(state_abandon(&S, j, m, &fu), COORD_E_TRANSITION); /* not pending */
+    followups_release(&fu);
+}
+END_TEST
+
+START_TEST(test_heartbeat_revokes_what_is_not_held_here)
+{
+    unit *u = add_unit("LAFD-1", FIRE, 2, 2), *v = add_unit("LAFD-2", FIRE, 2, 1);
+    job *j = submit("J", SEV_HIGH, NEED_FIRE, 1), *k = submit("K", SEV_HIGH, NEED_FIRE, 1);
+    followups fu = {0};
+    revoked_entry out[8];
+
+    uint32_t n = reserve_local(j, u);
+    ck_assert_int_eq(state_abandon(&S, j, n, &fu), COORD_OK);
+    uint32_t m = assign_local(j, v); /* the job went on to LAFD-2 */
+    uint32_t p = reserve_local(k, u); /* still pending on LAFD-1 */
+    (void)state_heartbeat_revoked(&S, u, NULL, 0, out, 8); /* the notices, once */
+    job_ref listed[] = {ref("J", n, ""), ref("J", m, SELF), ref("K", p, SELF),
+                        ref("X", 1, "Westside"), ref("Y", 1, "")};
+    size_t got = state_heartbeat_revoked(&S, u, listed, 5, out, 8);
+    /* Its abandoned attempt, LAFD-2's attempt it names, and two jobs of
+     * another district it holds no claim for; never the pending one. */
+    ck_assert_uint_eq(got, 4);
+    ck_assert_str_eq(out[0].job_id, "J");
+    ck_assert_uint_eq(out[0].attempt, n);
+    ck_assert_str_eq(out[0].reason, "redeployed");
+    ck_assert_uint_eq(out[1].attempt, m);
+    ck_assert_str_eq(out[1].reason, "not_assigned");
+    ck_assert_str_eq(out[2].job_id, "X");
+    ck_assert_str_eq(out[2].reason, "released");
+    ck_assert_str_eq(out[2].owner, "Westside");
+    ck_assert_str_eq(out[3].job_id, "Y");
+    ck_assert_ptr_null(out[3].owner);
+    /* A claim that stands is not revoked; asked again, the same answer. */
+    ck_assert_int_eq(state_claim_settle(&S, u, "K", p, false), false); /* frees K's slot */
+    ck_assert_int_eq(state_claim_reserve(&S, u, "X", 1, "Westside", NEED_FIRE, 1), CLAIM_RESERVED);
+    ck_assert_uint_eq(state_heartbeat_revoked(&S, u, &listed[3], 1, out, 8), 0);
+    ck_assert_uint_eq(state_heartbeat_revoked(&S, u, listed, 1, out, 8), 1);
+    followups_release(&fu);
+}
+END_TEST
+
+START_TEST(test_heartbeat_takes_back_what_the_terminal_dropped)
+{
+    unit *u = add_unit("LAFD-1", FIRE, 2, 2);
+    job *j = submit("J", SEV_HIGH, NEED_FIRE, 1), *k = submit("K", SEV_HIGH, NEED_FIRE, 1);
+    lost_items gone;
+
+    uint32_t n = assign_local(j, u);
+    unit_stamp_settled(u, "J", n, 10);
+    uint32_t p = reserve_local(k, u);
+    /* Seen before the settle: the list may predate the assignment. */
+    ck_assert_int_eq(state_heartbeat_unheld(&S, u, NULL, 0, 9, 12, NOW, &gone), COORD_OK);
+    ck_assert_uint_eq(gone.n, 0);
+    free(gone.v);
+    /* Listed: held. */
+    job_ref listed = ref("J", n, SELF);
+    ck_assert_int_eq(state_heartbeat_unheld(&S, u, &listed, 1, 50, 60, NOW, &gone), COORD_OK);
+    ck_assert_uint_eq(gone.n, 0);
+    free(gone.v);
+    /* Seen it and no longer listed: revoked and requeued. The pending
+     * slot is not judged. */
+    ck_assert_int_eq(state_heartbeat_unheld(&S, u, NULL, 0, 10, 12, NOW, &gone), COORD_OK);
+    ck_assert_uint_eq(gone.n, 1);
+    ck_assert_str_eq(gone.v[0].job_id, "J");
+    ck_assert(gone.v[0].requeued && !gone.v[0].foreign);
+    free(gone.v);
+    ck_assert_int_eq(job_attempt(j, n)->state, ATT_REVOKED);
+    ck_assert_int_eq(j->status, JOB_QUEUED);
+    ck_assert_uint_eq(u->load, 1);
+    ck_assert_ptr_nonnull(unit_find_held(u, "K", p));
+    /* A slot settled without a stamp (a claim, or after a restart) is
+     * stamped with the clock now, never judged on the same heartbeat. */
+    ck_assert_int_eq(state_claim_settle(&S, u, "K", p, false), false);
+    ck_assert_int_eq(state_claim_reserve(&S, u, "X", 4, "Westside", NEED_FIRE, 1), CLAIM_RESERVED);
+    ck_assert(state_claim_settle(&S, u, "X", 4, true));
+    ck_assert_int_eq(state_heartbeat_unheld(&S, u, NULL, 0, 100, 20, NOW, &gone), COORD_OK);
+    ck_assert_uint_eq(gone.n, 0);
+    ck_assert_uint_eq(unit_find_held(u, "X", 4)->settled_clock, 20);
+    free(gone.v);
+    ck_assert_int_eq(state_heartbeat_unheld(&S, u, NULL, 0, 20, 21, NOW, &gone), COORD_OK);
+    ck_assert_uint_eq(gone.n, 1);
+    ck_assert(gone.v[0].foreign);
+    ck_assert_str_eq(gone.v[0].owner, "Westside");
+    ck_assert_uint_eq(u->load, 1); /* a claim is the caller's to drop */
+    ck_assert(state_claim_drop(&S, u, "X", 4));
+    ck_assert_uint_eq(u->load, 0);
+    free(gone.v);
+}
+END_TEST
+
+START_TEST(test_pick_skips_failing_refused_and_unreachable_units)
+{
+    unit *a = add_unit("LAFD-1", FIRE, 2, 1), *b = add_unit("LAFD-2", FIRE, 2, 1);
+    job *j = submit("J", SEV_HIGH, NEED_FIRE, 1);
+
+    ck_assert_ptr_eq(state_pick_unit(&S, j, NULL, 0, NOW), a);
+    state_unit_call_failed(&S, a, NOW);
+    ck_assert_uint_eq(S.units_failing, 1);
+    ck_assert_ptr_eq(state_pick_unit(&S, j, NULL, 0, NOW), b);
+    /* Its backoff over, it is offered work again, but not while a call to
+     * it is already in flight. */
+    ck_assert_ptr_eq(state_pick_unit(&S, j, NULL, 0, NOW + REACH_BACKOFF_MIN_MS), a);
+    a->calls = 1;
+    ck_assert_ptr_eq(state_pick_unit(&S, j, NULL, 0, NOW + REACH_BACKOFF_MIN_MS), b);
+    a->calls = 0;
+    for (int i = 1; i < REACH_UNREACHABLE_AFTER; i++)
+        state_unit_call_failed(&S, a, NOW);
+    ck_assert(reach_unreachable(&a->reach));
+    ck_assert_ptr_eq(state_pick_unit(&S, j, NULL, 0, NOW + 1000000), b);
+    ck_assert_uint_eq(S.units_failing, 1);
+    /* A registration makes it a candidate again. */
+    add_unit("LAFD-3", FIRE, 2, 1);
+    unit_reg r = {.id = "LAFD-1", .kind = "kind", .url = "http://127.0.0.1:2", .caps = FIRE,
+                  .ncaps = 2, .capacity = 1};
+    unit *u;
+    bool created, back;
+    ck_assert_int_eq(state_register_unit(&S, &r, NOW, NOW, &u, &created, &back), 0);
+    ck_assert_uint_eq(S.units_failing, 0);
+    ck_assert_ptr_eq(state_pick_unit(&S, j, NULL, 0, NOW), a);
+    /* At capacity: not offered work before its next heartbeat. */
+    state_unit_refused(a);
+    ck_assert_ptr_eq(state_pick_unit(&S, j, NULL, 0, NOW), b);
+    ck_assert(!state_unit_heard(&S, a, NOW, NOW));
+    ck_assert_ptr_eq(state_pick_unit(&S, j, NULL, 0, NOW), a);
 }
 END_TEST
 
@@ -1060,8 +1235,9 @@ Suite *unit_suite(void)
     TCase *c = unit_tcase("claims");
     TCase *sync = unit_tcase("sync");
     TCase *rec = unit_tcase("records");
+    TCase *term = unit_tcase("terminal");
 
-    TCase *all[] = {d, l, res, c, sync, rec};
+    TCase *all[] = {d, l, res, c, sync, rec, term};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         tcase_add_checked_fixture(all[i], setup, teardown);
     tcase_add_test(d, test_pick_fewest_jobs_then_id_among_capable);
@@ -1088,6 +1264,10 @@ Suite *unit_suite(void)
     tcase_add_test(sync, test_copies_are_capped_in_bytes);
     tcase_add_test(rec, test_heartbeat_revocations_once_each);
     tcase_add_test(rec, test_change_list_walks_only_what_changed);
+    tcase_add_test(term, test_abandoned_attempt_keeps_its_number);
+    tcase_add_test(term, test_heartbeat_revokes_what_is_not_held_here);
+    tcase_add_test(term, test_heartbeat_takes_back_what_the_terminal_dropped);
+    tcase_add_test(term, test_pick_skips_failing_refused_and_unreachable_units);
     tcase_add_test(rec, test_reset_keeps_names_and_version);
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         suite_add_tcase(s, all[i]);

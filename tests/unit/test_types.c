@@ -134,7 +134,7 @@ END_TEST
 START_TEST(test_attempt_transitions)
 {
     static const int legal[4][4] = {
-        [ATT_PENDING] = {[ATT_ACTIVE] = 1},
+        [ATT_PENDING] = {[ATT_ACTIVE] = 1, [ATT_REVOKED] = 1},
         [ATT_ACTIVE] = {[ATT_REVOKED] = 1, [ATT_FINISHED] = 1},
         [ATT_REVOKED] = {[ATT_FINISHED] = 1},
     };
