@@ -8,7 +8,7 @@ packages=(
     libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libsqlite3-dev check
     libgnutls28-dev openssl
     curl python3 python3-pytest docker-compose cppcheck
-    etcd-server etcd-client
+    etcd-server etcd-client spin
 )
 if [ "${ERGRID_WITH_BROWSER:-0}" = 1 ]; then
     packages+=(chromium)
