@@ -138,13 +138,12 @@ int api_security_load(api_security *s, const char *host, char *err, size_t errle
     }
     if (s->auth) {
         service_on_sighup(reload, s);
-        service_log("info", "checking credentials: %zu from %s", api_auth_count(s->auth,
-                    API_ROLE_NONE), api_auth_path(s->auth));
+        service_log("info", "checking credentials: %zu from %s",
+                    api_auth_count(s->auth, API_ROLE_NONE), api_auth_path(s->auth));
     } else if (s->insecure_no_auth) {
         char msg[256];
         snprintf(msg, sizeof(msg),
-                 "--insecure-no-auth: serving anyone who can reach %s, without credentials",
-                 host);
+                 "--insecure-no-auth: serving anyone who can reach %s, without credentials", host);
         service_nag(msg);
     }
     return 0;

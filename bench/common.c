@@ -396,8 +396,7 @@ static int spawn(svc *s)
     unsigned port = 0;
     char scheme[8] = "";
     if (!done || sscanf(line, "listening on %5[a-z]://127.0.0.1:%u", scheme, &port) != 2 ||
-        (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) || !port ||
-        port > 65535) {
+        (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) || !port || port > 65535) {
         bench_fail("%s did not announce its port (got '%s'); its log:", s->name, line);
         log_tail(s->log);
         svc_stop(s);
@@ -444,8 +443,8 @@ int svc_start(svc *s, const char *name, const char *kind, const char *const *arg
         return svc_start_bin(s, name, bin_path(kind), args, true);
     for (size_t i = 0; args && args[i] && n < 30; i++)
         all[n++] = args[i];
-    const char *extra[] = {"--tokens",   g_tokens, "--token-file", g_secret, "--tls-cert",
-                           g_cert,       "--tls-key", g_key,       "--ca-file", g_ca};
+    const char *extra[] = {"--tokens", g_tokens,    "--token-file", g_secret,    "--tls-cert",
+                           g_cert,     "--tls-key", g_key,          "--ca-file", g_ca};
     for (size_t i = 0; i < sizeof(extra) / sizeof(extra[0]); i++)
         all[n++] = extra[i];
     all[n] = NULL;
