@@ -36,7 +36,7 @@ int main(int argc, char **argv)
         service_log("error", "cannot initialise the HTTP client");
         return 1;
     }
-    if (api_security_load(&cfg.sec, cfg.listen_host, err, sizeof err) < 0) {
+    if (api_security_load(&cfg.sec, cfg.listen_host, cfg.listen_port, err, sizeof err) < 0) {
         fprintf(stderr, "ergrid-executor: %s\n", err);
         return 2;
     }

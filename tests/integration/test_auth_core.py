@@ -155,7 +155,7 @@ def run_broker(tmp_path, *args, timeout=10):
 def test_non_loopback_needs_tokens(tmp_path):
     r = run_broker(tmp_path, "--listen", "0.0.0.0:0")
     assert r.returncode == 2, r
-    assert ("ergrid-broker: refusing to listen on 0.0.0.0 without --tokens (use "
+    assert ("ergrid-broker: refusing to listen on 0.0.0.0:0 without --tokens (use "
             "--insecure-no-auth to serve anyone)") in r.stderr, r.stderr
     assert r.stdout == "", "nothing may be announced: %r" % r.stdout
 
