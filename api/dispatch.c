@@ -73,8 +73,7 @@ static bool authorise(const api_dispatcher *d, const api_route *r, api_request *
     switch (api_bearer_token(api_header(req, "Authorization"), &tok, &len)) {
     case API_BEARER_MISSING:
         api_reply_refused(res, API_REFUSAL_MISSING,
-                          "this route needs an Authorization: "
-                          "Bearer token");
+                          "this route needs an Authorization: Bearer token");
         return false;
     case API_BEARER_MALFORMED:
         api_reply_refused(res, API_REFUSAL_MALFORMED,
