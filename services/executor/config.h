@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "coord.h"
+#include "security.h"
 
 #define EXEC_URL_MAX      512
 #define EXEC_MAX_CAPS     32
@@ -33,6 +34,7 @@ typedef struct exec_config {
     unsigned capacity;                    /* default 1 */
     char advertise_url[EXEC_URL_MAX + 1]; /* "" when not given */
     bool fault_hooks;                     /* --fault-hooks: serve the test-only /v1/faults */
+    api_security sec;                     /* --tokens, --token-file, TLS (security.h) */
 } exec_config;
 
 enum { EXEC_ARGS_OK = 0, EXEC_ARGS_HELP = 1, EXEC_ARGS_ERROR = 2 };
