@@ -70,7 +70,8 @@ class Tokens:
         c = Credential(name, role, subject)
         self.creds[name] = c
         with open(self.file_of(name), "w") as f:
-            f.write(c.token + "\n")
+            # trailing whitespace, which the services strip, as an editor may leave it
+            f.write(c.token + " \t\n")
         os.chmod(self.file_of(name), 0o600)
         self.write()
         return c
@@ -93,6 +94,11 @@ class Tokens:
         """Removes the credential's line; the services learn it on SIGHUP."""
         self.revoked.add(name)
         self.write()
+
+    def spoil(self, line):
+        """Appends a line to the file as it stands (e.g. a malformed one)."""
+        with open(self.path, "a") as f:
+            f.write(line + "\n")
 
     def secrets(self):
         return [c.token for c in self.creds.values()]

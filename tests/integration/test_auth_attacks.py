@@ -8,6 +8,7 @@ safe-by-default start: no credentials, no listening beyond loopback."""
 
 import os
 import re
+import signal
 import subprocess
 
 import pytest
@@ -220,6 +221,36 @@ def test_peer_cannot_act_as_another_district(cluster, monkeypatch, tmp_path):
                             tokens["viewer"]).json["unit"]["status"] == "available",
                SYNC_WAIT, message="LAFD-5 free again")
     _no_secret_anywhere(city, tokens, rec)
+
+
+def test_reload_takes_a_good_file_and_keeps_the_old_table_on_a_bad_one(cluster, monkeypatch,
+                                                                      tmp_path):
+    tokens = city_tokens(tmp_path, ["Downtown"], [])
+    tokens.add("second-viewer", "viewer", "wall-2")
+    secure_harness(monkeypatch, tokens, tokens["operator"])
+    b = cluster.broker("Downtown")
+    url = b.url + "/v1/units"
+    assert call("GET", url, tokens["second-viewer"]).status == 200
+
+    # A bad file on SIGHUP: the old table stays, the error names the line.
+    tokens.revoke("second-viewer")
+    tokens.spoil("0123 viewer")
+    bad_line = len(open(tokens.path).read().splitlines())
+    b.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: "%s:%d:" % (tokens.path, bad_line) in b.log_tail(),
+               message="the broker logs the bad line on reload")
+    assert b.alive(), "a bad tokens file on reload stopped the broker"
+    assert call("GET", url, tokens["second-viewer"]).status == 200, "the old table is gone"
+    assert call("GET", url, tokens["viewer"]).status == 200
+
+    # The file fixed: the removed credential is refused, the others still served.
+    tokens.write()
+    b.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: call("GET", url, tokens["second-viewer"]).status == 401,
+               message="the revoked viewer refused after the good reload")
+    check_refusal(call("GET", url, tokens["second-viewer"]), 401, "revoked viewer")
+    assert call("GET", url, tokens["viewer"]).status == 200
+    assert secrets_seen([b], tokens) == []
 
 
 # ---------------------------------------------------------------- safe by default
