@@ -20,6 +20,8 @@ MATRIX = os.path.join(REPO, "tests", "auth", "matrix.tsv")
 ROUTE_FILES = {k: os.path.join(REPO, "services", k, "routes.c")
                for k in ("broker", "executor", "coordinator")}
 ROUTE_RE = re.compile(r'\{\s*"(GET|POST|PUT|DELETE|PATCH)",\s*"(/[^"]*)"')
+# The refusal reason of each unauthenticated caller (ergrid_auth_refusals_total).
+REASON = {"none": "missing", "malformed": "malformed", "unknown": "unknown", "revoked": "unknown"}
 CALLERS = ("none", "malformed", "unknown", "revoked", "viewer", "dispatcher", "unit",
            "unit_other", "peer", "peer_other", "operator")
 
@@ -65,7 +67,7 @@ def malformed_headers(valid):
     """Authorization values that are not `Bearer <token>`; several carry a
     valid operator secret, which must not help."""
     return ["Bearer", "Bearer ", "Basic dXNlcjpwYXNzd29yZA==", valid, "Token " + valid,
-            "Bearer " + valid + " " + valid, "Bearer\t\t", "Bearer " + valid[:8]]
+            "Bearer " + valid + " " + valid, "Bearer\t\t"]
 
 
 def _start(cluster, monkeypatch, tmp_path):
@@ -126,8 +128,9 @@ def test_role_matrix_every_route_every_caller(cluster, monkeypatch, tmp_path, ca
     callers = _callers(tokens)
     op = tokens["operator"]
     everyone = list(services.values())
-    base = {k: refusals_metric(s.url, op)[0] for k, s in services.items()}
+    base = {k: refusals_metric(s.url, op) for k, s in services.items()}
     issued = {k: 0 for k in services}
+    reasons = {"missing": 0, "malformed": 0, "unknown": 0, "role|subject": 0}
 
     rows = load_matrix()
     wrong, changed = [], []
@@ -161,8 +164,14 @@ def test_role_matrix_every_route_every_caller(cluster, monkeypatch, tmp_path, ca
                     if r.status == want:
                         try:
                             check_refusal(r, want, what)
+                            if want == 401:
+                                # the spec's challenge: invalid_token unless none was sent
+                                bad = 'error="invalid_token"' in r.headers["www-authenticate"]
+                                assert bad == (caller != "none"), \
+                                    "%s: WWW-Authenticate %r" % (what, r.headers["www-authenticate"])
                         except AssertionError as e:
                             wrong.append(str(e))
+                        reasons[REASON.get(caller, "role|subject")] += 1
                 if write:
                     if refused:
                         refused_writes += 1
@@ -174,12 +183,18 @@ def test_role_matrix_every_route_every_caller(cluster, monkeypatch, tmp_path, ca
                     else:
                         state = None  # an allowed write may move things; take a new one
 
-    # every refusal was counted, by the service that refused it
+    # every refusal was counted, by the service that refused it and by reason
+    counted = {"missing": 0, "malformed": 0, "unknown": 0, "role|subject": 0}
     for k, s in services.items():
-        total = refusals_metric(s.url, op)[0]
-        if total - base[k] != issued[k]:
+        total, by_reason = refusals_metric(s.url, op)
+        if total - base[k][0] != issued[k]:
             wrong.append("%s counted %d refusals in ergrid_auth_refusals_total, %d were issued"
-                         % (k, total - base[k], issued[k]))
+                         % (k, total - base[k][0], issued[k]))
+        for reason, n in by_reason.items():
+            key = reason if reason in counted else "role|subject"
+            counted[key] += n - base[k][1].get(reason, 0)
+    if counted != reasons:
+        wrong.append("refusals by reason: counted %r, issued %r" % (counted, reasons))
     leaked = secrets_seen(everyone, tokens)
     with capsys.disabled():
         print("\nauth matrix: %d routes x %d callers = %d cells, %d requests "
