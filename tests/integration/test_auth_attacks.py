@@ -8,6 +8,7 @@ safe-by-default start: no credentials, no listening beyond loopback."""
 
 import os
 import re
+import select
 import signal
 import subprocess
 
@@ -292,6 +293,22 @@ def test_no_tokens_no_listening_beyond_loopback(kind, tmp_path):
     assert "refusing to listen" not in err, err
     assert re.search(r"warn.*(insecure|no-auth|anyone|without)", err, re.I), \
         "no warning for --insecure-no-auth: %r" % err
+
+
+@pytest.mark.parametrize("addr", ["localhost:0", "127.0.0.2:0"])
+def test_no_tokens_serves_on_any_loopback_address(addr, tmp_path):
+    proc = subprocess.Popen(_argv("broker", tmp_path) + ["--listen", addr],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        ready, _, _ = select.select([proc.stdout], [], [], 10 * ergrid.scale())
+        line = proc.stdout.readline().decode() if ready else ""
+        assert line.startswith("listening on http://"), \
+            "broker on %s without --tokens: %r, exit %s" % (addr, line, proc.poll())
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+        proc.wait(10 * ergrid.scale())
 
 
 def _tokens_file(tmp_path, lines):
