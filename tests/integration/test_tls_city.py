@@ -11,7 +11,7 @@ import ssl
 import pytest
 
 import test_scenario
-from authcity import call, city_tokens, help_text, make_ca, secure_harness
+from authcity import call, city_tokens, help_text, make_ca, secrets_seen, secure_harness
 from test_scenario import GRID
 
 
@@ -66,3 +66,5 @@ def test_reference_scenario_on_tls_only(cluster, monkeypatch, tmp_path):
     brokers = {b["id"]: b["url"] for b in call("GET", coordinator.url + "/v1/brokers",
                                                tokens["viewer"]).json["brokers"]}
     assert brokers == {s.name: s.url for s in services if s.kind == "broker"}, brokers
+    leaked = secrets_seen(services, tokens)
+    assert not leaked, "tokens in the logs: %r" % leaked
