@@ -5,6 +5,8 @@
 #   Check unit and api suites and the guards (meson test), then the
 #   integration suites (pytest) that start the real service binaries on
 #   127.0.0.1.
+#   Last, the container check (scripts/containers.sh): the images built
+#   with podman and the compose city run and checked.
 # Usage: scripts/test.sh [--quick]   (--quick: skip the sanitizer build)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -56,7 +58,7 @@ suite() { # name builddir [meson args...]
     fi
     echo "--- $name: Check suites (meson test) ---"
     meson test -C "$dir" --print-errorlogs --num-processes 2 2>&1 | tee "$artifacts/$name-meson-test.log" |
-        grep -E '^( *[0-9]+/[0-9]+ |Ok:|Fail:|Timeout:|Skipped:|[0-9]+%: Checks)' || true
+        grep -E '^( *[0-9]+/[0-9]+ |Ok:|Fail:|Timeout:|Skipped:|[0-9]+%: Checks)|:[FE]:' || true
     count "$artifacts/$name-meson-test.log" "$dir/meson-logs/testlog.txt"
     grep -h -E '^[0-9]+%: Checks' "$dir/meson-logs/testlog.txt" 2>/dev/null | sed "s/^/  $name check summary: /" || true
     echo "--- $name: integration suites (pytest) ---"
@@ -95,6 +97,23 @@ if [ -f docker/docker-compose.yml ]; then
     else
         failed=$((failed + 1))
     fi
+fi
+
+# ---- container check ---------------------------------------------------------
+# scripts/containers.sh builds docker/Dockerfile with podman, runs the compose
+# city with podman-compose and checks it (docker/README.md). Each of its
+# steps counts; a run that dies before its closing line counts as one failure.
+echo "=== containers (podman, podman-compose) ==="
+./scripts/containers.sh >"$artifacts/containers.log" 2>&1
+grep -E '^(ok|FAIL) ' "$artifacts/containers.log"
+line=$(grep -E '^containers: [0-9]+ passed, [0-9]+ failed$' "$artifacts/containers.log" | tail -1)
+if [ -n "$line" ]; then
+    passed=$((passed + $(echo "$line" | grep -Eo '[0-9]+ passed' | grep -Eo '[0-9]+')))
+    failed=$((failed + $(echo "$line" | grep -Eo '[0-9]+ failed' | grep -Eo '[0-9]+')))
+    grep -q '^FAIL ' "$artifacts/containers.log" && tail -80 "$artifacts/containers.log"
+else
+    tail -40 "$artifacts/containers.log"
+    failed=$((failed + 1))
 fi
 
 echo

@@ -1094,7 +1094,8 @@ START_TEST(test_quorum_loss_and_recovery)
     t0 = now_ms();
     e = etcd_put(c, "/t/q/k", "v2", 2, 0, NULL);
     ck_assert_msg(e == ETCD_E_UNAVAILABLE, "put: %s (%s)", etcd_strerror(e), etcd_last_error(c));
-    ck_assert_int_lt(now_ms() - t0, timeout + 1500);
+    /* generous for a loaded machine, still well short of etcd's 7 s */
+    ck_assert_int_lt(now_ms() - t0, timeout + 4000);
     ck_assert_str_ne(etcd_last_error(c), "");
     e = etcd_get(c, "/t/q/k", &kv, NULL);
     ck_assert_msg(e == ETCD_E_UNAVAILABLE, "get: %s", etcd_strerror(e));
@@ -1107,7 +1108,12 @@ START_TEST(test_quorum_loss_and_recovery)
 
     /* and all three down: nothing answers at all */
     ck_assert_int_eq(member(&three, 0, "kill"), 0);
-    ck_assert_int_eq(etcd_get(c, "/t/q/k", &kv, NULL), ETCD_E_TRANSPORT);
+    /* The first call may still find the connection it kept to the member
+     * killed last, fail mid-request and count that member as reached
+     * (unavailable); never OK, and from then on refused connections only. */
+    e = etcd_get(c, "/t/q/k", &kv, NULL);
+    ck_assert_msg(e == ETCD_E_TRANSPORT || e == ETCD_E_UNAVAILABLE, "get: %s", etcd_strerror(e));
+    ck_assert(WAIT_UNTIL(etcd_get(c, "/t/q/k", &kv, NULL) == ETCD_E_TRANSPORT, 5000));
 
     /* two back: quorum again. "unavailable" for a write means "not known to
      * be committed": the member that took v2 may have logged it, and a
