@@ -1,9 +1,9 @@
 /* The dispatcher: every generic failure (414, 404, 405, 400 invalid_id,
- * 413, 415, 400 on the body) is answered here, in one pass from top to
- * bottom, so a handler only ever sees a matched route, decoded path
- * parameters and, on a body route, a parsed JSON object. New steps
- * (credentials from the route's role, CORS preflights) go into
- * api_dispatch in their place in that order. */
+ * 401/403 from the route's access, 413, 415, 400 on the body) is answered
+ * here, in one pass from top to bottom, so a handler only ever sees a
+ * matched route, an authorised caller, decoded path parameters and, on a
+ * body route, a parsed JSON object. New steps (CORS preflights) go into
+ * api_dispatch in their place in that order. It also counts refusals. */
 #include "dispatch.h"
 
 #include <stdio.h>
@@ -13,12 +13,114 @@
 int api_dispatcher_init(api_dispatcher *d, const api_route *routes, size_t nroutes,
                         size_t body_cap)
 {
-    if (!d || !api_routes_valid(routes, nroutes))
+    if (!d || !api_routes_valid(routes, nroutes) || nroutes > API_MAX_ROUTES)
         return -1;
     d->routes = routes;
     d->nroutes = nroutes;
     d->body_cap = body_cap ? body_cap : API_DEFAULT_BODY_CAP;
+    d->auth = NULL;
+    d->self = NULL;
+    for (size_t i = 0; i < API_MAX_ROUTES; i++)
+        for (size_t j = 0; j < API_REFUSAL__COUNT - 1; j++)
+            atomic_init(&d->refused[i][j], 0);
     return 0;
+}
+
+void api_dispatcher_set_auth(api_dispatcher *d, api_auth *auth, const char *self)
+{
+    if (!d)
+        return;
+    d->auth = auth;
+    d->self = self;
+}
+
+void api_dispatcher_metrics(api_dispatcher *d, strbuf *sb)
+{
+    bool head = false;
+
+    if (!d || !sb)
+        return;
+    for (size_t i = 0; i < d->nroutes; i++) {
+        for (int j = API_REFUSAL_MISSING; j < API_REFUSAL__COUNT; j++) {
+            uint64_t n = atomic_load_explicit(&d->refused[i][j - 1], memory_order_relaxed);
+            if (!n)
+                continue;
+            if (!head) {
+                strbuf_addf(sb, "# HELP ergrid_auth_refusals_total Requests refused for their "
+                                "credential, by route and reason.\n"
+                                "# TYPE ergrid_auth_refusals_total counter\n");
+                head = true;
+            }
+            strbuf_addf(sb, "ergrid_auth_refusals_total{route=\"%s %s\",reason=\"%s\"} %llu\n",
+                        d->routes[i].method, d->routes[i].pattern,
+                        api_refusal_name((api_refusal)j), (unsigned long long)n);
+        }
+    }
+}
+
+/* The caller of req on route r, from its bearer token: true with
+ * req->caller set, false with the 401/403 in res. A bound role's subject
+ * must be where the route says, except in the body, checked later. */
+static bool authorise(const api_dispatcher *d, const api_route *r, api_request *req,
+                      api_response *res)
+{
+    const api_access *a = &r->access;
+    const char *tok;
+    size_t len;
+    api_identity who;
+    const char *want = NULL;
+
+    switch (api_bearer_token(api_header(req, "Authorization"), &tok, &len)) {
+    case API_BEARER_MISSING:
+        api_reply_refused(res, API_REFUSAL_MISSING, "this route needs an Authorization: "
+                                                    "Bearer token");
+        return false;
+    case API_BEARER_MALFORMED:
+        api_reply_refused(res, API_REFUSAL_MALFORMED,
+                          "the Authorization header must be 'Bearer <token>'");
+        return false;
+    case API_BEARER_OK:
+        break;
+    }
+    if (!api_auth_lookup(d->auth, tok, len, &who)) {
+        api_reply_refused(res, API_REFUSAL_UNKNOWN, "the token is not known here");
+        return false;
+    }
+    if (who.role != API_ROLE_OPERATOR && !(a->roles & API_ROLE_BIT(who.role))) {
+        api_reply_refused(res, API_REFUSAL_ROLE, "role %s may not call %s %s",
+                          api_role_name(who.role), r->method, r->pattern);
+        return false;
+    }
+    if (api_role_bound(who.role)) {
+        if (a->subject == API_SUBJECT_PATH)
+            want = req->params[a->param];
+        else if (a->subject == API_SUBJECT_SELF)
+            want = d->self ? d->self : "";
+    }
+    if (want && strcmp(want, who.subject) != 0) {
+        api_reply_refused(res, API_REFUSAL_SUBJECT, "%s %s may not act for '%s'",
+                          api_role_name(who.role), who.subject, want);
+        return false;
+    }
+    req->caller = who;
+    return true;
+}
+
+/* The body half of the subject rule, once the body is parsed. */
+static bool subject_in_body(const api_route *r, const api_request *req, api_response *res)
+{
+    const api_identity *who = &req->caller;
+    const char *got;
+
+    if (r->access.subject != API_SUBJECT_BODY || !api_role_bound(who->role))
+        return true;
+    got = json_string_value(json_object_get(req->body, r->access.field));
+    if (got && strcmp(got, who->subject) == 0)
+        return true;
+    api_reply_refused(res, API_REFUSAL_SUBJECT, "%s %s may not send %s '%.64s'",
+                      api_role_name(who->role), who->subject, r->access.field,
+                      got ? got : "(none)");
+    return false;
 }
 
 /* "application/json", any case, optionally followed by parameters. */
@@ -71,7 +173,7 @@ static bool parse_body(const api_request *req, unsigned flags, const char *bytes
     return true;
 }
 
-void api_dispatch(const api_dispatcher *d, const api_raw_request *rq, api_response *res)
+void api_dispatch(api_dispatcher *d, const api_raw_request *rq, api_response *res)
 {
     api_route_match m;
     char query[API_MAX_URL + 1]; /* the router refused longer targets */
@@ -102,6 +204,11 @@ void api_dispatch(const api_dispatcher *d, const api_raw_request *rq, api_respon
     req.raw = rq;
     api_request_set_query(&req, m.query, query);
 
+    /* 401, 403 (before the body is even measured: a stranger learns
+     * nothing about the route's limits) */
+    if (d->auth && !(m.route->access.roles & API_OPEN_ROUTE) && !authorise(d, m.route, &req, res))
+        goto out;
+
     /* 413 */
     if (rq->body_too_large || body_len > d->body_cap) {
         api_reply_error(res, API_E_TOO_LARGE, "the body is larger than %zu bytes", d->body_cap);
@@ -113,6 +220,10 @@ void api_dispatch(const api_dispatcher *d, const api_raw_request *rq, api_respon
         goto out;
     req.body = body;
 
+    /* 403 for a bound subject that is not the body's */
+    if (!subject_in_body(m.route, &req, res))
+        goto out;
+
     m.route->handler(&req, res);
     if (res->status == 0)
         api_reply_error(res, API_E_INTERNAL, "the handler produced no reply");
@@ -123,6 +234,9 @@ out:
     /* Whoever answered 405, the router or a handler, Allow says what would do. */
     if (res->status == 405 && m.allow[0] && !api_response_header(res, "Allow"))
         api_response_add_header(res, "Allow", m.allow);
+    if (res->refusal != API_REFUSAL_NONE && m.route)
+        atomic_fetch_add_explicit(&d->refused[m.route - d->routes][res->refusal - 1], 1,
+                                  memory_order_relaxed);
     json_decref(body);
     res->route = m.route;
     res->pattern = m.pattern;

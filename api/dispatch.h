@@ -6,27 +6,51 @@
 #ifndef API_DISPATCH_H
 #define API_DISPATCH_H
 
+#include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
+#include "auth.h"
 #include "reply.h"
 #include "request.h"
 #include "router.h"
+#include "service.h"
 
 #define API_DEFAULT_BODY_CAP (1024 * 1024)
+#define API_MAX_ROUTES       64 /* routes of one table (refusals are counted per route) */
 
 typedef struct api_dispatcher {
     const api_route *routes; /* not owned; must outlive the dispatcher */
     size_t nroutes;
     size_t body_cap; /* a longer body is 413 */
+    /* The credentials checked (api_dispatcher_set_auth); NULL: none, every
+     * route is open and every caller API_ROLE_NONE. Not owned. */
+    api_auth *auth;
+    const char *self; /* the subject API_SUBJECT_SELF routes want; not owned */
+    /* Refusals by route (table order) and reason (api_refusal - 1). */
+    _Atomic uint64_t refused[API_MAX_ROUTES][API_REFUSAL__COUNT - 1];
 } api_dispatcher;
 
-/* Fills d for routes (body_cap 0: API_DEFAULT_BODY_CAP). Nothing to
- * release. -1, d untouched, when the table fails api_routes_valid. */
+/* Fills d for routes (body_cap 0: API_DEFAULT_BODY_CAP), without
+ * credentials. Nothing to release. -1, d untouched, when the table fails
+ * api_routes_valid or has more than API_MAX_ROUTES routes. */
 int api_dispatcher_init(api_dispatcher *d, const api_route *routes, size_t nroutes,
                         size_t body_cap);
+/* From now on every route but the open ones needs a credential of auth
+ * (NULL: none again); self is the id API_SUBJECT_SELF compares with (the
+ * executor's unit). Both must outlive d. Call before dispatching. */
+void api_dispatcher_set_auth(api_dispatcher *d, api_auth *auth, const char *self);
+/* Appends ergrid_auth_refusals_total{route,reason} (Prometheus text; the
+ * series that are not zero) to sb. */
+void api_dispatcher_metrics(api_dispatcher *d, strbuf *sb);
 
 /* Answers rq into res, which it overwrites (whatever res held is not
  * freed; release it with api_response_release afterwards). Order:
  *   414, 404, 405, 400 invalid_id (api_route_resolve);
+ *   with credentials, on every route but the open ones: 401 for a
+ *       missing, malformed or unknown bearer token, 403 for a role the
+ *       route does not take, or a bound role (unit, peer) whose subject is
+ *       not the path capture (API_SUBJECT_PATH) or the dispatcher's own
+ *       id (API_SUBJECT_SELF); the operator may call every route;
  *   413 when the body is longer than d->body_cap or rq->body_too_large,
  *       on every route;
  *   body routes (API_BODY_JSON, or API_BODY_OPTIONAL with a body):
@@ -34,13 +58,16 @@ int api_dispatcher_init(api_dispatcher *d, const api_route *routes, size_t nrout
  *       application/json (parameters allowed), 400 invalid_json unless the
  *       body is one JSON object without duplicate keys; other routes
  *       ignore the body;
+ *   403 when a bound role's subject is not the body member the route
+ *       names (API_SUBJECT_BODY: absent or not a string counts as another);
  *   the handler, with api_query and api_header working on its request;
  *   500 internal when it set no status, or one outside 100-599.
  * Every error is the {"error":{"code","message"}} body; every 405 (the
  * router's or a handler's) has an Allow header. res->route and
  * res->pattern say what served (see reply.h). HEAD runs GET routes and
- * gets their body: dropping it is the transport's job. Thread-safe as far
- * as the handlers are. */
-void api_dispatch(const api_dispatcher *d, const api_raw_request *rq, api_response *res);
+ * gets their body: dropping it is the transport's job. Every refusal
+ * (res->refusal, also one a handler made with api_reply_refused) is
+ * counted by route and reason. Thread-safe as far as the handlers are. */
+void api_dispatch(api_dispatcher *d, const api_raw_request *rq, api_response *res);
 
 #endif

@@ -1,6 +1,7 @@
 /* HTTP/JSON client on the libcurl easy API. Each thread keeps one easy handle
  * (curl_easy_reset keeps its connection cache), so calls to the same peer
- * reuse a kept-alive connection. */
+ * reuse a kept-alive connection. It also holds the process's outgoing
+ * credential (sent on every call) and the CA bundle trusted for https. */
 #include "http_client.h"
 
 #include <curl/curl.h>
@@ -36,6 +37,10 @@ static void curl_key_make(void)
 {
     pthread_key_create(&curl_key, curl_key_destroy);
 }
+/* Set once at start, before any thread calls out (http_client.h). */
+static char auth_header[sizeof("Authorization: Bearer ") + 256];
+static char ca_file[4096];
+
 static _Thread_local unsigned tl_seed;
 static _Thread_local bool tl_seeded;
 
@@ -46,7 +51,32 @@ int http_client_global_init(void)
 
 void http_client_global_cleanup(void)
 {
+    explicit_bzero(auth_header, sizeof(auth_header));
     curl_global_cleanup();
+}
+
+int http_client_set_token(const char *token)
+{
+    if (!token) {
+        explicit_bzero(auth_header, sizeof(auth_header));
+        return 0;
+    }
+    if (strlen(token) > sizeof(auth_header) - sizeof("Authorization: Bearer "))
+        return -1;
+    snprintf(auth_header, sizeof(auth_header), "Authorization: Bearer %s", token);
+    return 0;
+}
+
+int http_client_set_ca_file(const char *path)
+{
+    if (!path) {
+        ca_file[0] = '\0';
+        return 0;
+    }
+    if (strlen(path) >= sizeof(ca_file))
+        return -1;
+    snprintf(ca_file, sizeof(ca_file), "%s", path);
+    return 0;
 }
 
 void http_client_thread_cleanup(void)
@@ -158,6 +188,11 @@ static CURLcode perform(CURL *c, const char *method, const char *url, const char
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    /* Verification stays on whatever the URL; --ca-file only says whom to trust. */
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (ca_file[0])
+        curl_easy_setopt(c, CURLOPT_CAINFO, ca_file);
 #if LIBCURL_VERSION_NUM >= 0x075500
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 #else
@@ -242,6 +277,15 @@ int http_json(const char *method, const char *url, const json_t *body, const htt
     h = curl_slist_append(headers, "Accept: application/json");
     if (h)
         headers = h;
+    if (auth_header[0]) {
+        /* Without it the call would only be refused (401), later and less clearly. */
+        h = curl_slist_append(headers, auth_header);
+        if (!h) {
+            set_error(reply, "out of memory");
+            goto out;
+        }
+        headers = h;
+    }
     if (payload) {
         h = curl_slist_append(headers, "Content-Type: application/json");
         if (!h) {

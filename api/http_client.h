@@ -25,6 +25,15 @@ typedef struct http_reply {
 int http_client_global_init(void);
 void http_client_global_cleanup(void);
 
+/* The process's outgoing credential: every later call sends
+ * "Authorization: Bearer <token>" (NULL: none). The token is copied; it is
+ * never logged. -1 when it is longer than 256 bytes. The CA bundle (PEM
+ * file) trusted for https:// calls instead of the system's (NULL: the
+ * system's); peer and host are always verified. Call both at start,
+ * before any thread calls out. */
+int http_client_set_token(const char *token);
+int http_client_set_ca_file(const char *path);
+
 /* Sends method url with body (may be NULL; serialized compactly, not
  * stolen). Returns 0 when an HTTP reply was received (any status), -1 on
  * transport failure after all retries. reply must be released with

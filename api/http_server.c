@@ -85,6 +85,7 @@ struct api_server {
     /* The 503 written to a refused connection, built once from the error table. */
     char refusal[2][320];
     size_t refusal_len[2];
+    bool tls; /* MHD speaks TLS on every connection */
     api_dispatcher dispatcher;
     void *ctx;
     size_t drain_cap;
@@ -544,7 +545,10 @@ static void refuse(api_server *s, int fd, int which)
 {
     char sink[4096];
 
-    (void)!send(fd, s->refusal[which], s->refusal_len[which], MSG_DONTWAIT | MSG_NOSIGNAL);
+    /* On TLS a plain-text reply would be noise before the handshake: the
+     * close alone says it. */
+    if (!s->tls)
+        (void)!send(fd, s->refusal[which], s->refusal_len[which], MSG_DONTWAIT | MSG_NOSIGNAL);
     shutdown(fd, SHUT_WR);
     for (int i = 0; i < 4 && recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; i++)
         ;
@@ -815,6 +819,14 @@ api_server *api_server_start(const api_server_config *cfg, const api_route *rout
         s->logged_ms[i] = -1;
     if (api_dispatcher_init(&s->dispatcher, routes, nroutes, cfg->body_cap) < 0)
         goto fail;
+    api_dispatcher_set_auth(&s->dispatcher, cfg->auth, cfg->auth_self);
+    if (!cfg->tls_cert_pem != !cfg->tls_key_pem)
+        goto fail;
+    /* MHD sets up TLS on the sockets handed to it by MHD_add_connection as
+     * on those it accepts itself. */
+    s->tls = cfg->tls_cert_pem != NULL;
+    if (s->tls)
+        flags |= MHD_USE_TLS;
     s->ctx = ctx;
     s->on_request = cfg->on_request;
     if (cfg->latency && cfg->latency_mu) {
@@ -844,7 +856,8 @@ api_server *api_server_start(const api_server_config *cfg, const api_route *rout
         (unsigned int)(cfg->idle_timeout_s ? cfg->idle_timeout_s : API_DEFAULT_IDLE_TIMEOUT_S),
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)(2 * slots + 64), MHD_OPTION_URI_LOG_CALLBACK,
         on_uri, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
-        on_connection, s, MHD_OPTION_END);
+        on_connection, s, s->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cfg->tls_cert_pem,
+        MHD_OPTION_HTTPS_MEM_KEY, cfg->tls_key_pem, MHD_OPTION_END);
     if (!s->daemon)
         goto fail;
     if (pthread_create(&s->acceptor, NULL, acceptor_main, s) != 0)
@@ -919,4 +932,5 @@ void api_server_metrics(api_server *s, strbuf *sb)
                 (unsigned long long)ev[EV_REFUSED_CLIENT], (unsigned long long)ev[EV_REFUSED_FULL],
                 (unsigned long long)ev[EV_CUT_DEADLINE], (unsigned long long)ev[EV_CUT_EVICTED],
                 (unsigned long long)ev[EV_ACCEPT_ERROR]);
+    api_dispatcher_metrics(&s->dispatcher, sb);
 }

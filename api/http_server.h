@@ -49,6 +49,15 @@ typedef struct api_server_config {
      * what closes a connection waiting for a request, idle or trickling.
      * 0: API_DEFAULT_IDLE_TIMEOUT_S. */
     unsigned idle_timeout_s;
+    /* The credentials every route but the open ones needs (dispatch.h);
+     * NULL: none checked. auth_self: the subject of API_SUBJECT_SELF routes.
+     * Both must outlive the server. */
+    api_auth *auth;
+    const char *auth_self;
+    /* PEM certificate (chain) and key, in memory: when both are set the
+     * server speaks HTTPS only. libmicrohttpd keeps the pointers: they
+     * must outlive the server. */
+    const char *tls_cert_pem, *tls_key_pem;
 } api_server_config;
 
 typedef struct api_server api_server;
@@ -89,7 +98,8 @@ void api_server_stop(api_server *s);
 
 /* Appends the connection metrics (Prometheus text, ergrid_http_*: open
  * connections and clients, the limits, connections accepted, refused and
- * cut, accept errors) to sb. Thread-safe; accepts a NULL server. */
+ * cut, accept errors) and the credential refusals
+ * (ergrid_auth_refusals_total) to sb. Thread-safe; accepts a NULL server. */
 void api_server_metrics(api_server *s, strbuf *sb);
 
 #endif

@@ -17,6 +17,7 @@ static void response_clear(api_response *res)
     free(res->text);
     res->text = NULL;
     res->text_len = 0;
+    res->refusal = API_REFUSAL_NONE;
 }
 
 /* jansson refuses strings that are not UTF-8; a message may quote client
@@ -74,18 +75,56 @@ void api_reply_json(api_response *res, unsigned status, json_t *body)
     res->body = body;
 }
 
+__attribute__((format(printf, 3, 0))) static void error_reply(api_response *res, api_err code,
+                                                               const char *fmt, va_list ap)
+{
+    response_clear(res);
+    res->body = error_object(code, fmt, ap);
+    res->status = api_err_status(code);
+    res->content_type = NULL;
+}
+
 void api_reply_error(api_response *res, api_err code, const char *fmt, ...)
 {
     va_list ap;
 
     if (!res)
         return;
-    response_clear(res);
     va_start(ap, fmt);
-    res->body = error_object(code, fmt, ap);
+    error_reply(res, code, fmt, ap);
     va_end(ap);
-    res->status = api_err_status(code);
-    res->content_type = NULL;
+}
+
+const char *api_refusal_name(api_refusal why)
+{
+    static const char *const names[API_REFUSAL__COUNT] = {
+        [API_REFUSAL_NONE] = "none",       [API_REFUSAL_MISSING] = "missing",
+        [API_REFUSAL_MALFORMED] = "malformed", [API_REFUSAL_UNKNOWN] = "unknown",
+        [API_REFUSAL_ROLE] = "role",       [API_REFUSAL_SUBJECT] = "subject",
+    };
+
+    return (unsigned)why < API_REFUSAL__COUNT ? names[why] : "none";
+}
+
+void api_reply_refused(api_response *res, api_refusal why, const char *fmt, ...)
+{
+    api_err code = why == API_REFUSAL_ROLE || why == API_REFUSAL_SUBJECT ? API_E_FORBIDDEN
+                                                                         : API_E_UNAUTHORIZED;
+    va_list ap;
+
+    if (!res)
+        return;
+    va_start(ap, fmt);
+    error_reply(res, code, fmt, ap);
+    va_end(ap);
+    res->refusal = (unsigned)why < API_REFUSAL__COUNT ? why : API_REFUSAL_NONE;
+    /* RFC 6750 section 3: a request without credentials gets the challenge
+     * alone, one with a bad token the error too. */
+    if (why == API_REFUSAL_MISSING)
+        api_response_add_header(res, "WWW-Authenticate", "Bearer realm=\"ergrid\"");
+    else if (code == API_E_UNAUTHORIZED)
+        api_response_add_header(res, "WWW-Authenticate",
+                                "Bearer realm=\"ergrid\", error=\"invalid_token\"");
 }
 
 void api_reply_error_extra(api_response *res, api_err code, json_t *extra, const char *fmt, ...)

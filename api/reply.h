@@ -19,6 +19,18 @@ typedef struct api_reply_header {
     char value[API_REPLY_HEADER_MAX];
 } api_reply_header;
 
+/* Why a request was refused for its credential (counted by the
+ * dispatcher in ergrid_auth_refusals_total). */
+typedef enum api_refusal {
+    API_REFUSAL_NONE = 0,
+    API_REFUSAL_MISSING,   /* 401: no Authorization header */
+    API_REFUSAL_MALFORMED, /* 401: not "Bearer <token>" */
+    API_REFUSAL_UNKNOWN,   /* 401: a token not in the table (or revoked) */
+    API_REFUSAL_ROLE,      /* 403: the role may not call the route */
+    API_REFUSAL_SUBJECT,   /* 403: the unit or district is not the caller's own */
+    API_REFUSAL__COUNT
+} api_refusal;
+
 typedef struct api_response api_response;
 struct api_response {
     unsigned status;
@@ -34,6 +46,7 @@ struct api_response {
      * invalid_id) and the pattern the path matched; NULL when none. */
     const struct api_route *route;
     const char *pattern;
+    api_refusal refusal; /* set by api_reply_refused; cleared by every other builder */
 };
 
 /* Replies. api_reply_json steals body; a NULL body (a failed json_pack)
@@ -46,6 +59,14 @@ void api_reply_error(api_response *res, api_err code, const char *fmt, ...)
  * e.g. {"error":{...},"result":{...}} for a rejected result. */
 void api_reply_error_extra(api_response *res, api_err code, json_t *extra, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* A refusal for the caller's credential: 401 unauthorized with
+ * WWW-Authenticate for the first three reasons (error="invalid_token" for
+ * a malformed or unknown token), 403 forbidden for role and subject. The
+ * message must never quote the token. */
+void api_reply_refused(api_response *res, api_refusal why, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* "missing", "malformed", "unknown", "role", "subject" (metrics labels). */
+const char *api_refusal_name(api_refusal why);
 /* Raw body (copied). */
 void api_reply_text(api_response *res, unsigned status, const char *content_type, const char *text,
                     size_t len);

@@ -119,3 +119,19 @@ const char *api_header(const api_request *req, const char *name)
             return rq->headers[i].value;
     return NULL;
 }
+
+const api_identity *api_caller(const api_request *req)
+{
+    static const api_identity nobody = {API_ROLE_NONE, ""};
+
+    return req ? &req->caller : &nobody;
+}
+
+bool api_caller_may_act_for(const api_request *req, api_role_id role, const char *id)
+{
+    const api_identity *who = api_caller(req);
+
+    if (who->role != role || !api_role_bound(role))
+        return true;
+    return id && strcmp(who->subject, id) == 0;
+}

@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include "auth.h"
 #include "router.h"
 
 /* One request header, for a transport that has them in an array. */
@@ -49,6 +50,7 @@ struct api_request {
     const api_raw_request *raw;
     const char *query_raw; /* after '?', as sent */
     const char *query_buf; /* query_raw decoded argument by argument in place */
+    api_identity caller;   /* set by api_dispatch from the credential */
 };
 
 /* Value of a query argument (?key=value; '+' and %XX decoded, key
@@ -57,6 +59,16 @@ struct api_request {
 const char *api_query(const api_request *req, const char *key);
 /* Value of a request header, or NULL. */
 const char *api_header(const api_request *req, const char *name);
+
+/* Who is calling: the role and subject of the credential the dispatcher
+ * checked; role API_ROLE_NONE on a service without --tokens and on an
+ * open route. Handlers never read the Authorization header themselves. */
+const api_identity *api_caller(const api_request *req);
+/* False when the caller holds a credential of the bound role `role` (unit,
+ * peer) for a subject other than id: the check of a subject that only the
+ * handler can find (the owner of a claim). True for every other caller,
+ * whom the route table has already let in. */
+bool api_caller_may_act_for(const api_request *req, api_role_id role, const char *id);
 
 /* Gives req the query after '?' of its target (raw, NULL for none), decoded
  * into buf, which must hold strlen(raw) + 1 bytes and outlive req's use.

@@ -8,6 +8,24 @@
 
 #include "percent.h"
 
+/* A subject rule the dispatcher can apply to the route: a capture it has,
+ * a body member of a route that always has a body. */
+static bool access_valid(const api_route *r, size_t caps)
+{
+    const api_access *a = &r->access;
+
+    switch (a->subject) {
+    case API_SUBJECT_NONE:
+    case API_SUBJECT_SELF:
+        return true;
+    case API_SUBJECT_PATH:
+        return a->param < caps;
+    case API_SUBJECT_BODY:
+        return a->field && a->field[0] && (r->flags & API_BODY_JSON);
+    }
+    return false;
+}
+
 bool api_routes_valid(const api_route *routes, size_t n)
 {
     if (n && !routes)
@@ -21,6 +39,8 @@ bool api_routes_valid(const api_route *routes, size_t n)
             if (*p == '{')
                 caps++;
         if (caps > API_MAX_PARAMS)
+            return false;
+        if (!access_valid(&routes[i], caps))
             return false;
     }
     return true;

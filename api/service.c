@@ -15,11 +15,31 @@
 
 /* ---- signals ---------------------------------------------------------- */
 
+/* SIGHUP is waited for with the others: it runs the reload hook on the
+ * main thread instead of ending the process. */
 static void term_signals(sigset_t *set)
 {
     sigemptyset(set);
     sigaddset(set, SIGTERM);
     sigaddset(set, SIGINT);
+    sigaddset(set, SIGHUP);
+}
+
+static void (*hup_fn)(void *);
+static void *hup_arg;
+static char nag_line[512];
+
+void service_on_sighup(void (*fn)(void *), void *arg)
+{
+    hup_fn = fn;
+    hup_arg = arg;
+}
+
+void service_nag(const char *msg)
+{
+    snprintf(nag_line, sizeof(nag_line), "%s", msg ? msg : "");
+    if (nag_line[0])
+        service_log("WARN", "%s", nag_line);
 }
 
 void service_block_signals(void)
@@ -39,14 +59,34 @@ int service_wait_for_signal(void)
     int sig = 0;
 
     term_signals(&set);
-    while (sigwait(&set, &sig) != 0)
-        ;
-    return sig;
+    for (;;) {
+        if (nag_line[0]) {
+            struct timespec every = {60, 0};
+            sig = sigtimedwait(&set, NULL, &every);
+            if (sig < 0) {
+                if (errno == EAGAIN)
+                    service_log("WARN", "%s", nag_line);
+                continue;
+            }
+        } else if (sigwait(&set, &sig) != 0) {
+            continue;
+        }
+        if (sig != SIGHUP)
+            return sig;
+        if (hup_fn)
+            hup_fn(hup_arg);
+    }
 }
 
 void service_announce(const char *host, uint16_t port)
 {
-    printf("listening on http://%s:%u\n", host ? host : "127.0.0.1", (unsigned)port);
+    service_announce_scheme("http", host, port);
+}
+
+void service_announce_scheme(const char *scheme, const char *host, uint16_t port)
+{
+    printf("listening on %s://%s:%u\n", scheme ? scheme : "http", host ? host : "127.0.0.1",
+           (unsigned)port);
     fflush(stdout);
 }
 

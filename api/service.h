@@ -9,14 +9,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Blocks SIGTERM/SIGINT/SIGPIPE in the calling thread (call first in main,
- * before any thread is started, so all threads inherit the mask), then
- * service_wait_for_signal() waits for SIGTERM or SIGINT and returns it. */
+/* Blocks SIGTERM/SIGINT/SIGHUP/SIGPIPE in the calling thread (call first
+ * in main, before any thread is started, so all threads inherit the mask),
+ * then service_wait_for_signal() waits for SIGTERM or SIGINT and returns
+ * it. A SIGHUP meanwhile runs the hook of service_on_sighup (reloading the
+ * tokens file) on the waiting thread, and nothing else. */
 void service_block_signals(void);
 int service_wait_for_signal(void);
+void service_on_sighup(void (*fn)(void *), void *arg);
+/* Logs msg as a WARN line now and every 60 s while the process waits in
+ * service_wait_for_signal (--insecure-no-auth). NULL or "": stop. */
+void service_nag(const char *msg);
 
-/* Prints "listening on http://HOST:PORT\n" to stdout and flushes. */
+/* Prints "listening on http://HOST:PORT\n" (scheme: "https" on TLS) to
+ * stdout and flushes. */
 void service_announce(const char *host, uint16_t port);
+void service_announce_scheme(const char *scheme, const char *host, uint16_t port);
 
 /* mkdir -p with mode 0755: creates path and its missing parents. 0 when
  * path is (now) a directory; -1 with errno set otherwise (ENAMETOOLONG for a

@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
     build-essential pkg-config meson ninja-build
     libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libsqlite3-dev check
+    libgnutls28-dev openssl
     curl python3 python3-pytest docker-compose cppcheck
     etcd-server etcd-client spin
 )

@@ -13,13 +13,14 @@ static const char usage[] =
     "                     [--coordinator URL] [--peer ID=URL ...]\n"
     "                     [--failure-timeout 3s] [--sync-interval 60s]\n"
     "                     [--emergency-sync-interval 5s] [--advertise-url URL]\n"
-    "                     [--threads N]\n";
+    "                     [--threads N]\n"
+    "       " API_SECURITY_USAGE;
 
 static int set_url(char *dst, const char *v, const char *flag, char *err, size_t errlen)
 {
     if ((strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0) ||
         strlen(v) >= BROKER_URL_MAX) {
-        snprintf(err, errlen, "%s: expected an http:// URL, got '%s'", flag, v);
+        snprintf(err, errlen, "%s: expected an http:// or https:// URL, got '%s'", flag, v);
         return 2;
     }
     snprintf(dst, BROKER_URL_MAX, "%s", v);
@@ -63,6 +64,8 @@ int broker_parse_args(int argc, char **argv, broker_config *cfg, char *err, size
             snprintf(err, errlen, "unexpected argument '%s'\n%s", arg, usage);
             return 2;
         }
+        if (api_security_switch(&cfg->sec, arg))
+            continue;
         const char *eq = strchr(arg, '=');
         size_t fl = eq ? (size_t)(eq - arg) : strlen(arg);
         if (fl >= sizeof(flag)) {
@@ -80,7 +83,9 @@ int broker_parse_args(int argc, char **argv, broker_config *cfg, char *err, size
             return 2;
         }
         int rc = 0;
-        if (strcmp(flag, "--id") == 0) {
+        if (api_security_flag(&cfg->sec, flag, val)) {
+            /* checked when loaded (api_security_load) */
+        } else if (strcmp(flag, "--id") == 0) {
             if (!coord_id_valid(val) || strcmp(val, "coordinator") == 0) {
                 snprintf(err, errlen,
                          "--id: '%s' is not a district id ([A-Za-z0-9._-]{1,64}, not "

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "bounds.h"
+#include "security.h"
 #include "util.h"
 
 typedef struct broker_config {
@@ -22,6 +23,7 @@ typedef struct broker_config {
     uint64_t emergency_sync_interval_ms;
     unsigned threads;
     char advertise_url[BROKER_URL_MAX];
+    api_security sec; /* --tokens, --token-file, TLS (security.h) */
 } broker_config;
 
 /* The defaults of every optional flag. */

@@ -153,6 +153,14 @@ void h_unit_release(api_request *req, api_response *res)
         api_reply_error(res, API_E_NOT_FOUND, "no unit %s in %s", uid, b->cfg.id);
         return;
     }
+    /* Only the district that made the claim may end it. */
+    const held *h = unit_find_held(u, r.job_id, (uint32_t)r.attempt);
+    if (h && h->foreign && !api_caller_may_act_for(req, API_ROLE_PEER, h->owner)) {
+        pthread_mutex_unlock(&b->mu);
+        api_reply_refused(res, API_REFUSAL_SUBJECT, "the claim on %s is not district %s's", uid,
+                          api_caller(req)->subject);
+        return;
+    }
     if (!store_ok_or_503(req, res))
         return;
     txn_begin(b, &t);

@@ -4,6 +4,7 @@
 
 #include "broker.h"
 #include "http_client.h"
+#include "security.h"
 #include "service.h"
 
 int main(int argc, char **argv)
@@ -27,6 +28,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "ergrid-broker: cannot initialise libcurl\n");
         return 1;
     }
+    if (api_security_load(&cfg.sec, cfg.host, err, sizeof(err)) < 0) {
+        fprintf(stderr, "ergrid-broker: %s\n", err);
+        return 2;
+    }
     b = broker_new(&cfg, err, sizeof(err));
     if (!b) {
         fprintf(stderr, "ergrid-broker: %s\n", err);
@@ -37,13 +42,14 @@ int main(int argc, char **argv)
         broker_free(b);
         return 1;
     }
-    service_announce(cfg.host, port);
+    service_announce_scheme(api_security_scheme(&cfg.sec), cfg.host, port);
     service_log("info", "district %s serving at %s (failure timeout %llu ms)", cfg.id,
                 broker_url(b), (unsigned long long)cfg.failure_timeout_ms);
     sig = service_wait_for_signal();
     service_log("info", "signal %d: stopping", sig);
     broker_stop(b);
     broker_free(b);
+    api_security_release(&cfg.sec);
     http_client_global_cleanup();
     return 0;
 }

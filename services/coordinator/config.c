@@ -11,7 +11,8 @@
 
 static const char usage[] =
     "usage: ergrid-coordinator --listen HOST:PORT --data-dir DIR\n"
-    "                          [--poll-interval 1s] [--threads N] [--help]\n";
+    "                          [--poll-interval 1s] [--threads N] [--help]\n"
+    "       " API_SECURITY_USAGE;
 
 bool coord_url_valid(const char *s)
 {
@@ -50,6 +51,8 @@ int coordinator_parse_args(int argc, char **argv, coordinator_config *cfg, char 
             snprintf(err, errlen, "unexpected argument '%.100s' (see --help)", arg);
             return 2;
         }
+        if (api_security_switch(&cfg->sec, arg))
+            continue;
         const char *eq = strchr(arg, '=');
         size_t fl = eq ? (size_t)(eq - arg) : strlen(arg);
         if (fl >= sizeof(flag)) {
@@ -59,7 +62,8 @@ int coordinator_parse_args(int argc, char **argv, coordinator_config *cfg, char 
         memcpy(flag, arg, fl);
         flag[fl] = '\0';
         if (strcmp(flag, "--listen") != 0 && strcmp(flag, "--data-dir") != 0 &&
-            strcmp(flag, "--poll-interval") != 0 && strcmp(flag, "--threads") != 0) {
+            strcmp(flag, "--poll-interval") != 0 && strcmp(flag, "--threads") != 0 &&
+            !api_security_knows(flag)) {
             snprintf(err, errlen, "unknown flag '%s' (see --help)", flag);
             return 2;
         }
@@ -71,7 +75,9 @@ int coordinator_parse_args(int argc, char **argv, coordinator_config *cfg, char 
             snprintf(err, errlen, "%s needs a value (see --help)", flag);
             return 2;
         }
-        if (strcmp(flag, "--listen") == 0) {
+        if (api_security_flag(&cfg->sec, flag, val)) {
+            /* checked when loaded (api_security_load) */
+        } else if (strcmp(flag, "--listen") == 0) {
             if (api_parse_listen(val, cfg->host, sizeof(cfg->host), &cfg->port) < 0) {
                 snprintf(err, errlen, "--listen: expected HOST:PORT, got '%.100s'", val);
                 return 2;

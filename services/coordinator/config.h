@@ -7,9 +7,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "security.h"
+
 #define COORD_URL_MAX 512 /* longest broker URL, without the NUL */
 
 typedef struct coordinator_config {
+    api_security sec; /* --tokens, --token-file, TLS (security.h) */
     char host[64];
     uint16_t port;
     char data_dir[1024];

@@ -84,6 +84,7 @@ int coordinator_start(coordinator *c, uint16_t *port)
         .latency = &c->m.latency,
         .latency_mu = &c->mu,
     };
+    api_security_apply(&c->cfg.sec, &sc, NULL);
     c->server = api_server_start(&sc, coordinator_routes, coordinator_nroutes, c, port);
     return c->server ? 0 : -1;
 }

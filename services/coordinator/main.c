@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "api.h"
+#include "security.h"
 #include "config.h"
 #include "context.h"
 #include "coordinator.h"
@@ -25,6 +26,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "ergrid-coordinator: cannot initialise libcurl\n");
         return 1;
     }
+    if (api_security_load(&cfg.sec, cfg.host, err, sizeof(err)) < 0) {
+        fprintf(stderr, "ergrid-coordinator: %s\n", err);
+        return 2;
+    }
     static coordinator c;
     if (coordinator_init(&c, &cfg, err, sizeof(err)) < 0) {
         fprintf(stderr, "ergrid-coordinator: %s\n", err);
@@ -39,7 +44,7 @@ int main(int argc, char **argv)
         http_client_global_cleanup();
         return 1;
     }
-    service_announce(cfg.host, port);
+    service_announce_scheme(api_security_scheme(&cfg.sec), cfg.host, port);
     if (coordinator_start_poller(&c) < 0) {
         service_log("error", "cannot start the poller thread");
         coordinator_stop(&c);
@@ -47,12 +52,14 @@ int main(int argc, char **argv)
         http_client_global_cleanup();
         return 1;
     }
-    service_log("info", "city view at http://%s:%u/ (%zu districts, poll every %llu ms)", cfg.host,
+    service_log("info", "city view at %s://%s:%u/ (%zu districts, poll every %llu ms)",
+                api_security_scheme(&cfg.sec), cfg.host,
                 port, c.nbrokers, (unsigned long long)cfg.poll_interval_ms);
     int sig = service_wait_for_signal();
     service_log("info", "signal %d: stopping", sig);
     coordinator_stop(&c);
     coordinator_release(&c);
+    api_security_release(&cfg.sec);
     http_client_global_cleanup();
     return 0;
 }

@@ -16,16 +16,18 @@ void exec_usage(FILE *out)
           "                       [--heartbeat-interval 1s] [--mode manual|simulate]\n"
           "                       [--simulate-after 5s] [--capacity 1]\n"
           "                       [--advertise-url URL] [--help]\n"
+          "       " API_SECURITY_USAGE
           "Durations accept 500ms, 3s, 1m. --listen 127.0.0.1:0 picks a free port.\n",
           out);
 }
 
 bool exec_url_valid(const char *s)
 {
-    if (!s || strncmp(s, "http://", 7) != 0)
+    size_t skip = s && strncmp(s, "https://", 8) == 0 ? 8 : 7;
+    if (!s || (strncmp(s, "http://", 7) != 0 && skip == 7))
         return false;
     size_t n = strlen(s);
-    if (n <= 7 || n > EXEC_URL_MAX)
+    if (n <= skip || n > EXEC_URL_MAX)
         return false;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
@@ -51,7 +53,7 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 static int copy_url(char *dst, const char *flag, const char *v, char *err, size_t errlen)
 {
     if (!exec_url_valid(v))
-        return fail(err, errlen, "%s: expected an http:// URL of at most %d characters, got '%s'",
+        return fail(err, errlen, "%s: expected an http:// or https:// URL of at most %d characters, got '%s'",
                     flag, EXEC_URL_MAX, v);
     size_t n = strlen(v);
     while (n > 7 && v[n - 1] == '/')
@@ -197,8 +199,21 @@ int exec_parse_args(int argc, char *const argv[], exec_config *cfg, char *err, s
             return EXEC_ARGS_HELP;
         if (strncmp(arg, "--", 2) != 0)
             return fail(err, errlen, "unexpected argument '%s' (see --help)", arg);
+        if (api_security_switch(&c.sec, arg))
+            continue;
         const char *eq = strchr(arg, '=');
         size_t namelen = eq ? (size_t)(eq - arg) : strlen(arg);
+        char name[32];
+        if (namelen < sizeof name) {
+            memcpy(name, arg, namelen);
+            name[namelen] = '\0';
+            if (api_security_knows(name)) {
+                if (!eq && i + 1 >= argc)
+                    return fail(err, errlen, "%s needs a value", name);
+                api_security_flag(&c.sec, name, eq ? eq + 1 : argv[++i]);
+                continue;
+            }
+        }
         int f = -1;
         for (int k = 0; k < F__COUNT; k++) {
             if (strlen(flag_names[k]) == namelen && strncmp(flag_names[k], arg, namelen) == 0) {

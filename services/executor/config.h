@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "coord.h"
+#include "security.h"
 
 #define EXEC_URL_MAX      512
 #define EXEC_MAX_CAPS     32
@@ -32,6 +33,7 @@ typedef struct exec_config {
     uint64_t simulate_after_ms;           /* default 5000 */
     unsigned capacity;                    /* default 1 */
     char advertise_url[EXEC_URL_MAX + 1]; /* "" when not given */
+    api_security sec;                     /* --tokens, --token-file, TLS (security.h) */
 } exec_config;
 
 enum { EXEC_ARGS_OK = 0, EXEC_ARGS_HELP = 1, EXEC_ARGS_ERROR = 2 };

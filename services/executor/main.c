@@ -36,6 +36,10 @@ int main(int argc, char **argv)
         service_log("error", "cannot initialise the HTTP client");
         return 1;
     }
+    if (api_security_load(&cfg.sec, cfg.listen_host, err, sizeof err) < 0) {
+        fprintf(stderr, "ergrid-executor: %s\n", err);
+        return 2;
+    }
     if (service_mkdir_p(cfg.data_dir) != 0) {
         service_log("error", "cannot create data dir %s: %s", cfg.data_dir, strerror(errno));
         return 1;
@@ -60,6 +64,8 @@ int main(int argc, char **argv)
         .port = cfg.listen_port,
         .on_request = exec_on_request,
     };
+    /* a unit credential reports for this terminal's unit only */
+    api_security_apply(&cfg.sec, &scfg, cfg.id);
     uint16_t port = 0;
     api_server *srv = api_server_start(&scfg, exec_routes, exec_nroutes, &e, &port);
     if (!srv) {
@@ -71,9 +77,10 @@ int main(int argc, char **argv)
     if (cfg.advertise_url[0])
         snprintf(e.unit_url, sizeof e.unit_url, "%s", cfg.advertise_url);
     else
-        snprintf(e.unit_url, sizeof e.unit_url, "http://%s:%u", cfg.listen_host, port);
+        snprintf(e.unit_url, sizeof e.unit_url, "%s://%s:%u",
+                 api_security_scheme(&cfg.sec), cfg.listen_host, port);
     pthread_mutex_unlock(&e.mu);
-    service_announce(cfg.listen_host, port);
+    service_announce_scheme(api_security_scheme(&cfg.sec), cfg.listen_host, port);
     service_log("info", "unit %s (%s, capacity %u, %s mode) listening on %s:%u, broker %s", cfg.id,
                 cfg.kind, cfg.capacity, cfg.mode == EXEC_MODE_SIMULATE ? "simulate" : "manual",
                 cfg.listen_host, port, cfg.broker);
@@ -91,6 +98,7 @@ int main(int argc, char **argv)
     api_server_stop(srv);
     if (joined) {
         exec_release(&e);
+        api_security_release(&cfg.sec);
         http_client_global_cleanup();
     } else {
         service_log("warn", "a network call was still running at exit");

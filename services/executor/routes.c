@@ -5,12 +5,12 @@
 #include "handlers_health.h"
 
 const api_route exec_routes[] = {
-    {"GET", "/v1/health", h_health, ROLE_ANY, API_BODY_NONE},
-    {"GET", "/metrics", h_metrics, ROLE_ANY, API_BODY_NONE},
-    {"POST", "/v1/assignments", h_assign, ROLE_PEER, API_BODY_JSON},
-    {"GET", "/v1/assignments", h_list, ROLE_ANY, API_BODY_NONE},
-    {"GET", "/v1/assignments/{job_id}", h_get, ROLE_ANY, API_BODY_NONE},
-    {"DELETE", "/v1/assignments/{job_id}", h_revoke, ROLE_PEER, API_BODY_NONE},
-    {"POST", "/v1/assignments/{job_id}/result", h_result, ROLE_CLIENT, API_BODY_JSON},
+    {"GET", "/v1/health", h_health, API_ACCESS_OPEN, API_BODY_NONE},
+    {"GET", "/metrics", h_metrics, API_ACCESS(API_ALL_ROLES), API_BODY_NONE},
+    {"POST", "/v1/assignments", h_assign, API_ACCESS(API_PEER | API_OPERATOR), API_BODY_JSON},
+    {"GET", "/v1/assignments", h_list, API_ACCESS(API_ALL_ROLES), API_BODY_NONE},
+    {"GET", "/v1/assignments/{job_id}", h_get, API_ACCESS(API_ALL_ROLES), API_BODY_NONE},
+    {"DELETE", "/v1/assignments/{job_id}", h_revoke, API_ACCESS(API_PEER | API_OPERATOR), API_BODY_NONE},
+    {"POST", "/v1/assignments/{job_id}/result", h_result, API_ACCESS_SELF(API_UNIT | API_DISPATCHER | API_OPERATOR), API_BODY_JSON},
 };
 const size_t exec_nroutes = sizeof exec_routes / sizeof exec_routes[0];

@@ -564,7 +564,9 @@ END_TEST
 START_TEST(url_validation)
 {
     ck_assert(exec_url_valid("http://127.0.0.1:7101"));
-    ck_assert(!exec_url_valid("https://x"));
+    ck_assert(exec_url_valid("https://x")); /* TLS (docs/SECURITY.md) */
+    ck_assert(!exec_url_valid("https://"));
+    ck_assert(!exec_url_valid("ftp://x"));
     ck_assert(!exec_url_valid("http://"));
     ck_assert(!exec_url_valid("http://a b"));
     ck_assert(!exec_url_valid(NULL));
