@@ -159,9 +159,12 @@ def test_dashboard_with_tokens_asks_for_a_viewer_token_and_shows_the_city_with_o
     t = CityTokens(tmp_path)
     viewer = t.make("viewer", "console")
     dispatcher = t.make("dispatcher", "console")
-    coord = cluster.coordinator(extra=["--poll-interval", "300ms"] + t.own("dispatcher", "coordinator"))
-    b = cluster.broker("Downtown", extra=["--coordinator", coord.url] + t.own("peer", "Downtown"))
-    cluster.executor("EMS-3", "ems", EMS, b, extra=t.own("unit", "EMS-3"))
+    # Every token before any service starts: each reads the file once.
+    own = {who: t.own(*who) for who in (("dispatcher", "coordinator"), ("peer", "Downtown"),
+                                         ("unit", "EMS-3"))}
+    coord = cluster.coordinator(extra=["--poll-interval", "300ms"] + own["dispatcher", "coordinator"])
+    b = cluster.broker("Downtown", extra=["--coordinator", coord.url] + own["peer", "Downtown"])
+    cluster.executor("EMS-3", "ems", EMS, b, extra=own["unit", "EMS-3"])
 
     def read(url):
         r = request("GET", url, headers=bearer(viewer))
