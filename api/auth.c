@@ -22,11 +22,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-
 static const char *const role_names[API_ROLE__COUNT] = {
-    [API_ROLE_NONE] = "none",         [API_ROLE_VIEWER] = "viewer",
-    [API_ROLE_DISPATCHER] = "dispatcher", [API_ROLE_UNIT] = "unit",
-    [API_ROLE_PEER] = "peer",         [API_ROLE_OPERATOR] = "operator",
+    [API_ROLE_NONE] = "none", [API_ROLE_VIEWER] = "viewer", [API_ROLE_DISPATCHER] = "dispatcher",
+    [API_ROLE_UNIT] = "unit", [API_ROLE_PEER] = "peer",     [API_ROLE_OPERATOR] = "operator",
 };
 
 const char *api_role_name(api_role_id r)
@@ -251,14 +249,14 @@ static int parse_line(const char *line, size_t len, credential *c, char *why, si
         c->digest[i] = (uint8_t)(hi << 4 | lo);
     }
     if (n == 1) {
-        snprintf(why, whylen, "a role must follow the digest (viewer, dispatcher, unit, peer, "
-                              "operator)");
+        snprintf(why, whylen,
+                 "a role must follow the digest (viewer, dispatcher, unit, peer, "
+                 "operator)");
         return -1;
     }
     if (f[1].len >= sizeof(role) ||
         (memcpy(role, f[1].p, f[1].len), role[f[1].len] = '\0', api_role_parse(role, &r) < 0)) {
-        snprintf(why, whylen,
-                 "unknown role '%.*s' (viewer, dispatcher, unit, peer, operator)",
+        snprintf(why, whylen, "unknown role '%.*s' (viewer, dispatcher, unit, peer, operator)",
                  (int)(f[1].len > 32 ? 32 : f[1].len), f[1].p);
         return -1;
     }

@@ -15,11 +15,11 @@
 #include "util.h"
 #include "router.h"
 
-#define API_DIGEST_LEN      32  /* SHA-256 */
-#define API_TOKEN_MIN       16  /* bytes of a token, printable ASCII, no space */
+#define API_DIGEST_LEN      32 /* SHA-256 */
+#define API_TOKEN_MIN       16 /* bytes of a token, printable ASCII, no space */
 #define API_TOKEN_MAX       256
-#define API_TOKENS_LINE_MAX 1024             /* bytes of one line of a tokens file */
-#define API_TOKENS_MAX      65536            /* credentials in one tokens file */
+#define API_TOKENS_LINE_MAX 1024               /* bytes of one line of a tokens file */
+#define API_TOKENS_MAX      65536              /* credentials in one tokens file */
 #define API_TOKENS_FILE_MAX ((size_t)16 << 20) /* bytes of a tokens file */
 
 /* Who is calling, as a handler sees it (api_caller in request.h). */

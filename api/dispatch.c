@@ -52,8 +52,8 @@ void api_dispatcher_metrics(api_dispatcher *d, strbuf *sb)
                 head = true;
             }
             strbuf_addf(sb, "ergrid_auth_refusals_total{route=\"%s %s\",reason=\"%s\"} %llu\n",
-                        d->routes[i].method, d->routes[i].pattern,
-                        api_refusal_name((api_refusal)j), (unsigned long long)n);
+                        d->routes[i].method, d->routes[i].pattern, api_refusal_name((api_refusal)j),
+                        (unsigned long long)n);
         }
     }
 }
@@ -72,8 +72,8 @@ static bool authorise(const api_dispatcher *d, const api_route *r, api_request *
 
     switch (api_bearer_token(api_header(req, "Authorization"), &tok, &len)) {
     case API_BEARER_MISSING:
-        api_reply_refused(res, API_REFUSAL_MISSING, "this route needs an Authorization: "
-                                                    "Bearer token");
+        api_reply_refused(res, API_REFUSAL_MISSING,
+                          "this route needs an Authorization: Bearer token");
         return false;
     case API_BEARER_MALFORMED:
         api_reply_refused(res, API_REFUSAL_MALFORMED,

@@ -76,7 +76,7 @@ void api_reply_json(api_response *res, unsigned status, json_t *body)
 }
 
 __attribute__((format(printf, 3, 0))) static void error_reply(api_response *res, api_err code,
-                                                               const char *fmt, va_list ap)
+                                                              const char *fmt, va_list ap)
 {
     response_clear(res);
     res->body = error_object(code, fmt, ap);
@@ -98,9 +98,9 @@ void api_reply_error(api_response *res, api_err code, const char *fmt, ...)
 const char *api_refusal_name(api_refusal why)
 {
     static const char *const names[API_REFUSAL__COUNT] = {
-        [API_REFUSAL_NONE] = "none",       [API_REFUSAL_MISSING] = "missing",
+        [API_REFUSAL_NONE] = "none",           [API_REFUSAL_MISSING] = "missing",
         [API_REFUSAL_MALFORMED] = "malformed", [API_REFUSAL_UNKNOWN] = "unknown",
-        [API_REFUSAL_ROLE] = "role",       [API_REFUSAL_SUBJECT] = "subject",
+        [API_REFUSAL_ROLE] = "role",           [API_REFUSAL_SUBJECT] = "subject",
     };
 
     return (unsigned)why < API_REFUSAL__COUNT ? names[why] : "none";

@@ -37,14 +37,14 @@ typedef enum api_role_id {
 /* Who may call a route: a set of roles (bits), or API_OPEN_ROUTE for a
  * route that takes no credential at all (health, the dashboard page). The
  * operator may call every route, whatever its set says. */
-#define API_ROLE_BIT(r)   (1u << (r))
-#define API_VIEWER        API_ROLE_BIT(API_ROLE_VIEWER)
-#define API_DISPATCHER    API_ROLE_BIT(API_ROLE_DISPATCHER)
-#define API_UNIT          API_ROLE_BIT(API_ROLE_UNIT)
-#define API_PEER          API_ROLE_BIT(API_ROLE_PEER)
-#define API_OPERATOR      API_ROLE_BIT(API_ROLE_OPERATOR)
-#define API_ALL_ROLES     (API_VIEWER | API_DISPATCHER | API_UNIT | API_PEER | API_OPERATOR)
-#define API_OPEN_ROUTE    (1u << 15)
+#define API_ROLE_BIT(r) (1u << (r))
+#define API_VIEWER      API_ROLE_BIT(API_ROLE_VIEWER)
+#define API_DISPATCHER  API_ROLE_BIT(API_ROLE_DISPATCHER)
+#define API_UNIT        API_ROLE_BIT(API_ROLE_UNIT)
+#define API_PEER        API_ROLE_BIT(API_ROLE_PEER)
+#define API_OPERATOR    API_ROLE_BIT(API_ROLE_OPERATOR)
+#define API_ALL_ROLES   (API_VIEWER | API_DISPATCHER | API_UNIT | API_PEER | API_OPERATOR)
+#define API_OPEN_ROUTE  (1u << 15)
 
 /* Where the subject of a bound role (unit, peer) must appear in a request
  * for it to be served; a mismatch is 403. Roles without a subject
@@ -66,11 +66,26 @@ typedef struct api_access {
     unsigned char param; /* API_SUBJECT_PATH */
 } api_access;
 
-#define API_ACCESS_OPEN                   {API_OPEN_ROUTE, API_SUBJECT_NONE, NULL, 0}
-#define API_ACCESS(roles)                 {(roles), API_SUBJECT_NONE, NULL, 0}
-#define API_ACCESS_PATH(roles, param)     {(roles), API_SUBJECT_PATH, NULL, (param)}
-#define API_ACCESS_BODY(roles, field)     {(roles), API_SUBJECT_BODY, (field), 0}
-#define API_ACCESS_SELF(roles)            {(roles), API_SUBJECT_SELF, NULL, 0}
+#define API_ACCESS_OPEN                                                                            \
+    {                                                                                              \
+        API_OPEN_ROUTE, API_SUBJECT_NONE, NULL, 0                                                  \
+    }
+#define API_ACCESS(roles)                                                                          \
+    {                                                                                              \
+        (roles), API_SUBJECT_NONE, NULL, 0                                                         \
+    }
+#define API_ACCESS_PATH(roles, param)                                                              \
+    {                                                                                              \
+        (roles), API_SUBJECT_PATH, NULL, (param)                                                   \
+    }
+#define API_ACCESS_BODY(roles, field)                                                              \
+    {                                                                                              \
+        (roles), API_SUBJECT_BODY, (field), 0                                                      \
+    }
+#define API_ACCESS_SELF(roles)                                                                     \
+    {                                                                                              \
+        (roles), API_SUBJECT_SELF, NULL, 0                                                         \
+    }
 
 /* The names the tables used before credentials were checked, for tables
  * (tests, fuzz targets, the bench's stub) where who calls does not matter:

@@ -94,15 +94,15 @@ static void reload(void *arg)
                     api_auth_count(s->auth, API_ROLE_NONE), api_auth_path(s->auth));
 }
 
-int api_security_load(api_security *s, const char *host, char *err, size_t errlen)
+int api_security_load(api_security *s, const char *host, uint16_t port, char *err, size_t errlen)
 {
     char tok[API_TOKEN_MAX + 1];
 
     if (!s->tokens && !s->insecure_no_auth && !api_host_is_loopback(host)) {
         snprintf(err, errlen,
-                 "refusing to listen on %s without --tokens (use --insecure-no-auth to serve "
-                 "anyone)",
-                 host);
+                 "refusing to listen on %s:%u without --tokens (use --insecure-no-auth to "
+                 "serve anyone)",
+                 host, (unsigned)port);
         return -1;
     }
     if (!s->tls_cert != !s->tls_key) {
@@ -138,13 +138,13 @@ int api_security_load(api_security *s, const char *host, char *err, size_t errle
     }
     if (s->auth) {
         service_on_sighup(reload, s);
-        service_log("info", "checking credentials: %zu from %s", api_auth_count(s->auth,
-                    API_ROLE_NONE), api_auth_path(s->auth));
+        service_log("info", "checking credentials: %zu from %s",
+                    api_auth_count(s->auth, API_ROLE_NONE), api_auth_path(s->auth));
     } else if (s->insecure_no_auth) {
         char msg[256];
         snprintf(msg, sizeof(msg),
-                 "--insecure-no-auth: serving anyone who can reach %s, without credentials",
-                 host);
+                 "--insecure-no-auth: serving anyone who can reach %s:%u, without credentials",
+                 host && *host ? host : "127.0.0.1", (unsigned)port);
         service_nag(msg);
     }
     return 0;

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "auth.h"
 #include "http_server.h"
@@ -40,13 +41,13 @@ bool api_security_knows(const char *flag);
 /* 127.0.0.0/8, "localhost" or "" (which the server binds as 127.0.0.1). */
 bool api_host_is_loopback(const char *host);
 
-/* Applies the settings for a service about to listen on host: refuses a
+/* Applies the settings for a service about to listen on host:port: refuses a
  * non-loopback host without --tokens or --insecure-no-auth (before
  * anything binds), reads the tokens file, the outgoing token (handed to
  * http_client), the CA bundle and the certificate and key; registers the
  * SIGHUP reload and, with --insecure-no-auth, the recurring warning.
  * -1 with the message in err (the caller exits 2). Call once, from main. */
-int api_security_load(api_security *s, const char *host, char *err, size_t errlen);
+int api_security_load(api_security *s, const char *host, uint16_t port, char *err, size_t errlen);
 /* Gives the server config the credentials to check and the TLS
  * certificate; self is the subject of API_SUBJECT_SELF routes (may be
  * NULL). s must outlive the server. */

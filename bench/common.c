@@ -1,6 +1,8 @@
 /* Shared helpers of ergrid-bench: service processes, the HTTP client,
  * threads, latency statistics and the summary lines. */
 #include <curl/curl.h>
+#include <gnutls/crypto.h>
+#include <gnutls/gnutls.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -18,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "bench.h"
 
 /* ---- options ---- */
@@ -174,6 +177,73 @@ const char *bin_path(const char *kind)
     return path;
 }
 
+/* ---- --auth: one operator credential and a private CA ---- */
+
+/* Made once per run, in a directory of its own (the temporary root is
+ * replaced between benchmarks). The operator role is what the bench's
+ * client needs (it registers units and reports for them); a service's
+ * check costs the same whatever role it finds. */
+static char g_auth_dir[256], g_auth_header[128];
+static char g_tokens[320], g_secret[320], g_ca[320], g_cert[320], g_key[320];
+
+static void auth_remove(void)
+{
+    if (g_auth_dir[0] && !g_opts.keep)
+        nftw(g_auth_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static int write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    int rc = f && fputs(text, f) >= 0 ? 0 : -1;
+    if (f && fclose(f) != 0)
+        rc = -1;
+    return rc;
+}
+
+int bench_auth_prepare(void)
+{
+    uint8_t raw[32], d[API_DIGEST_LEN];
+    char tok[65], hex[65], line[160], secret[80], cmd[2048];
+
+    if (g_auth_dir[0])
+        return 0;
+    snprintf(g_auth_dir, sizeof(g_auth_dir), "/tmp/ergrid-bench-auth-XXXXXX");
+    if (!mkdtemp(g_auth_dir)) {
+        g_auth_dir[0] = '\0';
+        bench_fail("--auth: mkdtemp: %s", strerror(errno));
+        return -1;
+    }
+    atexit(auth_remove);
+    snprintf(g_tokens, sizeof(g_tokens), "%s/tokens", g_auth_dir);
+    snprintf(g_secret, sizeof(g_secret), "%s/secret", g_auth_dir);
+    snprintf(g_ca, sizeof(g_ca), "%s/ca.pem", g_auth_dir);
+    snprintf(g_cert, sizeof(g_cert), "%s/srv.pem", g_auth_dir);
+    snprintf(g_key, sizeof(g_key), "%s/srv.key", g_auth_dir);
+    if (gnutls_rnd(GNUTLS_RND_KEY, raw, sizeof(raw)) != 0)
+        return bench_fail("--auth: no random bytes"), -1;
+    api_digest_hex(raw, tok);
+    api_sha256(tok, strlen(tok), d);
+    api_digest_hex(d, hex);
+    snprintf(line, sizeof(line), "%s operator bench\n", hex);
+    snprintf(g_auth_header, sizeof(g_auth_header), "Authorization: Bearer %s", tok);
+    snprintf(secret, sizeof(secret), "%s\n", tok);
+    if (write_text(g_tokens, line) < 0 || write_text(g_secret, secret) < 0)
+        return bench_fail("--auth: cannot write %s", g_auth_dir), -1;
+    /* EC P-256, the usual choice for a server certificate today. */
+    snprintf(cmd, sizeof(cmd),
+             "(cd '%s' && ec='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes' && "
+             "openssl req -x509 $ec -keyout ca.key -out ca.pem -days 2 -subj '/CN=bench CA' && "
+             "openssl req $ec -keyout srv.key -out srv.csr -subj /CN=127.0.0.1 && "
+             "printf 'subjectAltName=IP:127.0.0.1\\nextendedKeyUsage=serverAuth\\n' > ext && "
+             "openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+             "-out srv.pem -days 2 -extfile ext) >/dev/null 2>&1",
+             g_auth_dir);
+    if (system(cmd) != 0)
+        return bench_fail("--auth: openssl could not make the certificates"), -1;
+    return 0;
+}
+
 /* ---- processes ---- */
 
 #define MAX_SVC 64
@@ -324,15 +394,16 @@ static int spawn(svc *s)
     line[n] = '\0';
     close(pfd[0]);
     unsigned port = 0;
-    if (!done || sscanf(line, "listening on http://127.0.0.1:%u", &port) != 1 || !port ||
-        port > 65535) {
+    char scheme[8] = "";
+    if (!done || sscanf(line, "listening on %5[a-z]://127.0.0.1:%u", scheme, &port) != 2 ||
+        (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) || !port || port > 65535) {
         bench_fail("%s did not announce its port (got '%s'); its log:", s->name, line);
         log_tail(s->log);
         svc_stop(s);
         return -1;
     }
     s->port = (uint16_t)port;
-    snprintf(s->url, sizeof(s->url), "http://127.0.0.1:%u", port);
+    snprintf(s->url, sizeof(s->url), "%s://127.0.0.1:%u", scheme, port);
     return 0;
 }
 
@@ -365,7 +436,19 @@ int svc_start_bin(svc *s, const char *name, const char *bin, const char *const *
 
 int svc_start(svc *s, const char *name, const char *kind, const char *const *args)
 {
-    return svc_start_bin(s, name, bin_path(kind), args, true);
+    const char *all[48];
+    size_t n = 0;
+
+    if (!g_opts.auth)
+        return svc_start_bin(s, name, bin_path(kind), args, true);
+    for (size_t i = 0; args && args[i] && n < 30; i++)
+        all[n++] = args[i];
+    const char *extra[] = {"--tokens", g_tokens,    "--token-file", g_secret,    "--tls-cert",
+                           g_cert,     "--tls-key", g_key,          "--ca-file", g_ca};
+    for (size_t i = 0; i < sizeof(extra) / sizeof(extra[0]); i++)
+        all[n++] = extra[i];
+    all[n] = NULL;
+    return svc_start_bin(s, name, bin_path(kind), all, true);
 }
 
 bool bin_help_mentions(const char *bin, const char *word)
@@ -502,6 +585,10 @@ int hc_init(hc *h)
     struct curl_slist *hd = curl_slist_append(NULL, "Content-Type: application/json");
     hd = curl_slist_append(hd, "Accept: application/json");
     hd = curl_slist_append(hd, "Expect:");
+    if (g_opts.auth && g_auth_header[0]) {
+        hd = curl_slist_append(hd, g_auth_header);
+        curl_easy_setopt(c, CURLOPT_CAINFO, g_ca);
+    }
     h->curl = c;
     h->headers = hd;
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);

@@ -145,8 +145,8 @@ int broker_start(broker *b, uint16_t *port)
     if (b->cfg.advertise_url[0])
         snprintf(b->self_url, sizeof(b->self_url), "%s", b->cfg.advertise_url);
     else
-        snprintf(b->self_url, sizeof(b->self_url), "%s://%s:%u",
-                 api_security_scheme(&b->cfg.sec), b->cfg.host, *port);
+        snprintf(b->self_url, sizeof(b->self_url), "%s://%s:%u", api_security_scheme(&b->cfg.sec),
+                 b->cfg.host, *port);
     if (outbox_start(&b->ob) < 0 ||
         !start_thread(&b->monitor_thr, &b->monitor_started, monitor_main, b) ||
         !start_thread(&b->dispatch_thr, &b->dispatch_started, dispatch_drain_main, b) ||

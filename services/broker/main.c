@@ -28,7 +28,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "ergrid-broker: cannot initialise libcurl\n");
         return 1;
     }
-    if (api_security_load(&cfg.sec, cfg.host, err, sizeof(err)) < 0) {
+    if (api_security_load(&cfg.sec, cfg.host, cfg.port, err, sizeof(err)) < 0) {
         fprintf(stderr, "ergrid-broker: %s\n", err);
         return 2;
     }

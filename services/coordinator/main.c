@@ -26,7 +26,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "ergrid-coordinator: cannot initialise libcurl\n");
         return 1;
     }
-    if (api_security_load(&cfg.sec, cfg.host, err, sizeof(err)) < 0) {
+    if (api_security_load(&cfg.sec, cfg.host, cfg.port, err, sizeof(err)) < 0) {
         fprintf(stderr, "ergrid-coordinator: %s\n", err);
         return 2;
     }
@@ -53,8 +53,8 @@ int main(int argc, char **argv)
         return 1;
     }
     service_log("info", "city view at %s://%s:%u/ (%zu districts, poll every %llu ms)",
-                api_security_scheme(&cfg.sec), cfg.host,
-                port, c.nbrokers, (unsigned long long)cfg.poll_interval_ms);
+                api_security_scheme(&cfg.sec), cfg.host, port, c.nbrokers,
+                (unsigned long long)cfg.poll_interval_ms);
     int sig = service_wait_for_signal();
     service_log("info", "signal %d: stopping", sig);
     coordinator_stop(&c);

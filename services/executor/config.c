@@ -53,7 +53,8 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 static int copy_url(char *dst, const char *flag, const char *v, char *err, size_t errlen)
 {
     if (!exec_url_valid(v))
-        return fail(err, errlen, "%s: expected an http:// or https:// URL of at most %d characters, got '%s'",
+        return fail(err, errlen,
+                    "%s: expected an http:// or https:// URL of at most %d characters, got '%s'",
                     flag, EXEC_URL_MAX, v);
     size_t n = strlen(v);
     while (n > 7 && v[n - 1] == '/')

@@ -36,7 +36,7 @@ int main(int argc, char **argv)
         service_log("error", "cannot initialise the HTTP client");
         return 1;
     }
-    if (api_security_load(&cfg.sec, cfg.listen_host, err, sizeof err) < 0) {
+    if (api_security_load(&cfg.sec, cfg.listen_host, cfg.listen_port, err, sizeof err) < 0) {
         fprintf(stderr, "ergrid-executor: %s\n", err);
         return 2;
     }
@@ -77,8 +77,8 @@ int main(int argc, char **argv)
     if (cfg.advertise_url[0])
         snprintf(e.unit_url, sizeof e.unit_url, "%s", cfg.advertise_url);
     else
-        snprintf(e.unit_url, sizeof e.unit_url, "%s://%s:%u",
-                 api_security_scheme(&cfg.sec), cfg.listen_host, port);
+        snprintf(e.unit_url, sizeof e.unit_url, "%s://%s:%u", api_security_scheme(&cfg.sec),
+                 cfg.listen_host, port);
     pthread_mutex_unlock(&e.mu);
     service_announce_scheme(api_security_scheme(&cfg.sec), cfg.listen_host, port);
     service_log("info", "unit %s (%s, capacity %u, %s mode) listening on %s:%u, broker %s", cfg.id,

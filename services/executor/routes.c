@@ -10,7 +10,9 @@ const api_route exec_routes[] = {
     {"POST", "/v1/assignments", h_assign, API_ACCESS(API_PEER | API_OPERATOR), API_BODY_JSON},
     {"GET", "/v1/assignments", h_list, API_ACCESS(API_ALL_ROLES), API_BODY_NONE},
     {"GET", "/v1/assignments/{job_id}", h_get, API_ACCESS(API_ALL_ROLES), API_BODY_NONE},
-    {"DELETE", "/v1/assignments/{job_id}", h_revoke, API_ACCESS(API_PEER | API_OPERATOR), API_BODY_NONE},
-    {"POST", "/v1/assignments/{job_id}/result", h_result, API_ACCESS_SELF(API_UNIT | API_DISPATCHER | API_OPERATOR), API_BODY_JSON},
+    {"DELETE", "/v1/assignments/{job_id}", h_revoke, API_ACCESS(API_PEER | API_OPERATOR),
+     API_BODY_NONE},
+    {"POST", "/v1/assignments/{job_id}/result", h_result,
+     API_ACCESS_SELF(API_UNIT | API_DISPATCHER | API_OPERATOR), API_BODY_JSON},
 };
 const size_t exec_nroutes = sizeof exec_routes / sizeof exec_routes[0];

@@ -10,11 +10,10 @@
 #include "auth.h"
 #include "util.h"
 
-static const char usage[] =
-    "usage: ergrid-token ROLE [SUBJECT]\n"
-    "  ROLE: viewer, dispatcher, operator (SUBJECT optional: a label),\n"
-    "        unit (SUBJECT: the unit id), peer (SUBJECT: the district id)\n"
-    "Prints the new token, then its line for the --tokens file.\n";
+static const char usage[] = "usage: ergrid-token ROLE [SUBJECT]\n"
+                            "  ROLE: viewer, dispatcher, operator (SUBJECT optional: a label),\n"
+                            "        unit (SUBJECT: the unit id), peer (SUBJECT: the district id)\n"
+                            "Prints the new token, then its line for the --tokens file.\n";
 
 static int bad(const char *why)
 {

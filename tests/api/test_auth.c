@@ -78,10 +78,8 @@ START_TEST(test_bearer_header)
     ck_assert_int_eq(api_bearer_token("", &tok, &len), API_BEARER_MALFORMED);
     ck_assert_int_eq(api_bearer_token("Bearer", &tok, &len), API_BEARER_MALFORMED);
     ck_assert_int_eq(api_bearer_token("Bearer ", &tok, &len), API_BEARER_MALFORMED);
-    ck_assert_int_eq(api_bearer_token("Basic abcdefghijklmnop", &tok, &len),
-                     API_BEARER_MALFORMED);
-    ck_assert_int_eq(api_bearer_token("Bearerabcdefghijklmnop", &tok, &len),
-                     API_BEARER_MALFORMED);
+    ck_assert_int_eq(api_bearer_token("Basic abcdefghijklmnop", &tok, &len), API_BEARER_MALFORMED);
+    ck_assert_int_eq(api_bearer_token("Bearerabcdefghijklmnop", &tok, &len), API_BEARER_MALFORMED);
     /* too short, a space inside, a control byte, too long */
     ck_assert_int_eq(api_bearer_token("Bearer abcdefghijklmno", &tok, &len), API_BEARER_MALFORMED);
     ck_assert_int_eq(api_bearer_token("Bearer abcdefgh ijklmnopq", &tok, &len),
@@ -158,7 +156,8 @@ START_TEST(test_tokens_file_malformed)
     } bad[] = {
         {"abc viewer\n", "tokens:1: the first field must be the SHA-256"},
         {H64 "0 viewer\n", "tokens:1: the first field must be the SHA-256"},
-        {"# ok\n" "0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef viewer\n",
+        {"# ok\n"
+         "0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef viewer\n",
          "tokens:2: the first field must be the SHA-256"},
         {"g123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef viewer\n",
          "(character 1 is not one)"},
@@ -170,7 +169,8 @@ START_TEST(test_tokens_file_malformed)
         {H64 " unit u1 extra\n", "tokens:1: extra field 'extra' after the subject"},
         {H64 " viewer a b\n", "tokens:1: extra field 'b'"},
         {H64 " unit u/1\n", "tokens:1: subject 'u/1' is not an id"},
-        {H64 " viewer " "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n",
+        {H64 " viewer "
+             "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n",
          "tokens:1: subject"},
         {H64 " viewer\n" H64 " dispatcher\n", "tokens:2: the same digest as line 1"},
     };
@@ -336,8 +336,8 @@ static void disp_setup(void)
 {
     char text[1024] = "", h[65];
     static const char *const lines[] = {
-        [API_ROLE_VIEWER] = "viewer",  [API_ROLE_DISPATCHER] = "dispatcher desk",
-        [API_ROLE_UNIT] = "unit u1",   [API_ROLE_PEER] = "peer d1",
+        [API_ROLE_VIEWER] = "viewer",     [API_ROLE_DISPATCHER] = "dispatcher desk",
+        [API_ROLE_UNIT] = "unit u1",      [API_ROLE_PEER] = "peer d1",
         [API_ROLE_OPERATOR] = "operator",
     };
 

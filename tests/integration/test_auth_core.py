@@ -155,7 +155,7 @@ def run_broker(tmp_path, *args, timeout=10):
 def test_non_loopback_needs_tokens(tmp_path):
     r = run_broker(tmp_path, "--listen", "0.0.0.0:0")
     assert r.returncode == 2, r
-    assert ("ergrid-broker: refusing to listen on 0.0.0.0 without --tokens (use "
+    assert ("ergrid-broker: refusing to listen on 0.0.0.0:0 without --tokens (use "
             "--insecure-no-auth to serve anyone)") in r.stderr, r.stderr
     assert r.stdout == "", "nothing may be announced: %r" % r.stdout
 
@@ -208,3 +208,57 @@ def test_sighup_reloads_tokens(cluster, tmp_path):
     wait_until(lambda: status(gone) == 401, 10, message="the removed line revokes its token")
     assert status(keep) == 200
     assert b.alive()
+
+
+def test_lending_across_districts_with_tokens(cluster, tmp_path):
+    """Uptown borrows Downtown's fire unit: the claim (peer token, owner
+    Uptown), the assignment (Downtown's peer token at the terminal), the
+    report to the owner broker (the unit's token), the release (Uptown's
+    peer token); another district can neither claim nor release in
+    Uptown's name."""
+    city = City(tmp_path)
+    coord = cluster.coordinator(extra=["--poll-interval", "300ms"] + city.args("coordinator"))
+    common = ["--coordinator", coord.url, "--sync-interval", "1s"]
+    down = cluster.broker("Downtown", extra=common + city.args("Downtown"))
+    up = cluster.broker("Uptown", extra=common + city.args("Uptown"))
+    term = cluster.executor("LAFD-1", "fire", FIRE, down, extra=city.args("LAFD-1"))
+    cluster.executor("EMS-3", "ems", EMS, up, extra=city.args("EMS-3"))
+
+    def copy_at_uptown():
+        r = city.call("viewer", "GET", up.url + "/v1/units/LAFD-1")
+        return r.status == 200 and r.json["unit"]["status"] == "available"
+    wait_until(copy_at_uptown, 30, message="Uptown sees Downtown's unit (metadata pull)")
+
+    js = expect(city.call("dispatcher", "POST", up.url + "/v1/jobs",
+                          {"id": "fire-L", "type": "building_fire", "severity": "high",
+                           "required_capabilities": ["firefighting"]}), 201, "submit at Uptown")
+
+    def lent():
+        r = city.call("viewer", "GET", up.url + "/v1/jobs/fire-L")
+        return r.status == 200 and r.json["job"]["unit_id"] == "LAFD-1"
+    wait_until(lent, 20, message="Uptown's job assigned to the borrowed unit")
+    attempt = city.call("viewer", "GET", up.url + "/v1/jobs/fire-L").json["job"]["attempt"]
+    assert js["job"]["id"] == "fire-L"
+
+    # Downtown's own peer token cannot end Uptown's claim, nor claim in its name.
+    release = {"job_id": "fire-L", "attempt": attempt, "reason": "finished"}
+    assert_error(city.call("Downtown", "POST", down.url + "/v1/units/LAFD-1/release", release),
+                 403, "forbidden", "release of another district's claim")
+    claim = {"job": {"id": "fire-X", "required_capabilities": ["firefighting"]}, "attempt": 1,
+             "owner": "Uptown", "owner_url": up.url}
+    assert_error(city.call("Downtown", "POST", down.url + "/v1/units/LAFD-1/claim", claim),
+                 403, "forbidden", "claim in another district's name")
+    unit = expect(city.call("viewer", "GET", down.url + "/v1/units/LAFD-1"), 200, "unit")["unit"]
+    assert unit["status"] != "available", unit
+
+    expect(city.call("LAFD-1", "POST", term.url + "/v1/assignments/fire-L/result",
+                     {"outcome": "completed"}), 201, "report at the terminal")
+
+    def done():
+        job = city.call("viewer", "GET", up.url + "/v1/jobs/fire-L").json["job"]
+        u = city.call("viewer", "GET", down.url + "/v1/units/LAFD-1").json["unit"]
+        return job["status"] == "completed" and u["status"] == "available"
+    wait_until(done, 20, message="completed at Uptown, the claim released at Downtown")
+    blob = every_output(cluster)
+    for name, tok in city.tokens.items():
+        assert tok not in blob, "the token of %s leaked" % name
