@@ -3,6 +3,7 @@
 #define API_H
 #include "api_errors.h"
 #include "json_fields.h"
+#include "json_scan.h"
 #include "router.h"
 #include "reply.h"
 #include "request.h"

@@ -95,6 +95,9 @@ void http_reply_release(http_reply *r)
         return;
     json_decref(r->body);
     r->body = NULL;
+    free(r->raw);
+    r->raw = NULL;
+    r->raw_len = 0;
 }
 
 typedef struct sink {
@@ -309,8 +312,15 @@ int http_json(const char *method, const char *url, const json_t *body, const htt
         rc = perform(c, method, url, payload, headers, &o, &k, errbuf, &status);
         if (rc == CURLE_OK && (!retryable_status(status) || last)) {
             reply->status = status;
-            if (k.len)
+            if (o.raw && k.len) {
+                /* For a caller that reads the parts of a reply on its own
+                 * (one bad part must not make the rest unreadable). */
+                reply->raw = k.buf;
+                reply->raw_len = k.len;
+                k.buf = NULL;
+            } else if (k.len) {
                 reply->body = json_loadb(k.buf, k.len, JSON_REJECT_DUPLICATES, NULL);
+            }
             free(k.buf);
             ret = 0;
             goto out;

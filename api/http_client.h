@@ -4,6 +4,7 @@
 #define API_HTTP_CLIENT_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -13,11 +14,14 @@ typedef struct http_opts {
     unsigned retries;        /* extra tries on transport errors and 502/503/504; 0: none */
     long backoff_ms;         /* first backoff, doubled each retry, with +-50% jitter; 0: 100 */
     size_t max_reply;        /* cap on the reply body; 0: 8 MiB */
+    bool raw;                /* keep the reply's bytes (raw), do not parse them */
 } http_opts;
 
 typedef struct http_reply {
-    long status;     /* HTTP status, 0 on transport failure */
-    json_t *body;    /* parsed JSON reply (new reference) or NULL */
+    long status;  /* HTTP status, 0 on transport failure */
+    json_t *body; /* parsed JSON reply (new reference) or NULL */
+    char *raw;    /* opts.raw: the reply's raw_len bytes (no NUL added), or NULL */
+    size_t raw_len;
     char error[128]; /* transport error text when status == 0 */
 } http_reply;
 

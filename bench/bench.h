@@ -30,7 +30,8 @@ typedef struct bench_opts {
     bool no_peers;         /* scale: brokers without coordinator and peers */
     double ramp_s;         /* scale: units join over this many seconds; <0: default */
     unsigned etcd_members; /* peers: 1 (default) or 3 */
-    bool auth;             /* services check a tokens file and speak TLS only */
+    bool auth;             /* services check a tokens file */
+    bool tls;              /* services speak TLS only */
 } bench_opts;
 
 extern bench_opts g_opts;
@@ -54,7 +55,7 @@ void summary(const char *bench, const char *figure, const char *target, const ch
  * the last 0.5 s (others' work, on a shared machine), prefixed by what. */
 void print_machine_load(const char *what);
 
-/* --auth: makes the tokens file, the bench's token and a private CA with a
+/* --auth, --tls: makes the tokens file, the bench's token and a private CA with a
  * certificate for 127.0.0.1 (openssl), which svc_start and hc_init then
  * use. Call from main before any thread. 0 or -1 (reported). */
 int bench_auth_prepare(void);
@@ -65,7 +66,7 @@ typedef struct svc {
     pid_t pid;
     uint16_t port;
     char name[64];
-    char url[64];  /* http://127.0.0.1:PORT (https:// with --auth) */
+    char url[64];  /* http://127.0.0.1:PORT (https:// with --tls) */
     char dir[512]; /* its --data-dir */
     char log[512]; /* its stderr */
     char bin[1200];

@@ -439,14 +439,16 @@ int svc_start(svc *s, const char *name, const char *kind, const char *const *arg
     const char *all[48];
     size_t n = 0;
 
-    if (!g_opts.auth)
+    if (!g_opts.auth && !g_opts.tls)
         return svc_start_bin(s, name, bin_path(kind), args, true);
     for (size_t i = 0; args && args[i] && n < 30; i++)
         all[n++] = args[i];
-    const char *extra[] = {"--tokens", g_tokens,    "--token-file", g_secret,    "--tls-cert",
-                           g_cert,     "--tls-key", g_key,          "--ca-file", g_ca};
-    for (size_t i = 0; i < sizeof(extra) / sizeof(extra[0]); i++)
-        all[n++] = extra[i];
+    const char *tokens[] = {"--tokens", g_tokens, "--token-file", g_secret};
+    const char *tls[] = {"--tls-cert", g_cert, "--tls-key", g_key, "--ca-file", g_ca};
+    for (size_t i = 0; g_opts.auth && i < sizeof(tokens) / sizeof(tokens[0]); i++)
+        all[n++] = tokens[i];
+    for (size_t i = 0; g_opts.tls && i < sizeof(tls) / sizeof(tls[0]); i++)
+        all[n++] = tls[i];
     all[n] = NULL;
     return svc_start_bin(s, name, bin_path(kind), all, true);
 }
@@ -585,10 +587,10 @@ int hc_init(hc *h)
     struct curl_slist *hd = curl_slist_append(NULL, "Content-Type: application/json");
     hd = curl_slist_append(hd, "Accept: application/json");
     hd = curl_slist_append(hd, "Expect:");
-    if (g_opts.auth && g_auth_header[0]) {
+    if (g_opts.auth && g_auth_header[0])
         hd = curl_slist_append(hd, g_auth_header);
+    if (g_opts.tls && g_auth_dir[0])
         curl_easy_setopt(c, CURLOPT_CAINFO, g_ca);
-    }
     h->curl = c;
     h->headers = hd;
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);

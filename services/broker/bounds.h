@@ -17,11 +17,26 @@
 #define HB_JOBS_JSON_MAX (HB_MAX_JOBS * 256)
 
 /* Synced copies of one peer's records. A district of 10,000 units and
- * 100,000 jobs fits with room to spare; past the caps a copy is refused
- * and counted (ergrid_remote_refused_total), never grown into. */
+ * 100,000 jobs fits with room to spare; past the caps, of count or of the
+ * bytes its copies take (records, texts and map entries), a copy is
+ * refused and counted (ergrid_remote_refused_total), never grown into. */
 #define REMOTE_MAX_UNITS_PER_PEER 50000
 #define REMOTE_MAX_JOBS_PER_PEER  200000
+#define REMOTE_MAX_BYTES_PER_PEER (64u * 1024 * 1024)
 #define REMOTE_MAX_ATTEMPTS       1024 /* attempts listed in one synced job */
+
+/* One object of a peer's metadata page: bigger or deeper than this it is
+ * skipped and counted (ergrid_remote_skipped_total), and the rest of the
+ * page applies. A page holds at most REMOTE_MAX_PAGE_OBJECTS units and as
+ * many jobs (a peer serves at most 5,000 of each; beyond, skipped). */
+#define REMOTE_MAX_OBJECT_BYTES (256 * 1024)
+#define REMOTE_MAX_OBJECT_DEPTH 64
+#define REMOTE_MAX_PAGE_OBJECTS 5000
+
+/* Releases for a district whose URL is not known yet (restarted while the
+ * coordinator is down), kept until it is: past this the oldest goes (the
+ * home still frees the unit from its copy of our job). */
+#define PEERTAB_MAX_PARKED 256
 
 /* Revocations and releases waiting for the notifier thread. Past it a
  * message is dropped and counted (ergrid_outbox_dropped_total): a unit

@@ -87,6 +87,40 @@ static void not_taken(broker *b, txn *t, const struct call *c)
     }
 }
 
+/* A claim's answer may arrive after a pull showed the claim gone at the
+ * home (the unit lost, or back without it): the attempt is then revoked at
+ * once and the job queued again, never left ACTIVE on a unit its home no
+ * longer lends us. Only a copy newer than the answer counts (model rule
+ * F3C at the settle): a snapshot older than the claim's commit would
+ * revoke good claims, which is why the model dropped the unversioned F4.
+ * Only a copy of the incarnation that answered can be ordered against the
+ * answer. Caller holds mu inside t; true when the attempt stands. */
+static bool settle_borrowed(broker *b, txn *t, job *j, uint32_t n, const char *home,
+                            const char *home_url, const json_t *claim, uint32_t egen)
+{
+    attempt *a = job_attempt(j, n);
+    const json_t *v = json_object_get(claim, "version");
+    const runit *cu;
+
+    if (!a || a->state != ATT_ACTIVE)
+        return false;
+    state_claim_answered(
+        j, n, json_is_integer(v) && json_integer_value(v) > 0 ? (uint64_t)json_integer_value(v) : 0,
+        egen);
+    cu = remote_unit(&b->rem, a->unit_id);
+    if (!cu || strcmp(cu->from, home) != 0 || !egen || cu->egen != egen ||
+        !remote_claim_gone(cu, b->cfg.id, j->id, a))
+        return true;
+    (void)state_requeue(&b->st, j, a, coord_now_wall_ms(), "redeployed");
+    txn_put_job(t, j);
+    txn_event(t, "job_requeued", j->id, a->unit_id, n,
+              "claim on %s at %s gone before its answer arrived: attempt %u revoked", a->unit_id,
+              home, n);
+    /* Should the home still hold it after all. */
+    txn_release(t, home_url, a->unit_id, j->id, n, "revoked");
+    return false;
+}
+
 /* Mutual aid: claims unit_id at its home broker. Called with mu held;
  * returns with it released. */
 static bool dispatch_remote(broker *b, const char *job_id, const char *unit_id, const char *home,
@@ -120,16 +154,20 @@ static bool dispatch_remote(broker *b, const char *job_id, const char *unit_id, 
     txn_begin(b, &t);
     j = state_job(&b->st, job_id);
     j->dispatching = owned;
+    const json_t *claim = c.ok && rep.body ? json_object_get(rep.body, "claim") : NULL;
+    uint32_t egen = peer_egen_of(peertab_get(&b->peers, home),
+                                 json_string_value(json_object_get(claim, "epoch")));
     json_t *ucopy = rep.body ? json_object_get(rep.body, "unit") : NULL;
     runit fresh;
     if (remote_unit(&b->rem, unit_id) && json_is_object(ucopy) &&
-        view_parse_unit(ucopy, b->st.strings, home, 0, 0, &fresh) == 0)
-        remote_refresh_unit(&b->rem, &fresh, coord_now_wall_ms()); /* the freshest copy there is */
-    else if (c.rc == 0 && c.http_status == 409)
+        view_parse_unit(ucopy, b->st.strings, home, 0, 0, &fresh) == 0) {
+        fresh.egen = egen;
+        remote_refresh_unit(&b->rem, &fresh, coord_now_wall_ms()); /* when it is newer */
+    }
+    if (c.rc == 0 && c.http_status == 409)
         remote_mark_busy(&b->rem, unit_id);
     if (c.ok && rep.body)
         clock_receive_json(b, json_object_get(rep.body, "vclock"));
-    http_reply_release(&rep);
     bool assigned = c.ok && j->status == JOB_QUEUED && job_attempt(j, n);
     if (assigned) {
         char how[160];
@@ -137,12 +175,14 @@ static bool dispatch_remote(broker *b, const char *job_id, const char *unit_id, 
         snprintf(how, sizeof(how), " (mutual aid from %s)", home);
         confirmed(b, &t, j, n, unit_id, "borrowed", how);
         txn_release_on_abort(&t, home_url, unit_id, job_id, n); /* reserved there, unrecorded */
+        assigned = settle_borrowed(b, &t, j, n, home, home_url, claim, egen);
     } else {
         state_drop_pending(&b->st, j, n);
         if (c.ok) /* the home reserved it for a job that no longer needs it */
             txn_release(&t, home_url, unit_id, job_id, n, "revoked");
         not_taken(b, &t, &c);
     }
+    http_reply_release(&rep); /* claim pointed into it */
     if (!txn_commit(&t))
         assigned = false;
     txn_end(&t);

@@ -24,6 +24,48 @@ void h_health(api_request *req, api_response *res)
     api_reply_json(res, 200, body);
 }
 
+/* What the synced copies refused, ignored and hold, per peer. */
+typedef struct copy_counts {
+    uint64_t ignored[COPY_IGNORED_KINDS], skipped, parked, parked_dropped;
+    size_t npeers;
+    char peer[BROKER_MAX_PEERS][COORD_ID_MAX + 1];
+    size_t bytes[BROKER_MAX_PEERS];
+} copy_counts;
+
+/* Caller holds mu. */
+static void copy_counts_get(broker *b, copy_counts *c)
+{
+    memcpy(c->ignored, b->rem.ignored, sizeof(c->ignored));
+    c->skipped = b->rem.skipped;
+    c->parked = b->peers.nparked;
+    c->parked_dropped = b->peers.parked_dropped;
+    c->npeers = b->peers.n;
+    for (size_t i = 0; i < b->peers.n; i++) {
+        snprintf(c->peer[i], sizeof(c->peer[i]), "%s", b->peers.v[i].id);
+        c->bytes[i] = remote_bytes_of(&b->rem, b->peers.v[i].id);
+    }
+}
+
+static void copy_counts_write(const copy_counts *c, strbuf *sb)
+{
+    static const char *const why[COPY_IGNORED_KINDS] = {
+        [COPY_OWN_ID] = "own_id",
+        [COPY_OWN_DISTRICT] = "own_district",
+        [COPY_NOT_THE_SENDERS] = "not_the_senders",
+    };
+
+    strbuf_addf(sb, "# HELP ergrid_remote_ignored_total Copies a peer may not write, ignored: "
+                    "our own ids, our own district, a third district.\n"
+                    "# TYPE ergrid_remote_ignored_total counter\n");
+    for (int k = COPY_OWN_ID; k < COPY_IGNORED_KINDS; k++)
+        strbuf_addf(sb, "ergrid_remote_ignored_total{reason=\"%s\"} %llu\n", why[k],
+                    (unsigned long long)c->ignored[k]);
+    strbuf_addf(sb, "# HELP ergrid_remote_bytes Bytes the synced copies of each peer take.\n"
+                    "# TYPE ergrid_remote_bytes gauge\n");
+    for (size_t i = 0; i < c->npeers; i++)
+        strbuf_addf(sb, "ergrid_remote_bytes{peer=\"%s\"} %zu\n", c->peer[i], c->bytes[i]);
+}
+
 void h_metrics(api_request *req, api_response *res)
 {
     broker *b = req->ctx;
@@ -44,6 +86,8 @@ void h_metrics(api_request *req, api_response *res)
         by_status[unit_shown_status(val)]++;
     waiting = jobq_size(b->st.queue);
     refused = b->rem.refused;
+    copy_counts cc;
+    copy_counts_get(b, &cc);
     pthread_mutex_unlock(&b->mu);
     outbox_get_stats(&b->ob, &ob);
 
@@ -80,6 +124,16 @@ void h_metrics(api_request *req, api_response *res)
          ob.failed},
         {"counter", "ergrid_remote_refused_total", "Synced copies refused past a peer's cap.",
          refused},
+        {"counter", "ergrid_remote_skipped_total",
+         "Objects of a peer's page that could not be applied (skipped; the rest applied).",
+         cc.skipped},
+        {"gauge", "ergrid_remote_bytes_max", "Cap on the bytes one peer's synced copies take.",
+         REMOTE_MAX_BYTES_PER_PEER},
+        {"gauge", "ergrid_releases_parked", "Releases waiting for their home broker's URL.",
+         cc.parked},
+        {"counter", "ergrid_releases_parked_dropped_total",
+         "Parked releases pushed out by newer ones (the home repairs from its copy).",
+         cc.parked_dropped},
         {"counter", "ergrid_clock_entries_refused_total",
          "Received clock entries ignored (this broker's own) or clamped (a jump over 2^32).",
          m.clock_entries_refused},
@@ -97,6 +151,7 @@ void h_metrics(api_request *req, api_response *res)
         strbuf_addf(&sb, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", figures[i].name, figures[i].help,
                     figures[i].name, figures[i].type, figures[i].name,
                     (unsigned long long)figures[i].v);
+    copy_counts_write(&cc, &sb);
     strbuf_addf(&sb,
                 "# HELP ergrid_storage_probes_total Probe writes while storage was failing.\n"
                 "# TYPE ergrid_storage_probes_total counter\n"

@@ -110,12 +110,36 @@ static int cmp_unit_ptr(const void *a, const void *b)
     return strcmp((*x)->id, (*y)->id);
 }
 
+/* Units built per hold of the lock: a city of synced copies (up to
+ * 50,000 per peer) is listed without stalling the broker. */
+#define LIST_STEP 1000
+
+typedef char unit_id_t[COORD_ID_MAX + 1];
+
+/* One step of the listing: the units named ids[0..n) that still match the
+ * filters (a copy may have changed between two steps; each is as fresh as
+ * the step that read it). Caller holds mu. */
+static void list_step(broker *b, const unit_id_t *ids, size_t n, bool own, const unit_status *st,
+                      const char *cap, uint64_t now, json_t *list)
+{
+    for (size_t i = 0; i < n; i++) {
+        const unit *u = own ? state_unit(&b->st, ids[i]) : NULL;
+        const runit *e = own ? NULL : remote_unit(&b->rem, ids[i]);
+
+        if (u && (!st || unit_shown_status(u) == *st) && (!cap || capset_has(&u->caps, cap)))
+            json_array_append_new(list, view_unit(&b->st, u, now));
+        else if (e && (!st || e->shown == *st) && (!cap || capset_has(&e->caps, cap)))
+            json_array_append_new(list, view_remote_unit(e, &b->peers, now));
+    }
+}
+
 void h_units_list(api_request *req, api_response *res)
 {
     broker *b = req->ctx;
     const char *fstatus = api_query(req, "status");
     const char *fcap = api_query(req, "capability");
     unit_status want = UNIT_AVAILABLE;
+    const unit_status *st = fstatus ? &want : NULL;
     bool city;
 
     if (fstatus && unit_status_parse(fstatus, &want) < 0) {
@@ -129,12 +153,14 @@ void h_units_list(api_request *req, api_response *res)
     }
     if (!list_scope(req, res, &city))
         return;
+    /* The ids first, own units sorted then copies sorted (as the contract
+     * orders them), then the views a step at a time. */
     pthread_mutex_lock(&b->mu);
     size_t n = hmap_size(b->st.units), k = 0, nr = 0;
     unit **arr = calloc(n ? n : 1, sizeof(*arr));
-    const runit **copies =
-        city ? remote_list_units(&b->rem, fstatus ? &want : NULL, fcap, &nr) : NULL;
-    if (!arr || (city && !copies)) {
+    const runit **copies = city ? remote_list_units(&b->rem, st, fcap, &nr) : NULL;
+    unit_id_t *ids = arr && (!city || copies) ? malloc((n + nr + 1) * sizeof(*ids)) : NULL;
+    if (!ids) {
         pthread_mutex_unlock(&b->mu);
         free(arr);
         free(copies);
@@ -147,21 +173,35 @@ void h_units_list(api_request *req, api_response *res)
     while (hmap_next(b->st.units, &it, &key, &val)) {
         unit *u = val;
 
-        if ((!fstatus || unit_shown_status(u) == want) && (!fcap || capset_has(&u->caps, fcap)))
+        if ((!st || unit_shown_status(u) == want) && (!fcap || capset_has(&u->caps, fcap)))
             arr[k++] = u;
     }
     qsort(arr, k, sizeof(*arr), cmp_unit_ptr);
-    uint64_t now = coord_now_wall_ms();
-    json_t *list = json_array();
     for (size_t i = 0; i < k; i++)
-        json_array_append_new(list, view_unit(&b->st, arr[i], now));
-    /* Then every other district's units, from the synced copies. */
+        memcpy(ids[i], arr[i]->id, sizeof(ids[i]));
     for (size_t i = 0; i < nr; i++)
-        json_array_append_new(list, view_remote_unit(copies[i], &b->peers, now));
-    json_t *body = view_one("units", list, &b->clock);
+        memcpy(ids[k + i], copies[i]->id, sizeof(ids[0]));
     pthread_mutex_unlock(&b->mu);
     free(arr);
     free(copies);
+
+    json_t *list = json_array();
+    for (size_t at = 0; list && at < k + nr; at += LIST_STEP) {
+        size_t end = at + LIST_STEP < k + nr ? at + LIST_STEP : k + nr;
+        uint64_t now = coord_now_wall_ms();
+
+        pthread_mutex_lock(&b->mu);
+        if (at < k)
+            list_step(b, ids + at, (end < k ? end : k) - at, true, st, fcap, now, list);
+        if (end > k)
+            list_step(b, ids + (at > k ? at : k), end - (at > k ? at : k), false, st, fcap, now,
+                      list);
+        pthread_mutex_unlock(&b->mu);
+    }
+    free(ids);
+    pthread_mutex_lock(&b->mu);
+    json_t *body = view_one("units", list, &b->clock);
+    pthread_mutex_unlock(&b->mu);
     api_reply_json(res, 200, body);
 }
 

@@ -15,10 +15,8 @@ void followups_release(followups *f)
     memset(f, 0, sizeof(*f));
 }
 
-static followup *followup_add(followups *f, const char *job_id, uint32_t n, const char *reason)
+static followup *followup_slot(followups *f)
 {
-    followup *x;
-
     if (f->n == f->cap) {
         size_t nc = f->cap ? f->cap * 2 : 2;
         followup *nv = realloc(f->v, nc * sizeof(*nv));
@@ -28,7 +26,24 @@ static followup *followup_add(followups *f, const char *job_id, uint32_t n, cons
         f->v = nv;
         f->cap = nc;
     }
-    x = &f->v[f->n++];
+    return &f->v[f->n++];
+}
+
+bool followups_push(followups *f, const followup *x)
+{
+    followup *y = followup_slot(f);
+
+    if (y)
+        *y = *x;
+    return y != NULL;
+}
+
+static followup *followup_add(followups *f, const char *job_id, uint32_t n, const char *reason)
+{
+    followup *x = followup_slot(f);
+
+    if (!x)
+        return NULL;
     memset(x, 0, sizeof(*x));
     snprintf(x->job_id, sizeof(x->job_id), "%s", job_id);
     x->attempt = n;
@@ -240,6 +255,16 @@ void state_drop_pending(state *s, job *j, uint32_t n)
         }
     }
     job_drop_attempt(s, j, n);
+}
+
+void state_claim_answered(job *j, uint32_t n, uint64_t version, uint32_t egen)
+{
+    attempt *a = job_attempt(j, n);
+
+    if (a) {
+        a->claim_version = version;
+        a->claim_egen = egen;
+    }
 }
 
 int state_requeue(state *s, job *j, attempt *a, uint64_t now_wall, const char *notice_reason)

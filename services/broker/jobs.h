@@ -32,6 +32,9 @@ typedef struct followups {
     size_t n, cap;
 } followups;
 void followups_release(followups *f);
+/* Appends a copy of *x; false when out of memory (as a dropped outbox
+ * message: the repair from copies catches it). */
+bool followups_push(followups *f, const followup *x);
 
 typedef struct job_submission {
     const char *id; /* NULL: generate one */
@@ -62,6 +65,11 @@ int state_reserve(state *s, job *j, unit *u, const char *unit_id, const char *di
 int state_confirm(state *s, job *j, uint32_t n, uint64_t now_wall);
 /* Attempt n did not happen: drop it and free the unit's slot. */
 void state_drop_pending(state *s, job *j, uint32_t n);
+
+/* The home's answer to our claim for borrowed attempt n: its change
+ * version of the unit then, and the incarnation (peer.egen; 0 unknown).
+ * Later copies of the unit are read against it (remote_claim_gone). */
+void state_claim_answered(job *j, uint32_t n, uint64_t version, uint32_t egen);
 
 /* Revokes active attempt a of j and puts j back in the queue when it was
  * assigned: the one way a job loses its unit (lost unit, lost borrowed

@@ -12,12 +12,27 @@
 
 static const http_opts claim_assign_opts = {.connect_timeout_ms = 500, .timeout_ms = 2000};
 
+/* The claim as the owner settles it: with the unit's change version and
+ * our incarnation, against which the owner reads later copies of the unit
+ * (a newer one that does not list the claim: it is gone). */
 static json_t *claim_reply(broker *b, const unit *u, const lend_request *r)
 {
-    return view_envelope(json_pack("{s:o, s:{s:s, s:i, s:s}}", "unit",
+    return view_envelope(json_pack("{s:o, s:{s:s, s:i, s:s, s:I, s:s}}", "unit",
                                    view_unit(&b->st, u, coord_now_wall_ms()), "claim", "job_id",
-                                   r->job_id, "attempt", (int)r->attempt, "owner", r->owner),
+                                   r->job_id, "attempt", (int)r->attempt, "owner", r->owner,
+                                   "version", (json_int_t)u->chg.version, "epoch", b->epoch),
                          &b->clock);
+}
+
+bool lend_drop_claim(txn *t, unit *u, const char *job_id, uint32_t attempt_no, const char *why)
+{
+    if (!state_claim_drop(&t->b->st, u, job_id, attempt_no))
+        return false;
+    txn_del_claim(t, u->id, job_id);
+    txn_event(t, "claim_dropped", job_id, u->id, attempt_no,
+              "claim on %s for job %s dropped: %s; its owner moves the job", u->id, job_id, why);
+    txn_wake_dispatch(t);
+    return true;
 }
 
 lend_outcome lend_unit(broker *b, const lend_request *r, json_t **body, char *why)

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "core.h"
+#include "txn.h"
 
 typedef struct lend_request {
     const char *unit_id;
@@ -39,5 +40,12 @@ typedef enum lend_outcome {
  * outcome, or NULL. why (room for 32) names the unit's status for
  * LEND_NOT_FREE. */
 lend_outcome lend_unit(broker *b, const lend_request *r, json_t **body, char *why);
+
+/* The standing claim (job_id, attempt_no) on u ends without its owner's
+ * word (state_claim_drop): the stored claim goes and the event says why
+ * (e.g. "its terminal no longer holds it"); the owner learns it from the
+ * unit's next copy, signalled at once. Caller holds the domain mutex
+ * inside t. True when a claim was dropped. */
+bool lend_drop_claim(txn *t, unit *u, const char *job_id, uint32_t attempt_no, const char *why);
 
 #endif

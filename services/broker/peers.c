@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "clock.h"
 #include "emergency.h"
 #include "http_client.h"
+#include "pages.h"
 #include "views.h"
 
 #define NOTIFY_DEBOUNCE_MS 50
@@ -18,7 +18,8 @@
 #define PULL_MAX_PAGES     1000
 #define BACKOFF_FIRST_MS   250
 
-static const http_opts pull_opts = {.connect_timeout_ms = 500, .timeout_ms = 2000};
+/* raw: pages.c reads each part of a page on its own. */
+static const http_opts pull_opts = {.connect_timeout_ms = 500, .timeout_ms = 2000, .raw = true};
 static const http_opts notify_opts = {.connect_timeout_ms = 300, .timeout_ms = 600};
 
 struct peer_arg {
@@ -45,8 +46,44 @@ static bool start_thread(broker *b, size_t idx)
     return true;
 }
 
+/* The peers we know, {"id": "url", ...}: a broker restarted while the
+ * coordinator cannot be reached still knows them. */
+static void persist(broker *b, txn *t)
+{
+    json_t *o = json_object();
+    char *text = NULL;
+
+    for (size_t i = 0; o && i < b->peers.n; i++)
+        json_object_set_new(o, b->peers.v[i].id, json_string(b->peers.v[i].url));
+    if (o)
+        text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    if (text)
+        txn_put_meta(t, PEERS_META_KEY, text);
+    else
+        txn_log(t, "warn", "out of memory: the peer table is not saved");
+    free(text);
+    json_decref(o);
+}
+
+/* Releases that waited for this peer's URL go out now. */
+static void unpark(broker *b, txn *t, const peer *p)
+{
+    parked_release r[16];
+    size_t n;
+
+    while ((n = peertab_unpark(&b->peers, p->id, r, sizeof(r) / sizeof(r[0]))) > 0) {
+        for (size_t i = 0; i < n; i++) {
+            txn_release(t, p->url, r[i].unit_id, r[i].job_id, r[i].attempt, r[i].reason);
+            txn_log(t, "info", "release of %s for %s sent to %s, now known", r[i].unit_id,
+                    r[i].job_id, p->id);
+        }
+    }
+}
+
 void peers_add(broker *b, txn *t, const char *id, const char *url)
 {
+    const peer *old = peertab_get(&b->peers, id);
+    bool moved = old && strcmp(old->url, url) != 0;
     size_t idx;
     bool added;
     int rc = peertab_add(&b->peers, b->cfg.id, id, url, coord_now_mono_ms(), &idx, &added);
@@ -57,6 +94,10 @@ void peers_add(broker *b, txn *t, const char *id, const char *url)
         return;
     if (added)
         txn_log(t, "info", "peer %s at %s", id, url);
+    if (added || moved)
+        persist(b, t);
+    if (added)
+        unpark(b, t, &b->peers.v[idx]);
     /* Before the server runs, peers_start starts the threads. A thread
      * that could not be started is tried again when the peer is named
      * again (the registrar does every few seconds). */
@@ -96,124 +137,6 @@ void peers_join(broker *b)
             pthread_join(b->peers.v[i].thr, NULL);
         b->peers.v[i].thread_started = false;
     }
-}
-
-/* ---- applying a page ---- */
-
-/* A copy as it came, kept on disk too, so a restart still answers for a
- * peer that is down. */
-static void keep(txn *t, char kind, const char *id, const char *from, const json_t *v, uint64_t now)
-{
-    char *text = json_dumps(v, JSON_COMPACT);
-
-    if (text)
-        txn_put_remote(t, kind, id, from, text, now);
-    free(text);
-}
-
-static void apply_units(broker *b, txn *t, peer *p, const json_t *units, uint64_t now, size_t *nu,
-                        size_t *moved)
-{
-    size_t i;
-    json_t *v;
-
-    json_array_foreach (units, i, v) {
-        char id[COORD_ID_MAX + 1];
-        copy_outcome out;
-        runit copy;
-
-        if (view_parse_unit(v, b->st.strings, p->id, now, p->gen, &copy) < 0)
-            continue;
-        snprintf(id, sizeof(id), "%s", copy.id);
-        remote_apply_unit(&b->rem, &b->st, &copy, coord_now_wall_ms(), &out);
-        if (out.stored) {
-            (*nu)++;
-            keep(t, 'u', id, p->id, v, now);
-        }
-        for (size_t k = 0; k < out.nrequeued; k++) {
-            uint32_t an = job_current_attempt(out.requeued[k])->n;
-
-            txn_put_job(t, out.requeued[k]);
-            txn_event(t, "job_requeued", out.requeued[k]->id, id, an,
-                      "borrowed unit %s lost at %s: attempt %u revoked", id, p->id, an);
-        }
-        *moved += out.nrequeued + out.may_aid;
-    }
-}
-
-static void apply_jobs(broker *b, txn *t, peer *p, const json_t *jobs, uint64_t now, size_t *nj)
-{
-    size_t i;
-    json_t *v;
-
-    json_array_foreach (jobs, i, v) {
-        char id[COORD_ID_MAX + 1];
-        copy_outcome out;
-        rjob copy;
-
-        if (view_parse_job(v, b->st.strings, p->id, now, p->gen, &copy) < 0)
-            continue;
-        snprintf(id, sizeof(id), "%s", copy.id);
-        remote_apply_job(&b->rem, &b->st, &copy, &out);
-        if (out.stored) {
-            (*nj)++;
-            keep(t, 'j', id, p->id, v, now);
-        }
-    }
-}
-
-/* Forgets what a finished full sync did not confirm, on disk too. */
-static void sweep(broker *b, txn *t, peer *p, char kind)
-{
-    char(*ids)[COORD_ID_MAX + 1] = NULL;
-    size_t n = 0;
-
-    if (remote_sweep(&b->rem, kind, p->id, p->gen, &ids, &n) < 0) {
-        txn_log(t, "warn", "out of memory sweeping the copies of %s", p->id);
-        return;
-    }
-    for (size_t i = 0; i < n; i++)
-        txn_del_remote(t, kind, ids[i]);
-    free(ids);
-}
-
-int peers_apply_page(broker *b, txn *t, peer *p, const json_t *page, size_t *moved)
-{
-    const char *who = json_string_value(json_object_get(page, "broker"));
-    const char *epoch = json_string_value(json_object_get(page, "epoch"));
-    const json_t *version = json_object_get(page, "version");
-    const json_t *units = json_object_get(page, "units"), *jobs = json_object_get(page, "jobs");
-    const json_t *em_ms = json_object_get(page, "emergency_set_ms");
-    severity level;
-    size_t nu = 0, nj = 0;
-    uint64_t now = coord_now_wall_ms();
-
-    if (!who || strcmp(who, p->id) != 0 || !epoch || strlen(epoch) >= sizeof(p->epoch) ||
-        !json_is_integer(version) || !json_is_array(units) || !json_is_array(jobs))
-        return -1;
-    bool more = json_is_true(json_object_get(page, "more"));
-    peer_page_begin(p, json_is_true(json_object_get(page, "full")));
-    apply_units(b, t, p, units, now, &nu, moved);
-    apply_jobs(b, t, p, jobs, now, &nj);
-    snprintf(p->epoch, sizeof(p->epoch), "%s", epoch);
-    p->since = (uint64_t)json_integer_value(version);
-    p->pulled_units += nu;
-    p->pulled_jobs += nj;
-    if (peer_page_end(p, more)) {
-        sweep(b, t, p, 'u');
-        sweep(b, t, p, 'j');
-    }
-    clock_receive_json(b, json_object_get(page, "vclock"));
-    if (nu || nj) {
-        /* Receiving news is an event: it orders the peer's changes before
-         * whatever we do next, and the event log shows the message. */
-        txn_event(t, "synced", NULL, NULL, 0, "pulled %zu units and %zu jobs from %s", nu, nj,
-                  p->id);
-    }
-    if (json_is_integer(em_ms) && json_integer_value(em_ms) > 0 &&
-        severity_parse(json_string_value(json_object_get(page, "emergency")), &level) == 0)
-        emergency_apply(b, t, level, (uint64_t)json_integer_value(em_ms), p->id);
-    return more ? 1 : 0;
 }
 
 /* ---- the peer thread ---- */
@@ -272,11 +195,11 @@ static void pull_peer(broker *b, size_t idx)
 
         int rc = http_json("GET", url, NULL, &pull_opts, &rep);
 
+        if (rc == 0 && rep.status == 200 && rep.raw)
+            more = page_apply(b, idx, rep.raw, rep.raw_len, &moved);
         pthread_mutex_lock(&b->mu);
         txn_begin(b, &t);
         p = &b->peers.v[idx];
-        if (rc == 0 && rep.status == 200 && rep.body)
-            more = peers_apply_page(b, &t, p, rep.body, &moved);
         pulled(b, &t, p, more >= 0, rc < 0 ? rep.error : "bad reply");
         if (moved)
             txn_wake_dispatch(&t);

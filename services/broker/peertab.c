@@ -45,12 +45,21 @@ int peertab_add(peertab *t, const char *self, const char *id, const char *url, u
     return COORD_OK;
 }
 
-void peer_page_begin(peer *p, bool full)
+void peer_page_begin(peer *p, bool full, const char *epoch)
 {
     if (full && !p->full) {
         p->gen++;
         p->full = true;
     }
+    if (epoch && strcmp(epoch, p->epoch) != 0) {
+        snprintf(p->epoch, sizeof(p->epoch), "%s", epoch);
+        p->egen++;
+    }
+}
+
+uint32_t peer_egen_of(const peer *p, const char *epoch)
+{
+    return p && epoch && p->egen && strcmp(epoch, p->epoch) == 0 ? p->egen : 0;
 }
 
 bool peer_page_end(peer *p, bool more)
@@ -72,4 +81,36 @@ uint64_t peertab_confirmed_ms(const peertab *t, const char *id)
     const peer *p = peertab_get(t, id);
 
     return p ? p->last_success_wall_ms : 0;
+}
+
+void peertab_park(peertab *t, const char *district, const char *unit_id, const char *job_id,
+                  uint32_t attempt_no, const char *reason)
+{
+    parked_release *r;
+
+    if (t->nparked == PEERTAB_MAX_PARKED) {
+        memmove(&t->parked[0], &t->parked[1], (PEERTAB_MAX_PARKED - 1) * sizeof(t->parked[0]));
+        t->nparked--;
+        t->parked_dropped++;
+    }
+    r = &t->parked[t->nparked++];
+    snprintf(r->district, sizeof(r->district), "%s", district);
+    snprintf(r->unit_id, sizeof(r->unit_id), "%s", unit_id);
+    snprintf(r->job_id, sizeof(r->job_id), "%s", job_id);
+    r->attempt = attempt_no;
+    snprintf(r->reason, sizeof(r->reason), "%s", reason);
+}
+
+size_t peertab_unpark(peertab *t, const char *district, parked_release *out, size_t max)
+{
+    size_t n = 0, k = 0;
+
+    for (size_t i = 0; i < t->nparked; i++) {
+        if (n < max && strcmp(t->parked[i].district, district) == 0)
+            out[n++] = t->parked[i];
+        else
+            t->parked[k++] = t->parked[i];
+    }
+    t->nparked = k;
+    return n;
 }

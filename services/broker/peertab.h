@@ -18,6 +18,7 @@ typedef struct peer {
     char id[COORD_ID_MAX + 1];
     char url[BROKER_URL_MAX];
     char epoch[40]; /* the peer's incarnation we are in sync with */
+    uint32_t egen;  /* counts the incarnations seen, from 1: what copies and claims compare */
     uint64_t since; /* its metadata version we have seen */
     uint64_t gen;   /* our generation of its full syncs */
     bool full;      /* a full sync is in progress */
@@ -34,9 +35,21 @@ typedef struct peer {
     pthread_t thr;
 } peer;
 
+/* A release for a district whose URL we do not know yet. */
+typedef struct parked_release {
+    char district[COORD_ID_MAX + 1];
+    char unit_id[COORD_ID_MAX + 1];
+    char job_id[COORD_ID_MAX + 1];
+    uint32_t attempt;
+    char reason[BROKER_REASON_MAX];
+} parked_release;
+
 typedef struct peertab {
     peer v[BROKER_MAX_PEERS];
     size_t n;
+    parked_release parked[PEERTAB_MAX_PARKED]; /* oldest first */
+    size_t nparked;
+    uint64_t parked_dropped; /* the oldest, pushed out by newer ones */
 } peertab;
 
 peer *peertab_find(peertab *t, const char *id);
@@ -47,11 +60,20 @@ const peer *peertab_get(const peertab *t, const char *id);
 int peertab_add(peertab *t, const char *self, const char *id, const char *url, uint64_t now_mono,
                 size_t *idx, bool *added);
 /* A page of p's metadata begins: a full one while no full sync is under
- * way starts a new generation (a first sync, or the peer restarted). */
-void peer_page_begin(peer *p, bool full);
+ * way starts a new generation (a first sync, or the peer restarted); an
+ * epoch other than the one we are in sync with is a new incarnation
+ * (egen moves on). */
+void peer_page_begin(peer *p, bool full, const char *epoch);
+/* The egen of a reply from p in incarnation epoch: p's when it is the one
+ * we are in sync with, else 0 (unknown: a restart we have not pulled). */
+uint32_t peer_egen_of(const peer *p, const char *epoch);
 /* It ended: true when a full sync just finished, so the copies of p that it
  * did not confirm (older generations) can go. */
 bool peer_page_end(peer *p, bool more);
+
+/* Where the store keeps the table, as {"id": "url", ...} (peers.c writes
+ * it, restore.c reads it at start). */
+#define PEERS_META_KEY "peers"
 
 /* The nodes whose clock entries a broker merges from a message: itself,
  * the coordinator and its peers (not units: clocks grow with brokers). */
@@ -59,5 +81,13 @@ bool peertab_is_clock_node(const peertab *t, const char *self, const char *node)
 /* When the copies pulled from peer id were last confirmed (its last good
  * pull), or 0. */
 uint64_t peertab_confirmed_ms(const peertab *t, const char *id);
+
+/* Keeps a release for district until its URL is known (the oldest goes
+ * past PEERTAB_MAX_PARKED, counted). */
+void peertab_park(peertab *t, const char *district, const char *unit_id, const char *job_id,
+                  uint32_t attempt_no, const char *reason);
+/* Takes out the releases parked for district: up to max into out (in the
+ * order parked); returns how many. */
+size_t peertab_unpark(peertab *t, const char *district, parked_release *out, size_t max);
 
 #endif

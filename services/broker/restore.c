@@ -205,6 +205,39 @@ static int load_district(broker *b)
                : 0;
 }
 
+/* The peers kept in the store: a broker restarted while the coordinator
+ * is down still knows them. */
+static int load_peers(broker *b)
+{
+    size_t cap = BROKER_MAX_PEERS * (COORD_ID_MAX + BROKER_URL_MAX + 8) + 16;
+    char *text = malloc(cap);
+    const char *id;
+    json_t *o = NULL, *v;
+    int rc;
+
+    if (!text)
+        return -1;
+    rc = b->store.get_meta(b->store.cls, PEERS_META_KEY, text, cap);
+    if (rc == 0)
+        o = json_loads(text, 0, NULL);
+    free(text);
+    if (rc < 0 && rc != COORD_E_NOTFOUND)
+        return -1;
+    /* Unreadable (written by a broker that knew other rules): learnt again
+     * from the coordinator. */
+    json_object_foreach (o, id, v) {
+        const char *url = json_string_value(v);
+        size_t idx;
+        bool added;
+
+        if (url && strlen(url) < BROKER_URL_MAX &&
+            (strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0))
+            (void)peertab_add(&b->peers, b->cfg.id, id, url, coord_now_mono_ms(), &idx, &added);
+    }
+    json_decref(o);
+    return 0;
+}
+
 static void load_failed(broker *b, const char *path, char *err, size_t errlen)
 {
     char why[256];
@@ -223,7 +256,8 @@ int restore_broker(broker *b, const char *path, char *err, size_t errlen)
     /* Older data dirs also kept the clock in meta; take the larger. */
     if (st->get_meta(st->cls, "vclock", vc, sizeof(vc)) == 0)
         merge_clock_text(&b->clock, vc);
-    if (load_district(b) < 0 || st->list_remote(st->cls, restore_copy, b) < 0) {
+    if (load_district(b) < 0 || st->list_remote(st->cls, restore_copy, b) < 0 ||
+        load_peers(b) < 0) {
         load_failed(b, path, err, errlen);
         return -1;
     }

@@ -11,8 +11,8 @@
 
 #include "core.h"
 
-/* The clock, the event counter, units, jobs, claims, synced copies and the
- * emergency level. 0, or -1 with a message in err. */
+/* The clock, the event counter, units, jobs, claims, synced copies, the
+ * emergency level and the peers. 0, or -1 with a message in err. */
 int restore_broker(broker *b, const char *path, char *err, size_t errlen);
 /* After a failed commit (txn.c): the district in memory is thrown away and
  * read again from the store, so it is exactly what the store holds. Kept:

@@ -6,12 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Units offering one capability. */
-typedef struct unit_list {
-    unit **v;
-    size_t n, cap;
-} unit_list;
-
 static void chg_unlink(change_node *n)
 {
     if (n->prev) {
@@ -72,10 +66,11 @@ int state_init(state *s, const char *self, uint64_t failure_timeout_ms)
     s->jobs = hmap_new();
     s->cap_index = hmap_new();
     s->borrowed = hmap_new();
+    s->lent = hmap_new();
     s->queue = jobq_new();
     s->fd = fd_new(failure_timeout_ms);
-    if (!s->strings || !s->units || !s->jobs || !s->cap_index || !s->borrowed || !s->queue ||
-        !s->fd)
+    if (!s->strings || !s->units || !s->jobs || !s->cap_index || !s->borrowed || !s->lent ||
+        !s->queue || !s->fd)
         return COORD_E_NOMEM;
     return COORD_OK;
 }
@@ -87,6 +82,36 @@ static void free_unit_list(void *p)
     if (l)
         free(l->v);
     free(l);
+}
+
+/* The list under key in m, made when missing; NULL when out of memory. */
+static unit_list *list_at(hmap *m, const char *key)
+{
+    unit_list *l = hmap_get(m, key);
+
+    if (!l) {
+        l = calloc(1, sizeof(*l));
+        if (!l || hmap_put(m, key, l, NULL) < 0) {
+            free(l);
+            return NULL;
+        }
+    }
+    return l;
+}
+
+static int list_add(unit_list *l, unit *u)
+{
+    if (l->n == l->cap) {
+        size_t nc = l->cap ? l->cap * 2 : 4;
+        unit **nv = realloc(l->v, nc * sizeof(*nv));
+
+        if (!nv)
+            return COORD_E_NOMEM;
+        l->v = nv;
+        l->cap = nc;
+    }
+    l->v[l->n++] = u;
+    return COORD_OK;
 }
 
 /* Everything but the string table. */
@@ -105,6 +130,7 @@ static void release_records(state *s)
     hmap_free(s->jobs, NULL);
     hmap_free(s->cap_index, free_unit_list);
     hmap_free(s->borrowed, NULL);
+    hmap_free(s->lent, free_unit_list);
     jobq_free(s->queue);
     fd_free(s->fd);
 }
@@ -355,25 +381,10 @@ void unit_add_notice(unit *u, const char *job_id, uint32_t attempt_no, const cha
 int state_index_unit(state *s, unit *u)
 {
     for (uint32_t i = 0; i < u->caps.n; i++) {
-        unit_list *l = hmap_get(s->cap_index, u->caps.v[i]);
+        unit_list *l = list_at(s->cap_index, u->caps.v[i]);
 
-        if (!l) {
-            l = calloc(1, sizeof(*l));
-            if (!l || hmap_put(s->cap_index, u->caps.v[i], l, NULL) < 0) {
-                free(l);
-                return COORD_E_NOMEM;
-            }
-        }
-        if (l->n == l->cap) {
-            size_t nc = l->cap ? l->cap * 2 : 8;
-            unit **nv = realloc(l->v, nc * sizeof(*nv));
-
-            if (!nv)
-                return COORD_E_NOMEM;
-            l->v = nv;
-            l->cap = nc;
-        }
-        l->v[l->n++] = u;
+        if (!l || list_add(l, u) < 0)
+            return COORD_E_NOMEM;
     }
     return COORD_OK;
 }
@@ -398,6 +409,37 @@ unit *const *state_units_with(const state *s, const char *cap, size_t *n)
 
     *n = l ? l->n : 0;
     return l ? l->v : NULL;
+}
+
+int state_lent_add(state *s, const char *job_id, unit *u)
+{
+    unit_list *l = list_at(s->lent, job_id);
+
+    if (!l)
+        return COORD_E_NOMEM;
+    for (size_t i = 0; i < l->n; i++)
+        if (l->v[i] == u)
+            return COORD_OK;
+    return list_add(l, u);
+}
+
+const unit_list *state_lent(const state *s, const char *job_id)
+{
+    return job_id ? hmap_get(s->lent, job_id) : NULL;
+}
+
+void state_lent_prune(state *s, const char *job_id, const unit *u)
+{
+    unit_list *l = hmap_get(s->lent, job_id);
+
+    for (size_t i = 0; l && i < l->n; i++) {
+        if (l->v[i] == u) {
+            l->v[i] = l->v[--l->n];
+            break;
+        }
+    }
+    if (l && l->n == 0)
+        free_unit_list(hmap_del(s->lent, job_id));
 }
 
 /* A slot the store does not keep: what an active attempt or a claim holds
@@ -427,6 +469,7 @@ int state_restore_claim(state *s, const char *unit_id, const char *job_id, uint3
     h = &u->held[u->load - 1];
     h->foreign = true;
     snprintf(h->owner, sizeof(h->owner), "%s", owner);
+    (void)state_lent_add(s, job_id, u); /* out of memory: only the repair misses it */
     return COORD_OK;
 }
 

@@ -31,6 +31,12 @@ typedef struct attempt {
     bool notified;  /* revocation delivered to the unit */
     cclock clock;   /* the clock sent with the assignment */
     uint64_t at_ms; /* wall time of the assignment */
+    /* A borrowed attempt: the home's change version of the unit in the
+     * claim's answer, and the generation of the home's incarnation it
+     * belongs to (peer.egen; 0: unknown, as after our restart). A copy of
+     * the unit newer than that must still list the claim. */
+    uint64_t claim_version;
+    uint32_t claim_egen;
 } attempt;
 
 typedef struct result {
@@ -99,12 +105,23 @@ typedef struct state {
     hmap *jobs;                  /* id -> job* */
     hmap *cap_index;             /* capability -> unit_list*: who can do what */
     hmap *borrowed;              /* job id -> job*: current attempt on another district's unit */
+    hmap *lent;                  /* job id -> unit_list*: our units that took a claim for it */
     jobqueue *queue;
     failure_detector *fd;
     change_node changes; /* sentinel of the change list */
     uint64_t meta_version;
     uint64_t next_seq; /* job arrival counter */
 } state;
+
+/* A list of units: those offering one capability (the capability index),
+ * or those of ours that took another district's claim for one job id (a
+ * superset: an entry may outlive its slot, readers check the slot), so the
+ * owner's copy of the job finds the claims it ends without a scan of the
+ * district. */
+typedef struct unit_list {
+    unit **v;
+    size_t n, cap;
+} unit_list;
 
 /* A (job, attempt) pair as a unit names it in a heartbeat. */
 typedef struct job_ref {
@@ -136,6 +153,12 @@ void result_free(result *r);
  * queue, unit loads, borrowed jobs, the change list and a fresh failure
  * window for every unit (a restart must not declare the city lost). */
 int state_recover(state *s, uint64_t now_mono);
+/* u took a claim for job_id (see unit_list). COORD_E_NOMEM: only the
+ * repair from the owner's copy misses it. */
+int state_lent_add(state *s, const char *job_id, unit *u);
+const unit_list *state_lent(const state *s, const char *job_id);
+/* u no longer holds any claim for job_id: forget it there. */
+void state_lent_prune(state *s, const char *job_id, const unit *u);
 /* A claim another district holds on one of our units, as stored. */
 int state_restore_claim(state *s, const char *unit_id, const char *job_id, uint32_t attempt_no,
                         const char *owner);

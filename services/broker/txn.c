@@ -25,6 +25,7 @@ void txn_begin(broker *b, txn *t)
     strbuf_init(&t->more, TXN_LOG_MAX);
     memset(&t->msgs, 0, sizeof(t->msgs));
     memset(&t->on_abort, 0, sizeof(t->on_abort));
+    memset(&t->parked, 0, sizeof(t->parked));
 }
 
 /* SQLite's word on the failure, before a rollback replaces it. */
@@ -287,8 +288,14 @@ void txn_followups(txn *t, const followups *fu)
             continue;
         }
         const peer *p = peertab_get(&t->b->peers, f->district);
-        if (p)
+        if (p) {
             txn_release(t, p->url, f->unit_id, f->job_id, f->attempt, f->reason);
+        } else if (followups_push(&t->parked, f)) {
+            /* Restarted while the coordinator is down, before it named the
+             * home: the release waits for its URL (peers_add sends it). */
+            txn_log(t, "warn", "release of %s for %s waits: %s is not a known peer yet", f->unit_id,
+                    f->job_id, f->district);
+        }
     }
 }
 
@@ -343,6 +350,11 @@ bool txn_commit(txn *t)
         return false;
     }
     t->committed = true;
+    for (size_t i = 0; i < t->parked.n; i++) {
+        const followup *f = &t->parked.v[i];
+
+        peertab_park(&t->b->peers, f->district, f->unit_id, f->job_id, f->attempt, f->reason);
+    }
     return true;
 }
 
@@ -396,4 +408,5 @@ void txn_end(txn *t)
     free(t->on_abort.v);
     memset(&t->msgs, 0, sizeof(t->msgs));
     memset(&t->on_abort, 0, sizeof(t->on_abort));
+    followups_release(&t->parked);
 }

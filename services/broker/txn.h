@@ -62,6 +62,7 @@ typedef struct txn {
     strbuf more;
     txn_msgs msgs;     /* sent after a commit */
     txn_msgs on_abort; /* sent after a failed one */
+    followups parked;  /* releases for peers not known yet: parked at commit */
 } txn;
 
 /* Caller holds b->mu. */
@@ -105,7 +106,8 @@ void txn_revoke_on_abort(txn *t, const char *url, const char *job_id, uint32_t a
 void txn_release_on_abort(txn *t, const char *home_url, const char *unit_id, const char *job_id,
                           uint32_t attempt_no);
 /* The messages a state change asked for; a release goes to the home
- * broker's URL from the peer table (none when the peer is unknown). */
+ * broker's URL from the peer table, and waits there for it when the peer
+ * is not known yet (peertab_park). */
 void txn_followups(txn *t, const followups *fu);
 void txn_wake_dispatch(txn *t);
 /* Peers re-read their schedule (changes to the change list signal them

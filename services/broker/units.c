@@ -78,7 +78,8 @@ int state_unit_lost(state *s, unit *u, uint64_t now_wall, lost_items *out)
         it->attempt = h.attempt;
         if (h.foreign) {
             /* Lent to another district: its owner moves the job when it sees
-             * the unit lost; the unit itself hears it here when it returns. */
+             * the unit lost, or no longer listing the claim if it is back by
+             * then; the unit itself hears it here when it returns. */
             it->foreign = true;
             snprintf(it->owner, sizeof(it->owner), "%s", h.owner);
             unit_add_notice(u, h.job_id, h.attempt, "unit_lost");
@@ -99,6 +100,8 @@ int state_unit_lost(state *s, unit *u, uint64_t now_wall, lost_items *out)
          * either way slot i now holds what was the last one). */
         if (unit_find_held(u, h.job_id, h.attempt))
             unit_release_attempt(u, h.job_id, h.attempt);
+        if (h.foreign && !unit_find_held(u, h.job_id, 0))
+            state_lent_prune(s, h.job_id, u);
     }
     return COORD_OK;
 }
@@ -150,6 +153,14 @@ size_t state_heartbeat_revoked(state *s, unit *u, const job_ref *held_jobs, size
 
 /* ---- claims ---- */
 
+/* A claim's slot went: u may no longer be among the job's lenders. */
+static void free_claim_slot(state *s, unit *u, const char *job_id, uint32_t attempt_no)
+{
+    unit_release_attempt(u, job_id, attempt_no);
+    if (!unit_find_held(u, job_id, 0))
+        state_lent_prune(s, job_id, u);
+}
+
 claim_verdict state_claim_reserve(state *s, unit *u, const char *job_id, uint32_t attempt_no,
                                   const char *owner, const char *const *req, size_t nreq)
 {
@@ -174,6 +185,7 @@ claim_verdict state_claim_reserve(state *s, unit *u, const char *job_id, uint32_
     h = &u->held[u->load - 1];
     h->foreign = true;
     snprintf(h->owner, sizeof(h->owner), "%s", owner);
+    (void)state_lent_add(s, job_id, u); /* out of memory: only the repair misses it */
     return CLAIM_RESERVED;
 }
 
@@ -187,7 +199,7 @@ bool state_claim_settle(state *s, unit *u, const char *job_id, uint32_t attempt_
         return true;
     }
     if (h)
-        unit_release_attempt(u, job_id, attempt_no);
+        free_claim_slot(s, u, job_id, attempt_no);
     return false;
 }
 
@@ -197,7 +209,19 @@ bool state_release_claim(state *s, unit *u, const char *job_id, uint32_t attempt
 
     if (!h || !h->foreign)
         return false;
-    unit_release_attempt(u, job_id, attempt_no);
+    free_claim_slot(s, u, job_id, attempt_no);
+    state_touch_unit(s, u);
+    return true;
+}
+
+bool state_claim_drop(state *s, unit *u, const char *job_id, uint32_t attempt_no)
+{
+    held *h = unit_find_held(u, job_id, attempt_no);
+
+    /* A pending slot is a lend in flight: its settle decides. */
+    if (!h || !h->foreign || h->pending)
+        return false;
+    free_claim_slot(s, u, job_id, attempt_no);
     state_touch_unit(s, u);
     return true;
 }

@@ -76,5 +76,13 @@ claim_verdict state_claim_reserve(state *s, unit *u, const char *job_id, uint32_
 bool state_claim_settle(state *s, unit *u, const char *job_id, uint32_t attempt_no, bool taken);
 /* The claiming district is done with it: true when a claim was released. */
 bool state_release_claim(state *s, unit *u, const char *job_id, uint32_t attempt_no);
+/* The standing claim (job_id, attempt_no) on u ends without a word from
+ * its owner: the unit's terminal no longer holds it, or the owner's copy
+ * of the job shows the attempt over. The slot is freed and the unit
+ * touched, so peers are signalled at once and the owner's next pull finds
+ * the claim gone from the unit's "claims" (and moves its job). A pending
+ * slot (a lend in flight) is left to its settle. True when a claim was
+ * dropped; the caller removes the stored claim and logs the event. */
+bool state_claim_drop(state *s, unit *u, const char *job_id, uint32_t attempt_no);
 
 #endif

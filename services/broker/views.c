@@ -69,22 +69,47 @@ static json_t *unit_shape(const char *id, const char *kind, const capset *caps,
                      "authoritative", authoritative);
 }
 
+static json_t *claim_shape(const char *job_id, uint32_t attempt_no, const char *owner)
+{
+    return json_pack("{s:s, s:i, s:s}", "job_id", job_id, "attempt", (int)attempt_no, "owner",
+                     owner);
+}
+
+/* What every object adds: its change version (0, not known, is left out). */
+static json_t *versioned(json_t *o, uint64_t version)
+{
+    if (o && version)
+        json_object_set_new(o, "version", json_integer((json_int_t)version));
+    return o;
+}
+
 json_t *view_unit(const state *s, const unit *u, uint64_t now_wall)
 {
-    json_t *jobs = json_array(), *o;
+    json_t *jobs = json_array(), *claims = json_array(), *o;
 
-    for (uint32_t i = 0; jobs && i < u->load; i++)
-        if (!u->held[i].pending)
-            json_array_append_new(jobs, json_string(u->held[i].job_id));
+    for (uint32_t i = 0; jobs && claims && i < u->load; i++) {
+        const held *h = &u->held[i];
+
+        if (h->pending)
+            continue;
+        json_array_append_new(jobs, json_string(h->job_id));
+        /* What the claiming district checks its borrowed attempt against. */
+        if (h->foreign)
+            json_array_append_new(claims, claim_shape(h->job_id, h->attempt, h->owner));
+    }
     o = unit_shape(u->id, u->kind, &u->caps, s->self, unit_shown_status(u), jobs, u->url,
                    u->capacity, true);
-    if (o)
+    if (o) {
         json_object_set_new(
             o, "last_heartbeat_ms_ago",
             json_integer((json_int_t)(u->last_hb_wall_ms && now_wall > u->last_hb_wall_ms
                                           ? now_wall - u->last_hb_wall_ms
                                           : 0)));
-    return o;
+        json_object_set_new(o, "claims", claims);
+    } else {
+        json_decref(claims);
+    }
+    return versioned(o, u->chg.version);
 }
 
 /* What every synced copy adds to its shape. */
@@ -114,7 +139,15 @@ json_t *view_remote_unit(const runit *u, const peertab *peers, uint64_t now_wall
                    false);
     if (o && u->last_hb_ago >= 0)
         json_object_set_new(o, "last_heartbeat_ms_ago", json_integer((json_int_t)u->last_hb_ago));
-    return synced(o, u->from, u->fetched_wall_ms, peers, now_wall);
+    if (o && u->has_claims) {
+        json_t *claims = json_array();
+
+        for (uint32_t i = 0; claims && i < u->nclaims; i++)
+            json_array_append_new(
+                claims, claim_shape(u->claims[i].job_id, u->claims[i].attempt, u->claims[i].owner));
+        json_object_set_new(o, "claims", claims);
+    }
+    return synced(versioned(o, u->version), u->from, u->fetched_wall_ms, peers, now_wall);
 }
 
 static json_t *result_shape(const char *unit_id, uint32_t attempt_no, const char *outcome,
@@ -177,7 +210,7 @@ json_t *view_job(const state *s, const job *j)
     o = job_shape(j->id, j->type, j->sev, &j->caps, s->self, j->status, cur ? cur->unit_id : NULL,
                   cur ? cur->n : 0, atts, view_result(j->res), true, j->location, j->payload);
     set_times(o, (int64_t)j->created_ms, (int64_t)j->updated_ms);
-    return o;
+    return versioned(o, j->chg.version);
 }
 
 json_t *view_remote_job(const rjob *j, const peertab *peers, uint64_t now_wall)
@@ -197,7 +230,7 @@ json_t *view_remote_job(const rjob *j, const peertab *peers, uint64_t now_wall)
                : json_null(),
         false, j->location, j->payload);
     set_times(o, j->created_ms, j->updated_ms);
-    return synced(o, j->from, j->fetched_wall_ms, peers, now_wall);
+    return synced(versioned(o, j->version), j->from, j->fetched_wall_ms, peers, now_wall);
 }
 
 void view_iso_ms(uint64_t ms, char *buf, size_t len)
@@ -294,6 +327,8 @@ static bool get_id(const json_t *o, const char *key, char *dst)
     return true;
 }
 
+/* t NULL: checked only, interned later (view_parse_caps) under the lock
+ * that guards t. */
 static int get_caps(const json_t *o, const char *key, strtab *t, capset *out)
 {
     const json_t *arr = json_object_get(o, key);
@@ -310,7 +345,14 @@ static int get_caps(const json_t *o, const char *key, strtab *t, capset *out)
             return -1;
         v[n++] = c;
     }
+    if (!t)
+        return 0;
     return capset_set(out, t, v, n) < 0 ? -1 : 0;
+}
+
+int view_parse_caps(const json_t *o, bool is_job, strtab *t, capset *out)
+{
+    return get_caps(o, is_job ? "required_capabilities" : "capabilities", t, out);
 }
 
 static int64_t get_int(const json_t *o, const char *key, int64_t dflt)
@@ -338,7 +380,49 @@ static int get_text(const json_t *o, const char *key, char **out)
     return 0;
 }
 
-#define REMOTE_MAX_UNIT_JOBS 1024 /* job ids listed by one synced unit */
+#define REMOTE_MAX_UNIT_JOBS 1024 /* job ids (and claims) listed by one synced unit */
+
+/* "version": absent is 0 (a peer before versions), else a whole number. */
+static int get_version(const json_t *o, uint64_t *out)
+{
+    const json_t *v = json_object_get(o, "version");
+
+    *out = 0;
+    if (!v)
+        return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
+        return -1;
+    *out = (uint64_t)json_integer_value(v);
+    return 0;
+}
+
+static int get_claims(const json_t *arr, runit *out)
+{
+    size_t i;
+    json_t *e;
+
+    if (!arr)
+        return 0;
+    if (!json_is_array(arr) || json_array_size(arr) > REMOTE_MAX_UNIT_JOBS)
+        return -1;
+    out->has_claims = true;
+    if (json_array_size(arr)) {
+        out->claims = calloc(json_array_size(arr), sizeof(*out->claims));
+        if (!out->claims)
+            return -1;
+    }
+    json_array_foreach (arr, i, e) {
+        rclaim *c = &out->claims[out->nclaims];
+        int64_t n = get_int(e, "attempt", 0);
+
+        if (!json_is_object(e) || n < 1 || n > UINT32_MAX || !get_id(e, "job_id", c->job_id) ||
+            !get_id(e, "owner", c->owner))
+            return -1;
+        c->attempt = (uint32_t)n;
+        out->nclaims++;
+    }
+    return 0;
+}
 
 int view_parse_unit(const json_t *o, strtab *t, const char *from, uint64_t fetched_ms, uint64_t gen,
                     runit *out)
@@ -353,7 +437,8 @@ int view_parse_unit(const json_t *o, strtab *t, const char *from, uint64_t fetch
     if (!json_is_object(o) || !get_id(o, "id", out->id) ||
         unit_status_parse(json_string_value(json_object_get(o, "status")), &out->shown) < 0 ||
         (jobs && (!json_is_array(jobs) || json_array_size(jobs) > REMOTE_MAX_UNIT_JOBS)) ||
-        (url && strlen(url) >= BROKER_URL_MAX) || cap < 0 || cap > UINT32_MAX)
+        (url && strlen(url) >= BROKER_URL_MAX) || cap < 0 || cap > UINT32_MAX ||
+        get_version(o, &out->version) < 0)
         return -1;
     get_id(o, "kind", out->kind);
     get_id(o, "district", out->district);
@@ -377,7 +462,8 @@ int view_parse_unit(const json_t *o, strtab *t, const char *from, uint64_t fetch
         }
         snprintf(out->jobs[out->njobs++], COORD_ID_MAX + 1, "%s", id);
     }
-    if (get_caps(o, "capabilities", t, &out->caps) < 0) {
+    if (get_claims(json_object_get(o, "claims"), out) < 0 ||
+        get_caps(o, "capabilities", t, &out->caps) < 0) {
         runit_release(out, t);
         return -1;
     }
@@ -433,7 +519,8 @@ int view_parse_job(const json_t *o, strtab *t, const char *from, uint64_t fetche
     memset(out, 0, sizeof(*out));
     if (!json_is_object(o) || !get_id(o, "id", out->id) ||
         job_status_parse(json_string_value(json_object_get(o, "status")), &out->shown) < 0 ||
-        severity_parse(json_string_value(json_object_get(o, "severity")), &out->sev) < 0)
+        severity_parse(json_string_value(json_object_get(o, "severity")), &out->sev) < 0 ||
+        get_version(o, &out->version) < 0)
         return -1;
     get_id(o, "type", out->type);
     get_id(o, "owner", out->owner);

@@ -1,5 +1,6 @@
-/* JSON of every object the broker shows (DESIGN.md §5: units, jobs,
- * results, synced copies, peers, the emergency level), the one reply
+/* JSON of every object the broker shows (DESIGN.md §5: units with the
+ * claims they hold, jobs, results, synced copies, peers, the emergency
+ * level; each unit and job with its change version), the one reply
  * envelope that adds "vclock", and the way back: a peer's unit and job
  * objects parsed into typed copies. New references throughout; callers hold
  * the domain mutex while the objects they read can change. */
@@ -7,6 +8,7 @@
 #define BROKER_VIEWS_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "peertab.h"
@@ -40,11 +42,14 @@ json_t *view_one(const char *key, json_t *value, const vclock *clock);
 
 /* A peer's object as a typed copy from peer from, fetched at fetched_ms in
  * full-sync generation gen. 0, or -1 when it is not a unit / job object
- * (out is left empty). */
+ * (out is left empty). t NULL: the capabilities are checked but not set,
+ * so a page can be read without the lock that guards t; view_parse_caps
+ * sets them under it. */
 int view_parse_unit(const json_t *o, strtab *t, const char *from, uint64_t fetched_ms, uint64_t gen,
                     runit *out);
 int view_parse_job(const json_t *o, strtab *t, const char *from, uint64_t fetched_ms, uint64_t gen,
                    rjob *out);
+int view_parse_caps(const json_t *o, bool is_job, strtab *t, capset *out);
 
 /* "2026-11-26T10:18:34.795Z" and back (0 when unparsable). */
 void view_iso_ms(uint64_t ms, char *buf, size_t len);

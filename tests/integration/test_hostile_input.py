@@ -10,10 +10,9 @@ stop the city or pin part of it (issue 9 items 4, 7 and 9):
 - a peer's far-future emergency timestamp;
 - event and metadata paging beyond the end or beyond 64 bits.
 
-The fake peer is a few lines of http.server: enough to serve the
+The fake peer is a few lines on fakepeer.py's server: enough to serve the
 /v1/metadata pages a real peer would, with whatever a hostile one puts in."""
 
-import http.server
 import json
 import os
 import sqlite3
@@ -23,6 +22,7 @@ import time
 
 import pytest
 
+import fakepeer
 from conftest import FIRE
 from ergrid import assert_error, expect, get, post, raw_exchange, unit_status, wait_until
 
@@ -69,7 +69,7 @@ def assert_refused_field(reply, field, limit, what):
 
 # ---------------------------------------------------------------- fake peer
 
-class FakePeer:
+class FakePeer(fakepeer.Served):
     """A broker that answers GET /v1/metadata with page() and everything else
     (notify, claims) with 202; counts the pulls it served."""
 
@@ -80,14 +80,9 @@ class FakePeer:
         self.lock = threading.Lock()
         peer = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(fakepeer.QuietHandler):
             def _send(self, status, obj):
-                data = json.dumps(obj).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                fakepeer.write_reply(self, status, obj)
 
             def do_GET(self):
                 if self.path.startswith("/v1/metadata"):
@@ -102,17 +97,7 @@ class FakePeer:
                 self.rfile.read(n)
                 self._send(202, {"scheduled": True, "vclock": {}})
 
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self):
-        return "http://127.0.0.1:%d" % self.server.server_address[1]
+        self.serve(Handler)
 
     def pulled(self):
         with self.lock:
@@ -124,10 +109,6 @@ class FakePeer:
         start = self.pulled()
         wait_until(lambda: self.pulled() >= start + n, 20, message="%d pulls of %s (%s)" % (
             n, self.name, what))
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

@@ -2,7 +2,8 @@
  * units.c, remote.c and peertab.c on their own, in milliseconds. Dispatch
  * order, queue yield, preemption, requeue on loss, applying a pulled page,
  * the borrowed-unit rules and the accepted result releasing every other
- * holder. */
+ * holder; claims repaired from copies both ways, what a peer's copies may
+ * not write, the per-peer caps, releases waiting for their peer. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -442,21 +443,21 @@ START_TEST(test_page_own_ids_lost_borrowed_and_sweep)
     uint32_t n = assign_borrowed(mine, "LAFD-5", "Westside");
 
     /* A first full sync, one page. */
-    peer_page_begin(p, true);
+    peer_page_begin(p, true, NULL);
     ck_assert_uint_eq(p->gen, 1);
     runit c = copy_unit("LAFD-1", UNIT_AVAILABLE, 0, p); /* our id: ignored */
     remote_apply_unit(&r, &S, &c, NOW, &out);
-    ck_assert(out.own && !out.stored);
+    ck_assert(out.ignored == COPY_OWN_ID && !out.stored);
     ck_assert_ptr_null(remote_unit(&r, "LAFD-1"));
     c = copy_unit("LAFD-5", UNIT_BUSY, 1, p);
     remote_apply_unit(&r, &S, &c, NOW, &out);
-    ck_assert(out.stored && !out.own && out.nrequeued == 0);
+    ck_assert(out.stored && out.ignored == COPY_KEPT && out.nrequeued == 0);
     c = copy_unit("LAFD-6", UNIT_AVAILABLE, 0, p);
     remote_apply_unit(&r, &S, &c, NOW, &out);
     ck_assert(out.stored && !out.may_aid); /* nothing waits here */
     rjob jc = copy_job("mine", p);
     remote_apply_job(&r, &S, &jc, &out);
-    ck_assert(out.own);
+    ck_assert(out.ignored == COPY_OWN_ID);
     jc = copy_job("theirs", p);
     remote_apply_job(&r, &S, &jc, &out);
     ck_assert(out.stored);
@@ -466,7 +467,7 @@ START_TEST(test_page_own_ids_lost_borrowed_and_sweep)
     free(gone);
 
     /* An incremental page: the borrowed unit is lost at its home. */
-    peer_page_begin(p, false);
+    peer_page_begin(p, false, NULL);
     c = copy_unit("LAFD-5", UNIT_LOST, 0, p);
     remote_apply_unit(&r, &S, &c, NOW + 7, &out);
     ck_assert_uint_eq(out.nrequeued, 1);
@@ -487,9 +488,9 @@ START_TEST(test_page_own_ids_lost_borrowed_and_sweep)
     ck_assert_str_eq(home, "Westside");
 
     /* It restarted: a new full sync in two pages confirms only LAFD-6. */
-    peer_page_begin(p, true);
+    peer_page_begin(p, true, NULL);
     ck_assert_uint_eq(p->gen, 2);
-    peer_page_begin(p, true); /* the second page of the same sync */
+    peer_page_begin(p, true, NULL); /* the second page of the same sync */
     ck_assert_uint_eq(p->gen, 2);
     c = copy_unit("LAFD-6", UNIT_AVAILABLE, 0, p);
     remote_apply_unit(&r, &S, &c, NOW, &out);
@@ -576,6 +577,408 @@ START_TEST(test_copies_are_capped_per_peer)
     ck_assert_int_eq(remote_put_unit(&r, &extra), COORD_OK);
     ck_assert_uint_eq(hmap_size(r.units), REMOTE_MAX_UNITS_PER_PEER);
     remote_release(&r);
+}
+END_TEST
+
+/* ---- claims repaired from copies (issue 9: model rules F3B, F3C, F6) ---- */
+
+/* A claim the home committed for job_id attempt n of owner. */
+static void lend(unit *u, const char *job_id, uint32_t n, const char *owner)
+{
+    ck_assert_int_eq(state_claim_reserve(&S, u, job_id, n, owner, NEED_FIRE, 1), CLAIM_RESERVED);
+    ck_assert(state_claim_settle(&S, u, job_id, n, true));
+}
+
+START_TEST(test_claim_drop_ends_a_standing_claim_only)
+{
+    unit *u = add_unit("LAFD-5", FIRE, 2, 1);
+
+    ck_assert_int_eq(state_claim_reserve(&S, u, "W1", 1, "Westside", NEED_FIRE, 1), CLAIM_RESERVED);
+    ck_assert_ptr_nonnull(state_lent(&S, "W1"));
+    /* A lend in flight is its settle's to decide. */
+    ck_assert(!state_claim_drop(&S, u, "W1", 1));
+    ck_assert(state_claim_settle(&S, u, "W1", 1, true));
+    uint64_t v = u->chg.version;
+    ck_assert(!state_claim_drop(&S, u, "W1", 2));
+    ck_assert(state_claim_drop(&S, u, "W1", 1));
+    ck_assert_uint_eq(u->load, 0);
+    ck_assert_int_eq(unit_shown_status(u), UNIT_AVAILABLE);
+    /* Touched: peers are signalled, the owner's next pull sees it. */
+    ck_assert_uint_gt(u->chg.version, v);
+    ck_assert_ptr_null(state_lent(&S, "W1"));
+    ck_assert(!state_claim_drop(&S, u, "W1", 1));
+    /* Never an own job's slot. */
+    job *j = submit("MINE", SEV_HIGH, NEED_FIRE, 1);
+    uint32_t n = assign_local(j, u);
+    ck_assert(!state_claim_drop(&S, u, "MINE", n));
+    ck_assert_uint_eq(u->load, 1);
+}
+END_TEST
+
+/* A copy of LAFD-5 from Westside as a pull reads it. */
+static runit home_copy(const peer *p, unit_status shown, uint64_t version, const char *claim_job,
+                       uint32_t claim_n)
+{
+    runit c = copy_unit("LAFD-5", shown, claim_job ? 1 : 0, p);
+
+    c.version = version;
+    c.egen = p->egen;
+    c.has_claims = true;
+    if (claim_job) {
+        snprintf(c.jobs[0], sizeof(c.jobs[0]), "%s", claim_job);
+        c.claims = calloc(1, sizeof(*c.claims));
+        snprintf(c.claims[0].job_id, sizeof(c.claims[0].job_id), "%s", claim_job);
+        snprintf(c.claims[0].owner, sizeof(c.claims[0].owner), "%s", SELF);
+        c.claims[0].attempt = claim_n;
+        c.nclaims = 1;
+    }
+    return c;
+}
+
+/* Copies of Westside (incarnation epoch) in a fresh table r. */
+static peer *westside(peertab *pt, remote *r, const char *epoch)
+{
+    size_t idx;
+    bool added;
+
+    ck_assert_int_eq(remote_init(r, S.strings), COORD_OK);
+    ck_assert_int_eq(peertab_add(pt, SELF, "Westside", "http://w", 0, &idx, &added), COORD_OK);
+    peer_page_begin(&pt->v[idx], true, epoch);
+    return &pt->v[idx];
+}
+
+START_TEST(test_owner_moves_a_job_whose_claim_is_gone)
+{
+    peertab pt = {0};
+    remote r;
+    copy_outcome out;
+    peer *p = westside(&pt, &r, "w-epoch-1");
+
+    ck_assert_uint_eq(p->egen, 1);
+    job *j = submit("J", SEV_HIGH, NEED_FIRE, 1);
+    uint32_t n = assign_borrowed(j, "LAFD-5", "Westside");
+    state_claim_answered(j, n, 10, peer_egen_of(p, "w-epoch-1"));
+    ck_assert_uint_eq(job_attempt(j, n)->claim_egen, 1);
+
+    /* Older than the claim's answer: says nothing, even lost. */
+    runit c = home_copy(p, UNIT_LOST, 9, NULL, 0);
+    remote_apply_unit(&r, &S, &c, NOW, &out);
+    ck_assert_uint_eq(out.nrequeued, 0);
+    ck_assert_int_eq(j->status, JOB_ASSIGNED);
+    /* Newer and listing the claim: it stands. */
+    c = home_copy(p, UNIT_BUSY, 11, "J", n);
+    remote_apply_unit(&r, &S, &c, NOW, &out);
+    ck_assert_uint_eq(out.nrequeued, 0);
+    /* Listing another attempt of ours is not this claim. */
+    c = home_copy(p, UNIT_BUSY, 12, "J", n + 1);
+    ck_assert(remote_claim_gone(&c, SELF, "J", job_attempt(j, n)));
+    runit_release(&c, S.strings);
+    /* Lost and back before we looked: available, the claim not listed. */
+    c = home_copy(p, UNIT_AVAILABLE, 13, NULL, 0);
+    remote_apply_unit(&r, &S, &c, NOW, &out);
+    ck_assert_uint_eq(out.nrequeued, 1);
+    ck_assert_ptr_eq(out.requeued[0], j);
+    ck_assert_int_eq(j->status, JOB_QUEUED);
+    ck_assert_int_eq(job_attempt(j, n)->state, ATT_REVOKED);
+    ck_assert_ptr_null(hmap_get(S.borrowed, "J"));
+    ck_assert_uint_eq(out.nstale, 0);
+    remote_release(&r);
+}
+END_TEST
+
+START_TEST(test_owner_releases_claims_it_no_longer_stands_on)
+{
+    peertab pt = {0};
+    remote r;
+    copy_outcome out;
+    peer *p = westside(&pt, &r, "e1");
+    job *j = submit("J", SEV_HIGH, NEED_FIRE, 1);
+    uint32_t n = assign_borrowed(j, "LAFD-5", "Westside");
+
+    /* The claim it stands on: nothing to release. */
+    runit c = home_copy(p, UNIT_BUSY, 5, "J", n);
+    remote_apply_unit(&r, &S, &c, NOW, &out);
+    ck_assert_uint_eq(out.nrequeued + out.nstale, 0);
+    /* Another attempt's claim (an answer that never came), a job we do not
+     * have: released there. */
+    c = home_copy(p, UNIT_BUSY, 6, "J", n + 1);
+    remote_apply_unit(&r, &S, &c, NOW, &out);
+    ck_assert_uint_eq(out.nstale, 1);
+    ck_assert_str_eq(out.stale[0].job_id, "J");
+    ck_assert_uint_eq(out.stale[0].attempt, n + 1);
+    ck_assert(!out.stale[0].finished);
+    c = home_copy(p, UNIT_BUSY, 7, "GONE", 1);
+    remote_apply_unit(&r, &S, &c, NOW, &out);
+    ck_assert_uint_eq(out.nstale, 1);
+    /* A pending attempt is a claim whose answer is on its way. */
+    job *k = submit("K", SEV_HIGH, NEED_FIRE, 1);
+    vclock vc;
+    uint32_t m;
+    vclock_init(&vc);
+    ck_assert_int_eq(state_reserve(&S, k, NULL, "LAFD-5", "Westside", &vc, NOW, &m), COORD_OK);
+    c = home_copy(p, UNIT_BUSY, 8, "K", m);
+    remote_apply_unit(&r, &S, &c, NOW, &out);
+    ck_assert_uint_eq(out.nstale, 0);
+    remote_release(&r);
+}
+END_TEST
+
+START_TEST(test_claim_gone_across_incarnations_and_old_homes)
+{
+    peertab pt = {0};
+    size_t idx;
+    bool added;
+    attempt a = {.n = 2, .claim_version = 50, .claim_egen = 1};
+
+    peertab_add(&pt, SELF, "Westside", "http://w", 0, &idx, &added);
+    peer *p = &pt.v[idx];
+    peer_page_begin(p, true, "e1");
+    peer_page_begin(p, false, "e1");
+    ck_assert_uint_eq(p->egen, 1);
+    ck_assert_uint_eq(peer_egen_of(p, "e1"), 1);
+    ck_assert_uint_eq(peer_egen_of(p, "e0"),
+                      0); /* an answer from an incarnation we have not pulled */
+    /* The home restarted: a copy of its next incarnation, low version, no claim. */
+    peer_page_begin(p, true, "e2");
+    ck_assert_uint_eq(p->egen, 2);
+    runit c = home_copy(p, UNIT_AVAILABLE, 3, NULL, 0);
+    ck_assert(remote_claim_gone(&c, SELF, "J", &a));
+    runit_release(&c, S.strings);
+    c = home_copy(p, UNIT_BUSY, 3, "J", 2); /* it restored the claim */
+    ck_assert(!remote_claim_gone(&c, SELF, "J", &a));
+    runit_release(&c, S.strings);
+    /* Claim answered while unknown (after our restart): any copy is newer. */
+    attempt restored = {.n = 2};
+    c = home_copy(p, UNIT_AVAILABLE, 1, NULL, 0);
+    ck_assert(remote_claim_gone(&c, SELF, "J", &restored));
+    /* A home that shows no versions: only its word that the unit is lost. */
+    c.version = 0;
+    ck_assert(!remote_claim_gone(&c, SELF, "J", &restored));
+    c.shown = UNIT_LOST;
+    ck_assert(remote_claim_gone(&c, SELF, "J", &restored));
+    runit_release(&c, S.strings);
+}
+END_TEST
+
+START_TEST(test_a_late_claim_answer_never_overwrites_a_newer_copy)
+{
+    peertab pt = {0};
+    remote r;
+    copy_outcome out;
+    peer *p = westside(&pt, &r, "e1");
+    runit c = home_copy(p, UNIT_LOST, 20, NULL, 0);
+    remote_apply_unit(&r, &S, &c, NOW, &out);
+    runit fresh = home_copy(p, UNIT_BUSY, 18, "J", 1);
+    remote_refresh_unit(&r, &fresh, NOW);
+    ck_assert_int_eq(remote_unit(&r, "LAFD-5")->shown, UNIT_LOST);
+    fresh = home_copy(p, UNIT_BUSY, 21, "J", 1);
+    fresh.egen = 0; /* not known to be of this incarnation */
+    remote_refresh_unit(&r, &fresh, NOW);
+    ck_assert_int_eq(remote_unit(&r, "LAFD-5")->shown, UNIT_LOST);
+    fresh = home_copy(p, UNIT_BUSY, 21, "J", 1);
+    remote_refresh_unit(&r, &fresh, NOW);
+    ck_assert_int_eq(remote_unit(&r, "LAFD-5")->shown, UNIT_BUSY);
+    ck_assert_uint_eq(remote_unit(&r, "LAFD-5")->version, 21);
+    ck_assert_str_eq(remote_unit(&r, "LAFD-5")->from, "Westside");
+    remote_release(&r);
+}
+END_TEST
+
+/* The owner's copy of job J, attempts given as (n, unit, state). */
+static rjob owner_copy(const peer *p, job_status shown, const rattempt *atts, uint32_t n)
+{
+    rjob c = copy_job("J", p);
+
+    snprintf(c.owner, sizeof(c.owner), "%s", p->id);
+    c.shown = shown;
+    if (n) {
+        c.attempts = calloc(n, sizeof(*c.attempts));
+        memcpy(c.attempts, atts, n * sizeof(*atts));
+        c.nattempts = n;
+    }
+    return c;
+}
+
+START_TEST(test_home_ends_claims_the_owners_copy_shows_over)
+{
+    peertab pt = {0};
+    remote r;
+    size_t idx;
+    bool added;
+    copy_outcome out;
+    unit *u = add_unit("LAFD-1", FIRE, 2, 1);
+    unit *v = add_unit("LAFD-2", FIRE, 2, 1);
+    const rattempt old = {1, "LAFD-2", SELF, ATT_REVOKED};
+    const rattempt act = {2, "LAFD-1", SELF, ATT_ACTIVE};
+    const rattempt fin = {2, "LAFD-1", SELF, ATT_FINISHED};
+    rattempt two[2] = {old, act};
+
+    ck_assert_int_eq(remote_init(&r, S.strings), COORD_OK);
+    peertab_add(&pt, SELF, "Westside", "http://w", 0, &idx, &added);
+    peertab_add(&pt, SELF, "Valley", "http://v", 0, &idx, &added);
+    peer *w = &pt.v[0], *val = &pt.v[1];
+    lend(u, "J", 2, "Westside");
+    /* Queued, its answer still on the way: the claim stands. */
+    rjob c = owner_copy(w, JOB_QUEUED, &old, 1);
+    remote_apply_job(&r, &S, &c, &out);
+    ck_assert(out.stored && out.nended == 0);
+    ck_assert_uint_eq(u->load, 1);
+    /* Active on our unit: stands. */
+    c = owner_copy(w, JOB_ASSIGNED, two, 2);
+    remote_apply_job(&r, &S, &c, &out);
+    ck_assert_uint_eq(out.nended, 0);
+    /* A third district cannot end it: its copy is not the sender's. */
+    c = owner_copy(w, JOB_COMPLETED, &fin, 1);
+    snprintf(c.from, sizeof(c.from), "%s", val->id);
+    remote_apply_job(&r, &S, &c, &out);
+    ck_assert_int_eq(out.ignored, COPY_NOT_THE_SENDERS);
+    ck_assert_uint_eq(u->load, 1);
+    /* Finished (a release lost while we were down): ended, no revocation. */
+    two[1] = fin;
+    c = owner_copy(w, JOB_COMPLETED, two, 2);
+    remote_apply_job(&r, &S, &c, &out);
+    ck_assert_uint_eq(out.nended, 1);
+    ck_assert_ptr_eq(out.ended[0].u, u);
+    ck_assert_uint_eq(out.ended[0].attempt, 2);
+    ck_assert(out.ended[0].finished);
+    ck_assert_uint_eq(u->load, 0);
+    ck_assert_ptr_null(state_lent(&S, "J"));
+
+    /* A claim whose attempt the owner never showed (dropped without a
+     * trace): a later attempt ends it, and so does the job's end. */
+    lend(v, "J", 3, "Westside");
+    const rattempt later = {4, "LAFD-9", "Valley", ATT_ACTIVE};
+    c = owner_copy(w, JOB_ASSIGNED, &later, 1);
+    remote_apply_job(&r, &S, &c, &out);
+    ck_assert_uint_eq(out.nended, 1);
+    ck_assert(!out.ended[0].finished);
+    ck_assert_uint_eq(v->load, 0);
+    lend(v, "J", 5, "Westside");
+    c = owner_copy(w, JOB_CANCELLED, NULL, 0);
+    remote_apply_job(&r, &S, &c, &out);
+    ck_assert_uint_eq(out.nended, 1);
+    /* A pending lend is left to its settle. */
+    ck_assert_int_eq(state_claim_reserve(&S, v, "J", 6, "Westside", NEED_FIRE, 1), CLAIM_RESERVED);
+    c = owner_copy(w, JOB_CANCELLED, NULL, 0);
+    remote_apply_job(&r, &S, &c, &out);
+    ck_assert_uint_eq(out.nended, 0);
+    ck_assert_uint_eq(v->load, 1);
+    remote_release(&r);
+}
+END_TEST
+
+START_TEST(test_copies_a_peer_may_not_write_are_ignored)
+{
+    peertab pt = {0};
+    remote r;
+    copy_outcome out;
+    peer *p = westside(&pt, &r, NULL);
+
+    add_unit("LAFD-1", FIRE, 2, 1);
+    runit c = copy_unit("GHOST", UNIT_AVAILABLE, 0, p);
+    snprintf(c.district, sizeof(c.district), "%s", SELF);
+    remote_apply_unit(&r, &S, &c, NOW, &out);
+    ck_assert_int_eq(out.ignored, COPY_OWN_DISTRICT);
+    c = copy_unit("V-1", UNIT_AVAILABLE, 0, p);
+    snprintf(c.district, sizeof(c.district), "Valley");
+    remote_apply_unit(&r, &S, &c, NOW, &out);
+    ck_assert_int_eq(out.ignored, COPY_NOT_THE_SENDERS);
+    c = copy_unit("LAFD-1", UNIT_LOST, 0, p);
+    remote_apply_unit(&r, &S, &c, NOW, &out);
+    ck_assert_int_eq(out.ignored, COPY_OWN_ID);
+    rjob jc = copy_job("GJ", p);
+    snprintf(jc.owner, sizeof(jc.owner), "%s", SELF);
+    remote_apply_job(&r, &S, &jc, &out);
+    ck_assert_int_eq(out.ignored, COPY_OWN_DISTRICT);
+    ck_assert_ptr_null(remote_unit(&r, "GHOST"));
+    ck_assert_ptr_null(remote_unit(&r, "V-1"));
+    ck_assert_ptr_null(remote_job(&r, "GJ"));
+    ck_assert_uint_eq(r.ignored[COPY_OWN_DISTRICT], 2);
+    ck_assert_uint_eq(r.ignored[COPY_NOT_THE_SENDERS], 1);
+    ck_assert_uint_eq(r.ignored[COPY_OWN_ID], 1);
+    /* Its own records are kept. */
+    c = copy_unit("W-1", UNIT_AVAILABLE, 0, p);
+    remote_apply_unit(&r, &S, &c, NOW, &out);
+    ck_assert(out.stored && out.ignored == COPY_KEPT);
+    remote_release(&r);
+}
+END_TEST
+
+START_TEST(test_copies_are_capped_in_bytes)
+{
+    remote r;
+    size_t big = 60 * 1024, n = 0;
+    char id[COORD_ID_MAX + 1];
+    int rc = COORD_OK;
+
+    ck_assert_int_eq(remote_init(&r, S.strings), COORD_OK);
+    while (rc == COORD_OK) {
+        rjob c;
+
+        memset(&c, 0, sizeof(c));
+        snprintf(c.id, sizeof(c.id), "J%zu", n);
+        snprintf(c.from, sizeof(c.from), "Westside");
+        c.payload = malloc(big);
+        memset(c.payload, 'x', big - 1);
+        c.payload[big - 1] = '\0';
+        rc = remote_put_job(&r, &c);
+        n += rc == COORD_OK;
+    }
+    ck_assert_int_eq(rc, COORD_E_RANGE);
+    ck_assert_uint_eq(r.refused, 1);
+    ck_assert_uint_le(remote_bytes_of(&r, "Westside"), REMOTE_MAX_BYTES_PER_PEER);
+    ck_assert_uint_gt(remote_bytes_of(&r, "Westside"), REMOTE_MAX_BYTES_PER_PEER - 2 * big);
+    ck_assert_uint_lt(n, REMOTE_MAX_BYTES_PER_PEER / big + 1);
+    /* Another peer has a budget of its own. */
+    rjob other;
+    memset(&other, 0, sizeof(other));
+    snprintf(other.id, sizeof(other.id), "V1");
+    snprintf(other.from, sizeof(other.from), "Valley");
+    ck_assert_int_eq(remote_put_job(&r, &other), COORD_OK);
+    /* A smaller copy in place of a big one frees room. */
+    rjob small;
+    memset(&small, 0, sizeof(small));
+    snprintf(id, sizeof(id), "J0");
+    snprintf(small.id, sizeof(small.id), "%s", id);
+    snprintf(small.from, sizeof(small.from), "Westside");
+    size_t before = remote_bytes_of(&r, "Westside");
+    ck_assert_int_eq(remote_put_job(&r, &small), COORD_OK);
+    ck_assert_uint_lt(remote_bytes_of(&r, "Westside"), before - big + 1024);
+    /* A full sweep gives every byte back. */
+    char(*gone)[COORD_ID_MAX + 1];
+    size_t ngone;
+    ck_assert_int_eq(remote_sweep(&r, 'j', "Westside", 1, &gone, &ngone), COORD_OK);
+    ck_assert_uint_eq(ngone, n);
+    free(gone);
+    ck_assert_uint_eq(remote_bytes_of(&r, "Westside"), 0);
+    remote_release(&r);
+}
+END_TEST
+
+START_TEST(test_releases_wait_for_their_peer)
+{
+    peertab pt = {0};
+    parked_release out[4];
+
+    peertab_park(&pt, "Westside", "LAFD-5", "J1", 1, "finished");
+    peertab_park(&pt, "Valley", "LAFD-9", "J2", 1, "revoked");
+    peertab_park(&pt, "Westside", "LAFD-6", "J3", 2, "cancelled");
+    ck_assert_uint_eq(peertab_unpark(&pt, "Nowhere", out, 4), 0);
+    ck_assert_uint_eq(peertab_unpark(&pt, "Westside", out, 4), 2);
+    ck_assert_str_eq(out[0].job_id, "J1");
+    ck_assert_str_eq(out[1].job_id, "J3");
+    ck_assert_uint_eq(out[1].attempt, 2);
+    ck_assert_str_eq(out[1].reason, "cancelled");
+    ck_assert_uint_eq(pt.nparked, 1);
+    ck_assert_uint_eq(peertab_unpark(&pt, "Westside", out, 4), 0);
+    /* Bounded: the oldest go, counted. */
+    for (unsigned i = 0; i < PEERTAB_MAX_PARKED + 2; i++)
+        peertab_park(&pt, "Westside", "U", "J", i + 1, "finished");
+    ck_assert_uint_eq(pt.nparked, PEERTAB_MAX_PARKED);
+    ck_assert_uint_eq(pt.parked_dropped, 3);
+    ck_assert_uint_eq(peertab_unpark(&pt, "Valley", out, 4), 0); /* pushed out */
+    ck_assert_uint_eq(peertab_unpark(&pt, "Westside", out, 1), 1);
+    ck_assert_uint_eq(out[0].attempt, 3);
 }
 END_TEST
 
@@ -671,9 +1074,18 @@ Suite *unit_suite(void)
     tcase_add_test(res, test_cancel_tells_every_holder);
     tcase_add_test(c, test_claims_supersede_retry_and_release);
     tcase_add_test(c, test_claim_on_a_lost_unit_does_not_stand);
+    tcase_add_test(c, test_claim_drop_ends_a_standing_claim_only);
+    tcase_add_test(c, test_owner_moves_a_job_whose_claim_is_gone);
+    tcase_add_test(c, test_claim_gone_across_incarnations_and_old_homes);
+    tcase_add_test(c, test_owner_releases_claims_it_no_longer_stands_on);
+    tcase_add_test(c, test_a_late_claim_answer_never_overwrites_a_newer_copy);
+    tcase_add_test(c, test_home_ends_claims_the_owners_copy_shows_over);
+    tcase_add_test(c, test_releases_wait_for_their_peer);
     tcase_add_test(sync, test_page_own_ids_lost_borrowed_and_sweep);
     tcase_add_test(sync, test_mutual_aid_ranking_on_copies);
     tcase_add_test(sync, test_copies_are_capped_per_peer);
+    tcase_add_test(sync, test_copies_a_peer_may_not_write_are_ignored);
+    tcase_add_test(sync, test_copies_are_capped_in_bytes);
     tcase_add_test(rec, test_heartbeat_revocations_once_each);
     tcase_add_test(rec, test_change_list_walks_only_what_changed);
     tcase_add_test(rec, test_reset_keeps_names_and_version);
