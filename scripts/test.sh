@@ -4,10 +4,12 @@
 # AddressSanitizer + UndefinedBehaviorSanitizer.
 #   Check unit and api suites and the guards (meson test), then the
 #   integration suites (pytest) that start the real service binaries on
-#   127.0.0.1.
+#   127.0.0.1. Once: the spin model check (tests/model) and, on the normal
+#   build, the short fault campaign (tests/campaign).
 #   Last, the container check (scripts/containers.sh): the images built
 #   with podman and the compose city run and checked.
-# Usage: scripts/test.sh [--quick]   (--quick: skip the sanitizer build)
+# Usage: scripts/test.sh [--quick]   (--quick: skip the sanitizer build, the
+#   model check and the campaign)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -81,10 +83,45 @@ else
     failed=$((failed + ${findings:-1}))
 fi
 
+# The spin model of the protocol (tests/model/README.md): the fixed protocol
+# must pass safety and liveness, today's model must still show each trace.
+if [ $quick = 0 ]; then
+echo "=== model check (spin) ==="
+./tests/model/check.sh >"$artifacts/model.log" 2>&1
+grep -E '^(ok|FAIL|model check:)' "$artifacts/model.log" | grep -v '^ok   fixed' || true
+model_ok=$(grep -c '^ok ' "$artifacts/model.log")
+model_failed=$(grep -c '^FAIL' "$artifacts/model.log")
+if grep -q '^model check: 0 failed' "$artifacts/model.log"; then
+    passed=$((passed + model_ok))
+else
+    tail -30 "$artifacts/model.log"
+    failed=$((failed + (model_failed > 0 ? model_failed : 1)))
+fi
+fi
+
 export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1:halt_on_error=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 
 suite normal "$root/build"
+
+# The short fault campaign (tests/campaign/README.md): a city under load
+# while a nemesis kills, pauses and restarts its services, then the checker
+# over the whole history. On the normal build: its timings are not scaled for
+# the sanitizers, and the fault suites above run in both builds.
+if [ $quick = 0 ]; then
+echo "=== fault campaign (normal build, seed 7, 150 s) ==="
+ERGRID_BUILD="$root/build" /usr/bin/python3 -m pytest tests/campaign -q -p no:cacheprovider \
+    >"$artifacts/campaign.log" 2>&1
+tail -3 "$artifacts/campaign.log"
+if grep -qE '[0-9]+ passed' "$artifacts/campaign.log"; then
+    count_pytest "$artifacts/campaign.log"
+else
+    failed=$((failed + 1))
+fi
+if grep -qE '[0-9]+ (failed|error)' "$artifacts/campaign.log"; then
+    grep -E 'violation|^E ' "$artifacts/campaign.log" | head -40
+fi
+fi
 if [ $quick = 0 ]; then
     suite sanitize "$root/build-asan" -Db_sanitize=address,undefined -Db_lundef=false
 fi
