@@ -235,9 +235,10 @@ ctr() { # service -> the id of its container in this project
 }
 
 # curl from inside the compose network, where brokers and executors are
-# reachable by service name (only the coordinator publishes a port).
+# reachable by service name (only the coordinator publishes a port), as the
+# console's viewer: every service runs with --tokens.
 in_net() {
-    podman exec "$probe" curl -sS --max-time 5 "$@"
+    podman exec "$probe" curl -sS --max-time 5 -H "Authorization: Bearer $viewer" "$@"
 }
 
 # Reads JSON on stdin; exits 0 when the Python expression over `d` (and the
@@ -304,6 +305,18 @@ dashboard_answers() {
 
 show_dashboard() { curl -sS --max-time 5 -i "http://127.0.0.1:$port/" 2>&1 | head -15; }
 
+# The city answers its API only to a token: without one 401, with the
+# viewer's the overview.
+refuses_without_token() {
+    [ "$(curl -sS --max-time 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/v1/overview")" = 401 ] &&
+        curl -sS --max-time 5 -f -H "Authorization: Bearer $viewer" "http://127.0.0.1:$port/v1/overview" |
+        json_true '"districts" in d'
+}
+
+show_refusal() {
+    curl -sS --max-time 5 -i "http://127.0.0.1:$port/v1/overview" 2>&1 | head -15
+}
+
 # Every broker lists all ten units of the city, each in its home district
 # and available: each registered with its own broker, and the brokers found
 # each other through the coordinator.
@@ -353,7 +366,7 @@ unit_lost() {
 redeploy() {
     local reply
     reply=$(curl -sS --max-time 10 -X POST "http://127.0.0.1:$port/v1/incidents" \
-        -H 'Content-Type: application/json' \
+        -H "Authorization: Bearer $dispatcher" -H 'Content-Type: application/json' \
         -d "{\"id\":\"$job_id\",\"type\":\"building_fire\",\"severity\":\"critical\",
              \"required_capabilities\":[\"firefighting\"],\"district\":\"Downtown\"}") || return 1
     if ! json_true 'd["job"]["status"] == "assigned" and d["job"]["unit_id"]' <<<"$reply"; then
@@ -426,6 +439,8 @@ teardown() {
 
 up=0
 completed=0
+viewer=""
+dispatcher=""
 finish() {
     local rc=$?
     trap - EXIT INT TERM
@@ -475,7 +490,20 @@ check() { # description seconds condition diagnostic [services whose logs a fail
 
 cluster_up() {
     up=1
-    compose up -d >"$art/up.log" 2>&1 || { tail -30 "$art/up.log"; return 1; }
+    # The one-shot tokens step first, to its end: podman-compose does not
+    # wait for depends_on's service_completed_successfully. Its log holds
+    # the console's viewer and dispatcher tokens.
+    compose up -d tokens >"$art/up.log" 2>&1 || { tail -30 "$art/up.log"; return 1; }
+    local rc
+    rc=$(podman wait "$(ctr tokens)" 2>&1)
+    [ "$rc" = 0 ] || { echo "the tokens step failed ($rc)"; podman logs "$(ctr tokens)" 2>&1 | tail -20; return 1; }
+    viewer=$(podman logs "$(ctr tokens)" 2>&1 | sed -n 's/^viewer token: *//p' | tail -1)
+    dispatcher=$(podman logs "$(ctr tokens)" 2>&1 | sed -n 's/^dispatcher token: *//p' | tail -1)
+    if [ -z "$viewer" ] || [ -z "$dispatcher" ]; then
+        echo "the tokens step printed no console tokens"
+        return 1
+    fi
+    compose up -d >>"$art/up.log" 2>&1 || { tail -30 "$art/up.log"; return 1; }
     local s
     for s in "${all_services[@]}"; do
         [ "$(podman inspect -f '{{.State.Running}}' "$(ctr "$s")" 2>/dev/null)" = true ] ||
@@ -503,6 +531,7 @@ main() {
     port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     step "podman-compose up: ${#all_services[@]} containers running ($project)" cluster_up
     check "dashboard answers on http://127.0.0.1:$port/" 60 dashboard_answers show_dashboard coordinator
+    check "no token: 401; the viewer token: the overview" 10 refuses_without_token show_refusal coordinator
     check "all ten units registered, seen by every broker" 60 units_registered show_units "${all_services[@]}"
     step "killed unit's incident redeployed" redeploy downtown westside valley lafd-1 lafd-2 lafd-5 lafd-9
     completed=1

@@ -6,6 +6,13 @@ with its vector clock, and checks every guarantee at the end (exit 1 if one
 fails). Then leaves the cluster running for the dashboard until Ctrl-C, or
 stops at once with --no-wait.
 
+The city runs with access control, as it would anywhere but a laptop: at
+start ergrid-token makes one token per service and unit, written into that
+service's data dir (its --token-file), plus a viewer and a dispatcher token
+for the people at the console; their hashes go into one city-wide tokens
+file that every service is given with --tokens. The viewer and dispatcher
+tokens are printed, with the dashboard's link.
+
 Standard library only. Usage: scripts/demo.py [--no-wait] [--build DIR]
 """
 
@@ -46,9 +53,12 @@ def say(msg=""):
     print(msg, flush=True)
 
 
-def http(method, url, body=None, timeout=10):
+def http(method, url, body=None, token=None, timeout=10):
+    """One request; token: the bearer credential to present (None: none)."""
     data = None
     headers = {}
+    if token is not None:
+        headers["Authorization"] = "Bearer " + token
     if body is not None:
         data = json.dumps(body).encode()
         headers["Content-Type"] = "application/json"
@@ -62,6 +72,41 @@ def http(method, url, body=None, timeout=10):
             return e.code, json.loads(raw)
         except ValueError:
             return e.code, None
+
+
+def error_code(reply):
+    return (reply.get("error") or {}).get("code") if isinstance(reply, dict) else None
+
+
+class Tokens:
+    """The city's credentials. Each token is made by ergrid-token and written
+    to a file only its holder reads (mode 0600); the city-wide tokens file
+    holds only their hashes, so nothing a service is given on its command line
+    or in a shared file lets anyone act as another."""
+
+    def __init__(self, tool, workdir):
+        self.tool = tool
+        self.dir = os.path.join(workdir, "tokens")
+        os.makedirs(self.dir, exist_ok=True)
+        self.file = os.path.join(self.dir, "city.tokens")
+        self.lines = ["# ergrid demo city: <sha256 of the token> <role> [<subject>]"]
+        self.secrets = []  # every token made, to check that no log shows one
+
+    def mint(self, path, role, subject=None):
+        argv = [self.tool, role] + ([subject] if subject else [])
+        out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout.split("\n")
+        token, line = out[0].strip(), out[1].strip()
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(token + "\n")
+        self.lines.append(line)
+        self.secrets.append(token)
+        return token
+
+    def write(self):
+        with open(self.file, "w") as f:
+            f.write("\n".join(self.lines) + "\n")
 
 
 def wait_for(what, pred, timeout=30.0):
@@ -125,6 +170,31 @@ class Demo:
         self.brokers = {}
         self.units = {}
         self.checks = []
+        self.tokens = Tokens(self.bin("token"), workdir)
+        self.unit_token = {}
+
+    def data_dir(self, name):
+        return os.path.join(self.work, name)
+
+    def auth_args(self, name):
+        """The flags that give a service the city's hashes and its own token."""
+        return ["--tokens", self.tokens.file, "--token-file", os.path.join(self.data_dir(name), "token")]
+
+    def make_tokens(self):
+        t = self.tokens
+        t.mint(os.path.join(self.data_dir("coordinator"), "token"), "dispatcher", "coordinator")
+        for d in GRID:
+            t.mint(os.path.join(self.data_dir("broker-" + d), "token"), "peer", d)
+        for units in GRID.values():
+            for uid, _, _ in units:
+                self.unit_token[uid] = t.mint(os.path.join(self.data_dir("executor-" + uid), "token"), "unit", uid)
+        self.viewer = t.mint(os.path.join(t.dir, "viewer.token"), "viewer", "console")
+        self.dispatcher = t.mint(os.path.join(t.dir, "dispatcher.token"), "dispatcher", "console")
+        t.write()
+        say("%stokens%s        %d credentials; their hashes in %s, each service's own token in its data dir"
+            % (BOLD, RESET, len(t.secrets), t.file))
+        say("%sviewer%s        %s" % (BOLD, RESET, self.viewer))
+        say("%sdispatcher%s    %s\n" % (BOLD, RESET, self.dispatcher))
 
     def spawn(self, name, argv):
         s = Service(name, argv, self.work).start()
@@ -132,16 +202,19 @@ class Demo:
         return s
 
     def start_city(self):
+        self.make_tokens()
         coord = self.spawn("coordinator", [self.bin("coordinator"), "--listen", "@LISTEN@",
-                                           "--data-dir", os.path.join(self.work, "coordinator")])
+                                           "--data-dir", self.data_dir("coordinator")]
+                           + self.auth_args("coordinator"))
         self.coord = coord
         say("%scoordinator%s   %s" % (BOLD, RESET, coord.url))
         for d in GRID:
             b = self.spawn("broker-" + d, [self.bin("broker"), "--id", d, "--listen", "@LISTEN@",
-                                           "--data-dir", os.path.join(self.work, "broker-" + d),
+                                           "--data-dir", self.data_dir("broker-" + d),
                                            "--coordinator", coord.url,
                                            "--failure-timeout", FAILURE_TIMEOUT,
-                                           "--sync-interval", SYNC_INTERVAL])
+                                           "--sync-interval", SYNC_INTERVAL]
+                           + self.auth_args("broker-" + d))
             self.brokers[d] = b
             say("%sbroker %-8s%s %s" % (BOLD, d, RESET, b.url))
         for d, units in GRID.items():
@@ -152,28 +225,33 @@ class Demo:
         total = sum(len(u) for u in GRID.values())
         for d, b in self.brokers.items():
             wait_for("%s to see the whole city" % d,
-                     lambda b=b: len(http("GET", b.url + "/v1/units")[1]["units"]) == total and
-                     len(http("GET", b.url + "/v1/peers")[1]["peers"]) == 2)
+                     lambda b=b: len(self.read(b.url + "/v1/units")["units"]) == total and
+                     len(self.read(b.url + "/v1/peers")["peers"]) == 2)
         say("every broker sees all %d units and both peers\n" % total)
 
     def executor_argv(self, uid, kind, caps, district):
         return [self.bin("executor"), "--id", uid, "--kind", kind, "--capabilities", caps,
                 "--broker", self.brokers[district].url, "--listen", "@LISTEN@",
-                "--data-dir", os.path.join(self.work, "executor-" + uid),
-                "--heartbeat-interval", HEARTBEAT]
+                "--data-dir", self.data_dir("executor-" + uid),
+                "--heartbeat-interval", HEARTBEAT] + self.auth_args("executor-" + uid)
+
+    def read(self, url):
+        """A GET as the console's viewer; the body of a 200, else None."""
+        st, rep = http("GET", url, token=self.viewer)
+        return rep if st == 200 else None
 
     def incident(self, at, body, district):
         body = dict(body, district=district)
-        st, rep = http("POST", self.coord.url + "/v1/incidents", body)
+        st, rep = http("POST", self.coord.url + "/v1/incidents", body, token=self.dispatcher)
         if st not in (200, 201):
             raise SystemExit("demo: incident refused: %s %s" % (st, rep))
         return rep["job"]
 
     def job(self, district, jid):
-        return http("GET", self.brokers[district].url + "/v1/jobs/" + jid)[1]["job"]
+        return self.read(self.brokers[district].url + "/v1/jobs/" + jid)["job"]
 
     def unit(self, district, uid):
-        return http("GET", self.brokers[district].url + "/v1/units/" + uid)[1]["unit"]
+        return self.read(self.brokers[district].url + "/v1/units/" + uid)["unit"]
 
     def check(self, ok, text):
         self.checks.append((bool(ok), text))
@@ -181,9 +259,10 @@ class Demo:
         say("  [%s] %s" % (mark, text))
 
     def report(self, uid, jid, outcome):
+        """The crew reports at its own terminal, with its unit's token."""
         s = self.units[uid]
         return http("POST", s.url + "/v1/assignments/%s/result" % jid,
-                    {"outcome": outcome, "data": {"reported_by": uid}})
+                    {"outcome": outcome, "data": {"reported_by": uid}}, token=self.unit_token[uid])
 
     def run(self):
         T = lambda t, msg: say("%s%s%s  %s" % (BOLD, t, RESET, msg))
@@ -238,7 +317,7 @@ class Demo:
         self.units[failing].district = d
         self.services.append(self.units[failing])
         held = wait_for("%s to know its old assignment" % failing,
-                        lambda: [x for x in http("GET", self.units[failing].url + "/v1/assignments")[1]["assignments"]
+                        lambda: [x for x in self.read(self.units[failing].url + "/v1/assignments")["assignments"]
                                  if x["job_id"] == "fire-building-C"])
         T("     ", "-> its terminal still holds Building C attempt 1, state %s" % held[0]["state"])
         st1, r1 = self.report(failing, "fire-building-C", "contained")
@@ -268,7 +347,7 @@ class Demo:
 
         active = {}
         for uid, s in self.units.items():
-            lst = http("GET", s.url + "/v1/assignments")[1]["assignments"]
+            lst = self.read(s.url + "/v1/assignments")["assignments"]
             active[uid] = len([x for x in lst if x["state"] == "active"])
         self.check(max(active.values()) <= 1, "no unit ever holds more than one job (max active now %d)" % max(active.values()))
 
@@ -276,20 +355,21 @@ class Demo:
         before = self.job("Downtown", "fire-building-C")["result"]
         bd = self.brokers["Downtown"]
         bd.kill9()
-        st, cpy = http("GET", self.brokers["Valley"].url + "/v1/jobs/fire-building-C")
+        st, cpy = http("GET", self.brokers["Valley"].url + "/v1/jobs/fire-building-C", token=self.viewer)
         self.check(st == 200 and cpy["job"]["result"] == before and cpy["job"]["authoritative"] is False,
                    "while Downtown is down, Valley still answers for Building C's result (a synced copy)")
         bd.start(bd.port())
         after = self.job("Downtown", "fire-building-C")
         self.check(after["result"] == before, "after the restart Building C's accepted result is unchanged")
+        # A dispatcher may report on behalf of a unit: the arbiter still decides.
         st, rej = http("POST", bd.url + "/v1/jobs/fire-building-C/results",
-                       {"unit_id": att2["unit_id"], "attempt": 2, "outcome": "contained"})
+                       {"unit_id": att2["unit_id"], "attempt": 2, "outcome": "contained"}, token=self.dispatcher)
         self.check(st == 409, "a late duplicate after the restart is still rejected (HTTP %d)" % st)
 
         say("\n%sEvent log, every event with its vector clock%s" % (BOLD, RESET))
         events = []
         for dname, b in self.brokers.items():
-            events += http("GET", b.url + "/v1/events?after=0&limit=5000")[1]["events"]
+            events += self.read(b.url + "/v1/events?after=0&limit=5000")["events"]
         events.sort(key=lambda e: (e["time"], e["node"], e["seq"]))
         shown = [e for e in events if e["type"] not in ("unit_registered", "unit_updated")]
         for e in shown:
@@ -307,10 +387,52 @@ class Demo:
         self.check(claim and redeploy and before_(claim[0], redeploy),
                    "the claim at %s happened before Downtown recorded the redeployment" % (claim[0]["node"] if claim else "?"))
 
+        self.access_control()
+
         failed = [t for ok, t in self.checks if not ok]
         say("\n%s%d of %d guarantees checked: %s%s" % (BOLD, len(self.checks) - len(failed), len(self.checks),
                                                     "all hold" if not failed else "FAILED: " + "; ".join(failed), RESET))
         return not failed
+
+    def access_control(self):
+        """Only the entitled change state (DESIGN.md §3.8): a forged report
+        in another unit's name, a viewer submitting, a caller without a
+        token, all refused and nothing changed; the holder's own report is
+        the record."""
+        T = lambda t, msg: say("%s%s%s  %s" % (BOLD, t, RESET, msg))
+        T("15:35", "A cardiac arrest enters at Valley")
+        m = self.incident("15:35", {"id": "medical-1", "type": "cardiac_arrest", "severity": "high",
+                                    "required_capabilities": ["medical"]}, "Valley")
+        holder = m["unit_id"]
+        T("     ", "-> Valley assigned %s, attempt %s" % (holder, m["attempt"]))
+        vb = self.brokers["Valley"].url
+        forger = "EMS-8" if holder != "EMS-8" else "EMS-3"
+        forged = {"unit_id": holder, "attempt": m["attempt"], "outcome": "patient_deceased"}
+        T("     ", "-> %s's token posts a result for medical-1 in %s's name" % (forger, holder))
+        st, rep = http("POST", vb + "/v1/jobs/medical-1/results", forged, token=self.unit_token[forger])
+        self.check(st == 403 and error_code(rep) == "forbidden",
+                   "a unit token cannot report in another unit's name (HTTP %d %s)" % (st, error_code(rep)))
+        st, rep = http("POST", vb + "/v1/jobs/medical-1/results", forged)
+        self.check(st == 401 and error_code(rep) == "unauthorized",
+                   "a report without a token is refused (HTTP %d %s)" % (st, error_code(rep)))
+        st, rep = http("POST", vb + "/v1/jobs/medical-1/cancel", {"reason": "prank"}, token=self.viewer)
+        self.check(st == 403 and error_code(rep) == "forbidden",
+                   "a viewer token cannot cancel an incident (HTTP %d %s)" % (st, error_code(rep)))
+        after = self.job("Valley", "medical-1")
+        self.check(after["status"] == "assigned" and after["result"] is None and after["unit_id"] == holder,
+                   "after the refusals medical-1 is unchanged: assigned to %s, no result" % holder)
+        st, rep = self.report(holder, "medical-1", "transported")
+        T("     ", "-> %s's crew reports \"transported\" at its terminal: HTTP %d" % (holder, st))
+        self.check(st == 201 and (rep.get("result") or {}).get("unit_id") == holder,
+                   "the holder's own report is the record")
+        leaked = []
+        for name in os.listdir(self.work):
+            if name.endswith(".log"):
+                with open(os.path.join(self.work, name), errors="replace") as f:
+                    text = f.read()
+                leaked += [name for tok in self.tokens.secrets if tok in text]
+        self.check(not leaked, "no token appears in any service's log (%d logs, %d tokens searched)"
+                   % (len([n for n in os.listdir(self.work) if n.endswith(".log")]), len(self.tokens.secrets)))
 
     def stop_all(self):
         for s in reversed(self.services):
@@ -331,7 +453,12 @@ def main():
     try:
         demo.start_city()
         ok = demo.run()
-        say("\ndashboard: %s%s/%s" % (BOLD, demo.coord.url, RESET))
+        say("\ndashboard: %s%s/#token=%s%s" % (BOLD, demo.coord.url, demo.viewer, RESET))
+        say("  (the link carries the viewer token in its fragment, which the browser never sends;\n"
+            "   the page keeps it for this tab only. Or open %s/ and paste the viewer token.)" % demo.coord.url)
+        say("  VIEWER=%s" % demo.viewer)
+        say("  DISPATCHER=%s" % demo.dispatcher)
+        say("  curl -s -H \"Authorization: Bearer $VIEWER\" %s/v1/overview" % demo.coord.url)
         if not args.no_wait:
             say("the cluster keeps running; press Ctrl-C to stop it")
             try:

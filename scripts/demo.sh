@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs the ergrid demo on a fresh Debian 12 machine: installs what is
-# missing, builds, starts the city grid on loopback and replays the
-# reference scenario (scripts/demo.py). Pass --no-wait to stop right after.
+# missing, builds, starts the city grid on loopback with a token for every
+# service and unit (made at start with ergrid-token) and replays the
+# reference scenario (scripts/demo.py); prints the viewer and dispatcher
+# tokens and the dashboard's link. Pass --no-wait to stop right after.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/deps.sh

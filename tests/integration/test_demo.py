@@ -1,8 +1,13 @@
 """The demo (the README's first command) replays the reference scenario and
 checks every guarantee; this runs it exactly as a user would, with
---no-wait, against the build under test."""
+--no-wait, against the build under test. The demo's city runs with tokens:
+it prints the viewer and dispatcher tokens, and the tokens file it shares
+holds only hashes."""
 
+import hashlib
 import os
+import re
+import stat
 import subprocess
 import sys
 
@@ -19,11 +24,32 @@ def test_demo_replays_the_scenario_and_every_guarantee_holds(tmp_path):
         capture_output=True, text=True, timeout=300 * ergrid.scale())
     out = proc.stdout
     assert proc.returncode == 0, out[-4000:] + proc.stderr[-2000:]
-    for step in ("15:15", "15:18", "15:22", "15:24", "15:27", "15:28", "15:31"):
+    for step in ("15:15", "15:18", "15:22", "15:24", "15:27", "15:28", "15:31", "15:35"):
         assert step in out, "timeline step %s missing" % step
     assert "FAIL" not in out
     assert "guarantees checked: all hold" in out
     assert "dashboard: http://127.0.0.1:" in out
+    for check in ("a unit token cannot report in another unit's name",
+                  "a report without a token is refused", "a viewer token cannot cancel an incident",
+                  "no token appears in any service's log"):
+        assert check in out, "access-control check missing: " + check
+    viewer = re.search(r"^viewer +([0-9a-f]{64})$", out, re.M)
+    dispatcher = re.search(r"^dispatcher +([0-9a-f]{64})$", out, re.M)
+    assert viewer and dispatcher, "the viewer and dispatcher tokens are not printed"
+    assert re.search(r"^dashboard: http://127\.0\.0\.1:\d+/#token=%s$" % viewer.group(1), out, re.M)
+    # The shared file holds hashes, never a token; each service's own token
+    # is in its data dir, readable by its owner only.
+    work = tmp_path / "demo"
+    with open(work / "tokens" / "city.tokens") as f:
+        city = f.read()
+    for tok in (viewer.group(1), dispatcher.group(1)):
+        assert tok not in city
+        assert hashlib.sha256(tok.encode()).hexdigest() in city
+    own = sorted(work.glob("*/token"))
+    assert len(own) == 14, own  # the coordinator, 3 brokers, 10 units
+    for path in own:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+        assert path.read_text().strip() not in city
     # Every event line carries a vector clock.
     events = [line for line in out.splitlines() if " job_" in line or " result_" in line]
     assert events and all("{" in line and "}" in line for line in events)
