@@ -76,7 +76,8 @@ def _start(cluster, monkeypatch, tmp_path):
     secure_harness(monkeypatch, tokens, tokens["operator"])
     coord = cluster.coordinator()
     broker = cluster.broker("Downtown", extra=["--coordinator", coord.url])
-    ex = cluster.executor("LAFD-1", "fire", FIRE, broker)
+    # with the test-only fault hooks, so their operator-only routes are in the matrix
+    ex = cluster.executor("LAFD-1", "fire", FIRE, broker, extra=["--fault-hooks"])
     wait_units_status(broker, ["LAFD-1"], "available")
     # A queued job no unit can take: what a forged cancel would hit.
     r = call("POST", broker.url + "/v1/jobs", tokens["dispatcher"],
