@@ -365,7 +365,9 @@ unit_lost() {
 
 redeploy() {
     local reply
-    reply=$(curl -sS --max-time 10 -X POST "http://127.0.0.1:$port/v1/incidents" \
+    # 30 s: this check is about the redeploy, not the first reply's speed on a
+    # loaded machine (a slow container DNS once made it 10 s)
+    reply=$(curl -sS --max-time 30 -X POST "http://127.0.0.1:$port/v1/incidents" \
         -H "Authorization: Bearer $dispatcher" -H 'Content-Type: application/json' \
         -d "{\"id\":\"$job_id\",\"type\":\"building_fire\",\"severity\":\"critical\",
              \"required_capabilities\":[\"firefighting\"],\"district\":\"Downtown\"}") || return 1
