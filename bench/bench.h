@@ -32,12 +32,19 @@ typedef struct bench_opts {
     unsigned etcd_members; /* peers: 1 (default) or 3 */
     bool auth;             /* services check a tokens file */
     bool tls;              /* services speak TLS only */
+    /* arbitrate, submit: the broker's --durability ("normal" or "full");
+     * NULL: the flag is not passed (the broker's default). */
+    const char *durability;
 } bench_opts;
 
 extern bench_opts g_opts;
 
 /* Value or default. */
 unsigned opt_threads(unsigned def);
+/* {"--durability", MODE, NULL} for the broker of arbitrate and submit, or
+ * NULL when --durability was not given; and the mode's name for output. */
+const char *const *opt_durability_args(void);
+const char *opt_durability_name(void);
 long opt_jobs(long def, long quick_def);
 long opt_units(long def, long quick_def);
 double opt_duration(double def, double quick_def);

@@ -252,8 +252,9 @@ int bench_arbitrate(void)
     unsigned T = opt_threads(8);
     int rc = -1;
     arb_env a;
-    if (arb_env_start(&a, "arbitrate-broker", J, NULL, true) < 0)
+    if (arb_env_start(&a, "arbitrate-broker", J, opt_durability_args(), true) < 0)
         goto out;
+    printf("broker durability: %s\n", opt_durability_name());
 
     long n = 3 * J;
     printf("measuring: %ld result submissions on %u threads\n", n, T);
@@ -282,8 +283,9 @@ int bench_arbitrate(void)
     proc_mem_kb(a.broker.pid, &rss, &hwm);
     printf("broker VmRSS %.1f MiB\n", (double)rss / 1024);
     char fig[160];
-    snprintf(fig, sizeof(fig), "%.0f durable decisions/s, p99 %.2f ms (max %.1f ms), %u threads",
-             durable, rs.p99_us / 1e3, rs.max_us / 1e3, T);
+    snprintf(fig, sizeof(fig),
+             "%.0f durable decisions/s, p99 %.2f ms (max %.1f ms), %u threads, durability %s",
+             durable, rs.p99_us / 1e3, rs.max_us / 1e3, T, opt_durability_name());
     summary("arbitrate", fig, "p99 <= 10 ms (throughput: as ratios, see peers)",
             rs.p99_us <= 10000 ? "met" : "MISSED");
     hb_stats hs;

@@ -363,8 +363,10 @@ int bench_submit(void)
                     .jobs = opt_jobs(20000, 3000),
                     .units = opt_units(500, 100),
                     .threads = opt_threads(8),
-                    .heartbeats = true};
+                    .heartbeats = true,
+                    .extra_args = opt_durability_args()};
     submit_stats r;
+    printf("broker durability: %s\n", opt_durability_name());
     if (submit_trial(&c, &r) < 0)
         return -1;
     printf("%ld submissions on %u threads in %.2f s (%.0f replies/s); %ld assigned in the reply, "
@@ -383,10 +385,12 @@ int bench_submit(void)
            "200%%)\n",
            100 * r.broker_cpu_s / r.held_s, 100 * r.client_cpu_s / r.held_s);
     printf("broker VmRSS %.1f MiB\n", (double)r.rss_kb / 1024);
-    char fig[200];
+    char fig[240];
     snprintf(fig, sizeof(fig),
-             "%.0f jobs held/s (%ld jobs, %ld units, %u threads), reply p50 %.2f / p99 %.2f ms",
-             r.rate, c.jobs, c.units, c.threads, r.p50_us / 1e3, r.p99_us / 1e3);
+             "%.0f jobs held/s (%ld jobs, %ld units, %u threads, durability %s), reply p50 %.2f / "
+             "p99 %.2f ms",
+             r.rate, c.jobs, c.units, c.threads, opt_durability_name(), r.p50_us / 1e3,
+             r.p99_us / 1e3);
     summary("submit", fig, ">= 3,750/s", r.rate >= 3750 ? "met" : "MISSED");
     return 0;
 }

@@ -32,6 +32,18 @@ unsigned opt_threads(unsigned def)
     return g_opts.threads ? g_opts.threads : def;
 }
 
+const char *const *opt_durability_args(void)
+{
+    static const char *args[3] = {"--durability", NULL, NULL};
+    args[1] = g_opts.durability;
+    return g_opts.durability ? args : NULL;
+}
+
+const char *opt_durability_name(void)
+{
+    return g_opts.durability ? g_opts.durability : "normal (the default)";
+}
+
 long opt_jobs(long def, long quick_def)
 {
     return g_opts.jobs ? g_opts.jobs : g_opts.quick ? quick_def : def;

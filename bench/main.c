@@ -52,6 +52,7 @@ static void usage(FILE *out)
             "  --no-peers       scale: brokers alone (no coordinator, no metadata sync)\n"
             "  --auth           every service checks a --tokens file; the client sends a token\n"
             "  --tls            every service serves TLS only (a private CA made with openssl)\n"
+            "  --durability M   arbitrate, submit: the broker's --durability (normal|full)\n"
             "benchmarks:\n",
             g_opts.build);
     for (size_t i = 0; i < NBENCH; i++)
@@ -157,6 +158,13 @@ int main(int argc, char **argv)
             g_opts.auth = true;
         } else if (strcmp(a, "--tls") == 0) {
             g_opts.tls = true;
+        } else if (strcmp(a, "--durability") == 0) {
+            if (!v || (strcmp(v, "normal") != 0 && strcmp(v, "full") != 0)) {
+                fprintf(stderr, "ergrid-bench: --durability expects normal or full\n");
+                return 2;
+            }
+            g_opts.durability = v;
+            i++;
         } else if (a[0] == '-') {
             fprintf(stderr, "ergrid-bench: unknown option '%s'\n", a);
             usage(stderr);

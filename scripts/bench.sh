@@ -10,6 +10,9 @@
 #                                    PostgreSQL 15, etcd 3.4 and libpq; peers starts its own
 #                                    servers on free loopback ports with temporary data
 #   scripts/bench.sh --peers peers   only peers; with --quick a smoke run of it
+#   scripts/bench.sh --durability full arbitrate submit
+#                                    their broker with --durability full (default: the broker's
+#                                    default, normal); peers always measures both
 # Any ergrid-bench option passes through (see build-bench/bench/ergrid-bench --help).
 # ERGRID_BENCH_BUILD picks the build dir (default build-bench).
 set -uo pipefail

@@ -102,7 +102,7 @@ broker *broker_new(const broker_config *cfg, char *err, size_t errlen)
     snprintf(path, sizeof(path), "%s/broker.db", cfg->data_dir);
     snprintf(marker, sizeof(marker), "%s/%s", cfg->data_dir, MARKER_FILE);
     if (sqlstore_preflight(path, marker, cfg->id, &marked, err, errlen) < 0 ||
-        store_sqlite_open(&b->store, path, err, errlen) < 0)
+        store_sqlite_open(&b->store, path, cfg->durability, err, errlen) < 0)
         goto fail;
     if (check_district(b, path, marked, err, errlen) < 0 ||
         restore_broker(b, path, err, errlen) < 0)

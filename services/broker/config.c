@@ -13,7 +13,7 @@ static const char usage[] =
     "                     [--coordinator URL] [--peer ID=URL ...]\n"
     "                     [--failure-timeout 3s] [--sync-interval 60s]\n"
     "                     [--emergency-sync-interval 5s] [--advertise-url URL]\n"
-    "                     [--threads N]\n"
+    "                     [--threads N] [--durability normal|full]\n"
     "       " API_SECURITY_USAGE;
 
 static int set_url(char *dst, const char *v, const char *flag, char *err, size_t errlen)
@@ -46,6 +46,7 @@ void broker_config_defaults(broker_config *cfg)
     cfg->sync_interval_ms = 60000;
     cfg->emergency_sync_interval_ms = 5000;
     cfg->threads = 8;
+    cfg->durability = STORE_DURABILITY_NORMAL;
 }
 
 int broker_parse_args(int argc, char **argv, broker_config *cfg, char *err, size_t errlen)
@@ -144,6 +145,16 @@ int broker_parse_args(int argc, char **argv, broker_config *cfg, char *err, size
                 return 2;
             }
             cfg->threads = (unsigned)t;
+        } else if (strcmp(flag, "--durability") == 0) {
+            if (strcmp(val, "normal") == 0) {
+                cfg->durability = STORE_DURABILITY_NORMAL;
+            } else if (strcmp(val, "full") == 0) {
+                cfg->durability = STORE_DURABILITY_FULL;
+            } else {
+                snprintf(err, errlen, "--durability: expected normal or full, got '%s'\n%s", val,
+                         usage);
+                return 2;
+            }
         } else {
             snprintf(err, errlen, "unknown flag '%s'\n%s", flag, usage);
             return 2;

@@ -7,6 +7,7 @@
 
 #include "bounds.h"
 #include "security.h"
+#include "store.h"
 #include "util.h"
 
 typedef struct broker_config {
@@ -23,7 +24,8 @@ typedef struct broker_config {
     uint64_t emergency_sync_interval_ms;
     unsigned threads;
     char advertise_url[BROKER_URL_MAX];
-    api_security sec; /* --tokens, --token-file, TLS (security.h) */
+    store_durability durability; /* --durability normal|full */
+    api_security sec;            /* --tokens, --token-file, TLS (security.h) */
 } broker_config;
 
 /* The defaults of every optional flag. */

@@ -167,6 +167,11 @@ void h_metrics(api_request *req, api_response *res)
                 "ergrid_storage_probes_total{result=\"ok\"} %llu\n"
                 "ergrid_storage_probes_total{result=\"failed\"} %llu\n",
                 (unsigned long long)health.probes_ok, (unsigned long long)health.probes_failed);
+    strbuf_addf(&sb,
+                "# HELP ergrid_durability What an acknowledged commit survives (--durability).\n"
+                "# TYPE ergrid_durability gauge\n"
+                "ergrid_durability{mode=\"%s\"} 1\n",
+                store_durability_name(b->cfg.durability));
     strbuf_addf(&sb, "# HELP ergrid_units Units of this district by status.\n"
                      "# TYPE ergrid_units gauge\n");
     for (int s = 0; s < 4; s++)

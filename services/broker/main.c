@@ -43,8 +43,9 @@ int main(int argc, char **argv)
         return 1;
     }
     service_announce_scheme(api_security_scheme(&cfg.sec), cfg.host, port);
-    service_log("info", "district %s serving at %s (failure timeout %llu ms)", cfg.id,
-                broker_url(b), (unsigned long long)cfg.failure_timeout_ms);
+    service_log("info", "district %s serving at %s (failure timeout %llu ms, durability %s)",
+                cfg.id, broker_url(b), (unsigned long long)cfg.failure_timeout_ms,
+                store_durability_name(cfg.durability));
     sig = service_wait_for_signal();
     service_log("info", "signal %d: stopping", sig);
     broker_stop(b);

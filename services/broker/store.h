@@ -22,6 +22,21 @@
  * refused at open rather than misread. */
 #define STORE_SCHEMA_VERSION 1
 
+/* What an acknowledged commit survives (README "Durability"); the operator's
+ * choice, because FULL pays an fsync per commit. NORMAL: a kill -9 of the
+ * process (the commit is in the WAL before the reply), not a power loss.
+ * FULL: also a power loss or an OS crash. */
+typedef enum store_durability {
+    STORE_DURABILITY_NORMAL = 0,
+    STORE_DURABILITY_FULL
+} store_durability;
+
+/* "normal" or "full": the name the command line, log and metrics use. */
+static inline const char *store_durability_name(store_durability d)
+{
+    return d == STORE_DURABILITY_FULL ? "full" : "normal";
+}
+
 typedef struct store_event {
     uint64_t seq, time_ms;
     const char *node, *type;
@@ -138,8 +153,9 @@ struct store {
     void (*close)(void *cls); /* the store is unusable afterwards */
 };
 
-/* Opens (creating) the SQLite store at path and fills *st. 0, or -1 with a
- * message in err. */
-int store_sqlite_open(struct store *st, const char *path, char *err, size_t errlen);
+/* Opens (creating) the SQLite store at path, committing as durably as
+ * asked, and fills *st. 0, or -1 with a message in err. */
+int store_sqlite_open(struct store *st, const char *path, store_durability durability, char *err,
+                      size_t errlen);
 
 #endif

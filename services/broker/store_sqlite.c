@@ -1,7 +1,7 @@
 /* The SQLite backend of the broker's store (store.h): all of the broker's
  * SQL, every statement prepared once at open, WAL with synchronous=NORMAL
- * (a committed transaction survives a kill -9 of the process: it is in the
- * WAL; see README "Durability"). The schema version is kept in meta. */
+ * or FULL as the operator chose (store_durability; README "Durability").
+ * The schema version is kept in meta. */
 #include "store.h"
 
 #include <stdio.h>
@@ -485,16 +485,18 @@ static int check_schema(sqlstore *d, char *err, size_t errlen)
     return -1;
 }
 
-int store_sqlite_open(struct store *out, const char *path, char *err, size_t errlen)
+int store_sqlite_open(struct store *out, const char *path, store_durability durability, char *err,
+                      size_t errlen)
 {
     sqlstore *d = calloc(1, sizeof(*d));
+    sqlstore_sync sync =
+        durability == STORE_DURABILITY_FULL ? SQLSTORE_SYNC_FULL : SQLSTORE_SYNC_NORMAL;
 
     if (!d) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    if (sqlstore_open(d, path, SQLSTORE_SYNC_NORMAL, schema, stmt_sql, ST__COUNT, err, errlen) <
-        0) {
+    if (sqlstore_open(d, path, sync, schema, stmt_sql, ST__COUNT, err, errlen) < 0) {
         free(d);
         return -1;
     }

@@ -1,8 +1,9 @@
 /* The SQLite plumbing's start-up checks (api/sqlstore.c): which data dirs
  * sqlstore_preflight lets through and what it says about the others, the
  * marker, the integrity check at open, and the page-limit test hook that
- * makes SQLite itself answer SQLITE_FULL. Files in a fresh temporary dir
- * per test. */
+ * makes SQLite itself answer SQLITE_FULL, and the synchronous level each
+ * durability opens its connection with. Files in a fresh temporary dir per
+ * test. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,6 +179,54 @@ START_TEST(test_page_limit_hook)
 }
 END_TEST
 
+static int pragma_int(sqlite3 *h, const char *sql)
+{
+    sqlite3_stmt *st;
+    int v;
+
+    ck_assert_int_eq(sqlite3_prepare_v2(h, sql, -1, &st, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+    v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* synchronous is per connection, not stored in the file: each open sets it
+ * again, so the same database opened FULL then NORMAL reads 2 then 1 (the
+ * broker's --durability depends on this). */
+START_TEST(test_sync_level_per_open)
+{
+    const struct {
+        sqlstore_sync sync;
+        int want;
+    } cases[] = {{SQLSTORE_SYNC_FULL, 2}, {SQLSTORE_SYNC_NORMAL, 1}, {SQLSTORE_SYNC_FULL, 2}};
+    char err[512];
+    sqlstore s;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ck_assert_int_eq(
+            sqlstore_open(&s, db, cases[i].sync, schema, no_stmts, 0, err, sizeof(err)), 0);
+        ck_assert_int_eq(pragma_int(s.h, "PRAGMA synchronous"), cases[i].want);
+        /* WAL either way: a commit is in the log before COMMIT returns,
+         * which is what survives kill -9 in both modes. */
+        {
+            sqlite3_stmt *st;
+            ck_assert_int_eq(sqlite3_prepare_v2(s.h, "PRAGMA journal_mode", -1, &st, NULL),
+                             SQLITE_OK);
+            ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+            ck_assert_str_eq((const char *)sqlite3_column_text(st, 0), "wal");
+            sqlite3_finalize(st);
+        }
+        ck_assert_int_eq(sqlstore_begin(&s), 0);
+        ck_assert_int_eq(sqlite3_exec(s.h, "INSERT INTO t VALUES(x'01')", NULL, NULL, NULL),
+                         SQLITE_OK);
+        ck_assert_int_eq(sqlstore_commit(&s), 0);
+        ck_assert_int_eq(pragma_int(s.h, "SELECT count(*) FROM t"), (int)i + 1);
+        sqlstore_close(&s);
+    }
+}
+END_TEST
+
 Suite *api_suite(void)
 {
     Suite *s = suite_create("api_sqlstore");
@@ -188,6 +237,7 @@ Suite *api_suite(void)
     tcase_add_test(tc, test_refusals);
     tcase_add_test(tc, test_damaged_refused_at_open);
     tcase_add_test(tc, test_page_limit_hook);
+    tcase_add_test(tc, test_sync_level_per_open);
     suite_add_tcase(s, tc);
     return s;
 }

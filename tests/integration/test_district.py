@@ -291,9 +291,27 @@ def test_concurrent_results_one_winner(district):
 
 # --------------------------------------------------------------------- e
 
-def test_broker_kill9_loses_nothing_acknowledged(district):
-    d = district([("LAFD-1", "fire", FIRE), ("LAFD-2", "fire", FIRE)])
+def _durability_shown(b):
+    """The mode a running broker says it commits with: its /metrics sample
+    and its start log line must agree."""
+    r = get(b.url + "/metrics")
+    assert r.status == 200, r
+    modes = [line for line in r.raw.decode().splitlines() if line.startswith("ergrid_durability{")]
+    assert len(modes) == 1, modes
+    mode = modes[0].split('"')[1]
+    assert modes[0] == 'ergrid_durability{mode="%s"} 1' % mode, modes
+    assert "durability %s)" % mode in b.log_tail(1000), b.log_tail()
+    return mode
+
+
+# Both modes promise the same across kill -9 (the commit is in the WAL before
+# the reply); full adds an fsync per commit, which only a power cut tells.
+@pytest.mark.parametrize("durability", [None, "normal", "full"])
+def test_broker_kill9_loses_nothing_acknowledged(district, durability):
+    extra = ["--durability", durability] if durability else []
+    d = district([("LAFD-1", "fire", FIRE), ("LAFD-2", "fire", FIRE)], broker_extra=extra)
     b = d.broker
+    assert _durability_shown(b) == (durability or "normal")
     done = {}
     for i in range(6):
         j = b.submit_ok(["firefighting"], severity="high", id="done-%d" % i)
@@ -347,6 +365,7 @@ def test_broker_kill9_loses_nothing_acknowledged(district):
     assert all(s == "queued" for s, _ in acked.values()), acked
 
     b.restart()  # same port: its executors keep heartbeating to it
+    assert _durability_shown(b) == (durability or "normal")
     missing, changed = [], []
     for jid, (status, sev) in sorted(acked.items()):
         r = get(b.url + "/v1/jobs/" + jid)

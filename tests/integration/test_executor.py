@@ -185,6 +185,10 @@ BAD_FLAGS = [
     ("broker", "missing-id", lambda t: _broker_args(t, drop=("--id",))),
     ("broker", "failure-timeout-abc", lambda t: _broker_args(t, **{"--failure-timeout": "abc"})),
     ("broker", "peer-garbage", lambda t: _broker_args(t) + ["--peer", "garbage"]),
+    ("broker", "durability-bogus", lambda t: _broker_args(t, **{"--durability": "fsync"})),
+    ("broker", "durability-caps", lambda t: _broker_args(t, **{"--durability": "FULL"})),
+    ("broker", "durability-empty", lambda t: _broker_args(t, **{"--durability": ""})),
+    ("broker", "durability-no-value", lambda t: _broker_args(t) + ["--durability"]),
     ("coordinator", "bogus", lambda t: ["--listen", "127.0.0.1:0", "--data-dir", str(t / "d"), "--bogus"]),
 ]
 
@@ -196,6 +200,8 @@ def test_bad_flags_exit_2(tmp_path, kind, name, args):
     assert p.returncode == 2, "%s %s: expected exit 2, got %s; stderr: %r" % (
         kind, name, p.returncode, p.stderr[-2000:])
     assert p.stderr.strip(), "%s %s: exit 2 without a message on stderr" % (kind, name)
+    if name.startswith("durability"):
+        assert b"--durability" in p.stderr, p.stderr
     assert b"listening on" not in p.stdout, p.stdout
 
 
