@@ -71,7 +71,7 @@ void h_assign(api_request *req, api_response *res)
     }
     if (!exec_url_valid(in.owner_url)) {
         api_reply_error(res, API_E_INVALID_FIELD,
-                        "owner_url must be an http:// URL of at most %d characters", EXEC_URL_MAX);
+                        "owner_url must be an http:// or https:// URL of at most %d characters", EXEC_URL_MAX);
         return;
     }
     snprintf(in.job_id, sizeof in.job_id, "%s", job_id);
