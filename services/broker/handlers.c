@@ -38,13 +38,23 @@ bool store_ok_or_503(api_request *req, api_response *res)
     return false;
 }
 
-bool commit_or_503(struct txn *t, api_request *req, api_response *res)
+static bool ok_or_503(bool ok, struct txn *t, api_request *req, api_response *res)
 {
-    if (txn_commit(t))
+    if (ok)
         return true;
     txn_end(t);
     reply_storage_failed(req, res);
     return false;
+}
+
+bool commit_or_503(struct txn *t, api_request *req, api_response *res)
+{
+    return ok_or_503(txn_commit(t), t, req, res);
+}
+
+bool stage_or_503(struct txn *t, api_request *req, api_response *res)
+{
+    return ok_or_503(txn_stage(t), t, req, res);
 }
 
 const char *path_id(api_request *req, api_response *res, const char *what)

@@ -1,7 +1,9 @@
 /* POST /v1/jobs/{id}/results: the FCFS arbiter at the job's owner broker.
  * The rule itself is libcoord's arbiter_decide; this file gives it the
  * job's attempts, records an acceptance durably before answering, and has
- * every other holder told to stop. */
+ * every other holder told to stop. Decisions are group-committed
+ * (txn_stage): concurrent reports share one commit, and each answer waits
+ * for the batch holding its decision (and the winner it names). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,7 +114,7 @@ static json_t *accept(broker *b, job *j, result *rr, const arb_submission *sub, 
     txn_event(&t, "result_accepted", j->id, rr->unit_id, rr->attempt,
               "outcome %s from %s attempt %u (first to arrive)", rr->outcome, rr->unit_id,
               rr->attempt);
-    if (!txn_commit(&t)) {
+    if (!txn_stage(&t)) {
         /* rr went with the job: memory is what the store holds again. */
         *stored = false;
         txn_end(&t);
@@ -123,7 +125,15 @@ static json_t *accept(broker *b, job *j, result *rr, const arb_submission *sub, 
                                    "job", view_job(&b->st, j)),
                          &b->clock);
     txn_wake_dispatch(&t);
-    txn_end(&t);
+    if (!txn_end(&t)) {
+        /* Its batch failed: rolled back and reloaded, never acknowledged. */
+        json_decref(body);
+        pthread_mutex_lock(&b->mu);
+        b->m.results_accepted--;
+        pthread_mutex_unlock(&b->mu);
+        *stored = false;
+        return NULL;
+    }
     return body;
 }
 
@@ -222,7 +232,12 @@ void h_job_results_post(api_request *req, api_response *res)
         body = view_envelope(json_pack("{s:b, s:o, s:o}", "accepted", 1, "result",
                                        view_result(j->res), "job", view_job(&b->st, j)),
                              &b->clock);
-        pthread_mutex_unlock(&b->mu);
+        /* The winner it repeats may still be on its way to the disk. */
+        if (!txn_read_done(b)) {
+            json_decref(body);
+            reply_storage_failed(req, res);
+            break;
+        }
         api_reply_json(res, 200, body);
         break;
     case ARB_REJECT: {
@@ -233,11 +248,17 @@ void h_job_results_post(api_request *req, api_response *res)
         txn_event(&t, "result_rejected", j->id, r->unit_id, (uint32_t)r->attempt,
                   "outcome %s from %s attempt %u rejected: %s attempt %u was first", r->outcome,
                   r->unit_id, (unsigned)r->attempt, j->res->unit_id, j->res->attempt);
-        if (!commit_or_503(&t, req, res))
+        if (!stage_or_503(&t, req, res))
             break;
         body = view_envelope(json_pack("{s:b, s:o}", "accepted", 0, "result", view_result(j->res)),
                              &b->clock);
-        txn_end(&t);
+        /* The rejection and the winner it names are durable first (the
+         * winner's batch is this one or an earlier one). */
+        if (!txn_end(&t)) {
+            json_decref(body);
+            reply_storage_failed(req, res);
+            break;
+        }
         api_reply_error_extra(res, API_E_DUPLICATE_RESULT, body,
                               "job %s already has an accepted result", job_id);
         break;

@@ -1,0 +1,110 @@
+/* Group commit's bookkeeping (see batch.h). */
+#include "batch.h"
+
+#include <string.h>
+
+int batch_init(batches *g)
+{
+    memset(g, 0, sizeof(*g));
+    if (pthread_mutex_init(&g->mu, NULL) != 0)
+        return -1;
+    if (pthread_cond_init(&g->settled_cv, NULL) != 0) {
+        pthread_mutex_destroy(&g->mu);
+        return -1;
+    }
+    return 0;
+}
+
+void batch_destroy(batches *g)
+{
+    pthread_cond_destroy(&g->settled_cv);
+    pthread_mutex_destroy(&g->mu);
+}
+
+uint64_t batch_open(batches *g, bool *opened)
+{
+    *opened = g->open == 0;
+    if (*opened) {
+        g->open = ++g->last;
+        g->members = 0;
+    }
+    return g->open;
+}
+
+void batch_member(batches *g)
+{
+    g->members++;
+}
+
+uint64_t batch_pending(const batches *g)
+{
+    return g->open;
+}
+
+uint64_t batch_settle(batches *g, bool ok)
+{
+    uint64_t n = g->open;
+
+    if (!n)
+        return 0;
+    g->open = 0;
+    pthread_mutex_lock(&g->mu);
+    /* Batches settle in order: they open and settle under the domain
+     * mutex, one at a time. */
+    g->settled = n;
+    if (ok) {
+        g->commits++;
+        g->changes += g->members;
+    } else {
+        g->failed[g->nfailed++ % BATCH_FAILED_KEEP] = n;
+    }
+    pthread_cond_broadcast(&g->settled_cv);
+    pthread_mutex_unlock(&g->mu);
+    g->members = 0;
+    return n;
+}
+
+static bool failed_locked(const batches *g, uint64_t n)
+{
+    size_t keep = g->nfailed < BATCH_FAILED_KEEP ? g->nfailed : BATCH_FAILED_KEEP;
+
+    for (size_t i = 0; i < keep; i++)
+        if (g->failed[i] == n)
+            return true;
+    return false;
+}
+
+bool batch_wait(batches *g, uint64_t n, void (*commit)(void *arg), void *arg)
+{
+    bool ok;
+
+    if (!n)
+        return true;
+    pthread_mutex_lock(&g->mu);
+    while (g->settled < n) {
+        if (g->leading) {
+            pthread_cond_wait(&g->settled_cv, &g->mu);
+            continue;
+        }
+        /* Nobody is committing: this waiter commits what is open, which
+         * by now holds whatever others staged while it got here. */
+        g->leading = true;
+        pthread_mutex_unlock(&g->mu);
+        commit(arg);
+        pthread_mutex_lock(&g->mu);
+        g->leading = false;
+        /* The next batch's waiters may have slept on the leader. */
+        pthread_cond_broadcast(&g->settled_cv);
+    }
+    ok = !failed_locked(g, n);
+    pthread_mutex_unlock(&g->mu);
+    return ok;
+}
+
+void batch_counts(batches *g, uint64_t *commits, uint64_t *changes)
+{
+    pthread_mutex_lock(&g->mu);
+    *commits = g->commits;
+    *changes = g->changes;
+    pthread_mutex_unlock(&g->mu);
+}

@@ -1,0 +1,71 @@
+/* Group commit's bookkeeping: which batch of changes is open, which are
+ * settled (durable, or failed and rolled back), and who commits the next
+ * one. No SQLite here: the transaction runner (txn.c) pairs it with the
+ * store's one open transaction, and the Check suite drives it alone.
+ *
+ * A batch is every change staged into the store's open transaction
+ * between one commit and the next. Its changes are acknowledged only once
+ * it is settled as durable; the first of its waiters that finds nobody
+ * committing becomes the committer (leader-follower) and the others sleep
+ * until it settles, so one commit (one WAL write, one fsync in full mode)
+ * covers every change that arrived while the previous one was written.
+ *
+ * Locking: open, last and members change under the caller's domain mutex
+ * (the one that guards the store), settled, leading and the failures
+ * under the group's own mutex. A commit closes and settles its batch while
+ * holding the domain mutex, so under it the only unsettled batch is the
+ * open one. Lock order: the domain mutex before the group's. */
+#ifndef BROKER_BATCH_H
+#define BROKER_BATCH_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Failed batches remembered for their waiters. Failures are rare (each one
+ * reloads the district and then refuses writes until a probe succeeds, at
+ * most once a second), so a waiter would have to sleep through this many
+ * of them to misread its own. */
+#define BATCH_FAILED_KEEP 64
+
+typedef struct batches {
+    pthread_mutex_t mu;
+    pthread_cond_t settled_cv;
+    /* Under the domain mutex. */
+    uint64_t open;    /* the batch taking changes; 0: none */
+    uint64_t last;    /* the last batch opened */
+    uint64_t members; /* changes staged into the open batch */
+    /* Under mu. */
+    uint64_t settled; /* every batch up to this one has its outcome */
+    bool leading;     /* a waiter is committing */
+    uint64_t failed[BATCH_FAILED_KEEP];
+    size_t nfailed; /* failures recorded (the ring keeps the last ones) */
+    uint64_t commits, changes; /* durable batches, and the changes in them */
+} batches;
+
+int batch_init(batches *g);
+void batch_destroy(batches *g);
+
+/* Caller holds the domain mutex. The open batch's number, opening one
+ * when none is (the caller then begins the store's transaction). */
+uint64_t batch_open(batches *g, bool *opened);
+/* One more change staged into the open batch. */
+void batch_member(batches *g);
+/* The open batch (0: none), what a reply that read the state waits for. */
+uint64_t batch_pending(const batches *g);
+/* The open batch was committed (ok) or rolled back: it is settled, its
+ * waiters wake, and no batch is open. Returns its number (0: none was
+ * open). Caller holds the domain mutex. */
+uint64_t batch_settle(batches *g, bool ok);
+
+/* Waits until batch n is settled; the waiter that finds nobody committing
+ * calls commit(arg), which must take the domain mutex and settle whatever
+ * batch is open (n, unless someone settled it meanwhile). True when n is
+ * durable (and for n == 0), false when it failed. Caller holds no lock. */
+bool batch_wait(batches *g, uint64_t n, void (*commit)(void *arg), void *arg);
+
+/* The counters, read together. */
+void batch_counts(batches *g, uint64_t *commits, uint64_t *changes);
+
+#endif
