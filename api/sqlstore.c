@@ -375,3 +375,12 @@ sqlite3_int64 sqlstore_query_int(sqlstore *s, const char *sql, sqlite3_int64 dfl
     sqlite3_finalize(st);
     return v;
 }
+
+sqlite3_int64 sqlstore_pages_written(sqlstore *s)
+{
+    int cur = 0, hi = 0;
+
+    if (sqlite3_db_status(s->h, SQLITE_DBSTATUS_CACHE_WRITE, &cur, &hi, 0) != SQLITE_OK)
+        return 0;
+    return cur;
+}

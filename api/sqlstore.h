@@ -86,6 +86,10 @@ int sqlstore_step_done(sqlite3_stmt *st);
  * v is NULL. */
 void sqlstore_bind_text(sqlite3_stmt *st, int i, const char *v);
 
+/* Pages the connection wrote to disk since open (in WAL mode: frames
+ * appended to the WAL), SQLite's SQLITE_DBSTATUS_CACHE_WRITE. */
+sqlite3_int64 sqlstore_pages_written(sqlstore *s);
+
 /* Runs a one-row, one-column integer query (e.g. SELECT MAX(seq) ...);
  * returns its value, or dflt when it fails or gives no row. */
 sqlite3_int64 sqlstore_query_int(sqlstore *s, const char *sql, sqlite3_int64 dflt);

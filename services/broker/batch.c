@@ -12,11 +12,17 @@ int batch_init(batches *g)
         pthread_mutex_destroy(&g->mu);
         return -1;
     }
+    if (pthread_cond_init(&g->leader_cv, NULL) != 0) {
+        pthread_cond_destroy(&g->settled_cv);
+        pthread_mutex_destroy(&g->mu);
+        return -1;
+    }
     return 0;
 }
 
 void batch_destroy(batches *g)
 {
+    pthread_cond_destroy(&g->leader_cv);
     pthread_cond_destroy(&g->settled_cv);
     pthread_mutex_destroy(&g->mu);
 }
@@ -74,6 +80,41 @@ static bool failed_locked(const batches *g, uint64_t n)
     return false;
 }
 
+void batch_arrive(batches *g)
+{
+    __atomic_add_fetch(&g->arriving, 1, __ATOMIC_SEQ_CST);
+}
+
+void batch_passed(batches *g)
+{
+    __atomic_sub_fetch(&g->arriving, 1, __ATOMIC_SEQ_CST);
+    uint64_t p = __atomic_add_fetch(&g->passed, 1, __ATOMIC_SEQ_CST);
+    uint64_t target = __atomic_load_n(&g->lead_target, __ATOMIC_SEQ_CST);
+
+    /* Seen by a committer that set its target before our pass, or by its
+     * own check after setting it: either way it does not sleep past us. */
+    if (target && p >= target) {
+        pthread_mutex_lock(&g->mu);
+        pthread_cond_signal(&g->leader_cv);
+        pthread_mutex_unlock(&g->mu);
+    }
+}
+
+/* The committer's grace, under mu: until the writers queued when it took
+ * the lead have passed the domain mutex. Bounded by that queue: every
+ * writer passes once it has the mutex, and nobody holding the mutex waits
+ * for a committer. */
+static void let_queued_stage(batches *g)
+{
+    uint64_t target = __atomic_load_n(&g->passed, __ATOMIC_SEQ_CST) +
+                      __atomic_load_n(&g->arriving, __ATOMIC_SEQ_CST);
+
+    __atomic_store_n(&g->lead_target, target, __ATOMIC_SEQ_CST);
+    while (__atomic_load_n(&g->passed, __ATOMIC_SEQ_CST) < target)
+        pthread_cond_wait(&g->leader_cv, &g->mu);
+    __atomic_store_n(&g->lead_target, 0, __ATOMIC_SEQ_CST);
+}
+
 bool batch_wait(batches *g, uint64_t n, void (*commit)(void *arg), void *arg)
 {
     bool ok;
@@ -89,6 +130,7 @@ bool batch_wait(batches *g, uint64_t n, void (*commit)(void *arg), void *arg)
         /* Nobody is committing: this waiter commits what is open, which
          * by now holds whatever others staged while it got here. */
         g->leading = true;
+        let_queued_stage(g);
         pthread_mutex_unlock(&g->mu);
         commit(arg);
         pthread_mutex_lock(&g->mu);

@@ -42,6 +42,12 @@ typedef struct batches {
     uint64_t failed[BATCH_FAILED_KEEP];
     size_t nfailed; /* failures recorded (the ring keeps the last ones) */
     uint64_t commits, changes; /* durable batches, and the changes in them */
+    /* Writers on their way to the domain mutex (atomics): a new committer
+     * lets those already queued stage first, so they share its commit
+     * instead of each waiting for one of their own. */
+    uint64_t arriving, passed;
+    uint64_t lead_target;     /* under mu: passes the committer waits for */
+    pthread_cond_t leader_cv; /* the committer's wait for them */
 } batches;
 
 int batch_init(batches *g);
@@ -59,10 +65,19 @@ uint64_t batch_pending(const batches *g);
  * open). Caller holds the domain mutex. */
 uint64_t batch_settle(batches *g, bool ok);
 
-/* Waits until batch n is settled; the waiter that finds nobody committing
- * calls commit(arg), which must take the domain mutex and settle whatever
- * batch is open (n, unless someone settled it meanwhile). True when n is
- * durable (and for n == 0), false when it failed. Caller holds no lock. */
+/* A writer about to wait for the domain mutex (batch_arrive), and having
+ * got it (batch_passed). Only a hint for the committer: a writer that
+ * does not say so is simply not waited for. */
+void batch_arrive(batches *g);
+void batch_passed(batches *g);
+
+/* Waits until batch n is settled. The waiter that finds nobody committing
+ * becomes the committer: it first waits until the writers that were
+ * queued for the domain mutex have passed it (they stage into batch n
+ * meanwhile), then calls commit(arg), which must take the domain mutex
+ * and settle whatever batch is open (n, unless someone settled it
+ * meanwhile). True when n is durable (and for n == 0), false when it
+ * failed. Caller holds no lock. */
 bool batch_wait(batches *g, uint64_t n, void (*commit)(void *arg), void *arg);
 
 /* The counters, read together. */

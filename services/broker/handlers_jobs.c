@@ -116,7 +116,7 @@ void h_jobs_post(api_request *req, api_response *res)
     }
     sub.digest = submission_digest(req->body);
 
-    pthread_mutex_lock(&b->mu);
+    txn_lock(b);
     if (id_taken(b, res, &r, sub.digest)) {
         pthread_mutex_unlock(&b->mu);
         goto out;

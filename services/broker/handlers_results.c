@@ -171,7 +171,7 @@ void h_job_results_post(api_request *req, api_response *res)
     sub.r.digest = content_digest(r->outcome, data);
     sub.clock = r->has_clock ? &r->clock : NULL;
 
-    pthread_mutex_lock(&b->mu);
+    txn_lock(b);
     job *j = state_job(&b->st, job_id);
     if (!j) {
         pthread_mutex_unlock(&b->mu);

@@ -150,6 +150,9 @@ struct store {
     /* A write that needs room (a 64 KiB row committed, then deleted), outside
      * any transaction: 0 when the store takes writes again. */
     int (*probe)(void *cls);
+    /* Pages written to disk since open (SQLite: to the WAL), what a
+     * commit costs in I/O; may be NULL (a store that cannot tell). */
+    uint64_t (*pages_written)(void *cls);
     void (*close)(void *cls); /* the store is unusable afterwards */
 };
 

@@ -455,6 +455,11 @@ static int sq_probe(void *cls)
     return 0;
 }
 
+static uint64_t sq_pages_written(void *cls)
+{
+    return (uint64_t)sqlstore_pages_written(cls);
+}
+
 static void sq_close(void *cls)
 {
     sqlstore_close(cls);
@@ -526,6 +531,7 @@ int store_sqlite_open(struct store *out, const char *path, store_durability dura
         .load = sq_load,
         .error = sq_error,
         .probe = sq_probe,
+        .pages_written = sq_pages_written,
         .close = sq_close,
     };
     return 0;

@@ -451,6 +451,13 @@ void txn_commit_or_drop(txn *t)
     (void)!txn_commit(t);
 }
 
+void txn_lock(broker *b)
+{
+    batch_arrive(&b->grp);
+    pthread_mutex_lock(&b->mu);
+    batch_passed(&b->grp);
+}
+
 bool txn_read_done(broker *b)
 {
     uint64_t n = batch_pending(&b->grp);

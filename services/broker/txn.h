@@ -169,6 +169,10 @@ void txn_unlock(txn *t);
  * or its batch failed (answer 503: nothing of it was acknowledged). */
 bool txn_end(txn *t);
 
+/* Takes b->mu for a change to be staged, saying so to the group commit:
+ * a committer lets the writers already queued for the mutex stage first,
+ * so they share its commit. */
+void txn_lock(broker *b);
 /* Releases b->mu after a read that changed nothing, then waits until the
  * batch open at the read is durable (at once when none was): the reply
  * may be sent when true; false when that batch failed, so the read saw
