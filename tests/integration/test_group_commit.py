@@ -4,6 +4,7 @@ and every answer is still the one a serial arbiter would give: per job exactly
 one 201, every other reporter 409 naming that winner, exact retries 200, and
 what GET shows is what was acknowledged."""
 
+import concurrent.futures
 import threading
 
 from conftest import FIRE
@@ -31,22 +32,12 @@ def _counters(b):
 def _race(n, fn):
     """Runs fn(i) for i < n on n threads released together; their replies."""
     barrier = threading.Barrier(n)
-    replies = [None] * n
 
-    def worker(i):
-        try:
-            barrier.wait(30)
-            replies[i] = fn(i)
-        except Exception as e:  # noqa: BLE001 - reported below
-            replies[i] = e
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    errors = [r for r in replies if not hasattr(r, "status")]
-    assert not errors, "transport errors: %r" % errors[:3]
-    return replies
+    def call(i):
+        barrier.wait(30)
+        return fn(i)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=n) as pool:
+        return list(pool.map(call, range(n), timeout=120))
 
 
 def test_grouped_reporters_get_consistent_answers(cluster):
