@@ -57,6 +57,15 @@ bool stage_or_503(struct txn *t, api_request *req, api_response *res)
     return ok_or_503(txn_stage(t), t, req, res);
 }
 
+bool read_done_or_503(api_request *req, api_response *res, json_t *body)
+{
+    if (txn_read_done(req->ctx))
+        return true;
+    json_decref(body);
+    reply_storage_failed(req, res);
+    return false;
+}
+
 const char *path_id(api_request *req, api_response *res, const char *what)
 {
     const char *id = req->nparams ? req->params[0] : NULL;

@@ -227,14 +227,10 @@ void h_jobs_list(api_request *req, api_response *res)
                                           : view_remote_job(copies[i - k], &b->peers, now));
     json_t *body = view_envelope(
         json_pack("{s:o, s:I}", "jobs", list, "total", (json_int_t)(k + nr)), &b->clock);
-    bool durable = txn_read_done(b);
     free(arr);
     free(copies);
-    if (!durable) {
-        json_decref(body);
-        reply_storage_failed(req, res);
+    if (!read_done_or_503(req, res, body))
         return;
-    }
     api_reply_json(res, 200, body);
 }
 
@@ -253,11 +249,8 @@ void h_job_get(api_request *req, api_response *res)
         : e ? view_one("job", view_remote_job(e, &b->peers, coord_now_wall_ms()), &b->clock)
             : NULL;
     /* A job, attempt or result still in flight is shown once durable. */
-    if (!txn_read_done(b)) {
-        json_decref(body);
-        reply_storage_failed(req, res);
+    if (!read_done_or_503(req, res, body))
         return;
-    }
     if (!j && !e) {
         api_reply_error(res, API_E_NOT_FOUND, "no job %s", id);
         return;

@@ -241,7 +241,10 @@ void h_events_get(api_request *req, api_response *res)
     c.last = after;
     pthread_mutex_lock(&b->mu);
     rc = b->store.list_events(b->store.cls, after, (size_t)limit, ev_cb, &c);
-    pthread_mutex_unlock(&b->mu);
+    /* The store's open batch is visible to its own reads: shown once
+     * durable (group commit). */
+    if (!read_done_or_503(req, res, c.arr))
+        return;
     if (rc < 0) {
         json_decref(c.arr);
         api_reply_error(res, API_E_UNAVAILABLE, "event log unreadable");

@@ -233,11 +233,8 @@ void h_job_results_post(api_request *req, api_response *res)
                                        view_result(j->res), "job", view_job(&b->st, j)),
                              &b->clock);
         /* The winner it repeats may still be on its way to the disk. */
-        if (!txn_read_done(b)) {
-            json_decref(body);
-            reply_storage_failed(req, res);
+        if (!read_done_or_503(req, res, body))
             break;
-        }
         api_reply_json(res, 200, body);
         break;
     case ARB_REJECT: {
