@@ -42,31 +42,59 @@ void batch_member(batches *g)
     g->members++;
 }
 
-uint64_t batch_pending(const batches *g)
+bool batch_is_open(const batches *g)
 {
-    return g->open;
+    return g->open != 0;
 }
 
-uint64_t batch_settle(batches *g, bool ok)
+uint64_t batch_pending(const batches *g)
+{
+    return g->open ? g->open : g->closed;
+}
+
+static uint64_t take_open(batches *g, uint64_t *members)
 {
     uint64_t n = g->open;
 
-    if (!n)
-        return 0;
+    *members = g->members;
     g->open = 0;
+    g->members = 0;
+    return n;
+}
+
+uint64_t batch_close(batches *g, uint64_t *members)
+{
+    uint64_t n = take_open(g, members);
+
+    if (n)
+        g->closed = n;
+    return n;
+}
+
+void batch_done(batches *g, uint64_t n, uint64_t members, bool ok)
+{
+    if (!n)
+        return;
     pthread_mutex_lock(&g->mu);
-    /* Batches settle in order: they open and settle under the domain
-     * mutex, one at a time. */
-    g->settled = n;
     if (ok) {
+        if (n > g->durable)
+            g->durable = n;
         g->commits++;
-        g->changes += g->members;
+        g->changes += members;
     } else {
         g->failed[g->nfailed++ % BATCH_FAILED_KEEP] = n;
     }
     pthread_cond_broadcast(&g->settled_cv);
     pthread_mutex_unlock(&g->mu);
-    g->members = 0;
+}
+
+uint64_t batch_settle(batches *g, bool ok)
+{
+    /* A rolled-back batch is nothing a later read can see (memory was
+     * reloaded without it): only a committed one is waited for. */
+    uint64_t members, n = ok ? batch_close(g, &members) : take_open(g, &members);
+
+    batch_done(g, n, members, ok);
     return n;
 }
 
@@ -122,7 +150,7 @@ bool batch_wait(batches *g, uint64_t n, void (*commit)(void *arg), void *arg)
     if (!n)
         return true;
     pthread_mutex_lock(&g->mu);
-    while (g->settled < n) {
+    while (g->durable < n && !failed_locked(g, n)) {
         if (g->leading) {
             pthread_cond_wait(&g->settled_cv, &g->mu);
             continue;
@@ -138,6 +166,8 @@ bool batch_wait(batches *g, uint64_t n, void (*commit)(void *arg), void *arg)
         /* The next batch's waiters may have slept on the leader. */
         pthread_cond_broadcast(&g->settled_cv);
     }
+    /* A failure is looked up first: a later batch's success does not
+     * make a failed one durable. */
     ok = !failed_locked(g, n);
     pthread_mutex_unlock(&g->mu);
     return ok;

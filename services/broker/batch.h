@@ -10,11 +10,13 @@
  * until it settles, so one commit (one WAL write, one fsync in full mode)
  * covers every change that arrived while the previous one was written.
  *
- * Locking: open, last and members change under the caller's domain mutex
- * (the one that guards the store), settled, leading and the failures
- * under the group's own mutex. A commit closes and settles its batch while
- * holding the domain mutex, so under it the only unsettled batch is the
- * open one. Lock order: the domain mutex before the group's. */
+ * Locking: open, last, members and closed change under the caller's
+ * domain mutex (the one that guards the store), durable, leading and the
+ * failures under the group's own mutex. A batch is closed under the
+ * domain mutex (committed, or rolled back) and settled then or, when its
+ * fsync runs outside that mutex, right after it; under the domain mutex
+ * the unsettled batches are the open one and the last one closed. Lock
+ * order: the domain mutex before the group's. */
 #ifndef BROKER_BATCH_H
 #define BROKER_BATCH_H
 
@@ -36,9 +38,11 @@ typedef struct batches {
     uint64_t open;    /* the batch taking changes; 0: none */
     uint64_t last;    /* the last batch opened */
     uint64_t members; /* changes staged into the open batch */
-    /* Under mu. */
-    uint64_t settled; /* every batch up to this one has its outcome */
-    bool leading;     /* a waiter is committing */
+    uint64_t closed;  /* the last batch closed (committed or not yet synced) */
+    /* Under mu. A batch is settled once durable (every batch up to
+     * durable that did not fail is) or failed. */
+    uint64_t durable;
+    bool leading; /* a waiter is committing */
     uint64_t failed[BATCH_FAILED_KEEP];
     size_t nfailed; /* failures recorded (the ring keeps the last ones) */
     uint64_t commits, changes; /* durable batches, and the changes in them */
@@ -58,12 +62,23 @@ void batch_destroy(batches *g);
 uint64_t batch_open(batches *g, bool *opened);
 /* One more change staged into the open batch. */
 void batch_member(batches *g);
-/* The open batch (0: none), what a reply that read the state waits for. */
+/* A batch is open: the store's transaction is. */
+bool batch_is_open(const batches *g);
+/* The batch a reply that read the state waits for: the open one, else
+ * the last one committed (it may still be syncing); 0: none. */
 uint64_t batch_pending(const batches *g);
 /* The open batch was committed (ok) or rolled back: it is settled, its
  * waiters wake, and no batch is open. Returns its number (0: none was
  * open). Caller holds the domain mutex. */
 uint64_t batch_settle(batches *g, bool ok);
+/* batch_settle in two steps, for a commit made durable outside the domain
+ * mutex (an fsync): batch_close under it (the next change opens a new
+ * batch; returns the closed one's number and its members), batch_done
+ * once the outcome is known, with or without it. A later batch's success
+ * settles the earlier ones too (its fsync covered them); a failure settles
+ * only its own. */
+uint64_t batch_close(batches *g, uint64_t *members);
+void batch_done(batches *g, uint64_t n, uint64_t members, bool ok);
 
 /* A writer about to wait for the domain mutex (batch_arrive), and having
  * got it (batch_passed). Only a hint for the committer: a writer that

@@ -49,7 +49,8 @@ static int check_district(broker *b, const char *path, bool marked, char *err, s
     if (rc != COORD_E_NOTFOUND || b->store.begin(b->store.cls) < 0)
         goto fail;
     if (b->store.put_meta(b->store.cls, "district", b->cfg.id) < 0 ||
-        b->store.commit(b->store.cls) < 0)
+        b->store.commit(b->store.cls) < 0 ||
+        (b->store.sync && b->store.sync(b->store.cls) < 0)) /* before the marker */
         goto fail;
     return 0;
 fail:

@@ -1,6 +1,7 @@
 /* The transaction runner (see txn.h). */
 #include "txn.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,7 +80,7 @@ static bool writable(txn *t)
         return false;
     }
     if (!t->opened) {
-        if (!batch_pending(&b->grp) && b->store.begin(b->store.cls) < 0) {
+        if (!batch_is_open(&b->grp) && b->store.begin(b->store.cls) < 0) {
             note_error(b);
             t->failed = true;
             return false;
@@ -342,7 +343,7 @@ static void abort_batch(broker *b)
 {
     char path[sizeof(b->cfg.data_dir) + 16], err[2048];
 
-    if (batch_pending(&b->grp))
+    if (batch_is_open(&b->grp))
         b->store.rollback(b->store.cls);
     batch_settle(&b->grp, false);
     snprintf(path, sizeof(path), "%s/broker.db", b->cfg.data_dir);
@@ -376,30 +377,64 @@ static void store_failed(broker *b)
     abort_batch(b);
 }
 
-/* Commits the open batch, if any: false when it failed (handled: rolled
- * back, memory reloaded). Caller holds b->mu. */
+/* A commit is in the WAL, but perhaps not on the disk, and a failed fsync
+ * cannot be retried: nothing of it was acknowledged, and stopping is the
+ * only way not to (the restart reads what the disk holds). */
+static void sync_failed(broker *b)
+{
+    service_log("fatal", "fsync of %s/broker.db-wal failed (%s): stopping before anything of it "
+                         "is acknowledged",
+                b->cfg.data_dir, strerror(errno));
+    _exit(70);
+}
+
+/* Commits the open batch, if any, and makes it as durable as asked: false
+ * when it failed (handled: rolled back, memory reloaded). Caller holds
+ * b->mu. */
 static bool commit_open(broker *b)
 {
-    if (!batch_pending(&b->grp))
+    uint64_t members, n;
+
+    if (!batch_is_open(&b->grp))
         return true;
     if (b->store.commit(b->store.cls) < 0) {
         note_error(b);
         store_failed(b);
         return false;
     }
-    batch_settle(&b->grp, true);
+    n = batch_close(&b->grp, &members);
+    if (b->store.sync && b->store.sync(b->store.cls) < 0)
+        sync_failed(b);
+    batch_done(&b->grp, n, members, true);
     return true;
 }
 
 /* The committer of batch_wait: whatever is open by the time the mutex is
- * ours goes in this one commit. */
+ * ours goes in this one commit. With --durability full its fsync, the slow
+ * part, runs after the mutex is released: the next batch fills meanwhile,
+ * and what is read of this one waits for it (batch_pending). */
 static void commit_leader(void *arg)
 {
     broker *b = arg;
+    uint64_t members, n;
 
     pthread_mutex_lock(&b->mu);
-    (void)commit_open(b);
+    if (!b->store.sync || !batch_is_open(&b->grp)) {
+        (void)commit_open(b);
+        pthread_mutex_unlock(&b->mu);
+        return;
+    }
+    if (b->store.commit(b->store.cls) < 0) {
+        note_error(b);
+        store_failed(b);
+        pthread_mutex_unlock(&b->mu);
+        return;
+    }
+    n = batch_close(&b->grp, &members);
     pthread_mutex_unlock(&b->mu);
+    if (b->store.sync(b->store.cls) < 0)
+        sync_failed(b);
+    batch_done(&b->grp, n, members, true);
 }
 
 static void park_releases(txn *t)

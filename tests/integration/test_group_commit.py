@@ -7,6 +7,8 @@ what GET shows is what was acknowledged."""
 import concurrent.futures
 import threading
 
+import pytest
+
 from conftest import FIRE
 from ergrid import assert_error, get, result_core, wait_units_status
 
@@ -40,8 +42,10 @@ def _race(n, fn):
         return list(pool.map(call, range(n), timeout=120))
 
 
-def test_grouped_reporters_get_consistent_answers(cluster):
-    b = cluster.broker("Downtown")
+@pytest.mark.parametrize("durability", ["normal", "full"])
+def test_grouped_reporters_get_consistent_answers(cluster, durability):
+    # full: the batch's fsync runs outside the broker's lock (README "Group commit")
+    b = cluster.broker("Downtown", extra=("--durability", durability))
     for u in UNITS:
         cluster.executor(u, "fire", FIRE, b, extra=("--capacity", "16"))
     wait_units_status(b, UNITS)
@@ -103,5 +107,10 @@ def test_grouped_reporters_get_consistent_answers(cluster):
     assert changes >= JOBS * (1 + REPORTERS), (commits, changes)
     assert 0 < commits < changes, \
         "concurrent changes should share commits: %d commits for %d changes" % (commits, changes)
+    # kill -9 and restart: every acknowledged decision is there.
+    b.kill9()
+    b.restart(allow_new_port=True)
+    for jid in jobs:
+        assert result_core(b.job(jid)["result"]) == result_core(winners[jid])
     print("group commit: %d changes in %d commits (%.1f per commit), %d pages (%.2f per change)"
           % (changes, commits, changes / commits, pages, pages / changes))

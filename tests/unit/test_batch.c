@@ -78,7 +78,8 @@ START_TEST(test_changes_share_the_open_batch)
     batch_member(&f.g);
     ck_assert_uint_eq(batch_pending(&f.g), 1);
     ck_assert_uint_eq(batch_settle(&f.g, true), 1);
-    ck_assert_uint_eq(batch_pending(&f.g), 0);
+    ck_assert(!batch_is_open(&f.g));
+    ck_assert_uint_eq(batch_pending(&f.g), 1); /* committed: waited for at once */
     ck_assert_uint_eq(batch_settle(&f.g, true), 0); /* nothing open */
     /* Settled already: no commit is called. */
     ck_assert(batch_wait(&f.g, 1, fake_commit, &f));
@@ -101,6 +102,7 @@ START_TEST(test_a_failed_batch_fails_only_its_changes)
     uint64_t a = stage(&f);
     f.fail_next = true;
     ck_assert(!batch_wait(&f.g, a, fake_commit, &f));
+    ck_assert_uint_eq(batch_pending(&f.g), 0); /* rolled back: nothing to wait for */
     uint64_t b = stage(&f);
     ck_assert_uint_gt(b, a);
     ck_assert(batch_wait(&f.g, b, fake_commit, &f));
@@ -111,6 +113,41 @@ START_TEST(test_a_failed_batch_fails_only_its_changes)
     batch_counts(&f.g, &commits, &changes);
     ck_assert_uint_eq(commits, 1);
     ck_assert_uint_eq(changes, 1);
+    fake_release(&f);
+}
+END_TEST
+
+/* --durability full: a batch closed, its fsync outside the mutex. */
+START_TEST(test_a_later_success_covers_a_syncing_batch)
+{
+    struct fake f;
+    uint64_t members, a, b, c;
+
+    fake_init(&f);
+    a = stage(&f);
+    pthread_mutex_lock(&f.mu);
+    ck_assert_uint_eq(batch_close(&f.g, &members), a);
+    ck_assert_uint_eq(members, 1);
+    ck_assert_uint_eq(batch_pending(&f.g), a); /* read while it syncs: wait for it */
+    pthread_mutex_unlock(&f.mu);
+    b = stage(&f);
+    pthread_mutex_lock(&f.mu);
+    batch_settle(&f.g, false);
+    pthread_mutex_unlock(&f.mu);
+    ck_assert(!batch_wait(&f.g, b, fake_commit, &f));
+    pthread_mutex_lock(&f.g.mu);
+    ck_assert_uint_lt(f.g.durable, a); /* b's failure says nothing of a */
+    pthread_mutex_unlock(&f.g.mu);
+    c = stage(&f);
+    pthread_mutex_lock(&f.mu);
+    batch_settle(&f.g, true); /* its fsync covered a's commit too */
+    pthread_mutex_unlock(&f.mu);
+    ck_assert(batch_wait(&f.g, a, fake_commit, &f));
+    batch_done(&f.g, a, members, true); /* a's own fsync, late */
+    ck_assert(batch_wait(&f.g, a, fake_commit, &f));
+    ck_assert(batch_wait(&f.g, c, fake_commit, &f));
+    ck_assert(!batch_wait(&f.g, b, fake_commit, &f));
+    ck_assert_int_eq(f.commits_called, 0);
     fake_release(&f);
 }
 END_TEST
@@ -146,7 +183,7 @@ START_TEST(test_concurrent_writers_all_durable)
     ck_assert_uint_eq(changes, 50 * WRITERS);
     ck_assert_uint_eq(commits, (uint64_t)f.commits_called);
     ck_assert_uint_le(commits, changes);
-    ck_assert_uint_eq(batch_pending(&f.g), 0);
+    ck_assert(!batch_is_open(&f.g));
     fake_release(&f);
 }
 END_TEST
@@ -211,6 +248,7 @@ Suite *unit_suite(void)
 
     tcase_add_test(tc, test_changes_share_the_open_batch);
     tcase_add_test(tc, test_a_failed_batch_fails_only_its_changes);
+    tcase_add_test(tc, test_a_later_success_covers_a_syncing_batch);
     tcase_add_test(tc, test_concurrent_writers_all_durable);
     tcase_add_test(tc, test_committer_waits_for_queued_writers);
     suite_add_tcase(s, tc);
