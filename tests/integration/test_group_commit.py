@@ -86,7 +86,8 @@ def test_grouped_reporters_get_consistent_answers(cluster, durability):
             assert result_core(r.json["result"]) == result_core(winners[jid]), \
                 "409 must name the winner %r, got %r" % (winners[jid], r.json)
 
-    # Exact retries, again all at once: the winner's are 200, the rest 409.
+    # Every report again, all at once: the winner's is an exact retry (200),
+    # each other one still loses to it (409).
     retries = _race(len(work), report)
     for (jid, k), r in zip(work, retries):
         won = result_core(winners[jid])[2] == "outcome-%d" % k
