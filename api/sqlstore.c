@@ -218,6 +218,46 @@ static void apply_page_limit(sqlstore *s)
     sqlite3_exec(s->h, sql, NULL, NULL, NULL);
 }
 
+/* The WAL's own descriptor (SQLSTORE_SYNC_DEFERRED). The schema has run,
+ * so SQLite has created the WAL; it keeps that file (and inode) while the
+ * connection is open. Its directory entry is made durable once, as FULL
+ * does at the WAL's first sync. */
+static int open_wal(sqlstore *s, const char *path, char *err, size_t errlen)
+{
+    char wal[4096], dir[4096];
+    const char *slash = strrchr(path, '/');
+    int dfd;
+
+    if ((size_t)snprintf(wal, sizeof(wal), "%s-wal", path) >= sizeof(wal)) {
+        snprintf(err, errlen, "path too long: %s", path);
+        return -1;
+    }
+    s->wal_fd = open(wal, O_RDWR | O_CLOEXEC);
+    if (s->wal_fd < 0) {
+        snprintf(err, errlen, "cannot open %s: %s", wal, strerror(errno));
+        return -1;
+    }
+    s->has_wal_fd = true;
+    if (!slash)
+        snprintf(dir, sizeof(dir), ".");
+    else
+        snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 || fsync(dfd) != 0 || fdatasync(s->wal_fd) != 0) {
+        snprintf(err, errlen, "cannot sync %s: %s", wal, strerror(errno));
+        if (dfd >= 0)
+            close(dfd);
+        return -1;
+    }
+    close(dfd);
+    return 0;
+}
+
+int sqlstore_sync_wal(sqlstore *s)
+{
+    return !s->has_wal_fd || fdatasync(s->wal_fd) == 0 ? 0 : -1;
+}
+
 int sqlstore_open(sqlstore *s, const char *path, sqlstore_sync sync, const char *schema_sql,
                   const char *const stmt_sql[], size_t n, char *err, size_t errlen)
 {
@@ -255,6 +295,8 @@ int sqlstore_open(sqlstore *s, const char *path, sqlstore_sync sync, const char 
         sqlite3_free(msg);
         goto fail;
     }
+    if (sync == SQLSTORE_SYNC_DEFERRED && open_wal(s, path, err, errlen) < 0)
+        goto fail;
     if (prepare(s->h, "BEGIN IMMEDIATE", &s->begin) < 0 ||
         prepare(s->h, "COMMIT", &s->commit) < 0 || prepare(s->h, "ROLLBACK", &s->rollback) < 0) {
         snprintf(err, errlen, "cannot prepare transactions: %s", sqlite3_errmsg(s->h));
@@ -293,6 +335,8 @@ void sqlstore_close(sqlstore *s)
     sqlite3_finalize(s->rollback);
     free(s->limit_file);
     sqlite3_close(s->h);
+    if (s->has_wal_fd)
+        close(s->wal_fd);
     memset(s, 0, sizeof(*s));
 }
 
@@ -374,4 +418,13 @@ sqlite3_int64 sqlstore_query_int(sqlstore *s, const char *sql, sqlite3_int64 dfl
         v = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
     return v;
+}
+
+sqlite3_int64 sqlstore_pages_written(sqlstore *s)
+{
+    int cur = 0, hi = 0;
+
+    if (sqlite3_db_status(s->h, SQLITE_DBSTATUS_CACHE_WRITE, &cur, &hi, 0) != SQLITE_OK)
+        return 0;
+    return cur;
 }

@@ -15,8 +15,15 @@
 
 /* How hard a commit reaches the disk. NORMAL: a committed transaction is in
  * the WAL and survives a kill -9 of the process (not a power cut). FULL: it
- * is fsynced before COMMIT returns. */
-typedef enum sqlstore_sync { SQLSTORE_SYNC_NORMAL = 0, SQLSTORE_SYNC_FULL } sqlstore_sync;
+ * is fsynced before COMMIT returns. DEFERRED: FULL's guarantee, with the
+ * fsync left to the caller: COMMIT writes the WAL as NORMAL does, and a
+ * commit survives a power cut once sqlstore_sync_wal returned after it
+ * (one fsync for several commits, made outside the caller's locks). */
+typedef enum sqlstore_sync {
+    SQLSTORE_SYNC_NORMAL = 0,
+    SQLSTORE_SYNC_FULL,
+    SQLSTORE_SYNC_DEFERRED
+} sqlstore_sync;
 
 /* Caller-owned; filled by sqlstore_open, emptied by sqlstore_close. */
 typedef struct sqlstore {
@@ -28,6 +35,10 @@ typedef struct sqlstore {
      * read before each transaction, and the limit to go back to. */
     char *limit_file;
     sqlite3_int64 default_max_pages;
+    /* SQLSTORE_SYNC_DEFERRED: the WAL, for sqlstore_sync_wal (a zeroed
+     * store has none). */
+    bool has_wal_fd;
+    int wal_fd;
 } sqlstore;
 
 /* Start-up checks, before sqlstore_open. A data dir's marker is a small
@@ -85,6 +96,17 @@ int sqlstore_step_done(sqlite3_stmt *st);
 /* Binds v as text (not copied: it must live until the step), or NULL when
  * v is NULL. */
 void sqlstore_bind_text(sqlite3_stmt *st, int i, const char *v);
+
+/* SQLSTORE_SYNC_DEFERRED: fdatasync of the WAL, which makes every commit
+ * before the call survive a power cut (SQLite itself syncs the WAL before
+ * each checkpoint and the database after it, as with NORMAL). 0, or -1
+ * with errno set; 0 at once for the other levels. It uses only its own
+ * descriptor of the WAL, so it may run while another thread uses s. */
+int sqlstore_sync_wal(sqlstore *s);
+
+/* Pages the connection wrote to disk since open (in WAL mode: frames
+ * appended to the WAL), SQLite's SQLITE_DBSTATUS_CACHE_WRITE. */
+sqlite3_int64 sqlstore_pages_written(sqlstore *s);
 
 /* Runs a one-row, one-column integer query (e.g. SELECT MAX(seq) ...);
  * returns its value, or dflt when it fails or gives no row. */

@@ -49,7 +49,8 @@ static int check_district(broker *b, const char *path, bool marked, char *err, s
     if (rc != COORD_E_NOTFOUND || b->store.begin(b->store.cls) < 0)
         goto fail;
     if (b->store.put_meta(b->store.cls, "district", b->cfg.id) < 0 ||
-        b->store.commit(b->store.cls) < 0)
+        b->store.commit(b->store.cls) < 0 ||
+        (b->store.sync && b->store.sync(b->store.cls) < 0)) /* before the marker */
         goto fail;
     return 0;
 fail:
@@ -62,13 +63,14 @@ fail:
 static int init_parts(broker *b)
 {
     b->mu_ok = pthread_mutex_init(&b->mu, NULL) == 0;
+    b->grp_ok = batch_init(&b->grp) == 0;
     b->latency_mu_ok = pthread_mutex_init(&b->latency_mu, NULL) == 0;
     b->drain_ok = wake_init(&b->drain) == 0;
     b->sched_ok = wake_init(&b->sched) == 0;
     b->stop_ok = wake_init(&b->stop) == 0;
     b->ob_ok = outbox_init(&b->ob, OUTBOX_MAX, dispatch_revocation_delivered, b) == 0;
     vclock_init(&b->clock);
-    if (!b->mu_ok || !b->latency_mu_ok || !b->drain_ok || !b->sched_ok || !b->stop_ok || !b->ob_ok)
+    if (!b->mu_ok || !b->grp_ok || !b->latency_mu_ok || !b->drain_ok || !b->sched_ok || !b->stop_ok || !b->ob_ok)
         return -1;
     if (state_init(&b->st, b->cfg.id, b->cfg.failure_timeout_ms) < 0 ||
         remote_init(&b->rem, b->st.strings) < 0)
@@ -201,6 +203,8 @@ void broker_free(broker *b)
         wake_destroy(&b->stop);
     if (b->latency_mu_ok)
         pthread_mutex_destroy(&b->latency_mu);
+    if (b->grp_ok)
+        batch_destroy(&b->grp);
     if (b->mu_ok)
         pthread_mutex_destroy(&b->mu);
     free(b);

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "batch.h"
 #include "http_server.h"
 #include "outbox.h"
 #include "peertab.h"
@@ -46,6 +47,7 @@ struct broker {
     state st;
     struct store store;
     store_health health; /* failing storage, probes (txn.c) */
+    batches grp;         /* group commit: the store's open batch (txn.c) */
     vclock clock;
     uint64_t event_seq; /* last event written */
     remote rem;
@@ -64,7 +66,7 @@ struct broker {
     wake drain; /* dispatch: look at the queue */
     wake sched; /* peers: a change to signal, a pull requested, a new schedule */
     wake stop;  /* the monitor and the registrar: their timers, and stopping */
-    bool mu_ok, latency_mu_ok, ob_ok, drain_ok, sched_ok, stop_ok; /* what init set up */
+    bool mu_ok, grp_ok, latency_mu_ok, ob_ok, drain_ok, sched_ok, stop_ok; /* what init set up */
 
     api_server *server;
     pthread_t monitor_thr, dispatch_thr, registrar_thr;

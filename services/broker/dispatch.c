@@ -339,11 +339,13 @@ static enum local_outcome dispatch_local(broker *b, job *j, unit *u, bool owned)
     const http_opts *o = u->reach.failures ? &assign_failing_opts : &assign_opts;
     u->calls++;
     /* On disk before it leaves (the store keeps a pending attempt as
-     * abandoned): after a crash mid-call its number is still taken. */
+     * abandoned): after a crash mid-call its number is still taken. Group
+     * committed: txn_end returns once the batch holding it (and a fresh
+     * submission's job) is durable. */
     txn_begin(b, &t);
     txn_put_job(&t, j);
-    bool reserved = txn_commit(&t);
-    txn_end(&t);
+    bool reserved = txn_stage(&t);
+    reserved = txn_end(&t) && reserved;
     if (!reserved) {
         /* Memory was reloaded without the reservation: nothing was sent. */
         json_decref(body);
@@ -385,9 +387,10 @@ static enum local_outcome dispatch_local(broker *b, job *j, unit *u, bool owned)
                     c.http_status);
         not_taken(b, &t, &c);
     }
-    if (!txn_commit(&t))
+    if (!txn_stage(&t))
         assigned = false;
-    txn_end(&t);
+    if (!txn_end(&t))
+        assigned = false;
     return assigned ? LOCAL_ASSIGNED : LOCAL_NOT_TAKEN;
 }
 

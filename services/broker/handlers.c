@@ -38,11 +38,30 @@ bool store_ok_or_503(api_request *req, api_response *res)
     return false;
 }
 
-bool commit_or_503(struct txn *t, api_request *req, api_response *res)
+static bool ok_or_503(bool ok, struct txn *t, api_request *req, api_response *res)
 {
-    if (txn_commit(t))
+    if (ok)
         return true;
     txn_end(t);
+    reply_storage_failed(req, res);
+    return false;
+}
+
+bool commit_or_503(struct txn *t, api_request *req, api_response *res)
+{
+    return ok_or_503(txn_commit(t), t, req, res);
+}
+
+bool stage_or_503(struct txn *t, api_request *req, api_response *res)
+{
+    return ok_or_503(txn_stage(t), t, req, res);
+}
+
+bool read_done_or_503(api_request *req, api_response *res, json_t *body)
+{
+    if (txn_read_done(req->ctx))
+        return true;
+    json_decref(body);
     reply_storage_failed(req, res);
     return false;
 }

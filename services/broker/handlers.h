@@ -64,6 +64,13 @@ bool parse_body(api_request *req, api_response *res, const field_spec *spec, voi
 struct txn;
 bool store_ok_or_503(api_request *req, api_response *res);
 bool commit_or_503(struct txn *t, api_request *req, api_response *res);
+/* commit_or_503 with txn_stage (group commit): the caller still answers
+ * 503 when txn_end says its batch failed. */
+bool stage_or_503(struct txn *t, api_request *req, api_response *res);
 void reply_storage_failed(api_request *req, api_response *res);
+/* Releases the domain mutex after a read (txn_read_done): true when the
+ * reply may go, since everything it could show is durable; false, with
+ * body dropped and the 503 sent, when that batch failed. */
+bool read_done_or_503(api_request *req, api_response *res, json_t *body);
 
 #endif

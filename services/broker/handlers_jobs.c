@@ -116,7 +116,7 @@ void h_jobs_post(api_request *req, api_response *res)
     }
     sub.digest = submission_digest(req->body);
 
-    pthread_mutex_lock(&b->mu);
+    txn_lock(b);
     if (id_taken(b, res, &r, sub.digest)) {
         pthread_mutex_unlock(&b->mu);
         goto out;
@@ -132,26 +132,39 @@ void h_jobs_post(api_request *req, api_response *res)
     b->m.jobs_submitted++;
     txn_put_job(&t, j);
     txn_event(&t, "job_submitted", j->id, NULL, 0, "%s severity %s", j->type, severity_str(j->sev));
-    if (!commit_or_503(&t, req, res))
+    if (!stage_or_503(&t, req, res))
         goto out;
     snprintf(id, sizeof(id), "%s", j->id);
-    txn_end(&t);
+    /* Not yet durable: the job is ours to dispatch (marked dispatching),
+     * and its reservation joins the same open batch, so the job and its
+     * pending attempt usually share one commit; that commit is durable
+     * before the executor is called, and the job's before we answer. */
+    txn_unlock(&t);
 
     dispatch_outcome out = dispatch_job(b, id, true);
 
+    if (!txn_end(&t)) {
+        reply_storage_failed(req, res);
+        goto out;
+    }
     pthread_mutex_lock(&b->mu);
     txn_begin(b, &t);
     j = state_job(&b->st, id);
-    if (out == DISPATCH_QUEUED && j->status == JOB_QUEUED && txn_store_ok(b)) {
+    if (j && out == DISPATCH_QUEUED && j->status == JOB_QUEUED && txn_store_ok(b)) {
         b->m.jobs_queued++;
         txn_event(&t, "job_queued", j->id, NULL, 0, "no free unit with %s%s", j->caps.v[0],
                   j->caps.n > 1 ? ",..." : "");
     }
-    /* The job is committed: a lost "queued" event does not undo it. */
-    if (!txn_commit(&t))
+    /* The job is durable: a lost "queued" event does not undo it (its
+     * batch failing reloads memory, which still holds the job). */
+    if (!txn_stage(&t))
         j = state_job(&b->st, id);
-    json_t *body = view_one("job", view_job(&b->st, j), &b->clock);
-    txn_end(&t);
+    json_t *body = j ? view_one("job", view_job(&b->st, j), &b->clock) : NULL;
+    (void)txn_end(&t);
+    if (!body) {
+        reply_storage_failed(req, res);
+        goto out;
+    }
     api_reply_json(res, 201, body);
 out:
     free(sub.location);
@@ -214,9 +227,10 @@ void h_jobs_list(api_request *req, api_response *res)
                                           : view_remote_job(copies[i - k], &b->peers, now));
     json_t *body = view_envelope(
         json_pack("{s:o, s:I}", "jobs", list, "total", (json_int_t)(k + nr)), &b->clock);
-    pthread_mutex_unlock(&b->mu);
     free(arr);
     free(copies);
+    if (!read_done_or_503(req, res, body))
+        return;
     api_reply_json(res, 200, body);
 }
 
@@ -234,7 +248,9 @@ void h_job_get(api_request *req, api_response *res)
         j   ? view_one("job", view_job(&b->st, j), &b->clock)
         : e ? view_one("job", view_remote_job(e, &b->peers, coord_now_wall_ms()), &b->clock)
             : NULL;
-    pthread_mutex_unlock(&b->mu);
+    /* A job, attempt or result still in flight is shown once durable. */
+    if (!read_done_or_503(req, res, body))
+        return;
     if (!j && !e) {
         api_reply_error(res, API_E_NOT_FOUND, "no job %s", id);
         return;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core.h"
+#include "txn.h"
 #include "handlers.h"
 #include "shiviz.h"
 #include "views.h"
@@ -74,7 +75,7 @@ void h_metrics(api_request *req, api_response *res)
     store_health health;
     outbox_stats ob;
     size_t waiting, unreachable = 0, it = 0;
-    uint64_t refused;
+    uint64_t refused, commits, changes, pages;
     const char *key;
     void *val;
     strbuf sb;
@@ -90,8 +91,10 @@ void h_metrics(api_request *req, api_response *res)
     refused = b->rem.refused;
     copy_counts cc;
     copy_counts_get(b, &cc);
+    pages = b->store.pages_written ? b->store.pages_written(b->store.cls) : 0;
     pthread_mutex_unlock(&b->mu);
     outbox_get_stats(&b->ob, &ob);
+    txn_counts(b, &commits, &changes);
 
     const struct {
         const char *type, *name, *help;
@@ -154,6 +157,12 @@ void h_metrics(api_request *req, api_response *res)
          health.commit_failures},
         {"gauge", "ergrid_storage_failing", "1 while storage fails and writes are refused.",
          health.failing},
+        {"counter", "ergrid_store_commits_total",
+         "Store commits that succeeded (group commit: one per batch of changes).", commits},
+        {"counter", "ergrid_store_batched_changes_total",
+         "Changes those commits carried (decisions, submissions, assignments, ...).", changes},
+        {"counter", "ergrid_store_pages_written_total",
+         "Database pages the store wrote (to the WAL) since the start.", pages},
     };
     strbuf_init(&sb, 1 << 20);
     for (size_t i = 0; i < sizeof(figures) / sizeof(figures[0]); i++)
@@ -232,7 +241,10 @@ void h_events_get(api_request *req, api_response *res)
     c.last = after;
     pthread_mutex_lock(&b->mu);
     rc = b->store.list_events(b->store.cls, after, (size_t)limit, ev_cb, &c);
-    pthread_mutex_unlock(&b->mu);
+    /* The store's open batch is visible to its own reads: shown once
+     * durable (group commit). */
+    if (!read_done_or_503(req, res, c.arr))
+        return;
     if (rc < 0) {
         json_decref(c.arr);
         api_reply_error(res, API_E_UNAVAILABLE, "event log unreadable");

@@ -1,7 +1,9 @@
 /* POST /v1/jobs/{id}/results: the FCFS arbiter at the job's owner broker.
  * The rule itself is libcoord's arbiter_decide; this file gives it the
  * job's attempts, records an acceptance durably before answering, and has
- * every other holder told to stop. */
+ * every other holder told to stop. Decisions are group-committed
+ * (txn_stage): concurrent reports share one commit, and each answer waits
+ * for the batch holding its decision (and the winner it names). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +52,46 @@ static uint64_t content_digest(const char *outcome, const char *data)
     return d;
 }
 
+/* What a decision's reply shows of the state, copied under the mutex so
+ * that the reply is built after it is released (and after the decision is
+ * durable): the accepted result and the clock. Only the job's view, which
+ * would need the whole job copied, is still built under the mutex. */
+struct reply_snap {
+    result res;
+    vclock clock;
+    json_t *job; /* the job's view, or NULL when the reply has none */
+};
+
+/* Caller holds mu. False when out of memory. */
+static bool snap_take(struct reply_snap *sn, const broker *b, const result *r, json_t *job_view)
+{
+    sn->res = *r;
+    sn->res.data = strdup(r->data ? r->data : "{}");
+    sn->clock.n = b->clock.n;
+    memcpy(sn->clock.e, b->clock.e, b->clock.n * sizeof(b->clock.e[0]));
+    sn->job = job_view;
+    return sn->res.data != NULL;
+}
+
+static void snap_release(struct reply_snap *sn)
+{
+    free(sn->res.data);
+    json_decref(sn->job);
+    sn->res.data = NULL;
+    sn->job = NULL;
+}
+
+/* The reply body, without the mutex; takes the job's view. */
+static json_t *snap_reply(struct reply_snap *sn, bool accepted)
+{
+    json_t *o = json_pack("{s:b, s:o}", "accepted", accepted, "result", view_result(&sn->res));
+
+    if (o && sn->job)
+        json_object_set(o, "job", sn->job);
+    snap_release(sn);
+    return view_envelope(o, &sn->clock);
+}
+
 #define ARB_INLINE 8 /* attempts arbitrated without an allocation */
 
 /* The arbiter's verdict on sub for j; caller holds mu. assign_clock is
@@ -86,12 +128,13 @@ static int decide(const job *j, const arb_submission *sub, vclock *assign_clock,
 }
 
 /* The first result: recorded, the job completed, every other holder told
- * to stop. Caller holds mu; *rr is taken. NULL, with *stored false when
- * storage failed. */
-static json_t *accept(broker *b, job *j, result *rr, const arb_submission *sub, bool *stored)
+ * to stop, and the reply built once durable. Caller holds mu; *rr is
+ * taken; sn is room for the reply's snapshot. NULL, with *stored false
+ * when storage failed. */
+static json_t *accept(broker *b, job *j, result *rr, const arb_submission *sub,
+                      struct reply_snap *sn, bool *stored)
 {
     followups fu = {0};
-    json_t *body;
     txn t;
 
     if (sub->clock)
@@ -112,19 +155,29 @@ static json_t *accept(broker *b, job *j, result *rr, const arb_submission *sub, 
     txn_event(&t, "result_accepted", j->id, rr->unit_id, rr->attempt,
               "outcome %s from %s attempt %u (first to arrive)", rr->outcome, rr->unit_id,
               rr->attempt);
-    if (!txn_commit(&t)) {
+    if (!txn_stage(&t)) {
         /* rr went with the job: memory is what the store holds again. */
         *stored = false;
         txn_end(&t);
         return NULL;
     }
     b->m.results_accepted++;
-    body = view_envelope(json_pack("{s:b, s:o, s:o}", "accepted", 1, "result", view_result(rr),
-                                   "job", view_job(&b->st, j)),
-                         &b->clock);
+    bool snapped = snap_take(sn, b, rr, view_job(&b->st, j));
     txn_wake_dispatch(&t);
-    txn_end(&t);
-    return body;
+    if (!txn_end(&t)) {
+        /* Its batch failed: rolled back and reloaded, never acknowledged. */
+        snap_release(sn);
+        pthread_mutex_lock(&b->mu);
+        b->m.results_accepted--;
+        pthread_mutex_unlock(&b->mu);
+        *stored = false;
+        return NULL;
+    }
+    if (!snapped) {
+        snap_release(sn);
+        return NULL;
+    }
+    return snap_reply(sn, true);
 }
 
 void h_job_results_post(api_request *req, api_response *res)
@@ -133,6 +186,7 @@ void h_job_results_post(api_request *req, api_response *res)
     const char *job_id = path_id(req, res, "job");
     struct result_req *r;
     vclock *assign_clock;
+    struct reply_snap *sn; /* two clocks: off the stack */
     arb_verdict v;
     char *data;
     json_t *body = NULL;
@@ -141,9 +195,11 @@ void h_job_results_post(api_request *req, api_response *res)
         return;
     r = calloc(1, sizeof(*r));
     assign_clock = malloc(sizeof(*assign_clock));
-    if (!r || !assign_clock) {
+    sn = malloc(sizeof(*sn)); /* filled by snap_take; its clocks need no zeroing */
+    if (!r || !assign_clock || !sn) {
         free(r);
         free(assign_clock);
+        free(sn);
         api_reply_error(res, API_E_UNAVAILABLE, "out of memory");
         return;
     }
@@ -161,7 +217,7 @@ void h_job_results_post(api_request *req, api_response *res)
     sub.r.digest = content_digest(r->outcome, data);
     sub.clock = r->has_clock ? &r->clock : NULL;
 
-    pthread_mutex_lock(&b->mu);
+    txn_lock(b);
     job *j = state_job(&b->st, job_id);
     if (!j) {
         pthread_mutex_unlock(&b->mu);
@@ -205,7 +261,7 @@ void h_job_results_post(api_request *req, api_response *res)
         rr->data = data;
         rr->digest = sub.r.digest;
         rr->at_ms = coord_now_wall_ms();
-        body = accept(b, j, rr, &sub, &stored); /* unlocks */
+        body = accept(b, j, rr, &sub, sn, &stored); /* unlocks */
         if (!body && !stored) {
             reply_storage_failed(req, res);
             goto out;
@@ -217,14 +273,22 @@ void h_job_results_post(api_request *req, api_response *res)
         api_reply_json(res, 201, body);
         goto out;
     }
-    case ARB_RETRY:
+    case ARB_RETRY: {
         b->m.results_retried++;
-        body = view_envelope(json_pack("{s:b, s:o, s:o}", "accepted", 1, "result",
-                                       view_result(j->res), "job", view_job(&b->st, j)),
-                             &b->clock);
-        pthread_mutex_unlock(&b->mu);
-        api_reply_json(res, 200, body);
+        bool snapped = snap_take(sn, b, j->res, view_job(&b->st, j));
+        /* The winner it repeats may still be on its way to the disk. */
+        if (!read_done_or_503(req, res, NULL)) {
+            snap_release(sn);
+            break;
+        }
+        if (!snapped) {
+            snap_release(sn);
+            api_reply_error(res, API_E_UNAVAILABLE, "out of memory");
+            break;
+        }
+        api_reply_json(res, 200, snap_reply(sn, true));
         break;
+    }
     case ARB_REJECT: {
         txn t;
 
@@ -233,12 +297,17 @@ void h_job_results_post(api_request *req, api_response *res)
         txn_event(&t, "result_rejected", j->id, r->unit_id, (uint32_t)r->attempt,
                   "outcome %s from %s attempt %u rejected: %s attempt %u was first", r->outcome,
                   r->unit_id, (unsigned)r->attempt, j->res->unit_id, j->res->attempt);
-        if (!commit_or_503(&t, req, res))
+        if (!stage_or_503(&t, req, res))
             break;
-        body = view_envelope(json_pack("{s:b, s:o}", "accepted", 0, "result", view_result(j->res)),
-                             &b->clock);
-        txn_end(&t);
-        api_reply_error_extra(res, API_E_DUPLICATE_RESULT, body,
+        bool snapped = snap_take(sn, b, j->res, NULL);
+        /* The rejection and the winner it names are durable first (the
+         * winner's batch is this one or an earlier one). */
+        if (!txn_end(&t) || !snapped) {
+            snap_release(sn);
+            reply_storage_failed(req, res);
+            break;
+        }
+        api_reply_error_extra(res, API_E_DUPLICATE_RESULT, snap_reply(sn, false),
                               "job %s already has an accepted result", job_id);
         break;
     }
@@ -264,6 +333,7 @@ void h_job_results_post(api_request *req, api_response *res)
     }
     free(data);
 out:
+    free(sn);
     free(assign_clock);
     free(r);
 }

@@ -64,7 +64,9 @@ void h_metadata_get(api_request *req, api_response *res)
                   "more", more, "units", units, "jobs", jobs, "emergency",
                   severity_str(b->emergency), "emergency_set_ms", (json_int_t)b->emergency_set_ms),
         &b->clock);
-    pthread_mutex_unlock(&b->mu);
+    /* A peer copies no change before it is durable (group commit). */
+    if (!read_done_or_503(req, res, body))
+        return;
     api_reply_json(res, 200, body);
 }
 

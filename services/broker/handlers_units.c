@@ -202,7 +202,9 @@ void h_units_list(api_request *req, api_response *res)
     free(ids);
     pthread_mutex_lock(&b->mu);
     json_t *body = view_one("units", list, &b->clock);
-    pthread_mutex_unlock(&b->mu);
+    /* Assignments still in flight are shown once durable (group commit). */
+    if (!read_done_or_503(req, res, body))
+        return;
     api_reply_json(res, 200, body);
 }
 
@@ -220,7 +222,8 @@ void h_unit_get(api_request *req, api_response *res)
     json_t *body = u   ? view_one("unit", view_unit(&b->st, u, now), &b->clock)
                    : e ? view_one("unit", view_remote_unit(e, &b->peers, now), &b->clock)
                        : NULL;
-    pthread_mutex_unlock(&b->mu);
+    if (!read_done_or_503(req, res, body))
+        return;
     if (!u && !e) {
         api_reply_error(res, API_E_NOT_FOUND, "no unit %s", id);
         return;

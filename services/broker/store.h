@@ -114,6 +114,13 @@ struct store {
     int (*begin)(void *cls);
     int (*commit)(void *cls);
     void (*rollback)(void *cls);
+    /* NULL when commit alone is as durable as asked. Else (--durability
+     * full) a commit survives a power loss only once sync returned after
+     * it: one sync makes every commit before it durable, so a batch pays
+     * one. It may run without the domain mutex, while other calls (and
+     * another sync) are made. 0 or -1: a failed sync cannot be retried
+     * (the kernel may have dropped the pages). */
+    int (*sync)(void *cls);
 
     int (*put_unit)(void *cls, const unit *u);
     /* The job, its confirmed attempts (pending ones are not durable: the
@@ -150,6 +157,9 @@ struct store {
     /* A write that needs room (a 64 KiB row committed, then deleted), outside
      * any transaction: 0 when the store takes writes again. */
     int (*probe)(void *cls);
+    /* Pages written to disk since open (SQLite: to the WAL), what a
+     * commit costs in I/O; may be NULL (a store that cannot tell). */
+    uint64_t (*pages_written)(void *cls);
     void (*close)(void *cls); /* the store is unusable afterwards */
 };
 

@@ -1,6 +1,7 @@
 /* The transaction runner (see txn.h). */
 #include "txn.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 
 #include "clock.h"
 #include "codec.h"
+#include "batch.h"
 #include "restore.h"
 
 #define TXN_LOG_MAX (1024 * 1024)
@@ -18,6 +20,8 @@ void txn_begin(broker *b, txn *t)
     /* Not memset: the log buffer needs no clearing. */
     t->b = b;
     t->opened = t->failed = t->committed = false;
+    t->staged = t->unlocked = t->fire = t->signal = false;
+    t->batch = 0;
     t->wake_dispatch = t->signal_peers = false;
     t->version0 = b->st.meta_version;
     t->log[0] = '\0';
@@ -61,23 +65,27 @@ bool txn_store_ok(broker *b)
     return true;
 }
 
-/* True when writes may go on: the store transaction is open (opening it
- * now if needed) and nothing failed yet. While storage is failing nothing
- * reaches the store. */
+/* True when writes may go on: the store transaction is open (the group's
+ * batch: opening it now if no batch is) and nothing failed yet. While
+ * storage is failing nothing reaches the store. */
 static bool writable(txn *t)
 {
+    broker *b = t->b;
+    bool fresh;
+
     if (t->failed)
         return false;
-    if (t->b->health.failing) {
+    if (b->health.failing) {
         t->failed = true;
         return false;
     }
     if (!t->opened) {
-        if (t->b->store.begin(t->b->store.cls) < 0) {
-            note_error(t->b);
+        if (!batch_is_open(&b->grp) && b->store.begin(b->store.cls) < 0) {
+            note_error(b);
             t->failed = true;
             return false;
         }
+        t->batch = batch_open(&b->grp, &fresh);
         t->opened = true;
     }
     return true;
@@ -327,17 +335,30 @@ void txn_signal_peers(txn *t)
     t->signal_peers = true;
 }
 
-/* The one place a failed commit is decided (see txn.h). */
-static void store_failed(txn *t)
+/* The open batch cannot become durable: it is rolled back whole (its
+ * changes share one store transaction), settled as failed so none of its
+ * changes is acknowledged, and the district in memory is reloaded from the
+ * store, which memory was ahead of. Caller holds b->mu. */
+static void abort_batch(broker *b)
 {
-    broker *b = t->b;
-    store_health *h = &b->health;
     char path[sizeof(b->cfg.data_dir) + 16], err[2048];
+
+    if (batch_is_open(&b->grp))
+        b->store.rollback(b->store.cls);
+    batch_settle(&b->grp, false);
+    snprintf(path, sizeof(path), "%s/broker.db", b->cfg.data_dir);
+    if (restore_reload(b, path, err, sizeof(err)) < 0) {
+        service_log("fatal", "%s; stopping so memory never diverges from disk", err);
+        _exit(70);
+    }
+}
+
+/* The one place a failed write or commit is decided (see txn.h). */
+static void store_failed(broker *b)
+{
+    store_health *h = &b->health;
     bool was_failing = h->failing;
 
-    if (t->opened)
-        b->store.rollback(b->store.cls);
-    t->opened = false;
     h->commit_failures++;
     if (!was_failing) {
         h->failing_since_mono_ms = coord_now_mono_ms();
@@ -345,40 +366,144 @@ static void store_failed(txn *t)
     }
     h->failing = true;
     h->next_probe_mono_ms = coord_now_mono_ms() + TXN_PROBE_MS;
-    snprintf(path, sizeof(path), "%s/broker.db", b->cfg.data_dir);
     if (was_failing)
-        service_log("warn", "a change while storage is failing was dropped; reloading %s", path);
+        service_log("warn", "a change while storage is failing was dropped; reloading %s/broker.db",
+                    b->cfg.data_dir);
     else
         service_log("error",
                     "storage failed (%s): writes are refused (503) until a probe write "
-                    "succeeds, every %d ms; reloading %s so memory is what it holds",
-                    h->error, TXN_PROBE_MS, path);
-    if (restore_reload(b, path, err, sizeof(err)) < 0) {
-        service_log("fatal", "%s; stopping so memory never diverges from disk", err);
-        _exit(70);
-    }
+                    "succeeds, every %d ms; reloading %s/broker.db so memory is what it holds",
+                    h->error, TXN_PROBE_MS, b->cfg.data_dir);
+    abort_batch(b);
 }
 
-bool txn_commit(txn *t)
+/* A commit is in the WAL, but perhaps not on the disk, and a failed fsync
+ * cannot be retried: nothing of it was acknowledged, and stopping is the
+ * only way not to (the restart reads what the disk holds). */
+static void sync_failed(broker *b)
 {
-    if (t->failed || (t->opened && t->b->store.commit(t->b->store.cls) < 0)) {
-        if (!t->failed)
-            note_error(t->b);
-        store_failed(t);
+    service_log("fatal", "fsync of %s/broker.db-wal failed (%s): stopping before anything of it "
+                         "is acknowledged",
+                b->cfg.data_dir, strerror(errno));
+    _exit(70);
+}
+
+/* Commits the open batch, if any, and makes it as durable as asked: false
+ * when it failed (handled: rolled back, memory reloaded). Caller holds
+ * b->mu. */
+static bool commit_open(broker *b)
+{
+    uint64_t members, n;
+
+    if (!batch_is_open(&b->grp))
+        return true;
+    if (b->store.commit(b->store.cls) < 0) {
+        note_error(b);
+        store_failed(b);
         return false;
     }
-    t->committed = true;
+    n = batch_close(&b->grp, &members);
+    if (b->store.sync && b->store.sync(b->store.cls) < 0)
+        sync_failed(b);
+    batch_done(&b->grp, n, members, true);
+    return true;
+}
+
+/* The committer of batch_wait: whatever is open by the time the mutex is
+ * ours goes in this one commit. With --durability full its fsync, the slow
+ * part, runs after the mutex is released: the next batch fills meanwhile,
+ * and what is read of this one waits for it (batch_pending). */
+static void commit_leader(void *arg)
+{
+    broker *b = arg;
+    uint64_t members, n;
+
+    pthread_mutex_lock(&b->mu);
+    if (!b->store.sync || !batch_is_open(&b->grp)) {
+        (void)commit_open(b);
+        pthread_mutex_unlock(&b->mu);
+        return;
+    }
+    if (b->store.commit(b->store.cls) < 0) {
+        note_error(b);
+        store_failed(b);
+        pthread_mutex_unlock(&b->mu);
+        return;
+    }
+    n = batch_close(&b->grp, &members);
+    pthread_mutex_unlock(&b->mu);
+    if (b->store.sync(b->store.cls) < 0)
+        sync_failed(b);
+    batch_done(&b->grp, n, members, true);
+}
+
+static void park_releases(txn *t)
+{
     for (size_t i = 0; i < t->parked.n; i++) {
         const followup *f = &t->parked.v[i];
 
         peertab_park(&t->b->peers, f->district, f->unit_id, f->job_id, f->attempt, f->reason);
     }
+}
+
+bool txn_commit(txn *t)
+{
+    if (t->failed) {
+        store_failed(t->b);
+        t->opened = false;
+        return false;
+    }
+    if (t->opened) {
+        batch_member(&t->b->grp);
+        /* Whatever others staged in the batch is committed with it. */
+        if (!commit_open(t->b)) {
+            t->opened = false;
+            return false;
+        }
+    }
+    t->committed = true;
+    park_releases(t);
+    return true;
+}
+
+bool txn_stage(txn *t)
+{
+    if (t->failed) {
+        store_failed(t->b);
+        t->opened = false;
+        return false;
+    }
+    if (t->opened)
+        batch_member(&t->b->grp);
+    else
+        t->batch = batch_pending(&t->b->grp); /* what it read may be in flight */
+    t->committed = t->staged = true;
     return true;
 }
 
 void txn_commit_or_drop(txn *t)
 {
     (void)!txn_commit(t);
+}
+
+void txn_lock(broker *b)
+{
+    batch_arrive(&b->grp);
+    pthread_mutex_lock(&b->mu);
+    batch_passed(&b->grp);
+}
+
+bool txn_read_done(broker *b)
+{
+    uint64_t n = batch_pending(&b->grp);
+
+    pthread_mutex_unlock(&b->mu);
+    return batch_wait(&b->grp, n, commit_leader, b);
+}
+
+void txn_counts(broker *b, uint64_t *commits, uint64_t *changes)
+{
+    batch_counts(&b->grp, commits, changes);
 }
 
 /* Writes the collected "level\tline\n" entries. */
@@ -396,18 +521,36 @@ static void write_log(const char *p)
     }
 }
 
-void txn_end(txn *t)
+void txn_unlock(txn *t)
 {
     broker *b = t->b;
-    bool fire = t->committed, signal = false;
 
-    if (!fire && t->opened)
-        b->store.rollback(b->store.cls);
-    if (fire && (b->st.meta_version != t->version0 || t->signal_peers) && b->peers.n) {
-        b->last_change_mono_ms = coord_now_mono_ms();
-        signal = true;
+    if (t->unlocked)
+        return;
+    t->fire = t->committed;
+    if (!t->committed && t->opened) {
+        /* Its writes are in the shared batch and cannot be taken out
+         * alone: the batch goes, and memory with it. */
+        service_log("warn", "a change left uncommitted: its batch is rolled back and reloaded");
+        abort_batch(b);
     }
+    if (t->fire && (b->st.meta_version != t->version0 || t->signal_peers) && b->peers.n) {
+        b->last_change_mono_ms = coord_now_mono_ms();
+        t->signal = true;
+    }
+    t->unlocked = true;
     pthread_mutex_unlock(&b->mu);
+}
+
+bool txn_end(txn *t)
+{
+    broker *b = t->b;
+
+    txn_unlock(t);
+    /* Nothing of a staged change is said or done before it is durable. */
+    if (t->fire && t->staged && !batch_wait(&b->grp, t->batch, commit_leader, b))
+        t->fire = false;
+    bool fire = t->fire;
     const txn_msgs *send = fire ? &t->msgs : &t->on_abort;
     if (fire) {
         write_log(t->log);
@@ -418,8 +561,13 @@ void txn_end(txn *t)
     if (fire) {
         if (t->wake_dispatch)
             wake_signal(&b->drain);
-        if (signal)
+        if (t->signal)
             wake_signal(&b->sched);
+        if (t->staged && t->parked.n) {
+            pthread_mutex_lock(&b->mu);
+            park_releases(t);
+            pthread_mutex_unlock(&b->mu);
+        }
     }
     strbuf_release(&t->more);
     free(t->msgs.v);
@@ -427,4 +575,5 @@ void txn_end(txn *t)
     memset(&t->msgs, 0, sizeof(t->msgs));
     memset(&t->on_abort, 0, sizeof(t->on_abort));
     followups_release(&t->parked);
+    return fire;
 }

@@ -12,9 +12,25 @@
  *     ... build the reply from the state ...
  *     txn_end(&t);                           unlocks, then fires the effects
  *
+ * or, grouped: if (!txn_stage(&t)) ...503; build the reply; if
+ * (!txn_end(&t)) ...503 instead of it.
+ *
  * The store transaction opens at the first write, so a change that stores
  * nothing (a load change peers should see) costs no I/O. The first store
  * failure is sticky: later writes are skipped and the commit fails.
+ *
+ * Group commit (batch.h): the store has one transaction open at a time,
+ * the batch, which every change's writes join. txn_commit commits the
+ * batch at once, under the mutex, with whatever others staged in it (the
+ * rare paths: registrations, claims, the background threads). The hot
+ * paths (results, submissions, assignments) call txn_stage instead: the
+ * change stays in the open batch, and txn_end, after releasing the mutex,
+ * waits until the batch is durable, the first waiter committing it for
+ * all, so concurrent changes share one commit. Only then are its effects
+ * fired, and txn_end says whether to answer 2xx or 503. Memory is ahead of
+ * the disk until then: a reply built from state another change may have
+ * staged (a GET, a 409 naming a winner in flight, a peer's pull) releases
+ * the mutex with txn_read_done, which waits for the batch open when it read.
  *
  * A failed commit (a full disk, an I/O error) is decided here, once: the
  * store's transaction is rolled back, the district in memory is reloaded
@@ -51,9 +67,13 @@ typedef struct txn_msgs {
 
 typedef struct txn {
     broker *b;
-    bool opened;    /* the store transaction began */
+    bool opened;    /* writes joined the open batch (the store transaction) */
     bool failed;    /* a store write failed (or was refused): no commit */
-    bool committed; /* txn_commit succeeded */
+    bool committed; /* txn_commit or txn_stage succeeded */
+    bool staged;    /* by txn_stage: durable only once its batch is */
+    bool unlocked;  /* txn_unlock released b->mu */
+    bool fire, signal; /* decided under the mutex, done after */
+    uint64_t batch;    /* the group batch written to, or read from (0: none) */
     bool wake_dispatch, signal_peers;
     uint64_t version0; /* the change list's version at begin */
     /* "level\tline\n" lines, written after unlock: the first few in place
@@ -120,17 +140,45 @@ void txn_wake_dispatch(txn *t);
  * without this). */
 void txn_signal_peers(txn *t);
 
-/* Commits what was written: true, or false when storage failed (see the
- * top): memory was reloaded from the store, so every pointer into the state
- * taken before is stale, and nothing of the change was acknowledged. */
+/* Commits what was written, and all that others staged in the open
+ * batch, now: true, or false when storage failed (see the top): memory
+ * was reloaded from the store, so every pointer into the state taken
+ * before is stale, and nothing of the change was acknowledged. */
 bool txn_commit(txn *t) __attribute__((warn_unused_result));
 /* txn_commit for a round that keeps no pointer into the state past it (a
  * background thread's): a failure drops the change and is the runner's to
  * handle. */
 void txn_commit_or_drop(txn *t);
-/* Releases b->mu, then fires the effects of a committed transaction (an
- * uncommitted one is rolled back, its effects dropped and its on-abort
- * messages sent). */
-void txn_end(txn *t);
+/* Group commit: leaves what was written in the open batch, to be committed
+ * with the changes around it; txn_end waits for it. False as txn_commit
+ * (a write failed: handled, memory reloaded); true does not mean durable
+ * yet: the caller may build its reply, never send it before txn_end says
+ * so. A staged transaction that wrote nothing still waits in txn_end for
+ * the batch that was open, since what it read may be in it. */
+bool txn_stage(txn *t) __attribute__((warn_unused_result));
+/* Releases b->mu without ending: the change's wait and effects are left
+ * to txn_end (a submission dispatches its job meanwhile, so the job and
+ * its assignment share a commit). */
+void txn_unlock(txn *t);
+/* Releases b->mu (unless txn_unlock did), waits until a staged change is
+ * durable (committing the batch if nobody is), then fires the effects of
+ * a committed transaction. An uncommitted one that wrote takes its batch
+ * down with it (rolled back and reloaded: its writes cannot be taken out
+ * alone), its effects dropped and its on-abort messages sent. True when
+ * the change is durable (the 2xx may go); false when it was not committed
+ * or its batch failed (answer 503: nothing of it was acknowledged). */
+bool txn_end(txn *t);
+
+/* Takes b->mu for a change to be staged, saying so to the group commit:
+ * a committer lets the writers already queued for the mutex stage first,
+ * so they share its commit. */
+void txn_lock(broker *b);
+/* Releases b->mu after a read that changed nothing, then waits until the
+ * batch open at the read is durable (at once when none was): the reply
+ * may be sent when true; false when that batch failed, so the read saw
+ * changes never made durable (answer 503). */
+bool txn_read_done(broker *b);
+/* Commits of the store and the changes they carried (the metrics). */
+void txn_counts(broker *b, uint64_t *commits, uint64_t *changes);
 
 #endif

@@ -193,13 +193,18 @@ static int pragma_int(sqlite3 *h, const char *sql)
 
 /* synchronous is per connection, not stored in the file: each open sets it
  * again, so the same database opened FULL then NORMAL reads 2 then 1 (the
- * broker's --durability depends on this). */
+ * broker's --durability depends on this); DEFERRED is NORMAL plus the
+ * caller's fsync of the WAL. */
 START_TEST(test_sync_level_per_open)
 {
     const struct {
         sqlstore_sync sync;
         int want;
-    } cases[] = {{SQLSTORE_SYNC_FULL, 2}, {SQLSTORE_SYNC_NORMAL, 1}, {SQLSTORE_SYNC_FULL, 2}};
+    } cases[] = {{SQLSTORE_SYNC_FULL, 2},
+                 {SQLSTORE_SYNC_NORMAL, 1},
+                 {SQLSTORE_SYNC_FULL, 2},
+                 /* the fsync is the caller's: sqlstore_sync_wal */
+                 {SQLSTORE_SYNC_DEFERRED, 1}};
     char err[512];
     sqlstore s;
 
@@ -221,6 +226,8 @@ START_TEST(test_sync_level_per_open)
         ck_assert_int_eq(sqlite3_exec(s.h, "INSERT INTO t VALUES(x'01')", NULL, NULL, NULL),
                          SQLITE_OK);
         ck_assert_int_eq(sqlstore_commit(&s), 0);
+        ck_assert_int_eq(sqlstore_sync_wal(&s), 0);
+        ck_assert(s.has_wal_fd == (cases[i].sync == SQLSTORE_SYNC_DEFERRED));
         ck_assert_int_eq(pragma_int(s.h, "SELECT count(*) FROM t"), (int)i + 1);
         sqlstore_close(&s);
     }
