@@ -87,6 +87,86 @@ static bool id_taken(broker *b, api_response *res, const struct job_req *r, uint
     return old != NULL;
 }
 
+/* The reply to a committed submission once its dispatch is over: 201 with
+ * the job, assigned or queued. */
+static void submission_reply(broker *b, const char *id, dispatch_outcome out, api_response *res)
+{
+    txn t;
+
+    pthread_mutex_lock(&b->mu);
+    txn_begin(b, &t);
+    job *j = state_job(&b->st, id);
+    if (out == DISPATCH_QUEUED && j->status == JOB_QUEUED && txn_store_ok(b)) {
+        b->m.jobs_queued++;
+        txn_event(&t, "job_queued", j->id, NULL, 0, "no free unit with %s%s", j->caps.v[0],
+                  j->caps.n > 1 ? ",..." : "");
+    }
+    /* The job is committed: a lost "queued" event does not undo it. */
+    if (!txn_commit(&t))
+        j = state_job(&b->st, id);
+    json_t *body = view_one("job", view_job(&b->st, j), &b->clock);
+    txn_end(&t);
+    api_reply_json(res, 201, body);
+}
+
+/* A submission whose executor call runs on the outgoing pool, so the HTTP
+ * worker that took it serves others meanwhile; its reply (still carrying
+ * the assignment when the unit took it) is sent when the call is over. */
+struct submission {
+    broker *b;
+    char id[COORD_ID_MAX + 1];
+    api_deferred *d;
+};
+
+static void submission_run(void *arg, bool stopping)
+{
+    struct submission *s = arg;
+    api_response res = {0};
+    dispatch_outcome out = DISPATCH_QUEUED;
+
+    /* Stopping: no new calls; the job waits in the queue (and the store). */
+    if (stopping)
+        dispatch_release(s->b, s->id);
+    else
+        out = dispatch_job(s->b, s->id, true);
+    submission_reply(s->b, s->id, out, &res);
+    api_deferred_reply(s->d, &res);
+    free(s);
+}
+
+static void submission_start(void *arg, api_deferred *d)
+{
+    struct submission *s = arg;
+
+    s->d = d;
+    outpool_submit(&s->b->calls, submission_run, s);
+}
+
+/* Dispatches the committed job id: on the pool with the reply deferred,
+ * or, with every pool slot taken, not at all: the job stays queued for the
+ * drain thread and the reply says so, rather than hold this worker for
+ * the call. A transport that cannot defer dispatches inline. */
+static void submission_dispatch(api_request *req, api_response *res, broker *b, const char *id)
+{
+    if (!api_can_defer(req)) {
+        submission_reply(b, id, dispatch_job(b, id, true), res);
+        return;
+    }
+    if (outpool_reserve(&b->calls)) {
+        struct submission *s = malloc(sizeof(*s));
+
+        if (s) {
+            s->b = b;
+            snprintf(s->id, sizeof(s->id), "%s", id);
+            api_reply_defer(res, submission_start, s);
+            return;
+        }
+        outpool_unreserve(&b->calls);
+    }
+    dispatch_release(b, id);
+    submission_reply(b, id, DISPATCH_QUEUED, res);
+}
+
 void h_jobs_post(api_request *req, api_response *res)
 {
     broker *b = req->ctx;
@@ -136,23 +216,7 @@ void h_jobs_post(api_request *req, api_response *res)
         goto out;
     snprintf(id, sizeof(id), "%s", j->id);
     txn_end(&t);
-
-    dispatch_outcome out = dispatch_job(b, id, true);
-
-    pthread_mutex_lock(&b->mu);
-    txn_begin(b, &t);
-    j = state_job(&b->st, id);
-    if (out == DISPATCH_QUEUED && j->status == JOB_QUEUED && txn_store_ok(b)) {
-        b->m.jobs_queued++;
-        txn_event(&t, "job_queued", j->id, NULL, 0, "no free unit with %s%s", j->caps.v[0],
-                  j->caps.n > 1 ? ",..." : "");
-    }
-    /* The job is committed: a lost "queued" event does not undo it. */
-    if (!txn_commit(&t))
-        j = state_job(&b->st, id);
-    json_t *body = view_one("job", view_job(&b->st, j), &b->clock);
-    txn_end(&t);
-    api_reply_json(res, 201, body);
+    submission_dispatch(req, res, b, id);
 out:
     free(sub.location);
     free(sub.payload);
