@@ -7,8 +7,8 @@
  * clock, the synced copies, the peer table, the emergency level and the
  * counters. Nothing makes an HTTP call while holding it: a dispatch
  * reserves under it, calls unlocked and settles under it again; a
- * submission's dispatch runs on the outgoing pool (outpool.h), never on the
- * HTTP worker that took it. Log lines of a transaction are queued after it
+ * submission's dispatch and a claim's call run on the outgoing pool
+ * (outpool.h), never on the HTTP worker that took the request. Log lines of a transaction are queued after it
  * is released (txn.c) for the log's writer thread (service.h), and the
  * latency histogram is the HTTP server's, one shard per worker
  * (api_server_latency). Lock order: mu before any wake's or the outbox's
@@ -63,7 +63,7 @@ struct broker {
     broker_metrics m;
 
     outbox ob;
-    outpool calls; /* executor calls off the HTTP workers (a submission's assignment) */
+    outpool calls; /* executor calls off the HTTP workers (submissions, claims) */
     wake drain; /* dispatch: look at the queue */
     wake sched; /* peers: a change to signal, a pull requested, a new schedule */
     wake stop;  /* the monitor and the registrar: their timers, and stopping */

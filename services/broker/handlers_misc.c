@@ -169,13 +169,13 @@ void h_metrics(api_request *req, api_response *res)
         {"counter", "ergrid_dispatch_drain_passes_woken_total",
          "Drain rounds that began with at least one wake.", m.drain_passes_woken},
         {"gauge", "ergrid_outgoing_calls_busy",
-         "Submissions whose executor call runs on the outgoing pool now.", ps.busy},
+         "Submissions and claims whose executor call runs on the outgoing pool now.", ps.busy},
         {"gauge", "ergrid_outgoing_calls_waiting",
-         "Submissions waiting for a thread of the outgoing pool.", ps.waiting},
-        {"counter", "ergrid_outgoing_calls_total", "Submissions dispatched on the outgoing pool.",
-         ps.run},
+         "Submissions and claims waiting for a thread of the outgoing pool.", ps.waiting},
+        {"counter", "ergrid_outgoing_calls_total",
+         "Submissions and claims served on the outgoing pool.", ps.run},
         {"counter", "ergrid_outgoing_full_total",
-         "Submissions left queued for the drain: every slot of the outgoing pool taken.",
+         "Requests served without the pool, every slot taken (a submission left queued).",
          ps.full},
     };
     strbuf_init(&sb, 1 << 20);

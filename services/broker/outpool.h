@@ -1,6 +1,6 @@
 /* The outgoing pool: a few threads that make the broker's blocking calls
- * to executors (a submission's assignment), so an HTTP worker never waits
- * for a terminal's round trip. Bounded: a task needs a slot, reserved
+ * to executors (a submission's assignment, a lent unit's claim), so an
+ * HTTP worker never waits for a terminal's round trip. Bounded: a task needs a slot, reserved
  * before the work is promised to anyone (outpool_reserve), and with every
  * slot taken the caller does without (the job stays queued for the drain
  * thread) rather than wait. */

@@ -3,6 +3,7 @@ path"): a submission's call to a stalled terminal runs on the outgoing pool
 while the workers serve others; the drain wake is coalesced and counted."""
 
 import re
+import socket
 import threading
 
 from conftest import FIRE
@@ -19,6 +20,66 @@ def metric(broker, name):
     return int(m.group(1))
 
 
+def submit_all(broker, ids):
+    """Starts one submission per id, each on its own thread; returns the
+    threads and the list their replies land in (None until answered)."""
+    replies = [None] * len(ids)
+
+    def submit(i):
+        replies[i] = post(broker.url + "/v1/jobs", {"id": ids[i], "type": "building_fire",
+                                                    "severity": "high",
+                                                    "required_capabilities": ["firefighting"]})
+    threads = [threading.Thread(target=submit, args=(i,)) for i in range(len(ids))]
+    for t in threads:
+        t.start()
+    return threads, replies
+
+
+def stalled_round(caller, served, ids, terminals, units):
+    """Submits ids to caller while terminals are stopped: served (whose
+    workers took the calls) must answer with all of them in flight and none
+    of the submissions answered; then the terminals go on. Each reply comes
+    after its call: assigned when the terminal answered in time, queued
+    (the attempt abandoned) when it did not; in the end every job is held
+    by one of units."""
+    n = len(ids)
+    for e in terminals:
+        e.stop()  # SIGSTOP: the kernel still accepts its connections; nothing answers
+    threads, replies = submit_all(caller, ids)
+    try:
+        wait_until(lambda: metric(served, "ergrid_outgoing_calls_busy") >= n,
+                   message="%d calls to stopped terminals at once at %s" % (n, served.name))
+        h = get(served.url + "/v1/health")
+        expect(h, 200, "health while the terminals are stopped")
+        assert h.json["status"] == "ok", h
+        assert all(r is None for r in replies), \
+            "a submission to %s answered before its call ended: %r" % (caller.name, replies)
+    finally:
+        for e in terminals:
+            e.cont()
+    for t in threads:
+        t.join()
+    for i, r in enumerate(replies):
+        expect(r, 201, "submission %d" % i)
+        job = r.json["job"]
+        assert job["id"] == ids[i], job
+        assert job["status"] in ("assigned", "queued"), job
+        if job["status"] == "assigned":
+            assert job["unit_id"] in units and job["attempts"][-1]["district"] == served.id, job
+    wait_all_assigned(caller, ids, units)
+
+
+def wait_all_assigned(broker, ids, units):
+    """Every job ends up held by one of units (the drain retries what a
+    timed-out call left queued)."""
+    def ok():
+        for i in ids:
+            job = broker.job(i)
+            assert job["status"] == "assigned" and job["unit_id"] in units, job
+        return True
+    wait_until(ok, message="every job assigned once the terminals answer")
+
+
 def test_stalled_terminal_does_not_hold_the_http_workers(cluster):
     # A long failure timeout: the stopped unit must stay available (and so
     # be called) for the whole test, not be declared lost.
@@ -26,42 +87,38 @@ def test_stalled_terminal_does_not_hold_the_http_workers(cluster):
     e = cluster.executor("LAFD-1", "fire", FIRE, b, extra=("--capacity", "8"))
     wait_until(lambda: unit_status(b, "LAFD-1") == "available", message="LAFD-1 registered")
     n = 2 * WORKERS  # more submissions in flight than the broker has workers
-    replies = [None] * n
-    e.stop()  # SIGSTOP: the kernel still accepts its connections; nothing answers
-
-    def submit(i):
-        replies[i] = post(b.url + "/v1/jobs", {"id": "stall-%d" % i, "type": "building_fire",
-                                               "severity": "high",
-                                               "required_capabilities": ["firefighting"]})
-    threads = [threading.Thread(target=submit, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    try:
-        # Served by the same workers the submissions came in on: with each of
-        # them waiting for the terminal, none of this would answer.
-        wait_until(lambda: metric(b, "ergrid_outgoing_calls_busy") >= n,
-                   message="%d submissions calling the stopped terminal at once" % n)
-        h = get(b.url + "/v1/health")
-        expect(h, 200, "health while the terminal is stopped")
-        assert h.json["status"] == "ok", h
-        still_waiting = [i for i in range(n) if replies[i] is None]
-        assert len(still_waiting) == n, \
-            "a submission answered before its call ended: %r" % replies
-    finally:
-        e.cont()
-    for t in threads:
-        t.join()
-    # Each reply comes after its call: assigned when the terminal answered
-    # in time, queued (the attempt abandoned) when it did not.
-    for i, r in enumerate(replies):
-        expect(r, 201, "submission %d" % i)
-        job = r.json["job"]
-        assert job["id"] == "stall-%d" % i, job
-        assert job["status"] in ("assigned", "queued"), job
-        if job["status"] == "assigned":
-            assert job["unit_id"] == "LAFD-1", job
+    # Served by the same workers the submissions came in on: with each of
+    # them waiting for the terminal, none of this would answer.
+    stalled_round(b, b, ["stall-%d" % i for i in range(n)], [e], ["LAFD-1"])
     assert metric(b, "ergrid_outgoing_calls_busy") == 0
     assert metric(b, "ergrid_outgoing_calls_total") >= n
+
+
+def test_stalled_lent_terminal_does_not_hold_the_home_workers(cluster):
+    # Downtown has no fire unit: each job is a claim at Westside, whose
+    # call to the stopped terminals runs on Westside's pool.
+    n = 2 * WORKERS
+    ports = []
+    socks = [socket.socket() for _ in range(2)]
+    for sk in socks:
+        sk.bind(("127.0.0.1", 0))
+        ports.append(sk.getsockname()[1])
+    for sk in socks:
+        sk.close()
+    dt = cluster.broker("Downtown", failure_timeout="60s", start=False,
+                        extra=("--sync-interval", "200ms",
+                               "--peer", "Westside=http://127.0.0.1:%d" % ports[1]))
+    ws = cluster.broker("Westside", failure_timeout="60s", start=False,
+                        extra=("--sync-interval", "200ms", "--threads", str(WORKERS),
+                               "--peer", "Downtown=http://127.0.0.1:%d" % ports[0]))
+    dt.start_or_fail(ports[0])
+    ws.start_or_fail(ports[1])
+    units = ["LAFD-%d" % (5 + i) for i in range(n)]
+    execs = [cluster.executor(u, "fire", FIRE, ws) for u in units]
+    for u in units:
+        wait_until(lambda u=u: unit_status(dt, u) == "available",
+                   message="%s seen available at Downtown" % u)
+    stalled_round(dt, ws, ["aid-%d" % i for i in range(n)], execs, units)
 
 
 def test_submission_reply_carries_its_assignment(cluster):
