@@ -2,18 +2,23 @@
 path"): a submission's call to a stalled terminal runs on the outgoing pool
 while the workers serve others; the drain wake is coalesced and counted."""
 
+import os
 import re
+import signal
 import socket
+import subprocess
 import threading
 
+import ergrid
 from conftest import FIRE
-from ergrid import expect, get, post, unit_status, wait_until
+from ergrid import LISTEN_RE, expect, get, post, unit_status, wait_until
 
 WORKERS = 2  # the broker's --threads: its libmicrohttpd workers
 
 
 def metric(broker, name):
-    r = get(broker.url + "/metrics")
+    url = broker if isinstance(broker, str) else broker.url
+    r = get(url + "/metrics")
     expect(r, 200, "metrics")
     m = re.search(r"^%s (\d+)$" % re.escape(name), r.raw.decode(), re.M)
     assert m, "no %s in /metrics" % name
@@ -162,3 +167,77 @@ def test_drain_wakes_are_counted_and_coalesce(cluster):
     assert 1 <= woke <= asked, (woke, asked)
     assert 1 <= woken_passes <= woke, (woken_passes, woke)
     assert woken_passes <= passes, (woken_passes, passes)
+
+
+def test_latency_histogram_counts_every_worker(cluster):
+    b = cluster.broker(extra=("--threads", str(WORKERS)))
+    before = metric(b, "ergrid_request_duration_seconds_count")
+    threads = [threading.Thread(target=lambda: [get(b.url + "/v1/health") for _ in range(25)])
+               for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # The shards of every worker, merged: each request counted once (the
+    # /metrics read itself is counted after it is answered).
+    assert metric(b, "ergrid_request_duration_seconds_count") == before + 1 + 100
+
+
+def test_stalled_stderr_drops_log_lines_not_requests(tmp_path):
+    """A broker whose stderr nobody reads (a full pipe) keeps serving: its
+    log lines are dropped and counted, the drop is reported once the
+    reader catches up, and SIGTERM still writes the last lines."""
+    rd, wr = os.pipe()
+    cmd = [ergrid.binary("broker"), "--id", "Downtown", "--listen", "127.0.0.1:0",
+           "--data-dir", str(tmp_path / "data")]
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=wr)
+    os.close(wr)
+    got = []
+    try:
+        m = LISTEN_RE.match(proc.stdout.readline().decode().rstrip("\r\n"))
+        assert m, "no listening line"
+        url = "http://127.0.0.1:%s" % m.group(1)
+        done = threading.Event()
+        count = [0] * 8
+
+        def flood(k):
+            # Each queued submission logs two events; nothing reads them.
+            while not done.is_set() and count[k] < 5000:
+                r = post(url + "/v1/jobs", {"type": "building_fire", "severity": "low",
+                                            "required_capabilities": ["firefighting"]})
+                expect(r, 201, "submission with stderr stalled")
+                count[k] += 1
+        threads = [threading.Thread(target=flood, args=(k,)) for k in range(8)]
+        for t in threads:
+            t.start()
+        try:
+            wait_until(lambda: metric(url, "ergrid_log_lines_dropped_total") > 0, timeout=120,
+                       message="log lines dropped while stderr is stalled")
+        finally:
+            done.set()
+            for t in threads:
+                t.join()
+        expect(get(url + "/v1/health"), 200, "health with stderr stalled")
+        dropped = metric(url, "ergrid_log_lines_dropped_total")
+
+        def drain():
+            while True:
+                chunk = os.read(rd, 65536)
+                if not chunk:
+                    return
+                got.append(chunk)
+        reader = threading.Thread(target=drain)
+        reader.start()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(ergrid.TERM_TIMEOUT * ergrid.scale()) == 0
+        reader.join()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(rd)
+    text = b"".join(got).decode("utf-8", "replace")
+    reported = sum(int(n) for n in re.findall(r" broker warn (\d+) log lines dropped", text))
+    assert reported >= dropped > 0, (reported, dropped)
+    assert " broker info signal 15: stopping\n" in text, text[-2000:]
+    assert text.endswith("\n"), text[-200:]
