@@ -228,6 +228,10 @@ def test_stalled_stderr_drops_log_lines_not_requests(tmp_path):
                 got.append(chunk)
         reader = threading.Thread(target=drain)
         reader.start()
+        # The writer catches up first: a line logged while the queue is
+        # still full (the stop line too) would be dropped.
+        wait_until(lambda: b"log lines dropped" in b"".join(got),
+                   message="the drop reported once stderr is read")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(ergrid.TERM_TIMEOUT * ergrid.scale()) == 0
         reader.join()
