@@ -225,7 +225,9 @@ void api_dispatch(api_dispatcher *d, const api_raw_request *rq, api_response *re
         goto out;
 
     m.route->handler(&req, res);
-    if (res->status == 0)
+    if (res->defer && rq->can_defer) {
+        /* answered later, through the transport */
+    } else if (res->status == 0)
         api_reply_error(res, API_E_INTERNAL, "the handler produced no reply");
     else if (res->status < 100 || res->status > 599)
         api_reply_error(res, API_E_INTERNAL, "the handler produced an invalid status");

@@ -24,7 +24,16 @@
  * parameters segment by segment) and allocates the per-request state; the
  * access handler is then called once after the headers, once per body
  * chunk and once at the end, where the request is dispatched and the reply
- * queued; the completion callback frees the state. */
+ * queued; the completion callback frees the state.
+ *
+ * A deferred reply (api_reply_defer): at the end the handler only starts
+ * the work elsewhere; the connection is suspended (MHD_suspend_connection,
+ * so its worker serves other connections meanwhile) before the start hook
+ * runs, so no one can answer a connection not yet suspended. The answer is
+ * stored in the request state and the connection resumed; libmicrohttpd
+ * then calls the access handler again, which queues the stored reply. A
+ * suspended connection is not polled and does not time out, so the state
+ * lives until then. */
 #include "http_server.h"
 
 #include <arpa/inet.h>
@@ -93,10 +102,35 @@ struct api_server {
                        double seconds);
     histogram *latency;
     pthread_mutex_t *latency_mu;
+    /* The request durations, one shard per worker thread (the last one
+     * shared by any thread beyond them): a request locks only its own
+     * shard, which nothing but api_server_latency ever contends for. */
+    struct lat_shard *shards;
+    size_t nshards;
+    atomic_size_t shards_taken;
 };
+
+struct lat_shard {
+    pthread_mutex_t mu;
+    histogram h;
+} __attribute__((aligned(64))); /* no two threads' shards on one cache line */
+
+/* The shard this thread observes into, and whose server it belongs to. */
+static __thread struct lat_shard *my_shard;
+static __thread const api_server *my_shard_server;
 
 typedef struct req_state {
     struct timespec start;
+    /* A deferred reply: the response api_dispatch left (route, pattern,
+     * headers), completed by api_deferred_reply; ready once it has. */
+    bool deferred;
+    atomic_bool ready;
+    api_response held;
+    const char *method; /* a literal (method_label) for the late observe */
+    struct api_deferred {
+        struct MHD_Connection *conn;
+        struct req_state *st;
+    } handle; /* in here, so a deferral cannot fail for memory */
     /* The target as sent, kept to API_MAX_URL + 1 bytes: enough for the
      * router to see that a longer one is too long. NULL if out of memory. */
     char *target;
@@ -222,9 +256,16 @@ static void observe(api_server *s, const req_state *st, const char *method, cons
 {
     double seconds;
 
-    if (!s->on_request && !s->latency)
-        return;
     seconds = seconds_since(&st->start);
+    if (my_shard_server != s) {
+        size_t i = atomic_fetch_add(&s->shards_taken, 1);
+
+        my_shard = &s->shards[i < s->nshards ? i : s->nshards - 1];
+        my_shard_server = s;
+    }
+    pthread_mutex_lock(&my_shard->mu);
+    histogram_observe(&my_shard->h, seconds);
+    pthread_mutex_unlock(&my_shard->mu);
     if (s->latency) {
         pthread_mutex_lock(s->latency_mu);
         histogram_observe(s->latency, seconds);
@@ -276,6 +317,28 @@ static enum MHD_Result send_response(api_server *s, struct MHD_Connection *conn,
     return ret;
 }
 
+void api_deferred_reply(api_deferred *d, api_response *res)
+{
+    req_state *st = d->st;
+    struct MHD_Connection *conn = d->conn;
+
+    st->held.status = res->status;
+    st->held.body = res->body;
+    st->held.text = res->text;
+    st->held.text_len = res->text_len;
+    st->held.content_type = res->content_type;
+    st->held.refusal = res->refusal;
+    for (size_t i = 0; i < res->nheaders; i++)
+        if (api_response_add_header(&st->held, res->headers[i].name, res->headers[i].value) < 0)
+            break;
+    memset(res, 0, sizeof(*res)); /* moved */
+    if (st->held.status < 100 || st->held.status > 599)
+        api_reply_error(&st->held, API_E_INTERNAL, "the deferred handler produced no reply");
+    atomic_store(&st->ready, true);
+    /* From here on the connection is libmicrohttpd's again, and d is its. */
+    MHD_resume_connection(conn);
+}
+
 static const char *mhd_header(void *cls, const char *name)
 {
     return MHD_lookup_connection_value(cls, MHD_HEADER_KIND, name);
@@ -293,12 +356,25 @@ static enum MHD_Result finish(api_server *s, struct MHD_Connection *conn, req_st
         .body_len = st->len,
         .body_too_large = st->too_large,
         .ctx = s->ctx,
+        .can_defer = true,
     };
     api_response res;
     enum MHD_Result ret;
 
     mark_busy(s, conn);
     api_dispatch(&s->dispatcher, &rq, &res);
+    if (res.defer) {
+        MHD_suspend_connection(conn);
+        st->handle.conn = conn;
+        st->handle.st = st;
+        st->deferred = true;
+        st->method = method_label(method);
+        st->held = res; /* the start hook's arg is its own from now on */
+        st->held.defer = NULL;
+        st->held.defer_arg = NULL;
+        res.defer(res.defer_arg, &st->handle);
+        return MHD_YES;
+    }
     ret = send_response(s, conn, st, method, &res);
     api_response_release(&res);
     return ret;
@@ -417,6 +493,14 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     }
     if (st->responded)
         return MHD_YES;
+    if (st->deferred) {
+        /* Resumed: the reply is ready (the only way back from suspended). */
+        if (!atomic_load(&st->ready))
+            return MHD_YES;
+        enum MHD_Result ret = send_response(s, conn, st, st->method, &st->held);
+        api_response_release(&st->held);
+        return ret;
+    }
 
     if (!st->headers_seen) {
         const char *cl =
@@ -501,6 +585,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         return;
     free(st->target);
     free(st->body);
+    api_response_release(&st->held);
     free(st);
     *req_cls = NULL;
 }
@@ -759,6 +844,9 @@ static void server_free(api_server *s)
         MHD_stop_daemon(s->daemon); /* its CLOSED notifications still use conns */
     conn_table_free(s->conns);
     pthread_mutex_destroy(&s->conn_mu);
+    for (size_t i = 0; i < s->nshards; i++)
+        pthread_mutex_destroy(&s->shards[i].mu);
+    free(s->shards);
     if (s->listen_fd >= 0)
         close(s->listen_fd);
     if (s->spare_fd >= 0)
@@ -794,7 +882,8 @@ api_server *api_server_start(const api_server_config *cfg, const api_route *rout
      * arrives together with the request is missed and the connection idles
      * until the timeout (seen in tests with half-closing clients). */
     unsigned flags =
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC | MHD_USE_NO_LISTEN_SOCKET;
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC | MHD_USE_NO_LISTEN_SOCKET |
+        MHD_ALLOW_SUSPEND_RESUME;
     api_server *s;
     size_t extra, slots, max_fd;
     uint16_t port = 0;
@@ -817,6 +906,14 @@ api_server *api_server_start(const api_server_config *cfg, const api_route *rout
     }
     for (int i = 0; i < EV__COUNT; i++)
         s->logged_ms[i] = -1;
+    unsigned threads = cfg->threads ? cfg->threads : DEFAULT_THREADS;
+    s->shards = aligned_alloc(_Alignof(struct lat_shard), (threads + 1) * sizeof(*s->shards));
+    if (!s->shards)
+        goto fail;
+    memset(s->shards, 0, (threads + 1) * sizeof(*s->shards));
+    for (; s->nshards < threads + 1; s->nshards++)
+        if (pthread_mutex_init(&s->shards[s->nshards].mu, NULL) != 0)
+            goto fail;
     if (api_dispatcher_init(&s->dispatcher, routes, nroutes, cfg->body_cap) < 0)
         goto fail;
     api_dispatcher_set_auth(&s->dispatcher, cfg->auth, cfg->auth_self);
@@ -851,7 +948,7 @@ api_server *api_server_start(const api_server_config *cfg, const api_route *rout
      * the table admitted (its per-worker shares are uneven). */
     s->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_access, s, MHD_OPTION_THREAD_POOL_SIZE,
-        (unsigned int)(cfg->threads ? cfg->threads : DEFAULT_THREADS),
+        (unsigned int)threads,
         MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned int)(cfg->idle_timeout_s ? cfg->idle_timeout_s : API_DEFAULT_IDLE_TIMEOUT_S),
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)(2 * slots + 64), MHD_OPTION_URI_LOG_CALLBACK,
@@ -875,6 +972,20 @@ fail:
 void api_server_stop(api_server *s)
 {
     server_free(s);
+}
+
+void api_server_latency(api_server *s, histogram *out)
+{
+    memset(out, 0, sizeof(*out));
+    for (size_t i = 0; s && i < s->nshards; i++) {
+        pthread_mutex_lock(&s->shards[i].mu);
+        const histogram *h = &s->shards[i].h;
+        for (size_t k = 0; k < HIST_NBUCKETS; k++)
+            out->buckets[k] += h->buckets[k];
+        out->count += h->count;
+        out->sum += h->sum;
+        pthread_mutex_unlock(&s->shards[i].mu);
+    }
 }
 
 void api_server_metrics(api_server *s, strbuf *sb)

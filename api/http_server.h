@@ -29,10 +29,12 @@ typedef struct api_server_config {
     /* Called after every request (for metrics/logging); may be NULL. */
     void (*on_request)(void *ctx, const char *method, const char *route_pattern, unsigned status,
                        double seconds);
-    /* When both are set, the server observes every request's duration (the
-     * same requests and seconds on_request sees) into *latency, holding
-     * *latency_mu while it does; the service reads it under that mutex.
-     * Both must outlive the server. NULL: no observation. */
+    /* When both are set, the server also observes every request's
+     * duration (the same requests and seconds on_request sees) into
+     * *latency, holding *latency_mu while it does; the service reads it
+     * under that mutex. Both must outlive the server. NULL: only the
+     * server's own per-thread histograms (api_server_latency), which need
+     * no mutex shared by the workers. */
     histogram *latency;
     pthread_mutex_t *latency_mu;
     /* Connections served at once; 0: derived from RLIMIT_NOFILE
@@ -93,8 +95,20 @@ typedef struct api_server api_server;
  * cfg->latency_mu). */
 api_server *api_server_start(const api_server_config *cfg, const api_route *routes, size_t nroutes,
                              void *ctx, uint16_t *bound_port);
+/* Answers a deferred request (api_reply_defer, reply.h) with res, whose
+ * contents it takes (res is left empty): the reply goes out on the
+ * connection's worker, which was serving others meanwhile. Call it exactly
+ * once per deferral, from any thread; d is not valid afterwards. Every
+ * deferred request must be answered before api_server_stop (libmicrohttpd
+ * cannot stop with a connection suspended). */
+void api_deferred_reply(api_deferred *d, api_response *res);
+
 /* Stops accepting, waits for in-flight requests, frees. Accepts NULL. */
 void api_server_stop(api_server *s);
+
+/* Every request's duration so far, merged from the workers' shards into
+ * *out (zero for a NULL server). Thread-safe. */
+void api_server_latency(api_server *s, histogram *out);
 
 /* Appends the connection metrics (Prometheus text, ergrid_http_*: open
  * connections and clients, the limits, connections accepted, refused and

@@ -18,6 +18,16 @@ static void response_clear(api_response *res)
     res->text = NULL;
     res->text_len = 0;
     res->refusal = API_REFUSAL_NONE;
+    res->defer = NULL;
+    res->defer_arg = NULL;
+}
+
+void api_reply_defer(api_response *res, api_defer_fn start, void *arg)
+{
+    response_clear(res);
+    res->status = 0;
+    res->defer = start;
+    res->defer_arg = arg;
 }
 
 /* jansson refuses strings that are not UTF-8; a message may quote client

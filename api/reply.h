@@ -32,6 +32,9 @@ typedef enum api_refusal {
 } api_refusal;
 
 typedef struct api_response api_response;
+/* A reply that comes later (api_reply_defer). */
+typedef struct api_deferred api_deferred;
+typedef void (*api_defer_fn)(void *arg, api_deferred *d);
 struct api_response {
     unsigned status;
     json_t *body; /* owned by the response (set with api_reply_json) */
@@ -47,6 +50,9 @@ struct api_response {
     const struct api_route *route;
     const char *pattern;
     api_refusal refusal; /* set by api_reply_refused; cleared by every other builder */
+    /* Set by api_reply_defer; cleared by every other builder. */
+    api_defer_fn defer;
+    void *defer_arg;
 };
 
 /* Replies. api_reply_json steals body; a NULL body (a failed json_pack)
@@ -70,6 +76,13 @@ const char *api_refusal_name(api_refusal why);
 /* Raw body (copied). */
 void api_reply_text(api_response *res, unsigned status, const char *content_type, const char *text,
                     size_t len);
+
+/* The reply comes later, from another thread: once the handler has
+ * returned, the transport parks the request (its worker serves others
+ * meanwhile) and calls start(arg, d); whoever then holds d answers with
+ * api_deferred_reply (http_server.h) exactly once. Only when
+ * api_can_defer(req) says the transport can; otherwise reply now. */
+void api_reply_defer(api_response *res, api_defer_fn start, void *arg);
 
 /* Adds a header (name: a string literal; value copied). -1 when value is
  * longer than API_REPLY_HEADER_MAX - 1 bytes, holds CR or LF, or the

@@ -120,6 +120,11 @@ const char *api_header(const api_request *req, const char *name)
     return NULL;
 }
 
+bool api_can_defer(const api_request *req)
+{
+    return req && req->raw && req->raw->can_defer;
+}
+
 const api_identity *api_caller(const api_request *req)
 {
     static const api_identity nobody = {API_ROLE_NONE, ""};

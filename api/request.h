@@ -36,6 +36,7 @@ typedef struct api_raw_request {
     size_t body_len;
     bool body_too_large; /* the transport saw more than its cap and dropped it */
     void *ctx;           /* the service context, handed to the handler */
+    bool can_defer;      /* the transport takes api_reply_defer (reply.h) */
 } api_raw_request;
 
 struct api_request {
@@ -59,6 +60,8 @@ struct api_request {
 const char *api_query(const api_request *req, const char *key);
 /* Value of a request header, or NULL. */
 const char *api_header(const api_request *req, const char *name);
+/* Whether the handler may answer with api_reply_defer. */
+bool api_can_defer(const api_request *req);
 
 /* Who is calling: the role and subject of the credential the dispatcher
  * checked; role API_ROLE_NONE on a service without --tokens and on an

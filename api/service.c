@@ -1,10 +1,11 @@
 /* Process plumbing shared by every ergrid binary: signals, the "listening
- * on" line, the data directory, stderr logging, a capped text buffer and
- * latency histograms. */
+ * on" line, the data directory, stderr logging (a bounded queue and its
+ * writer thread), a capped text buffer and latency histograms. */
 #include "service.h"
 
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -129,21 +130,170 @@ int service_mkdir_p(const char *path)
 
 /* ---- logging ---------------------------------------------------------- */
 
-static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Lines go through a bounded queue to one writer thread, so a thread that
+ * logs (a broker handler just out of its transaction) never waits for
+ * stderr: a slow or stalled reader of the log (a full pipe, a terminal on
+ * hold) costs dropped lines, counted and reported, never a stalled
+ * request. Before service_log_init starts the writer, and after the exit
+ * handler has stopped it, lines are written directly. */
+#define LOG_QUEUE_LINES 4096            /* lines waiting at most */
+#define LOG_QUEUE_BYTES ((size_t)1 << 20) /* and their bytes at most */
+#define LOG_LINE_MAX    2200            /* a formatted line: message, time, name, level */
+
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER; /* the queue and the fields below */
+static pthread_cond_t log_ready = PTHREAD_COND_INITIALIZER;  /* lines queued, or stopping */
+static pthread_cond_t log_empty = PTHREAD_COND_INITIALIZER;  /* the writer caught up */
+static pthread_mutex_t log_out = PTHREAD_MUTEX_INITIALIZER;  /* stderr itself: one writer at a time */
 static char log_name[64] = "ergrid";
+static char *log_q[LOG_QUEUE_LINES];
+static size_t log_head, log_n, log_bytes;
+static uint64_t log_dropped_total, log_dropped_unreported;
+static bool log_running, log_stopping, log_writing;
+static pthread_t log_thr;
+
+static void log_stamp(char *ts, size_t n)
+{
+    char date[24];
+    struct timespec now;
+    struct tm tm;
+
+    clock_gettime(CLOCK_REALTIME, &now);
+    gmtime_r(&now.tv_sec, &tm);
+    strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(ts, n, "%s.%03uZ", date, (unsigned)(now.tv_nsec / 1000000L) % 1000u);
+}
+
+/* Caller holds log_lock (for log_name). */
+static int log_format(char *out, size_t n, const char *level, const char *msg)
+{
+    char ts[64];
+
+    log_stamp(ts, sizeof(ts));
+    int len = snprintf(out, n, "%s %s %s %s\n", ts, log_name, level ? level : "info", msg);
+    if (len < 0)
+        return 0;
+    if ((size_t)len >= n) { /* cut, but still one line */
+        out[n - 2] = '\n';
+        len = (int)n - 1;
+    }
+    return len;
+}
+
+static void log_emit(const char *line, size_t len)
+{
+    pthread_mutex_lock(&log_out);
+    fwrite(line, 1, len, stderr);
+    fflush(stderr);
+    pthread_mutex_unlock(&log_out);
+}
+
+/* The queued lines (and the drop report) written; caller holds log_lock,
+ * released while writing. */
+static void log_drain_locked(void)
+{
+    char *batch[64];
+
+    while (log_n || log_dropped_unreported) {
+        size_t k = 0;
+        uint64_t dropped = 0;
+        char report[LOG_LINE_MAX];
+        int rlen = 0;
+
+        while (log_n && k < sizeof(batch) / sizeof(batch[0])) {
+            batch[k++] = log_q[log_head];
+            log_bytes -= strlen(log_q[log_head]);
+            log_head = (log_head + 1) % LOG_QUEUE_LINES;
+            log_n--;
+        }
+        /* The report comes once the queue has room again: after the lines
+         * that were kept, before any queued later. */
+        if (!log_n && log_dropped_unreported) {
+            char msg[128];
+
+            dropped = log_dropped_unreported;
+            log_dropped_unreported = 0;
+            snprintf(msg, sizeof(msg), "%llu log lines dropped (the log queue was full)",
+                     (unsigned long long)dropped);
+            rlen = log_format(report, sizeof(report), "warn", msg);
+        }
+        log_writing = true;
+        pthread_mutex_unlock(&log_lock);
+        pthread_mutex_lock(&log_out);
+        for (size_t i = 0; i < k; i++) {
+            fputs(batch[i], stderr);
+            free(batch[i]);
+        }
+        if (rlen)
+            fwrite(report, 1, (size_t)rlen, stderr);
+        fflush(stderr);
+        pthread_mutex_unlock(&log_out);
+        pthread_mutex_lock(&log_lock);
+        log_writing = false;
+    }
+    pthread_cond_broadcast(&log_empty);
+}
+
+static void *log_writer_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&log_lock);
+    for (;;) {
+        while (!log_n && !log_dropped_unreported && !log_stopping)
+            pthread_cond_wait(&log_ready, &log_lock);
+        log_drain_locked();
+        if (log_stopping)
+            break;
+    }
+    pthread_mutex_unlock(&log_lock);
+    return NULL;
+}
+
+/* At exit (main's return, exit() after a SIGTERM's clean stop): what is
+ * queued is written, and later lines go straight to stderr. */
+static void log_stop_writer(void)
+{
+    pthread_mutex_lock(&log_lock);
+    if (!log_running) {
+        pthread_mutex_unlock(&log_lock);
+        return;
+    }
+    log_stopping = true;
+    pthread_cond_broadcast(&log_ready);
+    pthread_mutex_unlock(&log_lock);
+    pthread_join(log_thr, NULL);
+    pthread_mutex_lock(&log_lock);
+    log_running = false;
+    log_drain_locked(); /* a line queued after the writer's last pass */
+    pthread_mutex_unlock(&log_lock);
+}
 
 void service_log_init(const char *service_name)
 {
+    sigset_t all, old;
+
     pthread_mutex_lock(&log_lock);
     snprintf(log_name, sizeof(log_name), "%s", service_name ? service_name : "ergrid");
+    bool start = !log_running && !log_stopping;
     pthread_mutex_unlock(&log_lock);
+    if (!start)
+        return;
+    /* The writer takes no signal, whatever the caller's mask: SIGTERM is
+     * for the thread in service_wait_for_signal. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    bool ok = pthread_create(&log_thr, NULL, log_writer_main, NULL) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (!ok)
+        return; /* lines are written directly, as before */
+    pthread_mutex_lock(&log_lock);
+    log_running = true;
+    pthread_mutex_unlock(&log_lock);
+    atexit(log_stop_writer);
 }
 
 void service_log(const char *level, const char *fmt, ...)
 {
-    char msg[2048], ts[64], date[24];
-    struct timespec now;
-    struct tm tm;
+    char msg[2048], line[LOG_LINE_MAX];
     va_list ap;
 
     va_start(ap, fmt);
@@ -154,14 +304,51 @@ void service_log(const char *level, const char *fmt, ...)
         if ((unsigned char)*p < 0x20 || *p == 0x7f)
             *p = ' ';
 
-    clock_gettime(CLOCK_REALTIME, &now);
-    gmtime_r(&now.tv_sec, &tm);
-    strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(ts, sizeof(ts), "%s.%03uZ", date, (unsigned)(now.tv_nsec / 1000000L) % 1000u);
-
     pthread_mutex_lock(&log_lock);
-    fprintf(stderr, "%s %s %s %s\n", ts, log_name, level ? level : "info", msg);
-    fflush(stderr);
+    int len = log_format(line, sizeof(line), level, msg);
+    /* A fatal line precedes an _exit that no exit handler sees: what is
+     * queued and the line itself are written before it returns. */
+    bool direct = !log_running || (level && strcmp(level, "fatal") == 0);
+    if (direct) {
+        if (log_running)
+            while (log_n || log_dropped_unreported || log_writing) {
+                pthread_cond_signal(&log_ready);
+                pthread_cond_wait(&log_empty, &log_lock);
+            }
+        pthread_mutex_unlock(&log_lock);
+        log_emit(line, (size_t)len);
+        return;
+    }
+    char *copy = log_n < LOG_QUEUE_LINES && log_bytes + (size_t)len <= LOG_QUEUE_BYTES
+                     ? strndup(line, (size_t)len)
+                     : NULL;
+    if (copy) {
+        log_q[(log_head + log_n) % LOG_QUEUE_LINES] = copy;
+        log_n++;
+        log_bytes += (size_t)len;
+    } else {
+        log_dropped_total++;
+        log_dropped_unreported++;
+    }
+    pthread_cond_signal(&log_ready);
+    pthread_mutex_unlock(&log_lock);
+}
+
+uint64_t service_log_dropped(void)
+{
+    pthread_mutex_lock(&log_lock);
+    uint64_t n = log_dropped_total;
+    pthread_mutex_unlock(&log_lock);
+    return n;
+}
+
+void service_log_flush(void)
+{
+    pthread_mutex_lock(&log_lock);
+    while (log_running && (log_n || log_dropped_unreported || log_writing)) {
+        pthread_cond_signal(&log_ready);
+        pthread_cond_wait(&log_empty, &log_lock);
+    }
     pthread_mutex_unlock(&log_lock);
 }
 

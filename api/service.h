@@ -32,9 +32,21 @@ void service_announce_scheme(const char *scheme, const char *host, uint16_t port
  * something else). */
 int service_mkdir_p(const char *path);
 
-/* One log line on stderr: "<iso8601> <service> <level> message". Thread-safe. */
+/* One log line on stderr: "<iso8601> <service> <level> message". Thread-safe.
+ * service_log_init names the service and starts the writer thread: from
+ * then on service_log only queues the line (at most 4096 lines, 1 MiB) and
+ * never waits for stderr; with the queue full the line is dropped and
+ * counted, and a "N log lines dropped" warn line follows once the writer
+ * has caught up. A "fatal" line is written, with everything queued before
+ * it, before service_log returns (it precedes an _exit). What is queued is
+ * written at exit (an atexit handler). Without service_log_init, lines are
+ * written directly. */
 void service_log_init(const char *service_name);
 void service_log(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Lines dropped with the queue full since the start. */
+uint64_t service_log_dropped(void);
+/* Returns once every line queued before the call is written. */
+void service_log_flush(void);
 
 /* Growable text buffer with a hard cap (for /metrics and exports).
  * max 0 means 64 MiB. len never exceeds max; an append that does not fit is

@@ -64,13 +64,12 @@ static int init_parts(broker *b)
 {
     b->mu_ok = pthread_mutex_init(&b->mu, NULL) == 0;
     b->grp_ok = batch_init(&b->grp) == 0;
-    b->latency_mu_ok = pthread_mutex_init(&b->latency_mu, NULL) == 0;
     b->drain_ok = wake_init(&b->drain) == 0;
     b->sched_ok = wake_init(&b->sched) == 0;
     b->stop_ok = wake_init(&b->stop) == 0;
     b->ob_ok = outbox_init(&b->ob, OUTBOX_MAX, dispatch_revocation_delivered, b) == 0;
     vclock_init(&b->clock);
-    if (!b->mu_ok || !b->grp_ok || !b->latency_mu_ok || !b->drain_ok || !b->sched_ok || !b->stop_ok || !b->ob_ok)
+    if (!b->mu_ok || !b->grp_ok || !b->drain_ok || !b->sched_ok || !b->stop_ok || !b->ob_ok)
         return -1;
     if (state_init(&b->st, b->cfg.id, b->cfg.failure_timeout_ms) < 0 ||
         remote_init(&b->rem, b->st.strings) < 0)
@@ -136,14 +135,18 @@ int broker_start(broker *b, uint16_t *port)
         .host = b->cfg.host,
         .port = b->cfg.port,
         .threads = b->cfg.threads,
-        .latency = &b->latency,
-        .latency_mu = &b->latency_mu,
     };
 
     api_security_apply(&b->cfg.sec, &sc, NULL);
-    b->server = api_server_start(&sc, broker_routes, broker_nroutes, b, port);
-    if (!b->server)
+    /* Before the server: its handlers hand calls to the pool. */
+    b->calls_ok = outpool_start(&b->calls) == 0;
+    if (!b->calls_ok)
         return -1;
+    b->server = api_server_start(&sc, broker_routes, broker_nroutes, b, port);
+    if (!b->server) {
+        outpool_stop(&b->calls);
+        return -1;
+    }
     if (b->cfg.advertise_url[0])
         snprintf(b->self_url, sizeof(b->self_url), "%s", b->cfg.advertise_url);
     else
@@ -166,6 +169,10 @@ int broker_start(broker *b, uint16_t *port)
 
 void broker_stop(broker *b)
 {
+    /* First: every deferred submission is answered before the server
+     * stops (it cannot stop with a connection suspended). */
+    if (b->calls_ok)
+        outpool_stop(&b->calls);
     api_server_stop(b->server);
     pthread_mutex_lock(&b->mu); /* peers_add reads it under the mutex */
     b->server = NULL;
@@ -195,14 +202,14 @@ void broker_free(broker *b)
         b->store.close(b->store.cls);
     if (b->ob_ok)
         outbox_release(&b->ob);
+    if (b->calls_ok)
+        outpool_destroy(&b->calls);
     if (b->drain_ok)
         wake_destroy(&b->drain);
     if (b->sched_ok)
         wake_destroy(&b->sched);
     if (b->stop_ok)
         wake_destroy(&b->stop);
-    if (b->latency_mu_ok)
-        pthread_mutex_destroy(&b->latency_mu);
     if (b->grp_ok)
         batch_destroy(&b->grp);
     if (b->mu_ok)

@@ -6,10 +6,13 @@
  * Concurrency: one domain mutex (mu) guards the state, the store, the
  * clock, the synced copies, the peer table, the emergency level and the
  * counters. Nothing makes an HTTP call while holding it: a dispatch
- * reserves under it, calls unlocked and settles under it again. Log lines
- * of a transaction are written after it is released (txn.c), and the
- * latency histogram has a mutex of its own. Lock order: mu before any
- * wake's or the outbox's mutex. */
+ * reserves under it, calls unlocked and settles under it again; a
+ * submission's dispatch and a claim's call run on the outgoing pool
+ * (outpool.h), never on the HTTP worker that took the request. Log lines of a transaction are queued after it
+ * is released (txn.c) for the log's writer thread (service.h), and the
+ * latency histogram is the HTTP server's, one shard per worker
+ * (api_server_latency). Lock order: mu before any wake's or the outbox's
+ * mutex; the outgoing pool's is only taken without mu. */
 #ifndef BROKER_CORE_H
 #define BROKER_CORE_H
 
@@ -21,6 +24,7 @@
 #include "batch.h"
 #include "http_server.h"
 #include "outbox.h"
+#include "outpool.h"
 #include "peertab.h"
 #include "remote.h"
 #include "service.h"
@@ -35,6 +39,7 @@ typedef struct broker_metrics {
     uint64_t results_accepted, results_rejected, results_retried, results_forbidden;
     uint64_t units_lost, units_returned, assign_refused, assign_errors, assign_abandoned;
     uint64_t clock_entries_refused; /* received own entries and clamped jumps (clock.c) */
+    uint64_t drain_passes, drain_passes_woken; /* the drain thread's rounds, and those a signal began */
 } broker_metrics;
 
 struct broker {
@@ -59,14 +64,13 @@ struct broker {
     uint64_t last_change_mono_ms; /* when peers last had news (notify debounce) */
     broker_metrics m;
 
-    pthread_mutex_t latency_mu; /* the histogram only, off the domain mutex */
-    histogram latency;
-
     outbox ob;
+    outpool calls; /* executor calls off the HTTP workers (submissions, claims) */
     wake drain; /* dispatch: look at the queue */
     wake sched; /* peers: a change to signal, a pull requested, a new schedule */
     wake stop;  /* the monitor and the registrar: their timers, and stopping */
-    bool mu_ok, grp_ok, latency_mu_ok, ob_ok, drain_ok, sched_ok, stop_ok; /* what init set up */
+    bool calls_ok;
+    bool mu_ok, grp_ok, ob_ok, drain_ok, sched_ok, stop_ok; /* what init set up */
 
     api_server *server;
     pthread_t monitor_thr, dispatch_thr, registrar_thr;

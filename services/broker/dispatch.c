@@ -455,8 +455,13 @@ dispatch_outcome dispatch_job(broker *b, const char *job_id, bool owned)
 {
     dispatch_outcome out = dispatch_loop(b, job_id, owned);
 
-    if (!owned)
-        return out;
+    if (owned)
+        dispatch_release(b, job_id);
+    return out;
+}
+
+void dispatch_release(broker *b, const char *job_id)
+{
     pthread_mutex_lock(&b->mu);
     job *j = state_job(&b->st, job_id);
     bool waiting = j && j->status == JOB_QUEUED;
@@ -466,7 +471,6 @@ dispatch_outcome dispatch_job(broker *b, const char *job_id, bool owned)
     /* While we held the job, the drain skipped it: let it look again. */
     if (waiting)
         dispatch_request_drain(b);
-    return out;
 }
 
 /* Probes failing terminals whose backoff has passed and that the round's
@@ -564,6 +568,8 @@ void *dispatch_drain_main(void *arg)
         size_t n, assigned = 0;
 
         pthread_mutex_lock(&b->mu);
+        b->m.drain_passes++;
+        b->m.drain_passes_woken += woken;
         n = jobq_snapshot(b->st.queue, items, DRAIN_BATCH);
         pthread_mutex_unlock(&b->mu);
         /* Priority order: a critical job gets the freed unit before a low

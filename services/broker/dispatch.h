@@ -24,6 +24,10 @@ typedef enum dispatch_outcome {
  * drain and other dispatches leave it alone; the mark is cleared on
  * return. */
 dispatch_outcome dispatch_job(broker *b, const char *job_id, bool owned);
+/* Clears the dispatching mark of a job the caller marked (a submission
+ * that will not be dispatched by its caller after all) and lets the drain
+ * thread look at it. */
+void dispatch_release(broker *b, const char *job_id);
 /* Asks the drain thread to look at the queue. */
 void dispatch_request_drain(broker *b);
 void *dispatch_drain_main(void *arg);

@@ -13,7 +13,11 @@
 
 void reply_storage_failed(api_request *req, api_response *res)
 {
-    broker *b = req->ctx;
+    broker_reply_storage_failed(req->ctx, res);
+}
+
+void broker_reply_storage_failed(broker *b, api_response *res)
+{
     char why[sizeof(b->health.error)];
 
     pthread_mutex_lock(&b->mu);

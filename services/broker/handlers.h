@@ -68,6 +68,9 @@ bool commit_or_503(struct txn *t, api_request *req, api_response *res);
  * 503 when txn_end says its batch failed. */
 bool stage_or_503(struct txn *t, api_request *req, api_response *res);
 void reply_storage_failed(api_request *req, api_response *res);
+/* The same, for a reply finished off its request (a deferred submission). */
+struct broker;
+void broker_reply_storage_failed(struct broker *b, api_response *res);
 /* Releases the domain mutex after a read (txn_read_done): true when the
  * reply may go, since everything it could show is durable; false, with
  * body dropped and the 503 sent, when that batch failed. */

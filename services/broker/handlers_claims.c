@@ -54,6 +54,112 @@ static bool claimed_job(const struct claim_req *r, const char **job_id, const ch
     return true;
 }
 
+/* The reply for lend_unit's outcome. */
+static void claim_answer(broker *b, lend_outcome out, json_t *body, const char *uid,
+                         const char *jid, const char *why, api_response *res)
+{
+    api_request plain = {.ctx = b}; /* all reply_storage_failed reads */
+
+    switch (out) {
+    case LEND_CLAIMED:
+        api_reply_json(res, 201, body);
+        break;
+    case LEND_RETRY:
+        api_reply_json(res, 200, body);
+        break;
+    case LEND_NO_UNIT:
+        api_reply_error(res, API_E_NOT_FOUND, "no unit %s in %s", uid, b->cfg.id);
+        break;
+    case LEND_HELD_OTHER:
+        api_reply_error_extra(res, API_E_CONFLICT, body,
+                              "unit %s already holds job %s under another attempt", uid, jid);
+        break;
+    case LEND_NOT_FREE:
+        api_reply_error_extra(res, API_E_CONFLICT, body, "unit %s is %s", uid, why);
+        break;
+    case LEND_TAKEN:
+        api_reply_error(res, API_E_CONFLICT, "unit %s is taken", uid);
+        break;
+    case LEND_REFUSED:
+        api_reply_error(res, API_E_CONFLICT, "unit %s refused: at capacity", uid);
+        break;
+    case LEND_FAILED:
+        api_reply_error(res, API_E_BAD_GATEWAY, "unit %s did not take the assignment", uid);
+        break;
+    case LEND_STORAGE:
+        reply_storage_failed(&plain, res);
+        break;
+    }
+}
+
+/* A claim whose call to the terminal runs on the outgoing pool, so the
+ * HTTP worker serves others meanwhile: what the handler parsed, with the
+ * request body its job and owner_url point into. */
+struct claim_call {
+    broker *b;
+    json_t *body;
+    struct claim_req *r;
+    char uid[COORD_ID_MAX + 1], jid[COORD_ID_MAX + 1];
+    const char *caps[BROKER_MAX_CAPS];
+    lend_request lr;
+    api_deferred *d;
+};
+
+static void claim_run(void *arg, bool stopping)
+{
+    struct claim_call *c = arg;
+    api_response res = {0};
+    json_t *body = NULL;
+    char why[32] = "";
+
+    /* Stopping: nothing reserved, and a 5xx, to the claimer, may have
+     * landed, so it releases and moves on. */
+    if (stopping) {
+        api_reply_error(&res, API_E_UNAVAILABLE, "the broker is stopping");
+    } else {
+        lend_outcome out = lend_unit(c->b, &c->lr, &body, why);
+        claim_answer(c->b, out, body, c->uid, c->jid, why, &res);
+    }
+    api_deferred_reply(c->d, &res);
+    json_decref(c->body);
+    free(c->r);
+    free(c);
+}
+
+static void claim_start(void *arg, api_deferred *d)
+{
+    struct claim_call *c = arg;
+
+    c->d = d;
+    outpool_submit(&c->b->calls, claim_run, c);
+}
+
+/* Hands the claim to the pool, taking r; false when there is no room (or
+ * the transport cannot defer): the caller lends inline. */
+static bool claim_defer(api_request *req, api_response *res, broker *b, struct claim_req *r,
+                        const lend_request *lr)
+{
+    if (!api_can_defer(req) || !outpool_reserve(&b->calls))
+        return false;
+    struct claim_call *c = calloc(1, sizeof(*c));
+    if (!c) {
+        outpool_unreserve(&b->calls);
+        return false;
+    }
+    c->b = b;
+    c->body = json_incref(req->body);
+    c->r = r;
+    snprintf(c->uid, sizeof(c->uid), "%s", lr->unit_id);
+    snprintf(c->jid, sizeof(c->jid), "%s", lr->job_id);
+    memcpy(c->caps, lr->req, lr->nreq * sizeof(c->caps[0]));
+    c->lr = *lr;
+    c->lr.unit_id = c->uid;
+    c->lr.job_id = c->jid;
+    c->lr.req = c->caps;
+    api_reply_defer(res, claim_start, c);
+    return true;
+}
+
 void h_unit_claim(api_request *req, api_response *res)
 {
     broker *b = req->ctx;
@@ -90,36 +196,10 @@ void h_unit_claim(api_request *req, api_response *res)
     char jid[COORD_ID_MAX + 1];
     snprintf(jid, sizeof(jid), "%s", lr.job_id);
     lr.job_id = jid;
-    switch (lend_unit(b, &lr, &body, why)) {
-    case LEND_CLAIMED:
-        api_reply_json(res, 201, body);
-        break;
-    case LEND_RETRY:
-        api_reply_json(res, 200, body);
-        break;
-    case LEND_NO_UNIT:
-        api_reply_error(res, API_E_NOT_FOUND, "no unit %s in %s", uid, b->cfg.id);
-        break;
-    case LEND_HELD_OTHER:
-        api_reply_error_extra(res, API_E_CONFLICT, body,
-                              "unit %s already holds job %s under another attempt", uid, jid);
-        break;
-    case LEND_NOT_FREE:
-        api_reply_error_extra(res, API_E_CONFLICT, body, "unit %s is %s", uid, why);
-        break;
-    case LEND_TAKEN:
-        api_reply_error(res, API_E_CONFLICT, "unit %s is taken", uid);
-        break;
-    case LEND_REFUSED:
-        api_reply_error(res, API_E_CONFLICT, "unit %s refused: at capacity", uid);
-        break;
-    case LEND_FAILED:
-        api_reply_error(res, API_E_BAD_GATEWAY, "unit %s did not take the assignment", uid);
-        break;
-    case LEND_STORAGE:
-        reply_storage_failed(req, res);
-        break;
-    }
+    if (claim_defer(req, res, b, r, &lr))
+        return;
+    lend_outcome out = lend_unit(b, &lr, &body, why);
+    claim_answer(b, out, body, uid, jid, why, res);
 out:
     free(r);
 }

@@ -87,6 +87,108 @@ static bool id_taken(broker *b, api_response *res, const struct job_req *r, uint
     return old != NULL;
 }
 
+/* The reply to a staged submission once its dispatch is over: waits until
+ * the job is durable (its batch, which the dispatch's reservation usually
+ * joined, so one commit carries both), then 201 with the job, assigned or
+ * queued; 503 when that batch failed (nothing was acknowledged). t is the
+ * submission's transaction, already unlocked (txn_unlock). */
+static void submission_reply(broker *b, txn *t, const char *id, dispatch_outcome out,
+                             api_response *res)
+{
+    txn q;
+
+    if (!txn_end(t)) {
+        broker_reply_storage_failed(b, res);
+        return;
+    }
+    pthread_mutex_lock(&b->mu);
+    txn_begin(b, &q);
+    job *j = state_job(&b->st, id);
+    if (j && out == DISPATCH_QUEUED && j->status == JOB_QUEUED && txn_store_ok(b)) {
+        b->m.jobs_queued++;
+        txn_event(&q, "job_queued", j->id, NULL, 0, "no free unit with %s%s", j->caps.v[0],
+                  j->caps.n > 1 ? ",..." : "");
+    }
+    /* The job is durable: a lost "queued" event does not undo it (its
+     * batch failing reloads memory, which still holds the job). */
+    if (!txn_stage(&q))
+        j = state_job(&b->st, id);
+    json_t *body = j ? view_one("job", view_job(&b->st, j), &b->clock) : NULL;
+    (void)txn_end(&q);
+    if (!body) {
+        broker_reply_storage_failed(b, res);
+        return;
+    }
+    api_reply_json(res, 201, body);
+}
+
+/* A submission whose executor call runs on the outgoing pool, so the HTTP
+ * worker that took it serves others meanwhile; its reply (still carrying
+ * the assignment when the unit took it) is sent when the call is over.
+ * The submission's staged transaction travels with it (a txn holds no
+ * pointer into itself): txn_end, on the pool thread, waits for the job's
+ * batch and fires its effects. */
+struct submission {
+    broker *b;
+    txn t;
+    char id[COORD_ID_MAX + 1];
+    api_deferred *d;
+};
+
+static void submission_run(void *arg, bool stopping)
+{
+    struct submission *s = arg;
+    api_response res = {0};
+    dispatch_outcome out = DISPATCH_QUEUED;
+
+    /* Stopping: no new calls; the job waits in the queue (and the store). */
+    if (stopping)
+        dispatch_release(s->b, s->id);
+    else
+        out = dispatch_job(s->b, s->id, true);
+    submission_reply(s->b, &s->t, s->id, out, &res);
+    api_deferred_reply(s->d, &res);
+    free(s);
+}
+
+static void submission_start(void *arg, api_deferred *d)
+{
+    struct submission *s = arg;
+
+    s->d = d;
+    outpool_submit(&s->b->calls, submission_run, s);
+}
+
+/* Dispatches the staged job id (t: its transaction, unlocked): on the pool
+ * with the reply deferred, or, with every pool slot taken, not at all: the
+ * job stays queued for the drain thread and the reply says so, rather than
+ * hold this worker for the call. A transport that cannot defer dispatches
+ * inline. */
+static void submission_dispatch(api_request *req, api_response *res, broker *b, txn *t,
+                                const char *id)
+{
+    if (!api_can_defer(req)) {
+        dispatch_outcome out = dispatch_job(b, id, true);
+
+        submission_reply(b, t, id, out, res);
+        return;
+    }
+    if (outpool_reserve(&b->calls)) {
+        struct submission *s = malloc(sizeof(*s));
+
+        if (s) {
+            s->b = b;
+            s->t = *t;
+            snprintf(s->id, sizeof(s->id), "%s", id);
+            api_reply_defer(res, submission_start, s);
+            return;
+        }
+        outpool_unreserve(&b->calls);
+    }
+    dispatch_release(b, id);
+    submission_reply(b, t, id, DISPATCH_QUEUED, res);
+}
+
 void h_jobs_post(api_request *req, api_response *res)
 {
     broker *b = req->ctx;
@@ -140,32 +242,7 @@ void h_jobs_post(api_request *req, api_response *res)
      * pending attempt usually share one commit; that commit is durable
      * before the executor is called, and the job's before we answer. */
     txn_unlock(&t);
-
-    dispatch_outcome out = dispatch_job(b, id, true);
-
-    if (!txn_end(&t)) {
-        reply_storage_failed(req, res);
-        goto out;
-    }
-    pthread_mutex_lock(&b->mu);
-    txn_begin(b, &t);
-    j = state_job(&b->st, id);
-    if (j && out == DISPATCH_QUEUED && j->status == JOB_QUEUED && txn_store_ok(b)) {
-        b->m.jobs_queued++;
-        txn_event(&t, "job_queued", j->id, NULL, 0, "no free unit with %s%s", j->caps.v[0],
-                  j->caps.n > 1 ? ",..." : "");
-    }
-    /* The job is durable: a lost "queued" event does not undo it (its
-     * batch failing reloads memory, which still holds the job). */
-    if (!txn_stage(&t))
-        j = state_job(&b->st, id);
-    json_t *body = j ? view_one("job", view_job(&b->st, j), &b->clock) : NULL;
-    (void)txn_end(&t);
-    if (!body) {
-        reply_storage_failed(req, res);
-        goto out;
-    }
-    api_reply_json(res, 201, body);
+    submission_dispatch(req, res, b, &t, id);
 out:
     free(sub.location);
     free(sub.payload);

@@ -95,6 +95,10 @@ void h_metrics(api_request *req, api_response *res)
     pthread_mutex_unlock(&b->mu);
     outbox_get_stats(&b->ob, &ob);
     txn_counts(b, &commits, &changes);
+    wake_stats ws;
+    wake_get_stats(&b->drain, &ws);
+    outpool_stats ps;
+    outpool_get_stats(&b->calls, &ps);
 
     const struct {
         const char *type, *name, *help;
@@ -163,6 +167,25 @@ void h_metrics(api_request *req, api_response *res)
          "Changes those commits carried (decisions, submissions, assignments, ...).", changes},
         {"counter", "ergrid_store_pages_written_total",
          "Database pages the store wrote (to the WAL) since the start.", pages},
+        {"counter", "ergrid_dispatch_wakes_requested_total",
+         "Changes that asked the drain thread to look at the queue.", ws.signals},
+        {"counter", "ergrid_dispatch_wakes_total",
+         "Of those, the ones that ended a wait: the rest joined a wake still pending.",
+         ws.wakeups},
+        {"counter", "ergrid_dispatch_drain_passes_total",
+         "Rounds of the drain thread over the queue (woken or on its retry timer).",
+         m.drain_passes},
+        {"counter", "ergrid_dispatch_drain_passes_woken_total",
+         "Drain rounds that began with at least one wake.", m.drain_passes_woken},
+        {"gauge", "ergrid_outgoing_calls_busy",
+         "Submissions and claims whose executor call runs on the outgoing pool now.", ps.busy},
+        {"gauge", "ergrid_outgoing_calls_waiting",
+         "Submissions and claims waiting for a thread of the outgoing pool.", ps.waiting},
+        {"counter", "ergrid_outgoing_calls_total",
+         "Submissions and claims served on the outgoing pool.", ps.run},
+        {"counter", "ergrid_outgoing_full_total",
+         "Requests served without the pool, every slot taken (a submission left queued).",
+         ps.full},
     };
     strbuf_init(&sb, 1 << 20);
     for (size_t i = 0; i < sizeof(figures) / sizeof(figures[0]); i++)
@@ -188,9 +211,15 @@ void h_metrics(api_request *req, api_response *res)
                     (unsigned long long)by_status[s]);
     strbuf_addf(&sb, "# HELP ergrid_request_duration_seconds HTTP request latency.\n"
                      "# TYPE ergrid_request_duration_seconds histogram\n");
-    pthread_mutex_lock(&b->latency_mu);
-    histogram_write(&b->latency, &sb, "ergrid_request_duration_seconds", NULL);
-    pthread_mutex_unlock(&b->latency_mu);
+    histogram latency;
+    api_server_latency(b->server, &latency);
+    histogram_write(&latency, &sb, "ergrid_request_duration_seconds", NULL);
+    strbuf_addf(&sb,
+                "# HELP ergrid_log_lines_dropped_total Log lines dropped with the log queue "
+                "full (stderr not keeping up).\n"
+                "# TYPE ergrid_log_lines_dropped_total counter\n"
+                "ergrid_log_lines_dropped_total %llu\n",
+                (unsigned long long)service_log_dropped());
     api_server_metrics(b->server, &sb);
     api_reply_text(res, 200, "text/plain; version=0.0.4", sb.buf ? sb.buf : "", sb.len);
     strbuf_release(&sb);

@@ -12,6 +12,9 @@ int wake_init(wake *w)
 
     w->gen = 0;
     w->stopping = false;
+    atomic_init(&w->pending, false);
+    atomic_init(&w->sent, 0);
+    w->woke = 0;
     if (pthread_mutex_init(&w->mu, NULL) != 0)
         return -1;
     if (pthread_condattr_init(&ca) != 0) {
@@ -35,10 +38,25 @@ void wake_destroy(wake *w)
 
 void wake_signal(wake *w)
 {
+    atomic_fetch_add_explicit(&w->sent, 1, memory_order_relaxed);
+    /* Already pending: no wait has taken the earlier signal, and the one
+     * that does looks at the state after this change (the caller made it
+     * before signalling, the wait clears pending before it returns). */
+    if (atomic_exchange(&w->pending, true))
+        return;
     pthread_mutex_lock(&w->mu);
     w->gen++;
+    w->woke++;
     pthread_cond_broadcast(&w->cv);
     pthread_mutex_unlock(&w->mu);
+}
+
+void wake_get_stats(wake *w, wake_stats *out)
+{
+    pthread_mutex_lock(&w->mu);
+    out->wakeups = w->woke;
+    pthread_mutex_unlock(&w->mu);
+    out->signals = atomic_load(&w->sent);
 }
 
 void wake_stop(wake *w)
@@ -96,6 +114,8 @@ bool wake_wait(wake *w, uint64_t *seen, uint64_t ms)
         if (!wait_until(w, &ts, forever))
             break;
     *seen = w->gen;
+    /* Taken: the next signal starts a new generation. */
+    atomic_store(&w->pending, false);
     bool go_on = !w->stopping;
     pthread_mutex_unlock(&w->mu);
     return go_on;

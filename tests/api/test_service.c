@@ -1,8 +1,11 @@
 /* api/api_errors.c, api_parse_listen, and api/service.c helpers. */
 #include "check_main.h"
+#include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "api.h"
 
@@ -221,6 +224,116 @@ START_TEST(test_log_and_announce)
 }
 END_TEST
 
+/* Reads fd 2's pipe until EOF into a growing buffer (the writer thread may
+ * block on a full pipe until someone reads). */
+struct pipe_reader {
+    int fd;
+    char *buf;
+    size_t len;
+};
+
+static void *read_all(void *arg)
+{
+    struct pipe_reader *r = arg;
+    size_t alloc = 0;
+    char chunk[4096];
+    ssize_t n;
+
+    while ((n = read(r->fd, chunk, sizeof(chunk))) > 0) {
+        if (r->len + (size_t)n + 1 > alloc) {
+            alloc = (r->len + (size_t)n + 1) * 2;
+            r->buf = realloc(r->buf, alloc);
+            ck_assert_ptr_nonnull(r->buf);
+        }
+        memcpy(r->buf + r->len, chunk, (size_t)n);
+        r->len += (size_t)n;
+        r->buf[r->len] = '\0';
+    }
+    return NULL;
+}
+
+/* Points fd 2 at a new pipe whose read end is *rd, names the log and
+ * starts its writer; returns the saved fd 2 to put back. */
+static int log_into_pipe(const char *name, int *rd)
+{
+    int p[2], saved = dup(2);
+
+    ck_assert_int_ge(saved, 0);
+    ck_assert_int_eq(pipe(p), 0);
+    ck_assert_int_eq(dup2(p[1], 2), 2);
+    close(p[1]);
+    *rd = p[0];
+    service_log_init(name);
+    return saved;
+}
+
+START_TEST(test_log_queue_drops_rather_than_blocks)
+{
+    int rd, saved = log_into_pipe("qtest", &rd);
+    struct pipe_reader r = {0};
+    pthread_t thr;
+    char want[96];
+
+    /* Nobody reads the pipe: the writer blocks once it is full, the queue
+     * fills behind it, and every later line is dropped. Each call returns
+     * (a blocked one would hang the test until its timeout). */
+    for (int i = 0; i < 20000; i++)
+        service_log("info", "line %d of a burst that outruns stderr", i);
+    uint64_t dropped = service_log_dropped();
+    ck_assert_uint_gt(dropped, 0);
+    ck_assert_uint_lt(dropped, 20000);
+    /* Read now: the writer catches up, reports the drops, writes the rest. */
+    r.fd = rd;
+    ck_assert_int_eq(pthread_create(&thr, NULL, read_all, &r), 0);
+    service_log_flush();
+    service_log("info", "after the burst");
+    service_log_flush();
+    ck_assert_uint_eq(service_log_dropped(), dropped);
+    ck_assert_int_eq(dup2(saved, 2), 2); /* the pipe's last writer gone: EOF */
+    close(saved);
+    pthread_join(thr, NULL);
+    ck_assert_ptr_nonnull(r.buf);
+    snprintf(want, sizeof(want), " qtest warn %llu log lines dropped",
+             (unsigned long long)dropped);
+    const char *report = strstr(r.buf, want);
+    ck_assert_msg(report != NULL, "no drop report in the log");
+    const char *first = strstr(r.buf, " qtest info line 0 of");
+    const char *after = strstr(r.buf, " qtest info after the burst");
+    ck_assert_ptr_nonnull(first);
+    ck_assert_ptr_nonnull(after);
+    /* Kept lines in order, the report after them, then the later line. */
+    ck_assert(first < report && report < after);
+    size_t kept = 0;
+    for (const char *q = r.buf; (q = strstr(q, " of a burst")) != NULL; q++)
+        kept++;
+    ck_assert_uint_eq(kept + dropped, 20000);
+    free(r.buf);
+}
+END_TEST
+
+START_TEST(test_log_fatal_is_written_before_it_returns)
+{
+    int rd, saved = log_into_pipe("ftest", &rd);
+    char buf[8192];
+
+    service_log("info", "queued first");
+    service_log("fatal", "the last words");
+    /* Both are in the pipe already: nothing here waits for the writer. */
+    ck_assert_int_eq(fcntl(rd, F_SETFL, O_NONBLOCK), 0);
+    ssize_t n = read(rd, buf, sizeof(buf) - 1);
+    ck_assert_int_gt(n, 0);
+    buf[n] = '\0';
+    const char *a = strstr(buf, " ftest info queued first");
+    const char *b = strstr(buf, " ftest fatal the last words");
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(b);
+    ck_assert(a < b);
+    ck_assert_int_eq(dup2(saved, 2), 2);
+    close(saved);
+    close(rd);
+}
+END_TEST
+
 Suite *api_suite(void)
 {
     Suite *s = suite_create("api_service");
@@ -232,6 +345,8 @@ Suite *api_suite(void)
     tcase_add_test(tc, test_strbuf_growth_and_detach);
     tcase_add_test(tc, test_histogram);
     tcase_add_test(tc, test_log_and_announce);
+    tcase_add_test(tc, test_log_queue_drops_rather_than_blocks);
+    tcase_add_test(tc, test_log_fatal_is_written_before_it_returns);
     suite_add_tcase(s, tc);
     return s;
 }
