@@ -51,22 +51,20 @@ rank_basis rank_where(const rank_position *p, uint64_t now_ms, uint64_t max_fix_
 typedef struct key {
     rank_basis basis;
     uint64_t metres;
-    double km;
     uint64_t age_ms;
 } key;
 
 static key key_of(const geo_point *loc, const rank_candidate *c, uint64_t now_ms,
                   uint64_t max_age)
 {
-    key k = {RANK_UNKNOWN, 0, 0, 0};
+    key k = {RANK_UNKNOWN, 0, 0};
     geo_point at;
 
     if (!loc)
         return k;
     k.basis = rank_where(&c->pos, now_ms, max_age, &at, &k.age_ms);
     if (k.basis != RANK_UNKNOWN) {
-        k.km = geo_distance_km(*loc, at);
-        k.metres = (uint64_t)llround(k.km * 1000.0);
+        k.metres = (uint64_t)llround(geo_distance_km(*loc, at) * 1000.0);
     }
     return k;
 }
@@ -92,17 +90,39 @@ static int order(const rank_candidate *a, const key *ka, const rank_candidate *b
     return unit_order(&a->c, &b->c, own);
 }
 
-static void describe(const geo_point *loc, const key *k, char *buf, size_t len)
+const char *rank_reason_text(const rank_reason *r, char *buf, size_t len)
 {
-    if (!loc)
+    switch (r ? r->why : RANK_WHY_NONE) {
+    case RANK_WHY_NO_LOCATION:
         snprintf(buf, len, "no job location: fewest jobs");
-    else if (k->basis == RANK_FIX)
-        snprintf(buf, len, "closest: %.1f km, fix %llu s old", k->km,
-                 (unsigned long long)(k->age_ms / 1000));
-    else if (k->basis == RANK_STATION)
-        snprintf(buf, len, "closest: %.1f km, station", k->km);
-    else
+        break;
+    case RANK_WHY_NO_POSITION:
         snprintf(buf, len, "no position: fewest jobs");
+        break;
+    case RANK_WHY_FIX:
+        snprintf(buf, len, "closest: %.1f km, fix %u s old", r->metres / 1000.0, r->age_s);
+        break;
+    case RANK_WHY_STATION:
+        snprintf(buf, len, "closest: %.1f km, station", r->metres / 1000.0);
+        break;
+    default:
+        snprintf(buf, len, "%s", "");
+    }
+    return buf;
+}
+
+static rank_reason reason_of(const geo_point *loc, const key *k)
+{
+    rank_reason r = {RANK_WHY_NO_LOCATION, 0, 0};
+
+    if (loc && k->basis == RANK_UNKNOWN)
+        r.why = RANK_WHY_NO_POSITION;
+    else if (loc) {
+        r.why = k->basis == RANK_FIX ? RANK_WHY_FIX : RANK_WHY_STATION;
+        r.metres = k->metres > UINT32_MAX ? UINT32_MAX : (uint32_t)k->metres;
+        r.age_s = k->age_ms / 1000 > UINT32_MAX ? UINT32_MAX : (uint32_t)(k->age_ms / 1000);
+    }
+    return r;
 }
 
 long rank_closest(const geo_point *loc, const rank_candidate *c, size_t n, uint64_t now_ms,
@@ -110,7 +130,7 @@ long rank_closest(const geo_point *loc, const rank_candidate *c, size_t n, uint6
                   size_t nreq, rank_choice *out)
 {
     long best = -1;
-    key bk = {RANK_UNKNOWN, 0, 0, 0};
+    key bk = {RANK_UNKNOWN, 0, 0};
 
     memset(out, 0, sizeof(*out));
     out->index = -1;
@@ -131,9 +151,7 @@ long rank_closest(const geo_point *loc, const rank_candidate *c, size_t n, uint6
     if (best < 0)
         return -1;
     out->index = best;
-    out->basis = bk.basis;
-    out->km = bk.km;
-    out->age_ms = bk.age_ms;
-    describe(loc, &bk, out->reason, sizeof(out->reason));
+    out->why = reason_of(loc, &bk);
+    rank_reason_text(&out->why, out->reason, sizeof(out->reason));
     return best;
 }

@@ -50,17 +50,34 @@ typedef struct rank_candidate {
     rank_position pos;
 } rank_candidate;
 
+/* Why a unit was chosen, small enough to keep with every attempt (the
+ * text is made when shown: rank_reason_text). */
+typedef enum rank_why {
+    RANK_WHY_NONE = 0,     /* not recorded (an attempt from before reasons) */
+    RANK_WHY_NO_LOCATION,  /* the job has no location */
+    RANK_WHY_NO_POSITION,  /* the chosen unit's position is unknown */
+    RANK_WHY_FIX,          /* closest by its fresh fix */
+    RANK_WHY_STATION,      /* closest by its station */
+    RANK_WHY__COUNT
+} rank_why;
+
+typedef struct rank_reason {
+    uint8_t why;    /* rank_why */
+    uint32_t metres; /* RANK_WHY_FIX / STATION: the distance */
+    uint32_t age_s;  /* RANK_WHY_FIX: the fix's age */
+} rank_reason;
+
 #define RANK_REASON_MAX 64
+
+/* "closest: 1.3 km, fix 4 s old", "closest: 2.0 km, station",
+ * "no position: fewest jobs", "no job location: fewest jobs"; "" for
+ * RANK_WHY_NONE. Returns buf. */
+const char *rank_reason_text(const rank_reason *r, char *buf, size_t len);
 
 typedef struct rank_choice {
     long index; /* into the candidates; -1: none eligible */
-    rank_basis basis;
-    double km;      /* RANK_FIX / RANK_STATION */
-    uint64_t age_ms; /* RANK_FIX */
-    /* "closest: 1.3 km, fix 4 s old", "closest: 2.0 km, station",
-     * "no position: fewest jobs" (the chosen unit's position is unknown),
-     * "no job location: fewest jobs". */
-    char reason[RANK_REASON_MAX];
+    rank_reason why;
+    char reason[RANK_REASON_MAX]; /* rank_reason_text(&why) */
 } rank_choice;
 
 /* The best eligible candidate (unit_eligible with req) for a job at loc

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "geo_json.h"
 #include "json_fields.h"
 
 static json_t *caps_json(const capset *caps)
@@ -75,6 +76,25 @@ static json_t *claim_shape(const char *job_id, uint32_t attempt_no, const char *
                      owner);
 }
 
+/* "station" and "fix" ({"lat","lon","age_ms"}), each left out when
+ * unknown: where the ranking takes the unit to be (libcoord rank.h). */
+static void set_position(json_t *o, const rank_position *p, uint64_t now_wall)
+{
+    if (!o)
+        return;
+    if (p->has_station)
+        json_object_set_new(o, "station", geo_to_json(p->station));
+    if (p->has_fix) {
+        json_t *f = geo_to_json(p->fix);
+
+        if (f)
+            json_object_set_new(
+                f, "age_ms",
+                json_integer((json_int_t)(now_wall > p->fix_ms ? now_wall - p->fix_ms : 0)));
+        json_object_set_new(o, "fix", f);
+    }
+}
+
 /* What every object adds: its change version (0, not known, is left out). */
 static json_t *versioned(json_t *o, uint64_t version)
 {
@@ -109,6 +129,7 @@ json_t *view_unit(const state *s, const unit *u, uint64_t now_wall)
          * while no work is sent to it (libcoord reach.h). */
         json_object_set_new(o, "reachable", json_boolean(!reach_unreachable(&u->reach)));
         json_object_set_new(o, "claims", claims);
+        set_position(o, &u->pos, now_wall);
     } else {
         json_decref(claims);
     }
@@ -140,6 +161,8 @@ json_t *view_remote_unit(const runit *u, const peertab *peers, uint64_t now_wall
         json_array_append_new(jobs, json_string(u->jobs[i]));
     o = unit_shape(u->id, u->kind, &u->caps, u->district, u->shown, jobs, u->url, u->capacity,
                    false);
+    rank_position pos = runit_position(u);
+    set_position(o, &pos, now_wall);
     if (o && u->last_hb_ago >= 0)
         json_object_set_new(o, "last_heartbeat_ms_ago", json_integer((json_int_t)u->last_hb_ago));
     if (o && u->has_claims) {
@@ -170,6 +193,19 @@ static json_t *attempt_shape(uint32_t n, const char *unit_id, const char *distri
 {
     return json_pack("{s:i, s:s, s:s, s:s}", "attempt", (int)n, "unit_id", unit_id, "district",
                      district, "state", attempt_state_str(st));
+}
+
+/* An own attempt says why its unit was chosen (null: recorded before
+ * reasons were); synced copies leave it out. */
+static json_t *own_attempt_shape(const attempt *a)
+{
+    json_t *o = attempt_shape(a->n, a->unit_id, a->unit_district, a->state);
+    char why[RANK_REASON_MAX];
+
+    rank_reason_text(&a->why, why, sizeof(why));
+    if (o)
+        json_object_set_new(o, "reason", why[0] ? json_string(why) : json_null());
+    return o;
 }
 
 /* The job shape; cur_unit NULL: never assigned. */
@@ -208,7 +244,7 @@ json_t *view_job(const state *s, const job *j)
         if (a->state == ATT_PENDING)
             continue;
         cur = a;
-        json_array_append_new(atts, attempt_shape(a->n, a->unit_id, a->unit_district, a->state));
+        json_array_append_new(atts, own_attempt_shape(a));
     }
     o = job_shape(j->id, j->type, j->sev, &j->caps, s->self, j->status, cur ? cur->unit_id : NULL,
                   cur ? cur->n : 0, atts, view_result(j->res), true, j->location, j->payload);
@@ -428,6 +464,30 @@ static int get_claims(const json_t *arr, runit *out)
     return 0;
 }
 
+/* A copy's "station" and "fix" (a home before positions shows neither). */
+static int get_position(const json_t *o, runit *out)
+{
+    const json_t *st = json_object_get(o, "station"), *fix = json_object_get(o, "fix");
+    int64_t age = get_int(fix, "age_ms", -1);
+    field_error fe;
+    int rc;
+
+    if (st) {
+        rc = geo_from_json(st, "station", &out->pos.station, &fe);
+        if (rc <= 0)
+            return -1;
+        out->pos.has_station = true;
+    }
+    if (fix) {
+        rc = geo_from_json(fix, "fix", &out->pos.fix, &fe);
+        if (rc <= 0 || age < 0)
+            return -1;
+        out->pos.has_fix = true;
+        out->fix_age_ms = (uint64_t)age;
+    }
+    return 0;
+}
+
 int view_parse_unit(const json_t *o, strtab *t, const char *from, uint64_t fetched_ms, uint64_t gen,
                     runit *out)
 {
@@ -467,7 +527,7 @@ int view_parse_unit(const json_t *o, strtab *t, const char *from, uint64_t fetch
         snprintf(out->jobs[out->njobs++], COORD_ID_MAX + 1, "%s", id);
     }
     if (get_claims(json_object_get(o, "claims"), out) < 0 ||
-        get_caps(o, "capabilities", t, &out->caps) < 0) {
+        get_position(o, out) < 0 || get_caps(o, "capabilities", t, &out->caps) < 0) {
         runit_release(out, t);
         return -1;
     }

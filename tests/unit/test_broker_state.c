@@ -106,23 +106,23 @@ START_TEST(test_pick_fewest_jobs_then_id_among_capable)
     char tried[2][COORD_ID_MAX + 1];
 
     /* Equal load: the lower id. Never the ambulance (capability index). */
-    ck_assert_ptr_eq(state_pick_unit(&S, j1, NULL, 0, 0), b);
+    ck_assert_ptr_eq(state_pick_unit(&S, j1, NULL, 0, 0, 0, NULL), b);
     assign_local(j1, b);
     /* Now LAFD-1 holds one: the other has fewer. */
     job *j2 = submit("J2", SEV_HIGH, NEED_FIRE, 1);
-    ck_assert_ptr_eq(state_pick_unit(&S, j2, NULL, 0, 0), a);
+    ck_assert_ptr_eq(state_pick_unit(&S, j2, NULL, 0, 0, 0, NULL), a);
     snprintf(tried[0], sizeof(tried[0]), "LAFD-2");
-    ck_assert_ptr_eq(state_pick_unit(&S, j2, tried, 1, 0), b);
+    ck_assert_ptr_eq(state_pick_unit(&S, j2, tried, 1, 0, 0, NULL), b);
     snprintf(tried[1], sizeof(tried[1]), "LAFD-1");
-    ck_assert_ptr_null(state_pick_unit(&S, j2, tried, 2, 0));
+    ck_assert_ptr_null(state_pick_unit(&S, j2, tried, 2, 0, 0, NULL));
     /* A medical job finds only the ambulance. */
     job *j3 = submit("J3", SEV_LOW, NEED_MED, 1);
-    ck_assert_str_eq(state_pick_unit(&S, j3, NULL, 0, 0)->id, "EMS-3");
+    ck_assert_str_eq(state_pick_unit(&S, j3, NULL, 0, 0, 0, NULL)->id, "EMS-3");
     /* Lost and out-of-service units are not picked. */
     ck_assert_int_eq(unit_set_cond(&a->cond, UNIT_COND_LOST), COORD_OK);
-    ck_assert_ptr_eq(state_pick_unit(&S, j2, NULL, 0, 0), b);
+    ck_assert_ptr_eq(state_pick_unit(&S, j2, NULL, 0, 0, 0, NULL), b);
     ck_assert_int_eq(unit_set_cond(&b->cond, UNIT_COND_OFF), COORD_OK);
-    ck_assert_ptr_null(state_pick_unit(&S, j2, NULL, 0, 0));
+    ck_assert_ptr_null(state_pick_unit(&S, j2, NULL, 0, 0, 0, NULL));
 }
 END_TEST
 
@@ -244,7 +244,7 @@ START_TEST(test_preemption_victim_only_in_emergency)
     ck_assert_int_eq(low1->status, JOB_ASSIGNED);
     ck_assert_uint_eq(u0->load, 0);
     ck_assert_str_eq(last_notice(u0)->reason, "preempted");
-    ck_assert(state_pick_unit(&S, crit, NULL, 0, 0) == u0);
+    ck_assert(state_pick_unit(&S, crit, NULL, 0, 0, 0, NULL) == u0);
     /* A medium job is never a victim. */
     job *med = submit("med", SEV_MEDIUM, NEED_FIRE, 1);
     assign_local(med, u0);
@@ -483,7 +483,7 @@ START_TEST(test_page_own_ids_lost_borrowed_and_sweep)
     remote_apply_unit(&r, &S, &c, NOW, &out);
     ck_assert(out.may_aid);
     char uid[COORD_ID_MAX + 1], home[COORD_ID_MAX + 1];
-    ck_assert(remote_pick_unit(&r, &pt, mine, NULL, 0, uid, home));
+    ck_assert(remote_pick_unit(&r, &pt, mine, NULL, 0, 0, STATE_MAX_FIX_AGE_MS, uid, home, NULL));
     ck_assert_str_eq(uid, "LAFD-6");
     ck_assert_str_eq(home, "Westside");
 
@@ -532,15 +532,15 @@ START_TEST(test_mutual_aid_ranking_on_copies)
     c = copy_unit("V-0", UNIT_BUSY, 0, &pt.v[1]); /* busy at home, whatever it lists */
     remote_apply_unit(&r, &S, &c, NOW, &out);
     /* Fewest jobs, then id; never a busy one. */
-    ck_assert(remote_pick_unit(&r, &pt, j, NULL, 0, uid, home));
+    ck_assert(remote_pick_unit(&r, &pt, j, NULL, 0, 0, STATE_MAX_FIX_AGE_MS, uid, home, NULL));
     ck_assert_str_eq(uid, "V-1");
     ck_assert_str_eq(home, "Valley");
     snprintf(tried[0], sizeof(tried[0]), "V-1");
-    ck_assert(remote_pick_unit(&r, &pt, j, tried, 1, uid, home));
+    ck_assert(remote_pick_unit(&r, &pt, j, tried, 1, 0, STATE_MAX_FIX_AGE_MS, uid, home, NULL));
     ck_assert_str_eq(uid, "W-9");
     /* Never an ambulance for a fire. */
     job *m = submit("M", SEV_HIGH, NEED_MED, 1);
-    ck_assert(!remote_pick_unit(&r, &pt, m, NULL, 0, uid, home));
+    ck_assert(!remote_pick_unit(&r, &pt, m, NULL, 0, 0, STATE_MAX_FIX_AGE_MS, uid, home, NULL));
     remote_release(&r);
 }
 END_TEST
@@ -1168,20 +1168,20 @@ START_TEST(test_pick_skips_failing_refused_and_unreachable_units)
     unit *a = add_unit("LAFD-1", FIRE, 2, 1), *b = add_unit("LAFD-2", FIRE, 2, 1);
     job *j = submit("J", SEV_HIGH, NEED_FIRE, 1);
 
-    ck_assert_ptr_eq(state_pick_unit(&S, j, NULL, 0, NOW), a);
+    ck_assert_ptr_eq(state_pick_unit(&S, j, NULL, 0, NOW, 0, NULL), a);
     state_unit_call_failed(&S, a, NOW);
     ck_assert_uint_eq(S.units_failing, 1);
-    ck_assert_ptr_eq(state_pick_unit(&S, j, NULL, 0, NOW), b);
+    ck_assert_ptr_eq(state_pick_unit(&S, j, NULL, 0, NOW, 0, NULL), b);
     /* Its backoff over, it is offered work again, but not while a call to
      * it is already in flight. */
-    ck_assert_ptr_eq(state_pick_unit(&S, j, NULL, 0, NOW + REACH_BACKOFF_MIN_MS), a);
+    ck_assert_ptr_eq(state_pick_unit(&S, j, NULL, 0, NOW + REACH_BACKOFF_MIN_MS, 0, NULL), a);
     a->calls = 1;
-    ck_assert_ptr_eq(state_pick_unit(&S, j, NULL, 0, NOW + REACH_BACKOFF_MIN_MS), b);
+    ck_assert_ptr_eq(state_pick_unit(&S, j, NULL, 0, NOW + REACH_BACKOFF_MIN_MS, 0, NULL), b);
     a->calls = 0;
     for (int i = 1; i < REACH_UNREACHABLE_AFTER; i++)
         state_unit_call_failed(&S, a, NOW);
     ck_assert(reach_unreachable(&a->reach));
-    ck_assert_ptr_eq(state_pick_unit(&S, j, NULL, 0, NOW + 1000000), b);
+    ck_assert_ptr_eq(state_pick_unit(&S, j, NULL, 0, NOW + 1000000, 0, NULL), b);
     ck_assert_uint_eq(S.units_failing, 1);
     /* A registration makes it a candidate again. */
     add_unit("LAFD-3", FIRE, 2, 1);
@@ -1191,12 +1191,12 @@ START_TEST(test_pick_skips_failing_refused_and_unreachable_units)
     bool created, back;
     ck_assert_int_eq(state_register_unit(&S, &r, NOW, NOW, &u, &created, &back), 0);
     ck_assert_uint_eq(S.units_failing, 0);
-    ck_assert_ptr_eq(state_pick_unit(&S, j, NULL, 0, NOW), a);
+    ck_assert_ptr_eq(state_pick_unit(&S, j, NULL, 0, NOW, 0, NULL), a);
     /* At capacity: not offered work before its next heartbeat. */
     state_unit_refused(a);
-    ck_assert_ptr_eq(state_pick_unit(&S, j, NULL, 0, NOW), b);
+    ck_assert_ptr_eq(state_pick_unit(&S, j, NULL, 0, NOW, 0, NULL), b);
     ck_assert(!state_unit_heard(&S, a, NOW, NOW));
-    ck_assert_ptr_eq(state_pick_unit(&S, j, NULL, 0, NOW), a);
+    ck_assert_ptr_eq(state_pick_unit(&S, j, NULL, 0, NOW, 0, NULL), a);
 }
 END_TEST
 

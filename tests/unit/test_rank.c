@@ -100,13 +100,14 @@ START_TEST(test_fresh_fix_beats_station)
     };
 
     ck_assert_int_eq(pick(&job, c, 2, &ch), 1);
-    ck_assert_int_eq(ch.basis, RANK_STATION);
+    ck_assert_int_eq(ch.why.why, RANK_WHY_STATION);
     ck_assert_str_eq(ch.reason, "closest: 5.0 km, station");
     /* Now A's fix is near: the fix is what counts. */
     c[0] = with_fix(with_station(cand("A", 0), 34.5, -118.25), 34.0617, -118.25, 4200);
     ck_assert_int_eq(pick(&job, c, 2, &ch), 0);
-    ck_assert_int_eq(ch.basis, RANK_FIX);
-    ck_assert_uint_eq(ch.age_ms, 4200);
+    ck_assert_int_eq(ch.why.why, RANK_WHY_FIX);
+    ck_assert_uint_eq(ch.why.age_s, 4);
+    ck_assert_uint_eq(ch.why.metres, 1301);
     ck_assert_str_eq(ch.reason, "closest: 1.3 km, fix 4 s old");
 }
 END_TEST
@@ -147,7 +148,7 @@ START_TEST(test_unknown_positions_rank_after_known)
     rank_candidate c[] = {cand("A", 0), with_station(cand("B", 2), 34.5, -118.25)};
 
     ck_assert_int_eq(pick(&job, c, 2, &ch), 1);
-    ck_assert_int_eq(ch.basis, RANK_STATION);
+    ck_assert_int_eq(ch.why.why, RANK_WHY_STATION);
 }
 END_TEST
 
@@ -159,7 +160,7 @@ START_TEST(test_missing_positions_fall_back_to_todays_order)
 
     /* Nobody has a position: fewest jobs, then id. */
     ck_assert_int_eq(pick(&job, c, 3, &ch), 2);
-    ck_assert_int_eq(ch.basis, RANK_UNKNOWN);
+    ck_assert_int_eq(ch.why.why, RANK_WHY_NO_POSITION);
     ck_assert_str_eq(ch.reason, "no position: fewest jobs");
     /* The job has no location: positions do not matter. */
     c[0] = with_station(cand("C", 1), 34.05, -118.25);
