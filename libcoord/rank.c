@@ -54,8 +54,7 @@ typedef struct key {
     uint64_t age_ms;
 } key;
 
-static key key_of(const geo_point *loc, const rank_candidate *c, uint64_t now_ms,
-                  uint64_t max_age)
+static key key_of(const geo_point *loc, const rank_candidate *c, uint64_t now_ms, uint64_t max_age)
 {
     key k = {RANK_UNKNOWN, 0, 0};
     geo_point at;

@@ -53,16 +53,16 @@ typedef struct rank_candidate {
 /* Why a unit was chosen, small enough to keep with every attempt (the
  * text is made when shown: rank_reason_text). */
 typedef enum rank_why {
-    RANK_WHY_NONE = 0,     /* not recorded (an attempt from before reasons) */
-    RANK_WHY_NO_LOCATION,  /* the job has no location */
-    RANK_WHY_NO_POSITION,  /* the chosen unit's position is unknown */
-    RANK_WHY_FIX,          /* closest by its fresh fix */
-    RANK_WHY_STATION,      /* closest by its station */
+    RANK_WHY_NONE = 0,    /* not recorded (an attempt from before reasons) */
+    RANK_WHY_NO_LOCATION, /* the job has no location */
+    RANK_WHY_NO_POSITION, /* the chosen unit's position is unknown */
+    RANK_WHY_FIX,         /* closest by its fresh fix */
+    RANK_WHY_STATION,     /* closest by its station */
     RANK_WHY__COUNT
 } rank_why;
 
 typedef struct rank_reason {
-    uint8_t why;    /* rank_why */
+    uint8_t why;     /* rank_why */
     uint32_t metres; /* RANK_WHY_FIX / STATION: the distance */
     uint32_t age_s;  /* RANK_WHY_FIX: the fix's age */
 } rank_reason;

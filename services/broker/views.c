@@ -526,8 +526,8 @@ int view_parse_unit(const json_t *o, strtab *t, const char *from, uint64_t fetch
         }
         snprintf(out->jobs[out->njobs++], COORD_ID_MAX + 1, "%s", id);
     }
-    if (get_claims(json_object_get(o, "claims"), out) < 0 ||
-        get_position(o, out) < 0 || get_caps(o, "capabilities", t, &out->caps) < 0) {
+    if (get_claims(json_object_get(o, "claims"), out) < 0 || get_position(o, out) < 0 ||
+        get_caps(o, "capabilities", t, &out->caps) < 0) {
         runit_release(out, t);
         return -1;
     }

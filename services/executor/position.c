@@ -131,6 +131,5 @@ json_t *exec_position_view(executor *e, bool applied, uint64_t now_ms)
         json_object_set_new(fix, "fixed_at", json_string(ts));
     }
     return json_pack("{s:b, s:o, s:o}", "applied", applied, "fix", fix ? fix : json_null(),
-                     "station",
-                     e->cfg.has_station ? geo_to_json(e->cfg.station) : json_null());
+                     "station", e->cfg.has_station ? geo_to_json(e->cfg.station) : json_null());
 }

@@ -18,8 +18,10 @@
          API_BODY_NONE},                                                                           \
         {"POST", "/v1/assignments/{job_id}/result", h_result,                                      \
          API_ACCESS_SELF(API_UNIT | API_DISPATCHER | API_OPERATOR), API_BODY_JSON},                \
-        {"POST", "/v1/position", h_position, API_ACCESS_SELF(API_UNIT | API_OPERATOR),             \
-         API_BODY_JSON}
+    {                                                                                              \
+        "POST", "/v1/position", h_position, API_ACCESS_SELF(API_UNIT | API_OPERATOR),              \
+            API_BODY_JSON                                                                          \
+    }
 
 const api_route exec_routes[] = {EXEC_SERVICE_ROUTES};
 const size_t exec_nroutes = sizeof exec_routes / sizeof exec_routes[0];

@@ -53,10 +53,8 @@ START_TEST(test_distance_known_values)
     ck_assert_double_eq_tol(d, 23.75, 0.3);
     ck_assert_double_eq_tol(geo_distance_km((geo_point){5, 5}, (geo_point){5, 5}), 0.0, 1e-9);
     /* Symmetric. */
-    ck_assert_double_eq_tol(d,
-                            geo_distance_km((geo_point){34.0100, -118.4962},
-                                            (geo_point){34.0537, -118.2428}),
-                            1e-9);
+    ck_assert_double_eq_tol(
+        d, geo_distance_km((geo_point){34.0100, -118.4962}, (geo_point){34.0537, -118.2428}), 1e-9);
 }
 END_TEST
 
@@ -195,9 +193,9 @@ START_TEST(test_only_eligible_and_own_first)
     geo_point job = {0, 0};
     rank_choice ch;
     rank_candidate c[] = {
-        with_station(cand("near-busy", 4), 0, 0.001),  /* at capacity */
-        with_station(cand("near-ems", 0), 0, 0.001),   /* cannot fight fire */
-        with_station(cand("far-other", 0), 0, 0.01),   /* another district */
+        with_station(cand("near-busy", 4), 0, 0.001), /* at capacity */
+        with_station(cand("near-ems", 0), 0, 0.001),  /* cannot fight fire */
+        with_station(cand("far-other", 0), 0, 0.01),  /* another district */
         with_station(cand("farther-own", 0), 0, 0.1),
     };
 
