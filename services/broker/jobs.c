@@ -144,12 +144,6 @@ unit *state_pick_unit(const state *s, const job *j, const char (*tried)[COORD_ID
             npool = k;
         }
     }
-    if (npool > PICK_INLINE) {
-        c = malloc(npool * sizeof(*c));
-        us = malloc(npool * sizeof(*us));
-        if (!c || !us)
-            goto out; /* out of memory: nothing picked, the job waits */
-    }
     for (size_t k = 0; k < npool; k++) {
         unit *u = pool[k];
         /* All of them are ours: the order needs no district (NULL). */
@@ -160,6 +154,15 @@ unit *state_pick_unit(const state *s, const job *j, const char (*tried)[COORD_ID
         if (!unit_has_room(&uc) || !unit_may_dispatch(u, now_mono) ||
             ids_contain(tried, ntried, u->id) || !unit_eligible(&uc, j->caps.v, j->caps.n))
             continue;
+        if (n == PICK_INLINE && c == inline_c) {
+            /* Only a pool with this many free units pays for the room. */
+            c = malloc(npool * sizeof(*c));
+            us = malloc(npool * sizeof(*us));
+            if (!c || !us)
+                goto out; /* out of memory: nothing picked, the job waits */
+            memcpy(c, inline_c, sizeof(inline_c));
+            memcpy(us, inline_u, sizeof(inline_u));
+        }
         c[n].c = uc;
         c[n].pos = u->pos;
         us[n++] = u;
