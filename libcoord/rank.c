@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define DEG_TO_RAD (3.14159265358979323846 / 180.0)
@@ -108,6 +109,54 @@ const char *rank_reason_text(const rank_reason *r, char *buf, size_t len)
         snprintf(buf, len, "%s", "");
     }
     return buf;
+}
+
+/* "W.T km" at p: metres; the rest after it in *rest. -1 when not that. */
+static int parse_km(const char *p, uint32_t *metres, const char **rest)
+{
+    char *end;
+    unsigned long whole;
+
+    if (*p < '0' || *p > '9')
+        return -1;
+    whole = strtoul(p, &end, 10);
+    if (*end != '.' || end[1] < '0' || end[1] > '9' || whole > UINT32_MAX / 1000 - 1)
+        return -1;
+    *metres = (uint32_t)whole * 1000 + (uint32_t)(end[1] - '0') * 100;
+    *rest = end + 2;
+    return 0;
+}
+
+int rank_reason_parse(const char *text, rank_reason *out)
+{
+    rank_reason r = {RANK_WHY_NONE, 0, 0};
+    char again[RANK_REASON_MAX];
+    const char *p;
+
+    if (!text)
+        return -1;
+    if (strcmp(text, "no job location: fewest jobs") == 0) {
+        r.why = RANK_WHY_NO_LOCATION;
+    } else if (strcmp(text, "no position: fewest jobs") == 0) {
+        r.why = RANK_WHY_NO_POSITION;
+    } else if (strncmp(text, "closest: ", 9) == 0 && parse_km(text + 9, &r.metres, &p) == 0) {
+        if (strcmp(p, " km, station") == 0) {
+            r.why = RANK_WHY_STATION;
+        } else if (strncmp(p, " km, fix ", 9) == 0 && p[9] >= '0' && p[9] <= '9') {
+            char *end;
+            unsigned long age = strtoul(p + 9, &end, 10);
+
+            if (age > UINT32_MAX)
+                return -1;
+            r.why = RANK_WHY_FIX;
+            r.age_s = (uint32_t)age;
+        }
+    }
+    /* Exactly what this build writes (no "+1.3", "01.3", trailing text). */
+    if (r.why == RANK_WHY_NONE || strcmp(rank_reason_text(&r, again, sizeof(again)), text) != 0)
+        return -1;
+    *out = r;
+    return 0;
 }
 
 static rank_reason reason_of(const geo_point *loc, const key *k)

@@ -73,6 +73,9 @@ typedef struct rank_reason {
  * "no position: fewest jobs", "no job location: fewest jobs"; "" for
  * RANK_WHY_NONE. Returns buf. */
 const char *rank_reason_text(const rank_reason *r, char *buf, size_t len);
+/* The reason a text of rank_reason_text names, exactly (a synced copy's
+ * attempt carries the text): 0 and *out, or -1 (*out untouched). */
+int rank_reason_parse(const char *text, rank_reason *out);
 
 typedef struct rank_choice {
     long index; /* into the candidates; -1: none eligible */

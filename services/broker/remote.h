@@ -59,6 +59,7 @@ typedef struct rattempt {
     char unit_id[COORD_ID_MAX + 1];
     char district[COORD_ID_MAX + 1];
     attempt_state state;
+    rank_reason why; /* as its owner showed it (none when it showed none) */
 } rattempt;
 
 typedef struct rresult {

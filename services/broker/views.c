@@ -188,24 +188,16 @@ json_t *view_result(const result *r)
     return r ? result_shape(r->unit_id, r->attempt, r->outcome, r->data) : json_null();
 }
 
+/* "reason": why its unit was chosen (null: recorded before reasons were). */
 static json_t *attempt_shape(uint32_t n, const char *unit_id, const char *district,
-                             attempt_state st)
+                             attempt_state st, const rank_reason *why)
 {
-    return json_pack("{s:i, s:s, s:s, s:s}", "attempt", (int)n, "unit_id", unit_id, "district",
-                     district, "state", attempt_state_str(st));
-}
+    char text[RANK_REASON_MAX];
 
-/* An own attempt says why its unit was chosen (null: recorded before
- * reasons were); synced copies leave it out. */
-static json_t *own_attempt_shape(const attempt *a)
-{
-    json_t *o = attempt_shape(a->n, a->unit_id, a->unit_district, a->state);
-    char why[RANK_REASON_MAX];
-
-    rank_reason_text(&a->why, why, sizeof(why));
-    if (o)
-        json_object_set_new(o, "reason", why[0] ? json_string(why) : json_null());
-    return o;
+    rank_reason_text(why, text, sizeof(text));
+    return json_pack("{s:i, s:s, s:s, s:s, s:o}", "attempt", (int)n, "unit_id", unit_id,
+                     "district", district, "state", attempt_state_str(st), "reason",
+                     text[0] ? json_string(text) : json_null());
 }
 
 /* The job shape; cur_unit NULL: never assigned. */
@@ -244,7 +236,8 @@ json_t *view_job(const state *s, const job *j)
         if (a->state == ATT_PENDING)
             continue;
         cur = a;
-        json_array_append_new(atts, own_attempt_shape(a));
+        json_array_append_new(atts, attempt_shape(a->n, a->unit_id, a->unit_district, a->state,
+                                                  &a->why));
     }
     o = job_shape(j->id, j->type, j->sev, &j->caps, s->self, j->status, cur ? cur->unit_id : NULL,
                   cur ? cur->n : 0, atts, view_result(j->res), true, j->location, j->payload);
@@ -260,7 +253,8 @@ json_t *view_remote_job(const rjob *j, const peertab *peers, uint64_t now_wall)
     for (uint32_t i = 0; atts && i < j->nattempts; i++) {
         const rattempt *a = &j->attempts[i];
 
-        json_array_append_new(atts, attempt_shape(a->n, a->unit_id, a->district, a->state));
+        json_array_append_new(atts,
+                              attempt_shape(a->n, a->unit_id, a->district, a->state, &a->why));
     }
     o = job_shape(
         j->id, j->type, j->sev, &j->caps, j->owner, j->shown, cur ? cur->unit_id : NULL,
@@ -556,6 +550,8 @@ static int parse_attempts(const json_t *arr, rjob *out)
             attempt_state_parse(json_string_value(json_object_get(e, "state")), &a->state) < 0)
             return -1;
         get_id(e, "district", a->district);
+        /* A reason this build cannot read (a newer peer's) shows as none. */
+        (void)rank_reason_parse(json_string_value(json_object_get(e, "reason")), &a->why);
         a->n = (uint32_t)n;
         out->nattempts++;
     }

@@ -16,12 +16,10 @@
         {"GET", "/v1/assignments/{job_id}", h_get, API_ACCESS(API_ALL_ROLES), API_BODY_NONE},      \
         {"DELETE", "/v1/assignments/{job_id}", h_revoke, API_ACCESS(API_PEER | API_OPERATOR),      \
          API_BODY_NONE},                                                                           \
+        {"POST", "/v1/position", h_position, API_ACCESS_SELF(API_UNIT | API_OPERATOR),             \
+         API_BODY_JSON},                                                                           \
         {"POST", "/v1/assignments/{job_id}/result", h_result,                                      \
-         API_ACCESS_SELF(API_UNIT | API_DISPATCHER | API_OPERATOR), API_BODY_JSON},                \
-    {                                                                                              \
-        "POST", "/v1/position", h_position, API_ACCESS_SELF(API_UNIT | API_OPERATOR),              \
-            API_BODY_JSON                                                                          \
-    }
+         API_ACCESS_SELF(API_UNIT | API_DISPATCHER | API_OPERATOR), API_BODY_JSON}
 
 const api_route exec_routes[] = {EXEC_SERVICE_ROUTES};
 const size_t exec_nroutes = sizeof exec_routes / sizeof exec_routes[0];

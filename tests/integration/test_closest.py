@@ -166,6 +166,13 @@ def test_mutual_aid_borrows_the_closest_unit_of_another_district(cluster):
     ev = assigned_event(dt, "mutual-aid")
     assert ev and "mutual aid from Westside" in ev["detail"] and "closest: 3.3 km" in ev["detail"], ev
 
+    # The city sees why: Westside's copy of the job carries the reason.
+    def copy_reason():
+        r = get(ws.url + "/v1/jobs/mutual-aid")
+        return r.status == 200 and r.json["job"]["attempts"] and \
+            r.json["job"]["attempts"][-1]["reason"] == reason
+    wait_until(copy_reason, message="Westside's copy of the job shows the reason")
+
 
 def test_position_endpoint_takes_fixed_at_and_keeps_the_newest(cluster):
     b = cluster.broker("Downtown")

@@ -934,9 +934,9 @@ START_TEST(test_home_ends_claims_the_owners_copy_shows_over)
     copy_outcome out;
     unit *u = add_unit("LAFD-1", FIRE, 2, 1);
     unit *v = add_unit("LAFD-2", FIRE, 2, 1);
-    const rattempt old = {1, "LAFD-2", SELF, ATT_REVOKED};
-    const rattempt act = {2, "LAFD-1", SELF, ATT_ACTIVE};
-    const rattempt fin = {2, "LAFD-1", SELF, ATT_FINISHED};
+    const rattempt old = {1, "LAFD-2", SELF, ATT_REVOKED, {0, 0, 0}};
+    const rattempt act = {2, "LAFD-1", SELF, ATT_ACTIVE, {0, 0, 0}};
+    const rattempt fin = {2, "LAFD-1", SELF, ATT_FINISHED, {0, 0, 0}};
     rattempt two[2] = {old, act};
 
     ck_assert_int_eq(remote_init(&r, S.strings), COORD_OK);
@@ -973,7 +973,7 @@ START_TEST(test_home_ends_claims_the_owners_copy_shows_over)
     /* A claim whose attempt the owner never showed (dropped without a
      * trace): a later attempt ends it, and so does the job's end. */
     lend(v, "J", 3, "Westside");
-    const rattempt later = {4, "LAFD-9", "Valley", ATT_ACTIVE};
+    const rattempt later = {4, "LAFD-9", "Valley", ATT_ACTIVE, {0, 0, 0}};
     c = owner_copy(w, JOB_ASSIGNED, &later, 1);
     remote_apply_job(&r, &S, &c, &out);
     ck_assert_uint_eq(out.nended, 1);

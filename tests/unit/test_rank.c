@@ -225,6 +225,45 @@ START_TEST(test_near_the_antimeridian)
 }
 END_TEST
 
+START_TEST(test_reason_text_round_trip)
+{
+    static const char *const good[] = {
+        "closest: 1.3 km, fix 4 s old", "closest: 0.0 km, fix 0 s old",
+        "closest: 2.0 km, station",     "closest: 20015.1 km, station",
+        "no position: fewest jobs",     "no job location: fewest jobs",
+    };
+    static const char *const bad[] = {
+        "",
+        "closest: 1.3 km",
+        "closest: 1.35 km, station",
+        "closest: +1.3 km, station",
+        "closest: 01.3 km, station",
+        "closest: 1 km, station",
+        "closest: 1.3 km, fix -4 s old",
+        "closest: 1.3 km, fix 4 s old!",
+        "closest: 99999999999.0 km, station",
+        "closest: 1.3 km, fix 99999999999 s old",
+        "nearest: 1.3 km, station",
+        "no position",
+    };
+    rank_reason r;
+    char buf[RANK_REASON_MAX];
+
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        ck_assert_msg(rank_reason_parse(good[i], &r) == 0, "%s", good[i]);
+        ck_assert_str_eq(rank_reason_text(&r, buf, sizeof(buf)), good[i]);
+    }
+    ck_assert_int_eq(rank_reason_parse("closest: 1.3 km, fix 4 s old", &r), 0);
+    ck_assert(r.why == RANK_WHY_FIX && r.metres == 1300 && r.age_s == 4);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        ck_assert_msg(rank_reason_parse(bad[i], &r) < 0, "%s", bad[i]);
+    ck_assert_int_eq(rank_reason_parse(NULL, &r), -1);
+    /* None: no text. */
+    r.why = RANK_WHY_NONE;
+    ck_assert_str_eq(rank_reason_text(&r, buf, sizeof(buf)), "");
+}
+END_TEST
+
 Suite *unit_suite(void)
 {
     Suite *s = suite_create("rank");
@@ -240,6 +279,7 @@ Suite *unit_suite(void)
     tcase_add_test(tc, test_ties_by_todays_order);
     tcase_add_test(tc, test_only_eligible_and_own_first);
     tcase_add_test(tc, test_near_the_antimeridian);
+    tcase_add_test(tc, test_reason_text_round_trip);
     suite_add_tcase(s, tc);
     return s;
 }
