@@ -50,6 +50,11 @@ void h_position(api_request *req, api_response *res)
                             (unsigned long long)(fix_ms - now), EXEC_FIX_MAX_SKEW_MS);
             return;
         }
+        if (fix_ms + EXEC_FIX_MAX_AGE_MS < now) {
+            api_reply_error(res, API_E_INVALID_FIELD,
+                            "fixed_at is more than 24 h ago: it says nothing of where the unit is");
+            return;
+        }
     }
     bool applied = exec_position_set(e, at, fix_ms);
     json_t *body = exec_position_view(e, applied, now);

@@ -114,7 +114,9 @@ json_t *exec_position_fix_json(executor *e, uint64_t now_ms)
     geo_point at = e->fix;
     uint64_t fix_ms = e->fix_ms;
     pthread_mutex_unlock(&e->mu);
-    return has ? fix_json(at, fix_ms, now_ms) : NULL;
+    if (!has || (now_ms > fix_ms && now_ms - fix_ms > EXEC_FIX_MAX_AGE_MS))
+        return NULL;
+    return fix_json(at, fix_ms, now_ms);
 }
 
 json_t *exec_position_view(executor *e, bool applied, uint64_t now_ms)

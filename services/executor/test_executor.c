@@ -747,6 +747,11 @@ START_TEST(position_keeps_the_newest_fix)
     /* The heartbeat's fix is only lat, lon and age_ms: small. */
     ck_assert_uint_eq(json_object_size(f), 3);
     json_decref(f);
+    /* A day old, it is no longer sent. */
+    f = exec_position_fix_json(&ex, 5000 + EXEC_FIX_MAX_AGE_MS);
+    ck_assert_ptr_nonnull(f);
+    json_decref(f);
+    ck_assert_ptr_null(exec_position_fix_json(&ex, 5001 + EXEC_FIX_MAX_AGE_MS));
     json_t *v = exec_position_view(&ex, true, 7500);
     ck_assert(json_is_true(json_object_get(v, "applied")));
     ck_assert_str_eq(json_string_value(json_object_get(json_object_get(v, "fix"), "fixed_at")),
