@@ -13,4 +13,5 @@
 #include "http_client.h"
 #include "service.h"
 #include "shiviz.h"
+#include "geo_json.h"
 #endif

@@ -16,6 +16,7 @@
 #include "capset.h"
 #include "cclock.h"
 #include "policy.h"
+#include "rank.h"
 #include "assignment.h"
 #include "routing.h"
 #include "reach.h"

@@ -74,6 +74,7 @@ static int init_parts(broker *b)
     if (state_init(&b->st, b->cfg.id, b->cfg.failure_timeout_ms) < 0 ||
         remote_init(&b->rem, b->st.strings) < 0)
         return -1;
+    b->st.max_fix_age_ms = b->cfg.max_fix_age_ms;
     return 0;
 }
 

@@ -13,7 +13,7 @@ static const char usage[] =
     "                     [--coordinator URL] [--peer ID=URL ...]\n"
     "                     [--failure-timeout 3s] [--sync-interval 60s]\n"
     "                     [--emergency-sync-interval 5s] [--advertise-url URL]\n"
-    "                     [--threads N] [--durability normal|full]\n"
+    "                     [--threads N] [--durability normal|full] [--max-fix-age 5m]\n"
     "       " API_SECURITY_USAGE;
 
 static int set_url(char *dst, const char *v, const char *flag, char *err, size_t errlen)
@@ -45,6 +45,7 @@ void broker_config_defaults(broker_config *cfg)
     cfg->failure_timeout_ms = 3000;
     cfg->sync_interval_ms = 60000;
     cfg->emergency_sync_interval_ms = 5000;
+    cfg->max_fix_age_ms = STATE_MAX_FIX_AGE_MS;
     cfg->threads = 8;
     cfg->durability = STORE_DURABILITY_NORMAL;
 }
@@ -137,6 +138,8 @@ int broker_parse_args(int argc, char **argv, broker_config *cfg, char *err, size
             rc = set_duration(&cfg->sync_interval_ms, val, flag, err, errlen);
         } else if (strcmp(flag, "--emergency-sync-interval") == 0) {
             rc = set_duration(&cfg->emergency_sync_interval_ms, val, flag, err, errlen);
+        } else if (strcmp(flag, "--max-fix-age") == 0) {
+            rc = set_duration(&cfg->max_fix_age_ms, val, flag, err, errlen);
         } else if (strcmp(flag, "--threads") == 0) {
             char *end;
             unsigned long t = strtoul(val, &end, 10);

@@ -22,6 +22,7 @@ typedef struct broker_config {
     uint64_t failure_timeout_ms;
     uint64_t sync_interval_ms;
     uint64_t emergency_sync_interval_ms;
+    uint64_t max_fix_age_ms; /* --max-fix-age: older fixes rank by station (rank.h) */
     unsigned threads;
     char advertise_url[BROKER_URL_MAX];
     store_durability durability; /* --durability normal|full */

@@ -99,11 +99,14 @@ static void confirmed(broker *b, txn *t, job *j, uint32_t n, const char *unit_id
     if (n > 1)
         b->m.jobs_redeployed++;
     txn_put_job(t, j);
+    const attempt *a = job_attempt(j, n);
+    char why[RANK_REASON_MAX];
+    rank_reason_text(a ? &a->why : NULL, why, sizeof(why));
     txn_event(t, n > 1 ? "job_redeployed" : "job_assigned", j->id, unit_id, n,
-              "assigned to %s (%s) as attempt %u%s", unit_id, kind, n, how);
+              "assigned to %s (%s) as attempt %u%s%s%s", unit_id, kind, n, how, why[0] ? "; " : "",
+              why);
     /* The clock after the settle: a heartbeat that has seen it was written
      * after the terminal took the job (units.h, the second way). */
-    const attempt *a = job_attempt(j, n);
     unit *u = a && attempt_is_local(&b->st, a) ? state_unit(&b->st, unit_id) : NULL;
     if (u)
         unit_stamp_settled(u, j->id, n, vclock_get(&b->clock, b->cfg.id));
@@ -206,7 +209,7 @@ static bool settle_borrowed(broker *b, txn *t, job *j, uint32_t n, const char *h
 /* Mutual aid: claims unit_id at its home broker. Called with mu held;
  * returns with it released. */
 static bool dispatch_remote(broker *b, const char *job_id, const char *unit_id, const char *home,
-                            bool owned)
+                            const rank_reason *why, bool owned)
 {
     job *j = state_job(&b->st, job_id);
     const peer *p = peertab_get(&b->peers, home);
@@ -224,6 +227,7 @@ static bool dispatch_remote(broker *b, const char *job_id, const char *unit_id, 
         pthread_mutex_unlock(&b->mu);
         return false;
     }
+    job_attempt(j, n)->why = *why;
     body = view_assignment(view_job(&b->st, j), n, b->cfg.id, b->self_url, &b->clock);
     snprintf(home_url, sizeof(home_url), "%s", p->url);
     snprintf(url, sizeof(url), "%s/v1/units/%s/claim", home_url, unit_id);
@@ -317,7 +321,8 @@ enum local_outcome { LOCAL_ASSIGNED, LOCAL_NOT_TAKEN, LOCAL_NO_RESERVATION };
 
 /* Gives the job one of our units: reserve, call, settle. Called with mu
  * held; returns with it released. */
-static enum local_outcome dispatch_local(broker *b, job *j, unit *u, bool owned)
+static enum local_outcome dispatch_local(broker *b, job *j, unit *u, const rank_reason *why,
+                                         bool owned)
 {
     char url[BROKER_URL_MAX + 32], unit_id[COORD_ID_MAX + 1], job_id[COORD_ID_MAX + 1];
     uint32_t n = 0;
@@ -332,6 +337,7 @@ static enum local_outcome dispatch_local(broker *b, job *j, unit *u, bool owned)
         pthread_mutex_unlock(&b->mu);
         return LOCAL_NO_RESERVATION;
     }
+    job_attempt(j, n)->why = *why;
     json_t *body = view_assignment(view_job(&b->st, j), n, b->cfg.id, b->self_url, &b->clock);
     snprintf(url, sizeof(url), "%s/v1/assignments", u->url);
     snprintf(unit_id, sizeof(unit_id), "%s", u->id);
@@ -412,16 +418,19 @@ static dispatch_outcome dispatch_loop(broker *b, const char *job_id, bool owned)
             pthread_mutex_unlock(&b->mu);
             return DISPATCH_SKIPPED;
         }
+        rank_reason why = {0};
         unit *u = ntried < DISPATCH_MAX_TRIES
-                      ? state_pick_unit(&b->st, j, tried, ntried, coord_now_mono_ms())
+                      ? state_pick_unit(&b->st, j, tried, ntried, coord_now_mono_ms(),
+                                        coord_now_wall_ms(), &why)
                       : NULL;
         if (!u) {
             /* Own district first, then mutual aid, then preemption. */
             char rid[COORD_ID_MAX + 1], home[COORD_ID_MAX + 1];
             if (ntried < DISPATCH_MAX_TRIES &&
-                remote_pick_unit(&b->rem, &b->peers, j, tried, ntried, rid, home)) {
+                remote_pick_unit(&b->rem, &b->peers, j, tried, ntried, coord_now_wall_ms(),
+                                 b->st.max_fix_age_ms, rid, home, &why)) {
                 snprintf(tried[ntried++], COORD_ID_MAX + 1, "%s", rid);
-                if (dispatch_remote(b, job_id, rid, home, owned))
+                if (dispatch_remote(b, job_id, rid, home, &why, owned))
                     return DISPATCH_ASSIGNED;
                 continue;
             }
@@ -440,7 +449,7 @@ static dispatch_outcome dispatch_loop(broker *b, const char *job_id, bool owned)
             dispatch_request_drain(b);
             return DISPATCH_QUEUED;
         }
-        switch (dispatch_local(b, j, u, owned)) {
+        switch (dispatch_local(b, j, u, &why, owned)) {
         case LOCAL_ASSIGNED:
             return DISPATCH_ASSIGNED;
         case LOCAL_NO_RESERVATION:

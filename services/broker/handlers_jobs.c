@@ -6,6 +6,7 @@
 
 #include "core.h"
 #include "dispatch.h"
+#include "geo_json.h"
 #include "handlers.h"
 #include "jobs.h"
 #include "txn.h"
@@ -47,6 +48,33 @@ static int canonical_member(json_t *v, char **out)
         return 0;
     *out = json_canonical(v);
     return *out ? 0 : -1;
+}
+
+/* A location is free-form (an address string, or an object with any
+ * fields), but an object's lat and lon are read for the closest-unit
+ * ranking, so they must be right; and a number, array or boolean is
+ * refused, because [34.05, -118.24] looks like a position and would
+ * silently rank as none. False: the reply is sent. */
+static bool location_ok(const json_t *loc, job_submission *sub, api_response *res)
+{
+    field_error fe;
+    int rc;
+
+    if (!loc || json_is_null(loc) || json_is_string(loc))
+        return true;
+    if (!json_is_object(loc)) {
+        api_reply_error(res, API_E_INVALID_FIELD,
+                        "location must be an object ({\"lat\":...,\"lon\":...} and any other "
+                        "fields) or a string");
+        return false;
+    }
+    rc = geo_from_json(loc, "location", &sub->geo, &fe);
+    if (rc < 0) {
+        api_reply_error(res, fe.code, "%s", fe.message);
+        return false;
+    }
+    sub->has_geo = rc == 1;
+    return true;
 }
 
 /* Idempotency compares the whole submission except the id itself; null
@@ -209,6 +237,10 @@ void h_jobs_post(api_request *req, api_response *res)
     };
     for (size_t i = 0; i < sub.ncaps; i++)
         caps[i] = r.caps.v[i];
+    if (!location_ok(r.location, &sub, res)) {
+        id_list_release(&r.caps);
+        return;
+    }
     if (canonical_member(r.location, &sub.location) < 0 ||
         canonical_member(r.payload, &sub.payload) < 0) {
         free(sub.location);

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "core.h"
+#include "geo_json.h"
 #include "handlers.h"
 #include "lend.h"
 #include "txn.h"
@@ -10,6 +11,9 @@
 #include "views.h"
 
 static const char *const unit_set_status[] = {"available", "out_of_service", NULL};
+
+/* A position object: {"lat","lon"} and, in a heartbeat's fix, "age_ms". */
+#define POSITION_JSON_MAX 128
 
 struct unit_req {
     char id[COORD_ID_MAX + 1];
@@ -20,6 +24,7 @@ struct unit_req {
     bool has_capacity;
     int status;
     bool has_status;
+    json_t *station;
 };
 
 static const field_spec unit_fields[] = {
@@ -32,8 +37,24 @@ static const field_spec unit_fields[] = {
      offsetof(struct unit_req, has_capacity)},
     {"status", FT_ENUM, offsetof(struct unit_req, status), false, 0, 0, unit_set_status,
      offsetof(struct unit_req, has_status)},
+    {"station", FT_OBJECT, offsetof(struct unit_req, station), false, 1, POSITION_JSON_MAX, NULL,
+     0},
     FIELD_END,
 };
+
+/* The required lat and lon of a position object; false: the reply is
+ * sent. */
+static bool position_of(const json_t *o, const char *what, geo_point *out, api_response *res)
+{
+    field_error fe;
+    int rc = geo_from_json(o, what, out, &fe);
+
+    if (rc == 0)
+        api_reply_error(res, API_E_MISSING_FIELD, "%s needs lat and lon", what);
+    else if (rc < 0)
+        api_reply_error(res, fe.code, "%s", fe.message);
+    return rc == 1;
+}
 
 static bool url_ok(const char *u)
 {
@@ -61,6 +82,11 @@ void h_units_post(api_request *req, api_response *res)
         api_reply_error(res, API_E_INVALID_FIELD, "url must be an http:// or https:// URL");
         return;
     }
+    geo_point station = {0, 0};
+    if (r.station && !position_of(r.station, "station", &station, res)) {
+        id_list_release(&r.caps);
+        return;
+    }
     for (size_t i = 0; i < r.caps.n && i < BROKER_MAX_CAPS; i++)
         caps[i] = r.caps.v[i];
     unit_reg reg = {
@@ -72,6 +98,8 @@ void h_units_post(api_request *req, api_response *res)
         .capacity = r.has_capacity ? (uint32_t)r.capacity : 1,
         .set_status = r.has_status,
         .out_of_service = r.status == 1,
+        .has_station = r.station != NULL,
+        .station = station,
     };
 
     pthread_mutex_lock(&b->mu);
@@ -245,19 +273,49 @@ struct hb_req {
     json_t *jobs;
     vclock seen;
     bool has_seen;
+    json_t *fix;
 };
 
 static const field_spec hb_fields[] = {
     {"jobs", FT_ANY, offsetof(struct hb_req, jobs), false, 0, HB_JOBS_JSON_MAX, NULL, 0},
     {"seen", FT_VCLOCK, offsetof(struct hb_req, seen), false, 0, 0, NULL,
      offsetof(struct hb_req, has_seen)},
+    {"fix", FT_OBJECT, offsetof(struct hb_req, fix), false, 1, POSITION_JSON_MAX, NULL, 0},
     FIELD_END,
 };
+
+/* A heartbeat's latest fix, its age as the terminal measured it (so the
+ * two clocks need not agree). */
+typedef struct hb_fix {
+    bool has;
+    geo_point at;
+    uint64_t age_ms;
+} hb_fix;
+
+/* A year: an age past it is a broken feed, not an old fix. */
+#define HB_FIX_AGE_MAX_MS (366ULL * 24 * 3600 * 1000)
+
+static bool parse_fix(const json_t *o, hb_fix *out, api_response *res)
+{
+    const json_t *age = json_object_get(o, "age_ms");
+
+    if (!position_of(o, "fix", &out->at, res))
+        return false;
+    if (!json_is_integer(age) || json_integer_value(age) < 0 ||
+        (uint64_t)json_integer_value(age) > HB_FIX_AGE_MAX_MS) {
+        api_reply_error(res, API_E_INVALID_FIELD, "fix: age_ms must be an integer 0..%llu",
+                        (unsigned long long)HB_FIX_AGE_MAX_MS);
+        return false;
+    }
+    out->age_ms = (uint64_t)json_integer_value(age);
+    out->has = true;
+    return true;
+}
 
 /* What the unit says it holds, and its seen entry for this broker (0 when
  * none was sent); false (reply sent) when the body is malformed. */
 static bool parse_held(api_request *req, api_response *res, const char *self, job_ref *holds,
-                       size_t *nheld, uint64_t *seen_self)
+                       size_t *nheld, uint64_t *seen_self, hb_fix *fix)
 {
     struct hb_req r = {0};
     field_error fe;
@@ -272,6 +330,8 @@ static bool parse_held(api_request *req, api_response *res, const char *self, jo
         return false;
     if (r.has_seen)
         *seen_self = vclock_get(&r.seen, self);
+    if (r.fix && !parse_fix(r.fix, fix, res))
+        return false;
     if (r.jobs && (!json_is_array(r.jobs) || json_array_size(r.jobs) > HB_MAX_JOBS)) {
         api_reply_error(res, API_E_INVALID_FIELD, "jobs must be an array of at most %d",
                         HB_MAX_JOBS);
@@ -329,9 +389,10 @@ void h_unit_heartbeat(api_request *req, api_response *res)
     revoked_entry revoked[UNIT_MAX_NOTICES + HB_MAX_JOBS];
     size_t nheld;
     uint64_t seen_self;
+    hb_fix fix = {0};
     txn t;
 
-    if (!id || !parse_held(req, res, b->cfg.id, holds, &nheld, &seen_self))
+    if (!id || !parse_held(req, res, b->cfg.id, holds, &nheld, &seen_self, &fix))
         return;
     pthread_mutex_lock(&b->mu);
     unit *u = state_unit(&b->st, id);
@@ -347,6 +408,11 @@ void h_unit_heartbeat(api_request *req, api_response *res)
         b->m.units_returned++;
         txn_event(&t, "unit_returned", NULL, u->id, 0, "heartbeat after being lost");
         txn_wake_dispatch(&t);
+    }
+    if (fix.has) {
+        uint64_t now = coord_now_wall_ms();
+
+        state_unit_fix(&b->st, u, fix.at, now > fix.age_ms ? now - fix.age_ms : 0);
     }
     size_t n = state_heartbeat_revoked(&b->st, u, holds, nheld, revoked,
                                        sizeof(revoked) / sizeof(revoked[0]));

@@ -104,6 +104,8 @@ int state_submit(state *s, job_submission *sub, uint64_t now_wall, job **out)
     snprintf(j->type, sizeof(j->type), "%s", sub->type);
     j->sev = sub->sev;
     j->location = sub->location;
+    j->has_geo = sub->has_geo;
+    j->geo = sub->geo;
     j->payload = sub->payload;
     sub->location = sub->payload = NULL;
     j->request_digest = sub->digest;
@@ -116,42 +118,66 @@ int state_submit(state *s, job_submission *sub, uint64_t now_wall, job **out)
     return COORD_OK;
 }
 
+/* Candidates ranked without an allocation; a pool past this is
+ * allocated. */
+#define PICK_INLINE 64
+
 unit *state_pick_unit(const state *s, const job *j, const char (*tried)[COORD_ID_MAX + 1],
-                      size_t ntried, uint64_t now_mono)
+                      size_t ntried, uint64_t now_mono, uint64_t now_wall, rank_reason *why)
 {
     unit *const *pool = NULL;
-    size_t npool = 0;
-    unit *best = NULL;
-    unit_candidate bc = {0};
+    size_t npool = 0, n = 0;
+    rank_candidate inline_c[PICK_INLINE], *c = inline_c;
+    unit *inline_u[PICK_INLINE], **us = inline_u, *best = NULL;
+    rank_choice ch;
 
     /* Only the units that offer the rarest required capability are looked
      * at: dispatch scales with what can serve the job, not the city. */
     for (uint32_t i = 0; i < j->caps.n; i++) {
-        size_t n;
-        unit *const *l = state_units_with(s, j->caps.v[i], &n);
+        size_t k;
+        unit *const *l = state_units_with(s, j->caps.v[i], &k);
 
-        if (n == 0)
+        if (k == 0)
             return NULL;
-        if (!pool || n < npool) {
+        if (!pool || k < npool) {
             pool = l;
-            npool = n;
+            npool = k;
         }
     }
     for (size_t k = 0; k < npool; k++) {
         unit *u = pool[k];
         /* All of them are ours: the order needs no district (NULL). */
-        unit_candidate c = unit_candidate_of(u->id, NULL, unit_shown_status(u), u->load,
-                                             u->capacity, u->caps.v, u->caps.n);
+        unit_candidate uc = unit_candidate_of(u->id, NULL, unit_shown_status(u), u->load,
+                                              u->capacity, u->caps.v, u->caps.n);
 
-        /* Cheapest questions first: in a busy city most units are full,
-         * and most of the rest rank behind the best so far. */
-        if (!unit_has_room(&c) || (best && unit_order(&c, &bc, NULL) >= 0) ||
-            !unit_may_dispatch(u, now_mono) || ids_contain(tried, ntried, u->id) ||
-            !unit_eligible(&c, j->caps.v, j->caps.n))
+        /* Cheapest questions first: in a busy city most units are full. */
+        if (!unit_has_room(&uc) || !unit_may_dispatch(u, now_mono) ||
+            ids_contain(tried, ntried, u->id) || !unit_eligible(&uc, j->caps.v, j->caps.n))
             continue;
-        best = u;
-        bc = c;
+        if (n == PICK_INLINE && c == inline_c) {
+            /* Only a pool with this many free units pays for the room. */
+            c = malloc(npool * sizeof(*c));
+            us = malloc(npool * sizeof(*us));
+            if (!c || !us)
+                goto out; /* out of memory: nothing picked, the job waits */
+            memcpy(c, inline_c, sizeof(inline_c));
+            memcpy(us, inline_u, sizeof(inline_u));
+        }
+        c[n].c = uc;
+        c[n].pos = u->pos;
+        us[n++] = u;
     }
+    if (rank_closest(j->has_geo ? &j->geo : NULL, c, n, now_wall, s->max_fix_age_ms, NULL,
+                     j->caps.v, j->caps.n, &ch) >= 0) {
+        best = us[ch.index];
+        if (why)
+            *why = ch.why;
+    }
+out:
+    if (c != inline_c)
+        free(c);
+    if (us != inline_u)
+        free(us);
     return best;
 }
 

@@ -43,16 +43,20 @@ typedef struct job_submission {
     const char *const *caps;
     size_t ncaps;
     char *location, *payload; /* canonical texts; moved into the job on success */
+    bool has_geo;             /* location's lat and lon, when it has both */
+    geo_point geo;
     uint64_t digest;
 } job_submission;
 
 /* A new queued job, marked dispatching (its submitter dispatches it). */
 int state_submit(state *s, job_submission *sub, uint64_t now_wall, job **out);
 
-/* The best own unit for j not in tried (unit_order) that dispatch may
- * offer work now (unit_may_dispatch), or NULL. */
+/* The best own unit for j not in tried that dispatch may offer work now
+ * (unit_may_dispatch), or NULL: the closest by libcoord's rank_closest
+ * (positions at now_wall, s->max_fix_age_ms), today's order (unit_order)
+ * where positions are unknown. *why (may be NULL): the reason. */
 unit *state_pick_unit(const state *s, const job *j, const char (*tried)[COORD_ID_MAX + 1],
-                      size_t ntried, uint64_t now_mono);
+                      size_t ntried, uint64_t now_mono, uint64_t now_wall, rank_reason *why);
 /* True when a job queued ahead of j could use u (policy_queue_yields). */
 bool state_yields(const state *s, const job *j, const unit *u);
 

@@ -43,9 +43,11 @@ int main(int argc, char **argv)
         return 1;
     }
     service_announce_scheme(api_security_scheme(&cfg.sec), cfg.host, port);
-    service_log("info", "district %s serving at %s (failure timeout %llu ms, durability %s)",
+    service_log("info",
+                "district %s serving at %s (failure timeout %llu ms, max fix age %llu ms, "
+                "durability %s)",
                 cfg.id, broker_url(b), (unsigned long long)cfg.failure_timeout_ms,
-                store_durability_name(cfg.durability));
+                (unsigned long long)cfg.max_fix_age_ms, store_durability_name(cfg.durability));
     sig = service_wait_for_signal();
     service_log("info", "signal %d: stopping", sig);
     broker_stop(b);

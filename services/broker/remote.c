@@ -489,39 +489,67 @@ void remote_apply_job(remote *r, state *s, rjob *copy, copy_outcome *out)
     out->stored = remote_put_job(r, copy) == 0;
 }
 
-bool remote_pick_unit(const remote *r, const peertab *peers, const job *j,
-                      const char (*tried)[COORD_ID_MAX + 1], size_t ntried, char *unit_id,
-                      char *home)
+rank_position runit_position(const runit *u)
 {
-    const runit *best = NULL;
-    unit_candidate bc = {0};
-    size_t it = 0;
+    rank_position p = u->pos;
+
+    p.fix_ms = u->fetched_wall_ms > u->fix_age_ms ? u->fetched_wall_ms - u->fix_age_ms : 0;
+    return p;
+}
+
+bool remote_pick_unit(const remote *r, const peertab *peers, const job *j,
+                      const char (*tried)[COORD_ID_MAX + 1], size_t ntried, uint64_t now_wall,
+                      uint64_t max_fix_age_ms, char *unit_id, char *home, rank_reason *why)
+{
+    rank_candidate *c = NULL;
+    const runit **us = NULL;
+    size_t it = 0, n = 0, cap = 0;
     const char *key;
     void *val;
+    rank_choice ch;
+    bool found = false;
 
     while (hmap_next(r->units, &it, &key, &val)) {
         const runit *e = val;
         /* A copy that says busy is full at its home, whatever its job list
          * shows (pending claims are not listed). */
-        unit_candidate c = unit_candidate_of(
+        unit_candidate uc = unit_candidate_of(
             e->id, e->from, e->shown,
             e->shown == UNIT_BUSY && e->njobs < e->capacity ? e->capacity : e->njobs,
             e->capacity ? e->capacity : 1, e->caps.v, e->caps.n);
 
-        if (e->shown != UNIT_AVAILABLE || !unit_eligible(&c, j->caps.v, j->caps.n))
+        if (e->shown != UNIT_AVAILABLE || !unit_eligible(&uc, j->caps.v, j->caps.n) ||
+            ids_contain(tried, ntried, e->id) || !peertab_get(peers, e->from))
             continue;
-        if (best && unit_order(&c, &bc, NULL) >= 0)
-            continue;
-        if (ids_contain(tried, ntried, e->id) || !peertab_get(peers, e->from))
-            continue;
-        best = e;
-        bc = c;
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 16;
+            rank_candidate *nv = realloc(c, nc * sizeof(*nv));
+            const runit **nu = nv ? realloc(us, nc * sizeof(*nu)) : NULL;
+
+            if (nv)
+                c = nv;
+            if (!nu)
+                break; /* out of memory: rank those collected so far */
+            us = nu;
+            cap = nc;
+        }
+        /* Every copy is another district's: the order needs none (NULL). */
+        uc.district = NULL;
+        c[n].c = uc;
+        c[n].pos = runit_position(e);
+        us[n++] = e;
     }
-    if (!best)
-        return false;
-    snprintf(unit_id, COORD_ID_MAX + 1, "%s", best->id);
-    snprintf(home, COORD_ID_MAX + 1, "%s", best->from);
-    return true;
+    if (rank_closest(j->has_geo ? &j->geo : NULL, c, n, now_wall, max_fix_age_ms, NULL, j->caps.v,
+                     j->caps.n, &ch) >= 0) {
+        snprintf(unit_id, COORD_ID_MAX + 1, "%s", us[ch.index]->id);
+        snprintf(home, COORD_ID_MAX + 1, "%s", us[ch.index]->from);
+        if (why)
+            *why = ch.why;
+        found = true;
+    }
+    free(c);
+    free(us);
+    return found;
 }
 
 static int cmp_unit_id(const void *a, const void *b)

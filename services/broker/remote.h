@@ -45,13 +45,21 @@ typedef struct runit {
     uint32_t egen;    /* the home's incarnation it was read in (peer.egen) */
     uint64_t fetched_wall_ms;
     uint64_t gen; /* the peer's full-sync generation that last confirmed it */
+    /* Its station and last fix as its home showed them; pos.fix_ms is not
+     * used: the fix was fix_age_ms old when fetched (runit_position). */
+    rank_position pos;
+    uint64_t fix_age_ms;
 } runit;
+
+/* Where the copy says the unit is, the fix dated on our clock. */
+rank_position runit_position(const runit *u);
 
 typedef struct rattempt {
     uint32_t n;
     char unit_id[COORD_ID_MAX + 1];
     char district[COORD_ID_MAX + 1];
     attempt_state state;
+    rank_reason why; /* as its owner showed it (none when it showed none) */
 } rattempt;
 
 typedef struct rresult {
@@ -183,12 +191,13 @@ size_t remote_requeue_gone(state *s, const runit *c, uint64_t now_wall, job **ou
 bool remote_copy_ends_claim(const rjob *c, const char *self, const char *unit_id,
                             uint32_t attempt_no, bool *finished);
 
-/* The mutual-aid candidate for j: the best available copy (unit_order)
- * that offers what j needs, not in tried, whose home is a known peer.
- * Fills unit_id and home. */
+/* The mutual-aid candidate for j: the best available copy that offers
+ * what j needs, not in tried, whose home is a known peer, ranked as our
+ * own units are (rank_closest at now_wall with max_fix_age_ms, from the
+ * copies' positions). Fills unit_id, home and *why (may be NULL). */
 bool remote_pick_unit(const remote *r, const peertab *peers, const job *j,
-                      const char (*tried)[COORD_ID_MAX + 1], size_t ntried, char *unit_id,
-                      char *home);
+                      const char (*tried)[COORD_ID_MAX + 1], size_t ntried, uint64_t now_wall,
+                      uint64_t max_fix_age_ms, char *unit_id, char *home, rank_reason *why);
 
 /* Copies matching a listing's filters, sorted by id (malloc'd; free()). */
 const runit **remote_list_units(const remote *r, const unit_status *status, const char *cap,

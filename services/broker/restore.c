@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "codec.h"
+#include "geo_json.h"
 #include "json_fields.h"
 #include "views.h"
 
@@ -39,8 +40,25 @@ static int unit_row(void *arg, const store_unit_row *r)
     snprintf(u->url, sizeof(u->url), "%s", r->url);
     u->capacity = (uint32_t)r->capacity;
     u->registered_ms = (uint64_t)r->registered_ms;
+    if (r->has_station) {
+        if (!geo_valid(r->station_lat, r->station_lon))
+            return -1;
+        u->pos.has_station = true;
+        u->pos.station = (geo_point){r->station_lat, r->station_lon};
+    }
     /* A new unit is serving; out of service is a legal step from there. */
     return unit_set_cond(&u->cond, r->out_of_service ? UNIT_COND_OFF : UNIT_COND_SERVING);
+}
+
+/* The stored location's lat and lon, as the submission read them (one
+ * stored by an older build that are out of range are not used). */
+static void job_geo(job *j)
+{
+    json_t *v = j->location ? json_loads(j->location, JSON_DECODE_ANY, NULL) : NULL;
+    field_error fe;
+
+    j->has_geo = geo_from_json(v, "location", &j->geo, &fe) == 1;
+    json_decref(v);
 }
 
 static int job_row(void *arg, const store_job_row *r)
@@ -57,6 +75,7 @@ static int job_row(void *arg, const store_job_row *r)
         job_status_from_int((int)r->status_int, &j->status) < 0 ||
         copy_text(&j->location, r->location) < 0 || copy_text(&j->payload, r->payload) < 0)
         return -1;
+    job_geo(j);
     j->request_digest = (uint64_t)r->request_digest;
     j->seq = (uint64_t)r->seq;
     j->created_ms = (uint64_t)r->created_ms;
@@ -78,6 +97,10 @@ static int attempt_row(void *arg, const store_attempt_row *r)
         attempt_state_from_int((int)r->state_int, &a.state) < 0 ||
         (r->clock && clocktext_parse(r->clock, s->strings, &a.clock) < 0))
         return -1;
+    if (r->why < 0 || r->why >= RANK_WHY__COUNT || r->why_metres < 0 ||
+        r->why_metres > UINT32_MAX || r->why_age_s < 0 || r->why_age_s > UINT32_MAX)
+        return -1;
+    a.why = (rank_reason){(uint8_t)r->why, (uint32_t)r->why_metres, (uint32_t)r->why_age_s};
     a.n = (uint32_t)r->n;
     a.notified = r->notified;
     a.at_ms = (uint64_t)r->at_ms;

@@ -69,6 +69,7 @@ int state_init(state *s, const char *self, uint64_t failure_timeout_ms)
     s->lent = hmap_new();
     s->queue = jobq_new();
     s->fd = fd_new(failure_timeout_ms);
+    s->max_fix_age_ms = STATE_MAX_FIX_AGE_MS;
     if (!s->strings || !s->units || !s->jobs || !s->cap_index || !s->borrowed || !s->lent ||
         !s->queue || !s->fd)
         return COORD_E_NOMEM;
@@ -145,7 +146,7 @@ void state_release(state *s)
 int state_reset(state *s, uint64_t failure_timeout_ms)
 {
     strtab *strings = s->strings;
-    uint64_t version = s->meta_version;
+    uint64_t version = s->meta_version, max_fix_age = s->max_fix_age_ms;
     char self[COORD_ID_MAX + 1];
     int rc;
 
@@ -156,6 +157,7 @@ int state_reset(state *s, uint64_t failure_timeout_ms)
     strtab_free(s->strings);
     s->strings = strings;
     s->meta_version = version;
+    s->max_fix_age_ms = max_fix_age;
     return rc;
 }
 

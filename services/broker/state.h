@@ -37,6 +37,7 @@ typedef struct attempt {
      * the unit newer than that must still list the claim. */
     uint64_t claim_version;
     uint32_t claim_egen;
+    rank_reason why; /* why this unit (libcoord rank.h); stored with the attempt */
 } attempt;
 
 typedef struct result {
@@ -55,6 +56,8 @@ typedef struct job {
     severity sev;
     capset caps;             /* required capabilities */
     char *location;          /* canonical JSON text or NULL */
+    bool has_geo;            /* location carries lat and lon: geo, for the ranking */
+    geo_point geo;
     char *payload;           /* canonical JSON text or NULL */
     uint64_t request_digest; /* idempotency: digest of the canonical submission */
     job_status status;
@@ -111,6 +114,13 @@ typedef struct unit {
     reach reach;
     uint32_t calls;
     bool refused;
+    /* Where it is (libcoord rank.h): its station as it registered (stored)
+     * and its last fix from a heartbeat (memory only: after a restart the
+     * next heartbeat brings it), pos.fix_ms on our clock. shown_fix*: the
+     * fix peers last pulled (state_unit_fix). */
+    rank_position pos;
+    geo_point shown_fix;
+    uint64_t shown_fix_ms;
 } unit;
 
 typedef struct state {
@@ -127,6 +137,7 @@ typedef struct state {
     uint64_t meta_version;
     uint64_t next_seq;    /* job arrival counter */
     size_t units_failing; /* units whose reach shows failures */
+    uint64_t max_fix_age_ms; /* --max-fix-age: a fix older than this ranks by station */
 } state;
 
 /* A list of units: those offering one capability (the capability index),
@@ -147,6 +158,9 @@ typedef struct job_ref {
     char owner[COORD_ID_MAX + 1];
 } job_ref;
 
+#define STATE_MAX_FIX_AGE_MS 300000 /* the --max-fix-age default */
+
+/* max_fix_age_ms starts at STATE_MAX_FIX_AGE_MS; state_reset keeps it. */
 int state_init(state *s, const char *self, uint64_t failure_timeout_ms);
 void state_release(state *s);
 /* Empties the district for a reload from the store (restore.h): every

@@ -71,6 +71,8 @@ typedef struct store_unit_row {
     const char *id, *kind, *caps, *url;
     int64_t capacity, registered_ms;
     bool out_of_service;
+    bool has_station; /* its station, when it registered one */
+    double station_lat, station_lon;
 } store_unit_row;
 
 typedef struct store_job_row {
@@ -82,6 +84,7 @@ typedef struct store_attempt_row {
     const char *job_id, *unit_id, *unit_district, *clock; /* clock may be NULL */
     int64_t n, state_int, at_ms;
     bool notified;
+    int64_t why, why_metres, why_age_s; /* the rank_reason; why 0: none stored */
 } store_attempt_row;
 
 typedef struct store_result_row {

@@ -34,6 +34,9 @@ enum {
     ST_LOAD_RESULTS,
     ST_PROBE_PUT,
     ST_PROBE_DEL,
+    ST_PUT_STATION,
+    ST_DEL_STATION,
+    ST_PUT_REASON,
     ST__COUNT
 };
 
@@ -74,16 +77,24 @@ static const char *const stmt_sql[ST__COUNT] = {
         "INSERT OR REPLACE INTO remote(kind,id,owner,obj,fetched_ms) VALUES(?,?,?,?,?)",
     [ST_DEL_REMOTE] = "DELETE FROM remote WHERE kind=? AND id=?",
     [ST_LIST_REMOTE] = "SELECT kind,id,owner,obj,fetched_ms FROM remote",
-    [ST_LOAD_UNITS] = "SELECT id,kind,caps,url,capacity,out_of_service,registered_ms FROM units",
+    [ST_LOAD_UNITS] = "SELECT u.id,u.kind,u.caps,u.url,u.capacity,u.out_of_service,"
+                      "u.registered_ms,s.lat,s.lon FROM units u"
+                      " LEFT JOIN unit_stations s ON s.unit_id=u.id",
     [ST_LOAD_JOBS] = "SELECT id,type,severity,caps,location,payload,request_digest,status,"
                      "seq,created_ms,updated_ms FROM jobs",
-    [ST_LOAD_ATTEMPTS] = "SELECT job_id,n,unit_id,unit_district,state,notified,clock,at_ms "
-                         "FROM attempts ORDER BY job_id, n",
+    [ST_LOAD_ATTEMPTS] = "SELECT a.job_id,a.n,a.unit_id,a.unit_district,a.state,a.notified,"
+                         "a.clock,a.at_ms,r.why,r.metres,r.age_s FROM attempts a"
+                         " LEFT JOIN attempt_reasons r ON r.job_id=a.job_id AND r.n=a.n"
+                         " ORDER BY a.job_id, a.n",
     [ST_LOAD_RESULTS] = "SELECT job_id,unit_id,attempt,outcome,data,digest,at_ms FROM results",
     /* 64 KiB, about what a burst of submissions needs: a probe that fits
      * in the last free bytes would only fail the next real write. */
     [ST_PROBE_PUT] = "INSERT OR REPLACE INTO meta(key,value) VALUES('probe',zeroblob(65536))",
     [ST_PROBE_DEL] = "DELETE FROM meta WHERE key='probe'",
+    [ST_PUT_STATION] = "INSERT OR REPLACE INTO unit_stations(unit_id,lat,lon) VALUES(?,?,?)",
+    [ST_DEL_STATION] = "DELETE FROM unit_stations WHERE unit_id=?",
+    [ST_PUT_REASON] =
+        "INSERT OR REPLACE INTO attempt_reasons(job_id,n,why,metres,age_s) VALUES(?,?,?,?,?)",
 };
 
 static const char schema[] =
@@ -108,7 +119,15 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS claims(unit_id TEXT NOT NULL, job_id TEXT NOT NULL,"
     " attempt INTEGER NOT NULL, owner TEXT NOT NULL, PRIMARY KEY(unit_id, job_id));"
     "CREATE TABLE IF NOT EXISTS remote(kind TEXT NOT NULL, id TEXT NOT NULL, owner TEXT NOT NULL,"
-    " obj TEXT NOT NULL, fetched_ms INTEGER NOT NULL, PRIMARY KEY(kind, id));";
+    " obj TEXT NOT NULL, fetched_ms INTEGER NOT NULL, PRIMARY KEY(kind, id));"
+    /* The closest-unit ranking (libcoord rank.h): a unit's home station,
+     * and why each attempt's unit was chosen (rank_why and its figures).
+     * Tables of their own, so a database from before them opens as it is. */
+    "CREATE TABLE IF NOT EXISTS unit_stations(unit_id TEXT PRIMARY KEY, lat REAL NOT NULL,"
+    " lon REAL NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS attempt_reasons(job_id TEXT NOT NULL, n INTEGER NOT NULL,"
+    " why INTEGER NOT NULL, metres INTEGER NOT NULL, age_s INTEGER NOT NULL,"
+    " PRIMARY KEY(job_id, n));";
 
 /* cls is the sqlstore. */
 static sqlite3_stmt *st(void *cls, int i)
@@ -123,13 +142,15 @@ static const char *col_text(sqlite3_stmt *s, int i)
 
 /* A value to bind, typed: one write is one RUN(cls, statement, values). */
 typedef struct val {
-    enum { V_TEXT, V_INT, V_NULL } type;
+    enum { V_TEXT, V_INT, V_NULL, V_REAL } type;
     const char *text; /* not copied: lives until the step */
     int64_t i;
+    double r;
 } val;
-#define T(x)   ((val){V_TEXT, (x), 0})
-#define I(x)   ((val){V_INT, NULL, (int64_t)(x)})
-#define V_NONE ((val){V_NULL, NULL, 0})
+#define T(x)   ((val){V_TEXT, (x), 0, 0})
+#define I(x)   ((val){V_INT, NULL, (int64_t)(x), 0})
+#define R(x)   ((val){V_REAL, NULL, 0, (x)})
+#define V_NONE ((val){V_NULL, NULL, 0, 0})
 #define RUN(cls, stmt, ...)                                                                        \
     run((cls), (stmt), (const val[]){__VA_ARGS__}, sizeof((const val[]){__VA_ARGS__}) / sizeof(val))
 
@@ -142,6 +163,8 @@ static void bind_all(sqlite3_stmt *s, const val *v, size_t n)
             sqlstore_bind_text(s, i, v[k].text);
         else if (v[k].type == V_INT)
             sqlite3_bind_int64(s, i, (sqlite3_int64)v[k].i);
+        else if (v[k].type == V_REAL)
+            sqlite3_bind_double(s, i, v[k].r);
         else
             sqlite3_bind_null(s, i);
     }
@@ -212,8 +235,12 @@ static int sq_put_unit(void *cls, const unit *u)
     char caps[CAPSTEXT_MAX];
 
     capstext(&u->caps, caps);
-    return RUN(cls, ST_PUT_UNIT, T(u->id), T(u->kind), T(caps), T(u->url), I(u->capacity),
-               I(unit_cond_off(u->cond)), I(u->registered_ms));
+    if (RUN(cls, ST_PUT_UNIT, T(u->id), T(u->kind), T(caps), T(u->url), I(u->capacity),
+            I(unit_cond_off(u->cond)), I(u->registered_ms)) < 0)
+        return -1;
+    if (!u->pos.has_station)
+        return RUN(cls, ST_DEL_STATION, T(u->id));
+    return RUN(cls, ST_PUT_STATION, T(u->id), R(u->pos.station.lat), R(u->pos.station.lon));
 }
 
 static int sq_put_job(void *cls, const job *j)
@@ -233,6 +260,9 @@ static int sq_put_job(void *cls, const job *j)
 
         rc = RUN(cls, ST_PUT_ATTEMPT, T(j->id), I(a->n), T(a->unit_id), T(a->unit_district), I(st),
                  I(a->notified), T(clocktext_compact(&a->clock, clock)), I(a->at_ms));
+        if (rc == 0 && a->why.why != RANK_WHY_NONE)
+            rc = RUN(cls, ST_PUT_REASON, T(j->id), I(a->n), I(a->why.why), I(a->why.metres),
+                     I(a->why.age_s));
     }
     return rc;
 }
@@ -386,6 +416,9 @@ static int unit_row(sqlite3_stmt *q, const struct sink *k)
         .capacity = sqlite3_column_int64(q, 4),
         .out_of_service = sqlite3_column_int(q, 5) != 0,
         .registered_ms = sqlite3_column_int64(q, 6),
+        .has_station = sqlite3_column_type(q, 7) != SQLITE_NULL,
+        .station_lat = sqlite3_column_double(q, 7),
+        .station_lon = sqlite3_column_double(q, 8),
     };
 
     return k->rows->unit(k->arg, &r);
@@ -421,6 +454,9 @@ static int attempt_row(sqlite3_stmt *q, const struct sink *k)
         .notified = sqlite3_column_int(q, 5) != 0,
         .clock = col_text(q, 6),
         .at_ms = sqlite3_column_int64(q, 7),
+        .why = sqlite3_column_int64(q, 8),
+        .why_metres = sqlite3_column_int64(q, 9),
+        .why_age_s = sqlite3_column_int64(q, 10),
     };
 
     return k->rows->attempt(k->arg, &r);

@@ -33,6 +33,8 @@ int state_register_unit(state *s, const unit_reg *r, uint64_t now_wall, uint64_t
     if (state_index_unit(s, u) < 0)
         rc = 1; /* registered, but capability lookups may miss it */
     snprintf(u->url, sizeof(u->url), "%s", r->url);
+    u->pos.has_station = r->has_station;
+    u->pos.station = r->station;
     /* Never below what it holds now: the held array must stay valid. */
     u->capacity = r->capacity > u->load ? r->capacity : (u->load ? u->load : 1);
     u->last_hb_wall_ms = now_wall;
@@ -60,6 +62,24 @@ bool state_unit_heard(state *s, unit *u, uint64_t now_wall, uint64_t now_mono)
     if (back)
         (void)unit_set_cond(&u->cond, unit_cond_heard(u->cond));
     return back;
+}
+
+bool state_unit_fix(state *s, unit *u, geo_point at, uint64_t fix_ms)
+{
+    bool shown = u->shown_fix_ms != 0;
+
+    if (u->pos.has_fix && fix_ms < u->pos.fix_ms)
+        return false; /* a late heartbeat carrying an older fix */
+    u->pos.has_fix = true;
+    u->pos.fix = at;
+    u->pos.fix_ms = fix_ms;
+    if (shown && geo_distance_km(u->shown_fix, at) * 1000.0 < STATE_FIX_MOVE_M &&
+        fix_ms - u->shown_fix_ms < s->max_fix_age_ms / 2)
+        return false;
+    u->shown_fix = at;
+    u->shown_fix_ms = fix_ms;
+    state_touch_unit(s, u);
+    return true;
 }
 
 int state_unit_lost(state *s, unit *u, uint64_t now_wall, lost_items *out)

@@ -15,6 +15,8 @@ typedef struct unit_reg {
     uint32_t capacity;
     bool set_status; /* false: keep the out-of-service setting */
     bool out_of_service;
+    bool has_station; /* none: the unit has no station (any old one goes) */
+    geo_point station;
 } unit_reg;
 
 /* Registers or updates a unit (a sign of life). *created and *back (it was
@@ -24,6 +26,15 @@ int state_register_unit(state *s, const unit_reg *r, uint64_t now_wall, uint64_t
                         unit **out, bool *created, bool *back);
 /* A heartbeat: returns true when the unit was lost and is back. */
 bool state_unit_heard(state *s, unit *u, uint64_t now_wall, uint64_t now_mono);
+
+/* A heartbeat's fix, fix_ms on our clock (an older one than the unit's
+ * is ignored). Peers see it (the unit is touched) only when it moved at
+ * least STATE_FIX_MOVE_M from the fix they last saw, or that one is half
+ * of max_fix_age old: a unit re-fixing in place every second stays out of
+ * the sync delta, yet no peer's copy of a live fix goes stale. True when
+ * touched. */
+#define STATE_FIX_MOVE_M 100
+bool state_unit_fix(state *s, unit *u, geo_point at, uint64_t fix_ms);
 
 /* What a lost unit held: our jobs went back to the queue (requeued), claims
  * of other districts were dropped (foreign: the claim record goes). */

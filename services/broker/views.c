@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "geo_json.h"
 #include "json_fields.h"
 
 static json_t *caps_json(const capset *caps)
@@ -75,6 +76,25 @@ static json_t *claim_shape(const char *job_id, uint32_t attempt_no, const char *
                      owner);
 }
 
+/* "station" and "fix" ({"lat","lon","age_ms"}), each left out when
+ * unknown: where the ranking takes the unit to be (libcoord rank.h). */
+static void set_position(json_t *o, const rank_position *p, uint64_t now_wall)
+{
+    if (!o)
+        return;
+    if (p->has_station)
+        json_object_set_new(o, "station", geo_to_json(p->station));
+    if (p->has_fix) {
+        json_t *f = geo_to_json(p->fix);
+
+        if (f)
+            json_object_set_new(
+                f, "age_ms",
+                json_integer((json_int_t)(now_wall > p->fix_ms ? now_wall - p->fix_ms : 0)));
+        json_object_set_new(o, "fix", f);
+    }
+}
+
 /* What every object adds: its change version (0, not known, is left out). */
 static json_t *versioned(json_t *o, uint64_t version)
 {
@@ -109,6 +129,7 @@ json_t *view_unit(const state *s, const unit *u, uint64_t now_wall)
          * while no work is sent to it (libcoord reach.h). */
         json_object_set_new(o, "reachable", json_boolean(!reach_unreachable(&u->reach)));
         json_object_set_new(o, "claims", claims);
+        set_position(o, &u->pos, now_wall);
     } else {
         json_decref(claims);
     }
@@ -140,6 +161,8 @@ json_t *view_remote_unit(const runit *u, const peertab *peers, uint64_t now_wall
         json_array_append_new(jobs, json_string(u->jobs[i]));
     o = unit_shape(u->id, u->kind, &u->caps, u->district, u->shown, jobs, u->url, u->capacity,
                    false);
+    rank_position pos = runit_position(u);
+    set_position(o, &pos, now_wall);
     if (o && u->last_hb_ago >= 0)
         json_object_set_new(o, "last_heartbeat_ms_ago", json_integer((json_int_t)u->last_hb_ago));
     if (o && u->has_claims) {
@@ -165,11 +188,16 @@ json_t *view_result(const result *r)
     return r ? result_shape(r->unit_id, r->attempt, r->outcome, r->data) : json_null();
 }
 
+/* "reason": why its unit was chosen (null: recorded before reasons were). */
 static json_t *attempt_shape(uint32_t n, const char *unit_id, const char *district,
-                             attempt_state st)
+                             attempt_state st, const rank_reason *why)
 {
-    return json_pack("{s:i, s:s, s:s, s:s}", "attempt", (int)n, "unit_id", unit_id, "district",
-                     district, "state", attempt_state_str(st));
+    char text[RANK_REASON_MAX];
+
+    rank_reason_text(why, text, sizeof(text));
+    return json_pack("{s:i, s:s, s:s, s:s, s:o}", "attempt", (int)n, "unit_id", unit_id,
+                     "district", district, "state", attempt_state_str(st), "reason",
+                     text[0] ? json_string(text) : json_null());
 }
 
 /* The job shape; cur_unit NULL: never assigned. */
@@ -208,7 +236,8 @@ json_t *view_job(const state *s, const job *j)
         if (a->state == ATT_PENDING)
             continue;
         cur = a;
-        json_array_append_new(atts, attempt_shape(a->n, a->unit_id, a->unit_district, a->state));
+        json_array_append_new(atts, attempt_shape(a->n, a->unit_id, a->unit_district, a->state,
+                                                  &a->why));
     }
     o = job_shape(j->id, j->type, j->sev, &j->caps, s->self, j->status, cur ? cur->unit_id : NULL,
                   cur ? cur->n : 0, atts, view_result(j->res), true, j->location, j->payload);
@@ -224,7 +253,8 @@ json_t *view_remote_job(const rjob *j, const peertab *peers, uint64_t now_wall)
     for (uint32_t i = 0; atts && i < j->nattempts; i++) {
         const rattempt *a = &j->attempts[i];
 
-        json_array_append_new(atts, attempt_shape(a->n, a->unit_id, a->district, a->state));
+        json_array_append_new(atts,
+                              attempt_shape(a->n, a->unit_id, a->district, a->state, &a->why));
     }
     o = job_shape(
         j->id, j->type, j->sev, &j->caps, j->owner, j->shown, cur ? cur->unit_id : NULL,
@@ -428,6 +458,30 @@ static int get_claims(const json_t *arr, runit *out)
     return 0;
 }
 
+/* A copy's "station" and "fix" (a home before positions shows neither). */
+static int get_position(const json_t *o, runit *out)
+{
+    const json_t *st = json_object_get(o, "station"), *fix = json_object_get(o, "fix");
+    int64_t age = get_int(fix, "age_ms", -1);
+    field_error fe;
+    int rc;
+
+    if (st) {
+        rc = geo_from_json(st, "station", &out->pos.station, &fe);
+        if (rc <= 0)
+            return -1;
+        out->pos.has_station = true;
+    }
+    if (fix) {
+        rc = geo_from_json(fix, "fix", &out->pos.fix, &fe);
+        if (rc <= 0 || age < 0)
+            return -1;
+        out->pos.has_fix = true;
+        out->fix_age_ms = (uint64_t)age;
+    }
+    return 0;
+}
+
 int view_parse_unit(const json_t *o, strtab *t, const char *from, uint64_t fetched_ms, uint64_t gen,
                     runit *out)
 {
@@ -466,7 +520,7 @@ int view_parse_unit(const json_t *o, strtab *t, const char *from, uint64_t fetch
         }
         snprintf(out->jobs[out->njobs++], COORD_ID_MAX + 1, "%s", id);
     }
-    if (get_claims(json_object_get(o, "claims"), out) < 0 ||
+    if (get_claims(json_object_get(o, "claims"), out) < 0 || get_position(o, out) < 0 ||
         get_caps(o, "capabilities", t, &out->caps) < 0) {
         runit_release(out, t);
         return -1;
@@ -496,6 +550,8 @@ static int parse_attempts(const json_t *arr, rjob *out)
             attempt_state_parse(json_string_value(json_object_get(e, "state")), &a->state) < 0)
             return -1;
         get_id(e, "district", a->district);
+        /* A reason this build cannot read (a newer peer's) shows as none. */
+        (void)rank_reason_parse(json_string_value(json_object_get(e, "reason")), &a->why);
         a->n = (uint32_t)n;
         out->nattempts++;
     }

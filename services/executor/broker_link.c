@@ -12,6 +12,7 @@
 #include "coord.h"
 #include "executor.h"
 #include "faults.h"
+#include "position.h"
 #include "table.h"
 
 #define REGISTER_BACKOFF_MIN_MS 200
@@ -86,6 +87,8 @@ static bool register_once(executor *e, link_state *st)
     json_t *body = json_pack("{s:s, s:s, s:o, s:s, s:I}", "id", e->cfg.id, "kind", e->cfg.kind,
                              "capabilities", caps ? caps : json_array(), "url", e->unit_url,
                              "capacity", (json_int_t)e->cfg.capacity);
+    if (body && e->cfg.has_station)
+        json_object_set_new(body, "station", geo_to_json(e->cfg.station));
     char url[EXEC_URL_MAX + 32];
     snprintf(url, sizeof url, "%s/v1/units", e->cfg.broker);
     http_opts opts = {.connect_timeout_ms = 500, .timeout_ms = 2000, .retries = 0};
@@ -121,6 +124,13 @@ static bool register_once(executor *e, link_state *st)
 static bool heartbeat_once(executor *e, link_state *st)
 {
     json_t *body = exec_heartbeat_body(e);
+    /* Every heartbeat, about 50 bytes: a broker that restarted (fixes are
+     * memory only there) has it again within one interval. */
+    json_t *fix = exec_position_fix_json(e, coord_now_wall_ms());
+    if (body && fix)
+        json_object_set_new(body, "fix", fix);
+    else
+        json_decref(fix);
     char url[EXEC_URL_MAX + COORD_ID_MAX + 32];
     snprintf(url, sizeof url, "%s/v1/units/%s/heartbeat", e->cfg.broker, e->cfg.id);
     http_opts opts = {.connect_timeout_ms = 500, .timeout_ms = hb_timeout_ms(e), .retries = 0};

@@ -15,7 +15,8 @@ void exec_usage(FILE *out)
           "                       --broker URL --listen HOST:PORT --data-dir DIR\n"
           "                       [--heartbeat-interval 1s] [--mode manual|simulate]\n"
           "                       [--simulate-after 5s] [--capacity 1]\n"
-          "                       [--advertise-url URL] [--fault-hooks] [--help]\n"
+          "                       [--advertise-url URL] [--station LAT,LON] [--fault-hooks]\n"
+          "                       [--help]\n"
           "       " API_SECURITY_USAGE
           "Durations accept 500ms, 3s, 1m. --listen 127.0.0.1:0 picks a free port.\n"
           "--fault-hooks serves POST /v1/faults, for tests only: never in service.\n",
@@ -114,6 +115,7 @@ enum {
     F_CAPACITY,
     F_ADVERTISE,
     F_FAULTS,
+    F_STATION,
     F__COUNT
 };
 
@@ -130,7 +132,28 @@ static const char *const flag_names[F__COUNT] = {
     [F_CAPACITY] = "--capacity",
     [F_ADVERTISE] = "--advertise-url",
     [F_FAULTS] = "--fault-hooks",
+    [F_STATION] = "--station",
 };
+
+/* "LAT,LON" in degrees, e.g. 34.0522,-118.2437. */
+static int parse_station(exec_config *cfg, const char *v, char *err, size_t errlen)
+{
+    char *end = NULL;
+    errno = 0;
+    double lat = strtod(v, &end);
+    bool ok = errno == 0 && end != v && *end == ',';
+    const char *lon_s = ok ? end + 1 : "";
+    double lon = ok ? strtod(lon_s, &end) : 0;
+    ok = ok && errno == 0 && end != lon_s && *end == '\0' && geo_valid(lat, lon);
+    if (!ok)
+        return fail(err, errlen,
+                    "--station: expected LAT,LON in degrees (lat -90..90, lon -180..180), "
+                    "got '%s'",
+                    v);
+    cfg->has_station = true;
+    cfg->station = (geo_point){lat, lon};
+    return EXEC_ARGS_OK;
+}
 
 static int apply(exec_config *cfg, int f, const char *v, char *err, size_t errlen)
 {
@@ -170,6 +193,8 @@ static int apply(exec_config *cfg, int f, const char *v, char *err, size_t errle
         else
             return fail(err, errlen, "--mode: expected manual or simulate, got '%s'", v);
         return EXEC_ARGS_OK;
+    case F_STATION:
+        return parse_station(cfg, v, err, errlen);
     case F_CAPACITY: {
         char *end = NULL;
         errno = 0;

@@ -34,6 +34,8 @@ typedef struct exec_config {
     unsigned capacity;                    /* default 1 */
     char advertise_url[EXEC_URL_MAX + 1]; /* "" when not given */
     bool fault_hooks;                     /* --fault-hooks: serve the test-only /v1/faults */
+    bool has_station;                     /* --station LAT,LON: the unit's home station */
+    geo_point station;
     api_security sec;                     /* --tokens, --token-file, TLS (security.h) */
 } exec_config;
 

@@ -60,6 +60,11 @@ typedef struct executor {
      * write; a smaller one after a restart only delays that judgement. */
     vclock seen;
     uint64_t gen;            /* bumped on every change that must be persisted */
+    /* The unit's last fix (POST /v1/position), on this terminal's wall
+     * clock; memory only: after a restart the feed's next fix brings it. */
+    bool has_fix;
+    geo_point fix;
+    uint64_t fix_ms;
     bool registered;
     bool stopping;
 

@@ -4,6 +4,7 @@
 #include "faults.h"
 #include "handlers_assignments.h"
 #include "handlers_health.h"
+#include "handlers_position.h"
 
 /* Every terminal serves these; the fault-hook table adds its two routes
  * after them, so both tables index the same routes the same way. */
@@ -15,6 +16,8 @@
         {"GET", "/v1/assignments/{job_id}", h_get, API_ACCESS(API_ALL_ROLES), API_BODY_NONE},      \
         {"DELETE", "/v1/assignments/{job_id}", h_revoke, API_ACCESS(API_PEER | API_OPERATOR),      \
          API_BODY_NONE},                                                                           \
+        {"POST", "/v1/position", h_position, API_ACCESS_SELF(API_UNIT | API_OPERATOR),             \
+         API_BODY_JSON},                                                                           \
         {"POST", "/v1/assignments/{job_id}/result", h_result,                                      \
          API_ACCESS_SELF(API_UNIT | API_DISPATCHER | API_OPERATOR), API_BODY_JSON}
 

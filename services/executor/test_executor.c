@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "executor.h"
+#include "position.h"
 #include "record.h"
 #include "store.h"
 #include "table.h"
@@ -679,6 +680,87 @@ START_TEST(url_validation)
 }
 END_TEST
 
+/* ---- position ---- */
+
+START_TEST(args_station)
+{
+    static exec_config c;
+    char err[256];
+    ck_assert_int_eq(PARSE(&c, err, BASE), EXEC_ARGS_OK);
+    ck_assert(!c.has_station);
+    ck_assert_int_eq(PARSE(&c, err, BASE, "--station", "34.0522,-118.2437"), EXEC_ARGS_OK);
+    ck_assert(c.has_station);
+    ck_assert_double_eq_tol(c.station.lat, 34.0522, 1e-9);
+    ck_assert_double_eq_tol(c.station.lon, -118.2437, 1e-9);
+    ck_assert_int_eq(PARSE(&c, err, BASE, "--station=-90,180"), EXEC_ARGS_OK);
+    static char *const bad[] = {"91,0",  "0,-180.5", "east,0", "34.05", "34.05,", ",1",
+                                "1,2,3", "1,2x",     "nan,0",  "0,inf", "",       "1e400,0"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_msg(PARSE(&c, err, BASE, "--station", bad[i]) == EXEC_ARGS_ERROR, "%s", bad[i]);
+        ck_assert_msg(strstr(err, "--station") != NULL, "%s: %s", bad[i], err);
+    }
+    ck_assert_int_eq(PARSE(&c, err, BASE, "--station", "1,1", "--station", "2,2"), EXEC_ARGS_ERROR);
+}
+END_TEST
+
+START_TEST(rfc3339_fixed_at)
+{
+    uint64_t ms = 0;
+    ck_assert_int_eq(exec_parse_rfc3339_ms("2026-12-01T15:30:04Z", &ms), 0);
+    ck_assert_uint_eq(ms, 1796139004000ULL);
+    ck_assert_int_eq(exec_parse_rfc3339_ms("2026-12-01T15:30:04.25Z", &ms), 0);
+    ck_assert_uint_eq(ms, 1796139004250ULL);
+    ck_assert_int_eq(exec_parse_rfc3339_ms("2026-12-01T07:30:04.250123-08:00", &ms), 0);
+    ck_assert_uint_eq(ms, 1796139004250ULL);
+    ck_assert_int_eq(exec_parse_rfc3339_ms("2026-12-01t17:30:04+02:00", &ms), 0);
+    ck_assert_uint_eq(ms, 1796139004000ULL);
+    static const char *const bad[] = {
+        "yesterday",
+        "2026-12-01",
+        "2026-12-01T15:30:04",
+        "2026-12-01 15:30:04Z",
+        "2026-02-31T10:00:00Z",
+        "2026-13-01T00:00:00Z",
+        "2026-12-01T24:00:00Z",
+        "2026-12-01T15:30:04.Z",
+        "2026-12-01T15:30:04+0800",
+        "2026-12-01T15:30:04Zjunk",
+        "1969-12-31T23:59:59Z",
+        "",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        ck_assert_msg(exec_parse_rfc3339_ms(bad[i], &ms) < 0, "%s", bad[i]);
+    ck_assert_int_eq(exec_parse_rfc3339_ms(NULL, &ms), -1);
+}
+END_TEST
+
+START_TEST(position_keeps_the_newest_fix)
+{
+    ck_assert_ptr_null(exec_position_fix_json(&ex, 1000));
+    ck_assert(exec_position_set(&ex, (geo_point){34.05, -118.25}, 5000));
+    /* Out of order: an older fix does not replace it. */
+    ck_assert(!exec_position_set(&ex, (geo_point){1, 1}, 4000));
+    json_t *f = exec_position_fix_json(&ex, 7500);
+    ck_assert_ptr_nonnull(f);
+    ck_assert_double_eq_tol(json_number_value(json_object_get(f, "lat")), 34.05, 1e-9);
+    ck_assert_int_eq(json_integer_value(json_object_get(f, "age_ms")), 2500);
+    /* The heartbeat's fix is only lat, lon and age_ms: small. */
+    ck_assert_uint_eq(json_object_size(f), 3);
+    json_decref(f);
+    /* A day old, it is no longer sent. */
+    f = exec_position_fix_json(&ex, 5000 + EXEC_FIX_MAX_AGE_MS);
+    ck_assert_ptr_nonnull(f);
+    json_decref(f);
+    ck_assert_ptr_null(exec_position_fix_json(&ex, 5001 + EXEC_FIX_MAX_AGE_MS));
+    json_t *v = exec_position_view(&ex, true, 7500);
+    ck_assert(json_is_true(json_object_get(v, "applied")));
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(v, "fix"), "fixed_at")),
+                     "1970-01-01T00:00:05.000Z");
+    ck_assert(json_is_null(json_object_get(v, "station")));
+    json_decref(v);
+}
+END_TEST
+
 static Suite *executor_suite(void)
 {
     Suite *s = suite_create("executor");
@@ -689,6 +771,8 @@ static Suite *executor_suite(void)
     tcase_add_test(args, args_bad);
     tcase_add_test(args, args_bad_ids_and_urls);
     tcase_add_test(args, url_validation);
+    tcase_add_test(args, args_station);
+    tcase_add_test(args, rfc3339_fixed_at);
     suite_add_tcase(s, args);
 
     TCase *state = tcase_create("state");
@@ -707,6 +791,7 @@ static Suite *executor_suite(void)
     tcase_add_test(state, store_image_format_round_trip);
     tcase_add_test(state, binary_refuses_newer_format);
     tcase_add_test(state, mkdirs_nested);
+    tcase_add_test(state, position_keeps_the_newest_fix);
     suite_add_tcase(s, state);
     return s;
 }

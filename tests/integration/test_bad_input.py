@@ -61,7 +61,8 @@ def snapshot(b, e):
     units = {}
     for u in b.units():
         units[u["id"]] = (u["kind"], sorted(u["capabilities"]), u["district"], u["status"],
-                          sorted(u["jobs"]), u["url"])
+                          sorted(u["jobs"]), u["url"], u.get("station"),
+                          {k: v for k, v in (u.get("fix") or {}).items() if k != "age_ms"})
     assigns = sorted((a["job_id"], a["attempt"], a["state"], json.dumps(a.get("report"), sort_keys=True))
                      for a in e.assignments())
     return {"jobs": jobs, "units": units, "assignments": assigns}

@@ -240,7 +240,7 @@ def test_status_change_visible_at_peers(cluster):
                             lambda j: j["status"] == "assigned" and j["unit_id"] == "LAFD-1",
                             what="assigned to LAFD-1")
         assert j["attempts"] == [{"attempt": 1, "unit_id": "LAFD-1", "district": "Downtown",
-                                  "state": "active"}], j
+                                  "state": "active", "reason": "no job location: fewest jobs"}], j
 
     # ... and back: the result frees the unit, everywhere.
     expect(city.ex("LAFD-1").report("vis-1", "contained", {"by": "LAFD-1"}), 201, "report")
@@ -491,7 +491,8 @@ def test_one_free_unit_raced_by_three_districts_50_rounds(cluster):
             winners[win["owner"]] += 1
             assert win["unit_id"] == "LAFD-1" and win["attempt"] == 1, win
             assert win["attempts"] == [{"attempt": 1, "unit_id": "LAFD-1",
-                                        "district": "Downtown", "state": "active"}], win
+                                        "district": "Downtown", "state": "active",
+                                        "reason": "no job location: fewest jobs"}], win
             for q in queued:
                 assert q["attempts"] == [] and q["unit_id"] is None, q
             # The authority and the executor agree: one job, the winner's.
@@ -610,7 +611,7 @@ def test_borrowed_unit_lost_job_moves_and_unit_learns_it(cluster):
     second = "LAFD-9" if first == "LAFD-5" else "LAFD-5"
     h1, h2 = city.homes[first], city.homes[second]
     assert j["attempts"] == [{"attempt": 1, "unit_id": first, "district": h1,
-                              "state": "active"}], j
+                              "state": "active", "reason": "no job location: fewest jobs"}], j
     u = city[h1].unit(first)
     assert u["status"] == "busy" and u["jobs"] == ["aid-1"], u
     held = city.ex(first).assignment("aid-1")

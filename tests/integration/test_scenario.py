@@ -66,7 +66,7 @@ def _run_until_two_reports(city):
     a = _fire(dt, "A")
     assert a["status"] == "assigned" and a["unit_id"] in ("LAFD-1", "LAFD-2"), a
     assert a["attempts"] == [{"attempt": 1, "unit_id": a["unit_id"], "district": "Downtown",
-                              "state": "active"}], a
+                              "state": "active", "reason": "no job location: fewest jobs"}], a
     first = a["unit_id"]
     _held_by(city, first, "building-A", "Downtown", 1)
     for b in (ws, va):
@@ -80,7 +80,7 @@ def _run_until_two_reports(city):
     bj = _fire(ws, "B")
     assert bj["status"] == "assigned" and bj["unit_id"] == "LAFD-5", bj
     assert bj["attempts"] == [{"attempt": 1, "unit_id": "LAFD-5", "district": "Westside",
-                               "state": "active"}], bj
+                               "state": "active", "reason": "no job location: fewest jobs"}], bj
     _held_by(city, "LAFD-5", "building-B", "Westside", 1)
     assert city.ex(first).assignment("building-B") is None
     _no_unit_doubly_assigned(city)
@@ -92,7 +92,7 @@ def _run_until_two_reports(city):
     c = _fire(dt, "C")
     assert c["status"] == "assigned" and c["unit_id"] == other, c
     assert c["attempts"] == [{"attempt": 1, "unit_id": other, "district": "Downtown",
-                              "state": "active"}], c
+                              "state": "active", "reason": "no job location: fewest jobs"}], c
     _held_by(city, other, "building-C", "Downtown", 1)
     _no_unit_doubly_assigned(city)
     for b in (ws, va):

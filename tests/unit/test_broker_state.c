@@ -106,23 +106,23 @@ START_TEST(test_pick_fewest_jobs_then_id_among_capable)
     char tried[2][COORD_ID_MAX + 1];
 
     /* Equal load: the lower id. Never the ambulance (capability index). */
-    ck_assert_ptr_eq(state_pick_unit(&S, j1, NULL, 0, 0), b);
+    ck_assert_ptr_eq(state_pick_unit(&S, j1, NULL, 0, 0, 0, NULL), b);
     assign_local(j1, b);
     /* Now LAFD-1 holds one: the other has fewer. */
     job *j2 = submit("J2", SEV_HIGH, NEED_FIRE, 1);
-    ck_assert_ptr_eq(state_pick_unit(&S, j2, NULL, 0, 0), a);
+    ck_assert_ptr_eq(state_pick_unit(&S, j2, NULL, 0, 0, 0, NULL), a);
     snprintf(tried[0], sizeof(tried[0]), "LAFD-2");
-    ck_assert_ptr_eq(state_pick_unit(&S, j2, tried, 1, 0), b);
+    ck_assert_ptr_eq(state_pick_unit(&S, j2, tried, 1, 0, 0, NULL), b);
     snprintf(tried[1], sizeof(tried[1]), "LAFD-1");
-    ck_assert_ptr_null(state_pick_unit(&S, j2, tried, 2, 0));
+    ck_assert_ptr_null(state_pick_unit(&S, j2, tried, 2, 0, 0, NULL));
     /* A medical job finds only the ambulance. */
     job *j3 = submit("J3", SEV_LOW, NEED_MED, 1);
-    ck_assert_str_eq(state_pick_unit(&S, j3, NULL, 0, 0)->id, "EMS-3");
+    ck_assert_str_eq(state_pick_unit(&S, j3, NULL, 0, 0, 0, NULL)->id, "EMS-3");
     /* Lost and out-of-service units are not picked. */
     ck_assert_int_eq(unit_set_cond(&a->cond, UNIT_COND_LOST), COORD_OK);
-    ck_assert_ptr_eq(state_pick_unit(&S, j2, NULL, 0, 0), b);
+    ck_assert_ptr_eq(state_pick_unit(&S, j2, NULL, 0, 0, 0, NULL), b);
     ck_assert_int_eq(unit_set_cond(&b->cond, UNIT_COND_OFF), COORD_OK);
-    ck_assert_ptr_null(state_pick_unit(&S, j2, NULL, 0, 0));
+    ck_assert_ptr_null(state_pick_unit(&S, j2, NULL, 0, 0, 0, NULL));
 }
 END_TEST
 
@@ -244,7 +244,7 @@ START_TEST(test_preemption_victim_only_in_emergency)
     ck_assert_int_eq(low1->status, JOB_ASSIGNED);
     ck_assert_uint_eq(u0->load, 0);
     ck_assert_str_eq(last_notice(u0)->reason, "preempted");
-    ck_assert(state_pick_unit(&S, crit, NULL, 0, 0) == u0);
+    ck_assert(state_pick_unit(&S, crit, NULL, 0, 0, 0, NULL) == u0);
     /* A medium job is never a victim. */
     job *med = submit("med", SEV_MEDIUM, NEED_FIRE, 1);
     assign_local(med, u0);
@@ -483,7 +483,7 @@ START_TEST(test_page_own_ids_lost_borrowed_and_sweep)
     remote_apply_unit(&r, &S, &c, NOW, &out);
     ck_assert(out.may_aid);
     char uid[COORD_ID_MAX + 1], home[COORD_ID_MAX + 1];
-    ck_assert(remote_pick_unit(&r, &pt, mine, NULL, 0, uid, home));
+    ck_assert(remote_pick_unit(&r, &pt, mine, NULL, 0, 0, STATE_MAX_FIX_AGE_MS, uid, home, NULL));
     ck_assert_str_eq(uid, "LAFD-6");
     ck_assert_str_eq(home, "Westside");
 
@@ -532,15 +532,141 @@ START_TEST(test_mutual_aid_ranking_on_copies)
     c = copy_unit("V-0", UNIT_BUSY, 0, &pt.v[1]); /* busy at home, whatever it lists */
     remote_apply_unit(&r, &S, &c, NOW, &out);
     /* Fewest jobs, then id; never a busy one. */
-    ck_assert(remote_pick_unit(&r, &pt, j, NULL, 0, uid, home));
+    ck_assert(remote_pick_unit(&r, &pt, j, NULL, 0, 0, STATE_MAX_FIX_AGE_MS, uid, home, NULL));
     ck_assert_str_eq(uid, "V-1");
     ck_assert_str_eq(home, "Valley");
     snprintf(tried[0], sizeof(tried[0]), "V-1");
-    ck_assert(remote_pick_unit(&r, &pt, j, tried, 1, uid, home));
+    ck_assert(remote_pick_unit(&r, &pt, j, tried, 1, 0, STATE_MAX_FIX_AGE_MS, uid, home, NULL));
     ck_assert_str_eq(uid, "W-9");
     /* Never an ambulance for a fire. */
     job *m = submit("M", SEV_HIGH, NEED_MED, 1);
-    ck_assert(!remote_pick_unit(&r, &pt, m, NULL, 0, uid, home));
+    ck_assert(!remote_pick_unit(&r, &pt, m, NULL, 0, 0, STATE_MAX_FIX_AGE_MS, uid, home, NULL));
+    remote_release(&r);
+}
+END_TEST
+
+/* ---- the closest unit (libcoord rank.h) ---- */
+
+static job *submit_at(const char *id, double lat, double lon)
+{
+    job *j = submit(id, SEV_HIGH, NEED_FIRE, 1);
+
+    j->has_geo = true;
+    j->geo = (geo_point){lat, lon};
+    return j;
+}
+
+START_TEST(test_pick_closest_by_fix_then_station_then_order)
+{
+    unit *a = add_unit("LAFD-1", FIRE, 2, 1);
+    unit *b = add_unit("LAFD-2", FIRE, 2, 1);
+    unit *c = add_unit("LAFD-3", FIRE, 2, 1);
+    job *j = submit_at("J", 34.05, -118.25);
+    rank_reason why = {0};
+    char text[RANK_REASON_MAX];
+
+    /* Nobody has a position: today's order, and it says so. */
+    ck_assert_ptr_eq(state_pick_unit(&S, j, NULL, 0, 0, NOW, &why), a);
+    ck_assert_int_eq(why.why, RANK_WHY_NO_POSITION);
+    /* C's station is 1.1 km away; B's 16.7 km. */
+    c->pos.has_station = true;
+    c->pos.station = (geo_point){34.06, -118.25};
+    b->pos.has_station = true;
+    b->pos.station = (geo_point){34.2, -118.25};
+    ck_assert_ptr_eq(state_pick_unit(&S, j, NULL, 0, 0, NOW, &why), c);
+    ck_assert_str_eq(rank_reason_text(&why, text, sizeof(text)), "closest: 1.1 km, station");
+    /* B's fresh fix is at the scene: the fix wins over both stations. */
+    ck_assert(state_unit_fix(&S, b, (geo_point){34.0501, -118.25}, NOW - 2000));
+    ck_assert_ptr_eq(state_pick_unit(&S, j, NULL, 0, 0, NOW, &why), b);
+    ck_assert_str_eq(rank_reason_text(&why, text, sizeof(text)), "closest: 0.0 km, fix 2 s old");
+    /* Past --max-fix-age it ranks by its station again. */
+    S.max_fix_age_ms = 1000;
+    ck_assert_ptr_eq(state_pick_unit(&S, j, NULL, 0, 0, NOW, &why), c);
+    /* A job without a location: today's order. */
+    job *k = submit("K", SEV_HIGH, NEED_FIRE, 1);
+    ck_assert_ptr_eq(state_pick_unit(&S, k, NULL, 0, 0, NOW, &why), a);
+    ck_assert_int_eq(why.why, RANK_WHY_NO_LOCATION);
+    /* Never a full unit, however close. */
+    assign_local(k, c);
+    ck_assert_ptr_eq(state_pick_unit(&S, j, NULL, 0, 0, NOW, &why), b);
+}
+END_TEST
+
+START_TEST(test_a_pool_past_the_inline_buffer_is_ranked_whole)
+{
+    char id[32];
+    unit *last = NULL;
+
+    /* 100 fire units, each farther north; the nearest registered last. */
+    for (int i = 0; i < 100; i++) {
+        snprintf(id, sizeof(id), "U-%03d", i);
+        last = add_unit(id, FIRE, 2, 1);
+        last->pos.has_station = true;
+        last->pos.station = (geo_point){35.0 - i * 0.01, -118.25};
+    }
+    job *j = submit_at("J", 34.0, -118.25);
+    ck_assert_ptr_eq(state_pick_unit(&S, j, NULL, 0, 0, NOW, NULL), last);
+}
+END_TEST
+
+START_TEST(test_a_fix_enters_the_sync_delta_only_when_it_matters)
+{
+    unit *u = add_unit("LAFD-1", FIRE, 2, 1);
+    uint64_t v;
+
+    S.max_fix_age_ms = 60000;
+    /* The first fix is news. */
+    ck_assert(state_unit_fix(&S, u, (geo_point){34.05, -118.25}, NOW));
+    v = u->chg.version;
+    /* 50 m further and 10 s later: kept, not published. */
+    ck_assert(!state_unit_fix(&S, u, (geo_point){34.0504, -118.25}, NOW + 10000));
+    ck_assert_uint_eq(u->chg.version, v);
+    ck_assert(u->pos.fix.lat == 34.0504 && u->pos.fix_ms == NOW + 10000);
+    /* An older fix arriving late changes nothing. */
+    ck_assert(!state_unit_fix(&S, u, (geo_point){1, 1}, NOW + 5000));
+    ck_assert(u->pos.fix.lat == 34.0504);
+    /* Moved 150 m from what peers saw: published. */
+    ck_assert(state_unit_fix(&S, u, (geo_point){34.0514, -118.25}, NOW + 11000));
+    ck_assert_uint_gt(u->chg.version, v);
+    v = u->chg.version;
+    /* In place, but what peers saw is half of max_fix_age old: published. */
+    ck_assert(!state_unit_fix(&S, u, (geo_point){34.0514, -118.25}, NOW + 40000));
+    ck_assert(state_unit_fix(&S, u, (geo_point){34.0514, -118.25}, NOW + 41000));
+    ck_assert_uint_gt(u->chg.version, v);
+}
+END_TEST
+
+START_TEST(test_mutual_aid_ranks_copies_by_position)
+{
+    peertab pt = {0};
+    remote r;
+    size_t idx;
+    bool added;
+    copy_outcome out;
+    rank_reason why = {0};
+    char uid[COORD_ID_MAX + 1], home[COORD_ID_MAX + 1], text[RANK_REASON_MAX];
+
+    ck_assert_int_eq(remote_init(&r, S.strings), COORD_OK);
+    peertab_add(&pt, SELF, "Westside", "http://w", 0, &idx, &added);
+    job *j = submit_at("J", 34.05, -118.25);
+    runit c = copy_unit("W-1", UNIT_AVAILABLE, 0, &pt.v[0]);
+    c.pos.has_station = true;
+    c.pos.station = (geo_point){34.2, -118.25};
+    remote_apply_unit(&r, &S, &c, NOW, &out);
+    /* W-2's home showed a fix 3 s old when we fetched it 2 s ago. */
+    c = copy_unit("W-2", UNIT_AVAILABLE, 0, &pt.v[0]);
+    c.pos.has_fix = true;
+    c.pos.fix = (geo_point){34.08, -118.25};
+    c.fix_age_ms = 3000;
+    c.fetched_wall_ms = NOW - 2000;
+    remote_apply_unit(&r, &S, &c, NOW, &out);
+    ck_assert(remote_pick_unit(&r, &pt, j, NULL, 0, NOW, 60000, uid, home, &why));
+    ck_assert_str_eq(uid, "W-2");
+    ck_assert_str_eq(rank_reason_text(&why, text, sizeof(text)), "closest: 3.3 km, fix 5 s old");
+    /* With a 4 s --max-fix-age that fix is stale: W-1's station counts. */
+    ck_assert(remote_pick_unit(&r, &pt, j, NULL, 0, NOW, 4000, uid, home, &why));
+    ck_assert_str_eq(uid, "W-1");
+    ck_assert_int_eq(why.why, RANK_WHY_STATION);
     remote_release(&r);
 }
 END_TEST
@@ -808,9 +934,9 @@ START_TEST(test_home_ends_claims_the_owners_copy_shows_over)
     copy_outcome out;
     unit *u = add_unit("LAFD-1", FIRE, 2, 1);
     unit *v = add_unit("LAFD-2", FIRE, 2, 1);
-    const rattempt old = {1, "LAFD-2", SELF, ATT_REVOKED};
-    const rattempt act = {2, "LAFD-1", SELF, ATT_ACTIVE};
-    const rattempt fin = {2, "LAFD-1", SELF, ATT_FINISHED};
+    const rattempt old = {1, "LAFD-2", SELF, ATT_REVOKED, {0, 0, 0}};
+    const rattempt act = {2, "LAFD-1", SELF, ATT_ACTIVE, {0, 0, 0}};
+    const rattempt fin = {2, "LAFD-1", SELF, ATT_FINISHED, {0, 0, 0}};
     rattempt two[2] = {old, act};
 
     ck_assert_int_eq(remote_init(&r, S.strings), COORD_OK);
@@ -847,7 +973,7 @@ START_TEST(test_home_ends_claims_the_owners_copy_shows_over)
     /* A claim whose attempt the owner never showed (dropped without a
      * trace): a later attempt ends it, and so does the job's end. */
     lend(v, "J", 3, "Westside");
-    const rattempt later = {4, "LAFD-9", "Valley", ATT_ACTIVE};
+    const rattempt later = {4, "LAFD-9", "Valley", ATT_ACTIVE, {0, 0, 0}};
     c = owner_copy(w, JOB_ASSIGNED, &later, 1);
     remote_apply_job(&r, &S, &c, &out);
     ck_assert_uint_eq(out.nended, 1);
@@ -1168,20 +1294,20 @@ START_TEST(test_pick_skips_failing_refused_and_unreachable_units)
     unit *a = add_unit("LAFD-1", FIRE, 2, 1), *b = add_unit("LAFD-2", FIRE, 2, 1);
     job *j = submit("J", SEV_HIGH, NEED_FIRE, 1);
 
-    ck_assert_ptr_eq(state_pick_unit(&S, j, NULL, 0, NOW), a);
+    ck_assert_ptr_eq(state_pick_unit(&S, j, NULL, 0, NOW, 0, NULL), a);
     state_unit_call_failed(&S, a, NOW);
     ck_assert_uint_eq(S.units_failing, 1);
-    ck_assert_ptr_eq(state_pick_unit(&S, j, NULL, 0, NOW), b);
+    ck_assert_ptr_eq(state_pick_unit(&S, j, NULL, 0, NOW, 0, NULL), b);
     /* Its backoff over, it is offered work again, but not while a call to
      * it is already in flight. */
-    ck_assert_ptr_eq(state_pick_unit(&S, j, NULL, 0, NOW + REACH_BACKOFF_MIN_MS), a);
+    ck_assert_ptr_eq(state_pick_unit(&S, j, NULL, 0, NOW + REACH_BACKOFF_MIN_MS, 0, NULL), a);
     a->calls = 1;
-    ck_assert_ptr_eq(state_pick_unit(&S, j, NULL, 0, NOW + REACH_BACKOFF_MIN_MS), b);
+    ck_assert_ptr_eq(state_pick_unit(&S, j, NULL, 0, NOW + REACH_BACKOFF_MIN_MS, 0, NULL), b);
     a->calls = 0;
     for (int i = 1; i < REACH_UNREACHABLE_AFTER; i++)
         state_unit_call_failed(&S, a, NOW);
     ck_assert(reach_unreachable(&a->reach));
-    ck_assert_ptr_eq(state_pick_unit(&S, j, NULL, 0, NOW + 1000000), b);
+    ck_assert_ptr_eq(state_pick_unit(&S, j, NULL, 0, NOW + 1000000, 0, NULL), b);
     ck_assert_uint_eq(S.units_failing, 1);
     /* A registration makes it a candidate again. */
     add_unit("LAFD-3", FIRE, 2, 1);
@@ -1191,12 +1317,12 @@ START_TEST(test_pick_skips_failing_refused_and_unreachable_units)
     bool created, back;
     ck_assert_int_eq(state_register_unit(&S, &r, NOW, NOW, &u, &created, &back), 0);
     ck_assert_uint_eq(S.units_failing, 0);
-    ck_assert_ptr_eq(state_pick_unit(&S, j, NULL, 0, NOW), a);
+    ck_assert_ptr_eq(state_pick_unit(&S, j, NULL, 0, NOW, 0, NULL), a);
     /* At capacity: not offered work before its next heartbeat. */
     state_unit_refused(a);
-    ck_assert_ptr_eq(state_pick_unit(&S, j, NULL, 0, NOW), b);
+    ck_assert_ptr_eq(state_pick_unit(&S, j, NULL, 0, NOW, 0, NULL), b);
     ck_assert(!state_unit_heard(&S, a, NOW, NOW));
-    ck_assert_ptr_eq(state_pick_unit(&S, j, NULL, 0, NOW), a);
+    ck_assert_ptr_eq(state_pick_unit(&S, j, NULL, 0, NOW, 0, NULL), a);
 }
 END_TEST
 
@@ -1243,6 +1369,10 @@ Suite *unit_suite(void)
     tcase_add_test(d, test_pick_fewest_jobs_then_id_among_capable);
     tcase_add_test(d, test_queue_severity_then_age_and_yield);
     tcase_add_test(d, test_preemption_victim_only_in_emergency);
+    tcase_add_test(d, test_pick_closest_by_fix_then_station_then_order);
+    tcase_add_test(d, test_a_pool_past_the_inline_buffer_is_ranked_whole);
+    tcase_add_test(d, test_a_fix_enters_the_sync_delta_only_when_it_matters);
+    tcase_add_test(sync, test_mutual_aid_ranks_copies_by_position);
     tcase_add_test(l, test_unit_lost_requeues_its_jobs);
     tcase_add_test(l, test_requeue_is_the_one_way_and_illegal_is_refused);
     tcase_add_test(res, test_accept_releases_every_other_holder);
