@@ -20,5 +20,6 @@
 #include "routing.h"
 #include "reach.h"
 #include "level.h"
+#include "unitstatus.h"
 
 #endif
