@@ -24,6 +24,7 @@
 #include "remote.h"
 #include "service.h"
 #include "state.h"
+#include "steps.h"
 #include "store.h"
 #include "wake.h"
 
@@ -34,6 +35,8 @@ typedef struct broker_metrics {
     uint64_t results_accepted, results_rejected, results_retried, results_forbidden;
     uint64_t units_lost, units_returned, assign_refused, assign_errors, assign_abandoned;
     uint64_t clock_entries_refused; /* received own entries and clamped jumps (clock.c) */
+    uint64_t steps_recorded, steps_refused;
+    step_hist turnout, travel; /* dispatched -> en_route, en_route -> on_scene (steps.h) */
 } broker_metrics;
 
 struct broker {
