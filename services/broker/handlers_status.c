@@ -16,8 +16,8 @@
 
 /* In the order of unit_step (unitstatus.h). */
 static const char *const step_names[] = {
-    "dispatched", "acknowledged", "en_route", "on_scene", "transporting", "at_hospital", "cleared",
-    NULL,
+    "dispatched",   "acknowledged", "en_route", "on_scene",
+    "transporting", "at_hospital",  "cleared",  NULL,
 };
 
 /* Wall-clock ms the terminal may send: after 2001 and before 2286, so a
@@ -47,9 +47,9 @@ static json_t *step_body(broker *b, const char *unit_id, const char *job_id, uin
 {
     const step_rec *r = state_steps(&b->st, unit_id, job_id, n);
 
-    return view_envelope(json_pack("{s:s, s:o}", "unit_id", unit_id, "crew_status",
-                                   view_crew_status(r, job_id, n)),
-                         &b->clock);
+    return view_envelope(
+        json_pack("{s:s, s:o}", "unit_id", unit_id, "crew_status", view_crew_status(r, job_id, n)),
+        &b->clock);
 }
 
 /* Every step the record holds (INSERT OR REPLACE: the first one also
@@ -103,8 +103,8 @@ void h_unit_status_post(api_request *req, api_response *res)
     if (!store_ok_or_503(req, res))
         return;
     rc = state_record_step(&b->st, u, job_id, n, to, at,
-                           r.has_dispatched_at ? (uint64_t)r.dispatched_at : 0,
-                           coord_now_wall_ms(), &o, &fu, &j);
+                           r.has_dispatched_at ? (uint64_t)r.dispatched_at : 0, coord_now_wall_ms(),
+                           &o, &fu, &j);
     if (rc != COORD_OK)
         b->m.steps_refused += rc != COORD_E_RANGE && rc != COORD_E_NOMEM;
     switch (rc) {
@@ -123,21 +123,17 @@ void h_unit_status_post(api_request *req, api_response *res)
                         (unsigned)n, job_id, unit_id);
         return;
     case COORD_E_TRANSITION: {
-        json_t *extra =
-            json_pack("{s:s, s:s}", "status", unit_step_str(o.from), "requested", step_names[to]);
 
         pthread_mutex_unlock(&b->mu);
         if (o.ended)
-            api_reply_error_extra(res, API_E_ILLEGAL_STEP, extra,
-                                  "unit %s: attempt %u of job %s has ended (now %s): only "
-                                  "cleared may follow, not %s",
-                                  unit_id, (unsigned)n, job_id, unit_step_str(o.from),
-                                  step_names[to]);
+            api_reply_error(res, API_E_ILLEGAL_STEP,
+                            "unit %s: attempt %u of job %s has ended (now %s): only "
+                            "cleared may follow, not %s",
+                            unit_id, (unsigned)n, job_id, unit_step_str(o.from), step_names[to]);
         else
-            api_reply_error_extra(res, API_E_ILLEGAL_STEP, extra,
-                                  "unit %s on job %s attempt %u is %s: %s cannot follow it",
-                                  unit_id, job_id, (unsigned)n, unit_step_str(o.from),
-                                  step_names[to]);
+            api_reply_error(res, API_E_ILLEGAL_STEP,
+                            "unit %s on job %s attempt %u is %s: %s cannot follow it", unit_id,
+                            job_id, (unsigned)n, unit_step_str(o.from), step_names[to]);
         return;
     }
     default:

@@ -83,8 +83,8 @@ static int64_t span(const step_rec *r, unit_step from, unit_step to)
 }
 
 int state_record_step(state *s, unit *u, const char *job_id, uint32_t n, unit_step to,
-                      uint64_t at_ms, uint64_t dispatched_ms, uint64_t now_wall,
-                      step_outcome *out, followups *fu, job **j_out)
+                      uint64_t at_ms, uint64_t dispatched_ms, uint64_t now_wall, step_outcome *out,
+                      followups *fu, job **j_out)
 {
     job *j;
     attempt *a;

@@ -25,11 +25,11 @@ const step_rec *state_steps(const state *s, const char *unit_id, const char *job
 
 /* What a step request found and did. */
 typedef struct step_outcome {
-    unit_step from;  /* the step before (the current one when refused) */
-    bool retry;      /* exactly this step at this time was recorded: nothing changed */
-    bool ended;      /* refused: the attempt ended here, only cleared may follow */
-    bool freed;      /* cleared released the unit's slot of an own job's attempt */
-    bool foreign;    /* the job is another district's (a claim on the unit) */
+    unit_step from; /* the step before (the current one when refused) */
+    bool retry;     /* exactly this step at this time was recorded: nothing changed */
+    bool ended;     /* refused: the attempt ended here, only cleared may follow */
+    bool freed;     /* cleared released the unit's slot of an own job's attempt */
+    bool foreign;   /* the job is another district's (a claim on the unit) */
     int64_t turnout_ms, travel_ms; /* dispatched -> en_route, en_route -> on_scene; -1: none */
 } step_outcome;
 
@@ -49,8 +49,8 @@ typedef struct step_outcome {
  * claiming district releases its claims (DESIGN.md §3.2). Every other
  * step keeps the unit busy. *j_out receives the own job touched (or NULL). */
 int state_record_step(state *s, unit *u, const char *job_id, uint32_t n, unit_step to,
-                      uint64_t at_ms, uint64_t dispatched_ms, uint64_t now_wall,
-                      step_outcome *out, followups *fu, job **j_out);
+                      uint64_t at_ms, uint64_t dispatched_ms, uint64_t now_wall, step_outcome *out,
+                      followups *fu, job **j_out);
 
 /* A step as stored, at a load. COORD_OK or COORD_E_NOMEM. */
 int state_restore_step(state *s, const char *unit_id, const char *job_id, uint32_t n,

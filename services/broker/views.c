@@ -96,9 +96,8 @@ static json_t *step_times(const step_rec *r)
 
 json_t *view_crew_status(const step_rec *r, const char *job_id, uint32_t attempt_no)
 {
-    return json_pack("{s:s, s:i, s:s, s:o}", "job_id", job_id, "attempt", (int)attempt_no,
-                     "status", unit_step_str(r ? r->cur : UST_DISPATCHED), "times_ms",
-                     step_times(r));
+    return json_pack("{s:s, s:i, s:s, s:o}", "job_id", job_id, "attempt", (int)attempt_no, "status",
+                     unit_step_str(r ? r->cur : UST_DISPATCHED), "times_ms", step_times(r));
 }
 
 /* The step a unit shows: of the attempts it holds, the one its crew
@@ -254,14 +253,12 @@ json_t *view_job(const state *s, const job *j)
         cur = a;
         json_t *ao = attempt_shape(a->n, a->unit_id, a->unit_district, a->state);
         /* The crew's steps are kept at the unit's home: here for our own
-         * units; a borrowed unit shows its steps in its synced copy. */
-        if (ao && attempt_is_local(s, a)) {
-            const step_rec *r = state_steps(s, a->unit_id, j->id, a->n);
+         * units, once the crew reported one; a borrowed unit shows its
+         * steps in its synced copy. */
+        const step_rec *r = attempt_is_local(s, a) ? state_steps(s, a->unit_id, j->id, a->n) : NULL;
 
-            json_object_set_new(ao, "crew_status",
-                                r || a->state == ATT_ACTIVE
-                                    ? json_string(unit_step_str(r ? r->cur : UST_DISPATCHED))
-                                    : json_null());
+        if (ao && r) {
+            json_object_set_new(ao, "crew_status", json_string(unit_step_str(r->cur)));
             json_object_set_new(ao, "times_ms", step_times(r));
         }
         json_array_append_new(atts, ao);

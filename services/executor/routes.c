@@ -4,6 +4,7 @@
 #include "faults.h"
 #include "handlers_assignments.h"
 #include "handlers_health.h"
+#include "handlers_status.h"
 
 /* Every terminal serves these; the fault-hook table adds its two routes
  * after them, so both tables index the same routes the same way. */
@@ -16,6 +17,8 @@
         {"DELETE", "/v1/assignments/{job_id}", h_revoke, API_ACCESS(API_PEER | API_OPERATOR),      \
          API_BODY_NONE},                                                                           \
         {"POST", "/v1/assignments/{job_id}/result", h_result,                                      \
+         API_ACCESS_SELF(API_UNIT | API_DISPATCHER | API_OPERATOR), API_BODY_JSON},             \
+        {"POST", "/v1/assignments/{job_id}/status", h_status,                                      \
          API_ACCESS_SELF(API_UNIT | API_DISPATCHER | API_OPERATOR), API_BODY_JSON}
 
 const api_route exec_routes[] = {EXEC_SERVICE_ROUTES};

@@ -27,9 +27,9 @@ END_TEST
 
 START_TEST(test_unknown_names_refused)
 {
-    const char *junk[] = {"",         "En_route",  "EN_ROUTE", "en-route", " on_scene",
-                          "enroute",  "available", "busy",     "clear",    "on_scene ",
-                          "arrived",  "cleared\n"};
+    const char *junk[] = {"",          "En_route",  "EN_ROUTE",  "en-route",
+                          " on_scene", "enroute",   "available", "busy",
+                          "clear",     "on_scene ", "arrived",   "cleared\n"};
     unit_step s = UST_ON_SCENE;
 
     for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++) {
@@ -67,8 +67,8 @@ START_TEST(test_every_pair)
             unit_step s = (unit_step)f;
             int want = expected_legal(f, t) ? COORD_OK : COORD_E_TRANSITION;
 
-            ck_assert_msg(unit_step_check((unit_step)f, (unit_step)t) == want, "%s -> %s",
-                          names[f], names[t]);
+            ck_assert_msg(unit_step_check((unit_step)f, (unit_step)t) == want, "%s -> %s", names[f],
+                          names[t]);
             ck_assert_int_eq(unit_step_move(&s, (unit_step)t), want);
             ck_assert_int_eq(s, want == COORD_OK ? t : f); /* refused: untouched */
             nlegal += want == COORD_OK;
