@@ -73,6 +73,15 @@ def test_full_walk_times_visible_in_units_job_events_and_metrics(district):
         # Every step before cleared keeps the unit busy.
         assert b.unit("EMS-3")["status"] == "busy"
 
+    # The terminal counts a step once it has the broker's answer, which
+    # may come a moment after the broker shows it.
+    def outbox_empty():
+        m = metric_lines(ex, "ergrid_executor_status_steps")
+        assert m["ergrid_executor_status_steps_queued"] == 0, m
+        assert m['ergrid_executor_status_steps_total{result="delivered"}'] == len(walk), m
+        assert m['ergrid_executor_status_steps_total{result="dropped"}'] == 0, m
+        return True
+    wait_until(outbox_empty, 30, message="the terminal's outbox empties")
     cs = b.unit("EMS-3")["crew_status"]
     for status, at in walk:
         assert cs["times_ms"][status] == at, cs
@@ -214,7 +223,7 @@ def test_step_reaches_home_after_executor_kill9(district):
     b.kill9()
     r = step(ex, "k9-1", "en_route", t0 + 30000)
     expect(r, 201, "en_route while the broker is down")
-    assert r.json["crew_status"]["undelivered"] == 1, r
+    assert r.json["crew_status"]["undelivered"] >= 1, r
     ex.kill9()
     b.restart()
     assert b.unit("LAFD-1")["crew_status"]["status"] == "acknowledged"
@@ -258,6 +267,15 @@ def test_borrowed_unit_steps_at_home_and_visible_at_owner(cluster):
                    message="Downtown sees LAFD-5 en_route")
     assert u["crew_status"]["job_id"] == "aid-st-1" and u["crew_status"]["times_ms"] == \
         cs["times_ms"], u
+    if city.coordinator is not None:
+        # The coordinator's city view passes the home's unit through.
+        def in_overview():
+            ov = expect(get(city.coordinator.url + "/v1/overview"), 200, "overview")
+            units = [u for d in ov["districts"] if d["id"] == "Westside" for u in d["units"]]
+            u = [x for x in units if x["id"] == "LAFD-5"]
+            assert u and (u[0].get("crew_status") or {}).get("status") == "en_route", units
+            return u[0]
+        wait_until(in_overview, SYNC_WAIT, message="the overview shows LAFD-5 en_route")
     expect(step(ex, "aid-st-1", "on_scene", t0 + 60000), 201)
     wait_until(lambda: _remote_step(dt, "LAFD-5", "on_scene"), SYNC_WAIT,
                message="Downtown sees LAFD-5 on_scene")
