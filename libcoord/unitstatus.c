@@ -6,8 +6,9 @@
 
 #include "errors.h"
 
-static const char *const unit_step_names[UST_NSTEPS] = {
-    "dispatched", "acknowledged", "en_route", "on_scene", "transporting", "at_hospital", "cleared",
+const char *const unit_step_names[UST_NSTEPS + 1] = {
+    "dispatched",   "acknowledged", "en_route", "on_scene",
+    "transporting", "at_hospital",  "cleared",  NULL,
 };
 
 /* legal[from][to], read like the list in unitstatus.h. */

@@ -35,9 +35,11 @@ typedef enum unit_step {
 #define UST_NSTEPS 7
 
 /* Wire names "dispatched", "acknowledged", "en_route", "on_scene",
- * "transporting", "at_hospital", "cleared". unit_step_str never returns
- * NULL ("unknown" for a value out of range); unit_step_parse returns 0 or
- * COORD_E_INVAL (out untouched). */
+ * "transporting", "at_hospital", "cleared", in enum order and NULL after
+ * the last (the shape an enum field of a request parser takes).
+ * unit_step_str never returns NULL ("unknown" for a value out of range);
+ * unit_step_parse returns 0 or COORD_E_INVAL (out untouched). */
+extern const char *const unit_step_names[UST_NSTEPS + 1];
 const char *unit_step_str(unit_step s);
 int unit_step_parse(const char *s, unit_step *out);
 
@@ -50,5 +52,10 @@ int unit_step_move(unit_step *step, unit_step to);
 /* True for the step that ends the unit's part in the attempt: its slot is
  * free again (cleared). Every other step keeps the unit busy. */
 bool unit_step_frees(unit_step s);
+
+/* The times a step may carry, wall-clock ms: after 2001 and before 2286,
+ * so a time in seconds, or an absurd one, is refused rather than kept. */
+#define UNIT_STEP_AT_MIN 1000000000000LL
+#define UNIT_STEP_AT_MAX 9999999999999LL
 
 #endif

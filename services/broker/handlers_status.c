@@ -14,17 +14,6 @@
 #include "txn.h"
 #include "views.h"
 
-/* In the order of unit_step (unitstatus.h). */
-static const char *const step_names[] = {
-    "dispatched",   "acknowledged", "en_route", "on_scene",
-    "transporting", "at_hospital",  "cleared",  NULL,
-};
-
-/* Wall-clock ms the terminal may send: after 2001 and before 2286, so a
- * time in seconds or an absurd one is refused rather than stored. */
-#define STEP_AT_MIN 1000000000000LL
-#define STEP_AT_MAX 9999999999999LL
-
 struct step_req {
     int64_t attempt;
     int status;
@@ -34,11 +23,11 @@ struct step_req {
 
 static const field_spec step_fields[] = {
     {"attempt", FT_INT, offsetof(struct step_req, attempt), true, 1, 1000000, NULL, 0},
-    {"status", FT_ENUM, offsetof(struct step_req, status), true, 0, 0, step_names, 0},
-    {"at", FT_INT, offsetof(struct step_req, at), false, STEP_AT_MIN, STEP_AT_MAX, NULL,
+    {"status", FT_ENUM, offsetof(struct step_req, status), true, 0, 0, unit_step_names, 0},
+    {"at", FT_INT, offsetof(struct step_req, at), false, UNIT_STEP_AT_MIN, UNIT_STEP_AT_MAX, NULL,
      offsetof(struct step_req, has_at)},
-    {"dispatched_at", FT_INT, offsetof(struct step_req, dispatched_at), false, STEP_AT_MIN,
-     STEP_AT_MAX, NULL, offsetof(struct step_req, has_dispatched_at)},
+    {"dispatched_at", FT_INT, offsetof(struct step_req, dispatched_at), false, UNIT_STEP_AT_MIN,
+     UNIT_STEP_AT_MAX, NULL, offsetof(struct step_req, has_dispatched_at)},
     FIELD_END,
 };
 
@@ -122,20 +111,19 @@ void h_unit_status_post(api_request *req, api_response *res)
                         "attempt %u of job %s is still being assigned to unit %s: retry",
                         (unsigned)n, job_id, unit_id);
         return;
-    case COORD_E_TRANSITION: {
-
+    case COORD_E_TRANSITION:
         pthread_mutex_unlock(&b->mu);
         if (o.ended)
             api_reply_error(res, API_E_ILLEGAL_STEP,
                             "unit %s: attempt %u of job %s has ended (now %s): only "
                             "cleared may follow, not %s",
-                            unit_id, (unsigned)n, job_id, unit_step_str(o.from), step_names[to]);
+                            unit_id, (unsigned)n, job_id, unit_step_str(o.from),
+                            unit_step_names[to]);
         else
             api_reply_error(res, API_E_ILLEGAL_STEP,
                             "unit %s on job %s attempt %u is %s: %s cannot follow it", unit_id,
-                            job_id, (unsigned)n, unit_step_str(o.from), step_names[to]);
+                            job_id, (unsigned)n, unit_step_str(o.from), unit_step_names[to]);
         return;
-    }
     default:
         pthread_mutex_unlock(&b->mu);
         api_reply_error(res, API_E_UNAVAILABLE, "out of memory");
@@ -154,7 +142,7 @@ void h_unit_status_post(api_request *req, api_response *res)
     txn_followups(&t, &fu);
     followups_release(&fu);
     txn_event(&t, "unit_status", job_id, unit_id, n, "unit %s %s -> %s on job %s attempt %u%s%s",
-              unit_id, unit_step_str(o.from), step_names[to], job_id, (unsigned)n,
+              unit_id, unit_step_str(o.from), unit_step_names[to], job_id, (unsigned)n,
               o.foreign ? " (borrowed)" : "", o.freed ? ": unit released" : "");
     if (!commit_or_503(&t, req, res))
         return;

@@ -10,16 +10,6 @@
 #include "coord.h"
 #include "steps.h"
 
-/* In the order of unit_step (unitstatus.h). */
-static const char *const step_names[] = {
-    "dispatched",   "acknowledged", "en_route", "on_scene",
-    "transporting", "at_hospital",  "cleared",  NULL,
-};
-
-/* Wall-clock ms, as the broker takes them (after 2001, before 2286). */
-#define STEP_AT_MIN 1000000000000LL
-#define STEP_AT_MAX 9999999999999LL
-
 typedef struct status_input {
     int status;
     int64_t at;
@@ -33,8 +23,8 @@ void h_status(api_request *req, api_response *res)
     status_input in;
     memset(&in, 0, sizeof in);
     static const field_spec spec[] = {
-        {"status", FT_ENUM, offsetof(status_input, status), true, 0, 0, step_names, 0},
-        {"at", FT_INT, offsetof(status_input, at), false, STEP_AT_MIN, STEP_AT_MAX, NULL,
+        {"status", FT_ENUM, offsetof(status_input, status), true, 0, 0, unit_step_names, 0},
+        {"at", FT_INT, offsetof(status_input, at), false, UNIT_STEP_AT_MIN, UNIT_STEP_AT_MAX, NULL,
          offsetof(status_input, has_at)},
         FIELD_END,
     };
@@ -57,24 +47,23 @@ void h_status(api_request *req, api_response *res)
     case EXEC_OK:
         if (rc == EXEC_CREATED)
             service_log("info", "job %s: crew status %s (forwarding to broker %s)", job_id,
-                        step_names[to], e->cfg.broker);
+                        unit_step_names[to], e->cfg.broker);
         api_reply_json(res, rc == EXEC_CREATED ? 201 : 200,
                        view ? json_pack("{s:o}", "crew_status", view) : NULL);
         return;
     case EXEC_E_NOTFOUND:
         api_reply_error(res, API_E_NOT_FOUND, "no assignment for job %s", job_id);
         return;
-    case EXEC_E_INVAL: {
+    case EXEC_E_INVAL:
         if (ended)
             api_reply_error(res, API_E_ILLEGAL_STEP,
                             "job %s is no longer held active here (now %s): only cleared "
                             "may follow, not %s",
-                            job_id, unit_step_str(cur), step_names[to]);
+                            job_id, unit_step_str(cur), unit_step_names[to]);
         else
             api_reply_error(res, API_E_ILLEGAL_STEP, "unit %s on job %s is %s: %s cannot follow it",
-                            e->cfg.id, job_id, unit_step_str(cur), step_names[to]);
+                            e->cfg.id, job_id, unit_step_str(cur), unit_step_names[to]);
         return;
-    }
     case EXEC_E_CAPACITY:
         api_reply_error(res, API_E_UNAVAILABLE,
                         "%d status steps wait for the home broker; nothing recorded",

@@ -16,10 +16,12 @@ START_TEST(test_names_round_trip)
         unit_step s = UST_CLEARED;
 
         ck_assert_str_eq(unit_step_str((unit_step)i), names[i]);
+        ck_assert_str_eq(unit_step_names[i], names[i]);
         ck_assert_int_eq(unit_step_parse(names[i], &s), COORD_OK);
         ck_assert_int_eq(s, i);
     }
-    ck_assert_int_eq(UST_DISPATCHED, 0); /* a zeroed attempt starts dispatched */
+    ck_assert_ptr_null(unit_step_names[UST_NSTEPS]); /* a request parser's enum list */
+    ck_assert_int_eq(UST_DISPATCHED, 0);             /* a zeroed attempt starts dispatched */
     ck_assert_str_eq(unit_step_str((unit_step)UST_NSTEPS), "unknown");
     ck_assert_str_eq(unit_step_str((unit_step)-1), "unknown");
 }
