@@ -18,6 +18,7 @@ typedef enum api_err {
     API_E_DUPLICATE_RESULT, /* 409 result_rejected: another result won */
     API_E_CAUSALITY,        /* 409 causality_violation: clock not after assignment */
     API_E_AT_CAPACITY,      /* 409 at_capacity: executor holds all it can */
+    API_E_ILLEGAL_STEP,     /* 409 illegal_step: a unit status step the lifecycle forbids */
     API_E_TOO_LARGE,        /* 413 payload_too_large */
     API_E_URI_TOO_LONG,     /* 414 uri_too_long */
     API_E_MEDIA_TYPE,       /* 415 unsupported_media_type */

@@ -21,5 +21,6 @@
 #include "routing.h"
 #include "reach.h"
 #include "level.h"
+#include "unitstatus.h"
 
 #endif

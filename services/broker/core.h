@@ -29,6 +29,7 @@
 #include "remote.h"
 #include "service.h"
 #include "state.h"
+#include "steps.h"
 #include "store.h"
 #include "wake.h"
 
@@ -40,6 +41,9 @@ typedef struct broker_metrics {
     uint64_t units_lost, units_returned, assign_refused, assign_errors, assign_abandoned;
     uint64_t clock_entries_refused; /* received own entries and clamped jumps (clock.c) */
     uint64_t drain_passes, drain_passes_woken; /* the drain thread's rounds, and those a signal began */
+
+    uint64_t steps_recorded, steps_refused;
+    step_hist turnout, travel; /* dispatched -> en_route, en_route -> on_scene (steps.h) */
 } broker_metrics;
 
 struct broker {

@@ -16,6 +16,8 @@ void h_units_post(api_request *req, api_response *res);
 void h_units_list(api_request *req, api_response *res);
 void h_unit_get(api_request *req, api_response *res);
 void h_unit_heartbeat(api_request *req, api_response *res);
+/* handlers_status.c */
+void h_unit_status_post(api_request *req, api_response *res);
 /* handlers_jobs.c */
 void h_jobs_post(api_request *req, api_response *res);
 void h_jobs_list(api_request *req, api_response *res);

@@ -67,6 +67,26 @@ static void copy_counts_write(const copy_counts *c, strbuf *sb)
         strbuf_addf(sb, "ergrid_remote_bytes{peer=\"%s\"} %zu\n", c->peer[i], c->bytes[i]);
 }
 
+/* One district's step histogram (steps.h) in Prometheus form; the
+ * district label lets a city-wide scrape sum or compare districts. */
+static void step_hist_write(strbuf *sb, const char *name, const char *help, const step_hist *h,
+                            const char *district)
+{
+    uint64_t cum = 0;
+
+    strbuf_addf(sb, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    for (size_t i = 0; i < STEP_HIST_N; i++) {
+        cum += h->buckets[i];
+        strbuf_addf(sb, "%s_bucket{district=\"%s\",le=\"%g\"} %llu\n", name, district,
+                    step_hist_bounds[i], (unsigned long long)cum);
+    }
+    strbuf_addf(sb, "%s_bucket{district=\"%s\",le=\"+Inf\"} %llu\n", name, district,
+                (unsigned long long)h->count);
+    strbuf_addf(sb, "%s_sum{district=\"%s\"} %.9g\n", name, district, h->sum);
+    strbuf_addf(sb, "%s_count{district=\"%s\"} %llu\n", name, district,
+                (unsigned long long)h->count);
+}
+
 void h_metrics(api_request *req, api_response *res)
 {
     broker *b = req->ctx;
@@ -151,6 +171,11 @@ void h_metrics(api_request *req, api_response *res)
         {"counter", "ergrid_clock_entries_refused_total",
          "Received clock entries ignored (this broker's own) or clamped (a jump over 2^32).",
          m.clock_entries_refused},
+        {"counter", "ergrid_unit_status_steps_total", "Crew status steps recorded.",
+         m.steps_recorded},
+        {"counter", "ergrid_unit_status_refused_total",
+         "Crew status steps refused (illegal after the current one, or no such attempt).",
+         m.steps_refused},
         {"gauge", "ergrid_jobs_waiting", "Jobs in the queue.", waiting},
         {"gauge", "ergrid_units_unreachable",
          "Units whose terminal failed every recent call: no work until it answers.", unreachable},
@@ -220,6 +245,12 @@ void h_metrics(api_request *req, api_response *res)
                 "# TYPE ergrid_log_lines_dropped_total counter\n"
                 "ergrid_log_lines_dropped_total %llu\n",
                 (unsigned long long)service_log_dropped());
+    step_hist_write(&sb, "ergrid_unit_turnout_seconds",
+                    "Crew turnout: dispatched to en_route, by the unit's home district.",
+                    &m.turnout, b->cfg.id);
+    step_hist_write(&sb, "ergrid_unit_travel_seconds",
+                    "Crew travel: en_route to on_scene, by the unit's home district.", &m.travel,
+                    b->cfg.id);
     api_server_metrics(b->server, &sb);
     api_reply_text(res, 200, "text/plain; version=0.0.4", sb.buf ? sb.buf : "", sb.len);
     strbuf_release(&sb);

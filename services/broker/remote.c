@@ -30,8 +30,10 @@ void runit_release(runit *u, strtab *t)
     capset_release(&u->caps, t);
     free(u->jobs);
     free(u->claims);
+    free(u->crew_status);
     u->jobs = NULL;
     u->claims = NULL;
+    u->crew_status = NULL;
     u->njobs = u->nclaims = 0;
 }
 
@@ -117,7 +119,7 @@ static size_t copy_bytes(char kind, const void *e)
         const runit *u = e;
 
         n += sizeof(*u) + u->njobs * sizeof(*u->jobs) + u->nclaims * sizeof(*u->claims) +
-             u->caps.n * sizeof(*u->caps.v);
+             u->caps.n * sizeof(*u->caps.v) + text_bytes(u->crew_status);
     } else {
         const rjob *j = e;
 

@@ -43,6 +43,7 @@ typedef struct runit {
     rclaim *claims;
     uint64_t version; /* its change version at its home; 0: not shown */
     uint32_t egen;    /* the home's incarnation it was read in (peer.egen) */
+    char *crew_status; /* its home's crew status (steps.h) as canonical JSON, or NULL */
     uint64_t fetched_wall_ms;
     uint64_t gen; /* the peer's full-sync generation that last confirmed it */
     /* Its station and last fix as its home showed them; pos.fix_ms is not

@@ -9,6 +9,7 @@
 #include "codec.h"
 #include "geo_json.h"
 #include "json_fields.h"
+#include "steps.h"
 #include "views.h"
 
 static int copy_id(char *dst, const char *src)
@@ -165,6 +166,20 @@ static int restore_claim(void *arg, const store_claim *c)
     return state_restore_claim(&b->st, c->unit_id, c->job_id, c->attempt, c->owner) < 0 ? -1 : 0;
 }
 
+/* A crew's status step; one naming a step this build does not know is
+ * damage, as any other unreadable record. */
+static int restore_step(void *arg, const store_step *x)
+{
+    broker *b = arg;
+    unit_step st;
+
+    if (unit_step_parse(x->step, &st) < 0 || !coord_id_valid(x->unit_id) ||
+        !coord_id_valid(x->job_id))
+        return -1;
+    return state_restore_step(&b->st, x->unit_id, x->job_id, x->attempt, st, x->at_ms) < 0 ? -1
+                                                                                          : 0;
+}
+
 /* A synced copy kept on disk; gen 0, so the first full pull of its peer
  * replaces or sweeps it. A copy that no longer reads is skipped: the next
  * pull brings it again. */
@@ -223,7 +238,8 @@ static int load_district(broker *b)
     return st->last_event(st->cls, last_event, b) < 0 ||
                    st->load(st->cls, &district_rows, &b->st) < 0 ||
                    state_recover(&b->st, coord_now_mono_ms()) < 0 ||
-                   st->list_claims(st->cls, restore_claim, b) < 0 || load_emergency(b) < 0
+                   st->list_claims(st->cls, restore_claim, b) < 0 ||
+                   st->list_steps(st->cls, restore_step, b) < 0 || load_emergency(b) < 0
                ? -1
                : 0;
 }

@@ -14,6 +14,8 @@ const api_route broker_routes[] = {
     {"GET", "/v1/units/{id}", h_unit_get, API_ACCESS(API_ALL_ROLES), API_BODY_NONE},
     {"POST", "/v1/units/{id}/heartbeat", h_unit_heartbeat,
      API_ACCESS_PATH(API_UNIT | API_OPERATOR, 0), API_BODY_OPTIONAL},
+    {"POST", "/v1/units/{id}/assignments/{job_id}/status", h_unit_status_post,
+     API_ACCESS_PATH(API_UNIT | API_OPERATOR, 0), API_BODY_JSON},
     {"POST", "/v1/jobs", h_jobs_post, API_ACCESS(API_DISPATCHER | API_OPERATOR), API_BODY_JSON},
     {"GET", "/v1/jobs", h_jobs_list, API_ACCESS(API_ALL_ROLES), API_BODY_NONE},
     {"GET", "/v1/jobs/{id}", h_job_get, API_ACCESS(API_ALL_ROLES), API_BODY_NONE},

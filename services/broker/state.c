@@ -67,11 +67,12 @@ int state_init(state *s, const char *self, uint64_t failure_timeout_ms)
     s->cap_index = hmap_new();
     s->borrowed = hmap_new();
     s->lent = hmap_new();
+    s->steps = hmap_new();
     s->queue = jobq_new();
     s->fd = fd_new(failure_timeout_ms);
     s->max_fix_age_ms = STATE_MAX_FIX_AGE_MS;
     if (!s->strings || !s->units || !s->jobs || !s->cap_index || !s->borrowed || !s->lent ||
-        !s->queue || !s->fd)
+        !s->steps || !s->queue || !s->fd)
         return COORD_E_NOMEM;
     return COORD_OK;
 }
@@ -132,6 +133,7 @@ static void release_records(state *s)
     hmap_free(s->cap_index, free_unit_list);
     hmap_free(s->borrowed, NULL);
     hmap_free(s->lent, free_unit_list);
+    hmap_free(s->steps, free);
     jobq_free(s->queue);
     fd_free(s->fd);
 }

@@ -131,6 +131,7 @@ typedef struct state {
     hmap *cap_index;             /* capability -> unit_list*: who can do what */
     hmap *borrowed;              /* job id -> job*: current attempt on another district's unit */
     hmap *lent;                  /* job id -> unit_list*: our units that took a claim for it */
+    hmap *steps;                 /* "unit/job/attempt" -> step_rec*: crews' status (steps.h) */
     jobqueue *queue;
     failure_detector *fd;
     change_node changes; /* sentinel of the change list */

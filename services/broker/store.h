@@ -65,6 +65,16 @@ typedef struct store_remote {
 } store_remote;
 typedef int (*store_remote_cb)(void *arg, const store_remote *r);
 
+/* One status step a crew reported for one of our units (steps.h); step
+ * is its wire name (unitstatus.h), so the row reads the same whatever the
+ * enum's order becomes. */
+typedef struct store_step {
+    const char *unit_id, *job_id, *step;
+    uint32_t attempt;
+    uint64_t at_ms;
+} store_step;
+typedef int (*store_step_cb)(void *arg, const store_step *s);
+
 /* The district's records as stored, for a load: texts are the forms of
  * codec.h, numbers as written. Pointers are valid during the callback. */
 typedef struct store_unit_row {
@@ -145,6 +155,10 @@ struct store {
     int (*put_claim)(void *cls, const store_claim *c);
     int (*del_claim)(void *cls, const char *unit_id, const char *job_id);
     int (*list_claims)(void *cls, store_claim_cb cb, void *arg);
+
+    /* The crews' steps, in their own table (unit_status). */
+    int (*put_step)(void *cls, const store_step *s);
+    int (*list_steps)(void *cls, store_step_cb cb, void *arg);
 
     int (*put_remote)(void *cls, const store_remote *r);
     int (*del_remote)(void *cls, char kind, const char *id);

@@ -37,6 +37,8 @@ enum {
     ST_PUT_STATION,
     ST_DEL_STATION,
     ST_PUT_REASON,
+    ST_PUT_STEP,
+    ST_LIST_STEPS,
     ST__COUNT
 };
 
@@ -95,6 +97,10 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_DEL_STATION] = "DELETE FROM unit_stations WHERE unit_id=?",
     [ST_PUT_REASON] =
         "INSERT OR REPLACE INTO attempt_reasons(job_id,n,why,metres,age_s) VALUES(?,?,?,?,?)",
+
+    [ST_PUT_STEP] = "INSERT OR REPLACE INTO unit_status(unit_id,job_id,attempt,step,at_ms) "
+                    "VALUES(?,?,?,?,?)",
+    [ST_LIST_STEPS] = "SELECT unit_id,job_id,attempt,step,at_ms FROM unit_status",
 };
 
 static const char schema[] =
@@ -127,7 +133,12 @@ static const char schema[] =
     " lon REAL NOT NULL);"
     "CREATE TABLE IF NOT EXISTS attempt_reasons(job_id TEXT NOT NULL, n INTEGER NOT NULL,"
     " why INTEGER NOT NULL, metres INTEGER NOT NULL, age_s INTEGER NOT NULL,"
-    " PRIMARY KEY(job_id, n));";
+    " PRIMARY KEY(job_id, n));"
+    /* The crews' status steps (steps.h): a table of its own, so a store
+     * written before it opens unchanged. */
+    "CREATE TABLE IF NOT EXISTS unit_status(unit_id TEXT NOT NULL, job_id TEXT NOT NULL,"
+    " attempt INTEGER NOT NULL, step TEXT NOT NULL, at_ms INTEGER NOT NULL,"
+    " PRIMARY KEY(unit_id, job_id, attempt, step));";
 
 /* cls is the sqlstore. */
 static sqlite3_stmt *st(void *cls, int i)
@@ -184,6 +195,7 @@ struct sink {
     store_event_cb event;
     store_claim_cb claim;
     store_remote_cb remote;
+    store_step_cb step;
     const store_rows *rows;
     void *arg;
 };
@@ -404,6 +416,34 @@ static int sq_list_remote(void *cls, store_remote_cb cb, void *arg)
     return each_row(cls, ST_LIST_REMOTE, NULL, 0, remote_row, &k);
 }
 
+static int sq_put_step(void *cls, const store_step *x)
+{
+    return RUN(cls, ST_PUT_STEP, T(x->unit_id), T(x->job_id), I(x->attempt), T(x->step),
+               I(x->at_ms));
+}
+
+static int step_row(sqlite3_stmt *s, const struct sink *k)
+{
+    store_step x = {
+        .unit_id = col_text(s, 0),
+        .job_id = col_text(s, 1),
+        .attempt = (uint32_t)sqlite3_column_int64(s, 2),
+        .step = col_text(s, 3),
+        .at_ms = (uint64_t)sqlite3_column_int64(s, 4),
+    };
+
+    if (!x.unit_id || !x.job_id || !x.step)
+        return -1;
+    return k->step(k->arg, &x);
+}
+
+static int sq_list_steps(void *cls, store_step_cb cb, void *arg)
+{
+    struct sink k = {.step = cb, .arg = arg};
+
+    return each_row(cls, ST_LIST_STEPS, NULL, 0, step_row, &k);
+}
+
 /* ---- loading: rows as stored, for restore.c ---- */
 
 static int unit_row(sqlite3_stmt *q, const struct sink *k)
@@ -584,6 +624,8 @@ int store_sqlite_open(struct store *out, const char *path, store_durability dura
         .put_claim = sq_put_claim,
         .del_claim = sq_del_claim,
         .list_claims = sq_list_claims,
+        .put_step = sq_put_step,
+        .list_steps = sq_list_steps,
         .put_remote = sq_put_remote,
         .del_remote = sq_del_remote,
         .list_remote = sq_list_remote,

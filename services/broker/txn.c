@@ -140,6 +140,16 @@ void txn_del_claim(txn *t, const char *unit_id, const char *job_id)
         check(t, t->b->store.del_claim(t->b->store.cls, unit_id, job_id));
 }
 
+void txn_put_step(txn *t, const char *unit_id, const char *job_id, uint32_t attempt_no,
+                  const char *step, uint64_t at_ms)
+{
+    store_step x = {
+        .unit_id = unit_id, .job_id = job_id, .step = step, .attempt = attempt_no, .at_ms = at_ms};
+
+    if (writable(t))
+        check(t, t->b->store.put_step(t->b->store.cls, &x));
+}
+
 void txn_put_remote(txn *t, char kind, const char *id, const char *owner, const char *obj,
                     uint64_t fetched_ms)
 {

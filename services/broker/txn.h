@@ -104,6 +104,9 @@ void txn_put_meta(txn *t, const char *key, const char *value);
 void txn_put_claim(txn *t, const char *unit_id, const char *job_id, uint32_t attempt_no,
                    const char *owner);
 void txn_del_claim(txn *t, const char *unit_id, const char *job_id);
+/* A crew's status step (steps.h) for one of our units. */
+void txn_put_step(txn *t, const char *unit_id, const char *job_id, uint32_t attempt_no,
+                  const char *step, uint64_t at_ms);
 void txn_put_remote(txn *t, char kind, const char *id, const char *owner, const char *obj,
                     uint64_t fetched_ms);
 void txn_del_remote(txn *t, char kind, const char *id);

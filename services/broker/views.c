@@ -10,6 +10,7 @@
 
 #include "geo_json.h"
 #include "json_fields.h"
+#include "steps.h"
 
 static json_t *caps_json(const capset *caps)
 {
@@ -103,6 +104,45 @@ static json_t *versioned(json_t *o, uint64_t version)
     return o;
 }
 
+static json_t *step_times(const step_rec *r)
+{
+    json_t *o = json_object();
+
+    for (int i = 0; o && r && i < UST_NSTEPS; i++)
+        if (r->at[i])
+            json_object_set_new(o, unit_step_str((unit_step)i), json_integer((json_int_t)r->at[i]));
+    return o;
+}
+
+json_t *view_crew_status(const step_rec *r, const char *job_id, uint32_t attempt_no)
+{
+    return json_pack("{s:s, s:i, s:s, s:o}", "job_id", job_id, "attempt", (int)attempt_no, "status",
+                     unit_step_str(r ? r->cur : UST_DISPATCHED), "times_ms", step_times(r));
+}
+
+/* The step a unit shows: of the attempts it holds, the one its crew
+ * reported on last (the latest held when none reported); null when it
+ * holds nothing. */
+static json_t *unit_crew_status(const state *s, const unit *u)
+{
+    const held *best = NULL;
+    const step_rec *best_r = NULL;
+    uint64_t best_at = 0;
+
+    for (uint32_t i = 0; i < u->load; i++) {
+        const held *h = &u->held[i];
+        const step_rec *r = h->pending ? NULL : state_steps(s, u->id, h->job_id, h->attempt);
+        uint64_t at = r ? r->at[r->cur] : 0;
+
+        if (h->pending || (best && at < best_at))
+            continue;
+        best = h;
+        best_r = r;
+        best_at = at;
+    }
+    return best ? view_crew_status(best_r, best->job_id, best->attempt) : json_null();
+}
+
 json_t *view_unit(const state *s, const unit *u, uint64_t now_wall)
 {
     json_t *jobs = json_array(), *claims = json_array(), *o;
@@ -130,6 +170,7 @@ json_t *view_unit(const state *s, const unit *u, uint64_t now_wall)
         json_object_set_new(o, "reachable", json_boolean(!reach_unreachable(&u->reach)));
         json_object_set_new(o, "claims", claims);
         set_position(o, &u->pos, now_wall);
+        json_object_set_new(o, "crew_status", unit_crew_status(s, u));
     } else {
         json_decref(claims);
     }
@@ -173,6 +214,8 @@ json_t *view_remote_unit(const runit *u, const peertab *peers, uint64_t now_wall
                 claims, claim_shape(u->claims[i].job_id, u->claims[i].attempt, u->claims[i].owner));
         json_object_set_new(o, "claims", claims);
     }
+    if (o && u->crew_status)
+        json_object_set_new(o, "crew_status", stored_json(u->crew_status));
     return synced(versioned(o, u->version), u->from, u->fetched_wall_ms, peers, now_wall);
 }
 
@@ -236,8 +279,18 @@ json_t *view_job(const state *s, const job *j)
         if (a->state == ATT_PENDING)
             continue;
         cur = a;
-        json_array_append_new(atts, attempt_shape(a->n, a->unit_id, a->unit_district, a->state,
-                                                  &a->why));
+        json_t *ao = attempt_shape(a->n, a->unit_id, a->unit_district, a->state,
+                                    &a->why);
+        /* The crew's steps are kept at the unit's home: here for our own
+         * units, once the crew reported one; a borrowed unit shows its
+         * steps in its synced copy. */
+        const step_rec *r = attempt_is_local(s, a) ? state_steps(s, a->unit_id, j->id, a->n) : NULL;
+
+        if (ao && r) {
+            json_object_set_new(ao, "crew_status", json_string(unit_step_str(r->cur)));
+            json_object_set_new(ao, "times_ms", step_times(r));
+        }
+        json_array_append_new(atts, ao);
     }
     o = job_shape(j->id, j->type, j->sev, &j->caps, s->self, j->status, cur ? cur->unit_id : NULL,
                   cur ? cur->n : 0, atts, view_result(j->res), true, j->location, j->payload);
@@ -520,7 +573,8 @@ int view_parse_unit(const json_t *o, strtab *t, const char *from, uint64_t fetch
         }
         snprintf(out->jobs[out->njobs++], COORD_ID_MAX + 1, "%s", id);
     }
-    if (get_claims(json_object_get(o, "claims"), out) < 0 || get_position(o, out) < 0 ||
+    if (get_text(o, "crew_status", &out->crew_status) < 0 ||
+        get_claims(json_object_get(o, "claims"), out) < 0 || get_position(o, out) < 0 ||
         get_caps(o, "capabilities", t, &out->caps) < 0) {
         runit_release(out, t);
         return -1;

@@ -14,9 +14,13 @@
 #include "peertab.h"
 #include "remote.h"
 #include "state.h"
+#include "steps.h"
 #include "units.h"
 
 json_t *view_unit(const state *s, const unit *u, uint64_t now_wall);
+/* A crew's status on one attempt: {"job_id","attempt","status","times_ms":
+ * {step: wall ms, ...}}; r NULL: dispatched, no step reported yet. */
+json_t *view_crew_status(const step_rec *r, const char *job_id, uint32_t attempt_no);
 json_t *view_job(const state *s, const job *j);
 json_t *view_result(const result *r);
 /* A synced copy: authoritative false, who it came from and how old it is

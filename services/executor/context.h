@@ -80,6 +80,8 @@ typedef struct executor {
 
     pthread_t link_thread, sim_thread;
     bool link_started, sim_started;
+
+    struct exec_steps *steps; /* the crew's status steps and their outbox (steps.h); own lock */
 } executor;
 
 /* Result codes of the core operations. */

@@ -16,7 +16,7 @@ void exec_deadline(struct timespec *ts, uint64_t ms_from_now)
 
 /* Deadlines come from exec_deadline, so the wall clock jumping (NTP, an
  * operator) can neither stall nor hurry a heartbeat. */
-static int cond_init_mono(pthread_cond_t *c)
+int exec_cond_init_mono(pthread_cond_t *c)
 {
     pthread_condattr_t attr;
     if (pthread_condattr_init(&attr) != 0)
@@ -36,9 +36,9 @@ int exec_init(executor *e, const exec_config *cfg)
     e->v = calloc(EXEC_MAX_ASSIGNMENTS, sizeof *e->v);
     if (!e->v)
         return EXEC_E_NOMEM;
-    if (cond_init_mono(&e->link_cond) != 0)
+    if (exec_cond_init_mono(&e->link_cond) != 0)
         goto fail_link;
-    if (cond_init_mono(&e->sim_cond) != 0)
+    if (exec_cond_init_mono(&e->sim_cond) != 0)
         goto fail_sim;
     if (pthread_mutex_init(&e->mu, NULL) != 0)
         goto fail_mu;

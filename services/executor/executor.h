@@ -22,6 +22,9 @@ void exec_release(executor *e);
  * caller must then not release the state. */
 bool exec_threads_stop(executor *e);
 
+/* A condvar that waits on CLOCK_MONOTONIC (exec_deadline's clock). 0 or -1. */
+int exec_cond_init_mono(pthread_cond_t *c);
+
 /* Absolute CLOCK_MONOTONIC deadline ms from now, for the condvars. */
 void exec_deadline(struct timespec *ts, uint64_t ms_from_now);
 

@@ -5,6 +5,7 @@
 
 #include "context.h"
 #include "coord.h"
+#include "steps.h"
 #include "table.h"
 
 void h_health(api_request *req, api_response *res)
@@ -69,6 +70,22 @@ void h_metrics(api_request *req, api_response *res)
         (unsigned long long)m.reports_accepted, (unsigned long long)m.reports_rejected,
         (unsigned long long)m.reports_error, (unsigned long long)m.heartbeat_failures,
         (unsigned long long)m.register_failures);
+    if (e->steps) {
+        size_t queued;
+        uint64_t delivered, dropped;
+        exec_steps_counts(e, &queued, &delivered, &dropped);
+        strbuf_addf(&sb,
+                    "# HELP ergrid_executor_status_steps_queued Crew status steps waiting for the "
+                    "home broker.\n"
+                    "# TYPE ergrid_executor_status_steps_queued gauge\n"
+                    "ergrid_executor_status_steps_queued %zu\n"
+                    "# HELP ergrid_executor_status_steps_total Crew status steps the home broker "
+                    "answered, by how.\n"
+                    "# TYPE ergrid_executor_status_steps_total counter\n"
+                    "ergrid_executor_status_steps_total{result=\"delivered\"} %llu\n"
+                    "ergrid_executor_status_steps_total{result=\"dropped\"} %llu\n",
+                    queued, (unsigned long long)delivered, (unsigned long long)dropped);
+    }
     strbuf_addf(&sb, "# HELP ergrid_executor_request_duration_seconds HTTP request latency.\n"
                      "# TYPE ergrid_executor_request_duration_seconds histogram\n");
     for (size_t i = 0; i <= e->nroutes && i < sizeof m.latency / sizeof m.latency[0]; i++) {

@@ -13,6 +13,7 @@
 #include "handlers_health.h"
 #include "routes.h"
 #include "simulate.h"
+#include "steps.h"
 #include "table.h"
 
 int main(int argc, char **argv)
@@ -53,6 +54,10 @@ int main(int argc, char **argv)
         service_log("error", "refusing to start with unreadable state: %s", err);
         return 1;
     }
+    if (exec_steps_open(&e, err, sizeof err) != 0) {
+        service_log("error", "refusing to start with unreadable state: %s", err);
+        return 1;
+    }
     if (e.n)
         service_log("info", "loaded %zu assignment(s) from %s (%zu active)", e.n, cfg.data_dir,
                     exec_count(&e, ASG_ACTIVE));
@@ -89,8 +94,9 @@ int main(int argc, char **argv)
                 cfg.kind, cfg.capacity, cfg.mode == EXEC_MODE_SIMULATE ? "simulate" : "manual",
                 cfg.listen_host, port, cfg.broker);
 
-    if (exec_link_start(&e) != 0 || exec_sim_start(&e) != 0) {
+    if (exec_link_start(&e) != 0 || exec_sim_start(&e) != 0 || exec_steps_start(&e) != 0) {
         service_log("error", "cannot start threads");
+        exec_steps_stop(&e);
         exec_threads_stop(&e);
         api_server_stop(srv);
         return 1;
@@ -98,9 +104,11 @@ int main(int argc, char **argv)
 
     int sig = service_wait_for_signal();
     service_log("info", "signal %d: stopping", sig);
-    bool joined = exec_threads_stop(&e);
+    bool joined = exec_steps_stop(&e);
+    joined = exec_threads_stop(&e) && joined;
     api_server_stop(srv);
     if (joined) {
+        exec_steps_free(&e);
         exec_release(&e);
         api_security_release(&cfg.sec);
         http_client_global_cleanup();

@@ -6,6 +6,8 @@
 #include "handlers_health.h"
 #include "handlers_position.h"
 
+#include "handlers_status.h"
+
 /* Every terminal serves these; the fault-hook table adds its two routes
  * after them, so both tables index the same routes the same way. */
 #define EXEC_SERVICE_ROUTES                                                                        \
@@ -19,6 +21,8 @@
         {"POST", "/v1/position", h_position, API_ACCESS_SELF(API_UNIT | API_OPERATOR),             \
          API_BODY_JSON},                                                                           \
         {"POST", "/v1/assignments/{job_id}/result", h_result,                                      \
+         API_ACCESS_SELF(API_UNIT | API_DISPATCHER | API_OPERATOR), API_BODY_JSON},             \
+        {"POST", "/v1/assignments/{job_id}/status", h_status,                                      \
          API_ACCESS_SELF(API_UNIT | API_DISPATCHER | API_OPERATOR), API_BODY_JSON}
 
 const api_route exec_routes[] = {EXEC_SERVICE_ROUTES};

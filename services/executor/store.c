@@ -250,11 +250,11 @@ static int write_all(int fd, const char *p, size_t len)
     return 0;
 }
 
-static int write_file(const char *dir, const char *text, size_t len)
+static int write_file(const char *dir, const char *name, const char *text, size_t len)
 {
-    char tmp[EXEC_PATH_MAX + 32], final[EXEC_PATH_MAX + 32];
-    snprintf(tmp, sizeof tmp, "%s/%s.tmp", dir, EXEC_STORE_FILE);
-    snprintf(final, sizeof final, "%s/%s", dir, EXEC_STORE_FILE);
+    char tmp[EXEC_PATH_MAX + 64], final[EXEC_PATH_MAX + 64];
+    snprintf(tmp, sizeof tmp, "%s/%s.tmp", dir, name);
+    snprintf(final, sizeof final, "%s/%s", dir, name);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         return -1;
@@ -281,18 +281,26 @@ static int write_file(const char *dir, const char *text, size_t len)
     return rc;
 }
 
-int store_save(const char *dir, const exec_image *img)
+int store_write_json(const char *dir, const char *name, const json_t *root)
 {
-    json_t *root = store_image_json(img);
     char *text = root ? json_dumps(root, JSON_COMPACT) : NULL;
-    json_decref(root);
     if (!text) {
         errno = ENOMEM;
         return -1;
     }
-    int rc = write_file(dir, text, strlen(text));
+    int rc = write_file(dir, name, text, strlen(text));
     int saved = errno;
     free(text);
+    errno = saved;
+    return rc;
+}
+
+int store_save(const char *dir, const exec_image *img)
+{
+    json_t *root = store_image_json(img);
+    int rc = store_write_json(dir, EXEC_STORE_FILE, root);
+    int saved = errno;
+    json_decref(root);
     errno = saved;
     return rc;
 }

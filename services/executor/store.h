@@ -44,6 +44,9 @@ int store_image_parse(const json_t *root, const char *unit_id, exec_image *out, 
 /* Writes img to DIR/assignments.json durably (temp file, fsync, rename,
  * fsync the directory). 0, or -1 with errno set. */
 int store_save(const char *dir, const exec_image *img);
+/* Writes root (borrowed; NULL fails with ENOMEM) to DIR/name the same
+ * durable way: other files of the terminal (steps.c) use it too. */
+int store_write_json(const char *dir, const char *name, const json_t *root);
 /* Loads DIR/assignments.json. 0 with *out filled (empty, with unit_id set,
  * when there is no file yet), or -1 with a reason naming the file in err
  * and *out untouched. */

@@ -30,6 +30,7 @@ START_TEST(test_error_table)
         {API_E_DUPLICATE_RESULT, 409, "result_rejected"},
         {API_E_CAUSALITY, 409, "causality_violation"},
         {API_E_AT_CAPACITY, 409, "at_capacity"},
+        {API_E_ILLEGAL_STEP, 409, "illegal_step"},
         {API_E_TOO_LARGE, 413, "payload_too_large"},
         {API_E_URI_TOO_LONG, 414, "uri_too_long"},
         {API_E_MEDIA_TYPE, 415, "unsupported_media_type"},

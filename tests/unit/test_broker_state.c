@@ -3,7 +3,8 @@
  * order, queue yield, preemption, requeue on loss, applying a pulled page,
  * the borrowed-unit rules and the accepted result releasing every other
  * holder; claims repaired from copies both ways, what a peer's copies may
- * not write, the per-peer caps, releases waiting for their peer. */
+ * not write, the per-peer caps, releases waiting for their peer; the crews'
+ * status steps (steps.c) and what cleared frees. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "peertab.h"
 #include "remote.h"
 #include "state.h"
+#include "steps.h"
 #include "unit.h"
 #include "units.h"
 
@@ -1352,6 +1354,114 @@ START_TEST(test_reset_keeps_names_and_version)
 }
 END_TEST
 
+/* ---- crews' status steps (steps.c) ---- */
+
+static int record(unit *u, const char *job_id, uint32_t n, unit_step to, uint64_t at,
+                  step_outcome *o, followups *fu)
+{
+    job *j;
+
+    return state_record_step(&S, u, job_id, n, to, at, NOW, NOW, o, fu, &j);
+}
+
+START_TEST(test_steps_walk_and_cleared_frees_an_own_slot)
+{
+    unit *u = add_unit("LAFD-1", FIRE, 2, 1);
+    job *j = submit("J1", SEV_HIGH, NEED_FIRE, 1);
+    uint32_t n = assign_local(j, u);
+    followups fu = {0};
+    step_outcome o;
+
+    ck_assert_int_eq(record(u, "J1", n, UST_EN_ROUTE, NOW + 60000, &o, &fu), COORD_OK);
+    ck_assert(!o.retry && !o.freed && !o.foreign);
+    ck_assert_int_eq(o.turnout_ms, 60000);
+    ck_assert_int_eq(o.travel_ms, -1);
+    const step_rec *r = state_steps(&S, "LAFD-1", "J1", n);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(r->cur, UST_EN_ROUTE);
+    ck_assert_uint_eq(r->at[UST_DISPATCHED], NOW);
+    ck_assert_uint_eq(r->at[UST_ACKNOWLEDGED], 0); /* skipped */
+    /* The exact step again is a retry; at another time, or backward, not. */
+    ck_assert_int_eq(record(u, "J1", n, UST_EN_ROUTE, NOW + 60000, &o, &fu), COORD_OK);
+    ck_assert(o.retry);
+    ck_assert_int_eq(record(u, "J1", n, UST_EN_ROUTE, NOW + 60001, &o, &fu), COORD_E_TRANSITION);
+    ck_assert_int_eq(record(u, "J1", n, UST_ACKNOWLEDGED, NOW + 61000, &o, &fu),
+                     COORD_E_TRANSITION);
+    ck_assert_int_eq(o.from, UST_EN_ROUTE);
+    ck_assert_int_eq(record(u, "J1", n, UST_ON_SCENE, NOW + 300000, &o, &fu), COORD_OK);
+    ck_assert_int_eq(o.travel_ms, 240000);
+    /* Busy all along: nothing but cleared frees the slot. */
+    ck_assert_uint_eq(u->load, 1);
+    ck_assert_int_eq(unit_shown_status(u), UNIT_BUSY);
+    ck_assert_uint_eq(fu.n, 0);
+
+    ck_assert_int_eq(record(u, "J1", n, UST_CLEARED, NOW + 900000, &o, &fu), COORD_OK);
+    ck_assert(o.freed);
+    ck_assert_uint_eq(u->load, 0);
+    ck_assert_int_eq(job_attempt(j, n)->state, ATT_REVOKED);
+    ck_assert_int_eq(j->status, JOB_ASSIGNED); /* released by its crew, not requeued */
+    ck_assert(!jobq_contains(S.queue, "J1"));
+    ck_assert_uint_eq(fu.n, 1);
+    ck_assert(!fu.v[0].release);
+    ck_assert_str_eq(fu.v[0].reason, "cleared");
+    ck_assert_str_eq(last_notice(u)->reason, "cleared");
+    /* Ended: only its cleared again (a retry) is taken. */
+    ck_assert_int_eq(record(u, "J1", n, UST_ON_SCENE, NOW + 900001, &o, &fu), COORD_E_TRANSITION);
+    ck_assert_int_eq(record(u, "J1", n, UST_CLEARED, NOW + 900000, &o, &fu), COORD_OK);
+    ck_assert(o.retry);
+    followups_release(&fu);
+}
+END_TEST
+
+START_TEST(test_steps_borrowed_pending_ended_and_restored)
+{
+    unit *u = add_unit("LAFD-1", FIRE, 2, 2);
+    followups fu = {0};
+    step_outcome o;
+
+    /* Lent to Westside: recorded here, the slot stays until the owner
+     * releases it. */
+    lend(u, "W1", 1, "Westside");
+    ck_assert_int_eq(record(u, "W1", 1, UST_ON_SCENE, NOW + 5000, &o, &fu), COORD_OK);
+    ck_assert(o.foreign);
+    ck_assert_int_eq(record(u, "W1", 1, UST_CLEARED, NOW + 9000, &o, &fu), COORD_OK);
+    ck_assert(!o.freed);
+    ck_assert_uint_eq(u->load, 1);
+    ck_assert_uint_eq(fu.n, 0);
+
+    /* Not its attempt, or still being assigned. */
+    ck_assert_int_eq(record(u, "nope", 1, UST_EN_ROUTE, NOW, &o, &fu), COORD_E_ATTEMPT);
+    ck_assert_int_eq(record(u, "W1", 2, UST_EN_ROUTE, NOW, &o, &fu), COORD_E_ATTEMPT);
+    job *j = submit("J2", SEV_HIGH, NEED_FIRE, 1);
+    vclock vc;
+    uint32_t n;
+    vclock_init(&vc);
+    ck_assert_int_eq(state_reserve(&S, j, u, u->id, SELF, &vc, NOW, &n), COORD_OK);
+    ck_assert_int_eq(record(u, "J2", n, UST_EN_ROUTE, NOW, &o, &fu), COORD_E_RANGE);
+    ck_assert_ptr_null(state_steps(&S, "LAFD-1", "J2", n));
+
+    /* Revoked (the unit was lost, say): only cleared is taken, and it
+     * frees nothing more. */
+    ck_assert_int_eq(state_confirm(&S, j, n, NOW), COORD_OK);
+    ck_assert_int_eq(state_requeue(&S, j, job_attempt(j, n), NOW, NULL), 1);
+    ck_assert_int_eq(record(u, "J2", n, UST_EN_ROUTE, NOW, &o, &fu), COORD_E_TRANSITION);
+    ck_assert(o.ended);
+    ck_assert_int_eq(record(u, "J2", n, UST_CLEARED, NOW + 1, &o, &fu), COORD_OK);
+    ck_assert(!o.freed);
+    ck_assert_uint_eq(fu.n, 0);
+
+    /* A load rebuilds the current step from the stored times. */
+    ck_assert_int_eq(state_restore_step(&S, "EMS-3", "J9", 4, UST_EN_ROUTE, NOW + 10), COORD_OK);
+    ck_assert_int_eq(state_restore_step(&S, "EMS-3", "J9", 4, UST_DISPATCHED, NOW), COORD_OK);
+    const step_rec *r = state_steps(&S, "EMS-3", "J9", 4);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(r->cur, UST_EN_ROUTE);
+    ck_assert_uint_eq(r->at[UST_DISPATCHED], NOW);
+    ck_assert_int_eq(state_restore_step(&S, "EMS-3", "J9", 4, (unit_step)99, NOW), COORD_OK);
+    followups_release(&fu);
+}
+END_TEST
+
 Suite *unit_suite(void)
 {
     Suite *s = suite_create("broker_state");
@@ -1399,6 +1509,8 @@ Suite *unit_suite(void)
     tcase_add_test(term, test_heartbeat_takes_back_what_the_terminal_dropped);
     tcase_add_test(term, test_pick_skips_failing_refused_and_unreachable_units);
     tcase_add_test(rec, test_reset_keeps_names_and_version);
+    tcase_add_test(term, test_steps_walk_and_cleared_frees_an_own_slot);
+    tcase_add_test(term, test_steps_borrowed_pending_ended_and_restored);
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         suite_add_tcase(s, all[i]);
     return s;
