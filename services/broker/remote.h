@@ -74,6 +74,8 @@ typedef struct rjob {
     rresult *res;   /* NULL: no accepted result */
     char *location; /* canonical JSON texts or NULL */
     char *payload;
+    char *response;               /* a multi-unit incident's lines as shown, or NULL */
+    char plan[COORD_ID_MAX + 1];  /* the plan its owner applied, "" none */
     int64_t created_ms, updated_ms; /* -1: not shown */
     uint64_t version;               /* its change version at its owner; 0: not shown */
     uint64_t fetched_wall_ms;
@@ -189,6 +191,12 @@ bool remote_copy_ends_claim(const rjob *c, const char *self, const char *unit_id
 bool remote_pick_unit(const remote *r, const peertab *peers, const job *j,
                       const char (*tried)[COORD_ID_MAX + 1], size_t ntried, char *unit_id,
                       char *home);
+/* The same for one requirement line of a job: what caps asks for. */
+bool remote_pick_for(const remote *r, const peertab *peers, const capset *caps,
+                     const char (*tried)[COORD_ID_MAX + 1], size_t ntried, char *unit_id,
+                     char *home);
+/* Some copy of another district's unit, in whatever status, offers caps. */
+bool remote_any_capable(const remote *r, const capset *caps);
 
 /* Copies matching a listing's filters, sorted by id (malloc'd; free()). */
 const runit **remote_list_units(const remote *r, const unit_status *status, const char *cap,

@@ -33,6 +33,8 @@ enum {
     ST_LOAD_RESULTS,
     ST_PROBE_PUT,
     ST_PROBE_DEL,
+    ST_PUT_JOB_LINES,
+    ST_LOAD_JOB_LINES,
     ST__COUNT
 };
 
@@ -69,6 +71,9 @@ static const char *const stmt_sql[ST__COUNT] = {
      * in the last free bytes would only fail the next real write. */
     [ST_PROBE_PUT] = "INSERT OR REPLACE INTO meta(key,value) VALUES('probe',zeroblob(65536))",
     [ST_PROBE_DEL] = "DELETE FROM meta WHERE key='probe'",
+    [ST_PUT_JOB_LINES] = "INSERT OR REPLACE INTO job_lines(job_id,lines,plan,attempt_lines) "
+                         "VALUES(?,?,?,?)",
+    [ST_LOAD_JOB_LINES] = "SELECT job_id,lines,plan,attempt_lines FROM job_lines",
 };
 
 static const char schema[] =
@@ -93,7 +98,10 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS claims(unit_id TEXT NOT NULL, job_id TEXT NOT NULL,"
     " attempt INTEGER NOT NULL, owner TEXT NOT NULL, PRIMARY KEY(unit_id, job_id));"
     "CREATE TABLE IF NOT EXISTS remote(kind TEXT NOT NULL, id TEXT NOT NULL, owner TEXT NOT NULL,"
-    " obj TEXT NOT NULL, fetched_ms INTEGER NOT NULL, PRIMARY KEY(kind, id));";
+    " obj TEXT NOT NULL, fetched_ms INTEGER NOT NULL, PRIMARY KEY(kind, id));"
+    /* Multi-unit incidents (issue 12): only jobs with several lines. */
+    "CREATE TABLE IF NOT EXISTS job_lines(job_id TEXT PRIMARY KEY, lines TEXT NOT NULL,"
+    " plan TEXT, attempt_lines TEXT NOT NULL);";
 
 /* cls is the sqlstore. */
 static sqlite3_stmt *st(void *cls, int i)
@@ -213,6 +221,15 @@ static int sq_put_job(void *cls, const job *j)
 
         rc = RUN(cls, ST_PUT_ATTEMPT, T(j->id), I(a->n), T(a->unit_id), T(a->unit_district), I(st),
                  I(a->notified), T(clocktext_compact(&a->clock, clock)), I(a->at_ms));
+    }
+    if (rc == 0 && j->nlines) {
+        char *lines = linestext(j), *atts = attlinestext(j);
+
+        rc = lines && atts ? RUN(cls, ST_PUT_JOB_LINES, T(j->id), T(lines),
+                                 j->plan[0] ? T(j->plan) : V_NONE, T(atts))
+                           : -1;
+        free(lines);
+        free(atts);
     }
     return rc;
 }
@@ -421,6 +438,18 @@ static int result_row(sqlite3_stmt *q, const struct sink *k)
     return k->rows->result(k->arg, &r);
 }
 
+static int job_lines_row(sqlite3_stmt *q, const struct sink *k)
+{
+    store_job_lines_row r = {
+        .job_id = col_text(q, 0),
+        .lines = col_text(q, 1),
+        .plan = col_text(q, 2),
+        .attempt_lines = col_text(q, 3),
+    };
+
+    return k->rows->job_lines(k->arg, &r);
+}
+
 static int sq_load(void *cls, const store_rows *rows, void *arg)
 {
     struct sink k = {.rows = rows, .arg = arg};
@@ -428,7 +457,8 @@ static int sq_load(void *cls, const store_rows *rows, void *arg)
     if (each_row(cls, ST_LOAD_UNITS, NULL, 0, unit_row, &k) < 0 ||
         each_row(cls, ST_LOAD_JOBS, NULL, 0, job_row, &k) < 0 ||
         each_row(cls, ST_LOAD_ATTEMPTS, NULL, 0, attempt_row, &k) < 0 ||
-        each_row(cls, ST_LOAD_RESULTS, NULL, 0, result_row, &k) < 0)
+        each_row(cls, ST_LOAD_RESULTS, NULL, 0, result_row, &k) < 0 ||
+        (rows->job_lines && each_row(cls, ST_LOAD_JOB_LINES, NULL, 0, job_lines_row, &k) < 0))
         return -1;
     return 0;
 }

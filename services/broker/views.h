@@ -18,6 +18,9 @@
 
 json_t *view_unit(const state *s, const unit *u, uint64_t now_wall);
 json_t *view_job(const state *s, const job *j);
+/* The job as attempt line's unit receives it: a multi-line incident's
+ * required_capabilities are that line's, and "line" names it. */
+json_t *view_job_line(const state *s, const job *j, uint32_t line);
 json_t *view_result(const result *r);
 /* A synced copy: authoritative false, who it came from and how old it is
  * (as old as the newer of its fetch and its peer's last good pull). */
