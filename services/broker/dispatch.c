@@ -87,6 +87,21 @@ static void do_call(const char *url, const json_t *body, http_reply *rep, struct
     do_call_with(url, body, &assign_opts, rep, c);
 }
 
+/* Attempt n's line had a unit before (a redeployment), rather than
+ * another unit of a multi-unit incident's response. */
+static bool line_had_unit(const job *j, uint32_t n)
+{
+    const attempt *a = job_attempt(j, n);
+
+    if (!j->nlines)
+        return n > 1;
+    for (size_t i = 0; a && i < j->nattempts; i++)
+        if (j->attempts[i].n < n && j->attempts[i].line == a->line &&
+            j->attempts[i].state == ATT_REVOKED)
+            return true;
+    return false;
+}
+
 /* The attempt was taken; caller holds mu inside t. */
 static void confirmed(broker *b, txn *t, job *j, uint32_t n, const char *unit_id, const char *kind,
                       const char *how)
@@ -95,11 +110,12 @@ static void confirmed(broker *b, txn *t, job *j, uint32_t n, const char *unit_id
         txn_log(t, "error", "job %s attempt %u: not a pending attempt of a queued job", j->id, n);
         return;
     }
+    bool again = line_had_unit(j, n);
     b->m.jobs_assigned++;
-    if (n > 1)
+    if (again)
         b->m.jobs_redeployed++;
     txn_put_job(t, j);
-    txn_event(t, n > 1 ? "job_redeployed" : "job_assigned", j->id, unit_id, n,
+    txn_event(t, again ? "job_redeployed" : "job_assigned", j->id, unit_id, n,
               "assigned to %s (%s) as attempt %u%s", unit_id, kind, n, how);
     /* The clock after the settle: a heartbeat that has seen it was written
      * after the terminal took the job (units.h, the second way). */
