@@ -458,14 +458,24 @@ static dispatch_outcome dispatch_loop(broker *b, const char *job_id, bool owned)
                 any = dispatch_remote(b, job_id, (uint32_t)line, rid, home, owned) || any;
                 continue;
             }
-            state_line_unfilled(&b->st, j, (uint32_t)line, remote_any_capable(&b->rem, caps));
+            /* Why the line waits, for the job's view: the own district's
+             * index first, the peers' copies only when it has none. */
+            if (j->nlines)
+                j->lines[line].why = state_line_capable(&b->st, j, (uint32_t)line) ||
+                                             remote_any_capable(&b->rem, caps)
+                                         ? LINE_ALL_BUSY
+                                         : LINE_NO_CAPABLE_UNIT;
             if (j->sev == SEV_CRITICAL && emergency_active(b)) {
                 if (preempt(b, j))
                     continue;
                 return any ? DISPATCH_ASSIGNED : DISPATCH_QUEUED;
             }
-            pthread_mutex_unlock(&b->mu);
             skip |= 1u << line; /* the other lines may still find one */
+            if (next_line(j, skip) < 0) {
+                pthread_mutex_unlock(&b->mu);
+                return any ? DISPATCH_ASSIGNED : DISPATCH_QUEUED;
+            }
+            pthread_mutex_unlock(&b->mu);
             continue;
         }
         snprintf(tried[ntried++], COORD_ID_MAX + 1, "%s", u->id);

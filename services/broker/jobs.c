@@ -209,20 +209,16 @@ size_t state_job_holders(const job *j, char (*tried)[COORD_ID_MAX + 1], size_t n
     return ntried;
 }
 
-void state_line_unfilled(state *s, job *j, uint32_t line, bool any_remote)
+bool state_line_capable(const state *s, const job *j, uint32_t line)
 {
-    const capset *caps;
-    unit *const *l;
-    size_t n;
-    bool capable = any_remote;
+    const capset *caps = job_line_caps(j, line);
+    size_t n = 0;
+    unit *const *l = caps->n ? state_units_with(s, caps->v[0], &n) : NULL;
 
-    if (!j->nlines || line >= j->nlines)
-        return;
-    caps = &j->lines[line].caps;
-    l = caps->n ? state_units_with(s, caps->v[0], &n) : NULL;
-    for (size_t k = 0; l && k < n && !capable; k++)
-        capable = capset_covers(&l[k]->caps, caps);
-    j->lines[line].why = capable ? LINE_ALL_BUSY : LINE_NO_CAPABLE_UNIT;
+    for (size_t k = 0; l && k < n; k++)
+        if (capset_covers(&l[k]->caps, caps))
+            return true;
+    return false;
 }
 
 /* u is on j already (pending or active): not for another of its lines. */

@@ -75,9 +75,8 @@ unit *state_pick_unit(const state *s, const job *j, const char (*tried)[COORD_ID
  * attempt of j; returns the new count. */
 size_t state_job_holders(const job *j, char (*tried)[COORD_ID_MAX + 1], size_t ntried,
                          size_t max);
-/* Why line of j found no unit: no own unit offers its capabilities
- * (any_remote: a peer's copy does) or all that do are busy. */
-void state_line_unfilled(state *s, job *j, uint32_t line, bool any_remote);
+/* Some own unit, in whatever status, offers what line of j asks for. */
+bool state_line_capable(const state *s, const job *j, uint32_t line);
 /* True when a job queued ahead of j could use u (policy_queue_yields). */
 bool state_yields(const state *s, const job *j, const unit *u);
 
