@@ -182,7 +182,7 @@ void h_jobs_post(api_request *req, api_response *res)
     b->m.jobs_submitted++;
     txn_put_job(&t, j);
     txn_event(&t, "job_submitted", j->id, NULL, 0, "%s severity %s%s%s", j->type,
-              severity_str(j->sev), j->plan[0] ? ", response plan " : "", j->plan);
+              severity_str(j->sev), j->plan ? ", response plan " : "", j->plan ? j->plan : "");
     if (!commit_or_503(&t, req, res))
         goto out;
     snprintf(id, sizeof(id), "%s", j->id);

@@ -105,8 +105,8 @@ static int set_lines(state *s, job *j, const job_submission *sub)
         j->lines[l].count = ls->count;
         j->nlines = (uint32_t)l + 1;
     }
-    if (sub->plan)
-        snprintf(j->plan, sizeof(j->plan), "%s", sub->plan);
+    if (sub->plan && !(j->plan = strdup(sub->plan)))
+        return COORD_E_NOMEM;
     return capset_set(&j->caps, s->strings, all, nall);
 }
 

@@ -47,7 +47,8 @@ void rjob_release(rjob *j, strtab *t)
     free(j->location);
     free(j->payload);
     free(j->response);
-    j->response = NULL;
+    free(j->plan);
+    j->response = j->plan = NULL;
     j->attempts = NULL;
     j->res = NULL;
     j->location = j->payload = NULL;
@@ -124,7 +125,8 @@ static size_t copy_bytes(char kind, const void *e)
         const rjob *j = e;
 
         n += sizeof(*j) + j->nattempts * sizeof(*j->attempts) + j->caps.n * sizeof(*j->caps.v) +
-             text_bytes(j->location) + text_bytes(j->payload) + text_bytes(j->response);
+             text_bytes(j->location) + text_bytes(j->payload) + text_bytes(j->response) +
+             text_bytes(j->plan);
         if (j->res)
             n += sizeof(*j->res) + text_bytes(j->res->data);
     }

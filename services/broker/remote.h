@@ -75,7 +75,7 @@ typedef struct rjob {
     char *location; /* canonical JSON texts or NULL */
     char *payload;
     char *response;               /* a multi-unit incident's lines as shown, or NULL */
-    char plan[COORD_ID_MAX + 1];  /* the plan its owner applied, "" none */
+    char *plan;                   /* the plan its owner applied, or NULL */
     int64_t created_ms, updated_ms; /* -1: not shown */
     uint64_t version;               /* its change version at its owner; 0: not shown */
     uint64_t fetched_wall_ms;

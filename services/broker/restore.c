@@ -122,7 +122,7 @@ static int job_lines_row(void *arg, const store_job_lines_row *r)
         return 0; /* an orphan row: nothing shows it */
     if (linestext_parse(r->lines, s->strings, j) < 0 ||
         attlinestext_parse(r->attempt_lines, j) < 0 ||
-        (r->plan && r->plan[0] && copy_id(j->plan, r->plan) < 0))
+        (r->plan && r->plan[0] && (!coord_id_valid(r->plan) || !(j->plan = strdup(r->plan)))))
         return -1;
     return 0;
 }

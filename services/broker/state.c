@@ -224,6 +224,7 @@ void job_free(state *s, job *j)
     for (uint32_t i = 0; i < j->nlines; i++)
         capset_release(&j->lines[i].caps, s->strings);
     free(j->lines);
+    free(j->plan);
     free(j->location);
     free(j->payload);
     free(j);

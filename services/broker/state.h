@@ -71,7 +71,7 @@ typedef struct job {
      * matched (nlines 0: one line of one unit with caps, as before). */
     job_line *lines;
     uint32_t nlines;
-    char plan[COORD_ID_MAX + 1]; /* the response plan applied, "" none */
+    char *plan; /* the response plan applied (heap), NULL none */
     char *location;          /* canonical JSON text or NULL */
     char *payload;           /* canonical JSON text or NULL */
     uint64_t request_digest; /* idempotency: digest of the canonical submission */

@@ -226,7 +226,7 @@ static int sq_put_job(void *cls, const job *j)
         char *lines = linestext(j), *atts = attlinestext(j);
 
         rc = lines && atts ? RUN(cls, ST_PUT_JOB_LINES, T(j->id), T(lines),
-                                 j->plan[0] ? T(j->plan) : V_NONE, T(atts))
+                                 j->plan ? T(j->plan) : V_NONE, T(atts))
                            : -1;
         free(lines);
         free(atts);

@@ -255,7 +255,7 @@ json_t *view_job(const state *s, const job *j)
      * shows them. */
     if (o && j->nlines) {
         json_object_set_new(o, "response", response_json(j));
-        json_object_set_new(o, "plan", j->plan[0] ? json_string(j->plan) : json_null());
+        json_object_set_new(o, "plan", j->plan ? json_string(j->plan) : json_null());
     }
     return versioned(o, j->chg.version);
 }
@@ -291,7 +291,7 @@ json_t *view_remote_job(const rjob *j, const peertab *peers, uint64_t now_wall)
     set_times(o, j->created_ms, j->updated_ms);
     if (o && j->response) {
         json_object_set_new(o, "response", stored_json(j->response));
-        json_object_set_new(o, "plan", j->plan[0] ? json_string(j->plan) : json_null());
+        json_object_set_new(o, "plan", j->plan ? json_string(j->plan) : json_null());
     }
     return synced(versioned(o, j->version), j->from, j->fetched_wall_ms, peers, now_wall);
 }
@@ -609,7 +609,9 @@ int view_parse_job(const json_t *o, strtab *t, const char *from, uint64_t fetche
             free(out->response);
             out->response = NULL;
         }
-        get_id(o, "plan", out->plan);
+        const char *plan = json_string_value(json_object_get(o, "plan"));
+        if (coord_id_valid(plan))
+            out->plan = strdup(plan); /* out of memory: shown without it */
     }
     return 0;
 }
