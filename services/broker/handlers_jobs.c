@@ -197,7 +197,7 @@ void h_jobs_post(api_request *req, api_response *res)
         b->m.jobs_queued++;
         txn_event(&t, "job_queued", j->id, NULL, 0, "no free unit with %s%s", j->caps.v[0],
                   j->caps.n > 1 ? ",..." : "");
-    } else if (j->nlines && job_open_line(j) >= 0 && txn_store_ok(b)) {
+    } else if (j->status == JOB_ASSIGNED && job_open_line(j) >= 0 && txn_store_ok(b)) {
         txn_event(&t, "job_partly_assigned", j->id, NULL, 0,
                   "line %d still short of units: waits in the queue for them", job_open_line(j));
     }
