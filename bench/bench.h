@@ -35,6 +35,9 @@ typedef struct bench_opts {
     /* arbitrate, submit: the broker's --durability ("normal" or "full");
      * NULL: the flag is not passed (the broker's default). */
     const char *durability;
+    /* submit: besides the one-line figure, the same run with incidents of
+     * this many requirement lines (one unit each); 0: one-line only. */
+    unsigned lines;
 } bench_opts;
 
 extern bench_opts g_opts;
@@ -279,11 +282,12 @@ typedef struct submit_cfg {
     unsigned threads;
     bool heartbeats; /* false: --failure-timeout 1h and no heartbeats */
     const char *const *extra_args;
+    unsigned lines; /* requirement lines of one unit per job; 0 or 1: required_capabilities */
 } submit_cfg;
 
 typedef struct submit_stats {
     double held_s; /* from the first submission until every job is held */
-    double rate;   /* jobs / held_s */
+    double rate;   /* jobs / held_s (units held/s: rate times the lines) */
     double reply_el_s;
     long in_reply; /* assigned in the submission's reply */
     double p50_us, p99_us, max_us;

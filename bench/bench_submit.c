@@ -9,8 +9,12 @@
  * before the reply) or "queued" (the broker's dispatcher assigns it moments
  * later).
  *
+ * With --lines N the same run measures incidents of N requirement lines
+ * (one unit each) on a fresh broker too, with units enough for all of
+ * them, and prints the two figures side by side.
+ *
  * What counts: the time from the first submission until every job is held
- * by exactly one unit and none is queued. Counting assignments instead
+ * by exactly one unit (N units of N lines) and none is queued. Counting assignments instead
  * (ergrid_jobs_assigned_total) overstates the rate as soon as one unit is
  * declared lost, because every redeployment is an assignment too: a single
  * heartbeat thread that fell behind at 32 clients once made ~690 units lost
@@ -100,8 +104,8 @@ static long job_index(const char *id, long J)
  * cheap and say when to look; the API confirms. A broker that makes no
  * progress for 250 ms while jobs wait gets a re-registration (which makes
  * it drain its queue) and the stall is counted. */
-static double wait_all_held(hc *h, const char *base, long J, double assigned0, double lost0,
-                            const char *nudge_body, long *nudges, double timeout_s)
+static double wait_all_held(hc *h, const char *base, long J, long per_job, double assigned0,
+                            double lost0, const char *nudge_body, long *nudges, double timeout_s)
 {
     char units_url[256];
     snprintf(units_url, sizeof(units_url), "%s/v1/units", base);
@@ -118,7 +122,7 @@ static double wait_all_held(hc *h, const char *base, long J, double assigned0, d
         double assigned = hc_metric(h, base, "ergrid_jobs_assigned_total") - assigned0;
         double waiting = hc_metric(h, base, "ergrid_jobs_waiting");
         double now = now_s();
-        if (assigned >= (double)J && waiting == 0 && jobs_total(h, base, "queued") == 0 &&
+        if (assigned >= (double)(J * per_job) && waiting == 0 && jobs_total(h, base, "queued") == 0 &&
             jobs_total(h, base, "assigned") == J)
             return now;
         if (assigned != last) {
@@ -135,9 +139,10 @@ static double wait_all_held(hc *h, const char *base, long J, double assigned0, d
     return -1;
 }
 
-/* The end state through the API: each job assigned, one active attempt, on
- * the unit it names, and listed by exactly that unit. */
-static int verify_held(hc *h, const char *base, long J)
+/* The end state through the API: each job assigned, one active attempt
+ * per line (per_job), on the unit it names (one-line jobs), and listed by
+ * exactly that many units. */
+static int verify_held(hc *h, const char *base, long J, long per_job)
 {
     char *unit_of = calloc((size_t)J, 72);
     unsigned char *listed = calloc((size_t)J, 1);
@@ -175,8 +180,10 @@ static int verify_held(hc *h, const char *base, long J)
                     on_unit = au && unit && strcmp(au, unit) == 0;
                 }
             }
-            if (!status || strcmp(status, "assigned") != 0 || !unit || active != 1 || !on_unit ||
-                unit_of[72 * k]) {
+            if (per_job > 1)
+                on_unit = true; /* unit_id names the latest of its units */
+            if (!status || strcmp(status, "assigned") != 0 || !unit || active != per_job ||
+                !on_unit || unit_of[72 * k]) {
                 if (bad++ < 5)
                     bench_fail("job %s: status %s, unit %s, %d active attempt(s)%s", id,
                                status ? status : "?", unit ? unit : "none", active,
@@ -211,7 +218,8 @@ static int verify_held(hc *h, const char *base, long J)
             long k = job_index(json_string_value(jv), J);
             if (k < 0)
                 continue;
-            if (listed[k]++ || !uid || strcmp(unit_of + 72 * k, uid) != 0) {
+            if ((per_job == 1 && listed[k]) || listed[k]++ >= per_job || !uid ||
+                (per_job == 1 && strcmp(unit_of + 72 * k, uid) != 0)) {
                 if (bad++ < 5)
                     bench_fail("job sub-%06ld is listed by unit %s (held by %s)", k,
                                uid ? uid : "?", unit_of + 72 * k);
@@ -220,7 +228,7 @@ static int verify_held(hc *h, const char *base, long J)
     }
     json_decref(r);
     for (long k = 0; k < J; k++)
-        if (listed[k] != 1 && bad++ < 5)
+        if (listed[k] != per_job && bad++ < 5)
             bench_fail("job sub-%06ld is in %d units' lists", k, listed[k]);
     rc = bad ? -1 : 0;
 out:
@@ -231,10 +239,12 @@ out:
 
 int submit_trial(const submit_cfg *c, submit_stats *out)
 {
-    long J = c->jobs, U = c->units;
+    long J = c->jobs, U = c->units, L = c->lines > 1 ? c->lines : 1;
     unsigned T = c->threads;
-    if (U * SUB_CAPACITY < J)
-        U = (J + SUB_CAPACITY - 1) / SUB_CAPACITY;
+    if (U * SUB_CAPACITY < J * L)
+        U = (J * L + SUB_CAPACITY - 1) / SUB_CAPACITY;
+    if (U < L)
+        U = L; /* a unit is on one line of an incident at most */
     memset(out, 0, sizeof(*out));
     int rc = -1;
     struct sub s = {0};
@@ -263,17 +273,28 @@ int submit_trial(const submit_cfg *c, submit_stats *out)
         bench_fail("out of memory");
         goto out;
     }
+    /* Lines alternate between the two capabilities every unit offers. */
+    char need[512] = "\"required_capabilities\":[\"firefighting\"]";
+    if (L > 1) {
+        size_t n = (size_t)snprintf(need, sizeof(need), "\"response\":[");
+        for (long l = 0; l < L && n < sizeof(need); l++)
+            n += (size_t)snprintf(need + n, sizeof(need) - n,
+                                  "%s{\"capabilities\":[\"%s\"],\"count\":1}", l ? "," : "",
+                                  l % 2 ? "rescue" : "firefighting");
+        if (n < sizeof(need))
+            snprintf(need + n, sizeof(need) - n, "]");
+    }
     for (long i = 0; i < J; i++) {
-        char b[512];
+        char b[1024];
         snprintf(b, sizeof(b),
                  "{\"id\":\"sub-%06ld\",\"type\":\"building_fire\",\"severity\":\"%s\","
-                 "\"required_capabilities\":[\"firefighting\"],"
-                 "\"location\":{\"lat\":34.05,\"lon\":-118.24,\"block\":%ld}}",
-                 i, sev[i % 4], i);
+                 "%s,\"location\":{\"lat\":34.05,\"lon\":-118.24,\"block\":%ld}}",
+                 i, sev[i % 4], need, i);
         s.body[i] = strdup(b);
     }
-    printf("setup: broker %s (pid %d), %ld units (capacity %d) on the stub, %s\n", broker.url,
-           (int)broker.pid, U, SUB_CAPACITY,
+    printf("setup: broker %s (pid %d), %ld-line incidents, %ld units (capacity %d) on the stub, "
+           "%s\n",
+           broker.url, (int)broker.pid, L, U, SUB_CAPACITY,
            c->heartbeats ? "heartbeating once a second" : "no heartbeats (failure timeout 1 h)");
     fflush(stdout);
     double el;
@@ -305,7 +326,8 @@ int submit_trial(const submit_cfg *c, submit_stats *out)
              "{\"id\":\"subU-00000\",\"kind\":\"fire\",\"capabilities\":[\"firefighting\","
              "\"rescue\"],\"url\":\"%s/subU-00000\",\"capacity\":%d}",
              stub_url(st), SUB_CAPACITY);
-    double done = wait_all_held(&h, broker.url, J, assigned0, lost0, nudge, &out->nudges, 120);
+    double done =
+        wait_all_held(&h, broker.url, J, L, assigned0, lost0, nudge, &out->nudges, 120);
     if (done < 0)
         goto out;
     out->held_s = done - t0;
@@ -316,12 +338,12 @@ int submit_trial(const submit_cfg *c, submit_stats *out)
         bench_fail("dispatcher stalled %ld time(s) with jobs waiting and units free; each was "
                    "ended by a unit re-registration",
                    out->nudges);
-    if (verify_held(&h, broker.url, J) < 0)
+    if (verify_held(&h, broker.url, J, L) < 0)
         goto out;
-    if (stub_assignments(st) != (uint64_t)J)
-        bench_fail("the stub answered %llu assignment calls for %ld jobs (no unit was lost, so "
-                   "each job should have been assigned once)",
-                   (unsigned long long)stub_assignments(st), J);
+    if (stub_assignments(st) != (uint64_t)(J * L))
+        bench_fail("the stub answered %llu assignment calls for %ld jobs of %ld line(s) (no unit "
+                   "was lost, so each line should have been assigned once)",
+                   (unsigned long long)stub_assignments(st), J, L);
     /* Lost units after the figure was taken still void it: the heartbeats
      * did not keep up. */
     double lost = hc_metric(&h, broker.url, "ergrid_units_lost_total") - lost0;
@@ -357,6 +379,32 @@ out:
     return rc;
 }
 
+/* One trial and its report; -1 after bench_fail. */
+static int submit_report(submit_cfg *c, submit_stats *r)
+{
+    long L = c->lines > 1 ? c->lines : 1;
+
+    if (submit_trial(c, r) < 0)
+        return -1;
+    printf("%ld submissions (%ld line(s) each) on %u threads in %.2f s (%.0f replies/s); %ld "
+           "assigned in the reply, %ld queued then assigned by the dispatcher\n",
+           c->jobs, L, c->threads, r->reply_el_s, (double)c->jobs / r->reply_el_s, r->in_reply,
+           c->jobs - r->in_reply);
+    printf("every job held by exactly %s, none queued, after %.2f s: %.0f jobs held/s end "
+           "to end, %.0f units assigned/s (checked through GET /v1/jobs and GET /v1/units)\n",
+           L > 1 ? "one unit per line" : "one unit", r->held_s, r->rate, r->rate * (double)L);
+    printf("reply latency: p50 %.2f ms  p99 %.2f ms  max %.2f ms\n", r->p50_us / 1e3,
+           r->p99_us / 1e3, r->max_us / 1e3);
+    printf("heartbeats meanwhile: %ld answered, %ld failed, longest gap %.2f s, latest send "
+           "%.2f s behind schedule; 0 units lost\n",
+           r->hb.sent, r->hb.failed, r->hb.max_gap_s, r->hb.max_lag_s);
+    printf("CPU until all held: broker %.0f%%, this client + stub %.0f%% of one core (2 cores = "
+           "200%%)\n",
+           100 * r->broker_cpu_s / r->held_s, 100 * r->client_cpu_s / r->held_s);
+    printf("broker VmRSS %.1f MiB\n", (double)r->rss_kb / 1024);
+    return 0;
+}
+
 int bench_submit(void)
 {
     submit_cfg c = {.name = "submit-broker",
@@ -365,26 +413,10 @@ int bench_submit(void)
                     .threads = opt_threads(8),
                     .heartbeats = true,
                     .extra_args = opt_durability_args()};
-    submit_stats r;
+    submit_stats r, rl;
     printf("broker durability: %s\n", opt_durability_name());
-    if (submit_trial(&c, &r) < 0)
+    if (submit_report(&c, &r) < 0)
         return -1;
-    printf("%ld submissions on %u threads in %.2f s (%.0f replies/s); %ld assigned in the reply, "
-           "%ld queued then assigned by the dispatcher\n",
-           c.jobs, c.threads, r.reply_el_s, (double)c.jobs / r.reply_el_s, r.in_reply,
-           c.jobs - r.in_reply);
-    printf("every job held by exactly one unit, none queued, after %.2f s: %.0f jobs held/s end "
-           "to end (checked through GET /v1/jobs and GET /v1/units)\n",
-           r.held_s, r.rate);
-    printf("reply latency: p50 %.2f ms  p99 %.2f ms  max %.2f ms\n", r.p50_us / 1e3, r.p99_us / 1e3,
-           r.max_us / 1e3);
-    printf("heartbeats meanwhile: %ld answered, %ld failed, longest gap %.2f s, latest send "
-           "%.2f s behind schedule; 0 units lost\n",
-           r.hb.sent, r.hb.failed, r.hb.max_gap_s, r.hb.max_lag_s);
-    printf("CPU until all held: broker %.0f%%, this client + stub %.0f%% of one core (2 cores = "
-           "200%%)\n",
-           100 * r.broker_cpu_s / r.held_s, 100 * r.client_cpu_s / r.held_s);
-    printf("broker VmRSS %.1f MiB\n", (double)r.rss_kb / 1024);
     char fig[240];
     snprintf(fig, sizeof(fig),
              "%.0f jobs held/s (%ld jobs, %ld units, %u threads, durability %s), reply p50 %.2f / "
@@ -392,5 +424,26 @@ int bench_submit(void)
              r.rate, c.jobs, c.units, c.threads, opt_durability_name(), r.p50_us / 1e3,
              r.p99_us / 1e3);
     summary("submit", fig, ">= 3,750/s", r.rate >= 3750 ? "met" : "MISSED");
+    if (!g_opts.lines)
+        return 0;
+
+    submit_cfg cl = c;
+    cl.name = "submit-lines-broker";
+    cl.lines = g_opts.lines;
+    printf("\nthe same with %u-line incidents (one unit per line):\n", cl.lines);
+    if (submit_report(&cl, &rl) < 0)
+        return -1;
+    printf("\n| incidents | jobs held/s | units assigned/s | reply p50 | reply p99 |\n"
+           "| --- | --- | --- | --- | --- |\n"
+           "| 1 line | %.0f | %.0f | %.2f ms | %.2f ms |\n"
+           "| %u lines | %.0f | %.0f | %.2f ms | %.2f ms |\n",
+           r.rate, r.rate, r.p50_us / 1e3, r.p99_us / 1e3, cl.lines, rl.rate,
+           rl.rate * cl.lines, rl.p50_us / 1e3, rl.p99_us / 1e3);
+    snprintf(fig, sizeof(fig),
+             "%.0f jobs held/s = %.0f units assigned/s (%ld jobs of %u lines; one-line: %.0f/s), "
+             "reply p50 %.2f / p99 %.2f ms",
+             rl.rate, rl.rate * cl.lines, cl.jobs, cl.lines, r.rate, rl.p50_us / 1e3,
+             rl.p99_us / 1e3);
+    summary("submit-lines", fig, "(no target)", "-");
     return 0;
 }

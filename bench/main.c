@@ -53,6 +53,8 @@ static void usage(FILE *out)
             "  --auth           every service checks a --tokens file; the client sends a token\n"
             "  --tls            every service serves TLS only (a private CA made with openssl)\n"
             "  --durability M   arbitrate, submit: the broker's --durability (normal|full)\n"
+            "  --lines N        submit: also incidents of N requirement lines (2..8), printed\n"
+            "                   beside the one-line figure of the same run\n"
             "benchmarks:\n",
             g_opts.build);
     for (size_t i = 0; i < NBENCH; i++)
@@ -158,6 +160,11 @@ int main(int argc, char **argv)
             g_opts.auth = true;
         } else if (strcmp(a, "--tls") == 0) {
             g_opts.tls = true;
+        } else if (strcmp(a, "--lines") == 0) {
+            if (num_arg(a, v, 2, 8, &d) < 0)
+                return 2;
+            g_opts.lines = (unsigned)d;
+            i++;
         } else if (strcmp(a, "--durability") == 0) {
             if (!v || (strcmp(v, "normal") != 0 && strcmp(v, "full") != 0)) {
                 fprintf(stderr, "ergrid-bench: --durability expects normal or full\n");

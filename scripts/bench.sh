@@ -10,6 +10,7 @@
 #                                    PostgreSQL 15, etcd 3.4 and libpq; peers starts its own
 #                                    servers on free loopback ports with temporary data
 #   scripts/bench.sh --peers peers   only peers; with --quick a smoke run of it
+#   scripts/bench.sh submit --lines 5  one-line and five-line incidents side by side (one run)
 #   scripts/bench.sh --durability full arbitrate submit
 #                                    their broker with --durability full (default: the broker's
 #                                    default, normal); peers always measures both

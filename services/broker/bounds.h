@@ -7,6 +7,11 @@
 #define BROKER_MAX_PEERS      64
 #define BROKER_MAX_CAPS       32   /* capabilities of a unit or a job */
 #define BROKER_MAX_CAPACITY   64   /* assignments one unit may hold */
+/* A multi-unit incident (`response`): its lines, the units one line asks
+ * for, and the units of all lines together. */
+#define BROKER_MAX_LINES          8
+#define BROKER_MAX_LINE_COUNT     16
+#define BROKER_MAX_INCIDENT_UNITS 32
 #define BROKER_JSON_FIELD_MAX 4096 /* location / payload / result data, as text */
 #define BROKER_REASON_MAX     24   /* "result_accepted", "redeployed", ... */
 #define UNIT_MAX_NOTICES      32   /* revocations kept for a unit's next heartbeat */
@@ -24,6 +29,7 @@
 #define REMOTE_MAX_JOBS_PER_PEER  200000
 #define REMOTE_MAX_BYTES_PER_PEER (64u * 1024 * 1024)
 #define REMOTE_MAX_ATTEMPTS       1024 /* attempts listed in one synced job */
+#define REMOTE_MAX_RESPONSE_TEXT  (32 * 1024) /* a synced incident's lines, as text */
 
 /* One object of a peer's metadata page: bigger or deeper than this it is
  * skipped and counted (ergrid_remote_skipped_total), and the rest of the

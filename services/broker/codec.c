@@ -4,6 +4,7 @@
 #include "codec.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "json_fields.h"
@@ -74,4 +75,115 @@ int capstext_parse(const char *text, strtab *t, capset *out)
         v[n++] = p;
     }
     return capset_set(out, t, v, n) < 0 ? -1 : 0;
+}
+
+char *linestext(const job *j)
+{
+    size_t room = (size_t)j->nlines * (CAPSTEXT_MAX + 16) + 1, n = 0;
+    char *out = malloc(room);
+
+    if (!out)
+        return NULL;
+    out[0] = '\0';
+    for (uint32_t l = 0; l < j->nlines; l++) {
+        char caps[CAPSTEXT_MAX];
+        int k;
+
+        capstext(&j->lines[l].caps, caps);
+        k = snprintf(out + n, room - n, "%s%s*%u", l ? ";" : "", caps, j->lines[l].count);
+        n += k > 0 ? (size_t)k : 0;
+    }
+    return out;
+}
+
+char *attlinestext(const job *j)
+{
+    size_t room = j->nattempts * 24 + 1, n = 0;
+    char *out = malloc(room);
+
+    if (!out)
+        return NULL;
+    out[0] = '\0';
+    for (size_t i = 0; i < j->nattempts; i++) {
+        int k;
+
+        if (!j->attempts[i].line)
+            continue;
+        k = snprintf(out + n, room - n, "%s%u:%u", n ? "," : "", j->attempts[i].n,
+                     j->attempts[i].line);
+        n += k > 0 ? (size_t)k : 0;
+    }
+    return out;
+}
+
+/* A whole number 1..max at the start of text; the rest in *end. */
+static bool read_uint(const char *text, unsigned long max, unsigned long *out, char **end)
+{
+    if (*text < '0' || *text > '9')
+        return false;
+    *out = strtoul(text, end, 10);
+    return *out <= max;
+}
+
+int linestext_parse(const char *text, strtab *t, job *j)
+{
+    size_t len = text ? strlen(text) : 0;
+    uint32_t n = 1, units = 0;
+
+    if (!text || !len || j->nlines)
+        return -1;
+    for (size_t i = 0; i < len; i++)
+        n += text[i] == ';';
+    if (n > BROKER_MAX_LINES || !(j->lines = calloc(n, sizeof(*j->lines))))
+        return -1;
+    const char *cur = text;
+    for (uint32_t l = 0; l < n; l++) {
+        const char *star = strchr(cur, '*'), *semi = strchr(cur, ';');
+        char caps[CAPSTEXT_MAX], *end;
+        unsigned long count;
+
+        if (!star || (semi && semi < star) || (size_t)(star - cur) >= sizeof(caps))
+            goto bad;
+        memcpy(caps, cur, (size_t)(star - cur));
+        caps[star - cur] = '\0';
+        if (!read_uint(star + 1, BROKER_MAX_LINE_COUNT, &count, &end) || count < 1 ||
+            (*end != ';' && *end != '\0') || capstext_parse(caps, t, &j->lines[l].caps) < 0)
+            goto bad;
+        j->nlines = l + 1; /* from here on job_free releases it */
+        if (!j->lines[l].caps.n)
+            goto bad;
+        j->lines[l].count = (uint32_t)count;
+        units += (uint32_t)count;
+        cur = *end ? end + 1 : end;
+    }
+    if (*cur || units > BROKER_MAX_INCIDENT_UNITS)
+        goto bad;
+    return 0;
+bad:
+    for (uint32_t l = 0; l < j->nlines; l++)
+        capset_release(&j->lines[l].caps, t);
+    free(j->lines);
+    j->lines = NULL;
+    j->nlines = 0;
+    return -1;
+}
+
+int attlinestext_parse(const char *text, job *j)
+{
+    const char *cur = text;
+
+    while (cur && *cur) {
+        unsigned long n, line;
+        char *end;
+        attempt *a;
+
+        if (!read_uint(cur, UINT32_MAX, &n, &end) || *end != ':' ||
+            !read_uint(end + 1, BROKER_MAX_LINES - 1, &line, &end) ||
+            (*end != ',' && *end != '\0') || line >= j->nlines ||
+            !(a = job_attempt(j, (uint32_t)n)))
+            return -1;
+        a->line = (uint32_t)line;
+        cur = *end ? end + 1 : end;
+    }
+    return 0;
 }

@@ -11,6 +11,7 @@
 
 #include "bounds.h"
 #include "coord.h"
+#include "state.h"
 
 /* Room for the largest clock: 64 entries of a 64-character id and a
  * 16-digit counter with quotes, colon and comma. */
@@ -30,5 +31,18 @@ void capstext(const capset *caps, char *buf);
 /* The set a text stands for, interned in t; -1 when an element is not an
  * id or there are more than BROKER_MAX_CAPS (out untouched). */
 int capstext_parse(const char *text, strtab *t, capset *out);
+
+/* A multi-unit incident's lines as "a,b*3;c*1" (capabilities, count),
+ * and which line each attempt fills as "2:1,5:1" (attempt:line, only the
+ * attempts not on line 0). Both malloc'd; NULL when out of memory. */
+char *linestext(const job *j);
+char *attlinestext(const job *j);
+/* Give j the lines a text stands for (it has none yet), interned in t;
+ * -1 when the text is not one linestext writes within the bounds.h limits
+ * (j then has no lines). */
+int linestext_parse(const char *text, strtab *t, job *j);
+/* Sets the line of j's attempts; -1 when the text names a line j does not
+ * have or is not one attlinestext writes. */
+int attlinestext_parse(const char *text, job *j);
 
 #endif

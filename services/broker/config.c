@@ -14,6 +14,7 @@ static const char usage[] =
     "                     [--failure-timeout 3s] [--sync-interval 60s]\n"
     "                     [--emergency-sync-interval 5s] [--advertise-url URL]\n"
     "                     [--threads N] [--durability normal|full] [--max-fix-age 5m]\n"
+    "                     [--response-plans FILE]\n"
     "       " API_SECURITY_USAGE;
 
 static int set_url(char *dst, const char *v, const char *flag, char *err, size_t errlen)
@@ -148,6 +149,9 @@ int broker_parse_args(int argc, char **argv, broker_config *cfg, char *err, size
                 return 2;
             }
             cfg->threads = (unsigned)t;
+        } else if (strcmp(flag, "--response-plans") == 0) {
+            if (plans_load(val, &cfg->plans, err, errlen) < 0)
+                return 2;
         } else if (strcmp(flag, "--durability") == 0) {
             if (strcmp(val, "normal") == 0) {
                 cfg->durability = STORE_DURABILITY_NORMAL;

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "bounds.h"
+#include "plans.h"
 #include "security.h"
 #include "store.h"
 #include "util.h"
@@ -26,6 +27,7 @@ typedef struct broker_config {
     unsigned threads;
     char advertise_url[BROKER_URL_MAX];
     store_durability durability; /* --durability normal|full */
+    plan_book plans;             /* --response-plans FILE, read and checked at start */
     api_security sec;            /* --tokens, --token-file, TLS (security.h) */
 } broker_config;
 

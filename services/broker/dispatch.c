@@ -87,6 +87,21 @@ static void do_call(const char *url, const json_t *body, http_reply *rep, struct
     do_call_with(url, body, &assign_opts, rep, c);
 }
 
+/* Attempt n's line had a unit before (a redeployment), rather than
+ * another unit of a multi-unit incident's response. */
+static bool line_had_unit(const job *j, uint32_t n)
+{
+    const attempt *a = job_attempt(j, n);
+
+    if (!j->nlines)
+        return n > 1;
+    for (size_t i = 0; a && i < j->nattempts; i++)
+        if (j->attempts[i].n < n && j->attempts[i].line == a->line &&
+            j->attempts[i].state == ATT_REVOKED)
+            return true;
+    return false;
+}
+
 /* The attempt was taken; caller holds mu inside t. */
 static void confirmed(broker *b, txn *t, job *j, uint32_t n, const char *unit_id, const char *kind,
                       const char *how)
@@ -95,14 +110,15 @@ static void confirmed(broker *b, txn *t, job *j, uint32_t n, const char *unit_id
         txn_log(t, "error", "job %s attempt %u: not a pending attempt of a queued job", j->id, n);
         return;
     }
+    bool again = line_had_unit(j, n);
     b->m.jobs_assigned++;
-    if (n > 1)
+    if (again)
         b->m.jobs_redeployed++;
     txn_put_job(t, j);
     const attempt *a = job_attempt(j, n);
     char why[RANK_REASON_MAX];
     rank_reason_text(a ? &a->why : NULL, why, sizeof(why));
-    txn_event(t, n > 1 ? "job_redeployed" : "job_assigned", j->id, unit_id, n,
+    txn_event(t, again ? "job_redeployed" : "job_assigned", j->id, unit_id, n,
               "assigned to %s (%s) as attempt %u%s%s%s", unit_id, kind, n, how, why[0] ? "; " : "",
               why);
     /* The clock after the settle: a heartbeat that has seen it was written
@@ -208,8 +224,8 @@ static bool settle_borrowed(broker *b, txn *t, job *j, uint32_t n, const char *h
 
 /* Mutual aid: claims unit_id at its home broker. Called with mu held;
  * returns with it released. */
-static bool dispatch_remote(broker *b, const char *job_id, const char *unit_id, const char *home,
-                            const rank_reason *why, bool owned)
+static bool dispatch_remote(broker *b, const char *job_id, uint32_t line, const char *unit_id,
+                            const char *home, const rank_reason *why, bool owned)
 {
     job *j = state_job(&b->st, job_id);
     const peer *p = peertab_get(&b->peers, home);
@@ -222,13 +238,13 @@ static bool dispatch_remote(broker *b, const char *job_id, const char *unit_id, 
 
     /* The claim is a send event: tick, and give the home the clock. */
     (void)clock_tick(b);
-    if (!p ||
-        state_reserve(&b->st, j, NULL, unit_id, home, &b->clock, coord_now_wall_ms(), &n) < 0) {
+    if (!p || state_reserve_line(&b->st, j, line, NULL, unit_id, home, &b->clock,
+                                 coord_now_wall_ms(), &n) < 0) {
         pthread_mutex_unlock(&b->mu);
         return false;
     }
     job_attempt(j, n)->why = *why;
-    body = view_assignment(view_job(&b->st, j), n, b->cfg.id, b->self_url, &b->clock);
+    body = view_assignment(view_job_line(&b->st, j, line), n, b->cfg.id, b->self_url, &b->clock);
     snprintf(home_url, sizeof(home_url), "%s", p->url);
     snprintf(url, sizeof(url), "%s/v1/units/%s/claim", home_url, unit_id);
     pthread_mutex_unlock(&b->mu);
@@ -254,7 +270,7 @@ static bool dispatch_remote(broker *b, const char *job_id, const char *unit_id, 
         remote_mark_busy(&b->rem, unit_id);
     if (c.ok && rep.body)
         clock_receive_json(b, json_object_get(rep.body, "vclock"));
-    bool assigned = c.ok && j->status == JOB_QUEUED && job_attempt(j, n);
+    bool assigned = c.ok && job_takes_units(j) && job_attempt(j, n);
     if (assigned) {
         char how[160];
 
@@ -321,8 +337,8 @@ enum local_outcome { LOCAL_ASSIGNED, LOCAL_NOT_TAKEN, LOCAL_NO_RESERVATION };
 
 /* Gives the job one of our units: reserve, call, settle. Called with mu
  * held; returns with it released. */
-static enum local_outcome dispatch_local(broker *b, job *j, unit *u, const rank_reason *why,
-                                         bool owned)
+static enum local_outcome dispatch_local(broker *b, job *j, uint32_t line, unit *u,
+                                         const rank_reason *why, bool owned)
 {
     char url[BROKER_URL_MAX + 32], unit_id[COORD_ID_MAX + 1], job_id[COORD_ID_MAX + 1];
     uint32_t n = 0;
@@ -332,13 +348,15 @@ static enum local_outcome dispatch_local(broker *b, job *j, unit *u, const rank_
 
     /* The assignment is a send event: tick, and give the unit the clock. */
     (void)clock_tick(b);
-    if (state_reserve(&b->st, j, u, u->id, b->cfg.id, &b->clock, coord_now_wall_ms(), &n) < 0) {
+    if (state_reserve_line(&b->st, j, line, u, u->id, b->cfg.id, &b->clock, coord_now_wall_ms(),
+                           &n) < 0) {
         j->dispatching = owned;
         pthread_mutex_unlock(&b->mu);
         return LOCAL_NO_RESERVATION;
     }
     job_attempt(j, n)->why = *why;
-    json_t *body = view_assignment(view_job(&b->st, j), n, b->cfg.id, b->self_url, &b->clock);
+    json_t *body =
+        view_assignment(view_job_line(&b->st, j, line), n, b->cfg.id, b->self_url, &b->clock);
     snprintf(url, sizeof(url), "%s/v1/assignments", u->url);
     snprintf(unit_id, sizeof(unit_id), "%s", u->id);
     snprintf(job_id, sizeof(job_id), "%s", j->id);
@@ -369,7 +387,7 @@ static enum local_outcome dispatch_local(broker *b, job *j, unit *u, const rank_
     j->dispatching = owned;
     if (u)
         reach_after_call(b, &t, u, &c);
-    bool assigned = c.ok && j->status == JOB_QUEUED && u && !unit_cond_lost(u->cond) &&
+    bool assigned = c.ok && job_takes_units(j) && u && !unit_cond_lost(u->cond) &&
                     !unit_cond_off(u->cond) && job_attempt(j, n);
     if (assigned) {
         confirmed(b, &t, j, n, unit_id, u->kind, "");
@@ -400,10 +418,22 @@ static enum local_outcome dispatch_local(broker *b, job *j, unit *u, const rank_
     return assigned ? LOCAL_ASSIGNED : LOCAL_NOT_TAKEN;
 }
 
+/* The first line of j short of units that this round has not given up
+ * on (skip: a bit per line), or -1. */
+static int next_line(const job *j, uint32_t skip)
+{
+    for (uint32_t l = 0; l < job_nlines(j); l++)
+        if (!(skip & (1u << l)) && job_line_held(j, l) < job_line_count(j, l))
+            return (int)l;
+    return -1;
+}
+
 static dispatch_outcome dispatch_loop(broker *b, const char *job_id, bool owned)
 {
     char tried[DISPATCH_MAX_TRIES][COORD_ID_MAX + 1];
     size_t ntried = 0;
+    uint32_t skip = 0; /* lines no unit was found for in this round */
+    bool any = false;  /* a unit was assigned in this round */
 
     for (;;) {
         pthread_mutex_lock(&b->mu);
@@ -411,49 +441,67 @@ static dispatch_outcome dispatch_loop(broker *b, const char *job_id, bool owned)
             /* No assignment could be recorded: the job waits (the probe
              * that finds storage back wakes the drain). */
             pthread_mutex_unlock(&b->mu);
-            return DISPATCH_QUEUED;
+            return any ? DISPATCH_ASSIGNED : DISPATCH_QUEUED;
         }
         job *j = state_job(&b->st, job_id);
-        if (!j || (j->dispatching && !owned) || j->status != JOB_QUEUED) {
+        int line = j ? next_line(j, skip) : -1;
+        if (!j || (j->dispatching && !owned) || !job_wants_units(j) || line < 0) {
             pthread_mutex_unlock(&b->mu);
-            return DISPATCH_SKIPPED;
+            return any ? DISPATCH_ASSIGNED
+                   : j && job_wants_units(j) && !(j->dispatching && !owned) ? DISPATCH_QUEUED
+                                                                              : DISPATCH_SKIPPED;
         }
         rank_reason why = {0};
+        /* A unit is never on two lines of one incident. */
+        ntried = state_job_holders(j, tried, ntried, DISPATCH_MAX_TRIES);
         unit *u = ntried < DISPATCH_MAX_TRIES
-                      ? state_pick_unit(&b->st, j, tried, ntried, coord_now_mono_ms(),
-                                        coord_now_wall_ms(), &why)
+                      ? state_pick_line_unit(&b->st, j, (uint32_t)line, tried, ntried,
+                                             coord_now_mono_ms(), coord_now_wall_ms(), &why)
                       : NULL;
         if (!u) {
             /* Own district first, then mutual aid, then preemption. */
             char rid[COORD_ID_MAX + 1], home[COORD_ID_MAX + 1];
+            const capset *caps = job_line_caps(j, (uint32_t)line);
             if (ntried < DISPATCH_MAX_TRIES &&
-                remote_pick_unit(&b->rem, &b->peers, j, tried, ntried, coord_now_wall_ms(),
-                                 b->st.max_fix_age_ms, rid, home, &why)) {
+                remote_pick_for(&b->rem, &b->peers, j, caps, tried, ntried, coord_now_wall_ms(),
+                                b->st.max_fix_age_ms, rid, home, &why)) {
                 snprintf(tried[ntried++], COORD_ID_MAX + 1, "%s", rid);
-                if (dispatch_remote(b, job_id, rid, home, &why, owned))
-                    return DISPATCH_ASSIGNED;
+                any = dispatch_remote(b, job_id, (uint32_t)line, rid, home, &why, owned) || any;
                 continue;
             }
+            /* Why the line waits, for the job's view: the own district's
+             * index first, the peers' copies only when it has none. */
+            if (j->nlines)
+                j->lines[line].why = state_line_capable(&b->st, j, (uint32_t)line) ||
+                                             remote_any_capable(&b->rem, caps)
+                                         ? LINE_ALL_BUSY
+                                         : LINE_NO_CAPABLE_UNIT;
             if (j->sev == SEV_CRITICAL && emergency_active(b)) {
                 if (preempt(b, j))
                     continue;
-                return DISPATCH_QUEUED;
+                return any ? DISPATCH_ASSIGNED : DISPATCH_QUEUED;
+            }
+            skip |= 1u << line; /* the other lines may still find one */
+            if (next_line(j, skip) < 0) {
+                pthread_mutex_unlock(&b->mu);
+                return any ? DISPATCH_ASSIGNED : DISPATCH_QUEUED;
             }
             pthread_mutex_unlock(&b->mu);
-            return DISPATCH_QUEUED;
+            continue;
         }
         snprintf(tried[ntried++], COORD_ID_MAX + 1, "%s", u->id);
         if (state_yields(&b->st, j, u)) {
             /* A job ahead in the queue can use this unit: it goes first. */
             pthread_mutex_unlock(&b->mu);
             dispatch_request_drain(b);
-            return DISPATCH_QUEUED;
+            return any ? DISPATCH_ASSIGNED : DISPATCH_QUEUED;
         }
-        switch (dispatch_local(b, j, u, &why, owned)) {
+        switch (dispatch_local(b, j, (uint32_t)line, u, &why, owned)) {
         case LOCAL_ASSIGNED:
-            return DISPATCH_ASSIGNED;
+            any = true;
+            break; /* the next unit of the incident, if it needs more */
         case LOCAL_NO_RESERVATION:
-            return DISPATCH_QUEUED;
+            return any ? DISPATCH_ASSIGNED : DISPATCH_QUEUED;
         case LOCAL_NOT_TAKEN:
             break; /* the next unit */
         }
@@ -473,7 +521,7 @@ void dispatch_release(broker *b, const char *job_id)
 {
     pthread_mutex_lock(&b->mu);
     job *j = state_job(&b->st, job_id);
-    bool waiting = j && j->status == JOB_QUEUED;
+    bool waiting = j && job_wants_units(j);
     if (j)
         j->dispatching = false;
     pthread_mutex_unlock(&b->mu);

@@ -9,6 +9,7 @@
 #include "geo_json.h"
 #include "handlers.h"
 #include "jobs.h"
+#include "plans.h"
 #include "txn.h"
 #include "views.h"
 
@@ -20,6 +21,8 @@ struct job_req {
     char type[COORD_ID_MAX + 1];
     int severity;
     id_list caps;
+    bool has_caps;
+    json_t *response;
     json_t *location;
     json_t *payload;
 };
@@ -29,8 +32,10 @@ static const field_spec job_fields[] = {
      offsetof(struct job_req, has_id)},
     {"type", FT_ID, offsetof(struct job_req, type), true, 0, 0, NULL, 0},
     {"severity", FT_ENUM, offsetof(struct job_req, severity), true, 0, 0, severity_names, 0},
-    {"required_capabilities", FT_ID_LIST, offsetof(struct job_req, caps), true, 1, BROKER_MAX_CAPS,
-     NULL, 0},
+    {"required_capabilities", FT_ID_LIST, offsetof(struct job_req, caps), false, 1,
+     BROKER_MAX_CAPS, NULL, offsetof(struct job_req, has_caps)},
+    /* Lines are read by plans_read_lines; 3 levels: [{"capabilities": [...]}]. */
+    {"response", FT_ANY, offsetof(struct job_req, response), false, 3, 32 * 1024, NULL, 0},
     /* Depth and size are capped by the parser (API_JSON_DEPTH_MAX). */
     {"location", FT_ANY, offsetof(struct job_req, location), false, 0, BROKER_JSON_FIELD_MAX, NULL,
      0},
@@ -136,6 +141,9 @@ static void submission_reply(broker *b, txn *t, const char *id, dispatch_outcome
         b->m.jobs_queued++;
         txn_event(&q, "job_queued", j->id, NULL, 0, "no free unit with %s%s", j->caps.v[0],
                   j->caps.n > 1 ? ",..." : "");
+    } else if (j && j->status == JOB_ASSIGNED && job_open_line(j) >= 0 && txn_store_ok(b)) {
+        txn_event(&q, "job_partly_assigned", j->id, NULL, 0,
+                  "line %d still short of units: waits in the queue for them", job_open_line(j));
     }
     /* The job is durable: a lost "queued" event does not undo it (its
      * batch failing reloads memory, which still holds the job). */
@@ -217,11 +225,54 @@ static void submission_dispatch(api_request *req, api_response *res, broker *b, 
     submission_reply(b, t, id, DISPATCH_QUEUED, res);
 }
 
+/* What the incident asks for: its `response` lines, else the plan for its
+ * type and severity, else required_capabilities as one line of one unit.
+ * False and the 400 sent when it asks for nothing or in two ways. */
+static bool job_lines(broker *b, api_response *res, const struct job_req *r, line_spec *lines,
+                      job_submission *sub)
+{
+    field_error fe;
+    bool has_resp = r->response && !json_is_null(r->response);
+
+    if (has_resp && r->has_caps) {
+        api_reply_error(res, API_E_INVALID_FIELD,
+                        "give response or required_capabilities, not both "
+                        "(required_capabilities is the one-line, one-unit response)");
+        return false;
+    }
+    if (has_resp) {
+        if (plans_read_lines(r->response, lines, &sub->nlines, &fe) < 0) {
+            api_reply_error(res, fe.code, "%s", fe.message);
+            return false;
+        }
+        sub->lines = lines;
+        return true;
+    }
+    /* The district's run card for the type beats the bare shorthand:
+     * plans are read once at start, so no lock is needed. */
+    const response_plan *p = plans_find(&b->cfg.plans, r->type, (severity)r->severity);
+    if (p) {
+        sub->lines = p->lines;
+        sub->nlines = p->nlines;
+        sub->plan = p->name;
+        return true;
+    }
+    if (!r->has_caps) {
+        api_reply_error(res, API_E_MISSING_FIELD,
+                        "missing field 'required_capabilities' (or 'response'; no response plan "
+                        "covers type %s severity %s)",
+                        r->type, severity_str((severity)r->severity));
+        return false;
+    }
+    return true;
+}
+
 void h_jobs_post(api_request *req, api_response *res)
 {
     broker *b = req->ctx;
     struct job_req r = {0};
     const char *caps[BROKER_MAX_CAPS];
+    static _Thread_local line_spec lines[BROKER_MAX_LINES]; /* 17 KiB: off the stack */
     char id[COORD_ID_MAX + 1];
     job *j;
     txn t;
@@ -235,6 +286,8 @@ void h_jobs_post(api_request *req, api_response *res)
         .caps = caps,
         .ncaps = r.caps.n < BROKER_MAX_CAPS ? r.caps.n : BROKER_MAX_CAPS,
     };
+    if (!job_lines(b, res, &r, lines, &sub))
+        goto out;
     for (size_t i = 0; i < sub.ncaps; i++)
         caps[i] = r.caps.v[i];
     if (!location_ok(r.location, &sub, res)) {
@@ -265,7 +318,8 @@ void h_jobs_post(api_request *req, api_response *res)
     }
     b->m.jobs_submitted++;
     txn_put_job(&t, j);
-    txn_event(&t, "job_submitted", j->id, NULL, 0, "%s severity %s", j->type, severity_str(j->sev));
+    txn_event(&t, "job_submitted", j->id, NULL, 0, "%s severity %s%s%s", j->type,
+              severity_str(j->sev), j->plan ? ", response plan " : "", j->plan ? j->plan : "");
     if (!stage_or_503(&t, req, res))
         goto out;
     snprintf(id, sizeof(id), "%s", j->id);

@@ -76,6 +76,40 @@ static void generated_id(const state *s, uint64_t seq, char *id, size_t len)
     snprintf(id, len, "%.40s-%llu", s->self, (unsigned long long)seq);
 }
 
+/* The job's capabilities (of all its lines, each once) and its lines. */
+static int set_lines(state *s, job *j, const job_submission *sub)
+{
+    const char *all[BROKER_MAX_CAPS];
+    size_t nall = 0;
+
+    if (!sub->nlines)
+        return capset_set(&j->caps, s->strings, sub->caps, sub->ncaps);
+    j->lines = calloc(sub->nlines, sizeof(*j->lines));
+    if (!j->lines)
+        return COORD_E_NOMEM;
+    for (size_t l = 0; l < sub->nlines; l++) {
+        const line_spec *ls = &sub->lines[l];
+        const char *v[BROKER_MAX_CAPS];
+
+        for (size_t i = 0; i < ls->ncaps && i < BROKER_MAX_CAPS; i++) {
+            size_t k = 0;
+
+            v[i] = ls->caps[i];
+            while (k < nall && strcmp(all[k], v[i]) != 0)
+                k++;
+            if (k == nall && nall < BROKER_MAX_CAPS)
+                all[nall++] = v[i];
+        }
+        if (capset_set(&j->lines[l].caps, s->strings, v, ls->ncaps) < 0)
+            return COORD_E_NOMEM; /* job_free releases what was set */
+        j->lines[l].count = ls->count;
+        j->nlines = (uint32_t)l + 1;
+    }
+    if (sub->plan && !(j->plan = strdup(sub->plan)))
+        return COORD_E_NOMEM;
+    return capset_set(&j->caps, s->strings, all, nall);
+}
+
 int state_submit(state *s, job_submission *sub, uint64_t now_wall, job **out)
 {
     char id[COORD_ID_MAX + 1];
@@ -95,8 +129,7 @@ int state_submit(state *s, job_submission *sub, uint64_t now_wall, job **out)
     j = state_add_job(s, id);
     if (!j)
         return COORD_E_NOMEM;
-    if (capset_set(&j->caps, s->strings, sub->caps, sub->ncaps) < 0 ||
-        jobq_push(s->queue, j->id, sub->sev, seq) < 0) {
+    if (set_lines(s, j, sub) < 0 || jobq_push(s->queue, j->id, sub->sev, seq) < 0) {
         state_drop_job(s, j);
         return COORD_E_NOMEM;
     }
@@ -122,9 +155,11 @@ int state_submit(state *s, job_submission *sub, uint64_t now_wall, job **out)
  * allocated. */
 #define PICK_INLINE 64
 
-unit *state_pick_unit(const state *s, const job *j, const char (*tried)[COORD_ID_MAX + 1],
-                      size_t ntried, uint64_t now_mono, uint64_t now_wall, rank_reason *why)
+unit *state_pick_line_unit(const state *s, const job *j, uint32_t line,
+                           const char (*tried)[COORD_ID_MAX + 1], size_t ntried,
+                           uint64_t now_mono, uint64_t now_wall, rank_reason *why)
 {
+    const capset *caps = job_line_caps(j, line);
     unit *const *pool = NULL;
     size_t npool = 0, n = 0;
     rank_candidate inline_c[PICK_INLINE], *c = inline_c;
@@ -133,9 +168,9 @@ unit *state_pick_unit(const state *s, const job *j, const char (*tried)[COORD_ID
 
     /* Only the units that offer the rarest required capability are looked
      * at: dispatch scales with what can serve the job, not the city. */
-    for (uint32_t i = 0; i < j->caps.n; i++) {
+    for (uint32_t i = 0; i < caps->n; i++) {
         size_t k;
-        unit *const *l = state_units_with(s, j->caps.v[i], &k);
+        unit *const *l = state_units_with(s, caps->v[i], &k);
 
         if (k == 0)
             return NULL;
@@ -152,7 +187,7 @@ unit *state_pick_unit(const state *s, const job *j, const char (*tried)[COORD_ID
 
         /* Cheapest questions first: in a busy city most units are full. */
         if (!unit_has_room(&uc) || !unit_may_dispatch(u, now_mono) ||
-            ids_contain(tried, ntried, u->id) || !unit_eligible(&uc, j->caps.v, j->caps.n))
+            ids_contain(tried, ntried, u->id) || !unit_eligible(&uc, caps->v, caps->n))
             continue;
         if (n == PICK_INLINE && c == inline_c) {
             /* Only a pool with this many free units pays for the room. */
@@ -168,7 +203,7 @@ unit *state_pick_unit(const state *s, const job *j, const char (*tried)[COORD_ID
         us[n++] = u;
     }
     if (rank_closest(j->has_geo ? &j->geo : NULL, c, n, now_wall, s->max_fix_age_ms, NULL,
-                     j->caps.v, j->caps.n, &ch) >= 0) {
+                     caps->v, caps->n, &ch) >= 0) {
         best = us[ch.index];
         if (why)
             *why = ch.why;
@@ -181,6 +216,50 @@ out:
     return best;
 }
 
+unit *state_pick_unit(const state *s, const job *j, const char (*tried)[COORD_ID_MAX + 1],
+                      size_t ntried, uint64_t now_mono, uint64_t now_wall, rank_reason *why)
+{
+    return state_pick_line_unit(s, j, 0, tried, ntried, now_mono, now_wall, why);
+}
+
+size_t state_job_holders(const job *j, char (*tried)[COORD_ID_MAX + 1], size_t ntried,
+                         size_t max)
+{
+    for (size_t i = 0; i < j->nattempts && ntried < max; i++) {
+        const attempt *a = &j->attempts[i];
+
+        if ((a->state == ATT_PENDING || a->state == ATT_ACTIVE) &&
+            !ids_contain(tried, ntried, a->unit_id))
+            snprintf(tried[ntried++], COORD_ID_MAX + 1, "%s", a->unit_id);
+    }
+    return ntried;
+}
+
+bool state_line_capable(const state *s, const job *j, uint32_t line)
+{
+    const capset *caps = job_line_caps(j, line);
+    size_t n = 0;
+    unit *const *l = caps->n ? state_units_with(s, caps->v[0], &n) : NULL;
+
+    for (size_t k = 0; l && k < n; k++)
+        if (capset_covers(&l[k]->caps, caps))
+            return true;
+    return false;
+}
+
+/* u is on j already (pending or active): not for another of its lines. */
+static bool job_holds_unit(const job *j, const char *unit_id)
+{
+    for (size_t i = 0; i < j->nattempts; i++) {
+        const attempt *a = &j->attempts[i];
+
+        if ((a->state == ATT_PENDING || a->state == ATT_ACTIVE) &&
+            strcmp(a->unit_id, unit_id) == 0)
+            return true;
+    }
+    return false;
+}
+
 struct yield_ctx {
     const state *s;
     const unit *u;
@@ -191,8 +270,14 @@ static bool queued_job_takes(const char *job_id, void *arg)
     const struct yield_ctx *c = arg;
     const job *other = state_job(c->s, job_id);
 
-    return other && other->status == JOB_QUEUED && !other->dispatching &&
-           capset_covers(&c->u->caps, &other->caps);
+    if (!other || !job_wants_units(other) || other->dispatching)
+        return false;
+    for (uint32_t l = 0; l < job_nlines(other); l++)
+        if (job_line_held(other, l) < job_line_count(other, l) &&
+            capset_covers(&c->u->caps, job_line_caps(other, l)) &&
+            !job_holds_unit(other, c->u->id))
+            return true;
+    return false;
 }
 
 #define YIELD_WINDOW 64 /* the head of the queue, where order matters */
@@ -213,11 +298,21 @@ bool state_yields(const state *s, const job *j, const unit *u)
 int state_reserve(state *s, job *j, unit *u, const char *unit_id, const char *district,
                   const vclock *clock, uint64_t now_wall, uint32_t *n_out)
 {
+    return state_reserve_line(s, j, 0, u, unit_id, district, clock, now_wall, n_out);
+}
+
+int state_reserve_line(state *s, job *j, uint32_t line, unit *u, const char *unit_id,
+                       const char *district, const vclock *clock, uint64_t now_wall,
+                       uint32_t *n_out)
+{
     attempt a;
     int rc;
 
+    if (line >= job_nlines(j))
+        return COORD_E_RANGE;
     memset(&a, 0, sizeof(a));
     a.n = job_next_attempt_no(j);
+    a.line = line;
     snprintf(a.unit_id, sizeof(a.unit_id), "%s", unit_id);
     snprintf(a.unit_district, sizeof(a.unit_district), "%s", district);
     a.at_ms = now_wall;
@@ -243,13 +338,18 @@ int state_confirm(state *s, job *j, uint32_t n, uint64_t now_wall)
 {
     attempt *a = job_attempt(j, n);
 
+    /* A partly filled incident is assigned already: another line's unit. */
+    bool first = j->status != JOB_ASSIGNED;
+
     if (!a || attempt_transition(a->state, ATT_ACTIVE) < 0 ||
-        job_transition(j->status, JOB_ASSIGNED) < 0)
+        (first && job_transition(j->status, JOB_ASSIGNED) < 0))
         return COORD_E_TRANSITION;
     (void)attempt_set_state(&a->state, ATT_ACTIVE);
-    (void)job_set_status(&j->status, JOB_ASSIGNED);
+    if (first)
+        (void)job_set_status(&j->status, JOB_ASSIGNED);
     j->updated_ms = now_wall;
-    jobq_remove(s->queue, j->id);
+    if (job_open_line(j) < 0)
+        jobq_remove(s->queue, j->id);
     if (attempt_is_local(s, a)) {
         unit *u = state_unit(s, a->unit_id);
 
@@ -334,13 +434,21 @@ int state_requeue(state *s, job *j, attempt *a, uint64_t now_wall, const char *n
                 unit_add_notice(u, j->id, a->n, notice_reason);
             state_touch_unit(s, u);
         }
-    } else {
+    } else if (!job_has_borrowed(s, j)) {
         hmap_del(s->borrowed, j->id);
     }
     if (requeue) {
-        (void)job_set_status(&j->status, JOB_QUEUED); /* assigned -> queued is legal */
+        bool any_active = false;
+
+        for (size_t i = 0; i < j->nattempts && !any_active; i++)
+            any_active = j->attempts[i].state == ATT_ACTIVE;
+        /* Assigned while another line still has a unit. */
+        if (!any_active)
+            (void)job_set_status(&j->status, JOB_QUEUED); /* assigned -> queued is legal */
+        if (j->nlines && a->line < j->nlines)
+            j->lines[a->line].why = LINE_QUEUED;
         j->updated_ms = now_wall;
-        (void)jobq_push(s->queue, j->id, j->sev, j->seq);
+        (void)jobq_push(s->queue, j->id, j->sev, j->seq); /* a partly filled one is in it */
     }
     state_touch_job(s, j);
     return requeue ? 1 : 0;
@@ -459,7 +567,9 @@ int state_preempt(state *s, const job *crit, severity level, uint64_t now_wall, 
             };
         }
     }
-    v = policy_preempt_victim(c, n, level, crit->sev, crit->caps.v, crit->caps.n);
+    int line = job_open_line(crit);
+    const capset *want = job_line_caps(crit, line < 0 ? 0 : (uint32_t)line);
+    v = policy_preempt_victim(c, n, level, crit->sev, want->v, want->n);
     if (v >= 0) {
         unit *u = state_unit(s, c[v].unit_id);
         job *vj = state_job(s, c[v].job_id);

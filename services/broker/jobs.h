@@ -36,12 +36,24 @@ void followups_release(followups *f);
  * message: the repair from copies catches it). */
 bool followups_push(followups *f, const followup *x);
 
+/* One requirement line as a request or a response plan gives it. */
+typedef struct line_spec {
+    char caps[BROKER_MAX_CAPS][COORD_ID_MAX + 1];
+    size_t ncaps;
+    uint32_t count;
+} line_spec;
+
 typedef struct job_submission {
     const char *id; /* NULL: generate one */
     const char *type;
     severity sev;
-    const char *const *caps;
+    const char *const *caps; /* one line of one unit, when nlines is 0 */
     size_t ncaps;
+    /* The requirement lines (`response` or a plan's), checked against the
+     * bounds.h limits by the caller; plan names the plan or is NULL. */
+    const line_spec *lines;
+    size_t nlines;
+    const char *plan;
     char *location, *payload; /* canonical texts; moved into the job on success */
     bool has_geo;             /* location's lat and lon, when it has both */
     geo_point geo;
@@ -51,22 +63,39 @@ typedef struct job_submission {
 /* A new queued job, marked dispatching (its submitter dispatches it). */
 int state_submit(state *s, job_submission *sub, uint64_t now_wall, job **out);
 
-/* The best own unit for j not in tried that dispatch may offer work now
- * (unit_may_dispatch), or NULL: the closest by libcoord's rank_closest
- * (positions at now_wall, s->max_fix_age_ms), today's order (unit_order)
- * where positions are unknown. *why (may be NULL): the reason. */
+/* The best own unit for line of j not in tried that dispatch may offer
+ * work now (unit_may_dispatch), or NULL: the closest by libcoord's
+ * rank_closest (positions at now_wall, s->max_fix_age_ms), today's order
+ * (unit_order) where positions are unknown. *why (may be NULL): the
+ * reason. The caller puts the units already on j into tried: a unit is
+ * never on two lines of one incident. */
+unit *state_pick_line_unit(const state *s, const job *j, uint32_t line,
+                           const char (*tried)[COORD_ID_MAX + 1], size_t ntried,
+                           uint64_t now_mono, uint64_t now_wall, rank_reason *why);
+/* The same for the first line of j. */
 unit *state_pick_unit(const state *s, const job *j, const char (*tried)[COORD_ID_MAX + 1],
                       size_t ntried, uint64_t now_mono, uint64_t now_wall, rank_reason *why);
+/* Appends to tried (room for max) the units holding a pending or active
+ * attempt of j; returns the new count. */
+size_t state_job_holders(const job *j, char (*tried)[COORD_ID_MAX + 1], size_t ntried,
+                         size_t max);
+/* Some own unit, in whatever status, offers what line of j asks for. */
+bool state_line_capable(const state *s, const job *j, uint32_t line);
 /* True when a job queued ahead of j could use u (policy_queue_yields). */
 bool state_yields(const state *s, const job *j, const unit *u);
 
-/* Adds a PENDING attempt of j for unit_id of district, with the clock sent
- * along, and marks j dispatching. For one of our units (u non-NULL) the
+/* Adds a PENDING attempt of j on line for unit_id of district, with the
+ * clock sent along, and marks j dispatching. For one of our units (u non-NULL) the
  * unit holds a pending slot too. COORD_E_RANGE / NOMEM, nothing changed. */
+int state_reserve_line(state *s, job *j, uint32_t line, unit *u, const char *unit_id,
+                       const char *district, const vclock *clock, uint64_t now_wall,
+                       uint32_t *n_out);
+/* The same on line 0 (a one-line job's only line). */
 int state_reserve(state *s, job *j, unit *u, const char *unit_id, const char *district,
                   const vclock *clock, uint64_t now_wall, uint32_t *n_out);
-/* The executor (or the home broker) took attempt n of a queued job: it is
- * active and the job assigned. */
+/* The executor (or the home broker) took attempt n of a queued or partly
+ * filled job: it is active and the job assigned, and out of the queue once
+ * every line is full. */
 int state_confirm(state *s, job *j, uint32_t n, uint64_t now_wall);
 /* Attempt n did not happen (a definite refusal: the terminal stored
  * nothing): drop it and free the unit's slot. Its number may be used again. */
@@ -85,11 +114,13 @@ int state_abandon(state *s, job *j, uint32_t n, followups *fu);
 void state_claim_answered(job *j, uint32_t n, uint64_t version, uint32_t egen);
 
 /* Revokes active attempt a of j and puts j back in the queue when it was
- * assigned: the one way a job loses its unit (lost unit, lost borrowed
- * unit, preemption, a terminal that no longer holds it). notice_reason:
- * what an own unit is told in its next heartbeat (NULL: nothing, it does
- * not hold it). Returns 1 when the job went back to the queue, 0 when not,
- * COORD_E_TRANSITION when a was not active. */
+ * assigned: the one way a job loses a unit (lost unit, lost borrowed
+ * unit, preemption, a terminal that no longer holds it). Its line is open
+ * again; the job stays assigned while another line still has a unit.
+ * notice_reason: what an own unit is told in its next heartbeat (NULL:
+ * nothing, it does not hold it). Returns 1 when the job waits in the queue
+ * for a unit for that line, 0 when not, COORD_E_TRANSITION when a was not
+ * active. */
 int state_requeue(state *s, job *j, attempt *a, uint64_t now_wall, const char *notice_reason);
 
 /* Records the accepted result rr (taking it): the job is completed, the

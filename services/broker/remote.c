@@ -48,6 +48,9 @@ void rjob_release(rjob *j, strtab *t)
     free(j->res);
     free(j->location);
     free(j->payload);
+    free(j->response);
+    free(j->plan);
+    j->response = j->plan = NULL;
     j->attempts = NULL;
     j->res = NULL;
     j->location = j->payload = NULL;
@@ -124,7 +127,8 @@ static size_t copy_bytes(char kind, const void *e)
         const rjob *j = e;
 
         n += sizeof(*j) + j->nattempts * sizeof(*j->attempts) + j->caps.n * sizeof(*j->caps.v) +
-             text_bytes(j->location) + text_bytes(j->payload);
+             text_bytes(j->location) + text_bytes(j->payload) + text_bytes(j->response) +
+             text_bytes(j->plan);
         if (j->res)
             n += sizeof(*j->res) + text_bytes(j->res->data);
     }
@@ -337,23 +341,35 @@ bool remote_claim_gone(const runit *c, const char *self, const char *job_id, con
     return newer && (c->shown == UNIT_LOST || !lists_claim(c, self, job_id, a->n));
 }
 
+/* Attempt a of j on borrowed unit c whose claim is gone at its home. */
+static bool borrowed_gone(const state *s, const runit *c, const job *j, const attempt *a)
+{
+    return a->state == ATT_ACTIVE && strcmp(a->unit_id, c->id) == 0 &&
+           strcmp(a->unit_district, c->from) == 0 && remote_claim_gone(c, s->self, j->id, a);
+}
+
 size_t remote_requeue_gone(state *s, const runit *c, uint64_t now_wall, job **out, size_t max)
 {
     size_t it = 0, n = 0;
     const char *key;
     void *val;
 
-    /* Collect first: requeueing takes the job out of the borrowed map. */
+    /* Collect first: requeueing takes the job out of the borrowed map. A
+     * multi-unit incident may hold several borrowed units, so every active
+     * attempt is looked at; a unit is on one line of it at most. */
     while (n < max && hmap_next(s->borrowed, &it, &key, &val)) {
         job *j = val;
-        attempt *a = job_current_attempt(j);
 
-        if (a && a->state == ATT_ACTIVE && strcmp(a->unit_id, c->id) == 0 &&
-            strcmp(a->unit_district, c->from) == 0 && remote_claim_gone(c, s->self, j->id, a))
-            out[n++] = j;
+        for (size_t i = 0; i < j->nattempts; i++)
+            if (borrowed_gone(s, c, j, &j->attempts[i])) {
+                out[n++] = j;
+                break;
+            }
     }
-    for (size_t i = 0; i < n; i++)
-        (void)state_requeue(s, out[i], job_current_attempt(out[i]), now_wall, "redeployed");
+    for (size_t k = 0; k < n; k++)
+        for (size_t i = 0; i < out[k]->nattempts; i++)
+            if (borrowed_gone(s, c, out[k], &out[k]->attempts[i]))
+                (void)state_requeue(s, out[k], &out[k]->attempts[i], now_wall, "redeployed");
     return n;
 }
 
@@ -503,6 +519,26 @@ bool remote_pick_unit(const remote *r, const peertab *peers, const job *j,
                       const char (*tried)[COORD_ID_MAX + 1], size_t ntried, uint64_t now_wall,
                       uint64_t max_fix_age_ms, char *unit_id, char *home, rank_reason *why)
 {
+    return remote_pick_for(r, peers, j, &j->caps, tried, ntried, now_wall, max_fix_age_ms, unit_id,
+                           home, why);
+}
+
+bool remote_any_capable(const remote *r, const capset *caps)
+{
+    size_t it = 0;
+    const char *key;
+    void *val;
+
+    while (hmap_next(r->units, &it, &key, &val))
+        if (capset_covers(&((const runit *)val)->caps, caps))
+            return true;
+    return false;
+}
+
+bool remote_pick_for(const remote *r, const peertab *peers, const job *j, const capset *caps,
+                     const char (*tried)[COORD_ID_MAX + 1], size_t ntried, uint64_t now_wall,
+                     uint64_t max_fix_age_ms, char *unit_id, char *home, rank_reason *why)
+{
     rank_candidate *c = NULL;
     const runit **us = NULL;
     size_t it = 0, n = 0, cap = 0;
@@ -520,7 +556,7 @@ bool remote_pick_unit(const remote *r, const peertab *peers, const job *j,
             e->shown == UNIT_BUSY && e->njobs < e->capacity ? e->capacity : e->njobs,
             e->capacity ? e->capacity : 1, e->caps.v, e->caps.n);
 
-        if (e->shown != UNIT_AVAILABLE || !unit_eligible(&uc, j->caps.v, j->caps.n) ||
+        if (e->shown != UNIT_AVAILABLE || !unit_eligible(&uc, caps->v, caps->n) ||
             ids_contain(tried, ntried, e->id) || !peertab_get(peers, e->from))
             continue;
         if (n == cap) {
@@ -541,8 +577,8 @@ bool remote_pick_unit(const remote *r, const peertab *peers, const job *j,
         c[n].pos = runit_position(e);
         us[n++] = e;
     }
-    if (rank_closest(j->has_geo ? &j->geo : NULL, c, n, now_wall, max_fix_age_ms, NULL, j->caps.v,
-                     j->caps.n, &ch) >= 0) {
+    if (rank_closest(j->has_geo ? &j->geo : NULL, c, n, now_wall, max_fix_age_ms, NULL, caps->v,
+                     caps->n, &ch) >= 0) {
         snprintf(unit_id, COORD_ID_MAX + 1, "%s", us[ch.index]->id);
         snprintf(home, COORD_ID_MAX + 1, "%s", us[ch.index]->from);
         if (why)

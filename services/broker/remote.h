@@ -83,6 +83,8 @@ typedef struct rjob {
     rresult *res;   /* NULL: no accepted result */
     char *location; /* canonical JSON texts or NULL */
     char *payload;
+    char *response;               /* a multi-unit incident's lines as shown, or NULL */
+    char *plan;                   /* the plan its owner applied, or NULL */
     int64_t created_ms, updated_ms; /* -1: not shown */
     uint64_t version;               /* its change version at its owner; 0: not shown */
     uint64_t fetched_wall_ms;
@@ -199,6 +201,13 @@ bool remote_copy_ends_claim(const rjob *c, const char *self, const char *unit_id
 bool remote_pick_unit(const remote *r, const peertab *peers, const job *j,
                       const char (*tried)[COORD_ID_MAX + 1], size_t ntried, uint64_t now_wall,
                       uint64_t max_fix_age_ms, char *unit_id, char *home, rank_reason *why);
+/* The same for one requirement line of j: what caps asks for, ranked from
+ * j's location. */
+bool remote_pick_for(const remote *r, const peertab *peers, const job *j, const capset *caps,
+                     const char (*tried)[COORD_ID_MAX + 1], size_t ntried, uint64_t now_wall,
+                     uint64_t max_fix_age_ms, char *unit_id, char *home, rank_reason *why);
+/* Some copy of another district's unit, in whatever status, offers caps. */
+bool remote_any_capable(const remote *r, const capset *caps);
 
 /* Copies matching a listing's filters, sorted by id (malloc'd; free()). */
 const runit **remote_list_units(const remote *r, const unit_status *status, const char *cap,

@@ -135,7 +135,24 @@ static int result_row(void *arg, const store_result_row *r)
     return 0;
 }
 
-static const store_rows district_rows = {unit_row, job_row, attempt_row, result_row};
+/* A multi-unit incident's lines and which line each attempt fills; a row
+ * that does not read is a damaged database. */
+static int job_lines_row(void *arg, const store_job_lines_row *r)
+{
+    state *s = arg;
+    job *j = state_job(s, r->job_id);
+
+    if (!j)
+        return 0; /* an orphan row: nothing shows it */
+    if (linestext_parse(r->lines, s->strings, j) < 0 ||
+        attlinestext_parse(r->attempt_lines, j) < 0 ||
+        (r->plan && r->plan[0] && (!coord_id_valid(r->plan) || !(j->plan = strdup(r->plan)))))
+        return -1;
+    return 0;
+}
+
+static const store_rows district_rows = {unit_row, job_row, attempt_row, result_row,
+                                         job_lines_row};
 
 static void merge_clock_text(vclock *clock, const char *text)
 {

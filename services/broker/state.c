@@ -225,6 +225,10 @@ void job_free(state *s, job *j)
     free(j->attempts);
     result_free(j->res);
     capset_release(&j->caps, s->strings);
+    for (uint32_t i = 0; i < j->nlines; i++)
+        capset_release(&j->lines[i].caps, s->strings);
+    free(j->lines);
+    free(j->plan);
     free(j->location);
     free(j->payload);
     free(j);
@@ -297,6 +301,39 @@ void job_drop_attempt(state *s, job *j, uint32_t n)
 bool attempt_is_local(const state *s, const attempt *a)
 {
     return strcmp(a->unit_district, s->self) == 0;
+}
+
+uint32_t job_line_held(const job *j, uint32_t line)
+{
+    uint32_t n = 0;
+
+    for (size_t i = 0; i < j->nattempts; i++) {
+        const attempt *a = &j->attempts[i];
+
+        n += a->line == line && (a->state == ATT_PENDING || a->state == ATT_ACTIVE);
+    }
+    return n;
+}
+
+int job_open_line(const job *j)
+{
+    for (uint32_t l = 0; l < job_nlines(j); l++)
+        if (job_line_held(j, l) < job_line_count(j, l))
+            return (int)l;
+    return -1;
+}
+
+bool job_wants_units(const job *j)
+{
+    return (j->status == JOB_QUEUED || j->status == JOB_ASSIGNED) && job_open_line(j) >= 0;
+}
+
+bool job_has_borrowed(const state *s, const job *j)
+{
+    for (size_t i = 0; i < j->nattempts; i++)
+        if (j->attempts[i].state == ATT_ACTIVE && !attempt_is_local(s, &j->attempts[i]))
+            return true;
+    return false;
 }
 
 bool ids_contain(const char (*ids)[COORD_ID_MAX + 1], size_t n, const char *id)
@@ -505,7 +542,8 @@ int state_recover(state *s, uint64_t now_mono)
 
         if (j->seq > s->next_seq)
             s->next_seq = j->seq;
-        if (j->status == JOB_QUEUED && jobq_push(s->queue, j->id, j->sev, j->seq) < 0)
+        /* A partly filled incident keeps its place for its open lines. */
+        if (job_wants_units(j) && jobq_push(s->queue, j->id, j->sev, j->seq) < 0)
             return COORD_E_NOMEM;
         for (size_t i = 0; i < j->nattempts; i++) {
             attempt *a = &j->attempts[i];
@@ -514,8 +552,7 @@ int state_recover(state *s, uint64_t now_mono)
             if (a->state != ATT_ACTIVE)
                 continue;
             if (!attempt_is_local(s, a)) {
-                if (j->status == JOB_ASSIGNED && a == job_current_attempt(j) &&
-                    hmap_put(s->borrowed, j->id, j, NULL) < 0)
+                if (j->status == JOB_ASSIGNED && hmap_put(s->borrowed, j->id, j, NULL) < 0)
                     return COORD_E_NOMEM;
                 continue;
             }

@@ -25,6 +25,7 @@ typedef struct change_node {
 
 typedef struct attempt {
     uint32_t n;
+    uint32_t line; /* the requirement line it fills (0 for a one-line job) */
     char unit_id[COORD_ID_MAX + 1];
     char unit_district[COORD_ID_MAX + 1]; /* home broker of the unit */
     attempt_state state;
@@ -49,12 +50,29 @@ typedef struct result {
     uint64_t at_ms;
 } result;
 
+/* Why a line of a multi-unit incident is short of units, as the last
+ * dispatch found it (not stored: after a restart it is "queued" until the
+ * drain looks again). */
+typedef enum line_why { LINE_QUEUED = 0, LINE_NO_CAPABLE_UNIT, LINE_ALL_BUSY } line_why;
+
+/* One requirement line of an incident: count units, each with caps. */
+typedef struct job_line {
+    capset caps;
+    uint32_t count;
+    line_why why;
+} job_line;
+
 typedef struct job {
     change_node chg; /* first member: a change_node of a job is the job */
     char id[COORD_ID_MAX + 1];
     char type[COORD_ID_MAX + 1];
     severity sev;
-    capset caps;             /* required capabilities */
+    capset caps;             /* required capabilities (a multi-line job: of all lines) */
+    /* The requirement lines when the job was given `response` or a plan
+     * matched (nlines 0: one line of one unit with caps, as before). */
+    job_line *lines;
+    uint32_t nlines;
+    char *plan; /* the response plan applied (heap), NULL none */
     char *location;          /* canonical JSON text or NULL */
     bool has_geo;            /* location carries lat and lon: geo, for the ranking */
     geo_point geo;
@@ -209,6 +227,34 @@ static inline bool unit_may_dispatch(const unit *u, uint64_t now_mono)
     return !u->refused && !(u->calls && u->reach.failures) &&
            reach_may_assign(&u->reach, now_mono);
 }
+/* The requirement lines of j: a job without lines is one line of one
+ * unit with j->caps. */
+static inline uint32_t job_nlines(const job *j)
+{
+    return j->nlines ? j->nlines : 1;
+}
+static inline const capset *job_line_caps(const job *j, uint32_t line)
+{
+    return j->nlines ? &j->lines[line].caps : &j->caps;
+}
+static inline uint32_t job_line_count(const job *j, uint32_t line)
+{
+    return j->nlines ? j->lines[line].count : 1;
+}
+/* Units on line now: its pending and active attempts. */
+uint32_t job_line_held(const job *j, uint32_t line);
+/* The first line short of units, or -1 when every line is full. */
+int job_open_line(const job *j);
+/* j is queued or assigned and some line is short of units: dispatch
+ * looks for one (a job in the queue is one that wants units). */
+bool job_wants_units(const job *j);
+/* j may still take a unit it reserved: it is queued or assigned. */
+static inline bool job_takes_units(const job *j)
+{
+    return j->status == JOB_QUEUED || j->status == JOB_ASSIGNED;
+}
+/* j has an active attempt on a unit of another district. */
+bool job_has_borrowed(const state *s, const job *j);
 /* The latest attempt the executor confirmed, or NULL. */
 attempt *job_current_attempt(const job *j);
 attempt *job_attempt(const job *j, uint32_t n);

@@ -105,6 +105,13 @@ typedef struct store_result_row {
 /* The store's health, as the transaction runner keeps it (txn.c), under
  * the domain mutex. failing: a commit failed and no probe write has
  * succeeded since, so writes are refused. */
+/* A multi-unit incident's lines (codec.h linestext, attlinestext) and
+ * the plan applied ("" or NULL: none), in a table of their own: a one-line
+ * job has no row. */
+typedef struct store_job_lines_row {
+    const char *job_id, *lines, *plan, *attempt_lines;
+} store_job_lines_row;
+
 typedef struct store_health {
     bool failing;
     uint64_t failing_since_mono_ms, probes_failed_before; /* at the failure */
@@ -120,6 +127,7 @@ typedef struct store_rows {
     int (*job)(void *arg, const store_job_row *r);
     int (*attempt)(void *arg, const store_attempt_row *r);
     int (*result)(void *arg, const store_result_row *r);
+    int (*job_lines)(void *arg, const store_job_lines_row *r); /* after the attempts */
 } store_rows;
 
 struct store {
@@ -137,7 +145,8 @@ struct store {
 
     int (*put_unit)(void *cls, const unit *u);
     /* The job, its confirmed attempts (pending ones are not durable: the
-     * executor has not answered) and nothing of its result. */
+     * executor has not answered), its lines when it has several, and
+     * nothing of its result. */
     int (*put_job)(void *cls, const job *j);
     /* Fails when the job has a result already: the durable form of "one
      * record per incident". */

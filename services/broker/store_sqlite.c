@@ -39,6 +39,8 @@ enum {
     ST_PUT_REASON,
     ST_PUT_STEP,
     ST_LIST_STEPS,
+    ST_PUT_JOB_LINES,
+    ST_LOAD_JOB_LINES,
     ST__COUNT
 };
 
@@ -101,6 +103,9 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_PUT_STEP] = "INSERT OR REPLACE INTO unit_status(unit_id,job_id,attempt,step,at_ms) "
                     "VALUES(?,?,?,?,?)",
     [ST_LIST_STEPS] = "SELECT unit_id,job_id,attempt,step,at_ms FROM unit_status",
+    [ST_PUT_JOB_LINES] = "INSERT OR REPLACE INTO job_lines(job_id,lines,plan,attempt_lines) "
+                         "VALUES(?,?,?,?)",
+    [ST_LOAD_JOB_LINES] = "SELECT job_id,lines,plan,attempt_lines FROM job_lines",
 };
 
 static const char schema[] =
@@ -138,7 +143,10 @@ static const char schema[] =
      * written before it opens unchanged. */
     "CREATE TABLE IF NOT EXISTS unit_status(unit_id TEXT NOT NULL, job_id TEXT NOT NULL,"
     " attempt INTEGER NOT NULL, step TEXT NOT NULL, at_ms INTEGER NOT NULL,"
-    " PRIMARY KEY(unit_id, job_id, attempt, step));";
+    " PRIMARY KEY(unit_id, job_id, attempt, step));"
+    /* Multi-unit incidents (issue 12): only jobs with several lines. */
+    "CREATE TABLE IF NOT EXISTS job_lines(job_id TEXT PRIMARY KEY, lines TEXT NOT NULL,"
+    " plan TEXT, attempt_lines TEXT NOT NULL);";
 
 /* cls is the sqlstore. */
 static sqlite3_stmt *st(void *cls, int i)
@@ -275,6 +283,15 @@ static int sq_put_job(void *cls, const job *j)
         if (rc == 0 && a->why.why != RANK_WHY_NONE)
             rc = RUN(cls, ST_PUT_REASON, T(j->id), I(a->n), I(a->why.why), I(a->why.metres),
                      I(a->why.age_s));
+    }
+    if (rc == 0 && j->nlines) {
+        char *lines = linestext(j), *atts = attlinestext(j);
+
+        rc = lines && atts ? RUN(cls, ST_PUT_JOB_LINES, T(j->id), T(lines),
+                                 j->plan ? T(j->plan) : V_NONE, T(atts))
+                           : -1;
+        free(lines);
+        free(atts);
     }
     return rc;
 }
@@ -517,6 +534,18 @@ static int result_row(sqlite3_stmt *q, const struct sink *k)
     return k->rows->result(k->arg, &r);
 }
 
+static int job_lines_row(sqlite3_stmt *q, const struct sink *k)
+{
+    store_job_lines_row r = {
+        .job_id = col_text(q, 0),
+        .lines = col_text(q, 1),
+        .plan = col_text(q, 2),
+        .attempt_lines = col_text(q, 3),
+    };
+
+    return k->rows->job_lines(k->arg, &r);
+}
+
 static int sq_load(void *cls, const store_rows *rows, void *arg)
 {
     struct sink k = {.rows = rows, .arg = arg};
@@ -524,7 +553,8 @@ static int sq_load(void *cls, const store_rows *rows, void *arg)
     if (each_row(cls, ST_LOAD_UNITS, NULL, 0, unit_row, &k) < 0 ||
         each_row(cls, ST_LOAD_JOBS, NULL, 0, job_row, &k) < 0 ||
         each_row(cls, ST_LOAD_ATTEMPTS, NULL, 0, attempt_row, &k) < 0 ||
-        each_row(cls, ST_LOAD_RESULTS, NULL, 0, result_row, &k) < 0)
+        each_row(cls, ST_LOAD_RESULTS, NULL, 0, result_row, &k) < 0 ||
+        (rows->job_lines && each_row(cls, ST_LOAD_JOB_LINES, NULL, 0, job_lines_row, &k) < 0))
         return -1;
     return 0;
 }

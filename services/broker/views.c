@@ -268,6 +268,40 @@ static void set_times(json_t *o, int64_t created_ms, int64_t updated_ms)
         json_object_set_new(o, "updated_ms", json_integer((json_int_t)updated_ms));
 }
 
+static const char *const line_why_names[] = {"queued", "no_capable_unit", "all_busy"};
+
+/* The requirement lines of a multi-unit incident: each with the units on
+ * it now (active attempts) and what is still missing, with why. */
+static json_t *response_json(const job *j)
+{
+    json_t *lines = json_array();
+
+    for (uint32_t l = 0; lines && l < j->nlines; l++) {
+        const job_line *ln = &j->lines[l];
+        json_t *assigned = json_array();
+        uint32_t on = 0;
+
+        for (size_t i = 0; assigned && i < j->nattempts; i++) {
+            const attempt *a = &j->attempts[i];
+
+            if (a->line != l || a->state != ATT_ACTIVE)
+                continue;
+            on++;
+            json_array_append_new(assigned,
+                                  json_pack("{s:s, s:s, s:i}", "unit_id", a->unit_id, "district",
+                                            a->unit_district, "attempt", (int)a->n));
+        }
+        uint32_t unfilled = on < ln->count ? ln->count - on : 0;
+        bool open = unfilled && (j->status == JOB_QUEUED || j->status == JOB_ASSIGNED);
+        json_array_append_new(
+            lines, json_pack("{s:o, s:i, s:o, s:i, s:o}", "capabilities", caps_json(&ln->caps),
+                             "count", (int)ln->count, "assigned", assigned, "unfilled",
+                             open ? (int)unfilled : 0, "reason",
+                             open ? json_string(line_why_names[ln->why]) : json_null()));
+    }
+    return lines;
+}
+
 json_t *view_job(const state *s, const job *j)
 {
     json_t *atts = json_array(), *o;
@@ -275,12 +309,13 @@ json_t *view_job(const state *s, const job *j)
 
     for (size_t i = 0; atts && i < j->nattempts; i++) {
         const attempt *a = &j->attempts[i];
+        json_t *ao;
 
         if (a->state == ATT_PENDING)
             continue;
         cur = a;
-        json_t *ao = attempt_shape(a->n, a->unit_id, a->unit_district, a->state,
-                                    &a->why);
+        ao = attempt_shape(a->n, a->unit_id, a->unit_district, a->state,
+                           &a->why);
         /* The crew's steps are kept at the unit's home: here for our own
          * units, once the crew reported one; a borrowed unit shows its
          * steps in its synced copy. */
@@ -290,12 +325,32 @@ json_t *view_job(const state *s, const job *j)
             json_object_set_new(ao, "crew_status", json_string(unit_step_str(r->cur)));
             json_object_set_new(ao, "times_ms", step_times(r));
         }
+        if (j->nlines && ao)
+            json_object_set_new(ao, "line", json_integer(a->line));
         json_array_append_new(atts, ao);
     }
     o = job_shape(j->id, j->type, j->sev, &j->caps, s->self, j->status, cur ? cur->unit_id : NULL,
                   cur ? cur->n : 0, atts, view_result(j->res), true, j->location, j->payload);
     set_times(o, (int64_t)j->created_ms, (int64_t)j->updated_ms);
+    /* One-line jobs keep today's shape: only an incident given lines
+     * shows them. */
+    if (o && j->nlines) {
+        json_object_set_new(o, "response", response_json(j));
+        json_object_set_new(o, "plan", j->plan ? json_string(j->plan) : json_null());
+    }
     return versioned(o, j->chg.version);
+}
+
+json_t *view_job_line(const state *s, const job *j, uint32_t line)
+{
+    json_t *o = view_job(s, j);
+
+    /* The unit (and a home broker lending it) checks what its line asks. */
+    if (o && j->nlines && line < j->nlines) {
+        json_object_set_new(o, "required_capabilities", caps_json(&j->lines[line].caps));
+        json_object_set_new(o, "line", json_integer(line));
+    }
+    return o;
 }
 
 json_t *view_remote_job(const rjob *j, const peertab *peers, uint64_t now_wall)
@@ -316,6 +371,10 @@ json_t *view_remote_job(const rjob *j, const peertab *peers, uint64_t now_wall)
                : json_null(),
         false, j->location, j->payload);
     set_times(o, j->created_ms, j->updated_ms);
+    if (o && j->response) {
+        json_object_set_new(o, "response", stored_json(j->response));
+        json_object_set_new(o, "plan", j->plan ? json_string(j->plan) : json_null());
+    }
     return synced(versioned(o, j->version), j->from, j->fetched_wall_ms, peers, now_wall);
 }
 
@@ -649,6 +708,19 @@ int view_parse_job(const json_t *o, strtab *t, const char *from, uint64_t fetche
         get_caps(o, "required_capabilities", t, &out->caps) < 0) {
         rjob_release(out, t);
         return -1;
+    }
+    /* A multi-unit incident's lines, shown as its owner showed them; one
+     * too big to keep is left out, the rest of the copy stands. */
+    const json_t *resp = json_object_get(o, "response");
+    if (json_is_array(resp) && json_array_size(resp) <= BROKER_MAX_LINES) {
+        out->response = json_canonical(resp);
+        if (out->response && strlen(out->response) > REMOTE_MAX_RESPONSE_TEXT) {
+            free(out->response);
+            out->response = NULL;
+        }
+        const char *plan = json_string_value(json_object_get(o, "plan"));
+        if (coord_id_valid(plan))
+            out->plan = strdup(plan); /* out of memory: shown without it */
     }
     return 0;
 }

@@ -22,6 +22,9 @@ json_t *view_unit(const state *s, const unit *u, uint64_t now_wall);
  * {step: wall ms, ...}}; r NULL: dispatched, no step reported yet. */
 json_t *view_crew_status(const step_rec *r, const char *job_id, uint32_t attempt_no);
 json_t *view_job(const state *s, const job *j);
+/* The job as attempt line's unit receives it: a multi-line incident's
+ * required_capabilities are that line's, and "line" names it. */
+json_t *view_job_line(const state *s, const job *j, uint32_t line);
 json_t *view_result(const result *r);
 /* A synced copy: authoritative false, who it came from and how old it is
  * (as old as the newer of its fetch and its peer's last good pull). */
