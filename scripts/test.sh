@@ -69,7 +69,7 @@ suite() { # name builddir [meson args...]
     ERGRID_TIMEOUT_SCALE=$scale ERGRID_BUILD="$dir" ERGRID_ARTIFACTS="$artifacts/$name" /usr/bin/python3 -m pytest tests/integration -q \
         -p no:cacheprovider 2>&1 | tee "$artifacts/$name-pytest.log" | tail -25
     count_pytest "$artifacts/$name-pytest.log"
-    sed -n 1p "$artifacts/$name/contract.txt" 2>/dev/null | sed "s/^/  $name contract: /"
+    head -qn1 "$artifacts/$name"/contract-*.txt 2>/dev/null | sed "s/^/  $name contract: /"
 }
 
 # cppcheck reads the sources, not a build, so once is enough. Each finding

@@ -13,6 +13,11 @@ a body that is not JSON (400) or not JSON-typed (415), a target over the
 URL cap (414), and, once per path, a method none of its operations take
 (405 with an Allow header that lists exactly the documented methods).
 
+It runs twice: on a city without credentials (loopback, every route
+open), and on one with --tokens everywhere, where the same requests carry
+an operator's token and every operation is also called without a token
+(401, or the open routes' answer) and with a viewer's (403 for a write).
+
 Prints "N operations, M replies validated, K mismatches" and fails on any
 mismatch and on an operation that no reply reached.
 """
@@ -23,8 +28,8 @@ import urllib.parse
 
 import pytest
 
-import ergrid
-from ergrid import get, request, wait_until
+from ergrid import request, wait_until
+from test_dashboard import CityTokens, bearer
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "contract"))
 import openapi_check  # noqa: E402
@@ -34,21 +39,38 @@ EMS = ["medical", "transport"]
 
 
 class City:
-    """The services by kind, the ids the recipes use, and the tally."""
+    """The services by kind and the ids the recipes use; with tokens
+    (test_dashboard.CityTokens) every service checks credentials."""
 
-    def __init__(self, cluster):
-        self.coord = cluster.coordinator()
+    def __init__(self, cluster, tokens=None):
+        # Every token before any service starts: each reads the file once.
+        flags = {who: tokens.own(*who) if tokens else [] for who in (
+            ("dispatcher", "city"), ("peer", "Downtown"), ("peer", "Westside"),
+            ("unit", "LAFD-1"), ("unit", "EMS-3"), ("unit", "LAFD-5"))}
+
+        def own(role, subject):
+            return flags[(role, subject)]
+        self.operator = tokens.make("operator", "contract") if tokens else None
+        self.viewer = tokens.make("viewer", "contract") if tokens else None
+        self.coord = cluster.coordinator(extra=own("dispatcher", "city"))
         curl = self.coord.url
-        self.dt = cluster.broker("Downtown", extra=["--coordinator", curl])
-        self.ws = cluster.broker("Westside", extra=["--coordinator", curl])
-        self.lafd1 = cluster.executor("LAFD-1", "fire", FIRE, self.dt)
-        self.ems3 = cluster.executor("EMS-3", "ems", EMS, self.dt, extra=["--fault-hooks"])
-        self.lafd5 = cluster.executor("LAFD-5", "fire", FIRE, self.ws)
-        ergrid.wait_units_status(self.dt, ["LAFD-1", "EMS-3"])
-        ergrid.wait_units_status(self.ws, ["LAFD-5"])
+        self.dt = cluster.broker("Downtown", extra=["--coordinator", curl] + own("peer", "Downtown"))
+        self.ws = cluster.broker("Westside", extra=["--coordinator", curl] + own("peer", "Westside"))
+        self.lafd1 = cluster.executor("LAFD-1", "fire", FIRE, self.dt, extra=own("unit", "LAFD-1"))
+        self.ems3 = cluster.executor("EMS-3", "ems", EMS, self.dt,
+                                     extra=["--fault-hooks"] + own("unit", "EMS-3"))
+        self.lafd5 = cluster.executor("LAFD-5", "fire", FIRE, self.ws, extra=own("unit", "LAFD-5"))
+        self.auth = bearer(self.operator) if tokens else {}
+
+        def units_up(b, ids):
+            r = request("GET", b.url + "/v1/units", headers=self.auth)
+            up = {u["id"] for u in (r.json or {}).get("units", []) if u["status"] == "available"}
+            return set(ids) <= up
+        wait_until(lambda: units_up(self.dt, ["LAFD-1", "EMS-3"]), 30, message="Downtown's units")
+        wait_until(lambda: units_up(self.ws, ["LAFD-5"]), 30, message="Westside's unit")
 
         def brokers_known():
-            r = get(curl + "/v1/brokers")
+            r = request("GET", curl + "/v1/brokers", headers=self.auth)
             return r.status == 200 and len(r.json["brokers"]) == 2
         wait_until(brokers_known, 30, message="both brokers registered at the coordinator")
         self.by_service = {"coordinator": self.coord, "broker": self.dt, "executor": self.lafd1}
@@ -218,14 +240,17 @@ def generic(spec, op, svc, with_call):
     return out
 
 
-def test_every_operation_validates(cluster):
+@pytest.mark.parametrize("auth", ["open", "tokens"])
+def test_every_operation_validates(cluster, tmp_path, auth):
     spec = openapi_check.Spec()
-    city = City(cluster)
+    city = City(cluster, CityTokens(tmp_path) if auth == "tokens" else None)
     mismatches, validated, covered = [], 0, set()
     by_id = {op.id: op for op in spec.operations}
 
-    def run(op, svc, method, path, kw):
+    def run(op, svc, method, path, kw, auth=None):
         nonlocal validated
+        kw = dict(kw)
+        kw["headers"] = dict(kw.get("headers", {}), **(city.auth if auth is None else auth))
         r = request(method, svc.url + path, timeout=10, **kw)
         where = "%s %s %s at %s -> %s" % (op.id, method, path[:80], svc.name, r.status)
         problems = spec.check_reply(op, r.status, r.headers.get("content-type"), r.raw, where)
@@ -248,6 +273,19 @@ def test_every_operation_validates(cluster):
                 svc = city.ems3
             for s, method, path, kw in generic(spec, op, svc, op.id not in recipe_ids):
                 run(op, s, method, path, kw)
+            if city.viewer:
+                # the credential is checked before anything of the content
+                path = fill(op.path, CAPTURE_VALUES)
+                kw = {"body": {}} if body_op(spec, op) else {}
+                r = run(op, svc, op.method, path, kw, auth={})
+                if op.op.get("security") != [] and r.status != 401:
+                    mismatches.append("%s %s at %s without a token -> %s, not 401" %
+                                      (op.id, path, svc.name, r.status))
+                r = run(op, svc, op.method, path, kw, auth=bearer(city.viewer))
+                roles = op.op.get("x-ergrid-roles") or ["viewer"]  # []: open to all
+                if "viewer" not in roles and r.status != 403:
+                    mismatches.append("%s %s at %s with a viewer token -> %s, not 403" %
+                                      (op.id, path, svc.name, r.status))
 
     # 405: a method no operation of the path takes, on each service that
     # serves the path; Allow must list what the file documents there.
@@ -258,7 +296,7 @@ def test_every_operation_validates(cluster):
     notallowed = spec.component_response("MethodNotAllowed")
     for (path, service), methods in sorted(paths.items()):
         svc = city.ems3 if path == "/v1/faults" else city.by_service[service]
-        r = request("PATCH", svc.url + fill(path, CAPTURE_VALUES), timeout=10)
+        r = request("PATCH", svc.url + fill(path, CAPTURE_VALUES), headers=city.auth, timeout=10)
         where = "PATCH %s at %s -> %s" % (path, svc.name, r.status)
         validated += 1
         if r.status != 405:
@@ -273,13 +311,14 @@ def test_every_operation_validates(cluster):
                               (where, sorted(allow), sorted(want)))
 
     missed = [op.id for op in spec.operations if op.id not in covered]
-    summary = "%d operations, %d replies validated, %d mismatches" % (
-        len(covered), validated, len(mismatches))
+    summary = "%d operations, %d replies validated, %d mismatches (%s)" % (
+        len(covered), validated, len(mismatches), "credentials checked" if city.viewer else
+        "no credentials")
     print("\ncontract: " + summary)
     d = os.environ.get("ERGRID_ARTIFACTS")
     if d:
         os.makedirs(d, exist_ok=True)
-        with open(os.path.join(d, "contract.txt"), "w") as f:
+        with open(os.path.join(d, "contract-%s.txt" % auth), "w") as f:
             f.write(summary + "\n" + "\n".join(mismatches) + "\n")
     assert not missed, "operations no reply reached: %s" % missed
     assert not mismatches, summary + ":\n" + "\n".join(mismatches)
