@@ -20,6 +20,7 @@ int api_dispatcher_init(api_dispatcher *d, const api_route *routes, size_t nrout
     d->body_cap = body_cap ? body_cap : API_DEFAULT_BODY_CAP;
     d->auth = NULL;
     d->self = NULL;
+    d->cors = NULL;
     for (size_t i = 0; i < API_MAX_ROUTES; i++)
         for (size_t j = 0; j < API_REFUSAL__COUNT - 1; j++)
             atomic_init(&d->refused[i][j], 0);
@@ -32,6 +33,12 @@ void api_dispatcher_set_auth(api_dispatcher *d, api_auth *auth, const char *self
         return;
     d->auth = auth;
     d->self = self;
+}
+
+void api_dispatcher_set_cors(api_dispatcher *d, const api_cors *cors)
+{
+    if (d)
+        d->cors = cors;
 }
 
 void api_dispatcher_metrics(api_dispatcher *d, strbuf *sb)
@@ -180,15 +187,44 @@ void api_dispatch(api_dispatcher *d, const api_raw_request *rq, api_response *re
     api_request req = {0};
     json_t *body = NULL;
     size_t body_len;
+    const char *origin = NULL;
 
     if (!res)
         return;
     memset(res, 0, sizeof(*res));
+    m.route = NULL;
+    m.pattern = NULL;
+    m.allow[0] = '\0';
     if (!d || !rq) {
         api_reply_error(res, API_E_INTERNAL, "no request to dispatch");
         return;
     }
     body_len = rq->body ? rq->body_len : 0;
+    req.raw = rq;
+    if (d->cors)
+        origin = api_header(&req, "Origin");
+
+    /* A CORS preflight, before the credential: browsers send it without
+     * one. Resolved as OPTIONS, which no route serves, so a path that
+     * exists is the 405 whose Allow list the preflight answers with. */
+    if (d->cors && api_cors_is_preflight(rq->method, origin,
+                                         api_header(&req, "Access-Control-Request-Method"))) {
+        if (!api_cors_allows(d->cors, origin)) {
+            api_reply_error(res, API_E_FORBIDDEN,
+                            "origin '%.128s' may not call this service (--cors-origin)", origin);
+            goto out;
+        }
+        if (!api_route_resolve(d->routes, d->nroutes, rq->method, rq->target, &m)) {
+            if (m.err == API_E_METHOD) {
+                api_cors_preflight(d->cors, origin, m.allow, res);
+                m.allow[0] = '\0'; /* a 204, not a 405: no Allow */
+            } else {
+                api_reply_error(res, m.err, "%s", m.message);
+            }
+            goto out;
+        }
+        /* else a route of the table's own serves OPTIONS: it answers */
+    }
 
     /* 414, 404, 405, 400 invalid_id */
     if (!api_route_resolve(d->routes, d->nroutes, rq->method, rq->target, &m)) {
@@ -236,6 +272,7 @@ out:
     /* Whoever answered 405, the router or a handler, Allow says what would do. */
     if (res->status == 405 && m.allow[0] && !api_response_header(res, "Allow"))
         api_response_add_header(res, "Allow", m.allow);
+    api_cors_annotate(d->cors, origin, res);
     if (res->refusal != API_REFUSAL_NONE && m.route)
         atomic_fetch_add_explicit(&d->refused[m.route - d->routes][res->refusal - 1], 1,
                                   memory_order_relaxed);

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "auth.h"
+#include "cors.h"
 #include "reply.h"
 #include "request.h"
 #include "router.h"
@@ -26,6 +27,7 @@ typedef struct api_dispatcher {
      * route is open and every caller API_ROLE_NONE. Not owned. */
     api_auth *auth;
     const char *self; /* the subject API_SUBJECT_SELF routes want; not owned */
+    const api_cors *cors; /* --cors-origin (api_dispatcher_set_cors); NULL: no CORS. Not owned. */
     /* Refusals by route (table order) and reason (api_refusal - 1). */
     _Atomic uint64_t refused[API_MAX_ROUTES][API_REFUSAL__COUNT - 1];
 } api_dispatcher;
@@ -39,12 +41,21 @@ int api_dispatcher_init(api_dispatcher *d, const api_route *routes, size_t nrout
  * (NULL: none again); self is the id API_SUBJECT_SELF compares with (the
  * executor's unit). Both must outlive d. Call before dispatching. */
 void api_dispatcher_set_auth(api_dispatcher *d, api_auth *auth, const char *self);
+/* From now on preflights are answered and replies carry the CORS headers
+ * of cors (NULL: none again, OPTIONS is 405 as any other method). cors
+ * must outlive d. Call before dispatching. */
+void api_dispatcher_set_cors(api_dispatcher *d, const api_cors *cors);
 /* Appends ergrid_auth_refusals_total{route,reason} (Prometheus text; the
  * series that are not zero) to sb. */
 void api_dispatcher_metrics(api_dispatcher *d, strbuf *sb);
 
 /* Answers rq into res, which it overwrites (whatever res held is not
  * freed; release it with api_response_release afterwards). Order:
+ *   with CORS, a preflight (OPTIONS with Origin and
+ *       Access-Control-Request-Method; no credential needed, browsers send
+ *       none): 403 forbidden for an origin not allowed, else, once the path
+ *       resolves (414, 404, 400 invalid_id otherwise), 204 with the
+ *       preflight headers (cors.h);
  *   414, 404, 405, 400 invalid_id (api_route_resolve);
  *   with credentials, on every route but the open ones: 401 for a
  *       missing, malformed or unknown bearer token, 403 for a role the
@@ -63,7 +74,9 @@ void api_dispatcher_metrics(api_dispatcher *d, strbuf *sb);
  *   the handler, with api_query and api_header working on its request;
  *   500 internal when it set no status, or one outside 100-599.
  * Every error is the {"error":{"code","message"}} body; every 405 (the
- * router's or a handler's) has an Allow header. res->route and
+ * router's or a handler's) has an Allow header. With CORS every reply,
+ * errors too, has Vary: Origin, and Access-Control-Allow-Origin when the
+ * request's Origin is allowed. res->route and
  * res->pattern say what served (see reply.h). HEAD runs GET routes and
  * gets their body: dropping it is the transport's job. Every refusal
  * (res->refusal, also one a handler made with api_reply_refused) is

@@ -917,6 +917,7 @@ api_server *api_server_start(const api_server_config *cfg, const api_route *rout
     if (api_dispatcher_init(&s->dispatcher, routes, nroutes, cfg->body_cap) < 0)
         goto fail;
     api_dispatcher_set_auth(&s->dispatcher, cfg->auth, cfg->auth_self);
+    api_dispatcher_set_cors(&s->dispatcher, cfg->cors);
     if (!cfg->tls_cert_pem != !cfg->tls_key_pem)
         goto fail;
     /* MHD sets up TLS on the sockets handed to it by MHD_add_connection as

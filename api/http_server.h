@@ -56,6 +56,8 @@ typedef struct api_server_config {
      * Both must outlive the server. */
     api_auth *auth;
     const char *auth_self;
+    /* The CORS origins (dispatch.h); NULL: no CORS. Must outlive the server. */
+    const api_cors *cors;
     /* PEM certificate (chain) and key, in memory: when both are set the
      * server speaks HTTPS only. libmicrohttpd keeps the pointers: they
      * must outlive the server. */

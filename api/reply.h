@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include "api_errors.h"
 
-#define API_REPLY_HEADERS    4   /* extra headers one reply can carry */
+#define API_REPLY_HEADERS    8   /* extra headers one reply can carry (a CORS preflight: 5) */
 #define API_REPLY_HEADER_MAX 128 /* bytes of one extra header's value */
 
 struct api_route;

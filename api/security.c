@@ -44,15 +44,24 @@ static int valued_index(const char *flag)
     return -1;
 }
 
+/* The one valued flag that may repeat. */
+static const char cors_flag[] = "--cors-origin";
+
 bool api_security_knows(const char *flag)
 {
-    return valued_index(flag) >= 0;
+    return valued_index(flag) >= 0 || strcmp(flag, cors_flag) == 0;
 }
 
 bool api_security_flag(api_security *s, const char *flag, const char *val)
 {
     int i = valued_index(flag);
 
+    if (strcmp(flag, cors_flag) == 0) {
+        if (s->ncors_origin < API_CORS_MAX)
+            s->cors_origin[s->ncors_origin] = val;
+        s->ncors_origin++;
+        return true;
+    }
     if (i < 0)
         return false;
     memcpy((char *)s + valued[i].off, &val, sizeof(val));
@@ -109,6 +118,21 @@ int api_security_load(api_security *s, const char *host, uint16_t port, char *er
         snprintf(err, errlen, "--tls-cert and --tls-key go together");
         return -1;
     }
+    memset(&s->cors, 0, sizeof(s->cors));
+    if (s->ncors_origin > API_CORS_MAX) {
+        snprintf(err, errlen, "%s: at most %d origins", cors_flag, API_CORS_MAX);
+        return -1;
+    }
+    for (size_t i = 0; i < s->ncors_origin; i++)
+        if (api_cors_add(&s->cors, s->cors_origin[i], err, errlen) < 0)
+            return -1;
+    if (s->cors.any && !s->tokens) {
+        snprintf(err, errlen,
+                 "%s '*' needs --tokens: without credentials any web page opened on a machine "
+                 "that reaches %s:%u could call it (name the origins instead)",
+                 cors_flag, host && *host ? host : "127.0.0.1", (unsigned)port);
+        return -1;
+    }
     if (s->tokens && !(s->auth = api_auth_new(s->tokens, err, errlen)))
         return -1;
     if (s->token_file) {
@@ -159,6 +183,7 @@ void api_security_apply(const api_security *s, api_server_config *sc, const char
     sc->auth_self = self;
     sc->tls_cert_pem = s->cert_pem;
     sc->tls_key_pem = s->key_pem;
+    sc->cors = s->cors.n || s->cors.any ? &s->cors : NULL;
 }
 
 const char *api_security_scheme(const api_security *s)

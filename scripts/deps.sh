@@ -7,9 +7,14 @@ packages=(
     build-essential pkg-config meson ninja-build
     libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libsqlite3-dev check
     libgnutls28-dev openssl
-    curl python3 python3-pytest docker-compose cppcheck
+    curl python3 python3-pytest python3-jsonschema python3-yaml docker-compose cppcheck
     etcd-server etcd-client spin
 )
+# The OpenAPI linters come from npm (tests/contract/lint.sh); a node that
+# brings its own npm (as NodeSource's does) is kept.
+if ! command -v npm >/dev/null 2>&1; then
+    packages+=(nodejs npm)
+fi
 if [ "${ERGRID_WITH_BROWSER:-0}" = 1 ]; then
     packages+=(chromium)
 fi

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test: installs what is missing, runs cppcheck once over the
-# sources, then builds and tests twice, once normally and once under
-# AddressSanitizer + UndefinedBehaviorSanitizer.
+# Runs every test: installs what is missing, runs cppcheck and the two
+# OpenAPI linters once over the sources, then builds and tests twice, once
+# normally and once under AddressSanitizer + UndefinedBehaviorSanitizer.
 #   Check unit and api suites and the guards (meson test), then the
 #   integration suites (pytest) that start the real service binaries on
 #   127.0.0.1. Once: the spin model check (tests/model) and, on the normal
@@ -69,6 +69,7 @@ suite() { # name builddir [meson args...]
     ERGRID_TIMEOUT_SCALE=$scale ERGRID_BUILD="$dir" ERGRID_ARTIFACTS="$artifacts/$name" /usr/bin/python3 -m pytest tests/integration -q \
         -p no:cacheprovider 2>&1 | tee "$artifacts/$name-pytest.log" | tail -25
     count_pytest "$artifacts/$name-pytest.log"
+    head -qn1 "$artifacts/$name"/contract-*.txt 2>/dev/null | sed "s/^/  $name contract: /"
 }
 
 # cppcheck reads the sources, not a build, so once is enough. Each finding
@@ -82,6 +83,16 @@ if [ "${findings:-x}" = 0 ]; then
 else
     failed=$((failed + ${findings:-1}))
 fi
+
+# openapi.yaml under @redocly/cli and @stoplight/spectral-cli
+# (tests/contract/lint.sh; npm ci only when the lock changed), once: they
+# read the file, not a build. Each linter clean is one pass, else one failure.
+echo "=== contract linters (redocly, spectral) ==="
+./tests/contract/lint.sh >"$artifacts/contract-lint.log" 2>&1
+tail -60 "$artifacts/contract-lint.log"
+lint_ok=$(grep -cE '^(redocly|spectral): 0 errors, 0 warnings' "$artifacts/contract-lint.log")
+passed=$((passed + lint_ok))
+failed=$((failed + 2 - lint_ok))
 
 # The spin model of the protocol (tests/model/README.md): the fixed protocol
 # must pass safety and liveness, today's model must still show each trace.
