@@ -49,9 +49,8 @@ typedef struct result {
 } result;
 
 typedef struct job {
-    change_node chg; /* first member: a change_node of a job is the job */
-    char id[COORD_ID_MAX + 1];
-    char type[COORD_ID_MAX + 1];
+    change_node chg;  /* first member: a change_node of a job is the job */
+    const char *type; /* interned in state.strings */
     severity sev;
     capset caps;             /* required capabilities */
     char *location;          /* canonical JSON text or NULL */
@@ -64,6 +63,9 @@ typedef struct job {
     attempt *attempts;
     result *res;      /* accepted result or NULL */
     bool dispatching; /* a thread is calling an executor for it */
+    /* Last, sized to fit (at most COORD_ID_MAX): a job is allocated with
+     * its id, which the jobs map and the queue borrow. */
+    char id[];
 } job;
 
 /* One assignment slot a unit holds: an attempt of one of our jobs, or a
@@ -92,9 +94,9 @@ typedef struct notice {
 typedef struct unit {
     change_node chg; /* first member: a change_node of a unit is the unit */
     char id[COORD_ID_MAX + 1];
-    char kind[COORD_ID_MAX + 1];
+    const char *kind; /* interned in state.strings */
     capset caps;
-    char url[BROKER_URL_MAX];
+    char *url; /* its terminal, shorter than BROKER_URL_MAX; set at registration */
     uint32_t capacity;
     unit_cond cond;
     uint32_t load; /* slots held (pending + active) */
@@ -115,7 +117,7 @@ typedef struct unit {
 
 typedef struct state {
     char self[COORD_ID_MAX + 1]; /* this district */
-    strtab *strings;             /* capability and clock node names */
+    strtab *strings;             /* capability, kind, type and clock node names */
     hmap *units;                 /* id -> unit* */
     hmap *jobs;                  /* id -> job* */
     hmap *cap_index;             /* capability -> unit_list*: who can do what */
@@ -161,6 +163,13 @@ unit *state_unit(const state *s, const char *id);
  * change list. NULL when out of memory. */
 unit *state_add_unit(state *s, const char *id);
 job *state_add_job(state *s, const char *id);
+/* Makes *slot (a unit's kind, a job's type) hold name interned, letting go
+ * of what it held. COORD_E_INVAL for a bad name, COORD_E_NOMEM with *slot
+ * untouched. */
+int state_set_name(state *s, const char **slot, const char *name);
+/* Makes u->url a copy of url (cut at BROKER_URL_MAX - 1). COORD_E_NOMEM
+ * with u->url untouched. */
+int unit_set_url(unit *u, const char *url);
 /* Takes it out of the maps (and queue) and frees it. */
 void state_drop_job(state *s, job *j);
 void unit_free(state *s, unit *u);
