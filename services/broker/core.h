@@ -34,6 +34,9 @@ typedef struct broker_metrics {
     uint64_t results_accepted, results_rejected, results_retried, results_forbidden;
     uint64_t units_lost, units_returned, assign_refused, assign_errors, assign_abandoned;
     uint64_t clock_entries_refused; /* received own entries and clamped jumps (clock.c) */
+    /* Sync (peers.c, handlers_sync.c): pulls made, signals sent to peers,
+     * signals received and those a pull already pending absorbed. */
+    uint64_t sync_pulls, sync_notifies, sync_signals, sync_coalesced;
 } broker_metrics;
 
 struct broker {

@@ -163,6 +163,7 @@ static void pulled(broker *b, txn *t, peer *p, bool ok, const char *error)
     p->failures = 0;
     p->backoff_ms = 0;
     p->pulls++;
+    b->m.sync_pulls++;
     p->last_success_wall_ms = coord_now_wall_ms();
     p->last_success_mono_ms = mono;
     p->next_due_mono_ms = mono + wake_jitter(interval);
@@ -188,7 +189,10 @@ static void pull_peer(broker *b, size_t idx)
         }
         p->pull_requested = false;
         p->last_attempt_wall_ms = coord_now_wall_ms();
-        snprintf(url, sizeof(url), "%s/v1/metadata?since=%llu&epoch=%s&limit=%d&from=%s", p->url,
+        /* form=compact: a broker before it ignores the parameter and
+         * sends the full form, which reads the same way. */
+        snprintf(url, sizeof(url), "%s/v1/metadata?since=%llu&epoch=%s&limit=%d&from=%s&form=compact",
+                 p->url,
                  (unsigned long long)p->since, p->epoch[0] ? p->epoch : "none", PULL_PAGE,
                  b->cfg.id);
         pthread_mutex_unlock(&b->mu);
@@ -218,6 +222,7 @@ static void notify_peer(broker *b, size_t idx, uint64_t version)
 
     pthread_mutex_lock(&b->mu);
     snprintf(url, sizeof(url), "%s/v1/notify", b->peers.v[idx].url);
+    b->m.sync_notifies++;
     json_t *body = view_envelope(
         json_pack("{s:s, s:I}", "broker", b->cfg.id, "version", (json_int_t)version), &b->clock);
     pthread_mutex_unlock(&b->mu);
@@ -246,12 +251,13 @@ static void schedule(broker *b, peer *p, uint64_t mono, bool *pull, bool *notify
         else if (at < *deadline)
             *deadline = at;
     }
-    /* Our own changes are signalled once things are quiet for the
+    /* Our own urgent changes are signalled once things are quiet for the
      * debounce, or at the latest NOTIFY_MAX_WAIT_MS after the first, and
-     * at most every NOTIFY_MIN_GAP_MS to the same peer. */
+     * at most every NOTIFY_MIN_GAP_MS to the same peer. Quiet ones
+     * (state.h) wait for the peer's next pull, whatever brings it. */
     *version = b->st.meta_version;
     *notify = false;
-    if (*version > p->notified_version && p->failures == 0) {
+    if (b->st.urgent_version > p->notified_version && p->failures == 0) {
         if (!p->pending_since_mono_ms)
             p->pending_since_mono_ms = mono;
         uint64_t quiet = b->last_change_mono_ms + NOTIFY_DEBOUNCE_MS;

@@ -19,6 +19,8 @@ static void touch(state *s, change_node *n, bool is_job)
 {
     chg_unlink(n);
     n->version = ++s->meta_version;
+    if (!s->quiet)
+        s->urgent_version = s->meta_version;
     n->is_job = is_job;
     n->prev = s->changes.prev;
     n->next = &s->changes;

@@ -127,6 +127,13 @@ typedef struct state {
     failure_detector *fd;
     change_node changes; /* sentinel of the change list */
     uint64_t meta_version;
+    /* The version of the last change peers are signalled for at once.
+     * Touches made while quiet is set (a unit's loss or return that no
+     * other district stands on) move the record in the change list but not
+     * this: they travel with the next pull, so a city whose heartbeats run
+     * late does not turn each late unit into a signal to every peer. */
+    uint64_t urgent_version;
+    bool quiet;
     uint64_t next_seq;    /* job arrival counter */
     size_t units_failing; /* units whose reach shows failures */
 } state;
@@ -237,7 +244,8 @@ void state_unindex_unit(state *s, const unit *u);
 /* Units offering cap (not to be kept past a change of the index). */
 unit *const *state_units_with(const state *s, const char *cap, size_t *n);
 
-/* The change list: a touched record moves to the end with a new version. */
+/* The change list: a touched record moves to the end with a new version
+ * (urgent unless s->quiet). */
 void state_touch_unit(state *s, unit *u);
 void state_touch_job(state *s, job *j);
 /* The oldest change after version since, then the next ones; NULL at the

@@ -17,6 +17,11 @@
 #include "units.h"
 
 json_t *view_unit(const state *s, const unit *u, uint64_t now_wall);
+/* The unit as a metadata page's compact form carries it (form=compact):
+ * what a peer's copy keeps, without what the puller knows or ignores (its
+ * district is the sender's; authoritative, reachable and the heartbeat's
+ * age are the home's own view) and without empty job and claim lists. */
+json_t *view_unit_compact(const unit *u);
 json_t *view_job(const state *s, const job *j);
 json_t *view_result(const result *r);
 /* A synced copy: authoritative false, who it came from and how old it is
