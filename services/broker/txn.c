@@ -9,6 +9,7 @@
 
 #include "clock.h"
 #include "codec.h"
+#include "peers.h"
 #include "restore.h"
 
 #define TXN_LOG_MAX (1024 * 1024)
@@ -19,7 +20,7 @@ void txn_begin(broker *b, txn *t)
     t->b = b;
     t->opened = t->failed = t->committed = false;
     t->wake_dispatch = t->signal_peers = false;
-    t->version0 = b->st.meta_version;
+    t->version0 = b->st.urgent_version;
     t->log[0] = '\0';
     t->loglen = 0;
     strbuf_init(&t->more, TXN_LOG_MAX);
@@ -403,9 +404,9 @@ void txn_end(txn *t)
 
     if (!fire && t->opened)
         b->store.rollback(b->store.cls);
-    if (fire && (b->st.meta_version != t->version0 || t->signal_peers) && b->peers.n) {
+    if (fire && (b->st.urgent_version != t->version0 || t->signal_peers) && b->peers.n) {
         b->last_change_mono_ms = coord_now_mono_ms();
-        signal = true;
+        signal = peers_note_change(b, b->last_change_mono_ms) || t->signal_peers;
     }
     pthread_mutex_unlock(&b->mu);
     const txn_msgs *send = fire ? &t->msgs : &t->on_abort;

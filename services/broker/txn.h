@@ -55,7 +55,7 @@ typedef struct txn {
     bool failed;    /* a store write failed (or was refused): no commit */
     bool committed; /* txn_commit succeeded */
     bool wake_dispatch, signal_peers;
-    uint64_t version0; /* the change list's version at begin */
+    uint64_t version0; /* the change list's urgent version at begin (state.h) */
     /* "level\tline\n" lines, written after unlock: the first few in place
      * (a transaction usually logs one event), the rest on the heap. */
     char log[2048];
