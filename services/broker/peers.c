@@ -14,6 +14,14 @@
 #define NOTIFY_MAX_WAIT_MS 300
 #define NOTIFY_MIN_GAP_MS  500
 #define PULL_MIN_GAP_MS    500
+/* A storm (a city joining at once, a district in turmoil): with at least
+ * BUSY_OBJECTS changes since the last signal, or brought by the last pull,
+ * signals and signalled pulls are spaced BUSY_GAP_MS instead. What each
+ * pull carries grows, the number of exchanges (each an HTTP round trip, a
+ * commit and an event at both ends, twenty brokers times nineteen peers)
+ * falls. A lone change still travels within PULL_MIN_GAP_MS. */
+#define BUSY_OBJECTS 64
+#define BUSY_GAP_MS  2000
 #define PULL_PAGE          500
 #define PULL_MAX_PAGES     1000
 #define BACKOFF_FIRST_MS   250
@@ -171,6 +179,9 @@ static void pulled(broker *b, txn *t, peer *p, bool ok, const char *error)
 
 static void pull_peer(broker *b, size_t idx)
 {
+    pthread_mutex_lock(&b->mu);
+    uint64_t had = b->peers.v[idx].pulled_units + b->peers.v[idx].pulled_jobs;
+    pthread_mutex_unlock(&b->mu);
     for (int page = 0; page < PULL_MAX_PAGES; page++) {
         char url[BROKER_URL_MAX + 256];
         http_reply rep;
@@ -205,6 +216,7 @@ static void pull_peer(broker *b, size_t idx)
         txn_begin(b, &t);
         p = &b->peers.v[idx];
         pulled(b, &t, p, more >= 0, rc < 0 ? rep.error : "bad reply");
+        p->last_pull_objects = p->pulled_units + p->pulled_jobs - had;
         if (moved)
             txn_wake_dispatch(&t);
         txn_commit_or_drop(&t);
@@ -259,7 +271,8 @@ static void schedule(broker *b, peer *p, uint64_t mono, bool *pull, bool *notify
      * peer (a busy city must not turn signals into a pull storm), and
      * never inside a failing peer's backoff. */
     if (p->pull_requested && !p->failures) {
-        uint64_t at = p->last_pull_mono_ms + PULL_MIN_GAP_MS;
+        uint64_t at = p->last_pull_mono_ms +
+                      (p->last_pull_objects >= BUSY_OBJECTS ? BUSY_GAP_MS : PULL_MIN_GAP_MS);
 
         if (mono >= at)
             *pull = true;
@@ -278,7 +291,9 @@ static void schedule(broker *b, peer *p, uint64_t mono, bool *pull, bool *notify
         uint64_t quiet = b->last_change_mono_ms + NOTIFY_DEBOUNCE_MS;
         uint64_t latest = p->pending_since_mono_ms + NOTIFY_MAX_WAIT_MS;
         uint64_t at = quiet < latest ? quiet : latest;
-        uint64_t gap = p->last_notify_mono_ms + NOTIFY_MIN_GAP_MS;
+        uint64_t gap = p->last_notify_mono_ms + (*version - p->notified_version >= BUSY_OBJECTS
+                                                     ? BUSY_GAP_MS
+                                                     : NOTIFY_MIN_GAP_MS);
 
         if (gap > at)
             at = gap;

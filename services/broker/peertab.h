@@ -31,6 +31,7 @@ typedef struct peer {
     uint64_t notified_version; /* our version we last signalled to it */
     uint64_t pending_since_mono_ms, last_notify_mono_ms, last_pull_mono_ms;
     uint64_t pulls, pulled_units, pulled_jobs;
+    uint64_t last_pull_objects; /* what its last pull brought (a busy peer is pulled less often) */
     bool thread_started;
     pthread_t thr;
 } peer;
