@@ -245,21 +245,6 @@ static void notify_peer(broker *b, size_t idx, uint64_t version)
     json_decref(body);
 }
 
-bool peers_note_change(broker *b, uint64_t mono)
-{
-    bool needed = false;
-
-    for (size_t i = 0; i < b->peers.n; i++) {
-        peer *p = &b->peers.v[i];
-
-        if (!p->pending_since_mono_ms) {
-            p->pending_since_mono_ms = mono;
-            needed = true;
-        }
-    }
-    return needed;
-}
-
 /* What the peer thread does next: pull, notify, or wait until *deadline.
  * Caller holds mu. */
 static void schedule(broker *b, peer *p, uint64_t mono, bool *pull, bool *notify, uint64_t *version,

@@ -26,11 +26,5 @@ void peers_add(broker *b, txn *t, const char *id, const char *url);
  * started. */
 int peers_start(broker *b);
 void peers_join(broker *b);
-/* A commit made an urgent change (state.h): marks it pending at every peer
- * and says whether a peer thread must wake to time its signal (one that
- * has it pending already wakes on its own schedule). Caller holds mu. A
- * join storm of 500 registrations a second would otherwise wake every
- * peer thread for each one. */
-bool peers_note_change(broker *b, uint64_t mono);
 
 #endif

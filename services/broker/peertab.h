@@ -72,6 +72,13 @@ uint32_t peer_egen_of(const peer *p, const char *epoch);
  * did not confirm (older generations) can go. */
 bool peer_page_end(peer *p, bool more);
 
+/* A commit made an urgent change (state.h): marks it pending at every peer
+ * and says whether a peer thread must wake to time its signal (one that
+ * has it pending already wakes on its own schedule). A join storm of 500
+ * registrations a second would otherwise wake every peer thread for each
+ * one. */
+bool peertab_note_change(peertab *t, uint64_t now_mono);
+
 /* Where the store keeps the table, as {"id": "url", ...} (peers.c writes
  * it, restore.c reads it at start). */
 #define PEERS_META_KEY "peers"

@@ -9,7 +9,6 @@
 
 #include "clock.h"
 #include "codec.h"
-#include "peers.h"
 #include "restore.h"
 
 #define TXN_LOG_MAX (1024 * 1024)
@@ -406,7 +405,7 @@ void txn_end(txn *t)
         b->store.rollback(b->store.cls);
     if (fire && (b->st.urgent_version != t->version0 || t->signal_peers) && b->peers.n) {
         b->last_change_mono_ms = coord_now_mono_ms();
-        signal = peers_note_change(b, b->last_change_mono_ms) || t->signal_peers;
+        signal = peertab_note_change(&b->peers, b->last_change_mono_ms) || t->signal_peers;
     }
     pthread_mutex_unlock(&b->mu);
     const txn_msgs *send = fire ? &t->msgs : &t->on_abort;
