@@ -14,7 +14,8 @@
  * is asked for GET /v1/units?status=lost and ergrid_units_lost_total: both
  * must be zero. The client measures every unit's largest gap between two
  * successful heartbeats, so a loss can be told apart from a client that
- * fell behind. */
+ * fell behind. The brokers' sync counters (pulls, signals sent, received
+ * and coalesced) are printed summed. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -222,6 +223,11 @@ int bench_scale(void)
     /* The verdict while everyone still heartbeats. */
     long lost_now = 0;
     double lost_total = 0;
+    /* What the sync did meanwhile (brokers before these counters show none). */
+    static const char *const sync_names[] = {"ergrid_sync_pulls_total", "ergrid_sync_notifies_total",
+                                             "ergrid_sync_signals_total",
+                                             "ergrid_sync_signals_coalesced_total"};
+    double sync[4] = {0};
     for (unsigned b = 0; b < s.nbrokers; b++) {
         char url[256];
         json_t *r = NULL;
@@ -236,6 +242,10 @@ int bench_scale(void)
             bench_fail("%s: no ergrid_units_lost_total in /metrics", s.brokers[b].name);
         else
             lost_total += lt;
+        for (size_t k = 0; peers && k < 4; k++) {
+            double v = hc_metric(&h, s.brokers[b].url, sync_names[k]);
+            sync[k] += v > 0 ? v : 0;
+        }
     }
     atomic_store(&s.stop, true);
     for (unsigned t = 0; t < started; t++)
@@ -305,6 +315,10 @@ int bench_scale(void)
     printf("lost units at the brokers: %ld now, ergrid_units_lost_total %.0f (%.0f of them during "
            "the ramp)\n",
            lost_now, lost_total, lost_ramp);
+    if (peers)
+        printf("sync over all brokers: %.0f pulls, %.0f signals sent, %.0f received (%.0f of them "
+               "coalesced into a pull already pending)\n",
+               sync[0], sync[1], sync[2], sync[3]);
     printf("broker VmRSS: min %.1f MiB, max %.1f MiB, sum %.1f MiB over %u brokers; coordinator "
            "%.1f MiB\n",
            (double)rss_min / 1024, (double)rss_max / 1024, (double)rss_sum / 1024, s.nbrokers,

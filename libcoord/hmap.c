@@ -22,6 +22,7 @@ struct hmap {
     size_t cap; /* power of two */
     size_t size;
     size_t tombs;
+    bool borrowed; /* keys are the caller's: never copied or freed */
 };
 
 static char tombstone_mark;
@@ -52,6 +53,21 @@ hmap *hmap_new(void)
     return m;
 }
 
+hmap *hmap_new_borrowed(void)
+{
+    hmap *m = hmap_new();
+
+    if (m)
+        m->borrowed = true;
+    return m;
+}
+
+static void free_key(const hmap *m, char *key)
+{
+    if (!m->borrowed)
+        free(key);
+}
+
 void hmap_free(hmap *m, void (*free_val)(void *))
 {
     if (!m)
@@ -61,7 +77,7 @@ void hmap_free(hmap *m, void (*free_val)(void *))
             continue;
         if (free_val)
             free_val(m->slots[i].val);
-        free(m->slots[i].key);
+        free_key(m, m->slots[i].key);
     }
     free(m->slots);
     free(m);
@@ -119,6 +135,8 @@ int hmap_put(hmap *m, const char *key, void *val, void **old)
         if (old)
             *old = m->slots[i].val;
         m->slots[i].val = val;
+        if (m->borrowed)
+            m->slots[i].key = (char *)key; /* the old value's key may go with it */
         return COORD_OK;
     }
     /* Keep the table at most 3/4 full counting tombstones, so probes stay
@@ -133,7 +151,7 @@ int hmap_put(hmap *m, const char *key, void *val, void **old)
         if (rehash(m, newcap) != COORD_OK)
             return COORD_E_NOMEM;
     }
-    copy = strdup(key);
+    copy = m->borrowed ? (char *)key : strdup(key);
     if (!copy)
         return COORD_E_NOMEM;
     mask = m->cap - 1;
@@ -171,7 +189,7 @@ void *hmap_del(hmap *m, const char *key)
     if (i == SIZE_MAX)
         return NULL;
     val = m->slots[i].val;
-    free(m->slots[i].key);
+    free_key(m, m->slots[i].key);
     m->slots[i].key = TOMBSTONE;
     m->slots[i].val = NULL;
     m->size--;

@@ -1,5 +1,5 @@
-/* String-keyed open-addressing hash map (keys copied, values are caller
- * pointers). Not thread-safe. */
+/* String-keyed open-addressing hash map (keys copied, or borrowed from the
+ * values they name; values are caller pointers). Not thread-safe. */
 #ifndef COORD_HMAP_H
 #define COORD_HMAP_H
 
@@ -9,6 +9,11 @@
 typedef struct hmap hmap;
 
 hmap *hmap_new(void);
+/* A map that keeps the caller's key pointers instead of copies (a record
+ * keyed by its own id: a hundred thousand jobs need not hold their ids
+ * twice). Each key must stay valid and unchanged while its entry is in the
+ * map; a put that replaces a value takes the new key pointer too. */
+hmap *hmap_new_borrowed(void);
 /* Frees the map and its key copies; calls free_val on each value if given. */
 void hmap_free(hmap *m, void (*free_val)(void *));
 /* Inserts or replaces. Returns 0 or COORD_E_NOMEM. *old (if old != NULL)

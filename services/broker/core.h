@@ -44,6 +44,9 @@ typedef struct broker_metrics {
 
     uint64_t steps_recorded, steps_refused;
     step_hist turnout, travel; /* dispatched -> en_route, en_route -> on_scene (steps.h) */
+    /* Sync (peers.c, handlers_sync.c): pulls made, signals sent to peers,
+     * signals received and those a pull already pending absorbed. */
+    uint64_t sync_pulls, sync_notifies, sync_signals, sync_coalesced;
 } broker_metrics;
 
 struct broker {

@@ -15,13 +15,21 @@
 void h_metadata_get(api_request *req, api_response *res)
 {
     broker *b = req->ctx;
-    const char *epoch = api_query(req, "epoch");
+    const char *epoch = api_query(req, "epoch"), *form = api_query(req, "form");
     uint64_t since = 0, limit = PULL_PAGE_DEFAULT;
 
     if (!query_uint(req, res, "since", 0, INT64_MAX, &since,
                     "since must be a whole number below 2^63") ||
         !query_uint(req, res, "limit", 1, PULL_PAGE_MAX, &limit, "limit must be 1..5000"))
         return;
+    if (form && strcmp(form, "compact") != 0 && strcmp(form, "full") != 0) {
+        api_reply_error(res, API_E_BAD_REQUEST, "form must be compact or full");
+        return;
+    }
+    /* Ten thousand units joining at once are 190,000 copies across a city
+     * of 20: each one's JSON, built here and read at the peer, is what
+     * the join storm costs. */
+    bool compact = form && strcmp(form, "compact") == 0;
     pthread_mutex_lock(&b->mu);
     /* Another incarnation's versions mean nothing here: send everything. */
     bool full = !epoch || strcmp(epoch, b->epoch) != 0;
@@ -51,6 +59,8 @@ void h_metadata_get(api_request *req, api_response *res)
         }
         if (n->is_job)
             json_array_append_new(jobs, view_job(&b->st, (const job *)n));
+        else if (compact)
+            json_array_append_new(units, view_unit_compact(&b->st, (const unit *)n, now));
         else
             json_array_append_new(units, view_unit(&b->st, (const unit *)n, now));
         version = n->version;
@@ -59,10 +69,11 @@ void h_metadata_get(api_request *req, api_response *res)
     if (!more && b->st.meta_version > version)
         version = b->st.meta_version;
     json_t *body = view_envelope(
-        json_pack("{s:s, s:s, s:s, s:I, s:b, s:b, s:o, s:o, s:s, s:I}", "broker", b->cfg.id, "url",
-                  b->self_url, "epoch", b->epoch, "version", (json_int_t)version, "full", full,
-                  "more", more, "units", units, "jobs", jobs, "emergency",
-                  severity_str(b->emergency), "emergency_set_ms", (json_int_t)b->emergency_set_ms),
+        json_pack("{s:s, s:s, s:s, s:I, s:b, s:b, s:o, s:o, s:s, s:I, s:s}", "broker", b->cfg.id,
+                  "url", b->self_url, "epoch", b->epoch, "version", (json_int_t)version, "full",
+                  full, "more", more, "units", units, "jobs", jobs, "emergency",
+                  severity_str(b->emergency), "emergency_set_ms", (json_int_t)b->emergency_set_ms,
+                  "form", compact ? "compact" : "full"),
         &b->clock);
     /* A peer copies no change before it is durable (group commit). */
     if (!read_done_or_503(req, res, body))
@@ -121,8 +132,13 @@ void h_notify_post(api_request *req, api_response *res)
     }
     pthread_mutex_lock(&b->mu);
     peer *p = peertab_find(&b->peers, r->broker);
-    if (p)
+    if (p) {
+        /* However many signals come, one pull is pending per peer, made
+         * at most every PULL_MIN_GAP_MS (peers.c). */
+        b->m.sync_signals++;
+        b->m.sync_coalesced += p->pull_requested;
         p->pull_requested = true;
+    }
     json_t *body = p ? view_envelope(json_pack("{s:b}", "scheduled", 1), &b->clock) : NULL;
     pthread_mutex_unlock(&b->mu);
     if (!p) {

@@ -406,7 +406,9 @@ void h_unit_heartbeat(api_request *req, api_response *res)
         txn_wake_dispatch(&t); /* it may take work again: see units.h */
     if (state_unit_heard(&b->st, u, coord_now_wall_ms(), coord_now_mono_ms())) {
         b->m.units_returned++;
+        b->st.quiet = true; /* travels with the next pull (state.h) */
         txn_event(&t, "unit_returned", NULL, u->id, 0, "heartbeat after being lost");
+        b->st.quiet = false;
         txn_wake_dispatch(&t);
     }
     if (fix.has) {

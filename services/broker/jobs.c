@@ -129,12 +129,12 @@ int state_submit(state *s, job_submission *sub, uint64_t now_wall, job **out)
     j = state_add_job(s, id);
     if (!j)
         return COORD_E_NOMEM;
-    if (set_lines(s, j, sub) < 0 || jobq_push(s->queue, j->id, sub->sev, seq) < 0) {
+    if (set_lines(s, j, sub) < 0 || state_set_name(s, &j->type, sub->type) < 0 ||
+        jobq_push(s->queue, j->id, sub->sev, seq) < 0) {
         state_drop_job(s, j);
         return COORD_E_NOMEM;
     }
     j->seq = seq;
-    snprintf(j->type, sizeof(j->type), "%s", sub->type);
     j->sev = sub->sev;
     j->location = sub->location;
     j->has_geo = sub->has_geo;

@@ -36,13 +36,25 @@ static void collect_lost(const char *id, void *arg)
     snprintf(l->ids[l->n++], COORD_ID_MAX + 1, "%s", id);
 }
 
-/* One unit found lost: its state changes and what they mean, in t. */
+static bool lends(const unit *u)
+{
+    for (uint32_t i = 0; i < u->load; i++)
+        if (u->held[i].foreign)
+            return true;
+    return false;
+}
+
+/* One unit found lost: its state changes and what they mean, in t. Quiet
+ * (state.h) unless another district's job stands on it: that owner must
+ * move its job now, everyone else learns of the loss with the next pull. */
 static void unit_lost(broker *b, txn *t, unit *u, size_t *moved)
 {
     lost_items items;
+    b->st.quiet = !lends(u);
     int rc = state_unit_lost(&b->st, u, coord_now_wall_ms(), &items);
 
     if (rc < 0) {
+        b->st.quiet = false;
         txn_log(t, "error", "unit %s: cannot mark lost (%s)", u->id, coord_strerror(rc));
         return;
     }
@@ -50,6 +62,7 @@ static void unit_lost(broker *b, txn *t, unit *u, size_t *moved)
     txn_event(t, "unit_lost", NULL, u->id, 0, "no heartbeat for %llu ms",
               (unsigned long long)b->cfg.failure_timeout_ms);
     txn_taken_back(t, u->id, &items, "unit lost");
+    b->st.quiet = false;
     *moved += items.moved;
     free(items.v);
 }

@@ -228,11 +228,15 @@ static bool run_steps(broker *b, size_t idx, const spans *units, const spans *jo
                       uint32_t egen, page_sums *sum)
 {
     size_t total = units->n + jobs->n;
-    parsed *v = calloc(PAGE_CHUNK, sizeof(*v));
     char from[COORD_ID_MAX + 1];
     uint64_t now = coord_now_wall_ms();
     bool ok = true;
 
+    /* Most pulls of a quiet city bring nothing: no step, and no 300 KiB
+     * of zeroed records for it. */
+    if (total == 0)
+        return true;
+    parsed *v = calloc(total < PAGE_CHUNK ? total : PAGE_CHUNK, sizeof(*v));
     if (!v) {
         sum->skipped += total;
         return true;

@@ -14,6 +14,14 @@
 #define NOTIFY_MAX_WAIT_MS 300
 #define NOTIFY_MIN_GAP_MS  500
 #define PULL_MIN_GAP_MS    500
+/* A storm (a city joining at once, a district in turmoil): with at least
+ * BUSY_OBJECTS changes since the last signal, or brought by the last pull,
+ * signals and signalled pulls are spaced BUSY_GAP_MS instead. What each
+ * pull carries grows, the number of exchanges (each an HTTP round trip, a
+ * commit and an event at both ends, twenty brokers times nineteen peers)
+ * falls. A lone change still travels within PULL_MIN_GAP_MS. */
+#define BUSY_OBJECTS 64
+#define BUSY_GAP_MS  2000
 #define PULL_PAGE          500
 #define PULL_MAX_PAGES     1000
 #define BACKOFF_FIRST_MS   250
@@ -163,6 +171,7 @@ static void pulled(broker *b, txn *t, peer *p, bool ok, const char *error)
     p->failures = 0;
     p->backoff_ms = 0;
     p->pulls++;
+    b->m.sync_pulls++;
     p->last_success_wall_ms = coord_now_wall_ms();
     p->last_success_mono_ms = mono;
     p->next_due_mono_ms = mono + wake_jitter(interval);
@@ -170,6 +179,9 @@ static void pulled(broker *b, txn *t, peer *p, bool ok, const char *error)
 
 static void pull_peer(broker *b, size_t idx)
 {
+    pthread_mutex_lock(&b->mu);
+    uint64_t had = b->peers.v[idx].pulled_units + b->peers.v[idx].pulled_jobs;
+    pthread_mutex_unlock(&b->mu);
     for (int page = 0; page < PULL_MAX_PAGES; page++) {
         char url[BROKER_URL_MAX + 256];
         http_reply rep;
@@ -188,7 +200,10 @@ static void pull_peer(broker *b, size_t idx)
         }
         p->pull_requested = false;
         p->last_attempt_wall_ms = coord_now_wall_ms();
-        snprintf(url, sizeof(url), "%s/v1/metadata?since=%llu&epoch=%s&limit=%d&from=%s", p->url,
+        /* form=compact: a broker before it ignores the parameter and
+         * sends the full form, which reads the same way. */
+        snprintf(url, sizeof(url), "%s/v1/metadata?since=%llu&epoch=%s&limit=%d&from=%s&form=compact",
+                 p->url,
                  (unsigned long long)p->since, p->epoch[0] ? p->epoch : "none", PULL_PAGE,
                  b->cfg.id);
         pthread_mutex_unlock(&b->mu);
@@ -201,6 +216,7 @@ static void pull_peer(broker *b, size_t idx)
         txn_begin(b, &t);
         p = &b->peers.v[idx];
         pulled(b, &t, p, more >= 0, rc < 0 ? rep.error : "bad reply");
+        p->last_pull_objects = p->pulled_units + p->pulled_jobs - had;
         if (moved)
             txn_wake_dispatch(&t);
         txn_commit_or_drop(&t);
@@ -218,6 +234,7 @@ static void notify_peer(broker *b, size_t idx, uint64_t version)
 
     pthread_mutex_lock(&b->mu);
     snprintf(url, sizeof(url), "%s/v1/notify", b->peers.v[idx].url);
+    b->m.sync_notifies++;
     json_t *body = view_envelope(
         json_pack("{s:s, s:I}", "broker", b->cfg.id, "version", (json_int_t)version), &b->clock);
     pthread_mutex_unlock(&b->mu);
@@ -239,25 +256,29 @@ static void schedule(broker *b, peer *p, uint64_t mono, bool *pull, bool *notify
      * peer (a busy city must not turn signals into a pull storm), and
      * never inside a failing peer's backoff. */
     if (p->pull_requested && !p->failures) {
-        uint64_t at = p->last_pull_mono_ms + PULL_MIN_GAP_MS;
+        uint64_t at = p->last_pull_mono_ms +
+                      (p->last_pull_objects >= BUSY_OBJECTS ? BUSY_GAP_MS : PULL_MIN_GAP_MS);
 
         if (mono >= at)
             *pull = true;
         else if (at < *deadline)
             *deadline = at;
     }
-    /* Our own changes are signalled once things are quiet for the
+    /* Our own urgent changes are signalled once things are quiet for the
      * debounce, or at the latest NOTIFY_MAX_WAIT_MS after the first, and
-     * at most every NOTIFY_MIN_GAP_MS to the same peer. */
+     * at most every NOTIFY_MIN_GAP_MS to the same peer. Quiet ones
+     * (state.h) wait for the peer's next pull, whatever brings it. */
     *version = b->st.meta_version;
     *notify = false;
-    if (*version > p->notified_version && p->failures == 0) {
+    if (b->st.urgent_version > p->notified_version && p->failures == 0) {
         if (!p->pending_since_mono_ms)
             p->pending_since_mono_ms = mono;
         uint64_t quiet = b->last_change_mono_ms + NOTIFY_DEBOUNCE_MS;
         uint64_t latest = p->pending_since_mono_ms + NOTIFY_MAX_WAIT_MS;
         uint64_t at = quiet < latest ? quiet : latest;
-        uint64_t gap = p->last_notify_mono_ms + NOTIFY_MIN_GAP_MS;
+        uint64_t gap = p->last_notify_mono_ms + (*version - p->notified_version >= BUSY_OBJECTS
+                                                     ? BUSY_GAP_MS
+                                                     : NOTIFY_MIN_GAP_MS);
 
         if (gap > at)
             at = gap;

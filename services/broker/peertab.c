@@ -114,3 +114,16 @@ size_t peertab_unpark(peertab *t, const char *district, parked_release *out, siz
     t->nparked = k;
     return n;
 }
+
+bool peertab_note_change(peertab *t, uint64_t now_mono)
+{
+    bool needed = false;
+
+    for (size_t i = 0; i < t->n; i++) {
+        if (!t->v[i].pending_since_mono_ms) {
+            t->v[i].pending_since_mono_ms = now_mono;
+            needed = true;
+        }
+    }
+    return needed;
+}

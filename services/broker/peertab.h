@@ -31,6 +31,7 @@ typedef struct peer {
     uint64_t notified_version; /* our version we last signalled to it */
     uint64_t pending_since_mono_ms, last_notify_mono_ms, last_pull_mono_ms;
     uint64_t pulls, pulled_units, pulled_jobs;
+    uint64_t last_pull_objects; /* what its last pull brought (a busy peer is pulled less often) */
     bool thread_started;
     pthread_t thr;
 } peer;
@@ -70,6 +71,13 @@ uint32_t peer_egen_of(const peer *p, const char *epoch);
 /* It ended: true when a full sync just finished, so the copies of p that it
  * did not confirm (older generations) can go. */
 bool peer_page_end(peer *p, bool more);
+
+/* A commit made an urgent change (state.h): marks it pending at every peer
+ * and says whether a peer thread must wake to time its signal (one that
+ * has it pending already wakes on its own schedule). A join storm of 500
+ * registrations a second would otherwise wake every peer thread for each
+ * one. */
+bool peertab_note_change(peertab *t, uint64_t now_mono);
 
 /* Where the store keeps the table, as {"id": "url", ...} (peers.c writes
  * it, restore.c reads it at start). */

@@ -36,9 +36,10 @@ static int unit_row(void *arg, const store_unit_row *r)
         strlen(r->url) >= BROKER_URL_MAX || r->capacity < 0 || r->capacity > UINT32_MAX)
         return -1;
     u = state_add_unit(s, r->id);
-    if (!u || copy_id(u->kind, r->kind) < 0 || capstext_parse(r->caps, s->strings, &u->caps) < 0)
+    if (!u || state_set_name(s, &u->kind, r->kind) < 0 || capstext_parse(r->caps, s->strings, &u->caps) < 0)
         return -1;
-    snprintf(u->url, sizeof(u->url), "%s", r->url);
+    if (unit_set_url(u, r->url) < 0)
+        return -1;
     u->capacity = (uint32_t)r->capacity;
     u->registered_ms = (uint64_t)r->registered_ms;
     if (r->has_station) {
@@ -71,7 +72,7 @@ static int job_row(void *arg, const store_job_row *r)
         r->status_int < 0 || r->status_int > 3)
         return -1;
     j = state_add_job(s, r->id);
-    if (!j || copy_id(j->type, r->type) < 0 || severity_from_int((int)r->severity, &j->sev) < 0 ||
+    if (!j || state_set_name(s, &j->type, r->type) < 0 || severity_from_int((int)r->severity, &j->sev) < 0 ||
         capstext_parse(r->caps, s->strings, &j->caps) < 0 ||
         job_status_from_int((int)r->status_int, &j->status) < 0 ||
         copy_text(&j->location, r->location) < 0 || copy_text(&j->payload, r->payload) < 0)

@@ -19,6 +19,8 @@ static void touch(state *s, change_node *n, bool is_job)
 {
     chg_unlink(n);
     n->version = ++s->meta_version;
+    if (!s->quiet)
+        s->urgent_version = s->meta_version;
     n->is_job = is_job;
     n->prev = s->changes.prev;
     n->next = &s->changes;
@@ -62,8 +64,9 @@ int state_init(state *s, const char *self, uint64_t failure_timeout_ms)
     snprintf(s->self, sizeof(s->self), "%s", self);
     s->changes.next = s->changes.prev = &s->changes;
     s->strings = strtab_new();
-    s->units = hmap_new();
-    s->jobs = hmap_new();
+    /* Keyed by the records' own ids (borrowed). */
+    s->units = hmap_new_borrowed();
+    s->jobs = hmap_new_borrowed();
     s->cap_index = hmap_new();
     s->borrowed = hmap_new();
     s->lent = hmap_new();
@@ -177,24 +180,54 @@ unit *state_add_unit(state *s, const char *id)
 {
     unit *u = calloc(1, sizeof(*u));
 
-    if (!u || hmap_put(s->units, id, u, NULL) < 0) {
+    if (!u)
+        return NULL;
+    snprintf(u->id, sizeof(u->id), "%s", id);
+    if (hmap_put(s->units, u->id, u, NULL) < 0) {
         free(u);
         return NULL;
     }
-    snprintf(u->id, sizeof(u->id), "%s", id);
     return u;
 }
 
 job *state_add_job(state *s, const char *id)
 {
-    job *j = calloc(1, sizeof(*j));
+    size_t len = strnlen(id, COORD_ID_MAX);
+    job *j = calloc(1, sizeof(*j) + len + 1);
 
-    if (!j || hmap_put(s->jobs, id, j, NULL) < 0) {
+    if (!j)
+        return NULL;
+    memcpy(j->id, id, len);
+    if (hmap_put(s->jobs, j->id, j, NULL) < 0) {
         free(j);
         return NULL;
     }
-    snprintf(j->id, sizeof(j->id), "%s", id);
     return j;
+}
+
+int state_set_name(state *s, const char **slot, const char *name)
+{
+    const char *v;
+
+    if (!coord_id_valid(name))
+        return COORD_E_INVAL;
+    v = strtab_intern(s->strings, name);
+    if (!v)
+        return COORD_E_NOMEM;
+    strtab_release(s->strings, *slot);
+    *slot = v;
+    return COORD_OK;
+}
+
+int unit_set_url(unit *u, const char *url)
+{
+    char *v = strndup(url, BROKER_URL_MAX - 1);
+
+    if (!v)
+        return COORD_E_NOMEM;
+    free(u->url);
+    u->url = v;
+    return COORD_OK;
 }
 
 void state_drop_job(state *s, job *j)
@@ -229,6 +262,7 @@ void job_free(state *s, job *j)
         capset_release(&j->lines[i].caps, s->strings);
     free(j->lines);
     free(j->plan);
+    strtab_release(s->strings, j->type);
     free(j->location);
     free(j->payload);
     free(j);
@@ -239,6 +273,8 @@ void unit_free(state *s, unit *u)
     if (!u)
         return;
     capset_release(&u->caps, s->strings);
+    strtab_release(s->strings, u->kind);
+    free(u->url);
     free(u->held);
     free(u->notices);
     free(u);

@@ -63,9 +63,8 @@ typedef struct job_line {
 } job_line;
 
 typedef struct job {
-    change_node chg; /* first member: a change_node of a job is the job */
-    char id[COORD_ID_MAX + 1];
-    char type[COORD_ID_MAX + 1];
+    change_node chg;  /* first member: a change_node of a job is the job */
+    const char *type; /* interned in state.strings */
     severity sev;
     capset caps;             /* required capabilities (a multi-line job: of all lines) */
     /* The requirement lines when the job was given `response` or a plan
@@ -85,6 +84,9 @@ typedef struct job {
     attempt *attempts;
     result *res;      /* accepted result or NULL */
     bool dispatching; /* a thread is calling an executor for it */
+    /* Last, sized to fit (at most COORD_ID_MAX): a job is allocated with
+     * its id, which the jobs map and the queue borrow. */
+    char id[];
 } job;
 
 /* One assignment slot a unit holds: an attempt of one of our jobs, or a
@@ -113,9 +115,9 @@ typedef struct notice {
 typedef struct unit {
     change_node chg; /* first member: a change_node of a unit is the unit */
     char id[COORD_ID_MAX + 1];
-    char kind[COORD_ID_MAX + 1];
+    const char *kind; /* interned in state.strings */
     capset caps;
-    char url[BROKER_URL_MAX];
+    char *url; /* its terminal, shorter than BROKER_URL_MAX; set at registration */
     uint32_t capacity;
     unit_cond cond;
     uint32_t load; /* slots held (pending + active) */
@@ -143,7 +145,7 @@ typedef struct unit {
 
 typedef struct state {
     char self[COORD_ID_MAX + 1]; /* this district */
-    strtab *strings;             /* capability and clock node names */
+    strtab *strings;             /* capability, kind, type and clock node names */
     hmap *units;                 /* id -> unit* */
     hmap *jobs;                  /* id -> job* */
     hmap *cap_index;             /* capability -> unit_list*: who can do what */
@@ -154,6 +156,13 @@ typedef struct state {
     failure_detector *fd;
     change_node changes; /* sentinel of the change list */
     uint64_t meta_version;
+    /* The version of the last change peers are signalled for at once.
+     * Touches made while quiet is set (a unit's loss or return that no
+     * other district stands on) move the record in the change list but not
+     * this: they travel with the next pull, so a city whose heartbeats run
+     * late does not turn each late unit into a signal to every peer. */
+    uint64_t urgent_version;
+    bool quiet;
     uint64_t next_seq;    /* job arrival counter */
     size_t units_failing; /* units whose reach shows failures */
     uint64_t max_fix_age_ms; /* --max-fix-age: a fix older than this ranks by station */
@@ -194,6 +203,13 @@ unit *state_unit(const state *s, const char *id);
  * change list. NULL when out of memory. */
 unit *state_add_unit(state *s, const char *id);
 job *state_add_job(state *s, const char *id);
+/* Makes *slot (a unit's kind, a job's type) hold name interned, letting go
+ * of what it held. COORD_E_INVAL for a bad name, COORD_E_NOMEM with *slot
+ * untouched. */
+int state_set_name(state *s, const char **slot, const char *name);
+/* Makes u->url a copy of url (cut at BROKER_URL_MAX - 1). COORD_E_NOMEM
+ * with u->url untouched. */
+int unit_set_url(unit *u, const char *url);
 /* Takes it out of the maps (and queue) and frees it. */
 void state_drop_job(state *s, job *j);
 void unit_free(state *s, unit *u);
@@ -289,7 +305,8 @@ void state_unindex_unit(state *s, const unit *u);
 /* Units offering cap (not to be kept past a change of the index). */
 unit *const *state_units_with(const state *s, const char *cap, size_t *n);
 
-/* The change list: a touched record moves to the end with a new version. */
+/* The change list: a touched record moves to the end with a new version
+ * (urgent unless s->quiet). */
 void state_touch_unit(state *s, unit *u);
 void state_touch_job(state *s, job *j);
 /* The oldest change after version since, then the next ones; NULL at the

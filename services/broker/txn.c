@@ -23,7 +23,7 @@ void txn_begin(broker *b, txn *t)
     t->staged = t->unlocked = t->fire = t->signal = false;
     t->batch = 0;
     t->wake_dispatch = t->signal_peers = false;
-    t->version0 = b->st.meta_version;
+    t->version0 = b->st.urgent_version;
     t->log[0] = '\0';
     t->loglen = 0;
     strbuf_init(&t->more, TXN_LOG_MAX);
@@ -544,9 +544,9 @@ void txn_unlock(txn *t)
         service_log("warn", "a change left uncommitted: its batch is rolled back and reloaded");
         abort_batch(b);
     }
-    if (t->fire && (b->st.meta_version != t->version0 || t->signal_peers) && b->peers.n) {
+    if (t->fire && (b->st.urgent_version != t->version0 || t->signal_peers) && b->peers.n) {
         b->last_change_mono_ms = coord_now_mono_ms();
-        t->signal = true;
+        t->signal = peertab_note_change(&b->peers, b->last_change_mono_ms) || t->signal_peers;
     }
     t->unlocked = true;
     pthread_mutex_unlock(&b->mu);

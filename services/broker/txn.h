@@ -75,7 +75,7 @@ typedef struct txn {
     bool fire, signal; /* decided under the mutex, done after */
     uint64_t batch;    /* the group batch written to, or read from (0: none) */
     bool wake_dispatch, signal_peers;
-    uint64_t version0; /* the change list's version at begin */
+    uint64_t version0; /* the change list's urgent version at begin (state.h) */
     /* "level\tline\n" lines, written after unlock: the first few in place
      * (a transaction usually logs one event), the rest on the heap. */
     char log[2048];

@@ -13,26 +13,36 @@ int state_register_unit(state *s, const unit_reg *r, uint64_t now_wall, uint64_t
 {
     unit *u = state_unit(s, r->id);
     capset caps = {0};
+    const char *kind = NULL;
     int rc = COORD_OK;
 
     *created = u == NULL;
     if (capset_set(&caps, s->strings, r->caps, r->ncaps) < 0)
         return COORD_E_NOMEM;
+    if (state_set_name(s, &kind, r->kind) < 0) {
+        capset_release(&caps, s->strings);
+        return COORD_E_NOMEM;
+    }
     if (!u)
         u = state_add_unit(s, r->id);
-    if (!u || unit_reserve_slots(u, r->capacity) < 0) {
+    if (!u || unit_reserve_slots(u, r->capacity) < 0 || unit_set_url(u, r->url) < 0) {
         capset_release(&caps, s->strings);
+        strtab_release(s->strings, kind);
+        if (u && *created) { /* not half made: views print every unit */
+            hmap_del(s->units, u->id);
+            unit_free(s, u);
+        }
         return COORD_E_NOMEM;
     }
     if (*created)
         u->registered_ms = now_wall;
-    snprintf(u->kind, sizeof(u->kind), "%s", r->kind);
+    strtab_release(s->strings, u->kind);
+    u->kind = kind;
     state_unindex_unit(s, u);
     capset_release(&u->caps, s->strings);
     u->caps = caps;
     if (state_index_unit(s, u) < 0)
         rc = 1; /* registered, but capability lookups may miss it */
-    snprintf(u->url, sizeof(u->url), "%s", r->url);
     u->pos.has_station = r->has_station;
     u->pos.station = r->station;
     /* Never below what it holds now: the held array must stay valid. */

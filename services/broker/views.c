@@ -177,6 +177,48 @@ json_t *view_unit(const state *s, const unit *u, uint64_t now_wall)
     return versioned(o, u->chg.version);
 }
 
+json_t *view_unit_compact(const state *s, const unit *u, uint64_t now_wall)
+{
+    json_t *o = json_pack("{s:s, s:s, s:o, s:s, s:s, s:i}", "id", u->id, "kind", u->kind,
+                          "capabilities", caps_json(&u->caps), "status",
+                          unit_status_str(unit_shown_status(u)), "url", u->url, "capacity",
+                          (int)u->capacity);
+    json_t *jobs = NULL, *claims = NULL;
+
+    for (uint32_t i = 0; o && i < u->load; i++) {
+        const held *h = &u->held[i];
+
+        if (h->pending)
+            continue;
+        if (!jobs) {
+            jobs = json_array();
+            claims = json_array();
+        }
+        json_array_append_new(jobs, json_string(h->job_id));
+        if (h->foreign)
+            json_array_append_new(claims, claim_shape(h->job_id, h->attempt, h->owner));
+    }
+    /* Both lists or neither: a copy without "claims" is read by its job
+     * list, which is then empty too, so it says the same. */
+    if (o && jobs && claims) {
+        json_object_set_new(o, "jobs", jobs);
+        json_object_set_new(o, "claims", claims);
+        /* The crew's step travels with what it holds (an owner reads a
+         * borrowed unit's steps from this copy). */
+        json_t *cs = unit_crew_status(s, u);
+        if (cs && !json_is_null(cs))
+            json_object_set_new(o, "crew_status", cs);
+        else
+            json_decref(cs);
+    } else {
+        json_decref(jobs);
+        json_decref(claims);
+    }
+    /* Only what it has: mutual aid ranks the copy by its position. */
+    set_position(o, &u->pos, now_wall);
+    return versioned(o, u->chg.version);
+}
+
 /* What every synced copy adds to its shape. */
 static json_t *synced(json_t *o, const char *from, uint64_t fetched, const peertab *peers,
                       uint64_t now_wall)
@@ -612,6 +654,9 @@ int view_parse_unit(const json_t *o, strtab *t, const char *from, uint64_t fetch
         return -1;
     get_id(o, "kind", out->kind);
     get_id(o, "district", out->district);
+    /* The compact form leaves it out: none is the sender's. */
+    if (!out->district[0])
+        snprintf(out->district, sizeof(out->district), "%s", from);
     snprintf(out->from, sizeof(out->from), "%s", from);
     snprintf(out->url, sizeof(out->url), "%s", url ? url : "");
     out->capacity = (uint32_t)cap;

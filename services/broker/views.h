@@ -21,6 +21,11 @@ json_t *view_unit(const state *s, const unit *u, uint64_t now_wall);
 /* A crew's status on one attempt: {"job_id","attempt","status","times_ms":
  * {step: wall ms, ...}}; r NULL: dispatched, no step reported yet. */
 json_t *view_crew_status(const step_rec *r, const char *job_id, uint32_t attempt_no);
+/* The unit as a metadata page's compact form carries it (form=compact):
+ * what a peer's copy keeps, without what the puller knows or ignores (its
+ * district is the sender's; authoritative, reachable and the heartbeat's
+ * age are the home's own view) and without empty job and claim lists. */
+json_t *view_unit_compact(const state *s, const unit *u, uint64_t now_wall);
 json_t *view_job(const state *s, const job *j);
 /* The job as attempt line's unit receives it: a multi-line incident's
  * required_capabilities are that line's, and "line" names it. */

@@ -1462,6 +1462,46 @@ START_TEST(test_steps_borrowed_pending_ended_and_restored)
 }
 END_TEST
 
+/* Kinds and types are held once, by the string table: two records share
+ * one copy, re-registering swaps it, the last holder frees it. Jobs are
+ * keyed and queued by their own id (borrowed), sized to fit. */
+START_TEST(test_kinds_and_types_interned_ids_borrowed)
+{
+    size_t base = strtab_size(S.strings);
+    job *a = submit("intern-a", SEV_LOW, NEED_MED, 1);
+    job *b = submit("intern-b", SEV_LOW, NEED_MED, 1);
+
+    ck_assert_ptr_eq(a->type, b->type);
+    ck_assert_str_eq(a->type, "incident");
+    ck_assert_uint_eq(strtab_size(S.strings), base + 2); /* "incident" and "medical" */
+    unit *u = add_unit("intern-u", FIRE, 2, 1);
+    unit *v = add_unit("intern-v", FIRE, 2, 1);
+    ck_assert_ptr_eq(u->kind, v->kind);
+    ck_assert_str_eq(u->url, "http://127.0.0.1:1");
+    unit_reg r = {.id = "intern-v", .kind = "ems", .url = "http://127.0.0.1:2", .caps = EMS,
+                  .ncaps = 2, .capacity = 1};
+    bool created, back;
+    unit *w;
+    ck_assert_int_eq(state_register_unit(&S, &r, NOW, NOW, &w, &created, &back), 0);
+    ck_assert_ptr_eq(w, v);
+    ck_assert_str_eq(v->kind, "ems");
+    ck_assert_str_eq(u->kind, "kind");
+    ck_assert_str_eq(v->url, "http://127.0.0.1:2");
+    /* The jobs map and the queue find them by content, not pointer. */
+    char probe[16];
+    snprintf(probe, sizeof(probe), "intern-%c", 'a');
+    ck_assert_ptr_eq(state_job(&S, probe), a);
+    ck_assert(jobq_contains(S.queue, probe));
+    size_t with = strtab_size(S.strings);
+    state_drop_job(&S, a);
+    ck_assert(!jobq_contains(S.queue, "intern-a"));
+    ck_assert_ptr_null(state_job(&S, "intern-a"));
+    ck_assert_uint_eq(strtab_size(S.strings), with); /* b still holds them */
+    state_drop_job(&S, b);
+    ck_assert_uint_eq(strtab_size(S.strings), with - 1); /* "incident" went; v offers "medical" */
+}
+END_TEST
+
 Suite *unit_suite(void)
 {
     Suite *s = suite_create("broker_state");
@@ -1511,6 +1551,7 @@ Suite *unit_suite(void)
     tcase_add_test(rec, test_reset_keeps_names_and_version);
     tcase_add_test(term, test_steps_walk_and_cleared_frees_an_own_slot);
     tcase_add_test(term, test_steps_borrowed_pending_ended_and_restored);
+    tcase_add_test(rec, test_kinds_and_types_interned_ids_borrowed);
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         suite_add_tcase(s, all[i]);
     return s;

@@ -61,11 +61,11 @@ END_TEST
 START_TEST(test_remove)
 {
     jobqueue *q = jobq_new();
-    char id[16];
+    char id[10][16]; /* the queue borrows them */
 
     for (int i = 0; i < 10; i++) {
-        snprintf(id, sizeof(id), "j%d", i);
-        ck_assert_int_eq(jobq_push(q, id, (severity)(i % 4), (uint64_t)i), COORD_OK);
+        snprintf(id[i], sizeof(id[i]), "j%d", i);
+        ck_assert_int_eq(jobq_push(q, id[i], (severity)(i % 4), (uint64_t)i), COORD_OK);
     }
     ck_assert_int_eq(jobq_remove(q, "j3"), COORD_OK); /* the top: critical, seq 3 */
     ck_assert_int_eq(jobq_remove(q, "j4"), COORD_OK);
@@ -146,6 +146,7 @@ START_TEST(test_random_against_reference)
 {
     enum { N = 2000 };
     static jobq_item ref[N], snap[N];
+    static char ids[20000][24]; /* the queue borrows them: one per push */
     jobqueue *q = jobq_new();
     uint64_t rng = 77, seq = 0;
     size_t nref = 0;
@@ -158,9 +159,10 @@ START_TEST(test_random_against_reference)
 
             memset(&it, 0, sizeof(it));
             snprintf(it.id, sizeof(it.id), "job-%llu", (unsigned long long)seq);
+            memcpy(ids[seq], it.id, sizeof(ids[seq]));
             it.sev = (severity)unit_below(&rng, 4);
-            it.seq = seq++;
-            ck_assert_int_eq(jobq_push(q, it.id, it.sev, it.seq), COORD_OK);
+            it.seq = seq;
+            ck_assert_int_eq(jobq_push(q, ids[seq++], it.sev, it.seq), COORD_OK);
             ref[nref++] = it;
         } else if (op < 7 && nref > 0) {
             size_t k = unit_below(&rng, nref);
@@ -197,6 +199,7 @@ START_TEST(test_partial_snapshot_matches_order)
 {
     enum { N = 3000 };
     static jobq_item ref[N], snap[N];
+    static char ids[N][16]; /* the queue borrows them */
     jobqueue *q = jobq_new();
     uint64_t rng = 4242;
 
@@ -205,9 +208,10 @@ START_TEST(test_partial_snapshot_matches_order)
 
         memset(&it, 0, sizeof(it));
         snprintf(it.id, sizeof(it.id), "j%zu", i);
+        memcpy(ids[i], it.id, sizeof(ids[i]));
         it.sev = (severity)unit_below(&rng, 4);
         it.seq = unit_below(&rng, 1000000) * N + i; /* unique, arrival not push order */
-        ck_assert_int_eq(jobq_push(q, it.id, it.sev, it.seq), COORD_OK);
+        ck_assert_int_eq(jobq_push(q, ids[i], it.sev, it.seq), COORD_OK);
         ref[i] = it;
     }
     qsort(ref, N, sizeof(ref[0]), ref_cmp);
@@ -219,6 +223,57 @@ START_TEST(test_partial_snapshot_matches_order)
             ck_assert_str_eq(snap[i].id, ref[i].id);
     }
     ck_assert_uint_eq(jobq_size(q), N); /* a snapshot never changes the queue */
+    jobq_free(q);
+}
+END_TEST
+
+/* The queue borrows ids: it reads an id only while it is queued. Each id
+ * is its own allocation, freed the moment its item leaves, so the
+ * sanitizer build catches any later read (the index shifting entries back
+ * on removal, a sift comparing with a gone item). */
+START_TEST(test_borrowed_ids_read_only_while_queued)
+{
+    enum { N = 3000 };
+    static char *ids[N];
+    jobqueue *q = jobq_new();
+    uint64_t rng = 99;
+
+    for (size_t i = 0; i < N; i++) {
+        ids[i] = malloc(16);
+        ck_assert_ptr_nonnull(ids[i]);
+        snprintf(ids[i], 16, "b%zu", i);
+        ck_assert_int_eq(jobq_push(q, ids[i], (severity)unit_below(&rng, 4), i), COORD_OK);
+    }
+    /* Removing in random order exercises every probe-run shape. */
+    for (size_t i = 0; i < N; i++) {
+        size_t k = (size_t)unit_below(&rng, N);
+
+        if (!ids[k])
+            continue;
+        ck_assert_int_eq(jobq_remove(q, ids[k]), COORD_OK);
+        free(ids[k]);
+        ids[k] = NULL;
+    }
+    size_t left = 0;
+    for (size_t i = 0; i < N; i++) {
+        char probe[16];
+
+        snprintf(probe, sizeof(probe), "b%zu", i); /* a different pointer: found by content */
+        ck_assert(jobq_contains(q, probe) == (ids[i] != NULL));
+        left += ids[i] != NULL;
+    }
+    ck_assert_uint_eq(jobq_size(q), left);
+    jobq_item it;
+    while (jobq_pop(q, &it) == COORD_OK) {
+        size_t k = strtoul(it.id + 1, NULL, 10);
+
+        ck_assert_ptr_nonnull(ids[k]);
+        ck_assert_str_eq(it.id, ids[k]); /* a copy: good after the free below */
+        free(ids[k]);
+        ids[k] = NULL;
+        left--;
+    }
+    ck_assert_uint_eq(left, 0);
     jobq_free(q);
 }
 END_TEST
@@ -235,6 +290,7 @@ Suite *unit_suite(void)
     tcase_add_test(tc, test_snapshot);
     tcase_add_test(tc, test_partial_snapshot_matches_order);
     tcase_add_test(tc, test_random_against_reference);
+    tcase_add_test(tc, test_borrowed_ids_read_only_while_queued);
     suite_add_tcase(s, tc);
     return s;
 }
