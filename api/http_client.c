@@ -44,14 +44,46 @@ static char ca_file[4096];
 static _Thread_local unsigned tl_seed;
 static _Thread_local bool tl_seeded;
 
+/* One name cache for every thread's handle: each handle keeps its own
+ * otherwise, so a pool of fresh threads looks every peer's name up again,
+ * and where lookups are slow (a container network's resolver) each first
+ * call can spend its whole connect timeout on the lookup. */
+static CURLSH *dns_share;
+static pthread_mutex_t dns_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void dns_lock(CURL *h, curl_lock_data d, curl_lock_access a, void *u)
+{
+    (void)h, (void)d, (void)a, (void)u;
+    pthread_mutex_lock(&dns_mu);
+}
+
+static void dns_unlock(CURL *h, curl_lock_data d, void *u)
+{
+    (void)h, (void)d, (void)u;
+    pthread_mutex_unlock(&dns_mu);
+}
+
 int http_client_global_init(void)
 {
-    return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return -1;
+    dns_share = curl_share_init();
+    if (dns_share &&
+        (curl_share_setopt(dns_share, CURLSHOPT_LOCKFUNC, dns_lock) != CURLSHE_OK ||
+         curl_share_setopt(dns_share, CURLSHOPT_UNLOCKFUNC, dns_unlock) != CURLSHE_OK ||
+         curl_share_setopt(dns_share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK)) {
+        curl_share_cleanup(dns_share);
+        dns_share = NULL; /* each handle keeps its own cache, as before */
+    }
+    return 0;
 }
 
 void http_client_global_cleanup(void)
 {
     explicit_bzero(auth_header, sizeof(auth_header));
+    /* Refused (and left) while a thread's handle still uses it. */
+    if (dns_share && curl_share_cleanup(dns_share) == CURLSHE_OK)
+        dns_share = NULL;
     curl_global_cleanup();
 }
 
@@ -202,6 +234,8 @@ static CURLcode perform(CURL *c, const char *method, const char *url, const char
 #else
     curl_easy_setopt(c, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
+    if (dns_share)
+        curl_easy_setopt(c, CURLOPT_SHARE, dns_share);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, o->timeout_ms);
 #if LIBCURL_VERSION_NUM >= 0x075700
