@@ -224,7 +224,7 @@ static bool dispatch_remote(broker *b, const char *job_id, const char *unit_id, 
         pthread_mutex_unlock(&b->mu);
         return false;
     }
-    body = view_assignment(view_job(&b->st, j), n, b->cfg.id, b->self_url, &b->clock);
+    body = view_assignment(view_job_assigned(&b->st, j, n), n, b->cfg.id, b->self_url, &b->clock);
     snprintf(home_url, sizeof(home_url), "%s", p->url);
     snprintf(url, sizeof(url), "%s/v1/units/%s/claim", home_url, unit_id);
     pthread_mutex_unlock(&b->mu);
@@ -332,7 +332,8 @@ static enum local_outcome dispatch_local(broker *b, job *j, unit *u, bool owned)
         pthread_mutex_unlock(&b->mu);
         return LOCAL_NO_RESERVATION;
     }
-    json_t *body = view_assignment(view_job(&b->st, j), n, b->cfg.id, b->self_url, &b->clock);
+    json_t *body =
+        view_assignment(view_job_assigned(&b->st, j, n), n, b->cfg.id, b->self_url, &b->clock);
     snprintf(url, sizeof(url), "%s/v1/assignments", u->url);
     snprintf(unit_id, sizeof(unit_id), "%s", u->id);
     snprintf(job_id, sizeof(job_id), "%s", j->id);

@@ -18,6 +18,9 @@
 
 json_t *view_unit(const state *s, const unit *u, uint64_t now_wall);
 json_t *view_job(const state *s, const job *j);
+/* The job as its assignment shows it to the unit (or to the unit's home,
+ * in a claim): assigned, under the reserved attempt_no. */
+json_t *view_job_assigned(const state *s, const job *j, uint32_t attempt_no);
 json_t *view_result(const result *r);
 /* A synced copy: authoritative false, who it came from and how old it is
  * (as old as the newer of its fetch and its peer's last good pull). */
