@@ -1,7 +1,10 @@
 """Small contract defects found while walking the README (issue 13, item 7):
 the job a unit's terminal receives shows its assignment, not the queued
-snapshot taken before the reservation; and a revocation a lent unit hears
-from its home names the job's owner district, not the home."""
+snapshot taken before the reservation; a revocation a lent unit hears from
+its home names the job's owner district, not the home; and the log line of
+a rejected result names the loser and the winner with their outcomes (two
+reports may name the same unit and attempt: its crew's and a dispatcher's
+for it)."""
 
 import ergrid
 from conftest import FIRE, POLICE
@@ -52,3 +55,23 @@ def test_lent_unit_receives_the_job_as_assigned_and_its_revocation_names_the_own
     finally:
         ex.cont()
     _check_assigned(asg, "LAFD-1", 1, "Westside")
+
+
+def test_rejected_result_log_line_names_the_loser_and_the_winner(district):
+    d = district([("LAFD-1", "fire", FIRE), ("LAFD-2", "fire", FIRE)])
+    b = d.broker
+    b.submit_ok(FIRE, id="fire-C", severity="critical")
+    first = b.job("fire-C")["unit_id"]
+    second = "LAFD-2" if first == "LAFD-1" else "LAFD-1"
+    d[first].stop()
+    try:
+        wait_until(lambda: b.job("fire-C")["unit_id"] == second, 30,
+                   message="fire-C redeployed to %s" % second)
+        assert b.result("fire-C", second, 2, "contained").status == 201
+        r = b.result("fire-C", first, 1, "extinguished")
+        assert r.status == 409, r
+    finally:
+        d[first].cont()
+    want = ("outcome extinguished from %s attempt 1 rejected: outcome contained from %s attempt 2"
+            " was first" % (first, second))
+    wait_until(lambda: want in b.log_tail(), 10, message="the log line %r" % want)
