@@ -81,8 +81,9 @@ int coord_parse_duration_flag(const char *flag, const char *s, uint64_t *out, ch
     if (rc == COORD_OK)
         return 0;
     if (n > 0 && s[n] == '\0')
-        snprintf(err, errlen, "%s: '%.40s' has no unit: a duration needs one (ms, s, m or h), e.g. %.40ss",
-                 flag, s, s);
+        snprintf(err, errlen,
+                 "%s: '%.40s' has no unit: a duration needs one (ms, s, m or h), e.g. %.40ss", flag,
+                 s, s);
     else if (rc == COORD_E_RANGE)
         snprintf(err, errlen, "%s: '%.40s' is out of range (more than 0, at most 24h)", flag, s);
     else

@@ -99,8 +99,9 @@ int broker_parse_args(int argc, char **argv, broker_config *cfg, char *err, size
             val = argv[++i];
         } else {
             /* A mistyped last flag is unknown, not one without its value. */
-            snprintf(err, errlen, known_flag(flag) ? "%s needs a value\n%s" : "unknown flag: %s\n%s",
-                     flag, usage);
+            snprintf(err, errlen,
+                     known_flag(flag) ? "%s needs a value\n%s" : "unknown flag: %s\n%s", flag,
+                     usage);
             return 2;
         }
         int rc = 0;

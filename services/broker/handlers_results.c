@@ -226,10 +226,9 @@ void h_job_results_post(api_request *req, api_response *res)
         api_reply_json(res, 200, body);
         break;
     case ARB_REJECT: {
-        txn t;
-
         const api_identity *who = api_caller(req);
         char by[COORD_ID_MAX + 32] = "";
+        txn t;
 
         /* Both reports may name the same unit and attempt (its crew's and a
          * dispatcher's for it): the outcomes and the sender tell them apart. */
