@@ -1,5 +1,6 @@
 #include "util.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -55,7 +56,7 @@ int coord_parse_duration_ms(const char *s, uint64_t *out)
                 big = true;
         }
     }
-    if (*p == '\0' || strcmp(p, "ms") == 0)
+    if (strcmp(p, "ms") == 0)
         mult = 1;
     else if (strcmp(p, "s") == 0)
         mult = 1000;
@@ -69,6 +70,26 @@ int coord_parse_duration_ms(const char *s, uint64_t *out)
         return COORD_E_RANGE;
     *out = v * mult;
     return COORD_OK;
+}
+
+int coord_parse_duration_flag(const char *flag, const char *s, uint64_t *out, char *err,
+                              size_t errlen)
+{
+    int rc = coord_parse_duration_ms(s, out);
+    size_t n = s ? strspn(s, "0123456789") : 0;
+
+    if (rc == COORD_OK)
+        return 0;
+    if (n > 0 && s[n] == '\0')
+        snprintf(err, errlen,
+                 "%s: '%.40s' has no unit: a duration needs one (ms, s, m or h), e.g. %.40ss", flag,
+                 s, s);
+    else if (rc == COORD_E_RANGE)
+        snprintf(err, errlen, "%s: '%.40s' is out of range (more than 0, at most 24h)", flag, s);
+    else
+        snprintf(err, errlen, "%s: expected a duration like 500ms, 3s or 1m, got '%.100s'", flag,
+                 s ? s : "");
+    return -1;
 }
 
 uint64_t coord_digest(const void *data, size_t len)

@@ -12,10 +12,18 @@
  * nor "..". NULL -> false. */
 bool coord_id_valid(const char *s);
 
-/* Parses "500ms", "3s", "1m", "2h" or a bare number of milliseconds into
- * milliseconds. Returns 0, or COORD_E_INVAL on garbage, COORD_E_RANGE when
- * the value is 0 or above 24h. *out untouched on failure. */
+/* Parses "500ms", "3s", "1m" or "2h" into milliseconds. Returns 0, or
+ * COORD_E_INVAL on garbage (a bare number too: "3" could mean 3 ms or 3 s,
+ * and an operator who meant seconds would get a 3 ms failure timeout),
+ * COORD_E_RANGE when the value is 0 or above 24h. *out untouched on
+ * failure. */
 int coord_parse_duration_ms(const char *s, uint64_t *out);
+
+/* A duration flag's value: coord_parse_duration_ms, and on failure a
+ * message naming the flag into err (one wording for every service), which
+ * says so when only the unit is missing. Returns 0 or -1. */
+int coord_parse_duration_flag(const char *flag, const char *s, uint64_t *out, char *err,
+                              size_t errlen);
 
 /* 64-bit FNV-1a digest of a byte string (content digest of results). */
 uint64_t coord_digest(const void *data, size_t len);

@@ -33,11 +33,29 @@ static int set_url(char *dst, const char *v, const char *flag, char *err, size_t
 
 static int set_duration(uint64_t *dst, const char *v, const char *flag, char *err, size_t errlen)
 {
-    if (coord_parse_duration_ms(v, dst) < 0) {
-        snprintf(err, errlen, "%s: expected a duration like 500ms, 3s or 1m, got '%s'", flag, v);
-        return 2;
-    }
-    return 0;
+    return coord_parse_duration_flag(flag, v, dst, err, errlen) < 0 ? 2 : 0;
+}
+
+static bool known_flag(const char *flag)
+{
+    static const char *const names[] = {
+        "--id",
+        "--listen",
+        "--data-dir",
+        "--coordinator",
+        "--advertise-url",
+        "--peer",
+        "--failure-timeout",
+        "--sync-interval",
+        "--emergency-sync-interval",
+        "--threads",
+        "--durability",
+    };
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcmp(flag, names[i]) == 0)
+            return true;
+    return api_security_knows(flag);
 }
 
 void broker_config_defaults(broker_config *cfg)
@@ -72,7 +90,7 @@ int broker_parse_args(int argc, char **argv, broker_config *cfg, char *err, size
         const char *eq = strchr(arg, '=');
         size_t fl = eq ? (size_t)(eq - arg) : strlen(arg);
         if (fl >= sizeof(flag)) {
-            snprintf(err, errlen, "unknown flag '%.60s...'\n%s", arg, usage);
+            snprintf(err, errlen, "unknown flag: %.60s...\n%s", arg, usage);
             return 2;
         }
         memcpy(flag, arg, fl);
@@ -82,7 +100,10 @@ int broker_parse_args(int argc, char **argv, broker_config *cfg, char *err, size
         } else if (i + 1 < argc) {
             val = argv[++i];
         } else {
-            snprintf(err, errlen, "%s needs a value\n%s", flag, usage);
+            /* A mistyped last flag is unknown, not one without its value. */
+            snprintf(err, errlen,
+                     known_flag(flag) ? "%s needs a value\n%s" : "unknown flag: %s\n%s", flag,
+                     usage);
             return 2;
         }
         int rc = 0;
@@ -163,7 +184,7 @@ int broker_parse_args(int argc, char **argv, broker_config *cfg, char *err, size
                 return 2;
             }
         } else {
-            snprintf(err, errlen, "unknown flag '%s'\n%s", flag, usage);
+            snprintf(err, errlen, "unknown flag: %s\n%s", flag, usage);
             return 2;
         }
         if (rc)

@@ -244,7 +244,7 @@ static bool dispatch_remote(broker *b, const char *job_id, uint32_t line, const 
         return false;
     }
     job_attempt(j, n)->why = *why;
-    body = view_assignment(view_job_line(&b->st, j, line), n, b->cfg.id, b->self_url, &b->clock);
+    body = view_assignment(view_job_assigned(&b->st, j, n), n, b->cfg.id, b->self_url, &b->clock);
     snprintf(home_url, sizeof(home_url), "%s", p->url);
     snprintf(url, sizeof(url), "%s/v1/units/%s/claim", home_url, unit_id);
     pthread_mutex_unlock(&b->mu);
@@ -356,7 +356,7 @@ static enum local_outcome dispatch_local(broker *b, job *j, uint32_t line, unit 
     }
     job_attempt(j, n)->why = *why;
     json_t *body =
-        view_assignment(view_job_line(&b->st, j, line), n, b->cfg.id, b->self_url, &b->clock);
+        view_assignment(view_job_assigned(&b->st, j, n), n, b->cfg.id, b->self_url, &b->clock);
     snprintf(url, sizeof(url), "%s/v1/assignments", u->url);
     snprintf(unit_id, sizeof(unit_id), "%s", u->id);
     snprintf(job_id, sizeof(job_id), "%s", j->id);

@@ -290,13 +290,22 @@ void h_job_results_post(api_request *req, api_response *res)
         break;
     }
     case ARB_REJECT: {
+        const api_identity *who = api_caller(req);
+        char by[COORD_ID_MAX + 32] = "";
         txn t;
 
+        /* Both reports may name the same unit and attempt (its crew's and a
+         * dispatcher's for it): the outcomes and the sender tell them apart. */
+        if (who->role != API_ROLE_NONE)
+            snprintf(by, sizeof(by), " (sent by %s%s%s)", api_role_name(who->role),
+                     who->subject[0] ? ":" : "", who->subject);
         b->m.results_rejected++;
         txn_begin(b, &t);
         txn_event(&t, "result_rejected", j->id, r->unit_id, (uint32_t)r->attempt,
-                  "outcome %s from %s attempt %u rejected: %s attempt %u was first", r->outcome,
-                  r->unit_id, (unsigned)r->attempt, j->res->unit_id, j->res->attempt);
+                  "outcome %s from %s attempt %u%s rejected: outcome %s from %s attempt %u was "
+                  "first",
+                  r->outcome, r->unit_id, (unsigned)r->attempt, by, j->res->outcome,
+                  j->res->unit_id, j->res->attempt);
         if (!stage_or_503(&t, req, res))
             break;
         bool snapped = snap_take(sn, b, j->res, NULL);

@@ -371,7 +371,7 @@ static void put_back(state *s, struct kept *k)
         const notice *n = &k->notices[i].n;
 
         if (u)
-            unit_add_notice(u, n->job_id, n->attempt, n->reason);
+            unit_add_notice_for(u, n->job_id, n->attempt, n->reason, n->owner);
     }
     for (size_t i = 0; i < k->ndispatching; i++) {
         job *j = state_job(s, k->dispatching[i]);

@@ -446,6 +446,12 @@ void unit_stamp_settled(unit *u, const char *job_id, uint32_t attempt_no, uint64
 
 void unit_add_notice(unit *u, const char *job_id, uint32_t attempt_no, const char *reason)
 {
+    unit_add_notice_for(u, job_id, attempt_no, reason, NULL);
+}
+
+void unit_add_notice_for(unit *u, const char *job_id, uint32_t attempt_no, const char *reason,
+                         const char *owner)
+{
     notice *n;
 
     if (!u->notices) {
@@ -461,6 +467,7 @@ void unit_add_notice(unit *u, const char *job_id, uint32_t attempt_no, const cha
     snprintf(n->job_id, sizeof(n->job_id), "%s", job_id);
     n->attempt = attempt_no;
     snprintf(n->reason, sizeof(n->reason), "%s", reason);
+    snprintf(n->owner, sizeof(n->owner), "%s", owner ? owner : "");
 }
 
 int state_index_unit(state *s, unit *u)

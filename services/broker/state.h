@@ -110,6 +110,7 @@ typedef struct notice {
     char job_id[COORD_ID_MAX + 1];
     uint32_t attempt;
     char reason[BROKER_REASON_MAX];
+    char owner[COORD_ID_MAX + 1]; /* a lent unit's job: its district; "" ours */
 } notice;
 
 typedef struct unit {
@@ -295,6 +296,10 @@ void unit_stamp_settled(unit *u, const char *job_id, uint32_t attempt_no, uint64
  * dropped past UNIT_MAX_NOTICES: the executor's job list in the heartbeat
  * catches those). */
 void unit_add_notice(unit *u, const char *job_id, uint32_t attempt_no, const char *reason);
+/* The same for another district's job held by a lent unit (owner NULL or
+ * "": ours). */
+void unit_add_notice_for(unit *u, const char *job_id, uint32_t attempt_no, const char *reason,
+                         const char *owner);
 /* Makes room for capacity slots. */
 int unit_reserve_slots(unit *u, uint32_t capacity);
 

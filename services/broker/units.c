@@ -119,7 +119,7 @@ int state_unit_lost(state *s, unit *u, uint64_t now_wall, lost_items *out)
              * then; the unit itself hears it here when it returns. */
             it->foreign = true;
             snprintf(it->owner, sizeof(it->owner), "%s", h.owner);
-            unit_add_notice(u, h.job_id, h.attempt, "unit_lost");
+            unit_add_notice_for(u, h.job_id, h.attempt, "unit_lost", h.owner);
             out->n++;
         } else {
             job *j = state_job(s, h.job_id);
@@ -190,9 +190,13 @@ size_t state_heartbeat_revoked(state *s, unit *u, const job_ref *held_jobs, size
 {
     size_t n = 0;
 
-    for (size_t i = 0; i < u->nnotices; i++)
-        n = add_revoked(out, n, max, u->notices[i].job_id, u->notices[i].attempt,
-                        u->notices[i].reason, NULL);
+    for (size_t i = 0; i < u->nnotices; i++) {
+        const notice *nt = &u->notices[i];
+
+        /* A lent unit's notice names the job's district, not ours. */
+        n = add_revoked(out, n, max, nt->job_id, nt->attempt, nt->reason,
+                        nt->owner[0] ? nt->owner : NULL);
+    }
     /* The entries still point at the notices: nothing adds one before the
      * caller, under the same lock, has turned them into a reply. */
     u->nnotices = 0;

@@ -383,14 +383,26 @@ json_t *view_job(const state *s, const job *j)
     return versioned(o, j->chg.version);
 }
 
-json_t *view_job_line(const state *s, const job *j, uint32_t line)
+json_t *view_job_assigned(const state *s, const job *j, uint32_t attempt_no)
 {
     json_t *o = view_job(s, j);
+    const attempt *a = job_attempt(j, attempt_no);
 
+    /* The reservation is still pending, which view_job leaves out: the
+     * unit is shown the job as it stands once it takes it. */
+    if (!o || !a)
+        return o;
+    json_object_set_new(o, "status", json_string(job_status_str(JOB_ASSIGNED)));
+    json_object_set_new(o, "unit_id", json_string(a->unit_id));
+    json_object_set_new(o, "attempt", json_integer(a->n));
+    json_t *ao = attempt_shape(a->n, a->unit_id, a->unit_district, ATT_ACTIVE, &a->why);
+    if (ao && j->nlines)
+        json_object_set_new(ao, "line", json_integer(a->line));
+    json_array_append_new(json_object_get(o, "attempts"), ao);
     /* The unit (and a home broker lending it) checks what its line asks. */
-    if (o && j->nlines && line < j->nlines) {
-        json_object_set_new(o, "required_capabilities", caps_json(&j->lines[line].caps));
-        json_object_set_new(o, "line", json_integer(line));
+    if (j->nlines && a->line < j->nlines) {
+        json_object_set_new(o, "required_capabilities", caps_json(&j->lines[a->line].caps));
+        json_object_set_new(o, "line", json_integer(a->line));
     }
     return o;
 }

@@ -27,9 +27,11 @@ json_t *view_crew_status(const step_rec *r, const char *job_id, uint32_t attempt
  * age are the home's own view) and without empty job and claim lists. */
 json_t *view_unit_compact(const state *s, const unit *u, uint64_t now_wall);
 json_t *view_job(const state *s, const job *j);
-/* The job as attempt line's unit receives it: a multi-line incident's
- * required_capabilities are that line's, and "line" names it. */
-json_t *view_job_line(const state *s, const job *j, uint32_t line);
+/* The job as its assignment shows it to the unit (or to the unit's home,
+ * in a claim): assigned, under the reserved attempt_no; a multi-line
+ * incident's required_capabilities are the attempt's line's, and "line"
+ * names it. */
+json_t *view_job_assigned(const state *s, const job *j, uint32_t attempt_no);
 json_t *view_result(const result *r);
 /* A synced copy: authoritative false, who it came from and how old it is
  * (as old as the newer of its fetch and its peer's last good pull). */

@@ -56,7 +56,7 @@ int coordinator_parse_args(int argc, char **argv, coordinator_config *cfg, char 
         const char *eq = strchr(arg, '=');
         size_t fl = eq ? (size_t)(eq - arg) : strlen(arg);
         if (fl >= sizeof(flag)) {
-            snprintf(err, errlen, "unknown flag '%.40s...' (see --help)", arg);
+            snprintf(err, errlen, "unknown flag: %.40s... (see --help)", arg);
             return 2;
         }
         memcpy(flag, arg, fl);
@@ -64,7 +64,7 @@ int coordinator_parse_args(int argc, char **argv, coordinator_config *cfg, char 
         if (strcmp(flag, "--listen") != 0 && strcmp(flag, "--data-dir") != 0 &&
             strcmp(flag, "--poll-interval") != 0 && strcmp(flag, "--threads") != 0 &&
             !api_security_knows(flag)) {
-            snprintf(err, errlen, "unknown flag '%s' (see --help)", flag);
+            snprintf(err, errlen, "unknown flag: %s (see --help)", flag);
             return 2;
         }
         if (eq) {
@@ -90,12 +90,8 @@ int coordinator_parse_args(int argc, char **argv, coordinator_config *cfg, char 
             }
             snprintf(cfg->data_dir, sizeof(cfg->data_dir), "%s", val);
         } else if (strcmp(flag, "--poll-interval") == 0) {
-            if (coord_parse_duration_ms(val, &cfg->poll_interval_ms) < 0) {
-                snprintf(err, errlen,
-                         "--poll-interval: expected a duration like 500ms, 1s or 1m, got '%.100s'",
-                         val);
+            if (coord_parse_duration_flag(flag, val, &cfg->poll_interval_ms, err, errlen) < 0)
                 return 2;
-            }
         } else { /* --threads */
             char *end;
             unsigned long t = isdigit((unsigned char)*val) ? strtoul(val, &end, 10) : 0;

@@ -97,8 +97,8 @@ static int parse_caps(exec_config *cfg, const char *v, char *err, size_t errlen)
 
 static int parse_duration(const char *flag, const char *v, uint64_t *out, char *err, size_t errlen)
 {
-    if (coord_parse_duration_ms(v, out) != 0)
-        return fail(err, errlen, "%s: invalid duration '%s' (use e.g. 500ms, 3s, 1m)", flag, v);
+    if (coord_parse_duration_flag(flag, v, out, err, errlen) < 0)
+        return EXEC_ARGS_ERROR;
     return EXEC_ARGS_OK;
 }
 
@@ -251,7 +251,7 @@ int exec_parse_args(int argc, char *const argv[], exec_config *cfg, char *err, s
             }
         }
         if (f < 0)
-            return fail(err, errlen, "unknown flag '%.*s' (see --help)", (int)namelen, arg);
+            return fail(err, errlen, "unknown flag: %.*s (see --help)", (int)namelen, arg);
         if (f == F_FAULTS) {
             /* A switch: it takes no value. */
             if (eq)

@@ -71,10 +71,9 @@ START_TEST(test_duration_ok)
         const char *in;
         uint64_t ms;
     } cases[] = {
-        {"500ms", 500},         {"3s", 3000},        {"1m", 60000},
-        {"2h", 7200000},        {"250", 250},        {"1", 1},
-        {"24h", 86400000},      {"1440m", 86400000}, {"86400s", 86400000},
-        {"86400000", 86400000}, {"007s", 7000},      {"1ms", 1},
+        {"500ms", 500},           {"3s", 3000},      {"1m", 60000},       {"2h", 7200000},
+        {"250ms", 250},           {"24h", 86400000}, {"1440m", 86400000}, {"86400s", 86400000},
+        {"86400000ms", 86400000}, {"007s", 7000},    {"1ms", 1},
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -88,8 +87,10 @@ END_TEST
 
 START_TEST(test_duration_garbage)
 {
-    const char *bad[] = {"",     "-5s", "+5s",  "5x",  "5 s",  " 5s", "5s ",  "s",    "5S", "1.5s",
-                         "5sec", "ms",  "5mss", "5hm", "0x10", "5e3", "five", "5ms5", NULL};
+    const char *bad[] = {"", "-5s", "+5s", "5x", "5 s", " 5s", "5s ", "s", "5S", "1.5s", "5sec",
+                         "ms", "5mss", "5hm", "0x10", "5e3", "five", "5ms5", NULL,
+                         /* no unit: 3 ms and 3 s are both plausible readings */
+                         "3", "250", "0", "86400001", "99999999999999999999999"};
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         uint64_t out = 12345;
@@ -104,16 +105,15 @@ END_TEST
 
 START_TEST(test_duration_range)
 {
-    const char *bad[] = {"0",
-                         "0ms",
+    const char *bad[] = {"0ms",
                          "0s",
                          "0h",
                          "25h",
-                         "86400001",
+                         "86400001ms",
                          "1441m",
                          "86401s",
                          "4294967296h",
-                         "99999999999999999999999",
+                         "99999999999999999999999ms",
                          "18446744073709551616ms"};
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -125,6 +125,28 @@ START_TEST(test_duration_range)
     /* Too big and garbage at once is garbage: the suffix decides first. */
     ck_assert_int_eq(coord_parse_duration_ms("99999999999999999999x", &(uint64_t){0}),
                      COORD_E_INVAL);
+}
+END_TEST
+
+START_TEST(test_duration_flag_message)
+{
+    char err[200] = "";
+    uint64_t out = 12345;
+
+    ck_assert_int_eq(coord_parse_duration_flag("--failure-timeout", "3", &out, err, sizeof(err)),
+                     -1);
+    ck_assert_uint_eq(out, 12345);
+    ck_assert_msg(strstr(err, "--failure-timeout") && strstr(err, "no unit") &&
+                      strstr(err, "ms, s, m"),
+                  "%s", err);
+    ck_assert_int_eq(coord_parse_duration_flag("--poll-interval", "25h", &out, err, sizeof(err)),
+                     -1);
+    ck_assert_msg(strstr(err, "--poll-interval") && strstr(err, "out of range"), "%s", err);
+    ck_assert_int_eq(coord_parse_duration_flag("--poll-interval", "5x", &out, err, sizeof(err)),
+                     -1);
+    ck_assert_msg(strstr(err, "--poll-interval") && strstr(err, "'5x'"), "%s", err);
+    ck_assert_int_eq(coord_parse_duration_flag("--x", "3s", &out, err, sizeof(err)), 0);
+    ck_assert_uint_eq(out, 3000);
 }
 END_TEST
 
@@ -193,6 +215,7 @@ Suite *unit_suite(void)
     tcase_add_test(dur, test_duration_ok);
     tcase_add_test(dur, test_duration_garbage);
     tcase_add_test(dur, test_duration_range);
+    tcase_add_test(dur, test_duration_flag_message);
     suite_add_tcase(s, dur);
 
     tcase_add_test(misc, test_digest_vectors);
