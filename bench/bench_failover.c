@@ -51,8 +51,18 @@ static int wait_idle(hc *h, const svc *ex, double timeout)
     snprintf(url, sizeof(url), "%s/v1/assignments", ex->url);
     double end = now_s() + timeout;
     while (now_s() < end) {
-        long st = hc_do(h, "GET", url, NULL);
-        if (st == 200 && !strstr(h->buf, "\"state\":\"active\""))
+        json_t *r = NULL;
+        long st = hc_json(h, "GET", url, NULL, &r);
+        /* Each assignment's own state: the job it carries has attempts
+         * with states of their own ("active" as the unit was sent it). */
+        json_t *all = json_object_get(r, "assignments");
+        bool active = st != 200 || !json_is_array(all);
+        for (size_t i = 0; !active && i < json_array_size(all); i++) {
+            const char *state = json_string_value(json_object_get(json_array_get(all, i), "state"));
+            active = state && strcmp(state, "active") == 0;
+        }
+        json_decref(r);
+        if (!active)
             return 0;
         sleep_s(0.05);
     }
