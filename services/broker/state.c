@@ -309,7 +309,7 @@ uint32_t job_next_attempt_no(const job *j)
 int job_add_attempt(job *j, const attempt *a)
 {
     if (j->nattempts == j->aattempts) {
-        size_t na = j->aattempts ? j->aattempts * 2 : 2;
+        size_t na = j->aattempts ? j->aattempts * 2 : 1; /* most jobs have one attempt */
         attempt *arr = realloc(j->attempts, na * sizeof(*arr));
 
         if (!arr)

@@ -65,24 +65,26 @@ typedef struct job_line {
 typedef struct job {
     change_node chg;  /* first member: a change_node of a job is the job */
     const char *type; /* interned in state.strings */
-    severity sev;
-    capset caps;             /* required capabilities (a multi-line job: of all lines) */
+    capset caps;      /* required capabilities (a multi-line job: of all lines) */
     /* The requirement lines when the job was given `response` or a plan
      * matched (nlines 0: one line of one unit with caps, as before). */
     job_line *lines;
-    uint32_t nlines;
-    char *plan; /* the response plan applied (heap), NULL none */
+    char *plan;              /* the response plan applied (heap), NULL none */
     char *location;          /* canonical JSON text or NULL */
-    bool has_geo;            /* location carries lat and lon: geo, for the ranking */
-    geo_point geo;
     char *payload;           /* canonical JSON text or NULL */
+    geo_point geo;           /* with has_geo: location's lat and lon, for the ranking */
     uint64_t request_digest; /* idempotency: digest of the canonical submission */
-    job_status status;
-    uint64_t seq; /* arrival order (queue tie-break) */
+    uint64_t seq;            /* arrival order (queue tie-break) */
     uint64_t created_ms, updated_ms;
     size_t nattempts, aattempts;
     attempt *attempts;
-    result *res;      /* accepted result or NULL */
+    result *res; /* accepted result or NULL */
+    /* The small members together, so 100,000 queued jobs pay no padding
+     * between them (bench memory). */
+    severity sev;
+    job_status status;
+    uint32_t nlines;
+    bool has_geo;     /* location carries lat and lon: geo */
     bool dispatching; /* a thread is calling an executor for it */
     /* Last, sized to fit (at most COORD_ID_MAX): a job is allocated with
      * its id, which the jobs map and the queue borrow. */
