@@ -40,6 +40,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <microhttpd.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -50,6 +51,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/resource.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -337,6 +339,17 @@ void api_stream_suspend(api_stream *h)
 void api_stream_resume(api_stream *h)
 {
     MHD_resume_connection(h->conn);
+}
+
+long api_stream_unsent(api_stream *h)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(h->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    int n = 0;
+
+    if (!ci || ioctl(ci->connect_fd, SIOCOUTQ, &n) != 0)
+        return -1;
+    return n;
 }
 
 /* Queues res on conn; takes res->text. */

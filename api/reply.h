@@ -40,7 +40,8 @@ typedef struct api_stream api_stream;
 typedef struct api_stream_ops {
     /* Up to max bytes into buf: their count; 0 only right after
      * api_stream_suspend(h) (http_server.h), which parks the connection
-     * until api_stream_resume(h); API_STREAM_END ends the body. Runs on
+     * until api_stream_resume(h); API_STREAM_END ends the body and
+     * API_STREAM_ABORT closes the connection without ending it. Runs on
      * the connection's worker. */
     long (*read)(void *arg, api_stream *h, char *buf, size_t max);
     /* The body ended, the client went away, or it was never sent: arg is
@@ -50,7 +51,8 @@ typedef struct api_stream_ops {
      * reading) cuts the connection; 0: the server's idle timeout. */
     unsigned stall_s;
 } api_stream_ops;
-#define API_STREAM_END (-1L)
+#define API_STREAM_END   (-1L)
+#define API_STREAM_ABORT (-2L)
 struct api_response {
     unsigned status;
     json_t *body; /* owned by the response (set with api_reply_json) */

@@ -58,7 +58,7 @@ struct api_sse_hub {
     bool notified, closing, stop;
     pthread_t thread;
     bool thread_running;
-    uint64_t opened, refused, overflowed;
+    uint64_t opened, refused, overflowed, cut;
     api_stream_ops ops;
     /* The hub's own ring (cfg.read NULL): ids ring_last - ring_n + 1 ..
      * ring_last, oldest at ring_head. */
@@ -301,6 +301,14 @@ static long stream_read(void *arg, api_stream *hd, char *out, size_t max)
         s->off = s->len = 0;
         if (s->ending)
             return API_STREAM_END;
+        /* The client is not taking what was sent: beyond the backlog cap
+         * nothing more is queued for it, not even a last record. */
+        if (api_stream_unsent(hd) > API_SSE_BACKLOG_BYTES) {
+            pthread_mutex_lock(&h->mu);
+            h->cut++;
+            pthread_mutex_unlock(&h->mu);
+            return API_STREAM_ABORT;
+        }
         pthread_mutex_lock(&h->mu);
         bool closing = h->closing;
         uint64_t gen = h->gen;
@@ -560,7 +568,7 @@ void api_sse_metrics(api_sse_hub *h, strbuf *sb)
         return;
     pthread_mutex_lock(&h->mu);
     size_t n = h->n;
-    uint64_t opened = h->opened, refused = h->refused, over = h->overflowed;
+    uint64_t opened = h->opened, refused = h->refused, over = h->overflowed, cut = h->cut;
     pthread_mutex_unlock(&h->mu);
     strbuf_addf(sb,
                 "# HELP ergrid_sse_streams Open event streams (GET /v1/events/stream).\n"
@@ -579,7 +587,11 @@ void api_sse_metrics(api_sse_hub *h, strbuf *sb)
                 "# HELP ergrid_sse_streams_overflowed_total Event streams cut for falling behind "
                 "what is held.\n"
                 "# TYPE ergrid_sse_streams_overflowed_total counter\n"
-                "ergrid_sse_streams_overflowed_total %llu\n",
+                "ergrid_sse_streams_overflowed_total %llu\n"
+                "# HELP ergrid_sse_streams_cut_total Event streams cut because the client left "
+                "more than the backlog cap unread.\n"
+                "# TYPE ergrid_sse_streams_cut_total counter\n"
+                "ergrid_sse_streams_cut_total %llu\n",
                 n, h->cfg.max_streams, (unsigned long long)opened, (unsigned long long)refused,
-                (unsigned long long)over);
+                (unsigned long long)over, (unsigned long long)cut);
 }
