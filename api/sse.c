@@ -53,6 +53,7 @@ struct api_sse_hub {
     pthread_cond_t cv;
     api_sse_config cfg;
     sse_stream **streams;
+    api_stream **wake; /* the hub thread's list of streams to resume */
     size_t n;
     uint64_t gen; /* bumped by every notify */
     bool notified, closing, stop;
@@ -146,15 +147,23 @@ static void *hub_main(void *arg)
             wait_ms(h, TICK_MS);
         }
         int64_t now = mono_ms();
+        size_t nwake = 0;
         for (size_t i = 0; i < h->n; i++) {
             sse_stream *s = h->streams[i];
             if (s->parked && (h->notified || h->closing ||
                               now - s->last_write_ms >= (int64_t)h->cfg.heartbeat_ms)) {
                 s->parked = false;
-                api_stream_resume(s->handle);
+                h->wake[nwake++] = s->handle;
             }
         }
         h->notified = false;
+        /* Resumed without the hub's mutex, so libmicrohttpd's own lock is
+         * never taken under it here. A stream that stays suspended until
+         * then cannot end meanwhile: its handle is still good. */
+        pthread_mutex_unlock(&h->mu);
+        for (size_t i = 0; i < nwake; i++)
+            api_stream_resume(h->wake[i]);
+        pthread_mutex_lock(&h->mu);
     }
     pthread_mutex_unlock(&h->mu);
     return NULL;
@@ -498,10 +507,12 @@ api_sse_hub *api_sse_hub_new(const api_sse_config *cfg)
     if (h->ops.stall_s < 2)
         h->ops.stall_s = 2;
     h->streams = calloc(h->cfg.max_streams, sizeof(*h->streams));
-    if ((h->cfg.read == ring_read && !h->ring) || !h->streams ||
+    h->wake = calloc(h->cfg.max_streams, sizeof(*h->wake));
+    if ((h->cfg.read == ring_read && !h->ring) || !h->streams || !h->wake ||
         pthread_mutex_init(&h->mu, NULL) != 0) {
         free(h->ring);
         free(h->streams);
+        free(h->wake);
         free(h);
         return NULL;
     }
@@ -556,6 +567,7 @@ void api_sse_hub_free(api_sse_hub *h)
         json_decref(h->ring[(h->ring_head + i) % h->cfg.ring_keep].data);
     free(h->ring);
     free(h->streams);
+    free(h->wake);
     pthread_cond_destroy(&h->cv);
     pthread_mutex_destroy(&h->ring_mu);
     pthread_mutex_destroy(&h->mu);
