@@ -347,7 +347,7 @@ long api_stream_unsent(api_stream *h)
         MHD_get_connection_info(h->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     int n = 0;
 
-    if (!ci || ioctl(ci->connect_fd, SIOCOUTQ, &n) != 0)
+    if (!ci || ioctl(ci->connect_fd, SIOCOUTQNSD, &n) != 0)
         return -1;
     return n;
 }

@@ -110,8 +110,9 @@ void api_deferred_reply(api_deferred *d, api_response *res);
  * api_server_stop. */
 void api_stream_suspend(api_stream *h);
 void api_stream_resume(api_stream *h);
-/* Bytes written to the stream's socket that the client has not taken yet
- * (the kernel's send queue), or -1 when unknown. */
+/* Bytes written to the stream's socket that the kernel could not send yet
+ * (the client's window is full: it is not reading), or -1 when unknown.
+ * Bytes in flight on a slow link are not counted. */
 long api_stream_unsent(api_stream *h);
 
 /* Stops accepting, waits for in-flight requests, frees. Accepts NULL. */

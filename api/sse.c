@@ -312,7 +312,7 @@ static long stream_read(void *arg, api_stream *hd, char *out, size_t max)
             return API_STREAM_END;
         /* The client is not taking what was sent: beyond the backlog cap
          * nothing more is queued for it, not even a last record. */
-        if (api_stream_unsent(hd) > API_SSE_BACKLOG_BYTES) {
+        if (api_stream_unsent(hd) > API_SSE_UNSENT_MAX) {
             pthread_mutex_lock(&h->mu);
             h->cut++;
             pthread_mutex_unlock(&h->mu);

@@ -20,8 +20,11 @@
 /* A stream more events than this behind its source's newest is cut with
  * a final `event: overflow` (it reconnects with Last-Event-ID). */
 #define API_SSE_LAG_MAX 10000
-/* Records formatted ahead of the socket, per stream: the backlog cap. */
+/* Records formatted ahead of the socket, per stream. */
 #define API_SSE_BACKLOG_BYTES 65536
+/* Bytes the kernel holds unsent for a client that is not reading: beyond
+ * it the stream is cut (the client reconnects with Last-Event-ID). */
+#define API_SSE_UNSENT_MAX (256 * 1024)
 #define API_SSE_READ_BATCH    64 /* events asked of the source per read */
 
 /* One event a source hands over: its stream id and its JSON (a new
