@@ -378,6 +378,8 @@ static bool parse_filter(const char *q, bool is_type, filter *f)
     f->n = 0;
     if (!q)
         return true;
+    if (!*q)
+        return false; /* "?job=": a filter that names nothing is a mistake */
     while (*q) {
         const char *comma = strchr(q, ',');
         size_t n = comma ? (size_t)(comma - q) : strlen(q);
