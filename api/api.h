@@ -13,5 +13,6 @@
 #include "http_client.h"
 #include "service.h"
 #include "shiviz.h"
+#include "sse.h"
 #include "geo_json.h"
 #endif

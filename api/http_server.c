@@ -40,6 +40,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <microhttpd.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -50,6 +51,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/resource.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -276,6 +278,80 @@ static void observe(api_server *s, const req_state *st, const char *method, cons
                       res->pattern ? res->pattern : "unmatched", status, seconds);
 }
 
+/* A streamed body (api_reply_stream): what the content reader needs. */
+struct api_stream {
+    struct MHD_Connection *conn;
+    const api_stream_ops *ops;
+    void *arg;
+};
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    api_stream *h = cls;
+    long n = h->ops->read(h->arg, h, buf, max);
+
+    (void)pos;
+    if (n == API_STREAM_END)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    return n < 0 ? MHD_CONTENT_READER_END_WITH_ERROR : (ssize_t)n;
+}
+
+static void stream_free(void *cls)
+{
+    api_stream *h = cls;
+
+    h->ops->done(h->arg);
+    free(h);
+}
+
+/* The MHD response for a streamed body; takes res->stream either way. */
+static struct MHD_Response *stream_response(struct MHD_Connection *conn, api_response *res)
+{
+    api_stream *h = malloc(sizeof(*h));
+    struct MHD_Response *r = NULL;
+
+    if (h) {
+        h->conn = conn;
+        h->ops = res->stream;
+        h->arg = res->stream_arg;
+        /* 4 KiB blocks: a record goes out as soon as it is read, and a
+         * stalled client pins no more than that in the server. */
+        r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, h,
+                                              stream_free);
+    }
+    if (!r) {
+        free(h);
+        res->stream->done(res->stream_arg);
+    } else if (res->stream->stall_s) {
+        MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
+                                  (unsigned int)res->stream->stall_s);
+    }
+    res->stream = NULL;
+    res->stream_arg = NULL;
+    return r;
+}
+
+void api_stream_suspend(api_stream *h)
+{
+    MHD_suspend_connection(h->conn);
+}
+
+void api_stream_resume(api_stream *h)
+{
+    MHD_resume_connection(h->conn);
+}
+
+long api_stream_unsent(api_stream *h)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(h->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    int n = 0;
+
+    if (!ci || ioctl(ci->connect_fd, SIOCOUTQNSD, &n) != 0)
+        return -1;
+    return n;
+}
+
 /* Queues res on conn; takes res->text. */
 static enum MHD_Result send_response(api_server *s, struct MHD_Connection *conn, req_state *st,
                                      const char *method, api_response *res)
@@ -285,7 +361,9 @@ static enum MHD_Result send_response(api_server *s, struct MHD_Connection *conn,
     unsigned status = res->status;
     enum MHD_Result ret;
 
-    if (res->body) {
+    if (res->stream) {
+        r = stream_response(conn, res);
+    } else if (res->body) {
         char *buf = json_dumps(res->body, JSON_COMPACT | JSON_ENCODE_ANY);
         if (buf)
             r = MHD_create_response_from_buffer(strlen(buf), buf, MHD_RESPMEM_MUST_FREE);

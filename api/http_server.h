@@ -105,6 +105,18 @@ api_server *api_server_start(const api_server_config *cfg, const api_route *rout
  * cannot stop with a connection suspended). */
 void api_deferred_reply(api_deferred *d, api_response *res);
 
+/* A streamed body's connection (api_reply_stream): suspend only from
+ * inside ops->read, which then returns 0; resume from any thread, once
+ * per suspension, never after ops->done. A suspended stream is not polled
+ * (a client gone is seen at the next resume) and must be resumed before
+ * api_server_stop. */
+void api_stream_suspend(api_stream *h);
+void api_stream_resume(api_stream *h);
+/* Bytes written to the stream's socket that the kernel could not send yet
+ * (the client's window is full: it is not reading), or -1 when unknown.
+ * Bytes in flight on a slow link are not counted. */
+long api_stream_unsent(api_stream *h);
+
 /* Stops accepting, waits for in-flight requests, frees. Accepts NULL. */
 void api_server_stop(api_server *s);
 

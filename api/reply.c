@@ -20,6 +20,10 @@ static void response_clear(api_response *res)
     res->refusal = API_REFUSAL_NONE;
     res->defer = NULL;
     res->defer_arg = NULL;
+    if (res->stream)
+        res->stream->done(res->stream_arg);
+    res->stream = NULL;
+    res->stream_arg = NULL;
 }
 
 void api_reply_defer(api_response *res, api_defer_fn start, void *arg)
@@ -28,6 +32,16 @@ void api_reply_defer(api_response *res, api_defer_fn start, void *arg)
     res->status = 0;
     res->defer = start;
     res->defer_arg = arg;
+}
+
+void api_reply_stream(api_response *res, const char *content_type, const api_stream_ops *ops,
+                      void *arg)
+{
+    response_clear(res);
+    res->status = 200;
+    res->content_type = content_type;
+    res->stream = ops;
+    res->stream_arg = arg;
 }
 
 /* jansson refuses strings that are not UTF-8; a message may quote client

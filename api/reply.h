@@ -35,6 +35,24 @@ typedef struct api_response api_response;
 /* A reply that comes later (api_reply_defer). */
 typedef struct api_deferred api_deferred;
 typedef void (*api_defer_fn)(void *arg, api_deferred *d);
+/* A body made while it is sent (api_reply_stream): the transport's handle. */
+typedef struct api_stream api_stream;
+typedef struct api_stream_ops {
+    /* Up to max bytes into buf: their count; 0 only right after
+     * api_stream_suspend(h) (http_server.h), which parks the connection
+     * until api_stream_resume(h); API_STREAM_END ends the body and
+     * API_STREAM_ABORT closes the connection without ending it. Runs on
+     * the connection's worker. */
+    long (*read)(void *arg, api_stream *h, char *buf, size_t max);
+    /* The body ended, the client went away, or it was never sent: arg is
+     * the caller's again. Called exactly once. */
+    void (*done)(void *arg);
+    /* A write that makes no progress this long (a client that stopped
+     * reading) cuts the connection; 0: the server's idle timeout. */
+    unsigned stall_s;
+} api_stream_ops;
+#define API_STREAM_END   (-1L)
+#define API_STREAM_ABORT (-2L)
 struct api_response {
     unsigned status;
     json_t *body; /* owned by the response (set with api_reply_json) */
@@ -53,6 +71,10 @@ struct api_response {
     /* Set by api_reply_defer; cleared by every other builder. */
     api_defer_fn defer;
     void *defer_arg;
+    /* Set by api_reply_stream; every other builder (and release) ends it
+     * with ops->done. */
+    const api_stream_ops *stream;
+    void *stream_arg;
 };
 
 /* Replies. api_reply_json steals body; a NULL body (a failed json_pack)
@@ -83,6 +105,12 @@ void api_reply_text(api_response *res, unsigned status, const char *content_type
  * api_deferred_reply (http_server.h) exactly once. Only when
  * api_can_defer(req) says the transport can; otherwise reply now. */
 void api_reply_defer(api_response *res, api_defer_fn start, void *arg);
+
+/* A 200 whose body ops->read produces while it is sent (a push stream);
+ * ops must outlive the reply. Only when api_can_defer(req): the same
+ * transports that park a connection stream. */
+void api_reply_stream(api_response *res, const char *content_type, const api_stream_ops *ops,
+                      void *arg);
 
 /* Adds a header (name: a string literal; value copied). -1 when value is
  * longer than API_REPLY_HEADER_MAX - 1 bytes, holds CR or LF, or the

@@ -12,6 +12,7 @@
 
 #include "core.h"
 #include "dispatch.h"
+#include "handlers.h"
 #include "monitor.h"
 #include "peers.h"
 #include "registrar.h"
@@ -143,8 +144,18 @@ int broker_start(broker *b, uint16_t *port)
     b->calls_ok = outpool_start(&b->calls) == 0;
     if (!b->calls_ok)
         return -1;
-    b->server = api_server_start(&sc, broker_routes, broker_nroutes, b, port);
+    api_sse_config ssc = {
+        .max_streams = b->cfg.max_streams,
+        .heartbeat_ms = (unsigned)b->cfg.stream_heartbeat_ms,
+        .read = broker_stream_read,
+        .read_cls = b,
+    };
+    b->sse = api_sse_hub_new(&ssc);
+    if (b->sse)
+        b->server = api_server_start(&sc, broker_routes, broker_nroutes, b, port);
     if (!b->server) {
+        api_sse_hub_free(b->sse);
+        b->sse = NULL;
         outpool_stop(&b->calls);
         return -1;
     }
@@ -174,6 +185,8 @@ void broker_stop(broker *b)
      * stops (it cannot stop with a connection suspended). */
     if (b->calls_ok)
         outpool_stop(&b->calls);
+    /* Open streams are parked connections too: ended before the server. */
+    api_sse_hub_close(b->sse);
     api_server_stop(b->server);
     pthread_mutex_lock(&b->mu); /* peers_add reads it under the mutex */
     b->server = NULL;
@@ -191,6 +204,9 @@ void broker_stop(broker *b)
         pthread_join(b->registrar_thr, NULL);
     b->monitor_started = b->dispatch_started = b->registrar_started = false;
     peers_join(b);
+    /* No thread is left to make an event (txn_event notifies the hub). */
+    api_sse_hub_free(b->sse);
+    b->sse = NULL;
 }
 
 void broker_free(broker *b)

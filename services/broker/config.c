@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include "listen.h"
+#include "sse.h"
 
 static const char usage[] =
     "usage: ergrid-broker --id DISTRICT --listen HOST:PORT --data-dir DIR\n"
@@ -15,6 +16,7 @@ static const char usage[] =
     "                     [--emergency-sync-interval 5s] [--advertise-url URL]\n"
     "                     [--threads N] [--durability normal|full] [--max-fix-age 5m]\n"
     "                     [--response-plans FILE]\n"
+    "                     [--stream-heartbeat 15s] [--max-streams 64]\n"
     "       " API_SECURITY_USAGE;
 
 static int set_url(char *dst, const char *v, const char *flag, char *err, size_t errlen)
@@ -50,6 +52,10 @@ static bool known_flag(const char *flag)
         "--emergency-sync-interval",
         "--threads",
         "--durability",
+        "--max-fix-age",
+        "--response-plans",
+        "--stream-heartbeat",
+        "--max-streams",
     };
 
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
@@ -66,6 +72,8 @@ void broker_config_defaults(broker_config *cfg)
     cfg->emergency_sync_interval_ms = 5000;
     cfg->max_fix_age_ms = STATE_MAX_FIX_AGE_MS;
     cfg->threads = 8;
+    cfg->stream_heartbeat_ms = API_SSE_DEFAULT_HEARTBEAT_MS;
+    cfg->max_streams = API_SSE_DEFAULT_MAX_STREAMS;
     cfg->durability = STORE_DURABILITY_NORMAL;
 }
 
@@ -162,6 +170,20 @@ int broker_parse_args(int argc, char **argv, broker_config *cfg, char *err, size
             rc = set_duration(&cfg->emergency_sync_interval_ms, val, flag, err, errlen);
         } else if (strcmp(flag, "--max-fix-age") == 0) {
             rc = set_duration(&cfg->max_fix_age_ms, val, flag, err, errlen);
+        } else if (strcmp(flag, "--stream-heartbeat") == 0) {
+            rc = set_duration(&cfg->stream_heartbeat_ms, val, flag, err, errlen);
+            if (rc == 0 && (cfg->stream_heartbeat_ms < 1000 || cfg->stream_heartbeat_ms > 3600000)) {
+                snprintf(err, errlen, "--stream-heartbeat: expected 1s..1h, got '%s'", val);
+                return 2;
+            }
+        } else if (strcmp(flag, "--max-streams") == 0) {
+            char *end;
+            unsigned long t = strtoul(val, &end, 10);
+            if (!*val || *end || t < 1 || t > 1024) {
+                snprintf(err, errlen, "--max-streams: expected 1..1024, got '%s'", val);
+                return 2;
+            }
+            cfg->max_streams = (unsigned)t;
         } else if (strcmp(flag, "--threads") == 0) {
             char *end;
             unsigned long t = strtoul(val, &end, 10);

@@ -25,6 +25,8 @@ typedef struct broker_config {
     uint64_t emergency_sync_interval_ms;
     uint64_t max_fix_age_ms; /* --max-fix-age: older fixes rank by station (rank.h) */
     unsigned threads;
+    uint64_t stream_heartbeat_ms; /* --stream-heartbeat (api/sse.h) */
+    unsigned max_streams;         /* --max-streams */
     char advertise_url[BROKER_URL_MAX];
     store_durability durability; /* --durability normal|full */
     plan_book plans;             /* --response-plans FILE, read and checked at start */

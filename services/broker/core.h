@@ -28,6 +28,7 @@
 #include "peertab.h"
 #include "remote.h"
 #include "service.h"
+#include "sse.h"
 #include "state.h"
 #include "steps.h"
 #include "store.h"
@@ -80,6 +81,7 @@ struct broker {
     bool mu_ok, grp_ok, ob_ok, drain_ok, sched_ok, stop_ok; /* what init set up */
 
     api_server *server;
+    api_sse_hub *sse; /* GET /v1/events/stream; woken by txn_event */
     pthread_t monitor_thr, dispatch_thr, registrar_thr;
     bool monitor_started, dispatch_started, registrar_started;
 };

@@ -10,6 +10,7 @@
 #include "json_fields.h"
 #include "reply.h"
 #include "request.h"
+#include "sse.h"
 
 /* handlers_units.c */
 void h_units_post(api_request *req, api_response *res);
@@ -39,6 +40,10 @@ void h_emergency_get(api_request *req, api_response *res);
 void h_health(api_request *req, api_response *res);
 void h_metrics(api_request *req, api_response *res);
 void h_events_get(api_request *req, api_response *res);
+void h_events_stream(api_request *req, api_response *res);
+/* The event log as the stream hub reads it (api_sse_read_fn). */
+int broker_stream_read(void *cls, uint64_t after, api_sse_item *items, size_t max, size_t *n,
+                       uint64_t *head, uint64_t *held_from);
 
 /* ---- shared (handlers.c) ---- */
 

@@ -260,6 +260,7 @@ void h_metrics(api_request *req, api_response *res)
                     "Crew travel: en_route to on_scene, by the unit's home district.", &m.travel,
                     b->cfg.id);
     api_server_metrics(b->server, &sb);
+    api_sse_metrics(b->sse, &sb);
     api_reply_text(res, 200, "text/plain; version=0.0.4", sb.buf ? sb.buf : "", sb.len);
     strbuf_release(&sb);
 }
@@ -272,18 +273,8 @@ struct ev_ctx {
 static void ev_cb(void *arg, const store_event *ev)
 {
     struct ev_ctx *c = arg;
-    char ts[40];
-    json_t *vc = json_loads(ev->vclock ? ev->vclock : "{}", 0, NULL);
 
-    view_iso_ms(ev->time_ms, ts, sizeof(ts));
-    json_array_append_new(
-        c->arr,
-        json_pack("{s:I, s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:o}", "seq", (json_int_t)ev->seq,
-                  "time", ts, "node", ev->node ? ev->node : "", "type", ev->type ? ev->type : "",
-                  "job_id", ev->job_id ? json_string(ev->job_id) : json_null(), "unit_id",
-                  ev->unit_id ? json_string(ev->unit_id) : json_null(), "attempt",
-                  ev->attempt ? json_integer(ev->attempt) : json_null(), "detail",
-                  ev->detail ? ev->detail : "", "vclock", vc ? vc : json_object()));
+    json_array_append_new(c->arr, view_event(ev));
     c->last = ev->seq;
 }
 

@@ -28,6 +28,7 @@ const api_route broker_routes[] = {
     {"POST", "/v1/units/{id}/release", h_unit_release, API_ACCESS(API_PEER | API_OPERATOR),
      API_BODY_JSON},
     {"GET", "/v1/events", h_events_get, API_ACCESS(API_ALL_ROLES), API_BODY_NONE},
+    {"GET", "/v1/events/stream", h_events_stream, API_ACCESS(API_ALL_ROLES), API_BODY_NONE},
     {"GET", "/v1/metadata", h_metadata_get, API_ACCESS(API_ALL_ROLES), API_BODY_NONE},
     {"GET", "/v1/peers", h_peers_get, API_ACCESS(API_ALL_ROLES), API_BODY_NONE},
     {"POST", "/v1/notify", h_notify_post, API_ACCESS_BODY(API_PEER | API_OPERATOR, "broker"),

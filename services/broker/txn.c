@@ -246,6 +246,7 @@ void txn_event(txn *t, const char *type, const char *job_id, const char *unit_id
     };
     if (writable(t))
         check(t, b->store.add_event(b->store.cls, &ev));
+    api_sse_notify(b->sse);
     txn_log(t, "info", "event %llu %s job=%s unit=%s attempt=%u %s vclock=%s",
             (unsigned long long)ev.seq, type, job_id ? job_id : "-", unit_id ? unit_id : "-",
             attempt_no, detail, vc);

@@ -443,6 +443,21 @@ void view_iso_ms(uint64_t ms, char *buf, size_t len)
     snprintf(buf + n, len - n, ".%03uZ", (unsigned)(ms % 1000));
 }
 
+json_t *view_event(const store_event *ev)
+{
+    char ts[40];
+    json_t *vc = json_loads(ev->vclock ? ev->vclock : "{}", 0, NULL);
+
+    view_iso_ms(ev->time_ms, ts, sizeof(ts));
+    return json_pack("{s:I, s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:o}", "seq", (json_int_t)ev->seq,
+                     "time", ts, "node", ev->node ? ev->node : "", "type",
+                     ev->type ? ev->type : "", "job_id",
+                     ev->job_id ? json_string(ev->job_id) : json_null(), "unit_id",
+                     ev->unit_id ? json_string(ev->unit_id) : json_null(), "attempt",
+                     ev->attempt ? json_integer(ev->attempt) : json_null(), "detail",
+                     ev->detail ? ev->detail : "", "vclock", vc ? vc : json_object());
+}
+
 uint64_t view_parse_iso_ms(const char *s)
 {
     struct tm tm = {0};

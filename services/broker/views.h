@@ -15,6 +15,7 @@
 #include "remote.h"
 #include "state.h"
 #include "steps.h"
+#include "store.h"
 #include "units.h"
 
 json_t *view_unit(const state *s, const unit *u, uint64_t now_wall);
@@ -67,6 +68,8 @@ int view_parse_caps(const json_t *o, bool is_job, strtab *t, capset *out);
 
 /* "2026-11-26T10:18:34.795Z" and back (0 when unparsable). */
 void view_iso_ms(uint64_t ms, char *buf, size_t len);
+/* One event of the log as GET /v1/events and the stream show it. */
+json_t *view_event(const store_event *ev);
 uint64_t view_parse_iso_ms(const char *s);
 
 #endif

@@ -12,6 +12,7 @@
 static const char usage[] =
     "usage: ergrid-coordinator --listen HOST:PORT --data-dir DIR\n"
     "                          [--poll-interval 1s] [--threads N] [--help]\n"
+    "                          [--stream-heartbeat 15s] [--max-streams 64]\n"
     "       " API_SECURITY_USAGE;
 
 bool coord_url_valid(const char *s)
@@ -38,6 +39,8 @@ int coordinator_parse_args(int argc, char **argv, coordinator_config *cfg, char 
     memset(cfg, 0, sizeof(*cfg));
     cfg->poll_interval_ms = 1000;
     cfg->threads = 8;
+    cfg->stream_heartbeat_ms = API_SSE_DEFAULT_HEARTBEAT_MS;
+    cfg->max_streams = API_SSE_DEFAULT_MAX_STREAMS;
     bool have_listen = false;
 
     for (int i = 1; i < argc; i++) {
@@ -63,6 +66,7 @@ int coordinator_parse_args(int argc, char **argv, coordinator_config *cfg, char 
         flag[fl] = '\0';
         if (strcmp(flag, "--listen") != 0 && strcmp(flag, "--data-dir") != 0 &&
             strcmp(flag, "--poll-interval") != 0 && strcmp(flag, "--threads") != 0 &&
+            strcmp(flag, "--stream-heartbeat") != 0 && strcmp(flag, "--max-streams") != 0 &&
             !api_security_knows(flag)) {
             snprintf(err, errlen, "unknown flag: %s (see --help)", flag);
             return 2;
@@ -92,6 +96,21 @@ int coordinator_parse_args(int argc, char **argv, coordinator_config *cfg, char 
         } else if (strcmp(flag, "--poll-interval") == 0) {
             if (coord_parse_duration_flag(flag, val, &cfg->poll_interval_ms, err, errlen) < 0)
                 return 2;
+        } else if (strcmp(flag, "--stream-heartbeat") == 0) {
+            if (coord_parse_duration_flag(flag, val, &cfg->stream_heartbeat_ms, err, errlen) < 0)
+                return 2;
+            if (cfg->stream_heartbeat_ms < 1000 || cfg->stream_heartbeat_ms > 3600000) {
+                snprintf(err, errlen, "--stream-heartbeat: expected 1s..1h, got '%.100s'", val);
+                return 2;
+            }
+        } else if (strcmp(flag, "--max-streams") == 0) {
+            char *end;
+            unsigned long t = isdigit((unsigned char)*val) ? strtoul(val, &end, 10) : 0;
+            if (!isdigit((unsigned char)*val) || *end || t < 1 || t > 1024) {
+                snprintf(err, errlen, "--max-streams: expected 1..1024, got '%.100s'", val);
+                return 2;
+            }
+            cfg->max_streams = (unsigned)t;
         } else { /* --threads */
             char *end;
             unsigned long t = isdigit((unsigned char)*val) ? strtoul(val, &end, 10) : 0;

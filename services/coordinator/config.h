@@ -18,6 +18,8 @@ typedef struct coordinator_config {
     char data_dir[1024];
     uint64_t poll_interval_ms;
     unsigned threads;
+    uint64_t stream_heartbeat_ms; /* --stream-heartbeat (api/sse.h) */
+    unsigned max_streams;         /* --max-streams */
 } coordinator_config;
 
 /* Parses argv (--flag value and --flag=value). Returns 0 on success, 1 after

@@ -70,6 +70,7 @@ typedef struct coordinator {
     bool stopping, poll_now, poller_started;
     pthread_t poller_thr;
     api_server *server;
+    api_sse_hub *sse; /* GET /v1/events/stream: the city order (api_sse_publish) */
 } coordinator;
 
 #endif

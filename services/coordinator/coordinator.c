@@ -84,7 +84,20 @@ int coordinator_start(coordinator *c, uint16_t *port)
         .latency = &c->m.latency,
         .latency_mu = &c->mu,
     };
+    /* The city sequence starts at the start time in ms times 1000: above
+     * every id an earlier run gave out unless it averaged 1000 events a
+     * millisecond, so a client's Last-Event-ID from before a restart reads
+     * as older than what is held (a gap), never as one still to come. */
+    api_sse_config ssc = {
+        .max_streams = c->cfg.max_streams,
+        .heartbeat_ms = (unsigned)c->cfg.stream_heartbeat_ms,
+        .ring_keep = COORD_STREAM_KEEP,
+        .ring_first_id = coord_now_wall_ms() * 1000,
+    };
     api_security_apply(&c->cfg.sec, &sc, NULL);
+    c->sse = api_sse_hub_new(&ssc);
+    if (!c->sse)
+        return -1;
     c->server = api_server_start(&sc, coordinator_routes, coordinator_nroutes, c, port);
     return c->server ? 0 : -1;
 }
@@ -96,9 +109,14 @@ int coordinator_start_poller(coordinator *c)
 
 void coordinator_stop(coordinator *c)
 {
+    /* Open streams are parked connections: ended before the server. */
+    api_sse_hub_close(c->sse);
     api_server_stop(c->server);
     c->server = NULL;
     poller_stop(c);
+    /* The poller published into it until now. */
+    api_sse_hub_free(c->sse);
+    c->sse = NULL;
 }
 
 void coordinator_release(coordinator *c)

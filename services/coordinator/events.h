@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #define COORD_EVENTS_PER_NODE 500 /* events kept per broker (and our own) */
+#define COORD_STREAM_KEEP     4096 /* city-wide events the stream can replay */
 
 /* One bounded ring of events (JSON objects, owned). */
 typedef struct event_ring {

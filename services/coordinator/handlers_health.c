@@ -71,6 +71,7 @@ void h_metrics(api_request *req, api_response *res)
     api_server *server = c->server;
     pthread_mutex_unlock(&c->mu);
     api_server_metrics(server, &sb);
+    api_sse_metrics(c->sse, &sb);
     api_reply_text(res, 200, "text/plain; version=0.0.4", sb.buf, sb.len);
     strbuf_release(&sb);
 }

@@ -64,7 +64,9 @@ void coordinator_event(coordinator *c, const char *type, const char *job_id, con
     if (vtext && cdb_add_event(c->db, c->event_seq, now, type, job_id, detail, vtext) < 0)
         service_log("warn", "cannot record event %s", type);
     free(vtext);
-    event_ring_push(&c->events, event_json(c->event_seq, now, type, job_id, detail, vc));
+    json_t *ev = event_json(c->event_seq, now, type, job_id, detail, vc);
+    event_ring_push(&c->events, json_incref(ev));
+    api_sse_publish(c->sse, ev);
 }
 
 int coordinator_commit(coordinator *c)

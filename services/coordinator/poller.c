@@ -240,7 +240,10 @@ static void poll_round(coordinator *c)
             size_t k;
             json_t *e;
             json_array_foreach (p->events, k, e)
+            {
                 event_ring_push(&b->events, json_incref(e));
+                api_sse_publish(c->sse, json_incref(e));
+            }
             b->events_after = p->new_after;
         } else {
             c->m.polls_failed++;

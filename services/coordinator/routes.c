@@ -8,6 +8,7 @@
 #include "handlers_health.h"
 #include "handlers_incidents.h"
 #include "handlers_overview.h"
+#include "handlers_stream.h"
 
 const api_route coordinator_routes[] = {
     {"GET", "/", h_dashboard, API_ACCESS_OPEN, API_BODY_NONE},
@@ -23,5 +24,6 @@ const api_route coordinator_routes[] = {
      API_BODY_JSON},
     {"GET", "/v1/emergency", h_emergency_get, API_ACCESS(API_ALL_ROLES), API_BODY_NONE},
     {"GET", "/v1/events", h_events_get, API_ACCESS(API_ALL_ROLES), API_BODY_NONE},
+    {"GET", "/v1/events/stream", h_events_stream, API_ACCESS(API_ALL_ROLES), API_BODY_NONE},
 };
 const size_t coordinator_nroutes = sizeof(coordinator_routes) / sizeof(coordinator_routes[0]);
