@@ -98,6 +98,7 @@ static json_t *open_view(const char *district, const json_t *open_jobs, json_t *
         shown++;
     }
     free(arr);
+    /* A severity the view does not know is counted, and sorted, as low. */
     return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "total", (json_int_t)k, "shown",
                      (json_int_t)shown, "queued", queued, "assigned", assigned, "critical",
                      by_sev[0], "high", by_sev[1], "medium", by_sev[2], "low", by_sev[3] + by_sev[4]);
