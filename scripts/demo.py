@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """ergrid demo: starts the city grid of DESIGN.md §1 on loopback and replays
-the reference scenario through the public REST API, with a real failure
-(LAFD-2's process is killed, then restarted). Prints a timeline, each event
+the reference scenario through the public REST API: Building A as a
+multi-unit response from Downtown's run card (config/response-plans.json,
+--response-plans), every unit chosen as the closest by its station
+(--station), the crews' status steps, and a real failure (LAPD-7's process
+is killed: its line alone is refilled by the nearest police unit, then
+LAPD-7 comes back and reports late). Prints a timeline, each event
 with its vector clock, and checks every guarantee at the end (exit 1 if one
 fails). Then leaves the cluster running for the dashboard until Ctrl-C, or
 stops at once with --no-wait.
@@ -43,6 +47,30 @@ GRID = {
     "Valley": [("LAFD-9", "fire", "firefighting,rescue"), ("LAPD-15", "police", "law_enforcement"),
                ("EMS-11", "ems", "medical,transport")],
 }
+
+# Where each unit's station is (its --station), degrees; the buildings'
+# locations. Made up, Los Angeles-like: Downtown's units near Building A,
+# Valley's nearer to it than Westside's, so the nearest borrowed unit is
+# Valley's.
+STATIONS = {
+    "LAFD-1": (34.0522, -118.2437), "LAFD-2": (34.0440, -118.2550),
+    "LAPD-7": (34.0560, -118.2360), "EMS-3": (34.0480, -118.2620),
+    "LAFD-5": (34.0300, -118.4500), "LAPD-12": (34.0350, -118.4400), "EMS-8": (34.0400, -118.4300),
+    "LAFD-9": (34.1000, -118.3000), "LAPD-15": (34.1100, -118.3100), "EMS-11": (34.1200, -118.3200),
+}
+BUILDING_A = {"lat": 34.0500, "lon": -118.2500}
+BUILDING_B = {"lat": 34.0320, "lon": -118.4450}
+PLANS = os.path.join(ROOT, "config", "response-plans.json")
+UNIT_INFO = {uid: (d, kind, caps) for d, units in GRID.items() for uid, kind, caps in units}
+
+
+def km(station, place):
+    """Great-circle distance, as the brokers rank (libcoord geo)."""
+    import math
+    la1, lo1, la2, lo2 = map(math.radians, (station[0], station[1], place["lat"], place["lon"]))
+    h = math.sin((la2 - la1) / 2) ** 2 + math.cos(la1) * math.cos(la2) * math.sin((lo2 - lo1) / 2) ** 2
+    return 2 * 6371.0088 * math.asin(math.sqrt(h))
+
 
 BOLD, DIM, RED, GREEN, YELLOW, RESET = "\033[1m", "\033[2m", "\033[31m", "\033[32m", "\033[33m", "\033[0m"
 if not sys.stdout.isatty():
@@ -213,7 +241,8 @@ class Demo:
                                            "--data-dir", self.data_dir("broker-" + d),
                                            "--coordinator", coord.url,
                                            "--failure-timeout", FAILURE_TIMEOUT,
-                                           "--sync-interval", SYNC_INTERVAL]
+                                           "--sync-interval", SYNC_INTERVAL,
+                                           "--response-plans", PLANS]
                            + self.auth_args("broker-" + d))
             self.brokers[d] = b
             say("%sbroker %-8s%s %s" % (BOLD, d, RESET, b.url))
@@ -233,7 +262,8 @@ class Demo:
         return [self.bin("executor"), "--id", uid, "--kind", kind, "--capabilities", caps,
                 "--broker", self.brokers[district].url, "--listen", "@LISTEN@",
                 "--data-dir", self.data_dir("executor-" + uid),
-                "--heartbeat-interval", HEARTBEAT] + self.auth_args("executor-" + uid)
+                "--heartbeat-interval", HEARTBEAT,
+                "--station", "%.4f,%.4f" % STATIONS[uid]] + self.auth_args("executor-" + uid)
 
     def read(self, url):
         """A GET as the console's viewer; the body of a 200, else None."""
@@ -264,47 +294,108 @@ class Demo:
         return http("POST", s.url + "/v1/assignments/%s/result" % jid,
                     {"outcome": outcome, "data": {"reported_by": uid}}, token=self.unit_token[uid])
 
+    def step(self, uid, jid, status):
+        """The crew moves its unit one status step at its own terminal."""
+        st, rep = http("POST", self.units[uid].url + "/v1/assignments/%s/status" % jid,
+                       {"status": status}, token=self.unit_token[uid])
+        cs = (rep or {}).get("crew_status") or {}
+        return cs if st == 201 and cs.get("status") == status else None
+
+    def lines(self, job):
+        """[(line, capabilities, unit, district, reason)] of a multi-unit job's active units."""
+        att = {(a["unit_id"], a["attempt"]): a for a in job["attempts"]}
+        out = []
+        for n, ln in enumerate(job["response"]):
+            for x in ln["assigned"]:
+                a = att.get((x["unit_id"], x["attempt"]), {})
+                out.append((n, "+".join(ln["capabilities"]), x["unit_id"], x["district"], a.get("reason")))
+        return out
+
     def run(self):
         T = lambda t, msg: say("%s%s%s  %s" % (BOLD, t, RESET, msg))
         fire = {"type": "building_fire", "severity": "critical", "required_capabilities": ["firefighting"]}
+        # One engine is all a later building fire gets here: its caller says
+        # so (an explicit response wins over the run card).
+        one_engine = {"type": "building_fire", "severity": "critical",
+                      "response": [{"capabilities": ["firefighting"], "count": 1}]}
 
-        T("15:15", "Fire at Building A enters at Downtown")
-        a = self.incident("15:15", dict(fire, id="fire-building-A", location={"address": "Building A"}), "Downtown")
-        T("     ", "-> %s assigned %s, attempt %s: own district, free, can fight fire" % (a["owner"], a["unit_id"], a["attempt"]))
-        self.check(a["status"] == "assigned" and a["unit_id"] in ("LAFD-1", "LAFD-2"),
-                   "Building A went to a free Downtown fire unit (%s)" % a["unit_id"])
+        T("15:15", "Fire at Building A enters at Downtown: Downtown's run card for a critical "
+          "building fire (%s) asks for five units on four lines" % os.path.basename(PLANS))
+        a = self.incident("15:15", dict(fire, id="fire-building-A",
+                                        location=dict(BUILDING_A, address="Building A")), "Downtown")
+        first = self.lines(a)
+        for n, caps, uid, dist, why in first:
+            T("     ", "-> line %d %-16s %-8s %-9s %s" % (n, caps, uid,
+              dist if dist != "Downtown" else "own", why))
+        self.check(a.get("plan") == "structure-fire-first-alarm" and len(a["response"]) == 4 and len(first) == 5 and
+                   all(ln["unfilled"] == 0 for ln in a["response"]),
+                   "Building A got the plan's four lines, every one filled (%d units)" % len(first))
+        self.check(all(why and why.startswith("closest: ") for *_, why in first),
+                   "every unit on Building A was chosen as the closest capable one (the distances above)")
+        on_a = {uid for _, _, uid, _, _ in first}
+        rescue = [x for x in first if x[0] == 1][0]
+        self.check(rescue[3] != "Downtown",
+                   "the rescue line was borrowed from %s: Downtown's engines are on the fire line" % rescue[3])
 
-        T("15:18", "Fire spreads to Building B, enters at Westside")
-        wait_for("Westside to see %s busy" % a["unit_id"],
-                 lambda: self.unit("Westside", a["unit_id"])["status"] == "busy")
-        b = self.incident("15:18", dict(fire, id="fire-building-B", location={"address": "Building B"}), "Westside")
-        T("     ", "-> Westside assigned %s, attempt %s: its own free fire unit; %s is busy at Downtown"
-          % (b["unit_id"], b["attempt"], a["unit_id"]))
-        self.check(b["unit_id"] == "LAFD-5", "Building B went to Westside's own LAFD-5, never to busy %s" % a["unit_id"])
+        T("     ", "The crews set off: each steps its unit at its own terminal")
+        ok = all([self.step(uid, "fire-building-A", "en_route") for uid in sorted(on_a)])
+        wait_for("the crews' steps at their home brokers",
+                 lambda: all((self.unit(self.units[u].district, u).get("crew_status") or {}).get("status")
+                             == "en_route" for u in on_a))
+        for uid in sorted(on_a):
+            T("     ", "-> %-8s dispatched -> en_route" % uid)
+        self.check(ok, "every crew on Building A is en route, each step shown by its home broker")
 
-        T("15:22", "Fire at Building C enters at Downtown")
-        c = self.incident("15:22", dict(fire, id="fire-building-C", location={"address": "Building C"}), "Downtown")
-        other = "LAFD-2" if a["unit_id"] == "LAFD-1" else "LAFD-1"
-        T("     ", "-> Downtown assigned %s, attempt %s" % (c["unit_id"], c["attempt"]))
-        self.check(c["unit_id"] == other, "Building C went to the other Downtown fire unit (%s)" % other)
-        failing = c["unit_id"]
+        T("15:18", "Fire spreads to Building B, enters at Westside (one engine)")
+        busy = sorted(u for u in on_a if u.startswith("LAFD"))
+        wait_for("Westside to see %s busy" % ", ".join(busy),
+                 lambda: all(self.unit("Westside", u)["status"] == "busy" for u in busy))
+        st, rep = http("POST", self.brokers["Westside"].url + "/v1/jobs",
+                       dict(one_engine, id="fire-building-B",
+                            location=dict(BUILDING_B, address="Building B")), token=self.dispatcher)
+        if st != 201:
+            raise SystemExit("demo: Building B refused: %s %s" % (st, rep))
+        b = rep["job"]
+        T("     ", "-> Westside assigned %s, attempt %s: its own free fire unit (%s); %s are busy at Building A"
+          % (b["unit_id"], b["attempt"], b["attempts"][-1]["reason"], ", ".join(busy)))
+        self.check(b["unit_id"] == "LAFD-5", "Building B went to Westside's own LAFD-5, never to a busy unit")
+
+        T("15:22", "The crews arrive at Building A")
+        ok = all(self.step(uid, "fire-building-A", "on_scene") for uid in sorted(on_a))
+        for uid in sorted(on_a):
+            T("     ", "-> %-8s dispatched -> en_route -> on_scene" % uid)
+        self.check(ok, "every crew on Building A is on scene")
+        police = [x for x in first if x[0] == 3][0]
+        failing = police[2]
 
         T("15:24", "%s's equipment fails: its terminal process is killed (SIGKILL)" % failing)
         killed_at = time.monotonic()
         self.units[failing].kill9()
-        moved = wait_for("Building C to move", lambda: (lambda j: j if j["attempt"] == 2 and
-                         j["status"] == "assigned" else None)(self.job("Downtown", "fire-building-C")), 20)
+
+        def refilled():
+            j = self.job("Downtown", "fire-building-A")
+            now = self.lines(j)
+            on3 = [x for x in now if x[0] == 3]
+            return j if on3 and on3[0][2] != failing else None
+        moved = wait_for("Building A's police line to be refilled", refilled, 20)
         took = time.monotonic() - killed_at
         lost = self.unit("Downtown", failing)
-        att2 = moved["attempts"][-1]
+        now = self.lines(moved)
+        repl = [x for x in now if x[0] == 3][0]
         T("     ", "-> Downtown marked %s %s %.1f s after the kill (failure timeout %s since its last heartbeat)"
           % (failing, lost["status"], took, FAILURE_TIMEOUT))
-        T("     ", "-> Building C moved to %s (%s district), attempt 2: Downtown had no free fire unit, "
-          "so it claimed one from a peer (mutual aid)" % (att2["unit_id"], att2["district"]))
-        new_unit = self.unit("Downtown", att2["unit_id"])
-        self.check("firefighting" in new_unit["capabilities"] and new_unit["kind"] == "fire",
-                   "Building C moved to a unit that can fight fire (%s, %s), never an ambulance"
-                   % (att2["unit_id"], new_unit["kind"]))
+        T("     ", "-> line 3 law_enforcement refilled by %s (%s district, mutual aid): %s" % (repl[2], repl[3], repl[4]))
+        dists = {}
+        for uid, (d, _kind, caps) in UNIT_INFO.items():
+            if "law_enforcement" in caps and uid != failing:
+                dists[uid] = km(STATIONS[uid], BUILDING_A)
+        for uid in sorted(dists, key=dists.get):
+            T("     ", "   %-8s %.1f km from Building A" % (uid, dists[uid]))
+        self.check(repl[2] == min(dists, key=dists.get),
+                   "the police line went to the nearest capable unit (%s)" % repl[2])
+        keep = sorted(x[:4] for x in first if x[0] != 3)
+        self.check(sorted(x[:4] for x in now if x[0] != 3) == keep,
+                   "the other three lines kept their units (%s)" % ", ".join(x[2] for x in keep))
         self.check(lost["status"] == "lost", "%s is shown lost" % failing)
         # A figure, not a guarantee: timing depends on the machine.
         say("  [info] redeployed %.2f s after the kill (target: failure timeout + 1 s = %.1f s, %s)"
@@ -313,30 +404,42 @@ class Demo:
         T("15:27", "%s comes back (same data dir) and its crew reports \"contained\"" % failing)
         d = self.units[failing].district
         self.units[failing] = Service("executor-" + failing + "-restarted",
-                                      self.executor_argv(failing, "fire", "firefighting,rescue", d), self.work).start()
+                                      self.executor_argv(failing, UNIT_INFO[failing][1], UNIT_INFO[failing][2], d),
+                                      self.work).start()
         self.units[failing].district = d
         self.services.append(self.units[failing])
         held = wait_for("%s to know its old assignment" % failing,
                         lambda: [x for x in self.read(self.units[failing].url + "/v1/assignments")["assignments"]
-                                 if x["job_id"] == "fire-building-C"])
-        T("     ", "-> its terminal still holds Building C attempt 1, state %s" % held[0]["state"])
-        st1, r1 = self.report(failing, "fire-building-C", "contained")
-        T("     ", "-> %s's report: HTTP %d, accepted=%s" % (failing, st1, r1.get("accepted")))
-        T("15:28", "%s also reports \"contained\"" % att2["unit_id"])
-        st2, r2 = self.report(att2["unit_id"], "fire-building-C", "contained")
+                                 if x["job_id"] == "fire-building-A"])
+        T("     ", "-> its terminal still holds Building A attempt %s, state %s" % (held[0]["attempt"], held[0]["state"]))
+        st1, r1 = self.report(failing, "fire-building-A", "contained")
+        T("     ", "-> %s's report: HTTP %d, accepted=%s; every unit on every line is released"
+          % (failing, st1, r1.get("accepted")))
+        T("15:28", "%s also reports \"contained\"" % repl[2])
+        st2, r2 = self.report(repl[2], "fire-building-A", "contained")
         win = r2.get("result") or {}
         T("     ", "-> %s's report: HTTP %d, rejected; the record is %s attempt %s"
-          % (att2["unit_id"], st2, win.get("unit_id"), win.get("attempt")))
+          % (repl[2], st2, win.get("unit_id"), win.get("attempt")))
         self.check(st1 == 201 and st2 == 409 and win.get("unit_id") == failing,
                    "first report to reach Downtown (%s) is the record; the second got 409 naming it" % failing)
+        wait_for("Building A's units free again",
+                 lambda: all(self.unit(self.units[u].district, u)["status"] == "available"
+                             for u in on_a | {repl[2]} if u != failing))
+        self.check(True, "every unit of Building A's lines is free again")
 
-        T("15:31", "Buildings A and B are contained")
-        for j, uid in (("fire-building-A", a["unit_id"]), ("fire-building-B", "LAFD-5")):
-            st, _ = self.report(uid, j, "contained")
-            self.check(st == 201, "%s report for %s accepted" % (uid, j))
+        T("15:31", "Building B is contained: LAFD-5's crew steps through to cleared, then reports")
+        cs = [self.step("LAFD-5", "fire-building-B", s) for s in ("en_route", "on_scene", "cleared")]
+        ok = all(cs)
+        times = (cs[-1] or {}).get("times_ms") or {}
+        steps = sorted(times, key=times.get)
+        T("     ", "-> LAFD-5 %s" % " -> ".join(steps))
+        self.check(ok and steps == ["dispatched", "en_route", "on_scene", "cleared"],
+                   "LAFD-5's steps dispatched, en_route, on_scene, cleared are kept with their times")
+        st, _ = self.report("LAFD-5", "fire-building-B", "contained")
+        self.check(st == 201, "LAFD-5 report for fire-building-B accepted")
 
         say("\n%sCity-wide view%s" % (BOLD, RESET))
-        jobs = {"fire-building-A": "Downtown", "fire-building-B": "Westside", "fire-building-C": "Downtown"}
+        jobs = {"fire-building-A": "Downtown", "fire-building-B": "Westside"}
         for jid, owner in jobs.items():
             rec = self.job(owner, jid)["result"]
             def same_everywhere(jid=jid, rec=rec):
@@ -352,18 +455,19 @@ class Demo:
         self.check(max(active.values()) <= 1, "no unit ever holds more than one job (max active now %d)" % max(active.values()))
 
         T("15:32", "Downtown's broker is killed (SIGKILL) and restarted on the same data dir")
-        before = self.job("Downtown", "fire-building-C")["result"]
+        before = self.job("Downtown", "fire-building-A")["result"]
         bd = self.brokers["Downtown"]
         bd.kill9()
-        st, cpy = http("GET", self.brokers["Valley"].url + "/v1/jobs/fire-building-C", token=self.viewer)
+        st, cpy = http("GET", self.brokers["Valley"].url + "/v1/jobs/fire-building-A", token=self.viewer)
         self.check(st == 200 and cpy["job"]["result"] == before and cpy["job"]["authoritative"] is False,
-                   "while Downtown is down, Valley still answers for Building C's result (a synced copy)")
+                   "while Downtown is down, Valley still answers for Building A's result (a synced copy)")
         bd.start(bd.port())
-        after = self.job("Downtown", "fire-building-C")
-        self.check(after["result"] == before, "after the restart Building C's accepted result is unchanged")
+        after = self.job("Downtown", "fire-building-A")
+        self.check(after["result"] == before, "after the restart Building A's accepted result is unchanged")
         # A dispatcher may report on behalf of a unit: the arbiter still decides.
-        st, rej = http("POST", bd.url + "/v1/jobs/fire-building-C/results",
-                       {"unit_id": att2["unit_id"], "attempt": 2, "outcome": "contained"}, token=self.dispatcher)
+        repl_att = [x["attempt"] for x in moved["response"][3]["assigned"]][0]
+        st, rej = http("POST", bd.url + "/v1/jobs/fire-building-A/results",
+                       {"unit_id": repl[2], "attempt": repl_att, "outcome": "contained"}, token=self.dispatcher)
         self.check(st == 409, "a late duplicate after the restart is still rejected (HTTP %d)" % st)
 
         say("\n%sEvent log, every event with its vector clock%s" % (BOLD, RESET))
@@ -376,16 +480,19 @@ class Demo:
             say("  %s %-8s %-16s %-17s %s  %s" % (e["time"][11:23], e["node"], e["type"], e["job_id"] or e["unit_id"] or "",
                                                DIM + clock(e["vclock"]) + RESET, e["detail"]))
         ev = {(e["node"], e["type"], e["job_id"], e.get("attempt")): e for e in events}
-        assign = ev.get(("Downtown", "job_assigned", "fire-building-C", 1))
-        accepted = ev.get(("Downtown", "result_accepted", "fire-building-C", 1))
+        fail_att = win.get("attempt")
+        assign = ev.get(("Downtown", "job_assigned", "fire-building-A", fail_att))
+        accepted = ev.get(("Downtown", "result_accepted", "fire-building-A", fail_att))
         def before_(x, y):
             return all(x["vclock"].get(k, 0) <= y["vclock"].get(k, 0) for k in x["vclock"]) and x["vclock"] != y["vclock"]
         self.check(assign and accepted and before_(assign, accepted),
-                   "Building C's assignment happened before its accepted result (vector clocks)")
-        claim = [e for e in events if e["type"] == "unit_claimed" and e["job_id"] == "fire-building-C"]
-        redeploy = ev.get(("Downtown", "job_redeployed", "fire-building-C", 2))
+                   "%s's assignment to Building A happened before its accepted result (vector clocks)" % failing)
+        claim = [e for e in events if e["type"] == "unit_claimed" and e["job_id"] == "fire-building-A"
+                 and e.get("unit_id") == repl[2]]
+        redeploy = ev.get(("Downtown", "job_redeployed", "fire-building-A", repl_att))
         self.check(claim and redeploy and before_(claim[0], redeploy),
-                   "the claim at %s happened before Downtown recorded the redeployment" % (claim[0]["node"] if claim else "?"))
+                   "the claim of %s at %s happened before Downtown recorded the redeployment"
+                   % (repl[2], claim[0]["node"] if claim else "?"))
 
         self.access_control()
 
@@ -403,11 +510,17 @@ class Demo:
         T("15:35", "A cardiac arrest enters at Valley")
         m = self.incident("15:35", {"id": "medical-1", "type": "cardiac_arrest", "severity": "high",
                                     "required_capabilities": ["medical"]}, "Valley")
-        holder = m["unit_id"]
-        T("     ", "-> Valley assigned %s, attempt %s" % (holder, m["attempt"]))
+        # Valley's run card sends an ambulance and an engine; the ambulance's
+        # crew is the one that reports.
+        med = [x for x in self.lines(m) if "medical" in x[1]] if m.get("response") else []
+        holder = med[0][2] if med else m["unit_id"]
+        held = [x["attempt"] for x in m["attempts"] if x["unit_id"] == holder and x["state"] == "active"]
+        attempt = held[0] if held else m["attempt"]
+        T("     ", "-> Valley assigned %s" % ", ".join("%s (%s)" % (x[2], x[1]) for x in self.lines(m))
+          if m.get("response") else "-> Valley assigned %s, attempt %s" % (holder, attempt))
         vb = self.brokers["Valley"].url
         forger = "EMS-8" if holder != "EMS-8" else "EMS-3"
-        forged = {"unit_id": holder, "attempt": m["attempt"], "outcome": "patient_deceased"}
+        forged = {"unit_id": holder, "attempt": attempt, "outcome": "patient_deceased"}
         T("     ", "-> %s's token posts a result for medical-1 in %s's name" % (forger, holder))
         st, rep = http("POST", vb + "/v1/jobs/medical-1/results", forged, token=self.unit_token[forger])
         self.check(st == 403 and error_code(rep) == "forbidden",
@@ -419,7 +532,8 @@ class Demo:
         self.check(st == 403 and error_code(rep) == "forbidden",
                    "a viewer token cannot cancel an incident (HTTP %d %s)" % (st, error_code(rep)))
         after = self.job("Valley", "medical-1")
-        self.check(after["status"] == "assigned" and after["result"] is None and after["unit_id"] == holder,
+        self.check(after["status"] == "assigned" and after["result"] is None and
+                   any(x["unit_id"] == holder and x["state"] == "active" for x in after["attempts"]),
                    "after the refusals medical-1 is unchanged: assigned to %s, no result" % holder)
         st, rep = self.report(holder, "medical-1", "transported")
         T("     ", "-> %s's crew reports \"transported\" at its terminal: HTTP %d" % (holder, st))

@@ -14,7 +14,10 @@
 #include "fanout.h"
 #include "registry.h"
 
-#define POLL_JOBS_LIMIT  500
+/* Open jobs are read whole up to the broker's page cap: the view, not the
+ * fetch, decides what is left out, so an urgent incident is never lost
+ * behind older routine ones. */
+#define POLL_JOBS_LIMIT  10000
 #define POLL_COMPLETED   100
 #define POLL_EVENT_PAGES 4
 
@@ -41,12 +44,104 @@ static int cmp_newest(const void *a, const void *b)
     return x < y ? 1 : x > y ? -1 : 0;
 }
 
+static const char *const severities[] = {"critical", "high", "medium", "low"};
+
+static int severity_rank(const json_t *job)
+{
+    const char *s = json_string_value(json_object_get(job, "severity"));
+    for (int r = 0; s && r < 4; r++)
+        if (strcmp(s, severities[r]) == 0)
+            return r;
+    return 4;
+}
+
+/* Most urgent first, then oldest first. */
+static int cmp_urgent(const void *a, const void *b)
+{
+    const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+    int rx = severity_rank(x), ry = severity_rank(y);
+    if (rx != ry)
+        return rx - ry;
+    json_int_t cx = int_member(x, "created_ms"), cy = int_member(y, "created_ms");
+    return cx < cy ? -1 : cx > cy;
+}
+
+/* The district's open jobs into out, most urgent first: every critical and
+ * high one, and the others up to COORD_OPEN_SHOWN, so the view stays small
+ * without ever hiding what a dispatcher must see. Returns the counts of all
+ * of them, shown or not. */
+static json_t *open_view(const char *district, const json_t *open_jobs, json_t *out)
+{
+    json_int_t by_sev[5] = {0}, queued = 0, assigned = 0;
+    size_t n = json_array_size(open_jobs), k = 0, shown = 0, routine = 0, i;
+    json_t **arr = calloc(n ? n : 1, sizeof(*arr)), *v;
+
+    json_array_foreach (open_jobs, i, v) {
+        const char *st = json_string_value(json_object_get(v, "status"));
+        if (!arr || !json_is_object(v) || !belongs_to(v, "owner", district) || !st)
+            continue;
+        if (strcmp(st, "queued") == 0)
+            queued++;
+        else if (strcmp(st, "assigned") == 0)
+            assigned++;
+        else
+            continue;
+        by_sev[severity_rank(v)]++;
+        arr[k++] = v;
+    }
+    if (arr)
+        qsort(arr, k, sizeof(*arr), cmp_urgent);
+    for (size_t j = 0; j < k; j++) {
+        if (severity_rank(arr[j]) > 1 && routine++ >= COORD_OPEN_SHOWN)
+            continue;
+        json_array_append_new(out, json_deep_copy(arr[j]));
+        shown++;
+    }
+    free(arr);
+    /* A severity the view does not know is counted, and sorted, as low. */
+    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "total", (json_int_t)k, "shown",
+                     (json_int_t)shown, "queued", queued, "assigned", assigned, "critical",
+                     by_sev[0], "high", by_sev[1], "medium", by_sev[2], "low", by_sev[3] + by_sev[4]);
+}
+
+/* The newest COORD_RECENT_RESULTS of the district's jobs in status want
+ * (completed: only those with their result), newest first. */
+static void newest_finished(const char *district, const json_t *jobs, const char *want,
+                            json_t *out)
+{
+    bool done = strcmp(want, "completed") == 0;
+    size_t n = json_array_size(jobs), k = 0, i;
+    json_t **arr = calloc(n ? n : 1, sizeof(*arr)), *v;
+
+    if (!arr)
+        return;
+    json_array_foreach (jobs, i, v) {
+        const char *st = json_string_value(json_object_get(v, "status"));
+        if (json_is_object(v) && belongs_to(v, "owner", district) && st &&
+            strcmp(st, want) == 0 && (!done || json_is_object(json_object_get(v, "result"))))
+            arr[k++] = v;
+    }
+    qsort(arr, k, sizeof(*arr), cmp_newest); /* stable enough: ties keep no order */
+    for (size_t j = 0; j < k && j < COORD_RECENT_RESULTS; j++) {
+        json_t *o = json_pack("{s:O}", "id", json_object_get(arr[j], "id"));
+        const char *keys[] = {"type", "severity", "updated_ms", "result", "attempts"};
+        for (size_t q = 0; o && q < (done ? 4u : 5u); q++) {
+            json_t *x = json_object_get(arr[j], keys[q]);
+            if (x)
+                json_object_set(o, keys[q], x);
+        }
+        json_array_append_new(out, o);
+    }
+    free(arr);
+}
+
 json_t *district_view(const char *district, const json_t *units, const json_t *open_jobs,
                       const json_t *completed, const json_t *peers)
 {
     static const char *const statuses[] = {"available", "busy", "lost", "out_of_service"};
     json_int_t counts[4] = {0};
-    json_t *own = json_array(), *open = json_array(), *recent = json_array();
+    json_t *own = json_array(), *open = json_array(), *recent = json_array(),
+           *cancelled = json_array();
     size_t i;
     json_t *v;
 
@@ -61,42 +156,13 @@ json_t *district_view(const char *district, const json_t *units, const json_t *o
             json_array_append_new(own, json_deep_copy(v));
         }
     }
-    if (json_is_array(open_jobs)) {
-        json_array_foreach (open_jobs, i, v) {
-            const char *st = json_string_value(json_object_get(v, "status"));
-            if (!json_is_object(v) || !belongs_to(v, "owner", district) || !st ||
-                (strcmp(st, "queued") != 0 && strcmp(st, "assigned") != 0))
-                continue;
-            json_array_append_new(open, json_deep_copy(v));
-        }
-    }
-    if (json_is_array(completed)) {
-        size_t n = json_array_size(completed), k = 0;
-        json_t **arr = calloc(n ? n : 1, sizeof(*arr));
-        json_array_foreach (completed, i, v) {
-            const char *st = json_string_value(json_object_get(v, "status"));
-            if (arr && json_is_object(v) && belongs_to(v, "owner", district) && st &&
-                strcmp(st, "completed") == 0 && json_is_object(json_object_get(v, "result")))
-                arr[k++] = v;
-        }
-        if (arr)
-            qsort(arr, k, sizeof(*arr), cmp_newest); /* stable enough: ties keep no order */
-        for (size_t j = 0; arr && j < k && j < COORD_RECENT_RESULTS; j++) {
-            json_t *o = json_pack("{s:O, s:O}", "id", json_object_get(arr[j], "id"), "result",
-                                  json_object_get(arr[j], "result"));
-            const char *keys[] = {"type", "severity", "updated_ms"};
-            for (size_t q = 0; o && q < 3; q++) {
-                json_t *x = json_object_get(arr[j], keys[q]);
-                if (x)
-                    json_object_set(o, keys[q], x);
-            }
-            json_array_append_new(recent, o);
-        }
-        free(arr);
-    }
-    return json_pack("{s:{s:I, s:I, s:I, s:I}, s:o, s:o, s:o, s:o}", "units_by_status", "available",
-                     counts[0], "busy", counts[1], "lost", counts[2], "out_of_service", counts[3],
-                     "units", own, "open_jobs", open, "recent_results", recent, "peers",
+    json_t *open_counts = open_view(district, open_jobs, open);
+    newest_finished(district, completed, "completed", recent);
+    newest_finished(district, completed, "cancelled", cancelled);
+    return json_pack("{s:{s:I, s:I, s:I, s:I}, s:o, s:o, s:o, s:o, s:o, s:o}", "units_by_status",
+                     "available", counts[0], "busy", counts[1], "lost", counts[2],
+                     "out_of_service", counts[3], "units", own, "open_jobs", open, "open_counts",
+                     open_counts, "recent_results", recent, "recent_cancelled", cancelled, "peers",
                      json_is_object(peers) ? json_deep_copy(peers) : json_null());
 }
 
@@ -130,6 +196,23 @@ static json_t *get_json(const char *base, const char *path, long *status)
     }
     http_reply_release(&r);
     return body;
+}
+
+/* The newest POLL_COMPLETED jobs in a finished status: the broker lists by
+ * arrival, so the last page. */
+static json_t *newest_jobs(const char *url, const char *status)
+{
+    char path[128];
+    long st;
+    snprintf(path, sizeof(path), "/v1/jobs?status=%s&limit=0&scope=local", status);
+    json_t *count = get_json(url, path, &st);
+    if (!count)
+        return NULL;
+    json_int_t total = int_member(count, "total");
+    json_decref(count);
+    snprintf(path, sizeof(path), "/v1/jobs?status=%s&limit=%d&offset=%lld&scope=local", status,
+             POLL_COMPLETED, (long long)(total > POLL_COMPLETED ? total - POLL_COMPLETED : 0));
+    return get_json(url, path, &st);
 }
 
 static void poll_events(poll_job *p)
@@ -170,32 +253,35 @@ static void poll_one(void *arg, size_t i)
 {
     poll_job *p = &((poll_job *)arg)[i];
     long st;
-    json_t *units = NULL, *queued = NULL, *assigned = NULL, *done = NULL, *peers = NULL;
+    json_t *units = NULL, *queued = NULL, *assigned = NULL, *done = NULL, *cancelled = NULL,
+           *peers = NULL;
     units = get_json(p->url, "/v1/units?scope=local", &st);
     if (!units)
         goto out;
-    queued = get_json(p->url, "/v1/jobs?status=queued&limit=500&scope=local", &st);
-    assigned =
-        queued ? get_json(p->url, "/v1/jobs?status=assigned&limit=500&scope=local", &st) : NULL;
-    json_t *count =
-        assigned ? get_json(p->url, "/v1/jobs?status=completed&limit=0&scope=local", &st) : NULL;
-    if (!count)
-        goto out;
-    json_int_t total = int_member(count, "total");
-    json_decref(count);
     char path[128];
-    snprintf(path, sizeof(path), "/v1/jobs?status=completed&limit=%d&offset=%lld&scope=local",
-             POLL_COMPLETED, (long long)(total > POLL_COMPLETED ? total - POLL_COMPLETED : 0));
-    done = get_json(p->url, path, &st);
-    if (!done)
+    snprintf(path, sizeof(path), "/v1/jobs?status=queued&limit=%d&scope=local", POLL_JOBS_LIMIT);
+    queued = get_json(p->url, path, &st);
+    snprintf(path, sizeof(path), "/v1/jobs?status=assigned&limit=%d&scope=local",
+             POLL_JOBS_LIMIT);
+    assigned = queued ? get_json(p->url, path, &st) : NULL;
+    done = assigned ? newest_jobs(p->url, "completed") : NULL;
+    cancelled = done ? newest_jobs(p->url, "cancelled") : NULL;
+    if (!cancelled)
         goto out;
     peers = get_json(p->url, "/v1/peers", &st); /* 404 from an older broker: null */
-    json_t *open = json_array();
+    json_t *open = json_array(), *finished = json_array();
     json_array_extend(open, json_object_get(queued, "jobs"));
     json_array_extend(open, json_object_get(assigned, "jobs"));
-    p->view = district_view(p->id, json_object_get(units, "units"), open,
-                            json_object_get(done, "jobs"), peers);
+    json_array_extend(finished, json_object_get(done, "jobs"));
+    json_array_extend(finished, json_object_get(cancelled, "jobs"));
+    p->view = district_view(p->id, json_object_get(units, "units"), open, finished, peers);
+    /* Beyond the page cap the broker's totals still count every open job. */
+    json_t *oc = json_object_get(p->view, "open_counts");
+    json_int_t all = int_member(queued, "total") + int_member(assigned, "total");
+    if (oc && all > int_member(oc, "total"))
+        json_object_set_new(oc, "total", json_integer(all));
     json_decref(open);
+    json_decref(finished);
     poll_events(p);
     p->ok = p->view != NULL;
     p->fetched_mono_ms = coord_now_mono_ms();
@@ -204,6 +290,7 @@ out:
     json_decref(queued);
     json_decref(assigned);
     json_decref(done);
+    json_decref(cancelled);
     json_decref(peers);
 }
 

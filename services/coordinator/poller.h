@@ -10,6 +10,7 @@
 #include "context.h"
 
 #define COORD_RECENT_RESULTS 20 /* finished jobs shown per district */
+#define COORD_OPEN_SHOWN 500 /* medium and low open jobs shown per district */
 
 /* Starts the poller thread. 0, or -1 when the thread could not be made. */
 int poller_start(coordinator *c);

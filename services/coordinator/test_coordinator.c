@@ -139,6 +139,48 @@ END_TEST
 
 /* ---- poller view ---- */
 
+/* Critical and high open jobs are never left out of the view, however many
+ * routine ones came before them; the counts cover every open job. */
+START_TEST(district_view_urgent_first)
+{
+    json_t *open = json_array(), *done = json_array();
+    for (int i = 0; i < COORD_OPEN_SHOWN + 10; i++) {
+        char id[16];
+        snprintf(id, sizeof(id), "M%d", i);
+        json_array_append_new(open, json_pack("{s:s, s:s, s:s, s:s, s:I}", "id", id, "owner", "D",
+                                              "status", "queued", "severity", "medium",
+                                              "created_ms", (json_int_t)i));
+    }
+    json_array_append_new(open, json_pack("{s:s, s:s, s:s, s:s, s:I}", "id", "H", "owner", "D",
+                                          "status", "assigned", "severity", "high", "created_ms",
+                                          (json_int_t)5000));
+    json_array_append_new(open, json_pack("{s:s, s:s, s:s, s:s, s:I}", "id", "C", "owner", "D",
+                                          "status", "queued", "severity", "critical",
+                                          "created_ms", (json_int_t)9000));
+    json_array_append_new(done, json_pack("{s:s, s:s, s:s, s:I}", "id", "X", "owner", "D",
+                                          "status", "cancelled", "updated_ms", (json_int_t)7));
+    json_t *v = district_view("D", NULL, open, done, NULL);
+    json_t *jobs = json_object_get(v, "open_jobs"), *oc = json_object_get(v, "open_counts");
+    ck_assert_uint_eq(json_array_size(jobs), COORD_OPEN_SHOWN + 2);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(jobs, 0), "id")), "C");
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(jobs, 1), "id")), "H");
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(jobs, 2), "id")), "M0");
+    ck_assert_int_eq(json_integer_value(json_object_get(oc, "total")), COORD_OPEN_SHOWN + 12);
+    ck_assert_int_eq(json_integer_value(json_object_get(oc, "shown")), COORD_OPEN_SHOWN + 2);
+    ck_assert_int_eq(json_integer_value(json_object_get(oc, "critical")), 1);
+    ck_assert_int_eq(json_integer_value(json_object_get(oc, "high")), 1);
+    ck_assert_int_eq(json_integer_value(json_object_get(oc, "medium")), COORD_OPEN_SHOWN + 10);
+    ck_assert_int_eq(json_integer_value(json_object_get(oc, "assigned")), 1);
+    json_t *canc = json_object_get(v, "recent_cancelled");
+    ck_assert_uint_eq(json_array_size(canc), 1);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(canc, 0), "id")), "X");
+    ck_assert_uint_eq(json_array_size(json_object_get(v, "recent_results")), 0);
+    json_decref(v);
+    json_decref(open);
+    json_decref(done);
+}
+END_TEST
+
 START_TEST(district_view_shapes)
 {
     json_t *units = J("[{\"id\":\"A\",\"district\":\"D\",\"status\":\"available\"},"
@@ -416,6 +458,7 @@ static Suite *coordinator_suite(void)
     tcase_add_test(t, url_rules);
     tcase_add_test(t, free_capable_counts_own_units_only);
     tcase_add_test(t, district_view_shapes);
+    tcase_add_test(t, district_view_urgent_first);
     tcase_add_test(t, event_sanitize_and_sort);
     tcase_add_test(t, shiviz_renumbers_and_pairs_lines);
     tcase_add_test(t, event_ring_keeps_newest);

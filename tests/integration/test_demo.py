@@ -17,6 +17,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def test_demo_replays_the_scenario_and_every_guarantee_holds(tmp_path):
+    """The reference scenario with Building A as a multi-unit response."""
     build = ergrid.build_dir()
     proc = subprocess.run(
         [sys.executable, os.path.join(ROOT, "scripts", "demo.py"), "--no-wait", "--build", build,
@@ -27,6 +28,26 @@ def test_demo_replays_the_scenario_and_every_guarantee_holds(tmp_path):
     for step in ("15:15", "15:18", "15:22", "15:24", "15:27", "15:28", "15:31", "15:35"):
         assert step in out, "timeline step %s missing" % step
     assert "FAIL" not in out
+    # Building A: the run card's four lines, each unit with the distance
+    # behind it; the crews' steps; the failed unit's line alone refilled by
+    # the nearest capable unit.
+    lines = re.findall(r"-> line (\d) (\S+) +(\S+) +(\S+) +(closest: [\d.]+ km, station)$", out, re.M)
+    assert [(n, caps) for n, caps, *_ in lines][:5] == [
+        ("0", "firefighting"), ("0", "firefighting"), ("1", "rescue"), ("2", "medical"),
+        ("3", "law_enforcement")], out
+    assert ("1", "rescue", "LAFD-9", "Valley") == lines[2][:4], lines
+    for check in ("Building A got the plan's four lines, every one filled (5 units)",
+                  "every unit on Building A was chosen as the closest capable one",
+                  "every crew on Building A is on scene",
+                  "the police line went to the nearest capable unit (LAPD-15)",
+                  "the other three lines kept their units (LAFD-1, LAFD-2, LAFD-9, EMS-3)",
+                  "LAFD-5's steps dispatched, en_route, on_scene, cleared are kept with their times"):
+        assert check in out, "multi-unit step missing: " + check
+    assert re.search(r"-> line 3 law_enforcement refilled by LAPD-15 \(Valley district, mutual aid\): "
+                     r"closest: [\d.]+ km, station", out), out
+    assert re.search(r"LAPD-15 +[\d.]+ km from Building A\n +LAPD-12 +[\d.]+ km from Building A", out), out
+    assert "-> LAFD-5 dispatched -> en_route -> on_scene -> cleared" in out
+    assert re.search(r"-> LAFD-1 +dispatched -> en_route -> on_scene", out)
     assert "guarantees checked: all hold" in out
     assert "dashboard: http://127.0.0.1:" in out
     for check in ("a unit token cannot report in another unit's name",
