@@ -7,7 +7,7 @@ packages=(
     build-essential pkg-config meson ninja-build
     libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libsqlite3-dev check
     libgnutls28-dev openssl
-    curl python3 python3-pytest docker-compose cppcheck
+    curl python3 python3-pytest python3-jsonschema docker-compose cppcheck
     etcd-server etcd-client spin
 )
 if [ "${ERGRID_WITH_BROWSER:-0}" = 1 ]; then
