@@ -4,6 +4,7 @@
  * only (docs/EIDO.md, "Registry tokens"). */
 #include "eido_vocab.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,26 +86,42 @@ int eido_pidf_point(geo_point p, char *buf, size_t len)
     return n < 0 || (size_t)n >= len ? -1 : 0;
 }
 
+/* The next number of a gml:pos: whitespace, then one strtod number that
+ * is not hex, inf or nan (strtod takes those, XML Schema doubles do not). */
+static bool pos_number(const char **p, double *out)
+{
+    const char *s = *p;
+    char *end;
+
+    while (isspace((unsigned char)*s))
+        s++;
+    char after = s[strspn(s, "+-0123456789.")];
+
+    if (!(isdigit((unsigned char)*s) || *s == '-' || *s == '+' || *s == '.') ||
+        (after && strchr("xXiInN", after)))
+        return false;
+    *out = strtod(s, &end);
+    if (end == s)
+        return false;
+    *p = end;
+    return true;
+}
+
 int eido_pidf_read(const char *xml, geo_point *out)
 {
-    const char *pos = xml ? strstr(xml, "<gml:pos>") : NULL;
-    char *end;
-    double lat, lon;
+    static const char open[] = "<gml:pos>", close[] = "</gml:pos>";
+    const char *pos = xml ? strstr(xml, open) : NULL;
+    double lat, lon, alt;
 
     if (!pos)
         return 0;
-    pos += strlen("<gml:pos>");
-    lat = strtod(pos, &end);
-    if (end == pos)
+    pos += strlen(open);
+    if (!pos_number(&pos, &lat) || !pos_number(&pos, &lon))
         return -1;
-    pos = end;
-    lon = strtod(pos, &end);
-    if (end == pos)
-        return -1;
-    /* An altitude may follow (EPSG 4979): it is not kept. */
-    while (*end == ' ' || (*end >= '0' && *end <= '9') || *end == '.' || *end == '-')
-        end++;
-    if (strncmp(end, "</gml:pos>", strlen("</gml:pos>")) != 0 || !geo_valid(lat, lon))
+    (void)pos_number(&pos, &alt); /* EPSG 4979 adds an altitude: not kept */
+    while (isspace((unsigned char)*pos))
+        pos++;
+    if (strncmp(pos, close, strlen(close)) != 0 || !geo_valid(lat, lon))
         return -1;
     out->lat = lat;
     out->lon = lon;

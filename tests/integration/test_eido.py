@@ -14,6 +14,7 @@ import pytest
 
 from conftest import EMS, FIRE, POLICE
 from ergrid import assert_error, expect, get, make_district, post, wait_until
+from test_city import make_city, wait_remote_job
 
 SCHEMA_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs", "eido",
                            "eido.schema.json")
@@ -179,6 +180,33 @@ def test_multi_line_units_in_several_statuses(district):
     assert rs[fire[1]]["secondaryUnitStatusRegistryText"] == ["Revoked", "Lost"], rs[fire[1]]
     assert rs[fire[1]]["primaryUnitStatusRegistryText"] == "Available"
     assert doc["incidentComponent"]["incidentCommonPriorityNumber"] == 8
+
+
+def test_synced_copy_and_borrowed_unit(cluster):
+    """A peer answers from its synced copy (owner's tracking id, not its
+    own); a borrowed unit's district is a mutual-aid agency."""
+    city = make_city(cluster, [("Downtown", [("LAPD-7", "police", POLICE)]),
+                               ("Westside", [("LAFD-5", "fire", FIRE)])])
+    down, west = city.brokers["Downtown"], city.brokers["Westside"]
+    j = down.submit_ok(["firefighting"], id="eido-aid", location={"lat": 34.0, "lon": -118.4})
+    assert j["unit_id"] == "LAFD-5", j
+    wait_remote_job(west, "eido-aid", "Downtown", lambda c: c["unit_id"] == "LAFD-5",
+                    what="synced with its unit")
+    for b in (down, west):
+        doc = eido(b, "eido-aid")
+        assert doc["incidentTrackingIdentifier"] == \
+            "urn:emergency:uid:incidentid:eido-aid:Downtown", doc
+        roles = {a["organizationIdentification"]: (a["agencyRoleDescriptionRegistryText"],
+                                                   a["incidentOwningAgencyIndicator"])
+                 for a in doc["agencyComponent"]}
+        assert roles == {"Downtown": (["Dispatch"], True), "Westside": (["MutualAid"], False)}, roles
+        r = resources(doc)["LAFD-5"]
+        west_agency = [a for a in doc["agencyComponent"]
+                       if a["organizationIdentification"] == "Westside"][0]
+        assert r["agencyReference"] == "#" + west_agency["$id"], r
+        assert r["emergencyResourceTypeCommonRegistryText"] == "Engine", (b.name, r)
+        assert r["secondaryUnitStatusRegistryText"] == ["Assigned"], r
+        assert pidf_point(doc) == (34.0, -118.4)
 
 
 def test_format_other_than_json_or_eido_is_refused(district):
