@@ -218,20 +218,12 @@ static int incident_notes(const json_t *doc, json_t *o, field_error *fe)
     return 0;
 }
 
-int eido_intake(api_request *req, json_t **out, field_error *fe)
+int eido_map(const json_t *doc, json_t **out, field_error *fe)
 {
-    const char *format = api_query(req, "format");
-    const json_t *doc = req->body, *inc;
+    const json_t *inc = json_object_get(doc, "incidentComponent");
     char id[COORD_ID_MAX + 1] = "";
     json_t *o;
 
-    if (format && strcmp(format, "json") != 0 && strcmp(format, "eido") != 0)
-        return field_fail(fe, API_E_BAD_REQUEST, "%s must be json or eido", "format");
-    if (format ? strcmp(format, "json") == 0 : !json_object_get(doc, "incidentComponent")) {
-        *out = NULL;
-        return 0;
-    }
-    inc = json_object_get(doc, "incidentComponent");
     /* NENA-STA-021.1 wrote one incident in a list; 021.1b writes the object. */
     if (json_is_array(inc) && json_array_size(inc) == 1)
         inc = json_array_get(inc, 0);
@@ -253,4 +245,17 @@ int eido_intake(api_request *req, json_t **out, field_error *fe)
         json_object_set_new(o, "id", json_string(id));
     *out = o;
     return 0;
+}
+
+int eido_intake(api_request *req, json_t **out, field_error *fe)
+{
+    const char *format = api_query(req, "format");
+
+    if (format && strcmp(format, "json") != 0 && strcmp(format, "eido") != 0)
+        return field_fail(fe, API_E_BAD_REQUEST, "%s must be json or eido", "format");
+    if (format ? strcmp(format, "json") == 0 : !json_object_get(req->body, "incidentComponent")) {
+        *out = NULL;
+        return 0;
+    }
+    return eido_map(req->body, out, fe);
 }

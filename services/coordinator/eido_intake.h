@@ -16,5 +16,8 @@
  * "incidentComponent" key); -1 with fe naming the EIDO field when the
  * EIDO cannot be mapped or format is neither (out untouched). */
 int eido_intake(api_request *req, json_t **out, field_error *fe);
+/* The mapping alone: doc (borrowed) as an incident object, 0 and *out a
+ * new reference; -1 with fe naming the EIDO field (out untouched). */
+int eido_map(const json_t *doc, json_t **out, field_error *fe);
 
 #endif
