@@ -168,6 +168,12 @@ static json_t *resource(const json_t *atts, size_t last, const json_t *uv, const
         if (i <= last && u && strcmp(u, uid) == 0)
             add_steps(updates, a);
     }
+    /* A borrowed unit's steps are kept at its home: its synced copy shows
+     * the step it is on, when that is this attempt. */
+    const json_t *ucs = json_object_get(uv, "crew_status");
+    if (!crew && str(ucs, "job_id") && strcmp(str(ucs, "job_id"), id) == 0 &&
+        json_equal(json_object_get(ucs, "attempt"), json_object_get(att, "attempt")))
+        crew = str(ucs, "status");
     /* Without a crew report the attempt state says it: a unit on an active
      * attempt has been dispatched, one off the incident is free of it. */
     if (!crew)

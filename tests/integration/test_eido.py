@@ -207,6 +207,12 @@ def test_synced_copy_and_borrowed_unit(cluster):
         assert r["emergencyResourceTypeCommonRegistryText"] == "Engine", (b.name, r)
         assert r["secondaryUnitStatusRegistryText"] == ["Assigned"], r
         assert pidf_point(doc) == (34.0, -118.4)
+    # The crew's step is kept at the unit's home; the owner reads it from
+    # its synced copy of the unit.
+    step(city.executors["LAFD-5"], "eido-aid", "en_route")
+    wait_until(lambda: resources(eido(down, "eido-aid"))["LAFD-5"]["primaryUnitStatusRegistryText"]
+               == "Enroute", message="Downtown's EIDO shows the borrowed unit en route")
+    assert resources(eido(west, "eido-aid"))["LAFD-5"]["primaryUnitStatusRegistryText"] == "Enroute"
 
 
 def test_format_other_than_json_or_eido_is_refused(district):
