@@ -11,10 +11,7 @@
 #define STRING_DEFAULT_MAX  4096
 #define ID_LIST_DEFAULT_MAX 32
 
-static int fail(field_error *err, api_err code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(field_error *err, api_err code, const char *fmt, ...)
+int field_fail(field_error *err, api_err code, const char *fmt, ...)
 {
     va_list ap;
 
@@ -26,6 +23,7 @@ static int fail(field_error *err, api_err code, const char *fmt, ...)
     va_end(ap);
     return -1;
 }
+#define fail field_fail
 
 /* A client-chosen key quoted in a message: printable ASCII only, so the
  * message is valid UTF-8 whatever the key was. */

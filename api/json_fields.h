@@ -67,6 +67,11 @@ typedef struct field_error {
     char message[256];
 } field_error;
 
+/* Fills err (NULL: ignored) with code and the formatted message; -1, for
+ * `return field_fail(...)` in a parser of its own. */
+int field_fail(field_error *err, api_err code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* obj must be a JSON object. Optional fields absent or null leave the struct
  * member untouched (zero it first). On failure returns -1 with err filled and
  * releases whatever it allocated; returns 0 on success. */

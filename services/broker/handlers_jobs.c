@@ -6,6 +6,7 @@
 
 #include "core.h"
 #include "dispatch.h"
+#include "eido.h"
 #include "geo_json.h"
 #include "handlers.h"
 #include "jobs.h"
@@ -397,26 +398,69 @@ void h_jobs_list(api_request *req, api_response *res)
     api_reply_json(res, 200, body);
 }
 
+/* The views of the units a job names, by id, for its EIDO resources
+ * (kind, capabilities, status). Caller holds mu. */
+static json_t *job_units(broker *b, const json_t *jv, uint64_t now)
+{
+    json_t *units = json_object(), *a;
+    size_t i;
+
+    json_array_foreach (json_object_get(jv, "attempts"), i, a) {
+        const char *uid = json_string_value(json_object_get(a, "unit_id"));
+        const unit *u = uid ? state_unit(&b->st, uid) : NULL;
+        const runit *ru = uid && !u ? remote_unit(&b->rem, uid) : NULL;
+
+        if (u)
+            json_object_set_new(units, uid, view_unit(&b->st, u, now));
+        else if (ru)
+            json_object_set_new(units, uid, view_remote_unit(ru, &b->peers, now));
+    }
+    return units;
+}
+
 void h_job_get(api_request *req, api_response *res)
 {
     broker *b = req->ctx;
     const char *id = path_id(req, res, "job");
+    const char *format = api_query(req, "format");
+    bool eido = format && strcmp(format, "eido") == 0;
+    uint64_t now = coord_now_wall_ms();
+    json_t *units = NULL;
 
     if (!id)
         return;
+    if (format && !eido && strcmp(format, "json") != 0) {
+        api_reply_error(res, API_E_BAD_REQUEST, "format must be json or eido");
+        return;
+    }
     pthread_mutex_lock(&b->mu);
     const job *j = state_job(&b->st, id);
     const rjob *e = j ? NULL : remote_job(&b->rem, id);
-    json_t *body =
-        j   ? view_one("job", view_job(&b->st, j), &b->clock)
-        : e ? view_one("job", view_remote_job(e, &b->peers, coord_now_wall_ms()), &b->clock)
-            : NULL;
+    json_t *body = j   ? view_one("job", view_job(&b->st, j), &b->clock)
+                   : e ? view_one("job", view_remote_job(e, &b->peers, now), &b->clock)
+                       : NULL;
+    if (eido && body)
+        units = job_units(b, json_object_get(body, "job"), now);
     /* A job, attempt or result still in flight is shown once durable. */
-    if (!read_done_or_503(req, res, body))
+    if (!read_done_or_503(req, res, body)) {
+        json_decref(units);
         return;
+    }
     if (!j && !e) {
         api_reply_error(res, API_E_NOT_FOUND, "no job %s", id);
         return;
+    }
+    if (eido) {
+        /* Built off the lock from the same view the JSON reply shows. */
+        json_t *o = eido_job(json_object_get(body, "job"), units, b->cfg.id);
+
+        json_decref(units);
+        json_decref(body);
+        if (!o) {
+            api_reply_error(res, API_E_UNAVAILABLE, "out of memory");
+            return;
+        }
+        body = o;
     }
     api_reply_json(res, 200, body);
 }

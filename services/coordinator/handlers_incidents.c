@@ -11,6 +11,7 @@
 #include "coord.h"
 #include "context.h"
 #include "db.h"
+#include "eido_intake.h"
 #include "fanout.h"
 #include "journal.h"
 
@@ -143,17 +144,20 @@ void h_incidents_post(api_request *req, api_response *res)
     struct incident_req r;
     memset(&r, 0, sizeof(r));
     field_error fe;
-    json_t *fwd = NULL;
+    json_t *fwd = NULL, *eido = NULL;
     target *all = NULL;
     http_reply br = {0};
     const char **reqcaps = NULL;
 
-    if (json_parse_fields(req->body, incident_fields, &r, &fe) < 0) {
+    /* An EIDO incident is mapped to the own shape first, then checked and
+     * routed as any other. */
+    if (eido_intake(req, &eido, &fe) < 0 ||
+        json_parse_fields(eido ? eido : req->body, incident_fields, &r, &fe) < 0) {
         api_reply_error(res, fe.code, "%s", fe.message);
-        return;
+        goto out;
     }
     reqcaps = calloc(r.caps.n, sizeof(*reqcaps));
-    fwd = json_deep_copy(req->body);
+    fwd = json_deep_copy(eido ? eido : req->body);
     all = calloc(COORD_MAX_BROKERS, sizeof(*all));
     if (!reqcaps || !fwd || !all) {
         api_reply_error(res, API_E_UNAVAILABLE, "out of memory");
@@ -252,6 +256,7 @@ void h_incidents_post(api_request *req, api_response *res)
     api_reply_json(res, (unsigned)br.status, body);
 out:
     http_reply_release(&br);
+    json_decref(eido);
     json_decref(fwd);
     free(all);
     free(reqcaps);

@@ -32,6 +32,11 @@ typedef struct fuzz_header {
 int fuzz_replay_request(const char *method, const char *path, const uint8_t *body, size_t len)
     __attribute__((weak));
 
+/* Optional: the `target` (tests/bad_input, e.g. "coordinator") of the
+ * cases this target also takes; cases with another target, or any target
+ * when this is absent, are skipped. Weak, like the hooks. */
+extern const char *const fuzz_replay_service __attribute__((weak));
+
 /* Optional, preferred over fuzz_replay_request: the whole request as the
  * integration test sends it (see fuzz_http_parse), target with its query
  * and headers included, for a target that gives it to api_dispatch.

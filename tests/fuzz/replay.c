@@ -6,8 +6,9 @@
  * A directory is walked recursively in name order. --requests DIR takes the
  * tests/bad_input layout (DIR/<case>/request, see its README) and hands each
  * request to the target's fuzz_replay_http, or else its fuzz_replay_request;
- * cases meant for the executor (a `target` file) or generated at run time
- * (a `generate` file) are skipped. Each input is copied to a buffer of exactly its size, as
+ * cases meant for another service (a `target` file other than the
+ * target's fuzz_replay_service) or generated at run time (a `generate`
+ * file) are skipped. Each input is copied to a buffer of exactly its size, as
  * libFuzzer does, so a sanitizer sees any read past its end. */
 #include <dirent.h>
 #include <errno.h>
@@ -180,6 +181,24 @@ static int replay_path_only(fuzz_http *h, const uint8_t *body)
     return fuzz_replay_request(h->method, h->target, body, h->body_len);
 }
 
+/* A case's `target` file names this target's fuzz_replay_service. */
+static bool for_this_target(const char *dir)
+{
+    char path[4096];
+    uint8_t *data;
+    size_t len;
+    bool same;
+
+    if (!&fuzz_replay_service || !fuzz_replay_service ||
+        join(path, sizeof(path), dir, "target") < 0 || read_file(path, &data, &len) < 0)
+        return false;
+    while (len && (data[len - 1] == '\n' || data[len - 1] == ' '))
+        len--;
+    same = len == strlen(fuzz_replay_service) && memcmp(data, fuzz_replay_service, len) == 0;
+    free(data);
+    return same;
+}
+
 /* One tests/bad_input case (format: fuzz_http_parse). */
 static int run_request(const char *dir)
 {
@@ -189,7 +208,7 @@ static int run_request(const char *dir)
     fuzz_http h;
     int rc = 0, ran;
 
-    if (file_exists(dir, "target") || file_exists(dir, "generate")) {
+    if ((file_exists(dir, "target") && !for_this_target(dir)) || file_exists(dir, "generate")) {
         nskipped++;
         return 0;
     }

@@ -99,12 +99,15 @@ def test_bad_input(cluster):
                message="LAFD-1 holds known-job")
     queued = b.submit_ok(["hazmat"], severity="low", id="queued-job")
     assert queued["status"] == "queued", queued
+    # A coordinator with no district registered: intake refuses bad input
+    # before routing, and anything let through would get 503, not the 400.
+    c = cluster.coordinator()
     before = snapshot(b, e)
 
     failures = []
     for name in names:
         method, path, headers, body, status, code, target = load_case(name)
-        svc = e if target == "executor" else b
+        svc = {"executor": e, "coordinator": c}.get(target, b)
         try:
             reply = raw_exchange("127.0.0.1", svc.port, method, path, headers, body)
         except OSError as ex:
@@ -114,7 +117,7 @@ def test_bad_input(cluster):
             if problems:
                 failures.append("%s: %s %s -> %s; got %s %r" % (
                     name, method, path[:80], ", ".join(problems), reply.status, reply.raw[:300]))
-        for s in (b, e):
+        for s in (b, e, c):
             assert s.alive(), "%s died on case %s (%s %s); failures so far: %s" % (
                 s, name, method, path[:80], failures)
 

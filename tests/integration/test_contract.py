@@ -119,7 +119,9 @@ def recipes(city):
         ]),
         ("listJobs", [(dt, "GET", "/v1/jobs", {}), (dt, "GET", "/v1/jobs?limit=1&offset=1", {}),
                       (dt, "GET", "/v1/jobs?limit=-1", {})]),
-        ("getJob", [(dt, "GET", "/v1/jobs/C-1", {}), (dt, "GET", "/v1/jobs/NOPE-9", {})]),
+        ("getJob", [(dt, "GET", "/v1/jobs/C-1", {}), (dt, "GET", "/v1/jobs/NOPE-9", {}),
+                    (dt, "GET", "/v1/jobs/C-1?format=eido", {}),
+                    (dt, "GET", "/v1/jobs/C-1?format=xml", {})]),
         ("listAssignments", [(lafd1, "GET", "/v1/assignments", {})]),
         ("getAssignment", [(lafd1, "GET", "/v1/assignments/C-1", {}),
                            (lafd1, "GET", "/v1/assignments/NOPE-9", {})]),
@@ -198,6 +200,13 @@ def recipes(city):
             (coord, "POST", "/v1/incidents", {"body": {
                 "id": "I-1", "type": "building_fire", "severity": "high",
                 "required_capabilities": ["firefighting"], "district": "Westside"}}),
+            (coord, "POST", "/v1/incidents", {"body": {
+                "eidoVersion": "1.0",
+                "incidentComponent": {"incidentTrackingIdentifier":
+                                      "urn:emergency:uid:incidentid:I-2:Westside",
+                                      "incidentTypeCommonRegistryText": "Fire.Structure",
+                                      "incidentPriority": 8},
+                "district": "Westside"}}),
             (coord, "POST", "/v1/incidents", {"body": {
                 "type": "x", "severity": "high", "required_capabilities": ["x"],
                 "district": "Nowhere"}}),
