@@ -307,6 +307,7 @@ int bench_arbitrate(void);
 int bench_submit(void);
 int bench_failover(void);
 int bench_scale(void);
+int bench_coldstart(void);
 int bench_memory(void);
 int bench_sync(void);
 int bench_peers(void);

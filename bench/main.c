@@ -1,5 +1,5 @@
 /* ergrid-bench: one program, one subcommand per DESIGN.md §6 target.
- *   build/bench/ergrid-bench [options] arbitrate|submit|failover|scale|memory|sync|all
+ *   build/bench/ergrid-bench [options] arbitrate|submit|failover|scale|coldstart|memory|sync|all
  * The service binaries are found under the build dir (default: the one this
  * program was built in; --build DIR to point elsewhere). */
 #include <curl/curl.h>
@@ -22,6 +22,7 @@ static const struct {
     {"submit", bench_submit, "job submission with assignment, end to end"},
     {"failover", bench_failover, "kill -9 of the holder -> job held by another unit"},
     {"scale", bench_scale, "20 brokers, 10,000 heartbeating units, no false failure"},
+    {"coldstart", bench_coldstart, "scale's cold start (all units join at once), 5 runs"},
     {"memory", bench_memory, "broker RSS with 10,000 units and 100,000 jobs"},
     {"sync", bench_sync, "metadata delta size vs city size, change visibility at peers"},
     /* Not part of "all": it needs PostgreSQL and etcd (scripts/bench.sh
