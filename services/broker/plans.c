@@ -1,7 +1,6 @@
 /* Response plans and requirement lines (see plans.h). */
 #include "plans.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,20 +33,6 @@ static bool note_cap(const char **all, size_t *n, const char *cap)
 }
 
 /* The line error: its code and message. */
-static int line_fail(field_error *fe, api_err code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int line_fail(field_error *fe, api_err code, const char *fmt, ...)
-{
-    va_list ap;
-
-    fe->code = code;
-    va_start(ap, fmt);
-    vsnprintf(fe->message, sizeof(fe->message), fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 int plans_read_lines(const json_t *arr, line_spec *out, size_t *n, field_error *fe)
 {
     const char *all[BROKER_MAX_CAPS];
@@ -68,10 +53,10 @@ int plans_read_lines(const json_t *arr, line_spec *out, size_t *n, field_error *
         line_spec *ls = &out[i];
 
         if (!json_is_object(v))
-            return line_fail(fe, API_E_INVALID_FIELD,
+            return field_fail(fe, API_E_INVALID_FIELD,
                              "response[%zu] must be an object {\"capabilities\", \"count\"}", i);
         if (json_parse_fields(v, line_fields, &r, &le) < 0)
-            return line_fail(fe, le.code, "response[%zu]: %.200s", i, le.message);
+            return field_fail(fe, le.code, "response[%zu]: %.200s", i, le.message);
         memset(ls, 0, sizeof(*ls));
         for (size_t k = 0; k < r.caps.n && k < BROKER_MAX_CAPS; k++)
             snprintf(ls->caps[k], sizeof(ls->caps[k]), "%s", r.caps.v[k]);
@@ -80,12 +65,12 @@ int plans_read_lines(const json_t *arr, line_spec *out, size_t *n, field_error *
         id_list_release(&r.caps);
         for (size_t k = 0; k < ls->ncaps; k++)
             if (!note_cap(all, &nall, ls->caps[k]))
-                return line_fail(fe, API_E_INVALID_FIELD,
+                return field_fail(fe, API_E_INVALID_FIELD,
                                  "response[%zu]: more than %d distinct capabilities in all lines",
                                  i, BROKER_MAX_CAPS);
         units += ls->count;
         if (units > BROKER_MAX_INCIDENT_UNITS)
-            return line_fail(fe, API_E_INVALID_FIELD,
+            return field_fail(fe, API_E_INVALID_FIELD,
                              "response[%zu]: more than %d units in all lines together", i,
                              BROKER_MAX_INCIDENT_UNITS);
     }
