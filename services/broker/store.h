@@ -186,6 +186,10 @@ struct store {
     /* Pages written to disk since open (SQLite: to the WAL), what a
      * commit costs in I/O; may be NULL (a store that cannot tell). */
     uint64_t (*pages_written)(void *cls);
+    /* May be NULL (never full). True when the open transaction holds as
+     * much as one commit should (etcd refuses txns over its limits): the
+     * transaction runner then commits it before the next change joins. */
+    bool (*full)(void *cls);
     void (*close)(void *cls); /* the store is unusable afterwards */
 };
 

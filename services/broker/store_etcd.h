@@ -32,12 +32,22 @@
 void store_etcd_prefix(const char *district, char *buf, size_t len);
 
 /* Opens the store of district over the members in url_list (as --etcd
- * takes it: "http://a:2379,http://b:2379"); writes go through election e
- * (not owned: the caller frees it after closing the store). 0, or -1 with a
- * message in err (a bad list, etcd unreachable, a store with another
- * schema). */
+ * takes it: "http://a:2379,http://b:2379"). Reads work at once; writes go
+ * through the election set with store_etcd_set_election (e may be NULL
+ * here: the broker's candidate id, its URL, is known only once its server
+ * listens) and fail while there is none. Not owned: the caller frees the
+ * election after closing the store. 0, or -1 with a message in err (a bad
+ * list, etcd unreachable, a store with another schema). */
 int store_etcd_open(struct store *st, const char *url_list, const char *district,
                     etcd_election *e, char *err, size_t errlen);
+void store_etcd_set_election(struct store *st, etcd_election *e);
+
+/* The most operations and bytes one commit may carry (etcd 3.4's defaults
+ * are --max-txn-ops 128 and --max-request-bytes 1.5 MiB); st->full (store.h)
+ * says true once the open transaction holds half of either, so the
+ * transaction runner commits it before the next change joins. */
+#define STORE_ETCD_MAX_OPS 128
+#define STORE_ETCD_MAX_BYTES (1536u * 1024u)
 
 /* The etcd revision the last load read at, or the last commit wrote at,
  * whichever is newer (0: neither yet): the freshness a follower's reads
