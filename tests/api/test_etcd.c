@@ -62,10 +62,7 @@ static void pause_ms(long ms)
 
 static void setup_one(void)
 {
-    if (etcd_test_cluster_start(&one, 1) != 0) {
-        fprintf(stderr, "could not start a 1-member etcd\n");
-        exit(EXIT_FAILURE);
-    }
+    etcd_test_cluster_start_or_exit(&one, 1);
 }
 
 static void teardown_one(void)
@@ -75,10 +72,7 @@ static void teardown_one(void)
 
 static void setup_three(void)
 {
-    if (etcd_test_cluster_start(&three, 3) != 0) {
-        fprintf(stderr, "could not start a 3-member etcd\n");
-        exit(EXIT_FAILURE);
-    }
+    etcd_test_cluster_start_or_exit(&three, 3);
 }
 
 static void teardown_three(void)
@@ -1310,11 +1304,8 @@ int main(int argc, char **argv)
     SRunner *sr;
     int failed;
 
-    if (!etcd_test_available()) {
-        printf("SKIP: no etcd binary on PATH; apt-get install etcd-server etcd-client "
-               "(scripts/deps.sh installs it)\n");
+    if (etcd_test_skip())
         return 77; /* meson's "skipped" */
-    }
     signal(SIGPIPE, SIG_IGN);
     if (http_client_global_init() != 0)
         return EXIT_FAILURE;

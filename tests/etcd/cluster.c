@@ -13,9 +13,13 @@
 #error "ETCD_SCRIPTS must name tests/etcd"
 #endif
 
-int etcd_test_available(void)
+int etcd_test_skip(void)
 {
-    return system("command -v etcd >/dev/null 2>&1") == 0;
+    if (system("command -v etcd >/dev/null 2>&1") == 0)
+        return 0;
+    printf("SKIP: no etcd binary on PATH; apt-get install etcd-server etcd-client "
+           "(scripts/deps.sh installs it)\n");
+    return 1;
 }
 
 int etcd_test_cluster_start(etcd_test_cluster *cl, int members)
@@ -45,6 +49,14 @@ int etcd_test_cluster_start(etcd_test_cluster *cl, int members)
             cl->urls[cl->n++] = strndup(t, len);
     }
     return 0;
+}
+
+void etcd_test_cluster_start_or_exit(etcd_test_cluster *cl, int members)
+{
+    if (etcd_test_cluster_start(cl, members) != 0) {
+        fprintf(stderr, "could not start a %d-member etcd\n", members);
+        exit(EXIT_FAILURE);
+    }
 }
 
 void etcd_test_cluster_stop(etcd_test_cluster *cl)

@@ -17,11 +17,15 @@ typedef struct etcd_test_cluster {
     size_t n;
 } etcd_test_cluster;
 
-/* Whether an etcd binary is on PATH (a suite skips, exit 77, without). */
-int etcd_test_available(void);
+/* True, having said why, when no etcd binary is on PATH: the suite then
+ * exits 77 (meson's "skipped"). */
+int etcd_test_skip(void);
 /* Starts members (1..5) and waits until they are healthy; a janitor stops
  * them if this process dies first. 0 or -1. */
 int etcd_test_cluster_start(etcd_test_cluster *cl, int members);
+/* The same for a suite's fixture: a cluster that cannot start ends the
+ * runner (nothing of the suite could run). */
+void etcd_test_cluster_start_or_exit(etcd_test_cluster *cl, int members);
 /* Kills every member and removes the directory; cl is zeroed. */
 void etcd_test_cluster_stop(etcd_test_cluster *cl);
 /* member.sh's action (kill, term, stop, cont, start) on member i: the
