@@ -6,6 +6,8 @@
  * etcd stopped and started again. Skips (exit 77) without an etcd binary. */
 #include <check.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -128,9 +130,11 @@ static void close_sqlite(struct store *st)
 static etcd_election *leader_of(const char *district, const char *id)
 {
     char prefix[128];
-    /* a long lease (nothing keeps it alive but the test's campaigns) and
-     * short calls, so a commit while etcd is down fails within seconds */
-    etcd_election_opts o = {.ttl_s = 30, .client = {.timeout_ms = 1500, .request_timeout_ms = 500}};
+    /* a long lease (nothing keeps it alive but the test's campaigns);
+     * calls short enough that a commit while etcd is down fails within
+     * seconds, long enough for a 1.25 MB commit on a loaded machine */
+    etcd_election_opts o = {.ttl_s = 30,
+                            .client = {.timeout_ms = 4000, .request_timeout_ms = 2000}};
     etcd_election *e;
     etcd_role role = ETCD_FOLLOWER;
 
@@ -801,6 +805,119 @@ START_TEST(test_etcd_stopped_then_started_again)
 }
 END_TEST
 
+/* ---- one load, one revision ---- */
+
+typedef struct snap_writer {
+    unit *first, *last; /* on the first and the last page of a load */
+    atomic_bool stop;
+    atomic_long gens;
+    int failures;
+} snap_writer;
+
+/* Commits first and last together, again and again, with its own store of
+ * the district (a store is one thread's; the election is shared). No
+ * ck_assert here: a failure is counted for the test's thread. */
+static void *snap_write(void *arg)
+{
+    snap_writer *w = arg;
+    struct store st;
+    char err[512];
+
+    if (store_etcd_open(&st, one.urls_list, "Snap", EL, err, sizeof(err)) < 0) {
+        w->failures++;
+        return NULL;
+    }
+    while (!atomic_load(&w->stop)) {
+        long g = atomic_load(&w->gens) + 1;
+
+        w->first->registered_ms = w->last->registered_ms = (uint64_t)g;
+        if (st.begin(st.cls) < 0 || st.put_unit(st.cls, w->first) < 0 ||
+            st.put_unit(st.cls, w->last) < 0 || st.commit(st.cls) < 0) {
+            st.rollback(st.cls);
+            w->failures++;
+            break;
+        }
+        atomic_store(&w->gens, g);
+    }
+    st.close(st.cls);
+    return NULL;
+}
+
+typedef struct snap_seen {
+    int64_t first, last;
+} snap_seen;
+
+static int snap_unit(void *arg, const store_unit_row *r)
+{
+    snap_seen *seen = arg;
+
+    if (strcmp(r->id, "U000") == 0)
+        seen->first = r->registered_ms;
+    else if (strcmp(r->id, "U599") == 0)
+        seen->last = r->registered_ms;
+    return 0;
+}
+
+/* 600 units take two pages; a writer commits the first and the last unit
+ * together while loads run: every load sees both from the same commit. */
+START_TEST(test_a_load_never_mixes_two_commits)
+{
+    store_rows rows = dump_rows;
+    snap_writer w = {.failures = 0};
+    pthread_t t;
+    long before;
+    int mixed = 0, loads = 0;
+
+    open_district("Snap");
+    for (int i = 0; i < 600; i += 50) {
+        ck_assert_int_eq(ET.begin(ET.cls), 0);
+        put_units(i, i + 50);
+        commit_ok(&ET);
+    }
+    w.first = state_unit(&S, "U000");
+    w.last = state_unit(&S, "U599");
+    rows.unit = snap_unit;
+    ck_assert_int_eq(pthread_create(&t, NULL, snap_write, &w), 0);
+    /* until the writer has committed during at least 10 of the loads */
+    for (int changed = 0; changed < 10 && loads < 500; loads++) {
+        snap_seen seen = {-1, -1};
+
+        before = atomic_load(&w.gens);
+        ck_assert_msg(ET.load(ET.cls, &rows, &seen) == 0, "%s", store_error(&ET));
+        mixed += seen.first != seen.last;
+        changed += atomic_load(&w.gens) != before;
+    }
+    atomic_store(&w.stop, true);
+    pthread_join(t, NULL);
+    ck_assert_int_eq(w.failures, 0);
+    ck_assert_int_eq(mixed, 0);
+    ck_assert_int_lt(loads, 500);
+    close_district();
+}
+END_TEST
+
+/* 40 synced copies of 250 KiB are more than one reply may carry (8 MiB):
+ * the listing reads them in smaller pages. */
+START_TEST(test_a_page_too_large_for_a_reply_is_read_in_smaller_ones)
+{
+    dump d = {0};
+
+    open_district("Pages");
+    for (int i = 0; i < 40; i += 5) {
+        ck_assert_int_eq(ET.begin(ET.cls), 0);
+        for (int k = i; k < i + 5; k++)
+            put_big_remote(k, 250);
+        commit_ok(&ET);
+    }
+    ck_assert_msg(ET.list_remote(ET.cls, d_remote, &d) == 0, "%s", store_error(&ET));
+    ck_assert_uint_eq(d.n, 40);
+    for (size_t i = 0; i < d.n; i++)
+        ck_assert_uint_gt(strlen(d.lines[i]), 250 * 1024);
+    dump_release(&d);
+    close_district();
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("store_etcd");
@@ -818,6 +935,8 @@ static Suite *suite(void)
     tcase_add_test(tc, test_damaged_values_fail_the_load_naming_the_key);
     tcase_add_test(tc, test_changed_and_revision_follow_the_commits);
     tcase_add_test(tc, test_another_schema_is_refused_at_open);
+    tcase_add_test(tc, test_a_load_never_mixes_two_commits);
+    tcase_add_test(tc, test_a_page_too_large_for_a_reply_is_read_in_smaller_ones);
     /* last: it stops and restarts the member */
     tcase_add_test(tc, test_etcd_stopped_then_started_again);
     suite_add_tcase(s, tc);
