@@ -9,7 +9,10 @@
  * (etcd_election_txn: the leader's fence; a broken fence steps the
  * election down and the commit fails), rollback drops them. Reads (load,
  * get_meta, list_*) go to etcd directly with the store's own client, so a
- * follower loads exactly what the leader committed. sync is NULL (a commit
+ * follower loads exactly what the leader committed; its calls are short
+ * (500 ms a try at one member, 1.5 s in all), so a read or a follower's
+ * poll never holds the domain mutex for long. A commit's time is the
+ * election's client's (etcd_election_opts.client). sync is NULL (a commit
  * is durable once etcd answered) and pages_written is NULL.
  *
  * Not thread-safe, like every store: the broker calls it under its domain
@@ -53,6 +56,15 @@ void store_etcd_set_election(struct store *st, etcd_election *e);
  * whichever is newer (0: neither yet): the freshness a follower's reads
  * are marked with. */
 int64_t store_etcd_revision(const struct store *st);
+
+/* What etcd answered the last failed call (its error() has the text):
+ * ETCD_E_NOT_LEADER (not the leader: no election set, a follower, or the
+ * fence was broken and the election has stepped down),
+ * ETCD_E_UNAVAILABLE (a commit may or may not have been applied, docs/HA.md
+ * §4), ETCD_E_COMPARE_FAILED, ...; ETCD_OK when the last call did not fail
+ * on etcd's word (it succeeded, or failed before sending: too large, a
+ * damaged record). */
+etcd_err store_etcd_last_error(const struct store *st);
 
 /* Whether the district's records changed since the last load or commit
  * (one read of meta/commit, which every commit writes): *changed set, 0;
