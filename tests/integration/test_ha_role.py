@@ -19,8 +19,11 @@ import pytest
 import ergrid
 from conftest import FIRE
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "etcd"))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "etcd"))
+sys.path.insert(0, os.path.join(HERE, "..", "contract"))
 from etcd_cluster import EtcdCluster  # noqa: E402
+import openapi_check  # noqa: E402
 
 LEASE_S = 2
 
@@ -54,6 +57,17 @@ def wait_role(b, role, timeout=15.0):
         h = health(b)
         return h if h.get("role") == role else None
     return ergrid.wait_until(ok, timeout=timeout, message="%r to be %s" % (b, role))
+
+
+def conforms(op_id, reply, headers=()):
+    """The reply is what openapi.yaml documents for op_id, headers included."""
+    spec = openapi_check.Spec()
+    op = next(o for o in spec.operations if o.id == op_id)
+    problems = spec.check_reply(op, reply.status, reply.headers.get("content-type"), reply.raw)
+    assert not problems, problems
+    documented = spec.response(op, reply.status).get("headers", {})
+    for h in headers:
+        assert h in documented, "%s %s: header %s not documented" % (op_id, reply.status, h)
 
 
 def metric(b, name):
@@ -114,6 +128,7 @@ def test_one_broker_on_etcd_serves_and_keeps_a_result(cluster, etcd):
     b = etcd_broker(cluster, etcd, "Solo")
     h = wait_role(b, "leader")
     assert h["store"] == "etcd" and h["leader"] == b.url and h["term"] > 0, h
+    conforms("getHealth", ergrid.get(b.url + "/v1/health"))
     ex = cluster.executor("SOLO-1", "fire", FIRE, b)
     ergrid.wait_units_status(b, ["SOLO-1"])
 
@@ -170,6 +185,7 @@ def test_standby_redirects_writes_serves_reads_and_takes_over(cluster, etcd):
     ergrid.assert_error(r, 307, "not_leader", "POST at the follower")
     assert r.headers["location"] == lead.url + "/v1/jobs?x=1", r.headers
     assert r.headers["x-ergrid-role"] == "follower"
+    conforms("submitJob", r, ["Location", "X-Ergrid-Role", "X-Ergrid-Leader"])
     # followed by hand, as a client does: the leader takes it
     r = ergrid.post(r.headers["location"], body)
     assert r.status == 201 and r.json["job"]["status"] == "queued", r
@@ -185,6 +201,9 @@ def test_standby_redirects_writes_serves_reads_and_takes_over(cluster, etcd):
     assert r.headers["x-ergrid-leader"] == lead.url
     assert int(r.headers["x-ergrid-revision"]) > 0
     assert 0 <= int(r.headers["x-ergrid-age-ms"]) < 5000
+    conforms("getJob", r, ["X-Ergrid-Role", "X-Ergrid-Leader", "X-Ergrid-Revision",
+                           "X-Ergrid-Age-Ms"])
+    conforms("getHealth", ergrid.get(foll.url + "/v1/health"))
     assert metric(foll, "ergrid_broker_leader") == 0
     assert metric(lead, "ergrid_broker_leader") == 1
 
