@@ -513,6 +513,7 @@ START_TEST(test_a_second_result_fails_and_writes_nothing)
     ck_assert_int_eq(ET.commit(ET.cls), -1);
     ck_assert(ET.error(ET.cls, err, sizeof(err)));
     ck_assert_msg(strstr(err, "results/J1") != NULL, "%s", err);
+    ck_assert_int_eq(store_etcd_last_error(&ET), ETCD_E_COMPARE_FAILED);
     ET.rollback(ET.cls);
     ck_assert_int_eq(count_keys("Result", "units/"), 0);
     ck_assert_int_eq(count_keys("Result", "results/"), 1);
@@ -573,6 +574,7 @@ START_TEST(test_a_former_leader_cannot_commit)
     ck_assert_int_eq(ET.begin(ET.cls), 0);
     put_units(2, 3);
     commit_refused("not the leader");
+    ck_assert_int_eq(store_etcd_last_error(&ET), ETCD_E_NOT_LEADER);
     ck_assert_int_eq(etcd_election_role(EL, NULL), ETCD_FOLLOWER); /* the fence told it */
     ck_assert_int_eq(count_keys("Fence", "units/"), 1);
     ck_assert_int_eq(ET.probe(ET.cls), -1);
@@ -616,6 +618,7 @@ START_TEST(test_full_at_half_the_bounds_and_too_large_fails_cleanly)
     ck_assert_int_eq(ET.begin(ET.cls), 0);
     put_units(100, 100 + STORE_ETCD_MAX_OPS);
     commit_refused("too large");
+    ck_assert_int_eq(store_etcd_last_error(&ET), ETCD_OK); /* never sent */
     ck_assert_int_eq(count_keys("Full", "units/"), STORE_ETCD_MAX_OPS / 2);
 
     /* bytes: 3 x 200 KiB is not full, 4 is, and still one txn etcd takes */
@@ -706,6 +709,7 @@ START_TEST(test_changed_and_revision_follow_the_commits)
     ck_assert_int_eq(other.begin(other.cls), 0);
     ck_assert_int_eq(other.put_meta(other.cls, "emergency", "low"), 0);
     ck_assert_int_eq(other.commit(other.cls), -1); /* no election: a follower's store */
+    ck_assert_int_eq(store_etcd_last_error(&other), ETCD_E_NOT_LEADER);
 
     ck_assert_int_eq(ET.begin(ET.cls), 0);
     put_units(0, 1);
@@ -769,6 +773,8 @@ START_TEST(test_etcd_stopped_then_started_again)
     ck_assert_int_eq(ET.commit(ET.cls), -1);
     ck_assert(ET.error(ET.cls, err, sizeof(err)));
     ck_assert_msg(strstr(err, "etcd") != NULL, "%s", err);
+    ck_assert(store_etcd_last_error(&ET) == ETCD_E_TRANSPORT ||
+              store_etcd_last_error(&ET) == ETCD_E_UNAVAILABLE);
     ET.rollback(ET.cls);
     ck_assert_int_eq(ET.load(ET.cls, &dump_rows, &d), -1);
     ck_assert(ET.error(ET.cls, err, sizeof(err)));
@@ -786,10 +792,10 @@ START_TEST(test_etcd_stopped_then_started_again)
     ck_assert_int_eq(etcd_election_role(EL, NULL), ETCD_LEADER);
     ck_assert_msg(ET.probe(ET.cls) == 0, "%s", store_error(&ET));
     ck_assert_int_eq(ET.begin(ET.cls), 0);
-    put_units(1, 2);
+    put_units(2, 3);
     commit_ok(&ET);
     ck_assert_int_eq(ET.load(ET.cls, &dump_rows, &d), 0);
-    ck_assert_str_eq(d.order, "UU");
+    ck_assert_str_eq(d.order, "UU"); /* U000 and U002: nothing of the failed commit */
     dump_release(&d);
     close_district();
 }
