@@ -311,7 +311,7 @@ bool role_writable(broker *b)
     return !b->ha.on || (b->ha.leading && atomic_load(&b->ha.gen) == b->ha.ready_gen);
 }
 
-void role_commit_failed(broker *b, bool reloaded)
+void role_commit_failed(broker *b, bool reloaded, bool resign)
 {
     broker_ha *ha = &b->ha;
 
@@ -319,7 +319,7 @@ void role_commit_failed(broker *b, bool reloaded)
         return;
     ha->leading = false;
     pthread_mutex_lock(&ha->mu);
-    ha->step_down = true;
+    ha->step_down |= resign;
     if (!reloaded)
         ha->stale = true;
     pthread_mutex_unlock(&ha->mu);

@@ -36,10 +36,12 @@ void role_release(broker *b);
  * always; etcd: rebuilt as the leader of the current term). */
 bool role_writable(broker *b);
 /* Caller holds b->mu: a commit failed in etcd mode (quorum lost, or the
- * leadership). Writes stop at once; the role thread resigns and keeps
- * campaigning, and rebuilds before it leads again. reloaded: false when
- * the district could not be read back (the role thread reloads it). */
-void role_commit_failed(broker *b, bool reloaded);
+ * leadership). Writes stop at once; with resign the role thread resigns
+ * and keeps campaigning (without: the election already stepped down, the
+ * leadership is another's); it rebuilds before it leads again. reloaded:
+ * false when the district could not be read back (the role thread
+ * reloads it). */
+void role_commit_failed(broker *b, bool reloaded, bool resign);
 
 /* The gate of the broker's routes (api_gate, dispatch.h). */
 bool role_gate(const api_route *route, api_request *req, api_response *res);
