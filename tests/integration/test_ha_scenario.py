@@ -144,6 +144,8 @@ def test_reference_scenario_downtown_leader_killed(etcd, cluster):
 
     #       Fire at Building D, at Downtown: both Downtown engines and Westside's
     #       are busy, so the new leader borrows Valley's LAFD-9 (a claim at its home).
+    wait_remote_unit(new, "LAFD-5", "Westside", status="busy", jobs=["building-B"])
+    wait_remote_unit(new, "LAFD-9", "Valley", status="available")
     d = fire(city, "Downtown", "D")
     assert d["status"] == "assigned" and d["unit_id"] == "LAFD-9", d
     assert [(x["attempt"], x["unit_id"], x["district"], x["state"]) for x in d["attempts"]] == \
