@@ -396,7 +396,7 @@ int leader_call(leader_set *ls, const char *method, const char *path, const json
 {
     leader_call_opts o = {0};
     char base[LEADER_URL_MAX], full[LEADER_URL_MAX + LEADER_PATH_MAX];
-    unsigned redirects = 0, failures = 0;
+    unsigned redirects = 0, failures = 0, refusals = 0;
     long deadline, try_ms;
     size_t n;
 
@@ -450,10 +450,16 @@ int leader_call(leader_set *ls, const char *method, const char *path, const json
                 reply_error(reply, "%s", "too many redirects");
                 return -1;
             }
-            if (redirect_target(ls, reply, origin, sizeof(origin)) < 0)
+            if (redirect_target(ls, reply, origin, sizeof(origin)) == 0) {
+                redirects++;
+                continue; /* straight to the leader it named: no pause */
+            }
+            /* A liar (or a misconfigured follower) is one bad URL: the
+             * others may still lead. Once each URL had its chance, give up. */
+            if (++refusals >= leader_set_count(ls))
                 return -1;
-            redirects++;
-            continue; /* straight to the leader it named: no pause */
+            rotate_from(ls, base);
+            continue;
         }
         if (rc == 0 && !retryable(reply->status))
             return 0;

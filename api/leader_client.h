@@ -100,7 +100,9 @@ typedef struct leader_call_opts {
  * takes Location's origin (learned or refused per ls->learn; refused when
  * malformed, longer than LEADER_URL_MAX + LEADER_PATH_MAX, or of another
  * scheme), makes it current and resends the same method and body there, at
- * most LEADER_REDIRECTS_MAX times. On a transport failure or 502/503/504 it
+ * most LEADER_REDIRECTS_MAX times. A refused Location counts against the
+ * URL that sent it: the call moves on to the next URL, and gives up once
+ * there have been as many refusals as URLs. On a transport failure or 502/503/504 it
  * moves to the next URL and tries again after a short pause, until the
  * timeout. Returns 0 with the final reply (any other status), -1 with the
  * last reply seen (status 0 after a transport failure, a 3xx that was
