@@ -74,6 +74,7 @@ typedef struct estore {
     bool schema_absent; /* meta/schema not seen yet: the next commit puts it */
     int64_t revision;
     bool failed;
+    etcd_err code; /* etcd's answer to the last failed call; ETCD_OK: not etcd's */
     char err[512];
 } estore;
 
@@ -91,12 +92,20 @@ static int fail(estore *s, const char *fmt, ...)
     return -1;
 }
 
+/* Every call starts with no error. */
+static void reset(estore *s)
+{
+    s->failed = false;
+    s->code = ETCD_OK;
+}
+
 /* A failed call of the store's own client: its code and what etcd or curl
  * said. */
 static int fail_read(estore *s, etcd_err e, const char *what, const char *key)
 {
     const char *why = etcd_last_error(s->c);
 
+    s->code = e;
     return fail(s, "etcd %s %s: %s%s%s%s", what, key, etcd_strerror(e), why && why[0] ? " (" : "",
                 why ? why : "", why && why[0] ? ")" : "");
 }
@@ -454,7 +463,7 @@ static int es_begin(void *cls)
 {
     estore *s = cls;
 
-    s->failed = false;
+    reset(s);
     if (s->open)
         return fail(s, "a transaction is already open");
     s->index = hmap_new_borrowed();
@@ -490,6 +499,7 @@ static void explain_compare(estore *s)
 
 static int commit_failed(estore *s, etcd_err e)
 {
+    s->code = e;
     switch (e) {
     case ETCD_E_NOT_LEADER:
         return fail(s, "not the leader: the district's leader key is not this broker's any more, "
@@ -507,6 +517,13 @@ static int commit_failed(estore *s, etcd_err e)
     }
 }
 
+/* Answered as etcd_election_txn answers a follower. */
+static int no_election(estore *s)
+{
+    s->code = ETCD_E_NOT_LEADER;
+    return fail(s, "not the leader: no election (this broker cannot write the district)");
+}
+
 /* Sends the open transaction as one fenced txn. */
 static int send_txn(estore *s)
 {
@@ -520,7 +537,7 @@ static int send_txn(estore *s)
     if (nops == 0)
         return 0; /* nothing to write */
     if (!s->e)
-        return fail(s, "not the leader: no election (this broker cannot write the district)");
+        return no_election(s);
     snprintf(num, sizeof(num), "%zu", nops);
     if (mkkey(s, key, "meta/commit") < 0 || pend_text(s, key, num) < 0)
         return -1;
@@ -575,7 +592,7 @@ static int es_commit(void *cls)
     estore *s = cls;
     int rc;
 
-    s->failed = false;
+    reset(s);
     if (!s->open)
         return fail(s, "commit without a transaction");
     rc = send_txn(s);
@@ -597,7 +614,7 @@ static int es_put_unit(void *cls, const unit *u)
     json_t *o = json_object();
     bool bad = !o;
 
-    s->failed = false;
+    reset(s);
     if (!seg_ok(u->id) || mkkey(s, key, "units/%s", u->id) < 0) {
         json_decref(o);
         return fail(s, "unit id %s cannot be a key", u->id);
@@ -670,7 +687,7 @@ static int es_put_job(void *cls, const job *j)
     bool bad = !o;
     int rc;
 
-    s->failed = false;
+    reset(s);
     if (!seg_ok(j->id) || mkkey(s, key, "jobs/%s", j->id) < 0) {
         json_decref(o);
         return fail(s, "job id %s cannot be a key", j->id);
@@ -701,7 +718,7 @@ static int es_insert_result(void *cls, const char *job_id, const result *r)
     json_t *o;
     bool bad;
 
-    s->failed = false;
+    reset(s);
     if (!seg_ok(job_id) || mkkey(s, key, "results/%s", job_id) < 0)
         return fail(s, "job id %s cannot be a key", job_id ? job_id : "(null)");
     if (s->open && hmap_get(s->index, key))
@@ -741,7 +758,7 @@ static int es_put_meta(void *cls, const char *key, const char *value)
     estore *s = cls;
     char k[KEY_MAX];
 
-    s->failed = false;
+    reset(s);
     if (!seg_ok(key) || meta_reserved(key))
         return fail(s, "meta key %s is not one a caller may write", key ? key : "(null)");
     if (mkkey(s, k, "meta/%s", key) < 0)
@@ -757,7 +774,7 @@ static int es_get_meta(void *cls, const char *key, char *buf, size_t len)
     etcd_err e;
     uintptr_t at;
 
-    s->failed = false;
+    reset(s);
     if (!seg_ok(key) || mkkey(s, k, "meta/%s", key) < 0)
         return fail(s, "meta key %s is not valid", key ? key : "(null)");
     /* what this transaction wrote, as SQLite reads its own writes */
@@ -798,7 +815,7 @@ static int es_add_event(void *cls, const store_event *ev)
     json_t *o = json_object();
     bool bad = !o;
 
-    s->failed = false;
+    reset(s);
     if (mkkey(s, key, "events/%012" PRIu64, ev->seq) < 0) {
         json_decref(o);
         return -1;
@@ -855,7 +872,7 @@ static int es_list_events(void *cls, uint64_t after, size_t limit, store_event_c
     int64_t rev = 0;
     struct sink k = {.event = cb, .arg = arg};
 
-    s->failed = false;
+    reset(s);
     if (limit == 0)
         return 0;
     if (mkkey(s, from, "events/%012" PRIu64, after) < 0)
@@ -873,7 +890,7 @@ static int es_last_event(void *cls, store_event_cb cb, void *arg)
     int rc;
     struct sink k = {.event = cb, .arg = arg};
 
-    s->failed = false;
+    reset(s);
     if (mkkey(s, key, "meta/event_seq") < 0)
         return -1;
     e = etcd_get(s->c, key, &kv, NULL);
@@ -904,7 +921,7 @@ static int es_put_claim(void *cls, const store_claim *c)
     json_t *o;
     bool bad;
 
-    s->failed = false;
+    reset(s);
     if (!seg_ok(c->unit_id) || !seg_ok(c->job_id) ||
         mkkey(s, key, "claims/%s/%s", c->unit_id, c->job_id) < 0)
         return fail(s, "claim ids cannot be a key");
@@ -920,7 +937,7 @@ static int es_del_claim(void *cls, const char *unit_id, const char *job_id)
     estore *s = cls;
     char key[KEY_MAX];
 
-    s->failed = false;
+    reset(s);
     if (!seg_ok(unit_id) || !seg_ok(job_id) || mkkey(s, key, "claims/%s/%s", unit_id, job_id) < 0)
         return fail(s, "claim ids cannot be a key");
     return pend_add(s, key, NULL, 0);
@@ -953,7 +970,7 @@ static int es_list_claims(void *cls, store_claim_cb cb, void *arg)
     int64_t rev = 0;
     struct sink k = {.claim = cb, .arg = arg};
 
-    s->failed = false;
+    reset(s);
     return walk(s, "claims/", NULL, 0, &rev, claim_kv, &k);
 }
 
@@ -964,7 +981,7 @@ static int es_put_step(void *cls, const store_step *x)
     json_t *o;
     bool bad;
 
-    s->failed = false;
+    reset(s);
     if (!seg_ok(x->unit_id) || !seg_ok(x->job_id) || !seg_ok(x->step) ||
         mkkey(s, key, "steps/%s/%s/%06" PRIu32 "/%s", x->unit_id, x->job_id, x->attempt, x->step) <
             0)
@@ -1007,7 +1024,7 @@ static int es_list_steps(void *cls, store_step_cb cb, void *arg)
     int64_t rev = 0;
     struct sink k = {.step = cb, .arg = arg};
 
-    s->failed = false;
+    reset(s);
     return walk(s, "steps/", NULL, 0, &rev, step_kv, &k);
 }
 
@@ -1018,7 +1035,7 @@ static int es_put_remote(void *cls, const store_remote *r)
     json_t *o;
     bool bad;
 
-    s->failed = false;
+    reset(s);
     if (r->kind == '/' || r->kind == '\0' || !seg_ok(r->id) ||
         mkkey(s, key, "remote/%c/%s", r->kind, r->id) < 0)
         return fail(s, "synced copy ids cannot be a key");
@@ -1035,7 +1052,7 @@ static int es_del_remote(void *cls, char kind, const char *id)
     estore *s = cls;
     char key[KEY_MAX];
 
-    s->failed = false;
+    reset(s);
     if (kind == '/' || kind == '\0' || !seg_ok(id) || mkkey(s, key, "remote/%c/%s", kind, id) < 0)
         return fail(s, "synced copy ids cannot be a key");
     return pend_add(s, key, NULL, 0);
@@ -1071,7 +1088,7 @@ static int es_list_remote(void *cls, store_remote_cb cb, void *arg)
     int64_t rev = 0;
     struct sink k = {.remote = cb, .arg = arg};
 
-    s->failed = false;
+    reset(s);
     return walk(s, "remote/", NULL, 0, &rev, remote_kv, &k);
 }
 
@@ -1215,7 +1232,7 @@ static int es_load(void *cls, const store_rows *rows, void *arg)
     load_ctx l = {rows, arg};
     int64_t rev = 0;
 
-    s->failed = false;
+    reset(s);
     /* the order store.h asks for; every range at the first one's revision */
     if (walk(s, "units/", NULL, 0, &rev, unit_kv, &l) < 0 ||
         walk(s, "jobs/", NULL, 0, &rev, job_kv, &l) < 0 ||
@@ -1246,11 +1263,11 @@ static int es_probe(void *cls)
     etcd_op op;
     etcd_err e;
 
-    s->failed = false;
+    reset(s);
     if (s->open)
         return fail(s, "a probe inside a transaction");
     if (!s->e)
-        return fail(s, "not the leader: no election (this broker cannot write the district)");
+        return no_election(s);
     if (mkkey(s, key, "meta/probe") < 0)
         return -1;
     snprintf(v, sizeof(v), "%" PRIu64, coord_now_wall_ms());
@@ -1379,6 +1396,13 @@ void store_etcd_set_election(struct store *st, etcd_election *e)
 int64_t store_etcd_revision(const struct store *st)
 {
     return ((const estore *)st->cls)->revision;
+}
+
+etcd_err store_etcd_last_error(const struct store *st)
+{
+    const estore *s = st->cls;
+
+    return s->failed ? s->code : ETCD_OK;
 }
 
 int store_etcd_changed(const struct store *st, bool *changed)

@@ -128,7 +128,9 @@ static void close_sqlite(struct store *st)
 static etcd_election *leader_of(const char *district, const char *id)
 {
     char prefix[128];
-    etcd_election_opts o = {.ttl_s = 30};
+    /* a long lease (nothing keeps it alive but the test's campaigns) and
+     * short calls, so a commit while etcd is down fails within seconds */
+    etcd_election_opts o = {.ttl_s = 30, .client = {.timeout_ms = 1500, .request_timeout_ms = 500}};
     etcd_election *e;
     etcd_role role = ETCD_FOLLOWER;
 
@@ -511,9 +513,290 @@ START_TEST(test_a_second_result_fails_and_writes_nothing)
     ck_assert_int_eq(ET.commit(ET.cls), -1);
     ck_assert(ET.error(ET.cls, err, sizeof(err)));
     ck_assert_msg(strstr(err, "results/J1") != NULL, "%s", err);
+    ck_assert_int_eq(store_etcd_last_error(&ET), ETCD_E_COMPARE_FAILED);
     ET.rollback(ET.cls);
     ck_assert_int_eq(count_keys("Result", "units/"), 0);
     ck_assert_int_eq(count_keys("Result", "results/"), 1);
+    close_district();
+}
+END_TEST
+
+static void put_units(int from, int to)
+{
+    for (int i = from; i < to; i++) {
+        char id[16];
+
+        snprintf(id, sizeof(id), "U%03d", i);
+        ck_assert_int_eq(ET.put_unit(ET.cls, mk_unit(id, "firefighting", 1, false)), 0);
+    }
+}
+
+static void commit_refused(const char *why)
+{
+    char err[512];
+
+    ck_assert_int_eq(ET.commit(ET.cls), -1);
+    ck_assert(ET.error(ET.cls, err, sizeof(err)));
+    ck_assert_msg(strstr(err, why) != NULL, "\"%s\" not in \"%s\"", why, err);
+    ET.rollback(ET.cls);
+}
+
+/* A commit by a broker whose leadership is gone, either way it can go:
+ * it resigned (its own election knows), or its lease was revoked behind
+ * its back and another candidate won (only etcd's fence knows). */
+START_TEST(test_a_former_leader_cannot_commit)
+{
+    etcd_client *r = raw();
+    etcd_election *b;
+    etcd_leader ld;
+    etcd_role role;
+
+    open_district("Fence");
+    ck_assert_int_eq(ET.begin(ET.cls), 0);
+    put_units(0, 1);
+    commit_ok(&ET);
+
+    ck_assert_int_eq(etcd_election_resign(EL, false), ETCD_OK);
+    b = leader_of("Fence", "http://127.0.0.1:2");
+    ck_assert_int_eq(ET.begin(ET.cls), 0);
+    put_units(1, 2);
+    commit_refused("not the leader");
+    etcd_election_free(b);
+
+    /* leader again, then its lease revoked and another one leading */
+    ck_assert_int_eq(etcd_election_campaign_once(EL, &role), ETCD_OK);
+    ck_assert_int_eq(role, ETCD_LEADER);
+    ck_assert_int_eq(etcd_leader_get(r, STORE_ETCD_ROOT "Fence", &ld), ETCD_OK);
+    ck_assert_str_eq(ld.id, "http://127.0.0.1:1");
+    ck_assert_int_eq(etcd_lease_revoke(r, ld.lease), ETCD_OK);
+    b = leader_of("Fence", "http://127.0.0.1:2");
+    ck_assert_int_eq(etcd_election_role(EL, NULL), ETCD_LEADER); /* as far as it knows */
+    ck_assert_int_eq(ET.begin(ET.cls), 0);
+    put_units(2, 3);
+    commit_refused("not the leader");
+    ck_assert_int_eq(store_etcd_last_error(&ET), ETCD_E_NOT_LEADER);
+    ck_assert_int_eq(etcd_election_role(EL, NULL), ETCD_FOLLOWER); /* the fence told it */
+    ck_assert_int_eq(count_keys("Fence", "units/"), 1);
+    ck_assert_int_eq(ET.probe(ET.cls), -1);
+    etcd_election_free(b);
+    etcd_free(r);
+    close_district();
+}
+END_TEST
+
+/* A synced copy of about kib KiB. */
+static void put_big_remote(int i, size_t kib)
+{
+    char id[16];
+    char *obj = malloc(kib * 1024 + 16);
+    store_remote m = {'u', id, "Westside", obj, 1};
+
+    ck_assert_ptr_nonnull(obj);
+    snprintf(id, sizeof(id), "R%03d", i);
+    memcpy(obj, "{\"pad\":\"", 8);
+    memset(obj + 8, 'x', kib * 1024);
+    memcpy(obj + 8 + kib * 1024, "\"}", 3);
+    ck_assert_int_eq(ET.put_remote(ET.cls, &m), 0);
+    free(obj);
+}
+
+START_TEST(test_full_at_half_the_bounds_and_too_large_fails_cleanly)
+{
+    open_district("Full");
+    ck_assert_ptr_nonnull(ET.full);
+    ck_assert(!ET.full(ET.cls)); /* no transaction */
+    ck_assert_int_eq(ET.begin(ET.cls), 0);
+    put_units(0, STORE_ETCD_MAX_OPS / 2 - 1);
+    ck_assert(!ET.full(ET.cls));
+    put_units(STORE_ETCD_MAX_OPS / 2 - 1, STORE_ETCD_MAX_OPS / 2);
+    ck_assert(ET.full(ET.cls));
+    commit_ok(&ET);
+    ck_assert(!ET.full(ET.cls));
+    ck_assert_int_eq(count_keys("Full", "units/"), STORE_ETCD_MAX_OPS / 2);
+
+    /* past the op bound: refused before anything is sent */
+    ck_assert_int_eq(ET.begin(ET.cls), 0);
+    put_units(100, 100 + STORE_ETCD_MAX_OPS);
+    commit_refused("too large");
+    ck_assert_int_eq(store_etcd_last_error(&ET), ETCD_OK); /* never sent */
+    ck_assert_int_eq(count_keys("Full", "units/"), STORE_ETCD_MAX_OPS / 2);
+
+    /* bytes: 3 x 200 KiB is not full, 4 is, and still one txn etcd takes */
+    ck_assert_int_eq(ET.begin(ET.cls), 0);
+    for (int i = 0; i < 3; i++)
+        put_big_remote(i, 200);
+    ck_assert(!ET.full(ET.cls));
+    put_big_remote(3, 200);
+    ck_assert(ET.full(ET.cls));
+    commit_ok(&ET);
+    ck_assert_int_eq(count_keys("Full", "remote/"), 4);
+
+    ck_assert_int_eq(ET.begin(ET.cls), 0);
+    for (int i = 10; i < 18; i++)
+        put_big_remote(i, 200);
+    commit_refused("too large");
+    ck_assert_int_eq(count_keys("Full", "remote/"), 4);
+    close_district();
+}
+END_TEST
+
+/* Values a store did not write (or a disk damaged) fail the load with a
+ * message naming the key; a callback's refusal fails it without one. */
+static int refuse_unit(void *arg, const store_unit_row *r)
+{
+    (void)arg;
+    (void)r;
+    return -1;
+}
+
+static void load_fails_naming(const char *key, const char *value)
+{
+    etcd_client *r = raw();
+    char full[256], err[512];
+    dump d = {0};
+
+    snprintf(full, sizeof(full), STORE_ETCD_ROOT "Damage/%s", key);
+    ck_assert_int_eq(etcd_put(r, full, value, strlen(value), 0, NULL), ETCD_OK);
+    ck_assert_int_eq(ET.load(ET.cls, &dump_rows, &d), -1);
+    ck_assert(ET.error(ET.cls, err, sizeof(err)));
+    ck_assert_msg(strstr(err, full) != NULL, "%s", err);
+    ck_assert_int_eq(etcd_delete(r, full, NULL, NULL), ETCD_OK);
+    dump_release(&d);
+    etcd_free(r);
+}
+
+START_TEST(test_damaged_values_fail_the_load_naming_the_key)
+{
+    store_rows refuse = dump_rows;
+    dump d = {0};
+    char err[64];
+
+    open_district("Damage");
+    ck_assert_int_eq(ET.begin(ET.cls), 0);
+    ck_assert_int_eq(ET.put_unit(ET.cls, mk_unit("LAFD-1", "firefighting", 1, false)), 0);
+    ck_assert_int_eq(ET.put_job(ET.cls, mk_job("J1", 1)), 0);
+    commit_ok(&ET);
+    load_fails_naming("units/LAFD-2", "not json");
+    load_fails_naming("units/LAFD-2", "[1,2]");
+    load_fails_naming("jobs/J2", "{\"type\":\"x\",\"caps\":\"a\"}");
+    load_fails_naming("jobs/J2",
+                      "{\"type\":\"x\",\"caps\":\"a\",\"severity\":\"high\",\"status\":0,"
+                      "\"request_digest\":0,\"seq\":0,\"created_ms\":0,\"updated_ms\":0}");
+    load_fails_naming("attempts/J1/x", "{}");
+    load_fails_naming("attempts/J1", "{}");
+    load_fails_naming("results/J1", "{\"unit_id\":1}");
+    ck_assert_int_eq(ET.load(ET.cls, &dump_rows, &d), 0);
+    ck_assert_str_eq(d.order, "UJA");
+    refuse.unit = refuse_unit;
+    ck_assert_int_eq(ET.load(ET.cls, &refuse, &d), -1);
+    ck_assert(!ET.error(ET.cls, err, sizeof(err)));
+    dump_release(&d);
+    close_district();
+}
+END_TEST
+
+START_TEST(test_changed_and_revision_follow_the_commits)
+{
+    struct store other;
+    bool changed = true;
+    int64_t rev;
+    dump d = {0};
+
+    open_district("Poll");
+    open_etcd(&other, "Poll", NULL);
+    ck_assert_int_eq(store_etcd_changed(&other, &changed), 0);
+    ck_assert(!changed); /* never committed */
+    ck_assert_int_eq(other.begin(other.cls), 0);
+    ck_assert_int_eq(other.put_meta(other.cls, "emergency", "low"), 0);
+    ck_assert_int_eq(other.commit(other.cls), -1); /* no election: a follower's store */
+    ck_assert_int_eq(store_etcd_last_error(&other), ETCD_E_NOT_LEADER);
+
+    ck_assert_int_eq(ET.begin(ET.cls), 0);
+    put_units(0, 1);
+    commit_ok(&ET);
+    rev = store_etcd_revision(&ET);
+    ck_assert_int_gt(rev, 0);
+    ck_assert_int_eq(store_etcd_changed(&ET, &changed), 0);
+    ck_assert(!changed); /* its own commit */
+    ck_assert_int_eq(store_etcd_changed(&other, &changed), 0);
+    ck_assert(changed);
+    ck_assert_int_eq(other.load(other.cls, &dump_rows, &d), 0);
+    ck_assert_int_ge(store_etcd_revision(&other), rev);
+    ck_assert_int_eq(store_etcd_changed(&other, &changed), 0);
+    ck_assert(!changed);
+    ck_assert_int_eq(ET.probe(ET.cls), 0); /* a probe is not a change of the district */
+    ck_assert_int_eq(store_etcd_changed(&other, &changed), 0);
+    ck_assert(!changed);
+    ck_assert_int_eq(ET.begin(ET.cls), 0);
+    put_units(1, 2);
+    commit_ok(&ET);
+    ck_assert_int_eq(store_etcd_changed(&other, &changed), 0);
+    ck_assert(changed);
+    dump_release(&d);
+    other.close(other.cls);
+    close_district();
+}
+END_TEST
+
+START_TEST(test_another_schema_is_refused_at_open)
+{
+    etcd_client *r = raw();
+    struct store st;
+    char err[512];
+
+    ck_assert_int_eq(etcd_put(r, STORE_ETCD_ROOT "Schema/meta/schema", "99", 2, 0, NULL), ETCD_OK);
+    ck_assert_int_eq(store_etcd_open(&st, one.urls_list, "Schema", NULL, err, sizeof(err)), -1);
+    ck_assert_msg(strstr(err, "schema 99") != NULL, "%s", err);
+    ck_assert_int_eq(store_etcd_open(&st, "ftp://x", "Schema", NULL, err, sizeof(err)), -1);
+    ck_assert_int_eq(store_etcd_open(&st, one.urls_list, "no/slash", NULL, err, sizeof(err)), -1);
+    etcd_free(r);
+}
+END_TEST
+
+/* etcd gone: commit, load and reads fail with a text, nothing crashes, and
+ * all of it works again once etcd is back. */
+START_TEST(test_etcd_stopped_then_started_again)
+{
+    dump d = {0};
+    char err[512], v[32];
+    bool changed;
+    etcd_role role = ETCD_FOLLOWER;
+
+    open_district("Down");
+    ck_assert_int_eq(ET.begin(ET.cls), 0);
+    put_units(0, 1);
+    commit_ok(&ET);
+    ck_assert_int_eq(etcd_test_member(&one, 0, "kill"), 0);
+
+    ck_assert_int_eq(ET.begin(ET.cls), 0);
+    put_units(1, 2);
+    ck_assert_int_eq(ET.commit(ET.cls), -1);
+    ck_assert(ET.error(ET.cls, err, sizeof(err)));
+    ck_assert_msg(strstr(err, "etcd") != NULL, "%s", err);
+    ck_assert(store_etcd_last_error(&ET) == ETCD_E_TRANSPORT ||
+              store_etcd_last_error(&ET) == ETCD_E_UNAVAILABLE);
+    ET.rollback(ET.cls);
+    ck_assert_int_eq(ET.load(ET.cls, &dump_rows, &d), -1);
+    ck_assert(ET.error(ET.cls, err, sizeof(err)));
+    ck_assert_msg(strstr(err, "etcd") != NULL, "%s", err);
+    ck_assert_int_eq(ET.get_meta(ET.cls, "emergency", v, sizeof(v)), -1);
+    ck_assert_int_eq(store_etcd_changed(&ET, &changed), -1);
+    ck_assert_int_eq(ET.probe(ET.cls), -1);
+    dump_release(&d);
+
+    ck_assert_int_eq(etcd_test_member(&one, 0, "start"), 0);
+    ck_assert_int_eq(etcd_test_cluster_wait_healthy(&one), 0);
+    /* still its lease (30 s), or won again */
+    if (etcd_election_role(EL, NULL) != ETCD_LEADER)
+        ck_assert_int_eq(etcd_election_campaign_once(EL, &role), ETCD_OK);
+    ck_assert_int_eq(etcd_election_role(EL, NULL), ETCD_LEADER);
+    ck_assert_msg(ET.probe(ET.cls) == 0, "%s", store_error(&ET));
+    ck_assert_int_eq(ET.begin(ET.cls), 0);
+    put_units(2, 3);
+    commit_ok(&ET);
+    ck_assert_int_eq(ET.load(ET.cls, &dump_rows, &d), 0);
+    ck_assert_str_eq(d.order, "UU"); /* U000 and U002: nothing of the failed commit */
+    dump_release(&d);
     close_district();
 }
 END_TEST
@@ -530,6 +813,13 @@ static Suite *suite(void)
     tcase_add_test(tc, test_rollback_leaves_nothing);
     tcase_add_test(tc, test_key_written_twice_commits_once_with_the_last);
     tcase_add_test(tc, test_a_second_result_fails_and_writes_nothing);
+    tcase_add_test(tc, test_a_former_leader_cannot_commit);
+    tcase_add_test(tc, test_full_at_half_the_bounds_and_too_large_fails_cleanly);
+    tcase_add_test(tc, test_damaged_values_fail_the_load_naming_the_key);
+    tcase_add_test(tc, test_changed_and_revision_follow_the_commits);
+    tcase_add_test(tc, test_another_schema_is_refused_at_open);
+    /* last: it stops and restarts the member */
+    tcase_add_test(tc, test_etcd_stopped_then_started_again);
     suite_add_tcase(s, tc);
     return s;
 }
