@@ -9,6 +9,7 @@ of acknowledged operations with its checker, and the HA figures file.
 Builds on ergrid.py (processes, HTTP) and changes nothing there.
 """
 
+import base64
 import json
 import os
 import shutil
@@ -57,7 +58,12 @@ def etcd_get(cl, key):
     """The value of one key, read through etcd's JSON gateway at any member
     that answers (None when absent): what a broker committed, seen without
     the broker."""
-    import base64
+    kv = etcd_kv(cl, key)
+    return kv["value"] if kv else None
+
+
+def etcd_kv(cl, key):
+    """{"value", "mod_revision"} of one key, or None when absent."""
     body = {"key": base64.b64encode(key.encode()).decode()}
     last = None
     for url in cl.urls:
@@ -68,7 +74,10 @@ def etcd_get(cl, key):
             continue
         if r.status == 200 and isinstance(r.json, dict):
             kvs = r.json.get("kvs") or []
-            return base64.b64decode(kvs[0]["value"]).decode() if kvs else None
+            if not kvs:
+                return None
+            return {"value": base64.b64decode(kvs[0].get("value", "")).decode(),
+                    "mod_revision": int(kvs[0]["mod_revision"])}
         last = r
     raise AssertionError("no etcd member answered a range of %s (last %r)" % (key, last))
 
@@ -179,16 +188,18 @@ class HADistrict:
     def followers(self, leader):
         return [b for b in self.running() if b is not leader]
 
-    def wait_follower_caught_up(self, follower, leader, timeout=10.0):
-        """Waits until a follower's copy is at least as new as the leader's
-        last commit (X-Ergrid-Revision of a read at each)."""
+    def wait_follower_caught_up(self, follower, timeout=10.0):
+        """Waits until a follower's copy (X-Ergrid-Revision of its reads) is
+        at least the revision of the district's last commit in etcd (the
+        mod_revision of meta/commit, which every commit writes)."""
+        kv = etcd_kv(self.etcd, "/ergrid/v1/d/%s/meta/commit" % self.name)
+        want = kv["mod_revision"] if kv else 0
+
         def ok():
-            lr = get(leader.url + "/v1/jobs?limit=1")
-            fr = get(follower.url + "/v1/jobs?limit=1")
-            lrev = int(lr.headers.get("x-ergrid-revision") or 0)
-            frev = int(fr.headers.get("x-ergrid-revision") or -1)
-            return frev >= lrev if lrev else fr.status == 200
-        wait_until(ok, timeout, message="%s catches up with %s" % (follower.name, leader.name))
+            r = get(follower.url + "/v1/jobs?limit=1")
+            assert r.headers.get("x-ergrid-role") == "follower", r.headers
+            return int(r.headers.get("x-ergrid-revision") or -1) >= want
+        wait_until(ok, timeout, message="%s's copy at revision %d" % (follower.name, want))
 
 
 # ------------------------------------------------- writes that find the leader

@@ -230,7 +230,7 @@ def test_leader_killed_under_load(etcd, cluster):
     assert poller.passes > ROUNDS, "the terminal poller barely ran (%d passes)" % poller.passes
     leader = d.wait_leader()
     follower = d.followers(leader)[0]
-    d.wait_follower_caught_up(follower, leader)
+    d.wait_follower_caught_up(follower)
     lost, changed = check_record(d, history, leader, follower)
     doubles = history.double_assignments()
     for u in leader.units():  # the authority's own view at the end
@@ -347,7 +347,7 @@ def test_etcd_member_killed(etcd, cluster):
     done.append(submit_and_report(d, execs, "member-back"))
     leader = d.wait_leader()
     follower = d.followers(leader)[0]
-    d.wait_follower_caught_up(follower, leader)
+    d.wait_follower_caught_up(follower)
     for b in (leader, follower):
         for job, res in done:
             j = job_at(b, job["id"])
@@ -363,7 +363,7 @@ def test_etcd_quorum_lost(etcd, cluster):
     wait_until(lambda: held_active(execs[before["unit_id"]], before["id"]), 20,
                message="the terminal holds the incident")
     follower = d.followers(lead)[0]
-    d.wait_follower_caught_up(follower, lead)
+    d.wait_follower_caught_up(follower)
 
     etcd.kill(1)
     etcd.pause(2)  # one member gone, one hanging: connections to it block
