@@ -364,8 +364,25 @@ bool role_gate(const api_route *route, api_request *req, api_response *res)
     fresh = ha->fresh_mono_ms;
     pthread_mutex_unlock(&ha->mu);
     if (acting == ETCD_LEADER) {
+        bool writable;
+
         (void)api_response_add_header(res, "X-Ergrid-Role", "leader");
-        return true;
+        if (strcmp(route->method, "GET") == 0)
+            return true;
+        /* A leader whose commit failed (role_commit_failed) may hold in
+         * memory what etcd never took, when the reload failed too: an
+         * exact retry must not get a 200 from that copy. */
+        pthread_mutex_lock(&b->mu);
+        writable = role_writable(b);
+        pthread_mutex_unlock(&b->mu);
+        if (writable)
+            return true;
+        (void)api_response_add_header(res, "Retry-After", "1");
+        api_reply_error(res, API_E_UNAVAILABLE,
+                        "district %s: this leader's last commit failed and it has not rebuilt "
+                        "from etcd since: nothing was changed; retry in a second",
+                        b->cfg.id);
+        return false;
     }
     /* HEAD is served by GET routes */
     if (strcmp(route->method, "GET") == 0) {
