@@ -335,3 +335,35 @@ def test_coordinator_refuses_a_lying_location(cluster, fakes):
         ergrid.assert_error(r, 502, "bad_gateway", "lying Location %s" % location[:40])
         assert why in r.json["error"]["message"], r.json
     assert evil.hits == 0
+
+
+def test_executor_reports_to_another_district_past_a_dead_owner_url(cluster, fakes):
+    """LAFD-5 (Westside) is lent to Downtown, whose assignment names it by a
+    URL (its --advertise-url, a follower here) that then dies: the report
+    finds Downtown through Westside's GET /v1/peers, which lists both URLs."""
+    w = cluster.broker("Westside", start=False)
+    d = cluster.broker("Downtown", start=False)
+    w.start_or_fail()
+    d.start_or_fail()
+    fol = fakes(FakeFollower, d.url)
+    # Restart both with their peers known: Downtown advertises the follower.
+    d.term()
+    d.args += ["--advertise-url", fol.url, "--peer", "Westside=" + w.url]
+    d.start_or_fail(port=d.port)
+    w.term()
+    w.args += ["--peer", "Downtown=%s,%s" % (fol.url, d.url)]
+    w.start_or_fail(port=w.port)
+    e = cluster.executor("LAFD-5", "fire", FIRE, w)
+    wait_until(lambda: get(d.url + "/v1/units/LAFD-5").status == 200
+               and get(d.url + "/v1/units/LAFD-5").json["unit"]["status"] == "available",
+               message="Downtown sees LAFD-5 available")
+    job = d.submit(["firefighting"], severity="critical", id="aid-report")
+    assert job.status == 201, job
+    wait_until(lambda: e.assignment("aid-report") is not None, message="LAFD-5 holds aid-report")
+    a = e.assignment("aid-report")
+    assert a["owner"] == "Downtown" and a["owner_url"] == fol.url, a
+    fol.close()
+    r = e.report("aid-report", "contained")
+    assert r.status == 201 and r.json["accepted"] is True, r
+    assert d.job("aid-report")["result"]["outcome"] == "contained"
+    assert "trying its other URLs" in e.log_tail(), e.log_tail()
