@@ -39,21 +39,13 @@ static const leader_call_opts notify_opts = {.http = {.connect_timeout_ms = 300,
 static const leader_call_opts release_opts = {
     .http = {.connect_timeout_ms = 300, .timeout_ms = 1000}};
 
-/* p's URL set, made on first use and refreshed from p->urls; never freed
- * (peers are never removed), so a caller may use it after dropping mu.
- * Caller holds mu. NULL only when out of memory. */
-static leader_set *set_locked(peer *p)
+/* Fills p's set from p->urls (current stays on a URL still listed). */
+static void set_fill(peer *p)
 {
     char list[BROKER_URL_MAX], *v[PEER_URLS_MAX], *save;
     const char *cv[PEER_URLS_MAX];
     size_t n = 0;
 
-    if (!p->set) {
-        p->set = malloc(sizeof(*p->set));
-        if (!p->set)
-            return NULL;
-        leader_set_init(p->set);
-    }
     snprintf(list, sizeof(list), "%s", p->urls[0] ? p->urls : p->url);
     for (save = list; *save && n < PEER_URLS_MAX;) {
         v[n] = save;
@@ -63,11 +55,23 @@ static leader_set *set_locked(peer *p)
         cv[n] = v[n];
         n++;
     }
-    /* Unchanged lists keep current (the leader found) as it is. */
-    if (n && (leader_set_count(p->set) != n || !leader_set_has(p->set, cv[n - 1]) ||
-              !leader_set_has(p->set, cv[0])))
-        (void)leader_set_replace(p->set, cv, n);
-    p->set->learn = n == 1;
+    if (n && leader_set_replace(p->set, cv, n) == 0)
+        p->set->learn = n == 1; /* one URL is a door: it learns the leader it names */
+}
+
+/* p's URL set, made (from p->urls) on first use; refilled by peers_add
+ * when the list changes, never freed (peers are never removed), so a
+ * caller may use it after dropping mu. Caller holds mu. NULL only when out
+ * of memory. */
+static leader_set *set_locked(peer *p)
+{
+    if (!p->set) {
+        p->set = malloc(sizeof(*p->set));
+        if (!p->set)
+            return NULL;
+        leader_set_init(p->set);
+        set_fill(p);
+    }
     return p->set;
 }
 
@@ -185,8 +189,8 @@ void peers_add(broker *b, txn *t, const char *id, const char *url)
         txn_log(t, "info", "peer %s at %s", id, list);
     if (added || moved)
         persist(b, t);
-    if (b->peers.v[idx].set || moved)
-        (void)set_locked(&b->peers.v[idx]);
+    if (moved && b->peers.v[idx].set)
+        set_fill(&b->peers.v[idx]);
     if (added)
         unpark(b, t, &b->peers.v[idx]);
     /* Before the server runs, peers_start starts the threads. A thread
