@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "codec.h"
 #include "geo_json.h"
@@ -386,13 +387,18 @@ static void put_back(state *s, struct kept *k)
 int restore_reload(broker *b, const char *path, char *err, size_t errlen)
 {
     struct kept k = {0};
+    state saved;
 
     keep(&b->st, &k);
-    if (state_reset(&b->st, b->cfg.failure_timeout_ms) < 0 || load_district(b) < 0) {
+    if (state_stash(&b->st, &saved, b->cfg.failure_timeout_ms) < 0 || load_district(b) < 0) {
         load_failed(b, path, err, errlen);
-        put_back(&b->st, &k);
+        /* the district as it was (it still holds what k kept) */
+        state_unstash(&b->st, &saved);
+        free(k.notices);
+        free(k.dispatching);
         return -1;
     }
+    state_drop_stash(&saved);
     put_back(&b->st, &k);
     /* A page applied in the failed transaction moved a peer's cursor past
      * changes (a borrowed unit lost) whose effect was not kept: pull each
@@ -402,4 +408,10 @@ int restore_reload(broker *b, const char *path, char *err, size_t errlen)
         b->peers.v[i].epoch[0] = '\0';
     }
     return 0;
+}
+
+void restore_new_epoch(broker *b)
+{
+    snprintf(b->epoch, sizeof(b->epoch), "%llx-%llx", (unsigned long long)coord_now_wall_ms(),
+             (unsigned long long)(coord_now_mono_ms() ^ (uint64_t)getpid()));
 }
