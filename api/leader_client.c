@@ -193,6 +193,49 @@ int leader_set_add_list(leader_set *ls, const char *list)
     return 0;
 }
 
+int leader_list_normalize(const char *list, size_t max, char *out, size_t outsz)
+{
+    char one[LEADER_URL_MAX], origin[LEADER_URL_MAX], first[LEADER_URL_MAX] = "";
+    const char *p = list, *rest;
+    size_t len = 0, n = 0;
+
+    if (!list || !*list || !out || outsz == 0)
+        return -1;
+    out[0] = '\0';
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        size_t k = comma ? (size_t)(comma - p) : strlen(p);
+
+        if (k == 0 || k >= sizeof(one))
+            return -1;
+        memcpy(one, p, k);
+        one[k] = '\0';
+        if (parse_origin(one, origin, sizeof(origin), &rest) < 0 || (*rest && strcmp(rest, "/")) ||
+            (n && !same_scheme(first, origin)))
+            return -1;
+        if (n == 0)
+            memcpy(first, origin, sizeof(first));
+        bool dup = false;
+        for (const char *q = out; *q && !dup; q += strcspn(q, ","), q += *q == ',')
+            dup = strncmp(q, origin, strlen(origin)) == 0 &&
+                  (q[strlen(origin)] == ',' || q[strlen(origin)] == '\0');
+        if (!dup) {
+            int w;
+
+            if (n == max)
+                return -1;
+            w = snprintf(out + len, outsz - len, "%s%s", n ? "," : "", origin);
+            if (w < 0 || (size_t)w >= outsz - len)
+                return -1;
+            len += (size_t)w;
+            n++;
+        }
+        if (!comma)
+            return (int)n;
+        p = comma + 1;
+    }
+}
+
 int leader_set_replace(leader_set *ls, const char *const *urls, size_t n)
 {
     char origins[LEADER_URLS_MAX][LEADER_URL_MAX];
@@ -397,6 +440,7 @@ int leader_call(leader_set *ls, const char *method, const char *path, const json
     leader_call_opts o = {0};
     char base[LEADER_URL_MAX], full[LEADER_URL_MAX + LEADER_PATH_MAX];
     unsigned redirects = 0, failures = 0, refusals = 0;
+    bool sent = false; /* any try so far: the service may have acted on it */
     long deadline, try_ms;
     size_t n;
 
@@ -441,8 +485,10 @@ int leader_call(leader_set *ls, const char *method, const char *path, const json
         h.timeout_ms = remaining < try_ms ? remaining : try_ms;
         if (h.connect_timeout_ms <= 0 || h.connect_timeout_ms > h.timeout_ms)
             h.connect_timeout_ms = h.timeout_ms;
+        sent = sent || reply->sent;
         http_reply_release(reply);
         rc = http_json(method, full, body, &h, reply);
+        reply->sent = reply->sent || sent;
         if (rc == 0 && (reply->status == 307 || reply->status == 308)) {
             char origin[LEADER_URL_MAX];
 

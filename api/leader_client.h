@@ -69,6 +69,12 @@ int leader_set_add_list(leader_set *ls, const char *list);
  * bad (the set is unchanged). */
 int leader_set_replace(leader_set *ls, const char *const *urls, size_t n);
 
+/* Normalizes a comma-separated list of base URLs into out: origins, in
+ * order, duplicates dropped, at most max of them, all of one scheme. The
+ * number of URLs, or -1 when one is bad, there are more, or out is too
+ * small. For flags and registries that keep the list as text. */
+int leader_list_normalize(const char *list, size_t max, char *out, size_t outsz);
+
 size_t leader_set_count(leader_set *ls);
 /* Copies URL i (or the current one) into out; -1 when there is none or out
  * is too small. */
@@ -96,7 +102,8 @@ typedef struct leader_call_opts {
     bool no_resend; /* see the top of this file */
 } leader_call_opts;
 
-/* Sends method <current URL><path> with body (not stolen). On 307/308 it
+/* Sends method <current URL><path> with body (not stolen). reply->sent
+ * covers every try of the call, not only the last. On 307/308 it
  * takes Location's origin (learned or refused per ls->learn; refused when
  * malformed, longer than LEADER_URL_MAX + LEADER_PATH_MAX, or of another
  * scheme), makes it current and resends the same method and body there, at

@@ -77,7 +77,7 @@ static int forward(executor *e, const char *owner, const char *owner_url, const 
     /* Another district's job: its URL from the assignment is a door to
      * that district (it learns the leader a follower names). */
     leader_set_init(&other);
-    o.http.timeout_ms = REPORT_TIMEOUT_MS / 2;
+    o.http.timeout_ms = REPORT_TIMEOUT_MS / 4; /* then the owner's other URLs */
     rc = leader_set_add_list(&other, owner_url) == 0
              ? leader_call(&other, "POST", path, req, &o, rep, used, LEADER_URL_MAX)
              : -1;
