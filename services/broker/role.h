@@ -16,6 +16,8 @@
 
 /* A follower polls meta/commit (and who leads) this often. */
 #define ROLE_POLL_MS 200
+/* ... and this often while etcd does not answer it. */
+#define ROLE_POLL_FAILED_MS 1000
 /* A standby reads the leader key this often (docs/HA.md §7: with T/3 the
  * poll alone eats most of the "lease + 1 s" takeover target; 100 ms costs
  * one linearizable read per standby, no raft write). */
