@@ -60,8 +60,8 @@ static void set_fill(peer *p)
 }
 
 /* p's URL set, made (from p->urls) on first use; refilled by peers_add
- * when the list changes, never freed (peers are never removed), so a
- * caller may use it after dropping mu. Caller holds mu. NULL only when out
+ * when the list changes, freed only with the broker (peers_release: peers
+ * are never removed), so a caller may use it after dropping mu. Caller holds mu. NULL only when out
  * of memory. */
 static leader_set *set_locked(peer *p)
 {
@@ -232,6 +232,18 @@ void peers_join(broker *b)
         if (b->peers.v[i].thread_started)
             pthread_join(b->peers.v[i].thr, NULL);
         b->peers.v[i].thread_started = false;
+    }
+}
+
+void peers_release(broker *b)
+{
+    for (size_t i = 0; i < b->peers.n; i++) {
+        peer *p = &b->peers.v[i];
+
+        if (p->set)
+            leader_set_release(p->set);
+        free(p->set);
+        p->set = NULL;
     }
 }
 

@@ -30,6 +30,8 @@ int peers_start(broker *b);
  * domain mutex; the set stays valid after it is released. */
 struct leader_set *peers_set_locked(broker *b, const char *id);
 void peers_join(broker *b);
+/* Frees the peers' URL sets; from broker_free, when no thread is left. */
+void peers_release(broker *b);
 /* This broker just became its district's leader (role.c), with a new
  * epoch: every peer is signalled now (the whole district is news to it)
  * and pulled now, not at the next interval. Caller holds the domain
