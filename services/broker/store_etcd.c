@@ -43,10 +43,15 @@
 /* Room kept below --max-request-bytes for the fence's compares, the
  * failure branch's read and the request's own framing. */
 #define TXN_SLACK (16u * 1024u)
-/* Keys a range page asks for; halved while a page's reply is too large
- * (a synced copy may be 256 KiB). */
-#define PAGE_KEYS 500
-#define KEY_MAX   512
+/* Range pages: the first asks for PAGE_FIRST keys, the next ones for as
+ * many as make about PAGE_BYTES of values at the sizes seen so far (at
+ * most PAGE_KEYS), so that a page of large records (a synced copy may be
+ * 256 KiB) still comes back within the short request timeout; a reply
+ * over the client's cap (8 MiB) is asked again for half as many. */
+#define PAGE_FIRST 64
+#define PAGE_KEYS  500
+#define PAGE_BYTES (512u * 1024u)
+#define KEY_MAX    512
 
 /* An op of the open transaction: a put (value, len bytes, owned) or a
  * delete (value NULL). */
@@ -345,6 +350,14 @@ static double dreal(dec *d, const char *f)
 
 typedef int (*kv_fn)(estore *s, const etcd_kv *kv, void *arg);
 
+/* The next page's size after seen keys of bytes in all. */
+static size_t page_for(size_t bytes, size_t seen)
+{
+    size_t avg = seen ? bytes / seen + 1 : 1, n = PAGE_BYTES / avg;
+
+    return n < 1 ? 1 : n > PAGE_KEYS ? PAGE_KEYS : n;
+}
+
 /* The keys under prefix + sub after `after` (NULL: all), at most max (0:
  * no bound), page by page at *rev (0: the first page's revision, stored
  * into *rev), each to fn; fn < 0 stops the walk with -1 (its error, if
@@ -354,7 +367,7 @@ static int walk(estore *s, const char *sub, const char *after, size_t max, int64
 {
     char prefix[KEY_MAX];
     char *cursor = NULL;
-    size_t page = PAGE_KEYS, seen = 0;
+    size_t page = PAGE_FIRST, seen = 0, bytes = 0;
 
     if (mkkey(s, prefix, "%s", sub) < 0)
         return -1;
@@ -383,7 +396,10 @@ static int walk(estore *s, const char *sub, const char *after, size_t max, int64
                 return -1;
             }
         }
+        for (size_t i = 0; i < r.n; i++)
+            bytes += strlen(r.kvs[i].key) + r.kvs[i].value_len;
         seen += r.n;
+        page = page_for(bytes, seen);
         last = !r.more || r.n == 0 || (max && seen >= max);
         if (!last) {
             free(cursor);

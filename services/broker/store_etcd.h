@@ -9,7 +9,10 @@
  * (etcd_election_txn: the leader's fence; a broken fence steps the
  * election down and the commit fails), rollback drops them. Reads (load,
  * get_meta, list_*) go to etcd directly with the store's own client, so a
- * follower loads exactly what the leader committed. sync is NULL (a commit
+ * follower loads exactly what the leader committed; its calls are short
+ * (500 ms a try at one member, 1.5 s in all), so a read or a follower's
+ * poll never holds the domain mutex for long. A commit's time is the
+ * election's client's (etcd_election_opts.client). sync is NULL (a commit
  * is durable once etcd answered) and pages_written is NULL.
  *
  * Not thread-safe, like every store: the broker calls it under its domain

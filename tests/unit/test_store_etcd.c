@@ -1,11 +1,15 @@
-/* The etcd store backend (services/broker/store_etcd.c) against a real
- * 1-member etcd that tests/etcd/start.sh starts on 127.0.0.1: every record
- * kind round-trips and loads exactly as store_sqlite hands it back for the
- * same objects; rollback, a key written twice, a result inserted twice, a
- * commit after the leadership is lost, the size bounds, damaged values and
- * etcd stopped and started again. Skips (exit 77) without an etcd binary. */
+/* The etcd store backend (services/broker/store_etcd.c) against real etcd
+ * members that tests/etcd/start.sh starts on 127.0.0.1 (one member; three
+ * for a member lost and quorum lost): every record kind round-trips and
+ * loads exactly as store_sqlite hands it back for the same objects;
+ * rollback, a key written twice, a result inserted twice, a commit after
+ * the leadership is lost, the size bounds, damaged values, a load that
+ * never mixes two commits, pages of large records, and etcd stopped and
+ * started again. Skips (exit 77) without an etcd binary. */
 #include <check.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,16 +25,24 @@
 #include "store.h"
 #include "store_etcd.h"
 
-static etcd_test_cluster one;
+/* The cluster the running test case uses: set by its fixture in the
+ * runner, before the tests fork. */
+static etcd_test_cluster cluster;
+static etcd_test_cluster *const CL = &cluster;
 
 static void setup_one(void)
 {
-    etcd_test_cluster_start_or_exit(&one, 1);
+    etcd_test_cluster_start_or_exit(CL, 1);
 }
 
-static void teardown_one(void)
+static void setup_three(void)
 {
-    etcd_test_cluster_stop(&one);
+    etcd_test_cluster_start_or_exit(CL, 3);
+}
+
+static void teardown(void)
+{
+    etcd_test_cluster_stop(CL);
 }
 
 /* ---- a district's objects, built as restore.c builds them ---- */
@@ -128,14 +140,16 @@ static void close_sqlite(struct store *st)
 static etcd_election *leader_of(const char *district, const char *id)
 {
     char prefix[128];
-    /* a long lease (nothing keeps it alive but the test's campaigns) and
-     * short calls, so a commit while etcd is down fails within seconds */
-    etcd_election_opts o = {.ttl_s = 30, .client = {.timeout_ms = 1500, .request_timeout_ms = 500}};
+    /* a long lease (nothing keeps it alive but the test's campaigns);
+     * calls short enough that a commit while etcd is down fails within
+     * seconds, long enough for a 1.25 MB commit on a loaded machine */
+    etcd_election_opts o = {.ttl_s = 30,
+                            .client = {.timeout_ms = 4000, .request_timeout_ms = 2000}};
     etcd_election *e;
     etcd_role role = ETCD_FOLLOWER;
 
     snprintf(prefix, sizeof(prefix), "%s%s", STORE_ETCD_ROOT, district);
-    e = etcd_election_new((const char *const *)one.urls, one.n, prefix, id, &o);
+    e = etcd_election_new((const char *const *)CL->urls, CL->n, prefix, id, &o);
     ck_assert_ptr_nonnull(e);
     /* stepped by hand: nothing but the test decides when it campaigns */
     ck_assert_int_eq(etcd_election_campaign_once(e, &role), ETCD_OK);
@@ -147,7 +161,7 @@ static void open_etcd(struct store *st, const char *district, etcd_election *e)
 {
     char err[512];
 
-    ck_assert_msg(store_etcd_open(st, one.urls_list, district, e, err, sizeof(err)) == 0, "%s",
+    ck_assert_msg(store_etcd_open(st, CL->urls_list, district, e, err, sizeof(err)) == 0, "%s",
                   err);
 }
 
@@ -170,7 +184,7 @@ static void close_district(void)
 
 static etcd_client *raw(void)
 {
-    etcd_client *c = etcd_new_list(one.urls_list, NULL);
+    etcd_client *c = etcd_new_list(CL->urls_list, NULL);
 
     ck_assert_ptr_nonnull(c);
     return c;
@@ -531,6 +545,13 @@ static void put_units(int from, int to)
     }
 }
 
+static void commit_units(int from, int to)
+{
+    ck_assert_int_eq(ET.begin(ET.cls), 0);
+    put_units(from, to);
+    commit_ok(&ET);
+}
+
 static void commit_refused(const char *why)
 {
     char err[512];
@@ -552,9 +573,7 @@ START_TEST(test_a_former_leader_cannot_commit)
     etcd_role role;
 
     open_district("Fence");
-    ck_assert_int_eq(ET.begin(ET.cls), 0);
-    put_units(0, 1);
-    commit_ok(&ET);
+    commit_units(0, 1);
 
     ck_assert_int_eq(etcd_election_resign(EL, false), ETCD_OK);
     b = leader_of("Fence", "http://127.0.0.1:2");
@@ -711,9 +730,7 @@ START_TEST(test_changed_and_revision_follow_the_commits)
     ck_assert_int_eq(other.commit(other.cls), -1); /* no election: a follower's store */
     ck_assert_int_eq(store_etcd_last_error(&other), ETCD_E_NOT_LEADER);
 
-    ck_assert_int_eq(ET.begin(ET.cls), 0);
-    put_units(0, 1);
-    commit_ok(&ET);
+    commit_units(0, 1);
     rev = store_etcd_revision(&ET);
     ck_assert_int_gt(rev, 0);
     ck_assert_int_eq(store_etcd_changed(&ET, &changed), 0);
@@ -727,9 +744,7 @@ START_TEST(test_changed_and_revision_follow_the_commits)
     ck_assert_int_eq(ET.probe(ET.cls), 0); /* a probe is not a change of the district */
     ck_assert_int_eq(store_etcd_changed(&other, &changed), 0);
     ck_assert(!changed);
-    ck_assert_int_eq(ET.begin(ET.cls), 0);
-    put_units(1, 2);
-    commit_ok(&ET);
+    commit_units(1, 2);
     ck_assert_int_eq(store_etcd_changed(&other, &changed), 0);
     ck_assert(changed);
     dump_release(&d);
@@ -745,31 +760,22 @@ START_TEST(test_another_schema_is_refused_at_open)
     char err[512];
 
     ck_assert_int_eq(etcd_put(r, STORE_ETCD_ROOT "Schema/meta/schema", "99", 2, 0, NULL), ETCD_OK);
-    ck_assert_int_eq(store_etcd_open(&st, one.urls_list, "Schema", NULL, err, sizeof(err)), -1);
+    ck_assert_int_eq(store_etcd_open(&st, CL->urls_list, "Schema", NULL, err, sizeof(err)), -1);
     ck_assert_msg(strstr(err, "schema 99") != NULL, "%s", err);
     ck_assert_int_eq(store_etcd_open(&st, "ftp://x", "Schema", NULL, err, sizeof(err)), -1);
-    ck_assert_int_eq(store_etcd_open(&st, one.urls_list, "no/slash", NULL, err, sizeof(err)), -1);
+    ck_assert_int_eq(store_etcd_open(&st, CL->urls_list, "no/slash", NULL, err, sizeof(err)), -1);
     etcd_free(r);
 }
 END_TEST
 
-/* etcd gone: commit, load and reads fail with a text, nothing crashes, and
- * all of it works again once etcd is back. */
-START_TEST(test_etcd_stopped_then_started_again)
+/* etcd cannot serve: a commit of unit i and a load fail, in etcd's words. */
+static void commit_and_load_fail(int i)
 {
     dump d = {0};
-    char err[512], v[32];
-    bool changed;
-    etcd_role role = ETCD_FOLLOWER;
-
-    open_district("Down");
-    ck_assert_int_eq(ET.begin(ET.cls), 0);
-    put_units(0, 1);
-    commit_ok(&ET);
-    ck_assert_int_eq(etcd_test_member(&one, 0, "kill"), 0);
+    char err[512];
 
     ck_assert_int_eq(ET.begin(ET.cls), 0);
-    put_units(1, 2);
+    put_units(i, i + 1);
     ck_assert_int_eq(ET.commit(ET.cls), -1);
     ck_assert(ET.error(ET.cls, err, sizeof(err)));
     ck_assert_msg(strstr(err, "etcd") != NULL, "%s", err);
@@ -779,23 +785,183 @@ START_TEST(test_etcd_stopped_then_started_again)
     ck_assert_int_eq(ET.load(ET.cls, &dump_rows, &d), -1);
     ck_assert(ET.error(ET.cls, err, sizeof(err)));
     ck_assert_msg(strstr(err, "etcd") != NULL, "%s", err);
+    dump_release(&d);
+}
+
+/* etcd gone: commit, load and reads fail with a text, nothing crashes, and
+ * all of it works again once etcd is back. */
+START_TEST(test_etcd_stopped_then_started_again)
+{
+    dump d = {0};
+    char v[32];
+    bool changed;
+    etcd_role role = ETCD_FOLLOWER;
+
+    open_district("Down");
+    commit_units(0, 1);
+    ck_assert_int_eq(etcd_test_member(CL, 0, "kill"), 0);
+
+    commit_and_load_fail(1);
     ck_assert_int_eq(ET.get_meta(ET.cls, "emergency", v, sizeof(v)), -1);
     ck_assert_int_eq(store_etcd_changed(&ET, &changed), -1);
     ck_assert_int_eq(ET.probe(ET.cls), -1);
     dump_release(&d);
 
-    ck_assert_int_eq(etcd_test_member(&one, 0, "start"), 0);
-    ck_assert_int_eq(etcd_test_cluster_wait_healthy(&one), 0);
+    ck_assert_int_eq(etcd_test_member(CL, 0, "start"), 0);
+    ck_assert_int_eq(etcd_test_cluster_wait_healthy(CL), 0);
     /* still its lease (30 s), or won again */
     if (etcd_election_role(EL, NULL) != ETCD_LEADER)
         ck_assert_int_eq(etcd_election_campaign_once(EL, &role), ETCD_OK);
     ck_assert_int_eq(etcd_election_role(EL, NULL), ETCD_LEADER);
     ck_assert_msg(ET.probe(ET.cls) == 0, "%s", store_error(&ET));
-    ck_assert_int_eq(ET.begin(ET.cls), 0);
-    put_units(2, 3);
-    commit_ok(&ET);
+    commit_units(2, 3);
     ck_assert_int_eq(ET.load(ET.cls, &dump_rows, &d), 0);
     ck_assert_str_eq(d.order, "UU"); /* U000 and U002: nothing of the failed commit */
+    dump_release(&d);
+    close_district();
+}
+END_TEST
+
+/* ---- one load, one revision ---- */
+
+typedef struct snap_writer {
+    unit *first, *last; /* on the first and the last page of a load */
+    atomic_bool stop;
+    atomic_long gens;
+    int failures;
+} snap_writer;
+
+/* Commits first and last together, again and again, with its own store of
+ * the district (a store is one thread's; the election is shared). No
+ * ck_assert here: a failure is counted for the test's thread. */
+static void *snap_write(void *arg)
+{
+    snap_writer *w = arg;
+    struct store st;
+    char err[512];
+
+    if (store_etcd_open(&st, CL->urls_list, "Snap", EL, err, sizeof(err)) < 0) {
+        w->failures++;
+        return NULL;
+    }
+    while (!atomic_load(&w->stop)) {
+        long g = atomic_load(&w->gens) + 1;
+
+        w->first->registered_ms = w->last->registered_ms = (uint64_t)g;
+        if (st.begin(st.cls) < 0 || st.put_unit(st.cls, w->first) < 0 ||
+            st.put_unit(st.cls, w->last) < 0 || st.commit(st.cls) < 0) {
+            st.rollback(st.cls);
+            w->failures++;
+            break;
+        }
+        atomic_store(&w->gens, g);
+    }
+    st.close(st.cls);
+    return NULL;
+}
+
+typedef struct snap_seen {
+    int64_t first, last;
+} snap_seen;
+
+static int snap_unit(void *arg, const store_unit_row *r)
+{
+    snap_seen *seen = arg;
+
+    if (strcmp(r->id, "U000") == 0)
+        seen->first = r->registered_ms;
+    else if (strcmp(r->id, "U599") == 0)
+        seen->last = r->registered_ms;
+    return 0;
+}
+
+/* 600 units take two pages; a writer commits the first and the last unit
+ * together while loads run: every load sees both from the same commit. */
+START_TEST(test_a_load_never_mixes_two_commits)
+{
+    store_rows rows = dump_rows;
+    snap_writer w = {.failures = 0};
+    pthread_t t;
+    long before;
+    int mixed = 0, loads = 0;
+
+    open_district("Snap");
+    for (int i = 0; i < 600; i += 50) {
+        ck_assert_int_eq(ET.begin(ET.cls), 0);
+        put_units(i, i + 50);
+        commit_ok(&ET);
+    }
+    w.first = state_unit(&S, "U000");
+    w.last = state_unit(&S, "U599");
+    rows.unit = snap_unit;
+    ck_assert_int_eq(pthread_create(&t, NULL, snap_write, &w), 0);
+    /* until the writer has committed during at least 10 of the loads */
+    for (int changed = 0; changed < 10 && loads < 500; loads++) {
+        snap_seen seen = {-1, -1};
+
+        before = atomic_load(&w.gens);
+        ck_assert_msg(ET.load(ET.cls, &rows, &seen) == 0, "%s", store_error(&ET));
+        mixed += seen.first != seen.last;
+        changed += atomic_load(&w.gens) != before;
+    }
+    atomic_store(&w.stop, true);
+    pthread_join(t, NULL);
+    ck_assert_int_eq(w.failures, 0);
+    ck_assert_int_eq(mixed, 0);
+    ck_assert_int_lt(loads, 500);
+    close_district();
+}
+END_TEST
+
+/* 40 synced copies of 250 KiB are more than one reply may carry (8 MiB):
+ * the listing reads them in smaller pages. */
+START_TEST(test_a_page_too_large_for_a_reply_is_read_in_smaller_ones)
+{
+    dump d = {0};
+
+    open_district("Pages");
+    for (int i = 0; i < 40; i += 5) {
+        ck_assert_int_eq(ET.begin(ET.cls), 0);
+        for (int k = i; k < i + 5; k++)
+            put_big_remote(k, 250);
+        commit_ok(&ET);
+    }
+    ck_assert_msg(ET.list_remote(ET.cls, d_remote, &d) == 0, "%s", store_error(&ET));
+    ck_assert_uint_eq(d.n, 40);
+    for (size_t i = 0; i < d.n; i++)
+        ck_assert_uint_gt(strlen(d.lines[i]), 250 * 1024);
+    dump_release(&d);
+    close_district();
+}
+END_TEST
+
+/* Three members: one down, the district keeps working; two down (quorum
+ * lost), commits fail as "unavailable" (perhaps applied: etcd may still
+ * commit what the last member logged) and loads fail; both back, all
+ * works again. */
+START_TEST(test_a_member_down_then_quorum_lost_then_back)
+{
+    dump d = {0};
+
+    open_district("Quorum");
+    commit_units(0, 1);
+    ck_assert_int_eq(etcd_test_member(CL, 0, "kill"), 0);
+    commit_units(1, 2);
+    ck_assert_msg(ET.load(ET.cls, &dump_rows, &d) == 0, "%s", store_error(&ET));
+    ck_assert_str_eq(d.order, "UU");
+    dump_release(&d);
+
+    ck_assert_int_eq(etcd_test_member(CL, 1, "kill"), 0);
+    commit_and_load_fail(2);
+
+    ck_assert_int_eq(etcd_test_member(CL, 0, "start"), 0);
+    ck_assert_int_eq(etcd_test_member(CL, 1, "start"), 0);
+    ck_assert_int_eq(etcd_test_cluster_wait_healthy(CL), 0);
+    ck_assert_int_eq(etcd_election_role(EL, NULL), ETCD_LEADER); /* its 30 s lease */
+    commit_units(3, 4);
+    ck_assert_int_eq(ET.load(ET.cls, &dump_rows, &d), 0);
+    /* U000, U001, U003, and U002 if the ambiguous commit landed */
+    ck_assert_msg(strcmp(d.order, "UUU") == 0 || strcmp(d.order, "UUUU") == 0, "%s", d.order);
     dump_release(&d);
     close_district();
 }
@@ -806,7 +972,7 @@ static Suite *suite(void)
     Suite *s = suite_create("store_etcd");
     TCase *tc = tcase_create("one_member");
 
-    tcase_add_unchecked_fixture(tc, setup_one, teardown_one);
+    tcase_add_unchecked_fixture(tc, setup_one, teardown);
     tcase_add_checked_fixture(tc, state_setup, state_teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_every_kind_loads_as_sqlite_gives_it);
@@ -818,8 +984,17 @@ static Suite *suite(void)
     tcase_add_test(tc, test_damaged_values_fail_the_load_naming_the_key);
     tcase_add_test(tc, test_changed_and_revision_follow_the_commits);
     tcase_add_test(tc, test_another_schema_is_refused_at_open);
+    tcase_add_test(tc, test_a_load_never_mixes_two_commits);
+    tcase_add_test(tc, test_a_page_too_large_for_a_reply_is_read_in_smaller_ones);
     /* last: it stops and restarts the member */
     tcase_add_test(tc, test_etcd_stopped_then_started_again);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("three_members");
+    tcase_add_unchecked_fixture(tc, setup_three, teardown);
+    tcase_add_checked_fixture(tc, state_setup, state_teardown);
+    tcase_set_timeout(tc, 90);
+    tcase_add_test(tc, test_a_member_down_then_quorum_lost_then_back);
     suite_add_tcase(s, tc);
     return s;
 }
