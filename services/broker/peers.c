@@ -233,6 +233,13 @@ void peers_join(broker *b)
             pthread_join(b->peers.v[i].thr, NULL);
         b->peers.v[i].thread_started = false;
     }
+    /* Their last users are gone too: the server, the dispatcher and the
+     * outbox stop before (broker_stop). */
+    for (size_t i = 0; i < n; i++) {
+        leader_set_release(b->peers.v[i].set);
+        free(b->peers.v[i].set);
+        b->peers.v[i].set = NULL;
+    }
 }
 
 void peers_release(broker *b)

@@ -29,6 +29,8 @@ int peers_start(broker *b);
  * reach its leader (a claim); NULL when it is not a peer. Caller holds the
  * domain mutex; the set stays valid after it is released. */
 struct leader_set *peers_set_locked(broker *b, const char *id);
+/* Joins the peer threads and frees the URL sets: after everything that
+ * calls a peer (server, dispatcher, outbox, registrar) has stopped. */
 void peers_join(broker *b);
 /* Frees the peers' URL sets; from broker_free, when no thread is left. */
 void peers_release(broker *b);
