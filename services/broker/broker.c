@@ -247,7 +247,6 @@ void broker_free(broker *b)
     if (!b)
         return;
     remote_release(&b->rem);
-    peers_release(b);
     state_release(&b->st);
     if (b->store.close)
         b->store.close(b->store.cls);

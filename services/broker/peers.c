@@ -60,8 +60,8 @@ static void set_fill(peer *p)
 }
 
 /* p's URL set, made (from p->urls) on first use; refilled by peers_add
- * when the list changes, freed only with the broker (peers_release: peers
- * are never removed), so a caller may use it after dropping mu. Caller holds mu. NULL only when out
+ * when the list changes, never freed (peers are never removed), so a
+ * caller may use it after dropping mu. Caller holds mu. NULL only when out
  * of memory. */
 static leader_set *set_locked(peer *p)
 {
@@ -239,18 +239,6 @@ void peers_join(broker *b)
         leader_set_release(b->peers.v[i].set);
         free(b->peers.v[i].set);
         b->peers.v[i].set = NULL;
-    }
-}
-
-void peers_release(broker *b)
-{
-    for (size_t i = 0; i < b->peers.n; i++) {
-        peer *p = &b->peers.v[i];
-
-        if (p->set)
-            leader_set_release(p->set);
-        free(p->set);
-        p->set = NULL;
     }
 }
 

@@ -32,8 +32,6 @@ struct leader_set *peers_set_locked(broker *b, const char *id);
 /* Joins the peer threads and frees the URL sets: after everything that
  * calls a peer (server, dispatcher, outbox, registrar) has stopped. */
 void peers_join(broker *b);
-/* Frees the peers' URL sets; from broker_free, when no thread is left. */
-void peers_release(broker *b);
 /* This broker just became its district's leader (role.c), with a new
  * epoch: every peer is signalled now (the whole district is news to it)
  * and pulled now, not at the next interval. Caller holds the domain
