@@ -516,6 +516,8 @@ int leader_call(leader_set *ls, const char *method, const char *path, const json
         rotate_from(ls, base);
         failures++;
         n = leader_set_count(ls);
+        if (o.rounds && failures >= o.rounds * n)
+            return -1;
         if (n && failures % n == 0)
             pause_ms(o.backoff_ms, failures / (unsigned)n, deadline - now_ms());
     }

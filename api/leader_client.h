@@ -100,6 +100,11 @@ typedef struct leader_call_opts {
      * set, +-50% jitter, at most 500 ms (0: 50). */
     long backoff_ms;
     bool no_resend; /* see the top of this file */
+    /* Stop after this many failed tries per URL of the set (0: try until
+     * the timeout). For a caller with a retry loop of its own (heartbeats,
+     * an outbox), which must not sit out its whole timeout against a
+     * district that is down. */
+    unsigned rounds;
 } leader_call_opts;
 
 /* Sends method <current URL><path> with body (not stolen). reply->sent

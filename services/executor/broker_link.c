@@ -89,7 +89,10 @@ static void link_up(link_state *st, char *last, const char *used, const char *wh
 static int home_call(executor *e, const char *path, const json_t *body, long timeout_ms,
                      http_reply *r, char *used)
 {
-    leader_call_opts o = {.http = {.connect_timeout_ms = 500, .timeout_ms = timeout_ms}};
+    /* One round over the URLs: the link loop waits and tries again, and a
+     * stop request is seen between calls. */
+    leader_call_opts o = {.http = {.connect_timeout_ms = 500, .timeout_ms = timeout_ms},
+                          .rounds = 1};
 
     return leader_call(&e->home, "POST", path, body, &o, r, used, LEADER_URL_MAX);
 }

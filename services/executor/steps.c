@@ -375,7 +375,8 @@ static send_verdict send_step(executor *e, const step_entry *x, char *why, size_
     char path[2 * COORD_ID_MAX + 64];
     json_t *body = json_pack("{s:I, s:s, s:I}", "attempt", (json_int_t)x->attempt, "status",
                              unit_step_str(x->step), "at", (json_int_t)x->at);
-    leader_call_opts opts = {.http = {.connect_timeout_ms = 1000, .timeout_ms = 3000}};
+    /* One round: the sender backs off and tries again on its own. */
+    leader_call_opts opts = {.http = {.connect_timeout_ms = 1000, .timeout_ms = 3000}, .rounds = 1};
     http_reply rep;
     send_verdict v;
 

@@ -340,6 +340,32 @@ START_TEST(test_rotates_over_dead_closed_and_503)
 }
 END_TEST
 
+/* rounds: a district that is down ends the call after one try per URL,
+ * long before its timeout. */
+START_TEST(test_rounds_bound_the_tries)
+{
+    leader_set ls;
+    http_reply r;
+    char d1[64], d2[64];
+    leader_call_opts o = {.http = {.timeout_ms = 20000}, .rounds = 1};
+
+    f[1].mode = NOLEADER;
+    snprintf(d1, sizeof(d1), "http://127.0.0.1:%u", dead_port());
+    snprintf(d2, sizeof(d2), "http://127.0.0.1:%u", dead_port());
+    leader_set_init(&ls);
+    ck_assert_int_eq(leader_set_add(&ls, d1), 0);
+    ck_assert_int_eq(leader_set_add(&ls, f[1].url), 0);
+    ck_assert_int_eq(leader_set_add(&ls, d2), 0);
+    ck_assert_int_eq(leader_call(&ls, "POST", "/v1/x", NULL, &o, &r, NULL, 0), -1);
+    ck_assert_int_eq(r.status, 0); /* the last URL tried is dead... */
+    http_reply_release(&r);
+    /* ...and the one that answered was asked once: without rounds the call
+     * would have gone round until its 20 s. */
+    ck_assert_int_eq(atomic_load(&f[1].hits), 1);
+    leader_set_release(&ls);
+}
+END_TEST
+
 /* no_resend: a try that may have reached the service ends the call. */
 START_TEST(test_no_resend_stops_after_sent)
 {
@@ -532,6 +558,7 @@ Suite *api_suite(void)
     tcase_add_test(tc, test_redirect_cap);
     tcase_add_test(tc, test_rotates_over_dead_closed_and_503);
     tcase_add_test(tc, test_no_resend_stops_after_sent);
+    tcase_add_test(tc, test_rounds_bound_the_tries);
     tcase_add_test(tc, test_refuses_bad_location);
     tcase_add_test(tc, test_learn_replaces_oldest);
     tcase_add_test(tc, test_threads_share_a_set);
