@@ -184,9 +184,10 @@ def test_leader_killed_under_load(etcd, cluster):
             r, _ = ha.write(d, "POST", "/v1/jobs", vbody, accept=definite)
             assert r.status in (200, 201), r
             history.job_acked(vid, vbody)
-            holder = wait_until(lambda: next((e for e in hz.values() if held_active(e, vid)), None),
-                                ha.TAKEOVER_WAIT, message="a hazmat terminal holds %s" % vid)
-            first_attempt = held_active(holder, vid)["attempt"]
+            holder, held = wait_until(
+                lambda: next(((e, a) for e in hz.values() for a in [held_active(e, vid)] if a), None),
+                ha.TAKEOVER_WAIT, message="a hazmat terminal holds %s" % vid)
+            first_attempt = held["attempt"]
             base = progress()
             wait_until(lambda: progress() >= base + 4, 30, message="clients make progress (round %d)" % rnd)
 
