@@ -27,6 +27,7 @@ struct etcd_peer {
     char dir[512];
     unsigned members;
     char url[ETCD_MAX_MEMBERS][96];
+    char urls[1024]; /* as start.sh printed them: --etcd's value */
     char describe[1024];
 };
 
@@ -46,7 +47,7 @@ struct etcd_trial {
 
 etcd_peer *etcd_peer_start(unsigned members)
 {
-    char pid[32], nm[8], out[8192], urls[1024];
+    char pid[32], nm[8], out[8192];
     snprintf(pid, sizeof(pid), "%d", (int)getpid());
     snprintf(nm, sizeof(nm), "%u", members);
     const char *argv[] = {peer_source_path("tests/etcd/start.sh"), "-n", nm, "-o", pid, NULL};
@@ -55,14 +56,14 @@ etcd_peer *etcd_peer_start(unsigned members)
     if (!p)
         return NULL;
     if (st != 0 || !peer_value(out, "ETCD_DIR", p->dir, sizeof(p->dir)) ||
-        !peer_value(out, "ETCD_URLS", urls, sizeof(urls))) {
+        !peer_value(out, "ETCD_URLS", p->urls, sizeof(p->urls))) {
         bench_fail("etcd did not start (tests/etcd/start.sh exited %d; scripts/bench.sh --peers "
                    "installs etcd-server)",
                    st);
         free(p);
         return NULL;
     }
-    const char *cur = urls, *u;
+    const char *cur = p->urls, *u;
     size_t len;
     while (p->members < ETCD_MAX_MEMBERS && coord_next_token(&cur, ",", &u, &len))
         snprintf(p->url[p->members++], sizeof(p->url[0]), "%.*s", (int)len, u);
@@ -87,6 +88,11 @@ etcd_peer *etcd_peer_start(unsigned members)
 const char *etcd_peer_describe(const etcd_peer *p)
 {
     return p->describe;
+}
+
+const char *etcd_peer_urls(const etcd_peer *p)
+{
+    return p->urls;
 }
 
 void etcd_peer_stop(etcd_peer *p)

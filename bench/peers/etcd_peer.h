@@ -9,6 +9,8 @@ typedef struct etcd_peer etcd_peer;
 /* Starts `members` members through tests/etcd/start.sh. */
 etcd_peer *etcd_peer_start(unsigned members);
 const char *etcd_peer_describe(const etcd_peer *p);
+/* The members' client URLs, comma-separated (what a broker's --etcd takes). */
+const char *etcd_peer_urls(const etcd_peer *p);
 /* The FCFS decisions: a txn per submission, create_revision(key) == 0 ->
  * put the result, else range the key (the loser learns the winner). */
 int etcd_decide_trial(etcd_peer *p, unsigned threads, long njobs, unsigned trial, race_stats *out);
