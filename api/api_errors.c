@@ -29,6 +29,7 @@ static const struct {
     [API_E_BAD_GATEWAY] = {502, "bad_gateway"},
     [API_E_UNAVAILABLE] = {503, "unavailable"},
     [API_E_GATEWAY_TIMEOUT] = {504, "gateway_timeout"},
+    [API_E_NOT_LEADER] = {307, "not_leader"},
 };
 
 /* Out-of-range values (a cast from an int gone wrong) map to internal, so a

@@ -27,6 +27,7 @@ typedef enum api_err {
     API_E_BAD_GATEWAY,      /* 502 bad_gateway: an upstream service failed */
     API_E_UNAVAILABLE,      /* 503 unavailable: shutting down, storage failure */
     API_E_GATEWAY_TIMEOUT,  /* 504 gateway_timeout */
+    API_E_NOT_LEADER,       /* 307 not_leader: a standby broker; Location is the leader */
     API_E__COUNT
 } api_err;
 

@@ -21,6 +21,7 @@ int api_dispatcher_init(api_dispatcher *d, const api_route *routes, size_t nrout
     d->auth = NULL;
     d->self = NULL;
     d->cors = NULL;
+    d->gate = NULL;
     for (size_t i = 0; i < API_MAX_ROUTES; i++)
         for (size_t j = 0; j < API_REFUSAL__COUNT - 1; j++)
             atomic_init(&d->refused[i][j], 0);
@@ -39,6 +40,12 @@ void api_dispatcher_set_cors(api_dispatcher *d, const api_cors *cors)
 {
     if (d)
         d->cors = cors;
+}
+
+void api_dispatcher_set_gate(api_dispatcher *d, api_gate gate)
+{
+    if (d)
+        d->gate = gate;
 }
 
 void api_dispatcher_metrics(api_dispatcher *d, strbuf *sb)
@@ -243,6 +250,11 @@ void api_dispatch(api_dispatcher *d, const api_raw_request *rq, api_response *re
     /* 401, 403 (before the body is even measured: a stranger learns
      * nothing about the route's limits) */
     if (d->auth && !(m.route->access.roles & API_OPEN_ROUTE) && !authorise(d, m.route, &req, res))
+        goto out;
+
+    /* the service's gate: after the credential, so a refused caller learns
+     * nothing from it */
+    if (d->gate && !d->gate(m.route, &req, res))
         goto out;
 
     /* 413 */

@@ -19,6 +19,12 @@
 #define API_DEFAULT_BODY_CAP (1024 * 1024)
 #define API_MAX_ROUTES       64 /* routes of one table (refusals are counted per route) */
 
+/* A service's own step between the credential check and the body (the
+ * broker's standby role: a write at a follower is redirected to the
+ * leader). True to go on to the handler, with whatever headers it added
+ * to res kept; false when it answered res itself. */
+typedef bool (*api_gate)(const api_route *route, api_request *req, api_response *res);
+
 typedef struct api_dispatcher {
     const api_route *routes; /* not owned; must outlive the dispatcher */
     size_t nroutes;
@@ -28,6 +34,7 @@ typedef struct api_dispatcher {
     api_auth *auth;
     const char *self; /* the subject API_SUBJECT_SELF routes want; not owned */
     const api_cors *cors; /* --cors-origin (api_dispatcher_set_cors); NULL: no CORS. Not owned. */
+    api_gate gate;        /* api_dispatcher_set_gate; NULL: none */
     /* Refusals by route (table order) and reason (api_refusal - 1). */
     _Atomic uint64_t refused[API_MAX_ROUTES][API_REFUSAL__COUNT - 1];
 } api_dispatcher;
@@ -45,6 +52,10 @@ void api_dispatcher_set_auth(api_dispatcher *d, api_auth *auth, const char *self
  * of cors (NULL: none again, OPTIONS is 405 as any other method). cors
  * must outlive d. Call before dispatching. */
 void api_dispatcher_set_cors(api_dispatcher *d, const api_cors *cors);
+/* From now on every routed request that passed the credential check goes
+ * through gate before its body is measured (NULL: none again). Call
+ * before dispatching. */
+void api_dispatcher_set_gate(api_dispatcher *d, api_gate gate);
 /* Appends ergrid_auth_refusals_total{route,reason} (Prometheus text; the
  * series that are not zero) to sb. */
 void api_dispatcher_metrics(api_dispatcher *d, strbuf *sb);
@@ -62,6 +73,8 @@ void api_dispatcher_metrics(api_dispatcher *d, strbuf *sb);
  *       route does not take, or a bound role (unit, peer) whose subject is
  *       not the path capture (API_SUBJECT_PATH) or the dispatcher's own
  *       id (API_SUBJECT_SELF); the operator may call every route;
+ *   the gate, when set (api_dispatcher_set_gate): its own reply, or
+ *       headers added to the handler's;
  *   413 when the body is longer than d->body_cap or rq->body_too_large,
  *       on every route;
  *   body routes (API_BODY_JSON, or API_BODY_OPTIONAL with a body):

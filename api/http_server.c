@@ -996,6 +996,7 @@ api_server *api_server_start(const api_server_config *cfg, const api_route *rout
         goto fail;
     api_dispatcher_set_auth(&s->dispatcher, cfg->auth, cfg->auth_self);
     api_dispatcher_set_cors(&s->dispatcher, cfg->cors);
+    api_dispatcher_set_gate(&s->dispatcher, cfg->gate);
     if (!cfg->tls_cert_pem != !cfg->tls_key_pem)
         goto fail;
     /* MHD sets up TLS on the sockets handed to it by MHD_add_connection as

@@ -58,6 +58,8 @@ typedef struct api_server_config {
     const char *auth_self;
     /* The CORS origins (dispatch.h); NULL: no CORS. Must outlive the server. */
     const api_cors *cors;
+    /* The service's gate (dispatch.h, api_dispatcher_set_gate); NULL: none. */
+    api_gate gate;
     /* PEM certificate (chain) and key, in memory: when both are set the
      * server speaks HTTPS only. libmicrohttpd keeps the pointers: they
      * must outlive the server. */

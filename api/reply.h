@@ -9,8 +9,13 @@
 #include <stddef.h>
 #include "api_errors.h"
 
-#define API_REPLY_HEADERS    8   /* extra headers one reply can carry (a CORS preflight: 5) */
-#define API_REPLY_HEADER_MAX 128 /* bytes of one extra header's value */
+/* Extra headers one reply can carry: a CORS preflight takes 5; a standby
+ * broker's reply (X-Ergrid-Role, -Leader, -Revision, -Age-Ms) 4 beside
+ * CORS's 2 and a Retry-After or an Allow. */
+#define API_REPLY_HEADERS 12
+/* Bytes of one extra header's value: a standby's Location is the leader's
+ * URL (< 128) and the request's path and query as sent. */
+#define API_REPLY_HEADER_MAX 640
 
 struct api_route;
 

@@ -1,7 +1,8 @@
-/* The broker's lifecycle: setting its parts up, opening its store (refusing
- * another district's, and a lost, empty or damaged one where the data dir
- * was used before), recovery (restore.c), starting and stopping its server
- * and threads. */
+/* The broker's lifecycle: setting its parts up, opening its store (SQLite:
+ * refusing another district's, and a lost, empty or damaged one where the
+ * data dir was used before; etcd: the district's key prefix), recovery
+ * (restore.c), starting and stopping its server, its threads and its
+ * standby role (role.c). */
 #include "broker.h"
 
 #include <errno.h>
@@ -17,8 +18,10 @@
 #include "peers.h"
 #include "registrar.h"
 #include "restore.h"
+#include "role.h"
 #include "routes.h"
 #include "sqlstore.h"
+#include "store_etcd.h"
 
 /* Next to broker.db, naming the district: written once the district is in
  * the database, it outlives the database (README "Durability"). */
@@ -63,6 +66,8 @@ fail:
 
 static int init_parts(broker *b)
 {
+    if (role_init(b) < 0)
+        return -1;
     b->mu_ok = pthread_mutex_init(&b->mu, NULL) == 0;
     b->grp_ok = batch_init(&b->grp) == 0;
     b->drain_ok = wake_init(&b->drain) == 0;
@@ -79,6 +84,26 @@ static int init_parts(broker *b)
     return 0;
 }
 
+void broker_new_epoch(broker *b)
+{
+    snprintf(b->epoch, sizeof(b->epoch), "%llx-%llx", (unsigned long long)coord_now_wall_ms(),
+             (unsigned long long)(coord_now_mono_ms() ^ (uint64_t)getpid()));
+}
+
+/* With etcd the district is its key prefix: no database, marker or
+ * district check; the records are loaded as a restart does, a follower's
+ * copy until the election makes this broker the leader, and nothing is
+ * written. */
+static int open_etcd(broker *b, char *err, size_t errlen)
+{
+    char where[COORD_ID_MAX + 32];
+
+    store_etcd_prefix(b->cfg.id, where, sizeof(where));
+    if (store_etcd_open(&b->store, b->cfg.etcd, b->cfg.id, NULL, err, errlen) < 0)
+        return -1;
+    return restore_broker(b, where, err, errlen);
+}
+
 broker *broker_new(const broker_config *cfg, char *err, size_t errlen)
 {
     broker *b = calloc(1, sizeof(*b));
@@ -91,8 +116,7 @@ broker *broker_new(const broker_config *cfg, char *err, size_t errlen)
     }
     b->cfg = *cfg;
     /* A new incarnation id per start: peers resync everything from us. */
-    snprintf(b->epoch, sizeof(b->epoch), "%llx-%llx", (unsigned long long)coord_now_wall_ms(),
-             (unsigned long long)(coord_now_mono_ms() ^ (uint64_t)getpid()));
+    broker_new_epoch(b);
     b->boot_mono_ms = coord_now_mono_ms();
     if (init_parts(b) < 0) {
         snprintf(err, errlen, "out of memory");
@@ -101,6 +125,11 @@ broker *broker_new(const broker_config *cfg, char *err, size_t errlen)
     if (service_mkdir_p(cfg->data_dir) < 0) {
         snprintf(err, errlen, "cannot create data dir %s: %s", cfg->data_dir, strerror(errno));
         goto fail;
+    }
+    if (cfg->store == BROKER_STORE_ETCD) {
+        if (open_etcd(b, err, errlen) < 0)
+            goto fail;
+        return b;
     }
     snprintf(path, sizeof(path), "%s/broker.db", cfg->data_dir);
     snprintf(marker, sizeof(marker), "%s/%s", cfg->data_dir, MARKER_FILE);
@@ -137,6 +166,7 @@ int broker_start(broker *b, uint16_t *port)
         .host = b->cfg.host,
         .port = b->cfg.port,
         .threads = b->cfg.threads,
+        .gate = role_gate,
     };
 
     api_security_apply(&b->cfg.sec, &sc, NULL);
@@ -174,6 +204,13 @@ int broker_start(broker *b, uint16_t *port)
         broker_stop(b);
         return -1;
     }
+    /* Once self_url is known: it is this broker's candidate id. */
+    char why[256];
+    if (role_start(b, why, sizeof(why)) < 0) {
+        service_log("error", "%s", why);
+        broker_stop(b);
+        return -1;
+    }
     /* Jobs recovered as queued wait for nobody: try them now. */
     dispatch_request_drain(b);
     return 0;
@@ -204,6 +241,7 @@ void broker_stop(broker *b)
         pthread_join(b->registrar_thr, NULL);
     b->monitor_started = b->dispatch_started = b->registrar_started = false;
     peers_join(b);
+    role_stop(b);
     /* No thread is left to make an event (txn_event notifies the hub). */
     api_sse_hub_free(b->sse);
     b->sse = NULL;
@@ -217,6 +255,7 @@ void broker_free(broker *b)
     state_release(&b->st);
     if (b->store.close)
         b->store.close(b->store.cls);
+    role_release(b); /* the store used its election */
     if (b->ob_ok)
         outbox_release(&b->ob);
     if (b->calls_ok)

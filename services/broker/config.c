@@ -16,6 +16,7 @@ static const char usage[] =
     "                     [--emergency-sync-interval 5s] [--advertise-url URL]\n"
     "                     [--threads N] [--durability normal|full] [--max-fix-age 5m]\n"
     "                     [--response-plans FILE]\n"
+    "                     [--store sqlite|etcd] [--etcd URL[,URL...]] [--leader-lease 3s]\n"
     "                     [--stream-heartbeat 15s] [--max-streams 64]\n"
     "       " API_SECURITY_USAGE;
 
@@ -56,6 +57,9 @@ static bool known_flag(const char *flag)
         "--response-plans",
         "--stream-heartbeat",
         "--max-streams",
+        "--store",
+        "--etcd",
+        "--leader-lease",
     };
 
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
@@ -75,12 +79,66 @@ void broker_config_defaults(broker_config *cfg)
     cfg->stream_heartbeat_ms = API_SSE_DEFAULT_HEARTBEAT_MS;
     cfg->max_streams = API_SSE_DEFAULT_MAX_STREAMS;
     cfg->durability = STORE_DURABILITY_NORMAL;
+    cfg->store = BROKER_STORE_SQLITE;
+    cfg->leader_lease_ms = 3000;
+}
+
+/* --etcd: 1..BROKER_ETCD_MAX_URLS http(s) URLs, comma-separated, none
+ * empty; the etcd client checks them again when the store opens. */
+static int set_etcd(broker_config *cfg, const char *v, char *err, size_t errlen)
+{
+    size_t n = 0;
+    const char *p = v;
+
+    if (!*v || strlen(v) >= sizeof(cfg->etcd))
+        goto bad;
+    for (;;) {
+        size_t len = strcspn(p, ",");
+
+        if ((len <= 7 || strncmp(p, "http://", 7) != 0) &&
+            (len <= 8 || strncmp(p, "https://", 8) != 0))
+            goto bad;
+        if (++n > BROKER_ETCD_MAX_URLS)
+            goto bad;
+        if (!p[len])
+            break;
+        p += len + 1;
+    }
+    snprintf(cfg->etcd, sizeof(cfg->etcd), "%s", v);
+    return 0;
+bad:
+    snprintf(err, errlen,
+             "--etcd: expected 1..%d http:// or https:// URLs separated by commas, got '%.200s'",
+             BROKER_ETCD_MAX_URLS, v);
+    return 2;
+}
+
+/* What only makes sense with the other store, refused rather than ignored. */
+static int check_store(const broker_config *cfg, bool lease_set, bool durability_set, char *err,
+                       size_t errlen)
+{
+    if (cfg->store == BROKER_STORE_ETCD && !cfg->etcd[0]) {
+        snprintf(err, errlen, "--store etcd needs --etcd URL[,URL...]");
+        return 2;
+    }
+    if (cfg->store != BROKER_STORE_ETCD && (cfg->etcd[0] || lease_set)) {
+        snprintf(err, errlen, "%s is only for --store etcd",
+                 cfg->etcd[0] ? "--etcd" : "--leader-lease");
+        return 2;
+    }
+    if (cfg->store == BROKER_STORE_ETCD && durability_set) {
+        snprintf(err, errlen,
+                 "--durability is for --store sqlite: with etcd a 2xx means etcd's quorum has "
+                 "the change");
+        return 2;
+    }
+    return 0;
 }
 
 int broker_parse_args(int argc, char **argv, broker_config *cfg, char *err, size_t errlen)
 {
     broker_config_defaults(cfg);
-    bool have_listen = false;
+    bool have_listen = false, lease_set = false, durability_set = false;
 
     for (int i = 1; i < argc; i++) {
         char flag[64];
@@ -195,7 +253,30 @@ int broker_parse_args(int argc, char **argv, broker_config *cfg, char *err, size
         } else if (strcmp(flag, "--response-plans") == 0) {
             if (plans_load(val, &cfg->plans, err, errlen) < 0)
                 return 2;
+        } else if (strcmp(flag, "--store") == 0) {
+            if (strcmp(val, "sqlite") == 0) {
+                cfg->store = BROKER_STORE_SQLITE;
+            } else if (strcmp(val, "etcd") == 0) {
+                cfg->store = BROKER_STORE_ETCD;
+            } else {
+                snprintf(err, errlen, "--store: expected sqlite or etcd, got '%s'\n%s", val,
+                         usage);
+                return 2;
+            }
+        } else if (strcmp(flag, "--etcd") == 0) {
+            rc = set_etcd(cfg, val, err, errlen);
+        } else if (strcmp(flag, "--leader-lease") == 0) {
+            rc = set_duration(&cfg->leader_lease_ms, val, flag, err, errlen);
+            /* etcd grants leases in whole seconds; its minimum is about 2 s */
+            if (rc == 0 && (cfg->leader_lease_ms < 2000 || cfg->leader_lease_ms > 60000 ||
+                            cfg->leader_lease_ms % 1000)) {
+                snprintf(err, errlen, "--leader-lease: expected whole seconds 2s..60s, got '%s'",
+                         val);
+                return 2;
+            }
+            lease_set = true;
         } else if (strcmp(flag, "--durability") == 0) {
+            durability_set = true;
             if (strcmp(val, "normal") == 0) {
                 cfg->durability = STORE_DURABILITY_NORMAL;
             } else if (strcmp(val, "full") == 0) {
@@ -216,6 +297,8 @@ int broker_parse_args(int argc, char **argv, broker_config *cfg, char *err, size
         snprintf(err, errlen, "--id, --listen and --data-dir are required\n%s", usage);
         return 2;
     }
+    if (check_store(cfg, lease_set, durability_set, err, errlen))
+        return 2;
     for (size_t i = 0; i < cfg->npeers; i++) {
         if (strcmp(cfg->peer_id[i], cfg->id) == 0) {
             snprintf(err, errlen, "--peer: %s is this broker's own id", cfg->id);

@@ -11,6 +11,21 @@
 #include "store.h"
 #include "util.h"
 
+/* Where the district's records live (--store). */
+typedef enum broker_store_kind {
+    BROKER_STORE_SQLITE = 0, /* broker.db in --data-dir: one broker per district */
+    BROKER_STORE_ETCD,       /* etcd (--etcd): standby brokers, one elected leader */
+} broker_store_kind;
+
+/* "sqlite" or "etcd": the name the command line, health and metrics use. */
+static inline const char *broker_store_name(broker_store_kind k)
+{
+    return k == BROKER_STORE_ETCD ? "etcd" : "sqlite";
+}
+
+#define BROKER_ETCD_LIST_MAX 2048 /* --etcd: the member URLs, comma-separated */
+#define BROKER_ETCD_MAX_URLS 16   /* what the etcd client takes (etcd.h) */
+
 typedef struct broker_config {
     char id[COORD_ID_MAX + 1];
     char host[64];
@@ -29,6 +44,9 @@ typedef struct broker_config {
     unsigned max_streams;         /* --max-streams */
     char advertise_url[BROKER_URL_MAX];
     store_durability durability; /* --durability normal|full */
+    broker_store_kind store;     /* --store sqlite|etcd */
+    char etcd[BROKER_ETCD_LIST_MAX]; /* --etcd URL[,URL...] (etcd only) */
+    uint64_t leader_lease_ms;    /* --leader-lease: the election's lease, whole seconds */
     plan_book plans;             /* --response-plans FILE, read and checked at start */
     api_security sec;            /* --tokens, --token-file, TLS (security.h) */
 } broker_config;

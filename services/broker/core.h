@@ -22,6 +22,7 @@
 
 #include "config.h"
 #include "batch.h"
+#include "etcd.h"
 #include "http_server.h"
 #include "outbox.h"
 #include "outpool.h"
@@ -49,6 +50,36 @@ typedef struct broker_metrics {
      * signals received and those a pull already pending absorbed. */
     uint64_t sync_pulls, sync_notifies, sync_signals, sync_coalesced;
 } broker_metrics;
+
+/* The standby role (role.h), with --store etcd. Two locks: ha.mu guards
+ * what the election's callback and the request gate share with the role
+ * thread (it is taken under b->mu, never the other way round); the
+ * fields marked "mu" are the domain mutex's, read by the transaction
+ * runner. */
+typedef struct broker_ha {
+    bool on; /* --store etcd */
+    etcd_election *e;
+    pthread_t thr;
+    bool thr_started, mu_ok, wake_ok;
+    pthread_mutex_t mu;
+    wake wake; /* the role thread: a change of role, a step-down, stopping */
+    /* Bumped by every call of the election's callback: a write may go on
+     * only while it is the generation the district was rebuilt for. */
+    _Atomic uint64_t gen;
+    /* under ha.mu */
+    bool step_down, stale;       /* stale: the copy could not be reloaded */
+    etcd_role elected;           /* as the callback last said */
+    etcd_fence fence;            /* with it, while elected leader */
+    etcd_role acting;            /* what this broker serves as now */
+    char leader[128];            /* the leader's URL as last seen; "" none */
+    int64_t term;                /* its key's create_revision */
+    int64_t revision;            /* etcd revision of the copy served */
+    uint64_t fresh_mono_ms;      /* when the copy was last checked fresh */
+    uint64_t takeovers;          /* times this process became leader */
+    /* under b->mu */
+    bool leading;       /* rebuilt as leader: writes may go to the store */
+    uint64_t ready_gen; /* the gen the rebuild was for */
+} broker_ha;
 
 struct broker {
     broker_config cfg;
@@ -79,6 +110,8 @@ struct broker {
     wake stop;  /* the monitor and the registrar: their timers, and stopping */
     bool calls_ok;
     bool mu_ok, grp_ok, ob_ok, drain_ok, sched_ok, stop_ok; /* what init set up */
+
+    broker_ha ha;
 
     api_server *server;
     api_sse_hub *sse; /* GET /v1/events/stream; woken by txn_event */

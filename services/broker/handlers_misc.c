@@ -7,22 +7,39 @@
 #include "core.h"
 #include "txn.h"
 #include "handlers.h"
+#include "role.h"
 #include "shiviz.h"
 #include "views.h"
+
+/* With etcd: this broker's role, who leads (null: nobody known) and the
+ * leader key's create_revision, the term. */
+static json_t *role_fields(broker *b, json_t *o)
+{
+    role_view v;
+
+    role_get(b, &v);
+    if (!o || !v.etcd)
+        return o;
+    json_object_set_new(o, "role", json_string(v.leader ? "leader" : "follower"));
+    json_object_set_new(o, "leader", v.leader_url[0] ? json_string(v.leader_url) : json_null());
+    json_object_set_new(o, "term", json_integer((json_int_t)v.term));
+    return o;
+}
 
 void h_health(api_request *req, api_response *res)
 {
     broker *b = req->ctx;
+    json_t *o;
 
     pthread_mutex_lock(&b->mu);
-    json_t *body = view_envelope(
-        json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s}", "status", "ok", "service", "broker", "id",
-                  b->cfg.id, "units", (json_int_t)hmap_size(b->st.units), "jobs",
+    o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:s}", "status", "ok", "service", "broker",
+                  "id", b->cfg.id, "units", (json_int_t)hmap_size(b->st.units), "jobs",
                   (json_int_t)hmap_size(b->st.jobs), "queued", (json_int_t)jobq_size(b->st.queue),
-                  "storage", b->health.failing ? "failing" : "ok"),
-        &b->clock);
+                  "storage", b->health.failing ? "failing" : "ok", "store",
+                  broker_store_name(b->cfg.store));
+    json_t *body = view_envelope(o, &b->clock);
     pthread_mutex_unlock(&b->mu);
-    api_reply_json(res, 200, body);
+    api_reply_json(res, 200, role_fields(b, body));
 }
 
 /* What the synced copies refused, ignored and hold, per peer. */
@@ -119,6 +136,8 @@ void h_metrics(api_request *req, api_response *res)
     wake_get_stats(&b->drain, &ws);
     outpool_stats ps;
     outpool_get_stats(&b->calls, &ps);
+    role_view rv;
+    role_get(b, &rv);
 
     const struct {
         const char *type, *name, *help;
@@ -219,6 +238,12 @@ void h_metrics(api_request *req, api_response *res)
         {"counter", "ergrid_outgoing_full_total",
          "Requests served without the pool, every slot taken (a submission left queued).",
          ps.full},
+        {"gauge", "ergrid_broker_leader",
+         "1 while this broker leads its district (SQLite: always), 0 while a standby.",
+         rv.leader},
+        {"counter", "ergrid_broker_takeovers_total",
+         "Times this process became its district's leader (--store etcd; the first counts).",
+         rv.takeovers},
     };
     strbuf_init(&sb, 1 << 20);
     for (size_t i = 0; i < sizeof(figures) / sizeof(figures[0]); i++)

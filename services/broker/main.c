@@ -58,11 +58,16 @@ int main(int argc, char **argv)
         return 1;
     }
     service_announce_scheme(api_security_scheme(&cfg.sec), cfg.host, port);
+    char store[64];
+    if (cfg.store == BROKER_STORE_ETCD)
+        snprintf(store, sizeof(store), "store etcd, leader lease %llu s",
+                 (unsigned long long)(cfg.leader_lease_ms / 1000));
+    else
+        snprintf(store, sizeof(store), "durability %s", store_durability_name(cfg.durability));
     service_log("info",
-                "district %s serving at %s (failure timeout %llu ms, max fix age %llu ms, "
-                "durability %s)",
+                "district %s serving at %s (failure timeout %llu ms, max fix age %llu ms, %s)",
                 cfg.id, broker_url(b), (unsigned long long)cfg.failure_timeout_ms,
-                (unsigned long long)cfg.max_fix_age_ms, store_durability_name(cfg.durability));
+                (unsigned long long)cfg.max_fix_age_ms, store);
     sig = service_wait_for_signal();
     service_log("info", "signal %d: stopping", sig);
     broker_stop(b);

@@ -147,6 +147,24 @@ void peers_join(broker *b)
     }
 }
 
+void peers_takeover(broker *b)
+{
+    uint64_t now = coord_now_mono_ms();
+
+    b->st.urgent_version = b->st.meta_version;
+    b->last_change_mono_ms = now;
+    for (size_t i = 0; i < b->peers.n; i++) {
+        peer *p = &b->peers.v[i];
+
+        p->notified_version = 0;
+        p->pending_since_mono_ms = 0;
+        p->last_notify_mono_ms = 0;
+        p->pull_requested = true;
+        p->last_pull_mono_ms = 0;
+        p->next_due_mono_ms = now;
+    }
+}
+
 /* ---- the peer thread ---- */
 
 /* Success or failure of a pull, for the schedule; caller holds mu. */

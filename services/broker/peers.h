@@ -26,5 +26,10 @@ void peers_add(broker *b, txn *t, const char *id, const char *url);
  * started. */
 int peers_start(broker *b);
 void peers_join(broker *b);
+/* This broker just became its district's leader (role.c), with a new
+ * epoch: every peer is signalled now (the whole district is news to it)
+ * and pulled now, not at the next interval. Caller holds the domain
+ * mutex; wake b->sched after releasing it. */
+void peers_takeover(broker *b);
 
 #endif

@@ -386,13 +386,18 @@ static void put_back(state *s, struct kept *k)
 int restore_reload(broker *b, const char *path, char *err, size_t errlen)
 {
     struct kept k = {0};
+    state saved;
 
     keep(&b->st, &k);
-    if (state_reset(&b->st, b->cfg.failure_timeout_ms) < 0 || load_district(b) < 0) {
+    if (state_stash(&b->st, &saved, b->cfg.failure_timeout_ms) < 0 || load_district(b) < 0) {
         load_failed(b, path, err, errlen);
-        put_back(&b->st, &k);
+        /* the district as it was (it still holds what k kept) */
+        state_unstash(&b->st, &saved);
+        free(k.notices);
+        free(k.dispatching);
         return -1;
     }
+    state_drop_stash(&saved);
     put_back(&b->st, &k);
     /* A page applied in the failed transaction moved a peer's cursor past
      * changes (a borrowed unit lost) whose effect was not kept: pull each

@@ -21,7 +21,9 @@ int restore_broker(broker *b, const char *path, char *err, size_t errlen);
  * yet told to a unit, jobs a thread is dispatching). Lost, as in a
  * restart: pending reservations (their calls settle as overtaken) and who
  * is lost (every unit gets a fresh failure window). 0, or -1 with a
- * message in err: the state is then unusable and the process must stop. */
+ * message in err: the district in memory is then what it was before the
+ * call (SQLite stops the process; with etcd it is served until a reload
+ * succeeds). */
 int restore_reload(broker *b, const char *path, char *err, size_t errlen);
 
 #endif

@@ -148,7 +148,21 @@ void state_release(state *s)
     memset(s, 0, sizeof(*s));
 }
 
-int state_reset(state *s, uint64_t failure_timeout_ms)
+/* *dst takes over *src's records; the change list's sentinel lives in
+ * the struct, so its neighbours are pointed at the new one. */
+static void state_move(state *dst, state *src)
+{
+    *dst = *src;
+    if (src->changes.next == &src->changes) {
+        dst->changes.next = dst->changes.prev = &dst->changes;
+    } else {
+        dst->changes.next->prev = &dst->changes;
+        dst->changes.prev->next = &dst->changes;
+    }
+    memset(src, 0, sizeof(*src));
+}
+
+int state_stash(state *s, state *saved, uint64_t failure_timeout_ms)
 {
     strtab *strings = s->strings;
     uint64_t version = s->meta_version, max_fix_age = s->max_fix_age_ms;
@@ -156,13 +170,33 @@ int state_reset(state *s, uint64_t failure_timeout_ms)
     int rc;
 
     snprintf(self, sizeof(self), "%s", s->self);
-    release_records(s);
-    s->strings = NULL;
+    state_move(saved, s);
     rc = state_init(s, self, failure_timeout_ms);
     strtab_free(s->strings);
     s->strings = strings;
     s->meta_version = version;
     s->max_fix_age_ms = max_fix_age;
+    return rc;
+}
+
+void state_unstash(state *s, state *saved)
+{
+    release_records(s);
+    state_move(s, saved);
+}
+
+void state_drop_stash(state *saved)
+{
+    release_records(saved); /* its strings are the live state's */
+    memset(saved, 0, sizeof(*saved));
+}
+
+int state_reset(state *s, uint64_t failure_timeout_ms)
+{
+    state saved;
+    int rc = state_stash(s, &saved, failure_timeout_ms);
+
+    state_drop_stash(&saved);
     return rc;
 }
 

@@ -199,6 +199,15 @@ void state_release(state *s);
  * table stays (synced copies share its names) and so does the change
  * list's version, so what is loaded next is news to every peer. */
 int state_reset(state *s, uint64_t failure_timeout_ms);
+/* A reload that may fail (etcd without quorum): state_stash moves the
+ * records of s into *saved and leaves s as state_reset does (the string
+ * table, the change list's version and the fix age kept, shared with
+ * *saved). Then exactly one of: state_unstash puts *saved back into s,
+ * dropping what s holds now (the reload failed: the copy is kept);
+ * state_drop_stash frees *saved (the reload succeeded). */
+int state_stash(state *s, state *saved, uint64_t failure_timeout_ms);
+void state_unstash(state *s, state *saved);
+void state_drop_stash(state *saved);
 
 job *state_job(const state *s, const char *id);
 unit *state_unit(const state *s, const char *id);

@@ -54,6 +54,15 @@ void store_etcd_set_election(struct store *st, etcd_election *e);
  * are marked with. */
 int64_t store_etcd_revision(const struct store *st);
 
+/* What etcd answered the last failed call (its error() has the text):
+ * ETCD_E_NOT_LEADER (not the leader: no election set, a follower, or the
+ * fence was broken and the election has stepped down),
+ * ETCD_E_UNAVAILABLE (a commit may or may not have been applied, docs/HA.md
+ * §4), ETCD_E_COMPARE_FAILED, ...; ETCD_OK when the last call did not fail
+ * on etcd's word (it succeeded, or failed before sending: too large, a
+ * damaged record). */
+etcd_err store_etcd_last_error(const struct store *st);
+
 /* Whether the district's records changed since the last load or commit
  * (one read of meta/commit, which every commit writes): *changed set, 0;
  * or -1 when etcd cannot be read (the caller keeps what it has). A

@@ -12,6 +12,7 @@
 #include "codec.h"
 #include "batch.h"
 #include "restore.h"
+#include "role.h"
 
 #define TXN_LOG_MAX (1024 * 1024)
 
@@ -19,7 +20,7 @@ void txn_begin(broker *b, txn *t)
 {
     /* Not memset: the log buffer needs no clearing. */
     t->b = b;
-    t->opened = t->failed = t->committed = false;
+    t->opened = t->failed = t->committed = t->refused = false;
     t->staged = t->unlocked = t->fire = t->signal = false;
     t->batch = 0;
     t->wake_dispatch = t->signal_peers = false;
@@ -44,6 +45,11 @@ bool txn_store_ok(broker *b)
     store_health *h = &b->health;
     uint64_t now;
 
+    /* A standby, or a leader not rebuilt for its term, writes nothing. With
+     * etcd a failing store is not probed: the role thread rebuilds before
+     * this broker leads again, and that ends it. */
+    if (b->ha.on)
+        return role_writable(b) && !h->failing;
     if (!h->failing)
         return true;
     now = coord_now_mono_ms();
@@ -65,9 +71,12 @@ bool txn_store_ok(broker *b)
     return true;
 }
 
+static int commit_batch(broker *b);
+
 /* True when writes may go on: the store transaction is open (the group's
  * batch: opening it now if no batch is) and nothing failed yet. While
- * storage is failing nothing reaches the store. */
+ * storage is failing nothing reaches the store, nor while this broker is
+ * not its district's writing leader (etcd). */
 static bool writable(txn *t)
 {
     broker *b = t->b;
@@ -76,6 +85,20 @@ static bool writable(txn *t)
     if (t->failed)
         return false;
     if (b->health.failing) {
+        t->failed = true;
+        return false;
+    }
+    if (!role_writable(b)) {
+        t->failed = true;
+        t->refused = !t->opened; /* nothing of it reached the store */
+        return false;
+    }
+    /* A batch as large as one etcd txn may be: committed before this change
+     * joins (the change's own writes then open the next one). A failure is
+     * this change's, handled where every failed write is (txn_commit). */
+    if (!t->opened && batch_is_open(&b->grp) && b->store.full && b->store.full(b->store.cls) &&
+        commit_batch(b) < 0) {
+        note_error(b);
         t->failed = true;
         return false;
     }
@@ -349,19 +372,44 @@ void txn_signal_peers(txn *t)
 /* The open batch cannot become durable: it is rolled back whole (its
  * changes share one store transaction), settled as failed so none of its
  * changes is acknowledged, and the district in memory is reloaded from the
- * store, which memory was ahead of. Caller holds b->mu. */
-static void abort_batch(broker *b)
+ * store, which memory was ahead of. With etcd the reload can fail too
+ * (no quorum): the copy is kept, writes stay refused, and the role thread
+ * reloads it before this broker leads again; false then. SQLite that
+ * cannot be read back stops the process. Caller holds b->mu. */
+static bool abort_batch(broker *b)
 {
     char path[sizeof(b->cfg.data_dir) + 16], err[2048];
 
     if (batch_is_open(&b->grp))
         b->store.rollback(b->store.cls);
     batch_settle(&b->grp, false);
-    snprintf(path, sizeof(path), "%s/broker.db", b->cfg.data_dir);
-    if (restore_reload(b, path, err, sizeof(err)) < 0) {
-        service_log("fatal", "%s; stopping so memory never diverges from disk", err);
-        _exit(70);
+    if (b->ha.on)
+        snprintf(path, sizeof(path), "etcd");
+    else
+        snprintf(path, sizeof(path), "%s/broker.db", b->cfg.data_dir);
+    if (restore_reload(b, path, err, sizeof(err)) == 0)
+        return true;
+    if (b->ha.on) {
+        service_log("error", "%s; keeping the copy in memory, writes refused until it is reloaded",
+                    err);
+        return false;
     }
+    service_log("fatal", "%s; stopping so memory never diverges from disk", err);
+    _exit(70);
+}
+
+/* etcd: a commit failed (no quorum, the leadership lost, an ambiguous
+ * reply): memory is what etcd held when read back, writes are refused
+ * and this broker steps down, campaigning again; whoever leads next
+ * rebuilds from etcd, which settles an ambiguous commit (docs/HA.md §4).
+ * Caller holds b->mu. */
+static void etcd_failed(broker *b, bool was_failing)
+{
+    if (!was_failing)
+        service_log("error", "etcd commit failed (%s): stepping down; writes go to the next "
+                             "leader, which rebuilds from etcd first",
+                    b->health.error);
+    role_commit_failed(b, abort_batch(b));
 }
 
 /* The one place a failed write or commit is decided (see txn.h). */
@@ -377,6 +425,10 @@ static void store_failed(broker *b)
     }
     h->failing = true;
     h->next_probe_mono_ms = coord_now_mono_ms() + TXN_PROBE_MS;
+    if (b->ha.on) {
+        etcd_failed(b, was_failing);
+        return;
+    }
     if (was_failing)
         service_log("warn", "a change while storage is failing was dropped; reloading %s/broker.db",
                     b->cfg.data_dir);
@@ -385,7 +437,7 @@ static void store_failed(broker *b)
                     "storage failed (%s): writes are refused (503) until a probe write "
                     "succeeds, every %d ms; reloading %s/broker.db so memory is what it holds",
                     h->error, TXN_PROBE_MS, b->cfg.data_dir);
-    abort_batch(b);
+    (void)abort_batch(b);
 }
 
 /* A commit is in the WAL, but perhaps not on the disk, and a failed fsync
@@ -399,24 +451,33 @@ static void sync_failed(broker *b)
     _exit(70);
 }
 
-/* Commits the open batch, if any, and makes it as durable as asked: false
- * when it failed (handled: rolled back, memory reloaded). Caller holds
- * b->mu. */
-static bool commit_open(broker *b)
+/* Commits the open batch and makes it as durable as asked, settling its
+ * members: 0, or -1 when the commit failed (the batch is still open, to be
+ * handled by the caller). Caller holds b->mu. */
+static int commit_batch(broker *b)
 {
     uint64_t members, n;
 
-    if (!batch_is_open(&b->grp))
-        return true;
-    if (b->store.commit(b->store.cls) < 0) {
-        note_error(b);
-        store_failed(b);
-        return false;
-    }
+    if (b->store.commit(b->store.cls) < 0)
+        return -1;
     n = batch_close(&b->grp, &members);
     if (b->store.sync && b->store.sync(b->store.cls) < 0)
         sync_failed(b);
     batch_done(&b->grp, n, members, true);
+    return 0;
+}
+
+/* Commits the open batch, if any: false when it failed (handled: rolled
+ * back, memory reloaded). Caller holds b->mu. */
+static bool commit_open(broker *b)
+{
+    if (!batch_is_open(&b->grp))
+        return true;
+    if (commit_batch(b) < 0) {
+        note_error(b);
+        store_failed(b);
+        return false;
+    }
     return true;
 }
 
@@ -457,8 +518,17 @@ static void park_releases(txn *t)
     }
 }
 
+/* A change a standby refused before it wrote anything: no store failure,
+ * nothing to roll back. */
+static bool refused_only(txn *t)
+{
+    return t->failed && t->refused && !t->opened;
+}
+
 bool txn_commit(txn *t)
 {
+    if (refused_only(t))
+        return false;
     if (t->failed) {
         store_failed(t->b);
         t->opened = false;
@@ -479,6 +549,8 @@ bool txn_commit(txn *t)
 
 bool txn_stage(txn *t)
 {
+    if (refused_only(t))
+        return false;
     if (t->failed) {
         store_failed(t->b);
         t->opened = false;
@@ -543,7 +615,8 @@ void txn_unlock(txn *t)
         /* Its writes are in the shared batch and cannot be taken out
          * alone: the batch goes, and memory with it. */
         service_log("warn", "a change left uncommitted: its batch is rolled back and reloaded");
-        abort_batch(b);
+        if (!abort_batch(b))
+            role_commit_failed(b, false);
     }
     if (t->fire && (b->st.urgent_version != t->version0 || t->signal_peers) && b->peers.n) {
         b->last_change_mono_ms = coord_now_mono_ms();

@@ -69,6 +69,7 @@ typedef struct txn {
     broker *b;
     bool opened;    /* writes joined the open batch (the store transaction) */
     bool failed;    /* a store write failed (or was refused): no commit */
+    bool refused;   /* failed because this broker may not write (a standby) */
     bool committed; /* txn_commit or txn_stage succeeded */
     bool staged;    /* by txn_stage: durable only once its batch is */
     bool unlocked;  /* txn_unlock released b->mu */

@@ -400,6 +400,28 @@ static void assert_refused(unsigned status, const char *code, const char *challe
         ck_assert_ptr_null(www);
 }
 
+/* A gate that answers every request itself (a standby's redirect). */
+static bool gate_all(const api_route *route, api_request *req, api_response *r)
+{
+    api_reply_error(r, API_E_NOT_LEADER, "elsewhere");
+    return false;
+}
+
+/* The gate runs after the credential: a refused caller gets its 401/403,
+ * never the gate's answer. */
+START_TEST(test_gate_after_credential)
+{
+    api_dispatcher_set_gate(&disp, gate_all);
+    ck_assert_uint_eq(call("POST", "/v1/things", NULL, "{}"), 401);
+    assert_refused(401, "unauthorized", "Bearer realm=\"ergrid\"");
+    ck_assert_uint_eq(as(API_ROLE_VIEWER, "POST", "/v1/things", "{}"), 403);
+    ck_assert_uint_eq(as(API_ROLE_DISPATCHER, "POST", "/v1/things", "{}"), 307);
+    ck_assert_uint_eq(call("GET", "/v1/health", NULL, NULL), 307);
+    ck_assert_int_eq(calls, 0);
+    api_dispatcher_set_gate(&disp, NULL);
+}
+END_TEST
+
 START_TEST(test_dispatch_401)
 {
     ck_assert_uint_eq(call("GET", "/v1/things", NULL, NULL), 401);
@@ -549,6 +571,7 @@ Suite *api_suite(void)
     tcase_add_test(tc, test_dispatch_subjects);
     tcase_add_test(tc, test_dispatch_counts_refusals);
     tcase_add_test(tc, test_dispatch_without_auth);
+    tcase_add_test(tc, test_gate_after_credential);
     tcase_add_test(tc, test_bad_access_tables);
     suite_add_tcase(s, tc);
     return s;

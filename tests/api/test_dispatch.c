@@ -650,6 +650,45 @@ START_TEST(test_bad_tables)
 }
 END_TEST
 
+/* ---- the service's gate ---- */
+
+static int gate_calls;
+
+/* Redirects every POST, marks every other request. */
+static bool gate_post(const api_route *route, api_request *req, api_response *r)
+{
+    gate_calls++;
+    if (strcmp(route->method, "POST") != 0) {
+        api_response_add_header(r, "X-Gate", route->pattern);
+        return true;
+    }
+    api_response_add_header(r, "Location", req->raw->target);
+    api_reply_error(r, API_E_NOT_LEADER, "elsewhere");
+    return false;
+}
+
+START_TEST(test_gate)
+{
+    gate_calls = 0;
+    api_dispatcher_set_gate(&disp, gate_post);
+    /* a write it answers: the handler never runs, not even for a bad body */
+    ck_assert_uint_eq(run_body("POST", "/v1/echo?a=1", "text/plain", "{"), 307);
+    assert_error(307, "not_leader");
+    ck_assert_str_eq(api_response_header(&res, "Location"), "/v1/echo?a=1");
+    ck_assert_int_eq(seen.calls, 0);
+    /* a read it lets through, its header kept beside the handler's reply */
+    ck_assert_uint_eq(run_simple("GET", "/v1/units/x"), 200);
+    ck_assert_str_eq(api_response_header(&res, "X-Gate"), "/v1/units/{id}");
+    ck_assert_int_eq(seen.calls, 1);
+    /* routing errors come first: the gate sees only routed requests */
+    run_simple("POST", "/v1/nowhere");
+    assert_error(404, "not_found");
+    ck_assert_int_eq(gate_calls, 2);
+    api_dispatcher_set_gate(&disp, NULL);
+    ck_assert_uint_eq(run_body("POST", "/v1/echo", "application/json", "{}"), 201);
+}
+END_TEST
+
 START_TEST(test_response_headers)
 {
     api_response r = {0};
@@ -707,6 +746,7 @@ Suite *api_suite(void)
     tcase_add_test(tc, test_api_header);
     tcase_add_test(tc, test_bad_tables);
     tcase_add_test(tc, test_response_headers);
+    tcase_add_test(tc, test_gate);
     suite_add_tcase(s, tc);
     return s;
 }

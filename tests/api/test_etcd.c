@@ -22,22 +22,12 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
+#include "cluster.h"
 #include "etcd.h"
 #include "http_client.h"
 #include "util.h"
 
-#ifndef ETCD_SCRIPTS
-#error "ETCD_SCRIPTS must name tests/etcd"
-#endif
-
-#define MAX_MEMBERS 5
-
-typedef struct cluster {
-    char dir[256];
-    char urls_list[1024];
-    char *urls[MAX_MEMBERS];
-    size_t n;
-} cluster;
+typedef etcd_test_cluster cluster;
 
 static cluster one;   /* 1 member: kv, lease, election */
 static cluster three; /* 3 members: failover, quorum */
@@ -70,90 +60,24 @@ static void pause_ms(long ms)
         ok_;                                                                                       \
     })
 
-static int cluster_start(cluster *cl, int members)
-{
-    char cmd[512], line[1200];
-    FILE *p;
-
-    memset(cl, 0, sizeof(*cl));
-    /* -o: if this runner dies, the janitor stops the cluster */
-    snprintf(cmd, sizeof(cmd), "%s/start.sh -n %d -o %d", ETCD_SCRIPTS, members, (int)getpid());
-    p = popen(cmd, "r");
-    if (!p)
-        return -1;
-    while (fgets(line, sizeof(line), p)) {
-        line[strcspn(line, "\n")] = '\0';
-        if (strncmp(line, "ETCD_DIR=", 9) == 0 && strlen(line + 9) < sizeof(cl->dir))
-            memcpy(cl->dir, line + 9, strlen(line + 9) + 1);
-        else if (strncmp(line, "ETCD_URLS=", 10) == 0 && strlen(line + 10) < sizeof(cl->urls_list))
-            memcpy(cl->urls_list, line + 10, strlen(line + 10) + 1);
-    }
-    if (pclose(p) != 0 || !cl->dir[0] || !cl->urls_list[0])
-        return -1;
-    {
-        const char *cur = cl->urls_list, *t;
-        size_t len;
-        while (cl->n < MAX_MEMBERS && coord_next_token(&cur, ",", &t, &len))
-            cl->urls[cl->n++] = strndup(t, len);
-    }
-    return 0;
-}
-
-static void cluster_stop(cluster *cl)
-{
-    char cmd[512];
-
-    if (!cl->dir[0])
-        return;
-    snprintf(cmd, sizeof(cmd), "%s/stop.sh %s", ETCD_SCRIPTS, cl->dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "stop.sh failed for %s\n", cl->dir);
-    for (size_t i = 0; i < cl->n; i++)
-        free(cl->urls[i]);
-    memset(cl, 0, sizeof(*cl));
-}
-
-static int member(cluster *cl, int i, const char *action)
-{
-    char cmd[512];
-
-    snprintf(cmd, sizeof(cmd), "%s/member.sh %s %d %s >/dev/null", ETCD_SCRIPTS, cl->dir, i,
-             action);
-    return system(cmd);
-}
-
-static int cluster_wait_healthy(cluster *cl)
-{
-    char cmd[512];
-
-    snprintf(cmd, sizeof(cmd), "%s/wait.sh %s 30", ETCD_SCRIPTS, cl->dir);
-    return system(cmd);
-}
-
 static void setup_one(void)
 {
-    if (cluster_start(&one, 1) != 0) {
-        fprintf(stderr, "could not start a 1-member etcd\n");
-        exit(EXIT_FAILURE);
-    }
+    etcd_test_cluster_start_or_exit(&one, 1);
 }
 
 static void teardown_one(void)
 {
-    cluster_stop(&one);
+    etcd_test_cluster_stop(&one);
 }
 
 static void setup_three(void)
 {
-    if (cluster_start(&three, 3) != 0) {
-        fprintf(stderr, "could not start a 3-member etcd\n");
-        exit(EXIT_FAILURE);
-    }
+    etcd_test_cluster_start_or_exit(&three, 3);
 }
 
 static void teardown_three(void)
 {
-    cluster_stop(&three);
+    etcd_test_cluster_stop(&three);
 }
 
 static etcd_client *client_of(cluster *cl, long timeout_ms)
@@ -1044,7 +968,7 @@ START_TEST(test_failover_one_member_down)
 
     put_str(c, "/t/fo/k", "before");
     ck_assert_str_eq(etcd_current_endpoint(c), three.urls[0]);
-    ck_assert_int_eq(member(&three, 0, "kill"), 0);
+    ck_assert_int_eq(etcd_test_member(&three, 0, "kill"), 0);
     /* the member calls went to is gone: the next one answers */
     put_str(c, "/t/fo/k", "after");
     ck_assert_str_ne(etcd_current_endpoint(c), three.urls[0]);
@@ -1055,19 +979,19 @@ START_TEST(test_failover_one_member_down)
     ck_assert_int_eq(etcd_lease_revoke(c, lease), ETCD_OK);
 
     /* a paused member (connections accepted, nothing answered) too */
-    ck_assert_int_eq(member(&three, 0, "start"), 0);
-    ck_assert_int_eq(cluster_wait_healthy(&three), 0);
+    ck_assert_int_eq(etcd_test_member(&three, 0, "start"), 0);
+    ck_assert_int_eq(etcd_test_cluster_wait_healthy(&three), 0);
     {
         /* a short try per member, so the paused one costs 1 s of 8 */
         etcd_opts o = {.request_timeout_ms = 1000, .timeout_ms = 8000};
         etcd_client *c1 = etcd_new((const char *const *)three.urls, three.n, &o);
-        ck_assert_int_eq(member(&three, 0, "stop"), 0);
+        ck_assert_int_eq(etcd_test_member(&three, 0, "stop"), 0);
         put_str(c1, "/t/fo/k", "paused");
         ck_assert_str_ne(etcd_current_endpoint(c1), three.urls[0]);
-        ck_assert_int_eq(member(&three, 0, "cont"), 0);
+        ck_assert_int_eq(etcd_test_member(&three, 0, "cont"), 0);
         etcd_free(c1);
     }
-    ck_assert_int_eq(cluster_wait_healthy(&three), 0);
+    ck_assert_int_eq(etcd_test_cluster_wait_healthy(&three), 0);
     etcd_free(c);
 }
 END_TEST
@@ -1086,8 +1010,8 @@ START_TEST(test_quorum_loss_and_recovery)
     put_str(c, "/t/q/k", "v1");
     ck_assert_int_eq(etcd_election_start(el), 0);
     ck_assert(WAIT_UNTIL(etcd_election_role(el, NULL) == ETCD_LEADER, 10000));
-    ck_assert_int_eq(member(&three, 1, "kill"), 0);
-    ck_assert_int_eq(member(&three, 2, "kill"), 0);
+    ck_assert_int_eq(etcd_test_member(&three, 1, "kill"), 0);
+    ck_assert_int_eq(etcd_test_member(&three, 2, "kill"), 0);
 
     /* one member of three is no quorum: reads and writes say unavailable,
      * and they say it within the call's timeout, not etcd's own 7 s */
@@ -1107,7 +1031,7 @@ START_TEST(test_quorum_loss_and_recovery)
     ck_assert_int_eq(etcd_election_role(el, NULL), ETCD_FOLLOWER);
 
     /* and all three down: nothing answers at all */
-    ck_assert_int_eq(member(&three, 0, "kill"), 0);
+    ck_assert_int_eq(etcd_test_member(&three, 0, "kill"), 0);
     /* The first call may still find the connection it kept to the member
      * killed last, fail mid-request and count that member as reached
      * (unavailable); never OK, and from then on refused connections only. */
@@ -1119,8 +1043,8 @@ START_TEST(test_quorum_loss_and_recovery)
      * be committed": the member that took v2 may have logged it, and a
      * leader of the next term commits what its log holds. So v1 or v2, and
      * nothing else. */
-    ck_assert_int_eq(member(&three, 0, "start"), 0);
-    ck_assert_int_eq(member(&three, 1, "start"), 0);
+    ck_assert_int_eq(etcd_test_member(&three, 0, "start"), 0);
+    ck_assert_int_eq(etcd_test_member(&three, 1, "start"), 0);
     ck_assert(WAIT_UNTIL(etcd_get(c, "/t/q/k", &kv, NULL) == ETCD_OK, 30000));
     ck_assert_msg(strcmp(kv.value, "v1") == 0 || strcmp(kv.value, "v2") == 0, "value %s", kv.value);
     etcd_kv_release(&kv);
@@ -1129,8 +1053,8 @@ START_TEST(test_quorum_loss_and_recovery)
      * etcd's restored leases run out) */
     ck_assert(WAIT_UNTIL(etcd_election_role(el, NULL) == ETCD_LEADER, 20000));
     etcd_election_free(el);
-    ck_assert_int_eq(member(&three, 2, "start"), 0);
-    ck_assert_int_eq(cluster_wait_healthy(&three), 0);
+    ck_assert_int_eq(etcd_test_member(&three, 2, "start"), 0);
+    ck_assert_int_eq(etcd_test_cluster_wait_healthy(&three), 0);
     etcd_free(c);
 }
 END_TEST
@@ -1317,7 +1241,7 @@ static int bench(void)
     cluster *cls[] = {&one, &three};
     const char *names[] = {"1-member etcd", "3-member etcd"};
 
-    if (cluster_start(&one, 1) != 0 || cluster_start(&three, 3) != 0)
+    if (etcd_test_cluster_start(&one, 1) != 0 || etcd_test_cluster_start(&three, 3) != 0)
         return EXIT_FAILURE;
     for (int k = 0; k < 2; k++) {
         etcd_election *e = etcd_election_new((const char *const *)cls[k]->urls, cls[k]->n,
@@ -1337,8 +1261,8 @@ static int bench(void)
     bench_takeovers(&three, names[1], 3, 1000);
     bench_takeovers(&three, names[1], 3, 100);
     bench_takeovers(&three, names[1], 2, 100);
-    cluster_stop(&one);
-    cluster_stop(&three);
+    etcd_test_cluster_stop(&one);
+    etcd_test_cluster_stop(&three);
     return EXIT_SUCCESS;
 }
 
@@ -1380,11 +1304,8 @@ int main(int argc, char **argv)
     SRunner *sr;
     int failed;
 
-    if (system("command -v etcd >/dev/null 2>&1") != 0) {
-        printf("SKIP: no etcd binary on PATH; apt-get install etcd-server etcd-client "
-               "(scripts/deps.sh installs it)\n");
+    if (etcd_test_skip())
         return 77; /* meson's "skipped" */
-    }
     signal(SIGPIPE, SIG_IGN);
     if (http_client_global_init() != 0)
         return EXIT_FAILURE;

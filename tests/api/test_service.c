@@ -39,6 +39,7 @@ START_TEST(test_error_table)
         {API_E_BAD_GATEWAY, 502, "bad_gateway"},
         {API_E_UNAVAILABLE, 503, "unavailable"},
         {API_E_GATEWAY_TIMEOUT, 504, "gateway_timeout"},
+        {API_E_NOT_LEADER, 307, "not_leader"},
     };
     ck_assert_uint_eq(sizeof(want) / sizeof(want[0]), API_E__COUNT);
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {

@@ -1354,6 +1354,40 @@ START_TEST(test_reset_keeps_names_and_version)
 }
 END_TEST
 
+/* A reload that fails (etcd without quorum) puts the district back as it
+ * was, change list included; one that succeeds drops the old records. */
+START_TEST(test_stash_and_unstash)
+{
+    add_unit("LAFD-1", FIRE, 2, 1);
+    submit("J", SEV_HIGH, NEED_FIRE, 1);
+    uint64_t v = S.meta_version;
+    state saved;
+
+    ck_assert_int_eq(state_stash(&S, &saved, 3000), COORD_OK);
+    ck_assert_uint_eq(hmap_size(S.units), 0);
+    ck_assert_ptr_eq(S.strings, saved.strings);
+    add_unit("LAFD-9", FIRE, 2, 1); /* a reload's partial work */
+    state_unstash(&S, &saved);
+    ck_assert_ptr_nonnull(state_unit(&S, "LAFD-1"));
+    ck_assert_ptr_null(state_unit(&S, "LAFD-9"));
+    ck_assert_ptr_nonnull(state_job(&S, "J"));
+    ck_assert_uint_eq(jobq_size(S.queue), 1);
+    /* the moved list still ends at its own sentinel */
+    size_t n = 0;
+    for (const change_node *c = state_changes_after(&S, 0); c; c = state_change_next(&S, c))
+        n++;
+    ck_assert_uint_ge(n, 2);
+    ck_assert_ptr_null(state_changes_after(&S, S.meta_version));
+    ck_assert_uint_ge(S.meta_version, v);
+
+    ck_assert_int_eq(state_stash(&S, &saved, 3000), COORD_OK);
+    state_drop_stash(&saved);
+    ck_assert_uint_eq(hmap_size(S.jobs), 0);
+    add_unit("LAFD-1", FIRE, 2, 1);
+    ck_assert_uint_gt(state_changes_after(&S, v)->version, v);
+}
+END_TEST
+
 /* ---- crews' status steps (steps.c) ---- */
 
 static int record(unit *u, const char *job_id, uint32_t n, unit_step to, uint64_t at,
@@ -1549,6 +1583,7 @@ Suite *unit_suite(void)
     tcase_add_test(term, test_heartbeat_takes_back_what_the_terminal_dropped);
     tcase_add_test(term, test_pick_skips_failing_refused_and_unreachable_units);
     tcase_add_test(rec, test_reset_keeps_names_and_version);
+    tcase_add_test(rec, test_stash_and_unstash);
     tcase_add_test(term, test_steps_walk_and_cleared_frees_an_own_slot);
     tcase_add_test(term, test_steps_borrowed_pending_ended_and_restored);
     tcase_add_test(rec, test_kinds_and_types_interned_ids_borrowed);
