@@ -6,11 +6,11 @@
  *   submission  submit's trial (submit_trial: from the first POST /v1/jobs
  *               until every job is held by exactly one unit, checked
  *               through the API).
- * The stores: SQLite (the default, with --durability when given), a
- * 3-member etcd cluster (what standbys run on) and a 1-member one (what a
- * single member costs), both started here by tests/etcd/start.sh on free
- * loopback ports. A broker on etcd is measured only once its
- * GET /v1/health says "role": "leader".
+ * The stores: SQLite (the default, with --durability when given) and
+ * SQLite with --durability full, a 3-member etcd cluster (what standbys run
+ * on) and a 1-member one (what a single member costs), both started here by
+ * tests/etcd/start.sh on free loopback ports. A broker on etcd is measured
+ * only once its GET /v1/health says "role": "leader".
  *
  * Each trial gets a fresh broker of its own district id, so on etcd it
  * finds an empty key prefix (and no earlier broker's leader key) without
@@ -30,11 +30,15 @@
 #define HA_MAX_ROUNDS 15
 #define HA_MAX_TC     2
 
-enum ha_store { HA_SQLITE, HA_ETCD3, HA_ETCD1, HA_NSTORE };
+/* SQLite runs with --durability as given (default normal); SQLite full
+ * beside it (unless that is what was given) shows how much of etcd's cost
+ * is its fsync per commit, which SQLite's default leaves out. The ratios
+ * are to the first column. */
+enum ha_store { HA_SQLITE, HA_SQLITE_FULL, HA_ETCD3, HA_ETCD1, HA_NSTORE };
 
-static const char *const store_name[HA_NSTORE] = {"SQLite", "etcd, 3 members", "etcd, 1 member"};
-static const char *const store_tag[HA_NSTORE] = {"sqlite", "etcd3", "etcd1"};
-static const unsigned store_members[HA_NSTORE] = {0, 3, 1};
+static const char *const store_tag[HA_NSTORE] = {"sqlite", "sqlitefull", "etcd3", "etcd1"};
+static const unsigned store_members[HA_NSTORE] = {0, 0, 3, 1};
+static const char *const ratio_name[HA_NSTORE] = {NULL, NULL, "etcd 3 / SQLite", "etcd 1 / SQLite"};
 
 enum ha_fig { F_DECIDED, F_DEC_P99, F_HELD, F_SUB_P99, HA_NFIG };
 
@@ -53,7 +57,9 @@ static bool fig_is_ms(int f)
 struct ha {
     long jobs, units;
     unsigned rounds, ntc, tcount[HA_MAX_TC];
-    etcd_peer *etcd[HA_NSTORE]; /* none for HA_SQLITE */
+    bool have[HA_NSTORE];
+    char name[HA_NSTORE][40];
+    etcd_peer *etcd[HA_NSTORE]; /* the etcd stores' clusters */
     /* per store, thread count, round and figure; < 0: the trial failed */
     double v[HA_NSTORE][HA_MAX_TC][HA_MAX_ROUNDS][HA_NFIG];
 };
@@ -74,6 +80,13 @@ static void trial_setup(struct trial_setup *t, const struct ha *H, enum ha_store
     snprintf(t->district, sizeof(t->district), "HA-%s-%s-%u-%u", store_tag[s], what, T, r + 1);
     if (s == HA_SQLITE) {
         t->args = opt_durability_args();
+        return;
+    }
+    if (s == HA_SQLITE_FULL) {
+        t->argv[0] = "--durability";
+        t->argv[1] = "full";
+        t->argv[2] = NULL;
+        t->args = t->argv;
         return;
     }
     t->argv[0] = "--store";
@@ -103,14 +116,14 @@ static void decide_trial(struct ha *H, enum ha_store s, unsigned ti, unsigned r)
     arb_env_stop(&e);
     if (rc != 0 || bench_failures() != before || rs.el_s <= 0) {
         v[F_DECIDED] = v[F_DEC_P99] = -1;
-        printf("  %-16s decisions  %2u clients: FAILED (see stderr)\n", store_name[s], T);
+        printf("  %-16s decisions  %2u clients: FAILED (see stderr)\n", H->name[s], T);
     } else {
         v[F_DECIDED] = (double)(rs.won + rs.lost) / rs.el_s;
         v[F_DEC_P99] = rs.p99_us / 1e3;
         printf("  %-16s decisions  %2u clients: %ld in %.2f s, %.0f decisions/s (201+409), "
                "%.0f replies/s, p50 %.2f ms, p99 %.2f ms (%ld won, %ld lost, %ld retries)\n",
-               store_name[s], T, rs.n, rs.el_s, v[F_DECIDED], rs.rate, rs.p50_us / 1e3,
-               v[F_DEC_P99], rs.won, rs.lost, rs.retry);
+               H->name[s], T, rs.n, rs.el_s, v[F_DECIDED], rs.rate, rs.p50_us / 1e3, v[F_DEC_P99],
+               rs.won, rs.lost, rs.retry);
     }
     fflush(stdout);
 }
@@ -132,13 +145,13 @@ static void submit_one_trial(struct ha *H, enum ha_store s, unsigned ti, unsigne
     int before = bench_failures();
     if (submit_trial(&c, &st) != 0 || bench_failures() != before) {
         v[F_HELD] = v[F_SUB_P99] = -1;
-        printf("  %-16s submission %2u clients: FAILED (see stderr)\n", store_name[s], T);
+        printf("  %-16s submission %2u clients: FAILED (see stderr)\n", H->name[s], T);
     } else {
         v[F_HELD] = st.rate;
         v[F_SUB_P99] = st.p99_us / 1e3;
         printf("  %-16s submission %2u clients: %ld jobs held after %.2f s, %.0f held/s, "
                "reply p50 %.2f ms, p99 %.2f ms, %ld assigned in the reply\n",
-               store_name[s], T, H->jobs, st.held_s, st.rate, st.p50_us / 1e3, v[F_SUB_P99],
+               H->name[s], T, H->jobs, st.held_s, st.rate, st.p50_us / 1e3, v[F_SUB_P99],
                st.in_reply);
     }
     fflush(stdout);
@@ -172,40 +185,73 @@ static void fmt_ratio(char *buf, size_t n, double etcd, double sqlite)
         snprintf(buf, n, etcd / sqlite < 0.1 ? "%.3fx" : "%.2fx", etcd / sqlite);
 }
 
+/* One figure at one client count: each store's median and, for etcd, its
+ * ratio to the first column. */
+struct ha_row {
+    char cell[HA_NSTORE][32], ratio[HA_NSTORE][32];
+};
+
+static void ha_row(const struct ha *H, int f, unsigned ti, struct ha_row *w)
+{
+    double base = median(H, HA_SQLITE, ti, f);
+    for (int s = 0; s < HA_NSTORE; s++) {
+        double x = median(H, (enum ha_store)s, ti, f);
+        fmt_fig(w->cell[s], sizeof(w->cell[s]), f, x);
+        fmt_ratio(w->ratio[s], sizeof(w->ratio[s]), x, base);
+    }
+}
+
 static void print_results(const struct ha *H)
 {
-    printf("\nmedians over %u round(s); ratio = etcd / SQLite (for p99 above 1 is slower):\n"
-           "| figure | clients | %s | %s | ratio | %s | ratio |\n"
-           "| --- | --- | --- | --- | --- | --- | --- |\n",
-           H->rounds, store_name[HA_SQLITE], store_name[HA_ETCD3], store_name[HA_ETCD1]);
+    printf("\nmedians over %u round(s); ratio = etcd / %s (for p99 above 1 is slower):\n"
+           "| figure | clients |",
+           H->rounds, H->name[HA_SQLITE]);
+    int cols = 2;
+    for (int s = 0; s < HA_NSTORE; s++) {
+        if (!H->have[s])
+            continue;
+        printf(" %s |", H->name[s]);
+        cols++;
+        if (ratio_name[s]) {
+            printf(" %s |", ratio_name[s]);
+            cols++;
+        }
+    }
+    printf("\n|");
+    for (int c = 0; c < cols; c++)
+        printf(" --- |");
+    printf("\n");
     for (int f = 0; f < HA_NFIG; f++)
         for (unsigned ti = 0; ti < H->ntc; ti++) {
-            double sq = median(H, HA_SQLITE, ti, f), e3 = median(H, HA_ETCD3, ti, f),
-                   e1 = median(H, HA_ETCD1, ti, f);
-            char a[32], b[32], c[32], rb[32], rc[32];
-            fmt_fig(a, sizeof(a), f, sq);
-            fmt_fig(b, sizeof(b), f, e3);
-            fmt_fig(c, sizeof(c), f, e1);
-            fmt_ratio(rb, sizeof(rb), e3, sq);
-            fmt_ratio(rc, sizeof(rc), e1, sq);
-            printf("| %s | %u | %s | %s | %s | %s | %s |\n", fig_name[f], H->tcount[ti], a, b, rb,
-                   c, rc);
+            struct ha_row w;
+            ha_row(H, f, ti, &w);
+            printf("| %s | %u |", fig_name[f], H->tcount[ti]);
+            for (int s = 0; s < HA_NSTORE; s++) {
+                if (!H->have[s])
+                    continue;
+                printf(" %s |", w.cell[s]);
+                if (ratio_name[s])
+                    printf(" %s |", w.ratio[s]);
+            }
+            printf("\n");
         }
     printf("\n");
     fflush(stdout);
     for (int f = 0; f < HA_NFIG; f++)
         for (unsigned ti = 0; ti < H->ntc; ti++) {
-            double sq = median(H, HA_SQLITE, ti, f), e3 = median(H, HA_ETCD3, ti, f),
-                   e1 = median(H, HA_ETCD1, ti, f);
-            char a[32], b[32], c[32], rb[32], rc[32], name[96], fig[256];
-            fmt_fig(a, sizeof(a), f, sq);
-            fmt_fig(b, sizeof(b), f, e3);
-            fmt_fig(c, sizeof(c), f, e1);
-            fmt_ratio(rb, sizeof(rb), e3, sq);
-            fmt_ratio(rc, sizeof(rc), e1, sq);
+            struct ha_row w;
+            ha_row(H, f, ti, &w);
+            char name[96], fig[400] = "";
+            size_t n = 0;
+            for (int s = 0; s < HA_NSTORE && n < sizeof(fig); s++) {
+                if (!H->have[s])
+                    continue;
+                n += (size_t)snprintf(fig + n, sizeof(fig) - n, "%s%s %s", n ? "; " : "",
+                                      H->name[s], w.cell[s]);
+                if (ratio_name[s] && n < sizeof(fig))
+                    n += (size_t)snprintf(fig + n, sizeof(fig) - n, " (%s)", w.ratio[s]);
+            }
             snprintf(name, sizeof(name), "ha: %s, %u clients", fig_name[f], H->tcount[ti]);
-            snprintf(fig, sizeof(fig), "SQLite %s; etcd 3 members %s (%s); etcd 1 member %s (%s)",
-                     a, b, rb, c, rc);
             summary(name, fig, "(printed beside SQLite, issue 14)", "info");
         }
 }
@@ -227,13 +273,24 @@ int bench_ha(void)
     if (H->rounds > HA_MAX_ROUNDS)
         H->rounds = HA_MAX_ROUNDS;
     H->ntc = opt_thread_counts(H->tcount);
+    snprintf(H->name[HA_SQLITE], sizeof(H->name[0]), "SQLite (%s)",
+             g_opts.durability ? g_opts.durability : "normal");
+    snprintf(H->name[HA_SQLITE_FULL], sizeof(H->name[0]), "SQLite (full)");
+    H->have[HA_SQLITE] = true;
+    H->have[HA_SQLITE_FULL] = !g_opts.durability || strcmp(g_opts.durability, "full") != 0;
     for (int s = HA_ETCD3; s < HA_NSTORE; s++) {
+        snprintf(H->name[s], sizeof(H->name[0]), "etcd, %u member%s", store_members[s],
+                 store_members[s] > 1 ? "s" : "");
+        H->have[s] = true;
         H->etcd[s] = etcd_peer_start(store_members[s]);
         if (!H->etcd[s])
             goto out;
         printf("%s\n", etcd_peer_describe(H->etcd[s]));
     }
-    printf("SQLite: the broker's default store, durability %s\n", opt_durability_name());
+    printf("SQLite: the broker's default store, durability %s%s\n", opt_durability_name(),
+           H->have[HA_SQLITE_FULL] ? ", and beside it durability full (an fsync per commit, as "
+                                     "etcd's members do)"
+                                   : "");
     printf("decisions: %ld jobs x 3 racing results per trial; submission: %ld jobs onto >= %ld "
            "units (capacity 64) per trial; %u round(s), each store once per thread count and "
            "workload, in this order, each on a fresh broker and district\n",
@@ -245,9 +302,11 @@ int bench_ha(void)
         print_machine_load(what);
         for (unsigned ti = 0; ti < H->ntc; ti++) {
             for (int s = 0; s < HA_NSTORE; s++)
-                decide_trial(H, (enum ha_store)s, ti, r);
+                if (H->have[s])
+                    decide_trial(H, (enum ha_store)s, ti, r);
             for (int s = 0; s < HA_NSTORE; s++)
-                submit_one_trial(H, (enum ha_store)s, ti, r);
+                if (H->have[s])
+                    submit_one_trial(H, (enum ha_store)s, ti, r);
         }
     }
     print_machine_load("machine after the last trial");
