@@ -106,10 +106,24 @@ static void decide_trial(struct ha *H, enum ha_store s, unsigned ti, unsigned r)
     int before = bench_failures();
     arb_env e;
     race_stats rs = {0};
+    double bcpu = -1, ecpu = -1;
+    long long txns = -1; /* etcd txns that wrote while measured: how well commits batch */
     int rc = arb_env_start(&e, ts.name, ts.district, H->jobs, ts.args, false);
     if (rc == 0) {
         race_target t = arb_target(&e);
+        /* Where the time goes: on two shared cores the broker and etcd's
+         * members compete with the client for the same CPUs. */
+        double b0 = proc_cpu_s(e.broker.pid), e0 = H->etcd[s] ? etcd_peer_cpu_s(H->etcd[s]) : -1;
+        long long rev0 = H->etcd[s] ? etcd_peer_revision(H->etcd[s]) : -1;
         rc = race_run(&t, T, H->jobs, &rs);
+        double b1 = proc_cpu_s(e.broker.pid), e1 = H->etcd[s] ? etcd_peer_cpu_s(H->etcd[s]) : -1;
+        long long rev1 = H->etcd[s] ? etcd_peer_revision(H->etcd[s]) : -1;
+        if (rev0 >= 0 && rev1 >= 0)
+            txns = rev1 - rev0;
+        if (b0 >= 0 && b1 >= 0 && rs.el_s > 0)
+            bcpu = 100 * (b1 - b0) / rs.el_s;
+        if (e0 >= 0 && e1 >= 0 && rs.el_s > 0)
+            ecpu = 100 * (e1 - e0) / rs.el_s;
         if (rc == 0)
             rc = arb_check_accepted(&e);
     }
@@ -121,9 +135,17 @@ static void decide_trial(struct ha *H, enum ha_store s, unsigned ti, unsigned r)
         v[F_DECIDED] = (double)(rs.won + rs.lost) / rs.el_s;
         v[F_DEC_P99] = rs.p99_us / 1e3;
         printf("  %-16s decisions  %2u clients: %ld in %.2f s, %.0f decisions/s (201+409), "
-               "%.0f replies/s, p50 %.2f ms, p99 %.2f ms (%ld won, %ld lost, %ld retries)\n",
+               "%.0f replies/s, p50 %.2f ms, p99 %.2f ms (%ld won, %ld lost, %ld retries); CPU "
+               "broker %.0f%%",
                H->name[s], T, rs.n, rs.el_s, v[F_DECIDED], rs.rate, rs.p50_us / 1e3, v[F_DEC_P99],
-               rs.won, rs.lost, rs.retry);
+               rs.won, rs.lost, rs.retry, bcpu);
+        if (ecpu >= 0)
+            printf(", etcd members %.0f%%", ecpu);
+        printf(" (2 cores = 200%%)");
+        if (txns > 0)
+            printf("; %lld etcd txns, %.1f decisions per txn", txns,
+                   (double)(rs.won + rs.lost) / (double)txns);
+        printf("\n");
     }
     fflush(stdout);
 }
@@ -150,9 +172,10 @@ static void submit_one_trial(struct ha *H, enum ha_store s, unsigned ti, unsigne
         v[F_HELD] = st.rate;
         v[F_SUB_P99] = st.p99_us / 1e3;
         printf("  %-16s submission %2u clients: %ld jobs held after %.2f s, %.0f held/s, "
-               "reply p50 %.2f ms, p99 %.2f ms, %ld assigned in the reply\n",
+               "reply p50 %.2f ms, p99 %.2f ms, %ld assigned in the reply; CPU broker %.0f%% "
+               "(2 cores = 200%%)\n",
                H->name[s], T, H->jobs, st.held_s, st.rate, st.p50_us / 1e3, v[F_SUB_P99],
-               st.in_reply);
+               st.in_reply, 100 * st.broker_cpu_s / st.held_s);
     }
     fflush(stdout);
 }

@@ -95,6 +95,43 @@ const char *etcd_peer_urls(const etcd_peer *p)
     return p->urls;
 }
 
+long long etcd_peer_revision(const etcd_peer *p)
+{
+    char url[160];
+    snprintf(url, sizeof(url), "%s/v3/kv/range", p->url[0]);
+    hc h;
+    if (hc_init(&h) < 0)
+        return -1;
+    /* A range of one key that need not exist: the reply's header carries
+     * the store's revision either way. */
+    long st = hc_do(&h, "POST", url, "{\"key\":\"AA==\"}");
+    json_t *r = st == 200 ? json_loadb(h.buf, h.len, 0, NULL) : NULL;
+    /* int64 fields come as strings in the gateway's JSON. */
+    const char *rev = json_string_value(json_object_get(json_object_get(r, "header"), "revision"));
+    long long v = rev ? atoll(rev) : -1;
+    json_decref(r);
+    hc_cleanup(&h);
+    return v;
+}
+
+double etcd_peer_cpu_s(const etcd_peer *p)
+{
+    double sum = 0;
+    for (unsigned i = 0; i < p->members; i++) {
+        char path[600], line[32];
+        snprintf(path, sizeof(path), "%s/m%u.pid", p->dir, i);
+        FILE *f = fopen(path, "r");
+        bool got = f && fgets(line, sizeof(line), f);
+        if (f)
+            fclose(f);
+        double c = got ? proc_cpu_s((pid_t)atol(line)) : -1;
+        if (c < 0)
+            return -1;
+        sum += c;
+    }
+    return sum;
+}
+
 void etcd_peer_stop(etcd_peer *p)
 {
     if (!p)
