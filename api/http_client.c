@@ -130,6 +130,9 @@ void http_reply_release(http_reply *r)
     free(r->raw);
     r->raw = NULL;
     r->raw_len = 0;
+    free(r->location);
+    r->location = NULL;
+    r->location_cut = false;
 }
 
 typedef struct sink {
@@ -163,6 +166,32 @@ static size_t on_data(char *data, size_t size, size_t nmemb, void *userp)
     memcpy(k->buf + k->len, data, n);
     k->len += n;
     return n;
+}
+
+/* The Location header of the reply being read (the last one wins). */
+typedef struct loc_sink {
+    char buf[HTTP_LOCATION_MAX + 1];
+    size_t len;
+    bool seen, cut;
+} loc_sink;
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
+{
+    loc_sink *l = userp;
+    size_t n = size * nmemb, i = 9;
+
+    if (n < 9 || strncasecmp(data, "location:", 9) != 0)
+        return n;
+    while (i < n && (data[i] == ' ' || data[i] == '\t'))
+        i++;
+    while (n > i && (data[n - 1] == '\r' || data[n - 1] == '\n' || data[n - 1] == ' '))
+        n--;
+    l->seen = true;
+    l->cut = n - i > HTTP_LOCATION_MAX;
+    l->len = l->cut ? HTTP_LOCATION_MAX : n - i;
+    memcpy(l->buf, data + i, l->len);
+    l->buf[l->len] = '\0';
+    return size * nmemb;
 }
 
 static void backoff_sleep(long base_ms, unsigned attempt)
@@ -214,8 +243,8 @@ static CURL *thread_handle(void)
 
 /* One request. Returns the CURLcode; fills *status and the sink. */
 static CURLcode perform(CURL *c, const char *method, const char *url, const char *payload,
-                        struct curl_slist *headers, const http_opts *o, sink *k, char *errbuf,
-                        long *status, bool *sent)
+                        struct curl_slist *headers, const http_opts *o, sink *k, loc_sink *l,
+                        char *errbuf, long *status, bool *sent)
 {
     long request_bytes = 0;
     CURLcode rc;
@@ -249,6 +278,8 @@ static CURLcode perform(CURL *c, const char *method, const char *url, const char
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, k);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, l);
     curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_reply);
 
     if (strcmp(method, "HEAD") == 0) {
@@ -346,6 +377,7 @@ int http_json(const char *method, const char *url, const json_t *body, const htt
 
     for (unsigned attempt = 0;; attempt++) {
         sink k = {NULL, 0, 0, o.max_reply, false};
+        loc_sink l;
         CURL *c = thread_handle();
         CURLcode rc;
         long status = 0;
@@ -355,9 +387,15 @@ int http_json(const char *method, const char *url, const json_t *body, const htt
             set_error(reply, "could not create a curl handle");
             goto out;
         }
-        rc = perform(c, method, url, payload, headers, &o, &k, errbuf, &status, &reply->sent);
+        l.seen = l.cut = false;
+        l.len = 0;
+        rc = perform(c, method, url, payload, headers, &o, &k, &l, errbuf, &status, &reply->sent);
         if (rc == CURLE_OK && (!retryable_status(status) || last)) {
             reply->status = status;
+            if (l.seen && status >= 300 && status < 400) {
+                reply->location = strdup(l.buf);
+                reply->location_cut = l.cut;
+            }
             if (o.raw && k.len) {
                 /* For a caller that reads the parts of a reply on its own
                  * (one bad part must not make the rest unreadable). */

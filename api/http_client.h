@@ -27,7 +27,15 @@ typedef struct http_reply {
      * failure the peer may have acted on it. False means it surely did
      * not (refused, unresolvable, never connected). */
     bool sent;
+    /* A 3xx reply's Location header as sent (malloc'd, NUL-terminated, at
+     * most HTTP_LOCATION_MAX bytes), or NULL; location_cut says it was
+     * longer and was cut. The client never follows it (leader_client.h
+     * does, checked). */
+    char *location;
+    bool location_cut;
 } http_reply;
+
+#define HTTP_LOCATION_MAX 2048
 
 /* Global init/cleanup (curl_global_*); call once from main / test setup. */
 int http_client_global_init(void);

@@ -10,6 +10,13 @@ with its vector clock, and checks every guarantee at the end (exit 1 if one
 fails). Then leaves the cluster running for the dashboard until Ctrl-C, or
 stops at once with --no-wait.
 
+With --ha, Downtown runs as two brokers on a 3-member etcd started for the
+demo (tests/etcd/start.sh): at 15:24 Downtown's leading broker dies with
+LAPD-7's terminal, the standby takes over from etcd, and the demo shows who
+led, who leads now, how long it took and that the police line is still
+refilled; at 15:32 the new leader is killed too and the restarted first one
+takes over again.
+
 The city runs with access control, as it would anywhere but a laptop: at
 start ergrid-token makes one token per service and unit, written into that
 service's data dir (its --token-file), plus a viewer and a dispatcher token
@@ -17,7 +24,7 @@ for the people at the console; their hashes go into one city-wide tokens
 file that every service is given with --tokens. The viewer and dispatcher
 tokens are printed, with the dashboard's link.
 
-Standard library only. Usage: scripts/demo.py [--no-wait] [--build DIR]
+Standard library only. Usage: scripts/demo.py [--no-wait] [--ha] [--build DIR]
 """
 
 import argparse
@@ -38,6 +45,8 @@ HEARTBEAT = "500ms"
 FAILURE_TIMEOUT = "2s"
 FAILURE_TIMEOUT_S = 2.0
 SYNC_INTERVAL = "5s"
+LEADER_LEASE = "2s"   # --ha: the standby's wait is the lease, so the shortest there is
+HA_BROKERS = 2
 
 GRID = {
     "Downtown": [("LAFD-1", "fire", "firefighting,rescue"), ("LAFD-2", "fire", "firefighting,rescue"),
@@ -190,8 +199,62 @@ class Service:
         return self.proc.returncode if self.proc else 0
 
 
+class District:
+    """--ha: one district's brokers (each restarted on its own port, so
+    executors and peers keep the whole list); .url is the current leader's."""
+
+    def __init__(self, name, brokers):
+        self.name, self.brokers = name, brokers
+
+    @property
+    def urls(self):
+        return [b.url for b in self.brokers]
+
+    def roles(self):
+        """{Service: its /v1/health} of every running broker that answers."""
+        out = {}
+        for b in self.brokers:
+            if b.proc and b.proc.poll() is None:
+                st, h = http("GET", b.url + "/v1/health", timeout=2)
+                if st == 200 and isinstance(h, dict):
+                    out[b] = h
+        return out
+
+    def leader_now(self):
+        roles = self.roles()
+        lead = [b for b, h in roles.items() if h.get("role") == "leader"]
+        if len(lead) != 1 or any(h.get("leader") != lead[0].url for h in roles.values()):
+            return None
+        return lead[0], roles[lead[0]]
+
+    def leader(self, timeout=30.0):
+        """(Service, health) of the one leader every running broker names."""
+        return wait_for("one leader of %s" % self.name, self.leader_now, timeout)
+
+    @property
+    def url(self):
+        return self.leader()[0].url
+
+
+class Etcd:
+    """--ha: a 3-member etcd on loopback, by the test harness's scripts."""
+
+    def __init__(self):
+        here = os.path.join(ROOT, "tests", "etcd")
+        self.stop_sh = os.path.join(here, "stop.sh")
+        out = subprocess.run([os.path.join(here, "start.sh"), "-n", "3", "-o", str(os.getpid())],
+                             capture_output=True, text=True, timeout=90)
+        if out.returncode != 0:
+            raise SystemExit("demo: etcd did not start: %s" % out.stderr[-2000:])
+        f = dict(l.split("=", 1) for l in out.stdout.splitlines() if l.startswith("ETCD_") and "=" in l)
+        self.dir, self.urls = f["ETCD_DIR"], f["ETCD_URLS"]
+
+    def stop(self):
+        subprocess.run([self.stop_sh, self.dir], capture_output=True, timeout=60)
+
+
 class Demo:
-    def __init__(self, build, workdir):
+    def __init__(self, build, workdir, ha=False):
         self.bin = lambda s: os.path.join(build, "services", s, "ergrid-" + s)
         self.work = workdir
         self.services = []
@@ -200,6 +263,8 @@ class Demo:
         self.checks = []
         self.tokens = Tokens(self.bin("token"), workdir)
         self.unit_token = {}
+        self.ha = ha
+        self.etcd = None
 
     def data_dir(self, name):
         return os.path.join(self.work, name)
@@ -212,7 +277,8 @@ class Demo:
         t = self.tokens
         t.mint(os.path.join(self.data_dir("coordinator"), "token"), "dispatcher", "coordinator")
         for d in GRID:
-            t.mint(os.path.join(self.data_dir("broker-" + d), "token"), "peer", d)
+            for name in self.broker_names(d):
+                t.mint(os.path.join(self.data_dir(name), "token"), "peer", d)
         for units in GRID.values():
             for uid, _, _ in units:
                 self.unit_token[uid] = t.mint(os.path.join(self.data_dir("executor-" + uid), "token"), "unit", uid)
@@ -223,6 +289,11 @@ class Demo:
             % (BOLD, RESET, len(t.secrets), t.file))
         say("%sviewer%s        %s" % (BOLD, RESET, self.viewer))
         say("%sdispatcher%s    %s\n" % (BOLD, RESET, self.dispatcher))
+
+    def broker_names(self, d):
+        if self.ha and d == "Downtown":
+            return ["broker-%s-%d" % (d, i) for i in range(HA_BROKERS)]
+        return ["broker-" + d]
 
     def spawn(self, name, argv):
         s = Service(name, argv, self.work).start()
@@ -236,16 +307,29 @@ class Demo:
                            + self.auth_args("coordinator"))
         self.coord = coord
         say("%scoordinator%s   %s" % (BOLD, RESET, coord.url))
-        for d in GRID:
-            b = self.spawn("broker-" + d, [self.bin("broker"), "--id", d, "--listen", "@LISTEN@",
-                                           "--data-dir", self.data_dir("broker-" + d),
-                                           "--coordinator", coord.url,
-                                           "--failure-timeout", FAILURE_TIMEOUT,
-                                           "--sync-interval", SYNC_INTERVAL,
-                                           "--response-plans", PLANS]
-                           + self.auth_args("broker-" + d))
-            self.brokers[d] = b
-            say("%sbroker %-8s%s %s" % (BOLD, d, RESET, b.url))
+        if self.ha:
+            self.etcd = Etcd()
+            say("%setcd%s          3 members: %s" % (BOLD, RESET, self.etcd.urls))
+        for d in GRID:  # Downtown first, so the others can be given its URLs
+            started = []
+            ha = self.ha and d == "Downtown"
+            for name in self.broker_names(d):
+                argv = [self.bin("broker"), "--id", d, "--listen", "@LISTEN@",
+                        "--data-dir", self.data_dir(name), "--coordinator", coord.url,
+                        "--failure-timeout", FAILURE_TIMEOUT, "--sync-interval", SYNC_INTERVAL,
+                        "--response-plans", PLANS] + self.auth_args(name)
+                if ha:
+                    argv += ["--store", "etcd", "--etcd", self.etcd.urls, "--leader-lease", LEADER_LEASE]
+                elif self.ha:  # the other districts are given every Downtown URL
+                    argv += ["--peer", "Downtown=" + ",".join(self.brokers["Downtown"].urls)]
+                started.append(self.spawn(name, argv))
+                say("%sbroker %-8s%s %s%s" % (BOLD, d, RESET, started[-1].url,
+                                             " (etcd, lease %s)" % LEADER_LEASE if ha else ""))
+            self.brokers[d] = District(d, started) if ha else started[0]
+        if self.ha:
+            lead, h = self.brokers["Downtown"].leader()
+            say("Downtown's brokers elected %s (term %s); the other is its standby"
+                % (lead.name, h.get("term")))
         for d, units in GRID.items():
             for uid, kind, caps in units:
                 self.units[uid] = self.spawn("executor-" + uid, self.executor_argv(uid, kind, caps, d))
@@ -260,10 +344,14 @@ class Demo:
 
     def executor_argv(self, uid, kind, caps, district):
         return [self.bin("executor"), "--id", uid, "--kind", kind, "--capabilities", caps,
-                "--broker", self.brokers[district].url, "--listen", "@LISTEN@",
+                "--broker", self.broker_list(district), "--listen", "@LISTEN@",
                 "--data-dir", self.data_dir("executor-" + uid),
                 "--heartbeat-interval", HEARTBEAT,
                 "--station", "%.4f,%.4f" % STATIONS[uid]] + self.auth_args("executor-" + uid)
+
+    def broker_list(self, district):
+        b = self.brokers[district]
+        return ",".join(b.urls) if isinstance(b, District) else b.url
 
     def read(self, url):
         """A GET as the console's viewer; the body of a 200, else None."""
@@ -368,9 +456,25 @@ class Demo:
         police = [x for x in first if x[0] == 3][0]
         failing = police[2]
 
-        T("15:24", "%s's equipment fails: its terminal process is killed (SIGKILL)" % failing)
-        killed_at = time.monotonic()
-        self.units[failing].kill9()
+        if self.ha:
+            dt = self.brokers["Downtown"]
+            lead, h = dt.leader()
+            T("15:24", "%s's equipment fails and Downtown's leading broker %s dies with it: "
+              "both processes are killed (SIGKILL)" % (failing, lead.name))
+            T("     ", "-> Downtown was led by %s (%s, term %s)" % (lead.name, lead.url, h.get("term")))
+            killed_at = time.monotonic()
+            self.units[failing].kill9()
+            lead.kill9()
+            new, nh = dt.leader()
+            took_lead = time.monotonic() - killed_at
+            T("     ", "-> %s leads now (%s, term %s), %.1f s after the kill (lease %s)"
+              % (new.name, new.url, nh.get("term"), took_lead, LEADER_LEASE))
+            self.check(new is not lead and nh.get("term", 0) > h.get("term", 0),
+                       "Downtown's standby took over with a higher term")
+        else:
+            T("15:24", "%s's equipment fails: its terminal process is killed (SIGKILL)" % failing)
+            killed_at = time.monotonic()
+            self.units[failing].kill9()
 
         def refilled():
             j = self.job("Downtown", "fire-building-A")
@@ -400,6 +504,11 @@ class Demo:
         # A figure, not a guarantee: timing depends on the machine.
         say("  [info] redeployed %.2f s after the kill (target: failure timeout + 1 s = %.1f s, %s)"
             % (took, FAILURE_TIMEOUT_S + 1.0, "met" if took <= FAILURE_TIMEOUT_S + 1.0 else "missed"))
+        if self.ha:
+            say("  [info] Downtown's takeover: %.2f s from the kill to the standby leading "
+                "(target: lease + 1 s = %.1f s); the new leader noticed %s lost and refilled the line"
+                % (took_lead, float(LEADER_LEASE.rstrip("s")) + 1.0, failing))
+            self.restart_standby(lead)
 
         T("15:27", "%s comes back (same data dir) and its crew reports \"contained\"" % failing)
         d = self.units[failing].district
@@ -454,14 +563,28 @@ class Demo:
             active[uid] = len([x for x in lst if x["state"] == "active"])
         self.check(max(active.values()) <= 1, "no unit ever holds more than one job (max active now %d)" % max(active.values()))
 
-        T("15:32", "Downtown's broker is killed (SIGKILL) and restarted on the same data dir")
         before = self.job("Downtown", "fire-building-A")["result"]
-        bd = self.brokers["Downtown"]
+        if self.ha:
+            bd, _ = self.brokers["Downtown"].leader()
+            T("15:32", "Downtown's leader %s is killed (SIGKILL) too; the restarted standby takes over"
+              % bd.name)
+        else:
+            T("15:32", "Downtown's broker is killed (SIGKILL) and restarted on the same data dir")
+            bd = self.brokers["Downtown"]
         bd.kill9()
+        killed_at = time.monotonic()
         st, cpy = http("GET", self.brokers["Valley"].url + "/v1/jobs/fire-building-A", token=self.viewer)
         self.check(st == 200 and cpy["job"]["result"] == before and cpy["job"]["authoritative"] is False,
-                   "while Downtown is down, Valley still answers for Building A's result (a synced copy)")
-        bd.start(bd.port())
+                   "while Downtown%s is down, Valley still answers for Building A's result (a synced copy)"
+                   % ("'s leader" if self.ha else ""))
+        if self.ha:
+            new, nh = self.brokers["Downtown"].leader()
+            T("     ", "-> %s leads now (term %s), %.1f s after the kill" % (new.name, nh.get("term"),
+                                                                        time.monotonic() - killed_at))
+            self.restart_standby(bd)
+            bd = new
+        else:
+            bd.start(bd.port())
         after = self.job("Downtown", "fire-building-A")
         self.check(after["result"] == before, "after the restart Building A's accepted result is unchanged")
         # A dispatcher may report on behalf of a unit: the arbiter still decides.
@@ -500,6 +623,13 @@ class Demo:
         say("\n%s%d of %d guarantees checked: %s%s" % (BOLD, len(self.checks) - len(failed), len(self.checks),
                                                     "all hold" if not failed else "FAILED: " + "; ".join(failed), RESET))
         return not failed
+
+    def restart_standby(self, b):
+        """--ha: a killed Downtown broker back on its port, as a standby."""
+        b.start(b.port())
+        lead, _ = self.brokers["Downtown"].leader()
+        say("  -> %s restarted: a standby following %s" % (b.name, lead.name))
+        self.check(lead is not b, "%s came back as a follower, the leader stayed" % b.name)
 
     def access_control(self):
         """Only the entitled change state (DESIGN.md §3.8): a forged report
@@ -551,6 +681,8 @@ class Demo:
     def stop_all(self):
         for s in reversed(self.services):
             s.stop()
+        if self.etcd:
+            self.etcd.stop()
 
 
 def main():
@@ -558,11 +690,13 @@ def main():
     ap.add_argument("--no-wait", action="store_true", help="stop the cluster right after the scenario")
     ap.add_argument("--build", default=os.path.join(ROOT, "build"), help="meson build dir")
     ap.add_argument("--workdir", help="where data dirs and logs go (default: a new temp dir)")
+    ap.add_argument("--ha", action="store_true",
+                    help="Downtown on %d brokers over a 3-member etcd; its leader dies at 15:24" % HA_BROKERS)
     args = ap.parse_args()
     work = args.workdir or tempfile.mkdtemp(prefix="ergrid-demo-")
     os.makedirs(work, exist_ok=True)
     say("%sergrid demo%s: the city grid on loopback; data and logs in %s\n" % (BOLD, RESET, work))
-    demo = Demo(args.build, work)
+    demo = Demo(args.build, work, ha=args.ha)
     ok = False
     try:
         demo.start_city()

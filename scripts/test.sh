@@ -4,7 +4,8 @@
 # normally and once under AddressSanitizer + UndefinedBehaviorSanitizer.
 #   Check unit and api suites and the guards (meson test), then the
 #   integration suites (pytest) that start the real service binaries on
-#   127.0.0.1. Once: the spin model check (tests/model) and, on the normal
+#   127.0.0.1, the HA suite among them (standby brokers on a 3-member etcd
+#   it starts itself; its figures are printed in the summary). Once: the spin model check (tests/model) and, on the normal
 #   build, the short fault campaign (tests/campaign).
 #   Last, the container check (scripts/containers.sh): the images built
 #   with podman and the compose city run and checked.
@@ -15,6 +16,9 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 
 ERGRID_WITH_BROWSER=1 ./scripts/deps.sh || { echo "dependency install failed" >&2; exit 1; }
+# The HA suite starts its own etcd members (tests/etcd/start.sh) and fails,
+# never skips, without them: say here which etcd it gets.
+echo "etcd: $(etcd --version 2>/dev/null | head -1 || echo 'MISSING (etcd-server)')"
 
 quick=0
 [ "${1:-}" = "--quick" ] && quick=1
@@ -66,10 +70,28 @@ suite() { # name builddir [meson args...]
     echo "--- $name: integration suites (pytest) ---"
     local scale=1
     [ "$name" = sanitize ] && scale=3
+    # A figures file left by an earlier run must not pass for this one's.
+    rm -f "$artifacts/$name/ha-figures.txt"
     ERGRID_TIMEOUT_SCALE=$scale ERGRID_BUILD="$dir" ERGRID_ARTIFACTS="$artifacts/$name" /usr/bin/python3 -m pytest tests/integration -q \
         -p no:cacheprovider 2>&1 | tee "$artifacts/$name-pytest.log" | tail -25
     count_pytest "$artifacts/$name-pytest.log"
     head -qn1 "$artifacts/$name"/contract-*.txt 2>/dev/null | sed "s/^/  $name contract: /"
+    ha_figures "$name"
+}
+
+# The HA suite's figures (tests/integration/test_ha.py writes them: takeover
+# times, acknowledged-but-lost and double-assignment counts), printed after
+# each build's pytest and again in the closing summary.
+ha_summary=""
+ha_figures() { # build name
+    local f="$artifacts/$1/ha-figures.txt"
+    if [ -s "$f" ]; then
+        sed "s/^/  $1 /" "$f"
+        ha_summary+=$(sed "s/^/  $1 /" "$f")$'\n'
+    else
+        echo "  $1 ha: no figures (the HA suite did not finish; see $artifacts/$1-pytest.log)"
+        ha_summary+="  $1 ha: no figures"$'\n'
+    fi
 }
 
 # cppcheck reads the sources, not a build, so once is enough. Each finding
@@ -165,5 +187,6 @@ else
 fi
 
 echo
+[ -n "$ha_summary" ] && printf 'HA suite figures (standby brokers on etcd):\n%s' "$ha_summary"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

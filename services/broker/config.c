@@ -6,12 +6,14 @@
 
 #include "config.h"
 
+#include "leader_client.h"
 #include "listen.h"
+#include "peertab.h"
 #include "sse.h"
 
 static const char usage[] =
     "usage: ergrid-broker --id DISTRICT --listen HOST:PORT --data-dir DIR\n"
-    "                     [--coordinator URL] [--peer ID=URL ...]\n"
+    "                     [--coordinator URL] [--peer ID=URL[,URL...] ...]\n"
     "                     [--failure-timeout 3s] [--sync-interval 60s]\n"
     "                     [--emergency-sync-interval 5s] [--advertise-url URL]\n"
     "                     [--threads N] [--durability normal|full] [--max-fix-age 5m]\n"
@@ -217,9 +219,17 @@ int broker_parse_args(int argc, char **argv, broker_config *cfg, char *err, size
                 snprintf(err, errlen, "--peer: at most %d peers", BROKER_MAX_PEERS);
                 return 2;
             }
-            rc = set_url(cfg->peer_url[cfg->npeers], e + 1, flag, err, errlen);
-            if (rc == 0)
-                snprintf(cfg->peer_id[cfg->npeers++], COORD_ID_MAX + 1, "%s", pid);
+            /* Up to PEER_URLS_MAX URLs of one district (its leader and
+             * standbys), kept as a normalized list of origins. */
+            if (leader_list_normalize(e + 1, PEER_URLS_MAX, cfg->peer_url[cfg->npeers],
+                                      BROKER_URL_MAX) < 1) {
+                snprintf(err, errlen,
+                         "--peer: expected ID=URL[,URL...] with at most %d http(s)://host:port "
+                         "URLs of one scheme, got '%s'",
+                         PEER_URLS_MAX, val);
+                return 2;
+            }
+            snprintf(cfg->peer_id[cfg->npeers++], COORD_ID_MAX + 1, "%s", pid);
         } else if (strcmp(flag, "--failure-timeout") == 0) {
             rc = set_duration(&cfg->failure_timeout_ms, val, flag, err, errlen);
         } else if (strcmp(flag, "--sync-interval") == 0) {

@@ -34,7 +34,7 @@ typedef struct broker_config {
     char coordinator[BROKER_URL_MAX];
     size_t npeers;
     char peer_id[BROKER_MAX_PEERS][COORD_ID_MAX + 1];
-    char peer_url[BROKER_MAX_PEERS][BROKER_URL_MAX];
+    char peer_url[BROKER_MAX_PEERS][BROKER_URL_MAX]; /* "url[,url...]", origins (peertab.h) */
     uint64_t failure_timeout_ms;
     uint64_t sync_interval_ms;
     uint64_t emergency_sync_interval_ms;

@@ -10,6 +10,8 @@
 #include "emergency.h"
 #include "http_client.h"
 #include "jobs.h"
+#include "leader_client.h"
+#include "peers.h"
 #include "txn.h"
 #include "views.h"
 
@@ -85,6 +87,23 @@ static void do_call_with(const char *url, const json_t *body, const http_opts *o
 static void do_call(const char *url, const json_t *body, http_reply *rep, struct call *c)
 {
     do_call_with(url, body, &assign_opts, rep, c);
+}
+
+/* A claim at a home district with standbys: to its leader (peers.c's set
+ * for it); a redirect refused or one too many never reached the leader. */
+static void do_call_peer(struct leader_set *set, const char *url, const char *path,
+                         const json_t *body, http_reply *rep, struct call *c)
+{
+    const leader_call_opts o = {.http = assign_opts};
+
+    if (!set) {
+        do_call(url, body, rep, c);
+        return;
+    }
+    c->rc = leader_call(set, "POST", path, body, &o, rep, NULL, 0);
+    c->http_status = rep->status;
+    c->ok = c->rc == 0 && (rep->status == 201 || rep->status == 200);
+    c->refused = rep->status ? (rep->status >= 300 && rep->status < 500) : !rep->sent;
 }
 
 /* Attempt n's line had a unit before (a redeployment), rather than
@@ -229,7 +248,8 @@ static bool dispatch_remote(broker *b, const char *job_id, uint32_t line, const 
 {
     job *j = state_job(&b->st, job_id);
     const peer *p = peertab_get(&b->peers, home);
-    char url[BROKER_URL_MAX + 128], home_url[BROKER_URL_MAX];
+    char url[BROKER_URL_MAX + 128], home_url[BROKER_URL_MAX], path[COORD_ID_MAX + 32];
+    struct leader_set *home_set = NULL;
     uint32_t n = 0;
     json_t *body = NULL;
     http_reply rep;
@@ -246,10 +266,12 @@ static bool dispatch_remote(broker *b, const char *job_id, uint32_t line, const 
     job_attempt(j, n)->why = *why;
     body = view_assignment(view_job_assigned(&b->st, j, n), n, b->cfg.id, b->self_url, &b->clock);
     snprintf(home_url, sizeof(home_url), "%s", p->url);
-    snprintf(url, sizeof(url), "%s/v1/units/%s/claim", home_url, unit_id);
+    snprintf(path, sizeof(path), "/v1/units/%s/claim", unit_id);
+    snprintf(url, sizeof(url), "%s%s", home_url, path);
+    home_set = peers_set_locked(b, home);
     pthread_mutex_unlock(&b->mu);
 
-    do_call(url, body, &rep, &c);
+    do_call_peer(home_set, url, path, body, &rep, &c);
     json_decref(body);
 
     pthread_mutex_lock(&b->mu);

@@ -84,17 +84,34 @@ bool outbox_push(outbox *o, const outbox_msg *m)
     return true;
 }
 
-static bool send_release(const outbox_msg *m)
+void outbox_set_router(outbox *o, outbox_router_fn fn, void *arg)
 {
-    char url[BROKER_URL_MAX + 128];
+    pthread_mutex_lock(&o->mu);
+    o->router = fn;
+    o->router_arg = arg;
+    pthread_mutex_unlock(&o->mu);
+}
+
+static bool send_release(outbox *o, const outbox_msg *m)
+{
+    char url[BROKER_URL_MAX + 128], path[128];
     http_reply rep;
     json_t *body = json_pack("{s:s, s:i, s:s}", "job_id", m->job_id, "attempt", (int)m->attempt,
                              "reason", m->reason);
+    outbox_router_fn router;
+    void *router_arg;
     bool ok;
 
-    snprintf(url, sizeof(url), "%s/v1/units/%s/release", m->url, m->unit_id);
+    pthread_mutex_lock(&o->mu);
+    router = o->router;
+    router_arg = o->router_arg;
+    pthread_mutex_unlock(&o->mu);
+    snprintf(path, sizeof(path), "/v1/units/%s/release", m->unit_id);
+    snprintf(url, sizeof(url), "%s%s", m->url, path);
     /* 404: the home does not know the unit; asking again cannot help. */
-    ok = body && http_json("POST", url, body, &revoke_opts, &rep) == 0 &&
+    ok = body &&
+         (router ? router(router_arg, m->url, path, body, &rep)
+                 : http_json("POST", url, body, &revoke_opts, &rep)) == 0 &&
          (rep.status == 200 || rep.status == 404);
     if (body)
         http_reply_release(&rep);
@@ -199,7 +216,7 @@ static void *notifier_main(void *arg)
         }
         pthread_mutex_unlock(&o->mu);
 
-        ok = m->unit_id[0] ? send_release(m) : send_revocation(o, m);
+        ok = m->unit_id[0] ? send_release(o, m) : send_revocation(o, m);
         pthread_mutex_lock(&o->mu);
         if (ok) {
             o->sent++;

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "bounds.h"
+#include "http_client.h"
 #include "util.h"
 
 #define OUTBOX_MAX_TRIES    8
@@ -42,6 +43,13 @@ typedef struct outbox_msg {
  * (2xx or 404: it no longer holds the job). */
 typedef void (*outbox_delivered_fn)(void *arg, const outbox_msg *m);
 
+/* How a release reaches a home broker that may have standbys: sends POST
+ * <path> to the district that url belongs to, following its leader
+ * (peers.c); 0 with an HTTP reply, as http_json. Without a router, a
+ * release goes to url alone. */
+typedef int (*outbox_router_fn)(void *arg, const char *url, const char *path, const json_t *body,
+                                http_reply *rep);
+
 typedef struct outbox {
     pthread_mutex_t mu;
     pthread_cond_t cv; /* CLOCK_MONOTONIC */
@@ -51,6 +59,8 @@ typedef struct outbox {
     uint64_t sent, failed, dropped, retried;
     outbox_delivered_fn delivered;
     void *arg;
+    outbox_router_fn router; /* under mu */
+    void *router_arg;
     pthread_t thr;
     bool started;
 } outbox;
@@ -62,6 +72,8 @@ int outbox_start(outbox *o);
  * if the process had been killed). */
 void outbox_stop(outbox *o);
 void outbox_release(outbox *o);
+/* Set once, before releases are sent (outbox_router_fn). */
+void outbox_set_router(outbox *o, outbox_router_fn fn, void *arg);
 /* Queues a copy of *m, due at once. False when the outbox is full
  * (counted); true also when the same message is already queued. */
 bool outbox_push(outbox *o, const outbox_msg *m);

@@ -1,4 +1,7 @@
-/* Pull, apply, notify debounce and backoff (see peers.h). */
+/* Pull, apply, notify debounce and backoff (see peers.h), and every call
+ * to a peer district through its URL set (leader_client.h): pulls go to
+ * whichever URL answered last (a follower serves reads), writes follow a
+ * follower's 307 to the leader. */
 #include "peers.h"
 
 #include <stdio.h>
@@ -7,6 +10,8 @@
 
 #include "emergency.h"
 #include "http_client.h"
+#include "leader_client.h"
+#include "outbox.h"
 #include "pages.h"
 #include "views.h"
 
@@ -27,8 +32,79 @@
 #define BACKOFF_FIRST_MS   250
 
 /* raw: pages.c reads each part of a page on its own. */
-static const http_opts pull_opts = {.connect_timeout_ms = 500, .timeout_ms = 2000, .raw = true};
-static const http_opts notify_opts = {.connect_timeout_ms = 300, .timeout_ms = 600};
+static const leader_call_opts pull_opts = {
+    .http = {.connect_timeout_ms = 500, .timeout_ms = 2000, .raw = true}};
+static const leader_call_opts notify_opts = {.http = {.connect_timeout_ms = 300, .timeout_ms = 600}};
+/* A release is retried by the outbox on its own schedule. */
+static const leader_call_opts release_opts = {
+    .http = {.connect_timeout_ms = 300, .timeout_ms = 1000}};
+
+/* Fills p's set from p->urls (current stays on a URL still listed). */
+static void set_fill(peer *p)
+{
+    char list[BROKER_URL_MAX], *v[PEER_URLS_MAX], *save;
+    const char *cv[PEER_URLS_MAX];
+    size_t n = 0;
+
+    snprintf(list, sizeof(list), "%s", p->urls[0] ? p->urls : p->url);
+    for (save = list; *save && n < PEER_URLS_MAX;) {
+        v[n] = save;
+        save += strcspn(save, ",");
+        if (*save)
+            *save++ = '\0';
+        cv[n] = v[n];
+        n++;
+    }
+    if (n && leader_set_replace(p->set, cv, n) == 0)
+        p->set->learn = n == 1; /* one URL is a door: it learns the leader it names */
+}
+
+/* p's URL set, made (from p->urls) on first use; refilled by peers_add
+ * when the list changes, never freed (peers are never removed), so a
+ * caller may use it after dropping mu. Caller holds mu. NULL only when out
+ * of memory. */
+static leader_set *set_locked(peer *p)
+{
+    if (!p->set) {
+        p->set = malloc(sizeof(*p->set));
+        if (!p->set)
+            return NULL;
+        leader_set_init(p->set);
+        set_fill(p);
+    }
+    return p->set;
+}
+
+leader_set *peers_set_locked(broker *b, const char *id)
+{
+    peer *p = peertab_find(&b->peers, id);
+
+    return p ? set_locked(p) : NULL;
+}
+
+/* outbox's router for releases (outbox.h): to the peer district whose set
+ * has url, following its leader; else to url itself, as a door. */
+static int route_release(void *arg, const char *url, const char *path, const json_t *body,
+                         http_reply *rep)
+{
+    broker *b = arg;
+    leader_set *set = NULL, door;
+    int rc;
+
+    pthread_mutex_lock(&b->mu);
+    for (size_t i = 0; i < b->peers.n && !set; i++)
+        if (b->peers.v[i].set && leader_set_has(b->peers.v[i].set, url))
+            set = b->peers.v[i].set;
+    pthread_mutex_unlock(&b->mu);
+    if (set)
+        return leader_call(set, "POST", path, body, &release_opts, rep, NULL, 0);
+    leader_set_init(&door);
+    rc = leader_set_add_list(&door, url) == 0
+             ? leader_call(&door, "POST", path, body, &release_opts, rep, NULL, 0)
+             : http_json("POST", url, body, &release_opts.http, rep);
+    leader_set_release(&door);
+    return rc;
+}
 
 struct peer_arg {
     broker *b;
@@ -42,8 +118,10 @@ static bool start_thread(broker *b, size_t idx)
     peer *p = &b->peers.v[idx];
     struct peer_arg *a = malloc(sizeof(*a));
 
-    if (!a)
+    if (!a || !set_locked(p)) {
+        free(a);
         return false;
+    }
     a->b = b;
     a->idx = idx;
     if (pthread_create(&p->thr, NULL, peer_main, a) != 0) {
@@ -62,7 +140,7 @@ static void persist(broker *b, txn *t)
     char *text = NULL;
 
     for (size_t i = 0; o && i < b->peers.n; i++)
-        json_object_set_new(o, b->peers.v[i].id, json_string(b->peers.v[i].url));
+        json_object_set_new(o, b->peers.v[i].id, json_string(b->peers.v[i].urls));
     if (o)
         text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
     if (text)
@@ -91,19 +169,28 @@ static void unpark(broker *b, txn *t, const peer *p)
 void peers_add(broker *b, txn *t, const char *id, const char *url)
 {
     const peer *old = peertab_get(&b->peers, id);
-    bool moved = old && strcmp(old->url, url) != 0;
+    char list[BROKER_URL_MAX];
+    bool moved;
     size_t idx;
     bool added;
-    int rc = peertab_add(&b->peers, b->cfg.id, id, url, coord_now_mono_ms(), &idx, &added);
+    int rc;
 
+    if (leader_list_normalize(url, PEER_URLS_MAX, list, sizeof(list)) < 1) {
+        txn_log(t, "warn", "peer %s ignored: bad URL list '%s'", id, url);
+        return;
+    }
+    moved = old && strcmp(old->urls, list) != 0;
+    rc = peertab_add(&b->peers, b->cfg.id, id, list, coord_now_mono_ms(), &idx, &added);
     if (rc == COORD_E_RANGE)
         txn_log(t, "warn", "peer %s ignored: at most %d peers", id, BROKER_MAX_PEERS);
     if (rc < 0)
         return;
-    if (added)
-        txn_log(t, "info", "peer %s at %s", id, url);
+    if (added || moved)
+        txn_log(t, "info", "peer %s at %s", id, list);
     if (added || moved)
         persist(b, t);
+    if (moved && b->peers.v[idx].set)
+        set_fill(&b->peers.v[idx]);
     if (added)
         unpark(b, t, &b->peers.v[idx]);
     /* Before the server runs, peers_start starts the threads. A thread
@@ -119,6 +206,7 @@ int peers_start(broker *b)
     txn t;
     int rc = 0;
 
+    outbox_set_router(&b->ob, route_release, b);
     pthread_mutex_lock(&b->mu);
     txn_begin(b, &t);
     for (size_t i = 0; i < b->cfg.npeers; i++)
@@ -201,7 +289,8 @@ static void pull_peer(broker *b, size_t idx)
     uint64_t had = b->peers.v[idx].pulled_units + b->peers.v[idx].pulled_jobs;
     pthread_mutex_unlock(&b->mu);
     for (int page = 0; page < PULL_MAX_PAGES; page++) {
-        char url[BROKER_URL_MAX + 256];
+        char path[256];
+        leader_set *set;
         http_reply rep;
         size_t moved = 0;
         int more = -1;
@@ -220,13 +309,15 @@ static void pull_peer(broker *b, size_t idx)
         p->last_attempt_wall_ms = coord_now_wall_ms();
         /* form=compact: a broker before it ignores the parameter and
          * sends the full form, which reads the same way. */
-        snprintf(url, sizeof(url), "%s/v1/metadata?since=%llu&epoch=%s&limit=%d&from=%s&form=compact",
-                 p->url,
+        snprintf(path, sizeof(path), "/v1/metadata?since=%llu&epoch=%s&limit=%d&from=%s&form=compact",
                  (unsigned long long)p->since, p->epoch[0] ? p->epoch : "none", PULL_PAGE,
                  b->cfg.id);
+        set = set_locked(p);
         pthread_mutex_unlock(&b->mu);
 
-        int rc = http_json("GET", url, NULL, &pull_opts, &rep);
+        int rc = set ? leader_call(set, "GET", path, NULL, &pull_opts, &rep, NULL, 0) : -1;
+        if (!set)
+            snprintf(rep.error, sizeof(rep.error), "out of memory");
 
         if (rc == 0 && rep.status == 200 && rep.raw)
             more = page_apply(b, idx, rep.raw, rep.raw_len, &moved);
@@ -247,17 +338,17 @@ static void pull_peer(broker *b, size_t idx)
 
 static void notify_peer(broker *b, size_t idx, uint64_t version)
 {
-    char url[BROKER_URL_MAX + 32];
+    leader_set *set;
     http_reply rep;
 
     pthread_mutex_lock(&b->mu);
-    snprintf(url, sizeof(url), "%s/v1/notify", b->peers.v[idx].url);
+    set = set_locked(&b->peers.v[idx]);
     b->m.sync_notifies++;
     json_t *body = view_envelope(
         json_pack("{s:s, s:I}", "broker", b->cfg.id, "version", (json_int_t)version), &b->clock);
     pthread_mutex_unlock(&b->mu);
-    if (body) {
-        http_json("POST", url, body, &notify_opts, &rep);
+    if (body && set) {
+        (void)leader_call(set, "POST", "/v1/notify", body, &notify_opts, &rep, NULL, 0);
         http_reply_release(&rep);
     }
     json_decref(body);

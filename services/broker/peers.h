@@ -25,6 +25,10 @@ void peers_add(broker *b, txn *t, const char *id, const char *url);
 /* The configured peers; their threads. 0, or -1 when a thread could not be
  * started. */
 int peers_start(broker *b);
+/* The URL set of peer district id (leader_client.h), for a write that must
+ * reach its leader (a claim); NULL when it is not a peer. Caller holds the
+ * domain mutex; the set stays valid after it is released. */
+struct leader_set *peers_set_locked(broker *b, const char *id);
 void peers_join(broker *b);
 /* This broker just became its district's leader (role.c), with a new
  * epoch: every peer is signalled now (the whole district is news to it)

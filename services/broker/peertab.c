@@ -19,6 +19,15 @@ peer *peertab_find(peertab *t, const char *id)
     return (peer *)peertab_get(t, id);
 }
 
+/* urls as given; url its first element. */
+static void set_urls(peer *p, const char *list)
+{
+    size_t first = strcspn(list, ",");
+
+    snprintf(p->urls, sizeof(p->urls), "%s", list);
+    snprintf(p->url, sizeof(p->url), "%.*s", (int)first, list);
+}
+
 int peertab_add(peertab *t, const char *self, const char *id, const char *url, uint64_t now_mono,
                 size_t *idx, bool *added)
 {
@@ -29,7 +38,7 @@ int peertab_add(peertab *t, const char *self, const char *id, const char *url, u
         return COORD_E_INVAL;
     p = peertab_find(t, id);
     if (p) {
-        snprintf(p->url, sizeof(p->url), "%s", url);
+        set_urls(p, url);
         *idx = (size_t)(p - t->v);
         return COORD_OK;
     }
@@ -38,7 +47,7 @@ int peertab_add(peertab *t, const char *self, const char *id, const char *url, u
     p = &t->v[t->n];
     memset(p, 0, sizeof(*p));
     snprintf(p->id, sizeof(p->id), "%s", id);
-    snprintf(p->url, sizeof(p->url), "%s", url);
+    set_urls(p, url);
     p->next_due_mono_ms = now_mono; /* first pull at once */
     *idx = t->n++;
     *added = true;

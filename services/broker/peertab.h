@@ -1,8 +1,11 @@
-/* The table of peer brokers: who they are, where they listen, and the sync
+/* The table of peer brokers: who they are, where they listen (up to
+ * PEER_URLS_MAX URLs per district: a leader and its standbys), and the sync
  * bookkeeping of each (what we have pulled, failures and backoff, notify
- * debounce). Data only; peers.c runs the threads that fill it. Guarded by
- * the broker's domain mutex. Peers are never removed, so an index stays
- * valid for the life of the broker. */
+ * debounce). Data only; peers.c runs the threads that fill it and owns
+ * each peer's URL set. Guarded by the broker's domain mutex, except the
+ * URL set behind set, which has its own lock (leader_client.h) so calls to
+ * the peer use it without the domain mutex. Peers are never removed, so an
+ * index (and a set) stays valid for the life of the broker. */
 #ifndef BROKER_PEERTAB_H
 #define BROKER_PEERTAB_H
 
@@ -14,9 +17,15 @@
 #include "bounds.h"
 #include "util.h"
 
+#define PEER_URLS_MAX 4 /* URLs kept per peer district */
+
+struct leader_set;
+
 typedef struct peer {
     char id[COORD_ID_MAX + 1];
-    char url[BROKER_URL_MAX];
+    char url[BROKER_URL_MAX];  /* the first of urls (a call uses the set's current one) */
+    char urls[BROKER_URL_MAX]; /* every URL, comma-separated origins (peers.c checks them) */
+    struct leader_set *set;    /* the same URLs for leader_call; made by peers.c, NULL before */
     char epoch[40]; /* the peer's incarnation we are in sync with */
     uint32_t egen;  /* counts the incarnations seen, from 1: what copies and claims compare */
     uint64_t since; /* its metadata version we have seen */
@@ -55,7 +64,8 @@ typedef struct peertab {
 
 peer *peertab_find(peertab *t, const char *id);
 const peer *peertab_get(const peertab *t, const char *id);
-/* Adds a peer (first pull due at now_mono) or updates its URL. *idx gets
+/* Adds a peer (first pull due at now_mono) or updates its URLs: url is one
+ * URL or a comma-separated list (peers_normalize_urls made it). *idx gets
  * its index and *added whether it is new. COORD_E_RANGE when the table is
  * full, COORD_E_INVAL for self or a bad id. */
 int peertab_add(peertab *t, const char *self, const char *id, const char *url, uint64_t now_mono,
@@ -79,8 +89,8 @@ bool peer_page_end(peer *p, bool more);
  * one. */
 bool peertab_note_change(peertab *t, uint64_t now_mono);
 
-/* Where the store keeps the table, as {"id": "url", ...} (peers.c writes
- * it, restore.c reads it at start). */
+/* Where the store keeps the table, as {"id": "url[,url...]", ...}
+ * (peers.c writes it, restore.c reads it at start). */
 #define PEERS_META_KEY "peers"
 
 /* The nodes whose clock entries a broker merges from a message: itself,

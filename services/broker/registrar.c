@@ -39,9 +39,27 @@ static void registered(broker *b, const json_t *reply)
     json_array_foreach (json_object_get(reply, "brokers"), i, v) {
         const char *id = json_string_value(json_object_get(v, "id"));
         const char *purl = json_string_value(json_object_get(v, "url"));
+        char list[BROKER_URL_MAX] = "";
+        size_t k, len = 0;
+        json_t *u;
 
-        if (id && http_url(purl))
-            peers_add(b, &t, id, purl);
+        /* Every URL the registry keeps for the district (its leader and
+         * standbys); a coordinator before them sends url alone. */
+        json_array_foreach (json_object_get(v, "urls"), k, u) {
+            const char *s = json_string_value(u);
+            int w;
+
+            if (!http_url(s) || k >= PEER_URLS_MAX)
+                continue;
+            w = snprintf(list + len, sizeof(list) - len, "%s%s", len ? "," : "", s);
+            if (w < 0 || (size_t)w >= sizeof(list) - len) {
+                list[len] = '\0';
+                break;
+            }
+            len += (size_t)w;
+        }
+        if (id && (list[0] || http_url(purl)))
+            peers_add(b, &t, id, list[0] ? list : purl);
     }
     /* The coordinator's word (emergency.h); it has none before a first
      * declaration. */

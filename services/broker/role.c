@@ -131,8 +131,10 @@ static void lead(broker *b, const etcd_fence *f, uint64_t g)
 }
 
 /* A follower's round: who leads (for Location), and the copy reloaded
- * when meta/commit moved (or the last reload failed). */
-static void follow(broker *b)
+ * when meta/commit moved (or the last reload failed). False when etcd
+ * could not be read: the next round waits longer, since each holds the
+ * domain mutex, and so every read, for up to the store's call timeout. */
+static bool follow(broker *b)
 {
     broker_ha *ha = &b->ha;
     etcd_leader l;
@@ -148,14 +150,18 @@ static void follow(broker *b)
         ha->term = l.create_revision;
     } else if (le == ETCD_E_NOT_FOUND) {
         ha->leader[0] = '\0';
-    } /* else etcd did not answer: keep the last word */
+    }
     stale = ha->stale;
     pthread_mutex_unlock(&ha->mu);
+    /* etcd did not answer (no quorum): keep the last word, and do not ask
+     * it again under the domain mutex, where every read would wait */
+    if (le != ETCD_OK && le != ETCD_E_NOT_FOUND)
+        return false;
 
     pthread_mutex_lock(&b->mu);
     if (ha->leading) {
         pthread_mutex_unlock(&b->mu);
-        return;
+        return true;
     }
     rc = store_etcd_changed(&b->store, &changed);
     if (rc == 0 && (changed || stale)) {
@@ -177,6 +183,7 @@ static void follow(broker *b)
         ha->stale = true;
     }
     pthread_mutex_unlock(&ha->mu);
+    return rc == 0;
 }
 
 static void *role_main(void *arg)
@@ -221,8 +228,7 @@ static void *role_main(void *arg)
             service_log("warn", "follower of %s now: writes go to the next leader", b->cfg.id);
         }
         if (due) {
-            follow(b);
-            next_poll = now_ms() + ROLE_POLL_MS;
+            next_poll = now_ms() + (follow(b) ? ROLE_POLL_MS : ROLE_POLL_FAILED_MS);
             continue;
         }
         /* a change of role or a step-down signals the wake, also one that
@@ -311,7 +317,7 @@ bool role_writable(broker *b)
     return !b->ha.on || (b->ha.leading && atomic_load(&b->ha.gen) == b->ha.ready_gen);
 }
 
-void role_commit_failed(broker *b, bool reloaded)
+void role_commit_failed(broker *b, bool reloaded, bool resign)
 {
     broker_ha *ha = &b->ha;
 
@@ -319,7 +325,7 @@ void role_commit_failed(broker *b, bool reloaded)
         return;
     ha->leading = false;
     pthread_mutex_lock(&ha->mu);
-    ha->step_down = true;
+    ha->step_down |= resign;
     if (!reloaded)
         ha->stale = true;
     pthread_mutex_unlock(&ha->mu);
@@ -358,8 +364,25 @@ bool role_gate(const api_route *route, api_request *req, api_response *res)
     fresh = ha->fresh_mono_ms;
     pthread_mutex_unlock(&ha->mu);
     if (acting == ETCD_LEADER) {
+        bool writable;
+
         (void)api_response_add_header(res, "X-Ergrid-Role", "leader");
-        return true;
+        if (strcmp(route->method, "GET") == 0)
+            return true;
+        /* A leader whose commit failed (role_commit_failed) may hold in
+         * memory what etcd never took, when the reload failed too: an
+         * exact retry must not get a 200 from that copy. */
+        pthread_mutex_lock(&b->mu);
+        writable = role_writable(b);
+        pthread_mutex_unlock(&b->mu);
+        if (writable)
+            return true;
+        (void)api_response_add_header(res, "Retry-After", "1");
+        api_reply_error(res, API_E_UNAVAILABLE,
+                        "district %s: this leader's last commit failed and it has not rebuilt "
+                        "from etcd since: nothing was changed; retry in a second",
+                        b->cfg.id);
+        return false;
     }
     /* HEAD is served by GET routes */
     if (strcmp(route->method, "GET") == 0) {

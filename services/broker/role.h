@@ -16,6 +16,8 @@
 
 /* A follower polls meta/commit (and who leads) this often. */
 #define ROLE_POLL_MS 200
+/* ... and this often while etcd does not answer it. */
+#define ROLE_POLL_FAILED_MS 1000
 /* A standby reads the leader key this often (docs/HA.md §7: with T/3 the
  * poll alone eats most of the "lease + 1 s" takeover target; 100 ms costs
  * one linearizable read per standby, no raft write). */
@@ -36,10 +38,12 @@ void role_release(broker *b);
  * always; etcd: rebuilt as the leader of the current term). */
 bool role_writable(broker *b);
 /* Caller holds b->mu: a commit failed in etcd mode (quorum lost, or the
- * leadership). Writes stop at once; the role thread resigns and keeps
- * campaigning, and rebuilds before it leads again. reloaded: false when
- * the district could not be read back (the role thread reloads it). */
-void role_commit_failed(broker *b, bool reloaded);
+ * leadership). Writes stop at once; with resign the role thread resigns
+ * and keeps campaigning (without: the election already stepped down, the
+ * leadership is another's); it rebuilds before it leads again. reloaded:
+ * false when the district could not be read back (the role thread
+ * reloads it). */
+void role_commit_failed(broker *b, bool reloaded, bool resign);
 
 /* The gate of the broker's routes (api_gate, dispatch.h). */
 bool role_gate(const api_route *route, api_request *req, api_response *res);

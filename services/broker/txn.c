@@ -13,6 +13,7 @@
 #include "batch.h"
 #include "restore.h"
 #include "role.h"
+#include "store_etcd.h"
 
 #define TXN_LOG_MAX (1024 * 1024)
 
@@ -405,11 +406,15 @@ static bool abort_batch(broker *b)
  * Caller holds b->mu. */
 static void etcd_failed(broker *b, bool was_failing)
 {
+    /* before the reload's reads replace it */
+    bool lost = store_etcd_last_error(&b->store) == ETCD_E_NOT_LEADER;
+
     if (!was_failing)
-        service_log("error", "etcd commit failed (%s): stepping down; writes go to the next "
-                             "leader, which rebuilds from etcd first",
-                    b->health.error);
-    role_commit_failed(b, abort_batch(b));
+        service_log("error", "etcd commit failed (%s): %s; writes go to the next leader, which "
+                             "rebuilds from etcd first",
+                    b->health.error,
+                    lost ? "another broker leads now" : "stepping down");
+    role_commit_failed(b, abort_batch(b), !lost);
 }
 
 /* The one place a failed write or commit is decided (see txn.h). */
@@ -616,7 +621,7 @@ void txn_unlock(txn *t)
          * alone: the batch goes, and memory with it. */
         service_log("warn", "a change left uncommitted: its batch is rolled back and reloaded");
         if (!abort_batch(b))
-            role_commit_failed(b, false);
+            role_commit_failed(b, false, true);
     }
     if (t->fire && (b->st.urgent_version != t->version0 || t->signal_peers) && b->peers.n) {
         b->last_change_mono_ms = coord_now_mono_ms();

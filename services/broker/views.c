@@ -10,6 +10,7 @@
 
 #include "geo_json.h"
 #include "json_fields.h"
+#include "leader_client.h"
 #include "steps.h"
 
 static json_t *caps_json(const capset *caps)
@@ -496,8 +497,15 @@ json_t *view_peer(const peer *p, uint64_t interval_ms, uint64_t now_wall, uint64
     }
     stale = !p->last_success_wall_ms || p->failures > 0 ||
             now_wall - p->last_success_wall_ms > 2 * interval_ms;
+    /* url: the one calls use now (the leader, once a write found it);
+     * urls: every URL of the district. */
+    char used[BROKER_URL_MAX];
+    json_t *urls = p->set ? leader_set_json(p->set) : json_pack("[s]", p->url);
+    if (!p->set || leader_set_current(p->set, used, sizeof(used)) < 0)
+        snprintf(used, sizeof(used), "%s", p->url);
     return json_pack(
-        "{s:s, s:s, s:o, s:o, s:b, s:i, s:I, s:I, s:I, s:I, s:I, s:s}", "id", p->id, "url", p->url,
+        "{s:s, s:s, s:o, s:o, s:o, s:b, s:i, s:I, s:I, s:I, s:I, s:I, s:s}", "id", p->id, "url",
+        used, "urls", urls ? urls : json_array(),
         "last_success", last, "staleness_ms", stale_ms, "stale", stale, "consecutive_failures",
         (int)p->failures, "backoff_ms", (json_int_t)(p->failures ? p->backoff_ms : 0),
         "next_pull_in_ms",

@@ -23,14 +23,27 @@
 #include "db.h"
 #include "emergency.h"
 #include "events.h"
+#include "leader_client.h"
 
 #define COORD_MAX_BROKERS 64
+#define COORD_BROKER_URLS LEADER_URLS_MAX /* URLs kept per district: a leader and its standbys */
 
 /* A registered district broker and the latest figures polled from it. */
 typedef struct broker_rec {
     char id[COORD_ID_MAX + 1];
-    char url[COORD_URL_MAX + 1];
+    char url[COORD_URL_MAX + 1];          /* the latest registration's */
     uint64_t registered_ms, last_seen_ms; /* wall clock */
+    /* Every URL registered for the district (origins), with when each last
+     * registered; the oldest goes when a new one comes past the cap. */
+    char urls[COORD_BROKER_URLS][LEADER_URL_MAX];
+    uint64_t url_seen_ms[COORD_BROKER_URLS];
+    size_t nurls;
+    uint64_t url_gen; /* bumped when an unknown URL came: figures polled before are stale */
+    /* The same URLs for leader_call: writes follow the leader, reads take
+     * whichever answered last. Own lock; made with the record, freed with
+     * it (records live as long as the process), so a call may use it
+     * without coordinator.mu. */
+    leader_set *set;
     /* poller state */
     bool polled;              /* at least one poll finished (success or not) */
     bool reachable;           /* the last poll succeeded */

@@ -10,6 +10,8 @@
 
 enum {
     ST_PUT_BROKER,
+    ST_PUT_BROKER_URL,
+    ST_DEL_BROKER_URL,
     ST_PUT_META,
     ST_GET_META,
     ST_ADD_EVENT,
@@ -21,6 +23,8 @@ enum {
 static const char *const stmt_sql[ST__COUNT] = {
     [ST_PUT_BROKER] = "INSERT OR REPLACE INTO brokers(id,url,registered_ms,last_seen_ms) "
                       "VALUES(?,?,?,?)",
+    [ST_PUT_BROKER_URL] = "INSERT OR REPLACE INTO broker_urls(id,url,last_seen_ms) VALUES(?,?,?)",
+    [ST_DEL_BROKER_URL] = "DELETE FROM broker_urls WHERE id=?1 AND (?2 = '*' OR url=?2)",
     [ST_PUT_META] = "INSERT OR REPLACE INTO meta(key,value) VALUES(?,?)",
     [ST_GET_META] = "SELECT value FROM meta WHERE key=?",
     [ST_ADD_EVENT] =
@@ -34,6 +38,10 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS brokers(id TEXT PRIMARY KEY, url TEXT NOT NULL,"
     " registered_ms INTEGER NOT NULL, last_seen_ms INTEGER NOT NULL);"
+    /* Added beside brokers rather than into it (the store-schema rule): an
+     * older registry opens as it is, with no rows here. */
+    "CREATE TABLE IF NOT EXISTS broker_urls(id TEXT NOT NULL, url TEXT NOT NULL,"
+    " last_seen_ms INTEGER NOT NULL, PRIMARY KEY(id, url));"
     "CREATE TABLE IF NOT EXISTS events(seq INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL,"
     " type TEXT NOT NULL, job_id TEXT, detail TEXT, vclock TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS incidents(id TEXT PRIMARY KEY, district TEXT NOT NULL,"
@@ -109,6 +117,37 @@ int cdb_load_brokers(cdb *d, cdb_broker_cb cb, void *arg)
     while ((rc = sqlite3_step(s)) == SQLITE_ROW)
         cb(arg, col_text(s, 0), col_text(s, 1), (uint64_t)sqlite3_column_int64(s, 2),
            (uint64_t)sqlite3_column_int64(s, 3));
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int cdb_put_broker_url(cdb *d, const char *id, const char *url, uint64_t last_seen_ms)
+{
+    sqlite3_stmt *s = d->s.st[ST_PUT_BROKER_URL];
+    sqlstore_bind_text(s, 1, id);
+    sqlstore_bind_text(s, 2, url);
+    sqlite3_bind_int64(s, 3, (sqlite3_int64)last_seen_ms);
+    return sqlstore_step_done(s);
+}
+
+int cdb_del_broker_url(cdb *d, const char *id, const char *url)
+{
+    sqlite3_stmt *s = d->s.st[ST_DEL_BROKER_URL];
+    sqlstore_bind_text(s, 1, id);
+    sqlstore_bind_text(s, 2, url);
+    return sqlstore_step_done(s);
+}
+
+int cdb_load_broker_urls(cdb *d, cdb_broker_url_cb cb, void *arg)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(d->s.h,
+                           "SELECT id,url,last_seen_ms FROM broker_urls ORDER BY id,last_seen_ms",
+                           -1, &s, NULL) != SQLITE_OK)
+        return -1;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        cb(arg, col_text(s, 0), col_text(s, 1), (uint64_t)sqlite3_column_int64(s, 2));
     sqlite3_finalize(s);
     return rc == SQLITE_DONE ? 0 : -1;
 }

@@ -26,6 +26,14 @@ int cdb_put_broker(cdb *d, const char *id, const char *url, uint64_t registered_
 typedef void (*cdb_broker_cb)(void *arg, const char *id, const char *url, uint64_t registered_ms,
                               uint64_t last_seen_ms);
 int cdb_load_brokers(cdb *d, cdb_broker_cb cb, void *arg);
+/* Every URL a district registered under (table broker_urls, beside
+ * brokers: a registry written before it has none, and the brokers row's
+ * url stands for them). */
+int cdb_put_broker_url(cdb *d, const char *id, const char *url, uint64_t last_seen_ms);
+int cdb_del_broker_url(cdb *d, const char *id, const char *url); /* url "*": all of id's */
+typedef void (*cdb_broker_url_cb)(void *arg, const char *id, const char *url,
+                                  uint64_t last_seen_ms);
+int cdb_load_broker_urls(cdb *d, cdb_broker_url_cb cb, void *arg);
 
 int cdb_put_meta(cdb *d, const char *key, const char *value);
 /* Copies the value into buf: 0, 1 when absent, -1 when it cannot be read. */

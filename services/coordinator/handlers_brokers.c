@@ -1,6 +1,7 @@
 /* /v1/brokers: the district registry. Brokers register at start and then
  * periodically (which refreshes last_seen), and learn their peers and the
- * emergency level from the reply. */
+ * emergency level from the reply. A district with standbys registers under
+ * each of its brokers' URLs: every one is kept (registry.h). */
 #include "handlers_brokers.h"
 
 #include <stdio.h>
@@ -63,12 +64,24 @@ void h_brokers_post(api_request *req, api_response *res)
                         COORD_MAX_BROKERS);
         return;
     }
-    bool is_new = b == NULL, changed = is_new || strcmp(b->url, url) != 0;
+    char origin[LEADER_URL_MAX];
+    if (leader_origin(url, origin, sizeof(origin)) < 0) {
+        pthread_mutex_unlock(&c->mu);
+        api_reply_error(res, API_E_INVALID_FIELD, "url must name a host and port to call");
+        return;
+    }
+    bool known = false;
+    for (size_t i = 0; b && i < b->nurls; i++)
+        known = known || strcmp(b->urls[i], origin) == 0;
+    /* A URL already listed is a refresh (a standby registering again); an
+     * unknown one is a new process: a standby, or the district moved. */
+    bool is_new = b == NULL, changed = is_new || !known;
     uint64_t now = coord_now_wall_ms();
     if (r.has_vc)
         coordinator_merge_vclock(c, &r.vc);
     if (cdb_begin(c->db) < 0 ||
-        cdb_put_broker(c->db, r.id, url, is_new ? now : b->registered_ms, now) < 0) {
+        cdb_put_broker(c->db, r.id, url, is_new ? now : b->registered_ms, now) < 0 ||
+        cdb_put_broker_url(c->db, r.id, origin, now) < 0) {
         cdb_rollback(c->db);
         pthread_mutex_unlock(&c->mu);
         api_reply_error(res, API_E_UNAVAILABLE, "storage failure");
@@ -93,9 +106,14 @@ void h_brokers_post(api_request *req, api_response *res)
         }
         b->registered_ms = now;
     }
+    snprintf(b->url, sizeof(b->url), "%s", url);
+    bool added;
+    char evicted[LEADER_URL_MAX];
+    if (registry_note_url(b, url, now, &added, evicted, sizeof(evicted)) == 0 && evicted[0] &&
+        (cdb_del_broker_url(c->db, r.id, evicted) < 0 || cdb_put_broker_url(c->db, r.id, origin, now) < 0))
+        service_log("warn", "district %s: the URL list could not be trimmed in storage", r.id);
     if (changed) {
         /* Another process at another address: what we knew is stale. */
-        snprintf(b->url, sizeof(b->url), "%s", url);
         registry_forget_figures(b);
     }
     b->last_seen_ms = now;

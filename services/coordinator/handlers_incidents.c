@@ -80,7 +80,7 @@ static const field_spec incident_fields[] = {
 
 typedef struct target {
     char id[COORD_ID_MAX + 1];
-    char url[COORD_URL_MAX + 1];
+    leader_set *set; /* the district's URLs (registry.h): lives as long as the process */
 } target;
 
 typedef struct probe {
@@ -90,15 +90,16 @@ typedef struct probe {
     size_t nreq;
 } probe;
 
-static const http_opts probe_opts = {.connect_timeout_ms = 300, .timeout_ms = 1000};
+/* Reads: any of the district's URLs answers (a follower serves them). */
+static const leader_call_opts probe_opts = {.http = {.connect_timeout_ms = 300, .timeout_ms = 1000}};
 
 static void probe_units(void *arg, size_t i)
 {
     probe *p = arg;
-    char url[COORD_URL_MAX + 64];
     http_reply r = {0};
-    snprintf(url, sizeof(url), "%s/v1/units?status=available&scope=local", p->t[i].url);
-    if (http_json("GET", url, NULL, &probe_opts, &r) == 0 && r.status == 200 &&
+    if (leader_call(p->t[i].set, "GET", "/v1/units?status=available&scope=local", NULL,
+                    &probe_opts, &r, NULL, 0) == 0 &&
+        r.status == 200 &&
         json_is_array(json_object_get(r.body, "units"))) {
         p->cand[i].units_ok = true;
         p->cand[i].free_capable =
@@ -110,10 +111,9 @@ static void probe_units(void *arg, size_t i)
 static void probe_health(void *arg, size_t i)
 {
     probe *p = arg;
-    char url[COORD_URL_MAX + 64];
     http_reply r = {0};
-    snprintf(url, sizeof(url), "%s/v1/health", p->t[i].url);
-    if (http_json("GET", url, NULL, &probe_opts, &r) == 0 && r.status == 200) {
+    if (leader_call(p->t[i].set, "GET", "/v1/health", NULL, &probe_opts, &r, NULL, 0) == 0 &&
+        r.status == 200) {
         json_t *q = json_object_get(r.body, "queued");
         if (json_is_integer(q) && json_integer_value(q) >= 0) {
             p->cand[i].health_ok = true;
@@ -174,7 +174,7 @@ void h_incidents_post(api_request *req, api_response *res)
     size_t n = c->nbrokers;
     for (size_t i = 0; i < n; i++) {
         snprintf(all[i].id, sizeof(all[i].id), "%s", c->brokers[i]->id);
-        snprintf(all[i].url, sizeof(all[i].url), "%s", c->brokers[i]->url);
+        all[i].set = c->brokers[i]->set;
     }
     if (!r.has_district && r.has_id)
         retry =
@@ -211,16 +211,19 @@ void h_incidents_post(api_request *req, api_response *res)
     }
     const target *tg = &all[best];
 
-    char url[COORD_URL_MAX + 32];
-    snprintf(url, sizeof(url), "%s/v1/jobs", tg->url);
-    /* No retries: a POST without an id is not idempotent at the broker. */
-    http_opts fo = {.connect_timeout_ms = 1000, .timeout_ms = 10000};
-    if (http_json("POST", url, fwd, &fo, &br) < 0 || !json_is_object(br.body) || br.status < 200 ||
-        br.status > 599) {
+    /* To the district's leader, following a follower's 307. Resent after a
+     * try that may have reached a broker only with an id: a POST without
+     * one is not idempotent at the broker. */
+    leader_call_opts fo = {.http = {.connect_timeout_ms = 1000, .timeout_ms = 10000},
+                           .try_timeout_ms = 5000,
+                           .no_resend = !r.has_id};
+    int frc = leader_call(tg->set, "POST", "/v1/jobs", fwd, &fo, &br, NULL, 0);
+    if ((frc < 0 && (br.status == 0 || (br.status >= 300 && br.status < 400))) ||
+        !json_is_object(br.body) || br.status < 200 || br.status > 599) {
         pthread_mutex_lock(&c->mu);
         c->m.route_failures++;
         pthread_mutex_unlock(&c->mu);
-        if (br.status == 0)
+        if (br.status == 0 || (br.status >= 300 && br.status < 400))
             api_reply_error(res, API_E_BAD_GATEWAY, "district %s could not be reached: %s", tg->id,
                             br.error[0] ? br.error : "transport error");
         else

@@ -170,7 +170,8 @@ json_t *district_view(const char *district, const json_t *units, const json_t *o
 
 typedef struct poll_job {
     char id[COORD_ID_MAX + 1];
-    char url[COORD_URL_MAX + 1];
+    leader_set *set;  /* the district's URLs (registry.h): any answers a read */
+    uint64_t url_gen; /* the registry's when the round began */
     uint64_t events_after;
     /* results */
     bool ok;
@@ -180,14 +181,13 @@ typedef struct poll_job {
     uint64_t fetched_mono_ms;
 } poll_job;
 
-static json_t *get_json(const char *base, const char *path, long *status)
+static json_t *get_json(leader_set *set, const char *path, long *status)
 {
-    char url[COORD_URL_MAX + 128];
+    const leader_call_opts o = {.http = poll_opts};
     http_reply r = {0};
-    snprintf(url, sizeof(url), "%s%s", base, path);
     json_t *body = NULL;
     *status = 0;
-    if (http_json("GET", url, NULL, &poll_opts, &r) == 0) {
+    if (leader_call(set, "GET", path, NULL, &o, &r, NULL, 0) == 0) {
         *status = r.status;
         if (r.status == 200 && json_is_object(r.body)) {
             body = r.body;
@@ -200,7 +200,7 @@ static json_t *get_json(const char *base, const char *path, long *status)
 
 /* The newest POLL_COMPLETED jobs in a finished status: the broker lists by
  * arrival, so the last page. */
-static json_t *newest_jobs(const char *url, const char *status)
+static json_t *newest_jobs(leader_set *url, const char *status)
 {
     char path[128];
     long st;
@@ -224,7 +224,7 @@ static void poll_events(poll_job *p)
         long st;
         snprintf(path, sizeof(path), "/v1/events?after=%llu&limit=%d",
                  (unsigned long long)p->new_after, COORD_EVENTS_PER_NODE);
-        json_t *b = get_json(p->url, path, &st);
+        json_t *b = get_json(p->set, path, &st);
         json_t *evs = json_object_get(b, "events");
         size_t i, got = json_array_size(evs);
         json_t *e;
@@ -255,20 +255,20 @@ static void poll_one(void *arg, size_t i)
     long st;
     json_t *units = NULL, *queued = NULL, *assigned = NULL, *done = NULL, *cancelled = NULL,
            *peers = NULL;
-    units = get_json(p->url, "/v1/units?scope=local", &st);
+    units = get_json(p->set, "/v1/units?scope=local", &st);
     if (!units)
         goto out;
     char path[128];
     snprintf(path, sizeof(path), "/v1/jobs?status=queued&limit=%d&scope=local", POLL_JOBS_LIMIT);
-    queued = get_json(p->url, path, &st);
+    queued = get_json(p->set, path, &st);
     snprintf(path, sizeof(path), "/v1/jobs?status=assigned&limit=%d&scope=local",
              POLL_JOBS_LIMIT);
-    assigned = queued ? get_json(p->url, path, &st) : NULL;
-    done = assigned ? newest_jobs(p->url, "completed") : NULL;
-    cancelled = done ? newest_jobs(p->url, "cancelled") : NULL;
+    assigned = queued ? get_json(p->set, path, &st) : NULL;
+    done = assigned ? newest_jobs(p->set, "completed") : NULL;
+    cancelled = done ? newest_jobs(p->set, "cancelled") : NULL;
     if (!cancelled)
         goto out;
-    peers = get_json(p->url, "/v1/peers", &st); /* 404 from an older broker: null */
+    peers = get_json(p->set, "/v1/peers", &st); /* 404 from an older broker: null */
     json_t *open = json_array(), *finished = json_array();
     json_array_extend(open, json_object_get(queued, "jobs"));
     json_array_extend(open, json_object_get(assigned, "jobs"));
@@ -303,7 +303,8 @@ static void poll_round(coordinator *c)
     size_t n = c->nbrokers;
     for (size_t i = 0; i < n; i++) {
         snprintf(jobs[i].id, sizeof(jobs[i].id), "%s", c->brokers[i]->id);
-        snprintf(jobs[i].url, sizeof(jobs[i].url), "%s", c->brokers[i]->url);
+        jobs[i].set = c->brokers[i]->set;
+        jobs[i].url_gen = c->brokers[i]->url_gen;
         jobs[i].events_after = c->brokers[i]->events_after;
     }
     pthread_mutex_unlock(&c->mu);
@@ -314,7 +315,7 @@ static void poll_round(coordinator *c)
     for (size_t i = 0; i < n; i++) {
         poll_job *p = &jobs[i];
         broker_rec *b = coordinator_broker(c, p->id);
-        if (!b || strcmp(b->url, p->url) != 0)
+        if (!b || b->url_gen != p->url_gen)
             continue; /* moved while we polled: the next round sees the new address */
         b->polled = true;
         b->reachable = p->ok;

@@ -1,4 +1,5 @@
-/* The broker registry (registry.h). */
+/* The broker registry (registry.h), with every URL a district registered
+ * under (a leader and its standbys) and the set that calls it through. */
 #include "registry.h"
 
 #include <stdio.h>
@@ -25,9 +26,23 @@ broker_rec *coordinator_broker(coordinator *c, const char *id)
     return NULL;
 }
 
-broker_rec *registry_insert(coordinator *c, const char *id)
+static broker_rec *rec_new(void)
 {
     broker_rec *b = calloc(1, sizeof(*b));
+    if (!b)
+        return NULL;
+    b->set = malloc(sizeof(*b->set));
+    if (!b->set) {
+        free(b);
+        return NULL;
+    }
+    leader_set_init(b->set);
+    return b;
+}
+
+broker_rec *registry_insert(coordinator *c, const char *id)
+{
+    broker_rec *b = rec_new();
     if (!b)
         return NULL;
     snprintf(b->id, sizeof(b->id), "%s", id);
@@ -38,6 +53,53 @@ broker_rec *registry_insert(coordinator *c, const char *id)
     c->brokers[at] = b;
     c->nbrokers++;
     return b;
+}
+
+int registry_note_url(broker_rec *b, const char *url, uint64_t now, bool *added, char *evicted,
+                      size_t evsz)
+{
+    char origin[LEADER_URL_MAX];
+    const char *v[COORD_BROKER_URLS];
+    size_t at = b->nurls;
+
+    *added = false;
+    if (evsz)
+        evicted[0] = '\0';
+    if (leader_origin(url, origin, sizeof(origin)) < 0)
+        return -1;
+    for (size_t i = 0; i < b->nurls; i++)
+        if (strcmp(b->urls[i], origin) == 0)
+            at = i;
+    if (at == b->nurls) {
+        /* A standby we had not heard of, or the district moved. The set
+         * calls within one scheme, so another scheme replaces the list. */
+        if (b->nurls && (strncmp(b->urls[0], "https:", 6) == 0) !=
+                            (strncmp(origin, "https:", 6) == 0)) {
+            if (evsz)
+                snprintf(evicted, evsz, "*");
+            b->nurls = 0;
+            at = 0;
+        } else if (b->nurls == COORD_BROKER_URLS) {
+            at = 0;
+            for (size_t i = 1; i < b->nurls; i++)
+                if (b->url_seen_ms[i] < b->url_seen_ms[at])
+                    at = i;
+            if (evsz)
+                snprintf(evicted, evsz, "%s", b->urls[at]);
+        } else {
+            b->nurls++;
+        }
+        memcpy(b->urls[at], origin, sizeof(origin));
+        *added = true;
+    }
+    b->url_seen_ms[at] = now;
+    if (*added) {
+        for (size_t i = 0; i < b->nurls; i++)
+            v[i] = b->urls[i];
+        (void)leader_set_replace(b->set, v, b->nurls);
+        b->url_gen++;
+    }
+    return 0;
 }
 
 void registry_forget_figures(broker_rec *b)
@@ -56,6 +118,8 @@ static void broker_rec_free(broker_rec *b)
         return;
     json_decref(b->view);
     event_ring_clear(&b->events);
+    leader_set_release(b->set);
+    free(b->set);
     free(b);
 }
 
@@ -63,7 +127,11 @@ json_t *broker_rec_json(const broker_rec *b, uint64_t now_wall, uint64_t now_mon
 {
     char ts[40];
     iso_time(b->registered_ms, ts, sizeof(ts));
-    return json_pack("{s:s, s:s, s:s, s:I, s:b, s:o}", "id", b->id, "url", b->url, "registered_at",
+    json_t *urls = json_array();
+    for (size_t i = 0; urls && i < b->nurls; i++)
+        json_array_append_new(urls, json_string(b->urls[i]));
+    return json_pack("{s:s, s:s, s:o, s:s, s:I, s:b, s:o}", "id", b->id, "url", b->url, "urls",
+                     urls ? urls : json_array(), "registered_at",
                      ts, "last_seen_ms_ago",
                      (json_int_t)(now_wall > b->last_seen_ms ? now_wall - b->last_seen_ms : 0),
                      "reachable", b->reachable, "figures_age_ms",
@@ -92,7 +160,7 @@ static void load_broker_cb(void *arg, const char *id, const char *url, uint64_t 
     coordinator *c = l->c;
     if (!coord_id_valid(id) || !coord_url_valid(url) || c->nbrokers == COORD_MAX_BROKERS)
         return; /* a row we would never have written: ignore it */
-    broker_rec *b = calloc(1, sizeof(*b));
+    broker_rec *b = rec_new();
     if (!b) {
         l->err = 1;
         return;
@@ -104,10 +172,32 @@ static void load_broker_cb(void *arg, const char *id, const char *url, uint64_t 
     c->brokers[c->nbrokers++] = b; /* rows come sorted by id */
 }
 
+static void load_url_cb(void *arg, const char *id, const char *url, uint64_t last_seen_ms)
+{
+    struct load_ctx *l = arg;
+    broker_rec *b = coordinator_broker(l->c, id);
+    bool added;
+    char evicted[LEADER_URL_MAX];
+
+    if (b && coord_url_valid(url))
+        (void)registry_note_url(b, url, last_seen_ms, &added, evicted, sizeof(evicted));
+}
+
 int registry_load(coordinator *c)
 {
     struct load_ctx l = {c, 0};
-    return cdb_load_brokers(c->db, load_broker_cb, &l) < 0 || l.err ? -1 : 0;
+    bool added;
+    char evicted[LEADER_URL_MAX];
+
+    if (cdb_load_brokers(c->db, load_broker_cb, &l) < 0 || l.err ||
+        cdb_load_broker_urls(c->db, load_url_cb, &l) < 0)
+        return -1;
+    /* A registry from before broker_urls: its one URL per district. */
+    for (size_t i = 0; i < c->nbrokers; i++)
+        if (c->brokers[i]->nurls == 0)
+            (void)registry_note_url(c->brokers[i], c->brokers[i]->url, c->brokers[i]->last_seen_ms,
+                                    &added, evicted, sizeof(evicted));
+    return 0;
 }
 
 void registry_release(coordinator *c)

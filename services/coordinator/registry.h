@@ -14,6 +14,12 @@ broker_rec *coordinator_broker(coordinator *c, const char *id);
 /* A new, empty record for id in its sorted place, or NULL when out of
  * memory. The caller checked that id is absent and the table not full. */
 broker_rec *registry_insert(coordinator *c, const char *id);
+/* Records that b registered under url (any URL: its origin is kept) at
+ * now: a known one is refreshed; an unknown one is added (*added), the
+ * least recently registered going past COORD_BROKER_URLS (its origin into
+ * evicted, else ""). -1 when url has no origin we can call. */
+int registry_note_url(broker_rec *b, const char *url, uint64_t now, bool *added, char *evicted,
+                      size_t evsz);
 /* Forgets what was polled from b (it moved: another process now). */
 void registry_forget_figures(broker_rec *b);
 

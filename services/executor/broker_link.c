@@ -1,6 +1,9 @@
 /* The link to the home broker: register (with backoff until it works), then
  * heartbeat every --heartbeat-interval on this thread alone, so no other
- * work can delay a heartbeat. A 404 means the broker forgot the unit (it
+ * work can delay a heartbeat. Both go to whichever of --broker's URLs leads
+ * (leader_client.h), so after a takeover the next heartbeat finds the new
+ * leader; a new leader that does not know the unit yet answers 404 and the
+ * unit registers again. A 404 means the broker forgot the unit (it
  * restarted with an empty table, or dropped it): register again. The reply
  * lists what was taken away from this unit; those assignments are marked
  * revoked. One log line per change of link state. */
@@ -59,27 +62,40 @@ static long hb_timeout_ms(const executor *e)
     return (long)t;
 }
 
-static void link_down(executor *e, link_state *st, const char *what, const http_reply *r)
+static void link_down(link_state *st, const char *used, const char *what, const http_reply *r)
 {
     if (*st != LINK_DOWN) {
         if (r->status)
-            service_log("warn", "broker %s: %s answered HTTP %ld", e->cfg.broker, what, r->status);
+            service_log("warn", "broker %s: %s answered HTTP %ld%s%s", used, what, r->status,
+                        r->error[0] ? ": " : "", r->error);
         else
-            service_log("warn", "broker %s unreachable (%s): %s", e->cfg.broker, what,
+            service_log("warn", "broker %s unreachable (%s): %s", used, what,
                         r->error[0] ? r->error : "transport error");
     }
     *st = LINK_DOWN;
 }
 
-static void link_up(executor *e, link_state *st, const char *what)
+/* last: the URL that answered before (the link thread's own copy). */
+static void link_up(link_state *st, char *last, const char *used, const char *what)
 {
     if (*st == LINK_DOWN)
-        service_log("info", "broker %s reachable again (%s)", e->cfg.broker, what);
+        service_log("info", "broker %s reachable again (%s)", used, what);
+    else if (last[0] && strcmp(last, used) != 0)
+        service_log("info", "broker link moved from %s to %s (%s)", last, used, what);
+    snprintf(last, LEADER_URL_MAX, "%s", used);
     *st = LINK_UP;
 }
 
+static int home_call(executor *e, const char *path, const json_t *body, long timeout_ms,
+                     http_reply *r, char *used)
+{
+    leader_call_opts o = {.http = {.connect_timeout_ms = 500, .timeout_ms = timeout_ms}};
+
+    return leader_call(&e->home, "POST", path, body, &o, r, used, LEADER_URL_MAX);
+}
+
 /* One registration attempt. true when the broker took it. */
-static bool register_once(executor *e, link_state *st)
+static bool register_once(executor *e, link_state *st, char *last)
 {
     json_t *caps = json_array();
     for (size_t i = 0; caps && i < e->cfg.ncaps; i++)
@@ -89,17 +105,16 @@ static bool register_once(executor *e, link_state *st)
                              "capacity", (json_int_t)e->cfg.capacity);
     if (body && e->cfg.has_station)
         json_object_set_new(body, "station", geo_to_json(e->cfg.station));
-    char url[EXEC_URL_MAX + 32];
-    snprintf(url, sizeof url, "%s/v1/units", e->cfg.broker);
-    http_opts opts = {.connect_timeout_ms = 500, .timeout_ms = 2000, .retries = 0};
+    char used[LEADER_URL_MAX] = "";
     http_reply r;
     memset(&r, 0, sizeof r);
-    bool ok =
-        body && http_json("POST", url, body, &opts, &r) == 0 && r.status >= 200 && r.status < 300;
+    bool ok = body && home_call(e, "/v1/units", body, 2000, &r, used) == 0 && r.status >= 200 &&
+              r.status < 300;
     if (ok) {
         set_registered(e, true);
-        service_log("info", "registered with broker %s as %s (url %s)", e->cfg.broker, e->cfg.id,
+        service_log("info", "registered with broker %s as %s (url %s)", used, e->cfg.id,
                     e->unit_url);
+        snprintf(last, LEADER_URL_MAX, "%s", used);
         *st = LINK_UP;
     } else {
         bump(e, &e->metrics.register_failures);
@@ -108,11 +123,11 @@ static bool register_once(executor *e, link_state *st)
             /* The broker refuses this unit: say why, it will not fix itself. */
             const char *msg =
                 json_string_value(json_object_get(json_object_get(r.body, "error"), "message"));
-            service_log("error", "broker %s refused registration (HTTP %ld): %s", e->cfg.broker,
+            service_log("error", "broker %s refused registration (HTTP %ld): %s", used,
                         r.status, msg ? msg : "no message");
             *st = LINK_DOWN;
         } else {
-            link_down(e, st, "register", &r);
+            link_down(st, used, "register", &r);
         }
     }
     http_reply_release(&r);
@@ -121,7 +136,7 @@ static bool register_once(executor *e, link_state *st)
 }
 
 /* One heartbeat. Returns false when the unit must register again. */
-static bool heartbeat_once(executor *e, link_state *st)
+static bool heartbeat_once(executor *e, link_state *st, char *last)
 {
     json_t *body = exec_heartbeat_body(e);
     /* Every heartbeat, about 50 bytes: a broker that restarted (fixes are
@@ -131,18 +146,17 @@ static bool heartbeat_once(executor *e, link_state *st)
         json_object_set_new(body, "fix", fix);
     else
         json_decref(fix);
-    char url[EXEC_URL_MAX + COORD_ID_MAX + 32];
-    snprintf(url, sizeof url, "%s/v1/units/%s/heartbeat", e->cfg.broker, e->cfg.id);
-    http_opts opts = {.connect_timeout_ms = 500, .timeout_ms = hb_timeout_ms(e), .retries = 0};
+    char path[COORD_ID_MAX + 32], used[LEADER_URL_MAX] = "";
+    snprintf(path, sizeof path, "/v1/units/%s/heartbeat", e->cfg.id);
     http_reply r;
     memset(&r, 0, sizeof r);
-    int rc = body ? http_json("POST", url, body, &opts, &r) : -1;
+    int rc = body ? home_call(e, path, body, hb_timeout_ms(e), &r, used) : -1;
     json_decref(body);
     bool keep = true;
     if (rc == 0 && r.status == 200 && fault_drop_heartbeat_reply(e)) {
         service_log("warn", "fault hook: heartbeat reply dropped");
     } else if (rc == 0 && r.status == 200) {
-        link_up(e, st, "heartbeat");
+        link_up(st, last, used, "heartbeat");
         exec_saw_clock(e, json_object_get(r.body, "vclock"));
         int n = exec_apply_revoked(e, json_object_get(r.body, "revoked"));
         if (n > 0)
@@ -151,13 +165,13 @@ static bool heartbeat_once(executor *e, link_state *st)
             service_log("error", "revocations applied but not persisted");
     } else if (rc == 0 && r.status == 404) {
         bump(e, &e->metrics.heartbeat_failures);
-        service_log("warn", "broker %s does not know unit %s: registering again", e->cfg.broker,
+        service_log("warn", "broker %s does not know unit %s: registering again", used,
                     e->cfg.id);
         set_registered(e, false);
         keep = false;
     } else {
         bump(e, &e->metrics.heartbeat_failures);
-        link_down(e, st, "heartbeat", &r);
+        link_down(st, used, "heartbeat", &r);
     }
     http_reply_release(&r);
     return keep;
@@ -167,6 +181,7 @@ static void *link_main(void *arg)
 {
     executor *e = arg;
     link_state st = LINK_START;
+    char last[LEADER_URL_MAX] = "";
     uint64_t backoff = REGISTER_BACKOFF_MIN_MS;
     bool registered = false, just_registered = false;
     for (;;) {
@@ -176,7 +191,7 @@ static void *link_main(void *arg)
         if (stop)
             break;
         if (!registered) {
-            registered = register_once(e, &st);
+            registered = register_once(e, &st, last);
             if (!registered) {
                 if (wait_or_stop(e, backoff))
                     break;
@@ -190,7 +205,7 @@ static void *link_main(void *arg)
         /* Fixed rate: the next heartbeat is one interval after this one
          * started, however long the request took. */
         uint64_t started = coord_now_mono_ms();
-        registered = heartbeat_once(e, &st);
+        registered = heartbeat_once(e, &st, last);
         if (!registered) {
             /* Register again at once, unless the broker forgot the unit
              * right after taking it: then do not spin. */

@@ -5,14 +5,16 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "api.h"
 #include "config.h"
+#include "leader_client.h"
 
 void exec_usage(FILE *out)
 {
     fputs("usage: ergrid-executor --id ID --kind KIND --capabilities CAP[,CAP...]\n"
-          "                       --broker URL --listen HOST:PORT --data-dir DIR\n"
+          "                       --broker URL[,URL...] --listen HOST:PORT --data-dir DIR\n"
           "                       [--heartbeat-interval 1s] [--mode manual|simulate]\n"
           "                       [--simulate-after 5s] [--capacity 1]\n"
           "                       [--advertise-url URL] [--station LAT,LON] [--fault-hooks]\n"
@@ -63,6 +65,45 @@ static int copy_url(char *dst, const char *flag, const char *v, char *err, size_
         n--;
     memcpy(dst, v, n);
     dst[n] = '\0';
+    return EXEC_ARGS_OK;
+}
+
+/* Up to EXEC_MAX_BROKERS URLs of one district, each a bare origin: the
+ * leader's 307 names an origin, and the set matches origins. */
+static int parse_brokers(exec_config *cfg, const char *v, char *err, size_t errlen)
+{
+    char one[EXEC_URL_MAX + 2], origin[LEADER_URL_MAX];
+    const char *p = v;
+
+    cfg->nbrokers = 0;
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        char *dst;
+
+        if (cfg->nbrokers == EXEC_MAX_BROKERS)
+            return fail(err, errlen, "--broker: at most %d URLs", EXEC_MAX_BROKERS);
+        if (len == 0 || len > EXEC_URL_MAX)
+            return fail(err, errlen, "--broker: bad URL list '%s'", v);
+        memcpy(one, p, len);
+        one[len] = '\0';
+        dst = cfg->brokers[cfg->nbrokers];
+        if (copy_url(dst, "--broker", one, err, errlen) != EXEC_ARGS_OK)
+            return EXEC_ARGS_ERROR;
+        if (leader_origin(dst, origin, sizeof(origin)) != 0 || strcasecmp(origin, dst) != 0 ||
+            (strncmp(origin, "https:", 6) == 0) != (strncmp(cfg->brokers[0], "https:", 6) == 0))
+            return fail(err, errlen,
+                        "--broker: expected scheme://host:port, all of one scheme, got '%s'", one);
+        memcpy(dst, origin, strlen(origin) + 1);
+        for (size_t i = 0; i < cfg->nbrokers; i++)
+            if (strcmp(cfg->brokers[i], dst) == 0)
+                return fail(err, errlen, "--broker: '%s' given twice", one);
+        cfg->nbrokers++;
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    memcpy(cfg->broker, cfg->brokers[0], sizeof(cfg->broker));
     return EXEC_ARGS_OK;
 }
 
@@ -168,7 +209,7 @@ static int apply(exec_config *cfg, int f, const char *v, char *err, size_t errle
     case F_CAPS:
         return parse_caps(cfg, v, err, errlen);
     case F_BROKER:
-        return copy_url(cfg->broker, "--broker", v, err, errlen);
+        return parse_brokers(cfg, v, err, errlen);
     case F_ADVERTISE:
         return copy_url(cfg->advertise_url, "--advertise-url", v, err, errlen);
     case F_LISTEN:

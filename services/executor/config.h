@@ -16,6 +16,7 @@
 #define EXEC_MAX_CAPS     32
 #define EXEC_MAX_CAPACITY 64 /* the broker's BROKER_MAX_CAPACITY */
 #define EXEC_PATH_MAX     4096
+#define EXEC_MAX_BROKERS  8 /* LEADER_URLS_MAX: one district's broker and its standbys */
 
 typedef enum exec_mode { EXEC_MODE_MANUAL = 0, EXEC_MODE_SIMULATE } exec_mode;
 
@@ -24,7 +25,11 @@ typedef struct exec_config {
     char kind[COORD_ID_MAX + 1];
     char caps[EXEC_MAX_CAPS][COORD_ID_MAX + 1];
     size_t ncaps;
-    char broker[EXEC_URL_MAX + 1]; /* without a trailing '/' */
+    /* --broker URL[,URL...]: the home district's brokers, each an origin
+     * (scheme://host:port, no trailing '/'); broker is the first. */
+    char brokers[EXEC_MAX_BROKERS][EXEC_URL_MAX + 1];
+    size_t nbrokers;
+    char broker[EXEC_URL_MAX + 1];
     char listen_host[64];
     uint16_t listen_port;
     char data_dir[EXEC_PATH_MAX];

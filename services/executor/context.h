@@ -19,6 +19,7 @@
 
 #include "api.h"
 #include "config.h"
+#include "leader_client.h"
 #include "record.h"
 
 #define EXEC_MAX_JOB_BYTES (256 * 1024) /* an assignment's job object, as compact JSON */
@@ -42,6 +43,10 @@ typedef struct exec_fault_hooks {
 typedef struct executor {
     exec_config cfg;
     char unit_url[EXEC_URL_MAX + 1]; /* what the broker is told; set once under mu */
+    /* The home district's brokers (--broker): registration, heartbeats,
+     * status steps and reports for its own jobs go to whichever leads
+     * (leader_client.h; its own lock). */
+    leader_set home;
     /* The route table served, for metric labels; set before the server starts. */
     const api_route *routes;
     size_t nroutes;

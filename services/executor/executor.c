@@ -49,6 +49,12 @@ int exec_init(executor *e, const exec_config *cfg)
     if (pthread_mutex_init(&e->faults_mu, NULL) != 0)
         goto fail_faults;
     e->faults.enabled = cfg->fault_hooks;
+    leader_set_init(&e->home);
+    for (size_t i = 0; i < cfg->nbrokers; i++)
+        (void)leader_set_add(&e->home, cfg->brokers[i]); /* config.c checked each */
+    if (cfg->nbrokers == 0)
+        (void)leader_set_add(&e->home, cfg->broker); /* a config built by hand (tests) */
+    e->home.learn = leader_set_count(&e->home) == 1;
     return EXEC_OK;
 fail_faults:
     pthread_mutex_destroy(&e->metrics_mu);
@@ -81,6 +87,7 @@ void exec_release(executor *e)
     pthread_mutex_destroy(&e->save_mu);
     pthread_mutex_destroy(&e->metrics_mu);
     pthread_mutex_destroy(&e->faults_mu);
+    leader_set_release(&e->home);
 }
 
 /* Wakes both threads through their condition variables (no sleeps to

@@ -17,9 +17,15 @@ void h_health(api_request *req, api_response *res)
     memcpy(url, e->unit_url, sizeof url);
     pthread_mutex_unlock(&e->mu);
     size_t active = exec_count(e, ASG_ACTIVE);
-    json_t *body = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:I, s:I, s:s}", "status", "ok",
-                             "service", "executor", "id", e->cfg.id, "kind", e->cfg.kind, "broker",
-                             e->cfg.broker, "url", url, "registered", registered, "active",
+    /* broker: the URL the link uses now (the leader, once found); brokers:
+     * every URL of the home district it may move to. */
+    char current[EXEC_URL_MAX + 1];
+    if (leader_set_current(&e->home, current, sizeof current) != 0)
+        snprintf(current, sizeof current, "%s", e->cfg.broker);
+    json_t *body = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:b, s:I, s:I, s:s}", "status",
+                             "ok", "service", "executor", "id", e->cfg.id, "kind", e->cfg.kind,
+                             "broker", current, "brokers", leader_set_json(&e->home), "url", url,
+                             "registered", registered, "active",
                              (json_int_t)active, "capacity", (json_int_t)e->cfg.capacity, "mode",
                              e->cfg.mode == EXEC_MODE_SIMULATE ? "simulate" : "manual");
     api_reply_json(res, 200, body);

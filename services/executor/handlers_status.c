@@ -46,8 +46,8 @@ void h_status(api_request *req, api_response *res)
     case EXEC_CREATED:
     case EXEC_OK:
         if (rc == EXEC_CREATED)
-            service_log("info", "job %s: crew status %s (forwarding to broker %s)", job_id,
-                        unit_step_names[to], e->cfg.broker);
+            service_log("info", "job %s: crew status %s (forwarding to the home broker)", job_id,
+                        unit_step_names[to]);
         api_reply_json(res, rc == EXEC_CREATED ? 201 : 200,
                        view ? json_pack("{s:o}", "crew_status", view) : NULL);
         return;

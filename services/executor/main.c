@@ -90,9 +90,9 @@ int main(int argc, char **argv)
                  cfg.listen_host, port);
     pthread_mutex_unlock(&e.mu);
     service_announce_scheme(api_security_scheme(&cfg.sec), cfg.listen_host, port);
-    service_log("info", "unit %s (%s, capacity %u, %s mode) listening on %s:%u, broker %s", cfg.id,
+    service_log("info", "unit %s (%s, capacity %u, %s mode) listening on %s:%u, broker %s%s", cfg.id,
                 cfg.kind, cfg.capacity, cfg.mode == EXEC_MODE_SIMULATE ? "simulate" : "manual",
-                cfg.listen_host, port, cfg.broker);
+                cfg.listen_host, port, cfg.broker, cfg.nbrokers > 1 ? " (first of --broker's list)" : "");
 
     if (exec_link_start(&e) != 0 || exec_sim_start(&e) != 0 || exec_steps_start(&e) != 0) {
         service_log("error", "cannot start threads");

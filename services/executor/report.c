@@ -1,6 +1,12 @@
 /* Forwarding a crew's report (report.h). The report carries the
  * assignment's clock plus this unit's own dot, whose counter is persisted
- * before the report leaves, so it only ever grows across restarts. */
+ * before the report leaves, so it only ever grows across restarts. It goes
+ * to the owner district's leader (leader_client.h): the home set for a job
+ * of the home district, else the owner's URL from the assignment, and when
+ * that fails the owner's URLs as the home broker's GET /v1/peers lists
+ * them. The same body is resent throughout: the arbiter answers an exact
+ * retry of what it accepted with 200, so a report in flight during a
+ * takeover gets the decision it would have got. */
 #include "report.h"
 
 #include <stdlib.h>
@@ -10,7 +16,10 @@
 #include "coord.h"
 #include "table.h"
 
-#define REPORT_TRIES 3
+/* Long enough to ride out a takeover (lease 3 s + a campaign) on the
+ * crew's one request; one try at one URL gets at most REPORT_TRY_MS. */
+#define REPORT_TIMEOUT_MS 8000
+#define REPORT_TRY_MS     2000
 
 static bool is_result_rejected(long status, const json_t *body)
 {
@@ -18,6 +27,69 @@ static bool is_result_rejected(long status, const json_t *body)
         return false;
     const char *code = json_string_value(json_object_get(json_object_get(body, "error"), "code"));
     return code && strcmp(code, "result_rejected") == 0;
+}
+
+/* The owner district's URLs as the home broker's peer table has them
+ * (GET /v1/peers: {"peers":[{"id","url","urls":[...]}]}) into *out, closed
+ * (a list, not a door). -1 when the home broker is away or does not list
+ * the district. */
+static int owner_urls_from_home(executor *e, const char *owner, leader_set *out)
+{
+    leader_call_opts o = {.http = {.connect_timeout_ms = 500, .timeout_ms = 2000}};
+    const char *urls[LEADER_URLS_MAX];
+    http_reply r;
+    size_t i, n = 0;
+    json_t *p, *u, *list = NULL;
+    int ret = -1;
+
+    if (leader_call(&e->home, "GET", "/v1/peers", NULL, &o, &r, NULL, 0) == 0 && r.status == 200) {
+        json_array_foreach(json_object_get(r.body, "peers"), i, p) {
+            const char *id = json_string_value(json_object_get(p, "id"));
+            if (id && strcmp(id, owner) == 0) {
+                list = json_object_get(p, "urls");
+                break;
+            }
+        }
+        json_array_foreach(list, i, u) {
+            if (n < LEADER_URLS_MAX && json_is_string(u))
+                urls[n++] = json_string_value(u);
+        }
+        if (n && leader_set_replace(out, urls, n) == 0) {
+            out->learn = false;
+            ret = 0;
+        }
+    }
+    http_reply_release(&r);
+    return ret;
+}
+
+/* Sends the report to the owner's leader; rep as leader_call leaves it. */
+static int forward(executor *e, const char *owner, const char *owner_url, const char *path,
+                   const json_t *req, http_reply *rep, char *used)
+{
+    leader_call_opts o = {.http = {.connect_timeout_ms = 1000, .timeout_ms = REPORT_TIMEOUT_MS},
+                          .try_timeout_ms = REPORT_TRY_MS};
+    leader_set other;
+    int rc;
+
+    if (leader_set_has(&e->home, owner_url))
+        return leader_call(&e->home, "POST", path, req, &o, rep, used, LEADER_URL_MAX);
+    /* Another district's job: its URL from the assignment is a door to
+     * that district (it learns the leader a follower names). */
+    leader_set_init(&other);
+    o.http.timeout_ms = REPORT_TIMEOUT_MS / 4; /* then the owner's other URLs */
+    rc = leader_set_add_list(&other, owner_url) == 0
+             ? leader_call(&other, "POST", path, req, &o, rep, used, LEADER_URL_MAX)
+             : -1;
+    if (rc != 0 && (rep->status == 0 || rep->status >= 500) && owner[0] &&
+        owner_urls_from_home(e, owner, &other) == 0) {
+        service_log("info", "report for %s: owner %s unreachable at %s, trying its other URLs",
+                    path, owner, owner_url);
+        http_reply_release(rep);
+        rc = leader_call(&other, "POST", path, req, &o, rep, used, LEADER_URL_MAX);
+    }
+    leader_set_release(&other);
+    return rc;
 }
 
 static void count(executor *e, uint64_t *counter)
@@ -30,7 +102,8 @@ static void count(executor *e, uint64_t *counter)
 int exec_report(executor *e, const char *job_id, const char *outcome, const json_t *data,
                 long *status, json_t **body, char *msg, size_t msglen)
 {
-    char url[EXEC_URL_MAX + COORD_ID_MAX + 32];
+    char path[COORD_ID_MAX + 32], owner_url[EXEC_URL_MAX + 1], owner[COORD_ID_MAX + 1];
+    char used[LEADER_URL_MAX] = "";
     int64_t attempt;
     vclock vc;
     bool send_vc = true;
@@ -44,7 +117,9 @@ int exec_report(executor *e, const char *job_id, const char *outcome, const json
         return EXEC_E_NOTFOUND;
     }
     attempt = a->attempt;
-    snprintf(url, sizeof url, "%s/v1/jobs/%s/results", a->owner_url, a->job_id);
+    snprintf(path, sizeof path, "/v1/jobs/%s/results", a->job_id);
+    snprintf(owner_url, sizeof owner_url, "%s", a->owner_url);
+    snprintf(owner, sizeof owner, "%s", a->owner);
     vclock_copy(&vc, &a->vc);
     uint64_t k = e->report_counter + 1;
     uint64_t seen = vclock_get(&vc, e->cfg.id);
@@ -76,15 +151,11 @@ int exec_report(executor *e, const char *job_id, const char *outcome, const json
         json_object_set_new(req, "data", json_deep_copy(data));
     if (send_vc)
         json_object_set_new(req, "vclock", vclock_to_json(&vc));
-    http_opts opts = {.connect_timeout_ms = 1000,
-                      .timeout_ms = 3000,
-                      .retries = REPORT_TRIES - 1,
-                      .backoff_ms = 200};
     http_reply rep;
     memset(&rep, 0, sizeof rep);
-    int hrc = http_json("POST", url, req, &opts, &rep);
-    if (hrc != 0 || rep.status == 0) {
-        snprintf(msg, msglen, "owner broker at %s unreachable: %s", url,
+    int hrc = forward(e, owner, owner_url, path, req, &rep, used);
+    if (hrc != 0 && (rep.status == 0 || (rep.status >= 300 && rep.status < 400))) {
+        snprintf(msg, msglen, "owner broker %s unreachable at %s: %s", owner, used[0] ? used : owner_url,
                  rep.error[0] ? rep.error : "transport error");
         http_reply_release(&rep);
         json_decref(req);

@@ -366,22 +366,27 @@ void exec_steps_counts(executor *e, size_t *queued, uint64_t *delivered, uint64_
 
 typedef enum send_verdict { SEND_DONE = 0, SEND_RETRY, SEND_DROP } send_verdict;
 
-/* One try at the home broker, no lock held. */
-static send_verdict send_step(executor *e, const step_entry *x, char *why, size_t whylen)
+/* One try at the home broker's leader (used: the URL it went to), no lock
+ * held. A step is safe to send twice: the broker answers an exact retry
+ * with 200. */
+static send_verdict send_step(executor *e, const step_entry *x, char *why, size_t whylen,
+                              char *used)
 {
-    char url[EXEC_URL_MAX + 2 * COORD_ID_MAX + 64];
+    char path[2 * COORD_ID_MAX + 64];
     json_t *body = json_pack("{s:I, s:s, s:I}", "attempt", (json_int_t)x->attempt, "status",
                              unit_step_str(x->step), "at", (json_int_t)x->at);
-    http_opts opts = {.connect_timeout_ms = 1000, .timeout_ms = 3000, .retries = 0};
+    leader_call_opts opts = {.http = {.connect_timeout_ms = 1000, .timeout_ms = 3000}};
     http_reply rep;
     send_verdict v;
 
     if (body && x->dispatched_at)
         json_object_set_new(body, "dispatched_at", json_integer((json_int_t)x->dispatched_at));
-    snprintf(url, sizeof(url), "%s/v1/units/%s/assignments/%s/status", e->cfg.broker, e->cfg.id,
-             x->job_id);
+    snprintf(path, sizeof(path), "/v1/units/%s/assignments/%s/status", e->cfg.id, x->job_id);
     memset(&rep, 0, sizeof(rep));
-    if (!body || http_json("POST", url, body, &opts, &rep) != 0 || rep.status == 0) {
+    if (!body ||
+        (leader_call(&e->home, "POST", path, body, &opts, &rep, used, LEADER_URL_MAX) != 0 &&
+         (rep.status == 0 || (rep.status >= 300 && rep.status < 400))) ||
+        rep.status == 0) {
         snprintf(why, whylen, "%s", rep.error[0] ? rep.error : "transport error");
         v = SEND_RETRY;
     } else if (rep.status >= 200 && rep.status < 300) {
@@ -432,18 +437,18 @@ static void *sender_main(void *arg)
         if (s->stopping)
             break;
         step_entry head = s->q[0];
-        char why[320] = "";
+        char why[320] = "", used[LEADER_URL_MAX] = "";
 
         pthread_mutex_unlock(&s->mu);
-        send_verdict v = send_step(e, &head, why, sizeof(why));
+        send_verdict v = send_step(e, &head, why, sizeof(why), used);
         if (v == SEND_RETRY && !failing)
             service_log("warn", "job %s: status %s not delivered to broker %s (%s): retrying",
-                        head.job_id, unit_step_str(head.step), e->cfg.broker, why);
+                        head.job_id, unit_step_str(head.step), used, why);
         else if (v == SEND_DROP)
             service_log("error", "job %s: broker %s refused status %s for good (%s): dropped",
-                        head.job_id, e->cfg.broker, unit_step_str(head.step), why);
+                        head.job_id, used, unit_step_str(head.step), why);
         else if (v == SEND_DONE && failing)
-            service_log("info", "broker %s takes status steps again", e->cfg.broker);
+            service_log("info", "broker %s takes status steps again", used);
         failing = v == SEND_RETRY;
         pthread_mutex_lock(&s->mu);
         if (v == SEND_RETRY) {

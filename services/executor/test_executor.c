@@ -109,6 +109,35 @@ START_TEST(args_bad)
 }
 END_TEST
 
+#define BROKERS(list)                                                                              \
+    "--id", "L", "--kind", "k", "--capabilities", "a", "--broker", (list), "--listen",             \
+        "127.0.0.1:0", "--data-dir", "/tmp/x"
+
+/* --broker URL[,URL...]: a district's brokers, each a bare origin. */
+START_TEST(args_broker_list)
+{
+    static exec_config c;
+    char err[256];
+    ck_assert_int_eq(PARSE(&c, err, BROKERS("http://127.0.0.1:7101/,http://127.0.0.1:7102")),
+                     EXEC_ARGS_OK);
+    ck_assert_uint_eq(c.nbrokers, 2);
+    ck_assert_str_eq(c.broker, "http://127.0.0.1:7101");
+    ck_assert_str_eq(c.brokers[1], "http://127.0.0.1:7102");
+    ck_assert_int_eq(PARSE(&c, err, BROKERS("http://a:1,http://a:1")), EXEC_ARGS_ERROR);
+    ck_assert_ptr_nonnull(strstr(err, "twice"));
+    ck_assert_int_eq(PARSE(&c, err, BROKERS("http://a:1,https://b:1")), EXEC_ARGS_ERROR);
+    ck_assert_ptr_nonnull(strstr(err, "one scheme"));
+    ck_assert_int_eq(PARSE(&c, err, BROKERS("http://a:1/prefix")), EXEC_ARGS_ERROR);
+    ck_assert_int_eq(PARSE(&c, err, BROKERS("http://a:1,")), EXEC_ARGS_ERROR);
+    ck_assert_int_eq(PARSE(&c, err, BROKERS("http://a:1,,http://b:1")), EXEC_ARGS_ERROR);
+    ck_assert_int_eq(PARSE(&c, err, BROKERS("http://1:1,http://2:1,http://3:1,http://4:1,"
+                                            "http://5:1,http://6:1,http://7:1,http://8:1,"
+                                            "http://9:1")),
+                     EXEC_ARGS_ERROR);
+    ck_assert_ptr_nonnull(strstr(err, "at most 8"));
+}
+END_TEST
+
 START_TEST(args_bad_ids_and_urls)
 {
     static exec_config c;
@@ -770,6 +799,7 @@ static Suite *executor_suite(void)
     tcase_add_test(args, args_fault_hooks_switch);
     tcase_add_test(args, args_bad);
     tcase_add_test(args, args_bad_ids_and_urls);
+    tcase_add_test(args, args_broker_list);
     tcase_add_test(args, url_validation);
     tcase_add_test(args, args_station);
     tcase_add_test(args, rfc3339_fixed_at);

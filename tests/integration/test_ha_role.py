@@ -220,3 +220,39 @@ def test_standby_redirects_writes_serves_reads_and_takes_over(cluster, etcd):
     # it writes: the old job is there and a new one is taken
     assert foll.job("pair-1")["status"] == "queued"
     assert foll.submit(["rescue"], id="pair-2").status == 201
+
+
+# ---------------------------------------------------------------- etcd fails
+
+def test_quorum_lost_refuses_writes_keeps_reads_and_recovers(cluster, etcd):
+    """Last in the module: it takes two of the three members away."""
+    b = etcd_broker(cluster, etcd, "Quorum")
+    wait_role(b, "leader")
+    assert b.submit(["firefighting"], id="q-before").status == 201
+    etcd.kill(1)
+    etcd.kill(2)
+    try:
+        # the commit cannot reach a quorum: refused, and nothing of it kept
+        r = b.submit(["firefighting"], id="q-during")
+        ergrid.assert_error(r, 503, "unavailable", "a write without quorum")
+        assert r.headers.get("retry-after") == "1", r.headers
+        h = health(b)
+        assert h["storage"] == "failing" and h["role"] in ("leader", "follower"), h
+        # stepped down; writes stay refused, the copy is still read
+        h = wait_role(b, "follower", timeout=LEASE_S + 5)
+        r = b.submit(["firefighting"], id="q-during-2")
+        ergrid.assert_error(r, 503, "unavailable", "a write while stepped down")
+        assert b.job("q-before")["status"] == "queued"
+    finally:
+        etcd.start(1)
+        etcd.start(2)
+        assert etcd.wait_healthy()
+    h = wait_role(b, "leader", timeout=20)
+    assert h["storage"] == "ok", h
+    jobs = {j["id"]: j for j in b.jobs()}
+    # q-during's 503 was ambiguous: the member left may have logged it as
+    # etcd's leader, and the next etcd term commit it (docs/HA.md §4); if so
+    # it is there whole. q-during-2 never left the broker.
+    assert "q-before" in jobs and set(jobs) <= {"q-before", "q-during"}, sorted(jobs)
+    assert all(j["status"] == "queued" for j in jobs.values()), jobs
+    assert b.submit(["firefighting"], id="q-after").status == 201
