@@ -3,7 +3,7 @@
 # real service binaries on 127.0.0.1, then prints a summary table. Figures
 # are printed, never asserted; the exit status is non-zero only when a
 # benchmark hit a functional error (or the build failed).
-#   scripts/bench.sh                 all benchmarks but peers (about 7 minutes)
+#   scripts/bench.sh                 all benchmarks but peers (about 12 minutes)
 #   scripts/bench.sh --quick         smaller sizes, a smoke run
 #   scripts/bench.sh submit sync     some of them (arbitrate submit failover scale coldstart memory
 #                                    sync ha peers)
