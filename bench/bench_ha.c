@@ -217,6 +217,7 @@ struct ha_row {
 static void ha_row(const struct ha *H, int f, unsigned ti, struct ha_row *w)
 {
     double base = median(H, HA_SQLITE, ti, f);
+    memset(w, 0, sizeof(*w));
     for (int s = 0; s < HA_NSTORE; s++) {
         double x = median(H, (enum ha_store)s, ti, f);
         fmt_fig(w->cell[s], sizeof(w->cell[s]), f, x);
