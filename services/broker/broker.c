@@ -13,6 +13,7 @@
 
 #include "core.h"
 #include "dispatch.h"
+#include "ha.h"
 #include "handlers.h"
 #include "monitor.h"
 #include "peers.h"
@@ -66,7 +67,7 @@ fail:
 
 static int init_parts(broker *b)
 {
-    if (role_init(b) < 0)
+    if (ha_init(b) < 0)
         return -1;
     b->mu_ok = pthread_mutex_init(&b->mu, NULL) == 0;
     b->grp_ok = batch_init(&b->grp) == 0;
@@ -82,12 +83,6 @@ static int init_parts(broker *b)
         return -1;
     b->st.max_fix_age_ms = b->cfg.max_fix_age_ms;
     return 0;
-}
-
-void broker_new_epoch(broker *b)
-{
-    snprintf(b->epoch, sizeof(b->epoch), "%llx-%llx", (unsigned long long)coord_now_wall_ms(),
-             (unsigned long long)(coord_now_mono_ms() ^ (uint64_t)getpid()));
 }
 
 /* With etcd the district is its key prefix: no database, marker or
@@ -116,7 +111,7 @@ broker *broker_new(const broker_config *cfg, char *err, size_t errlen)
     }
     b->cfg = *cfg;
     /* A new incarnation id per start: peers resync everything from us. */
-    broker_new_epoch(b);
+    restore_new_epoch(b);
     b->boot_mono_ms = coord_now_mono_ms();
     if (init_parts(b) < 0) {
         snprintf(err, errlen, "out of memory");

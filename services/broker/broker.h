@@ -21,10 +21,6 @@ broker *broker_new(const broker_config *cfg, char *err, size_t errlen);
 int broker_start(broker *b, uint16_t *port);
 /* The URL peers and units use to reach it (after start). */
 const char *broker_url(const broker *b);
-/* A new incarnation id (the epoch of the metadata pull): at start, and
- * when this broker becomes its district's leader, so peers resync it
- * whole. Caller holds b->mu once the broker serves. */
-void broker_new_epoch(broker *b);
 /* Stops serving and joins every thread. */
 void broker_stop(broker *b);
 /* Accepts NULL. Stop first when started. */

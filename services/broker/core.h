@@ -51,7 +51,7 @@ typedef struct broker_metrics {
     uint64_t sync_pulls, sync_notifies, sync_signals, sync_coalesced;
 } broker_metrics;
 
-/* The standby role (role.h), with --store etcd. Two locks: ha.mu guards
+/* The standby role (ha.h, role.h), with --store etcd. Two locks: ha.mu guards
  * what the election's callback and the request gate share with the role
  * thread (it is taken under b->mu, never the other way round); the
  * fields marked "mu" are the domain mutex's, read by the transaction
@@ -68,6 +68,7 @@ typedef struct broker_ha {
     _Atomic uint64_t gen;
     /* under ha.mu */
     bool step_down, stale;       /* stale: the copy could not be reloaded */
+    bool failed;                 /* a commit failed since the last rebuild as leader */
     etcd_role elected;           /* as the callback last said */
     etcd_fence fence;            /* with it, while elected leader */
     etcd_role acting;            /* what this broker serves as now */

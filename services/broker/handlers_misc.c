@@ -7,7 +7,7 @@
 #include "core.h"
 #include "txn.h"
 #include "handlers.h"
-#include "role.h"
+#include "ha.h"
 #include "shiviz.h"
 #include "views.h"
 
@@ -15,9 +15,9 @@
  * leader key's create_revision, the term. */
 static json_t *role_fields(broker *b, json_t *o)
 {
-    role_view v;
+    ha_view v;
 
-    role_get(b, &v);
+    ha_get(b, &v);
     if (!o || !v.etcd)
         return o;
     json_object_set_new(o, "role", json_string(v.leader ? "leader" : "follower"));
@@ -136,8 +136,8 @@ void h_metrics(api_request *req, api_response *res)
     wake_get_stats(&b->drain, &ws);
     outpool_stats ps;
     outpool_get_stats(&b->calls, &ps);
-    role_view rv;
-    role_get(b, &rv);
+    ha_view rv;
+    ha_get(b, &rv);
 
     const struct {
         const char *type, *name, *help;

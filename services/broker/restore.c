@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "codec.h"
 #include "geo_json.h"
@@ -407,4 +408,10 @@ int restore_reload(broker *b, const char *path, char *err, size_t errlen)
         b->peers.v[i].epoch[0] = '\0';
     }
     return 0;
+}
+
+void restore_new_epoch(broker *b)
+{
+    snprintf(b->epoch, sizeof(b->epoch), "%llx-%llx", (unsigned long long)coord_now_wall_ms(),
+             (unsigned long long)(coord_now_mono_ms() ^ (uint64_t)getpid()));
 }

@@ -25,5 +25,9 @@ int restore_broker(broker *b, const char *path, char *err, size_t errlen);
  * call (SQLite stops the process; with etcd it is served until a reload
  * succeeds). */
 int restore_reload(broker *b, const char *path, char *err, size_t errlen);
+/* A new incarnation id (the epoch of the metadata pull): at start, and
+ * when this broker becomes its district's leader, so peers pull it whole.
+ * Caller holds b->mu once the broker serves. */
+void restore_new_epoch(broker *b);
 
 #endif

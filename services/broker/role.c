@@ -1,5 +1,5 @@
-/* The standby role (see role.h): the election's callback, the role
- * thread, the request gate and what health and metrics read of it. */
+/* The standby role (see role.h): the election, the role thread and the
+ * request gate. */
 #include "role.h"
 
 #include <inttypes.h>
@@ -7,50 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker.h"
 #include "dispatch.h"
+#include "ha.h"
 #include "peers.h"
 #include "restore.h"
 #include "store_etcd.h"
 
 /* Where a reload's messages say the district was read from. */
 #define ROLE_SOURCE "etcd"
-
-int role_init(broker *b)
-{
-    broker_ha *ha = &b->ha;
-
-    ha->on = b->cfg.store == BROKER_STORE_ETCD;
-    atomic_init(&ha->gen, 0);
-    ha->elected = ha->acting = ETCD_FOLLOWER;
-    ha->mu_ok = pthread_mutex_init(&ha->mu, NULL) == 0;
-    ha->wake_ok = wake_init(&ha->wake) == 0;
-    return ha->mu_ok && ha->wake_ok ? 0 : -1;
-}
-
-/* The election's callback: from its thread, or from a commit's thread
- * holding b->mu (a fenced txn that found the key gone). So it only
- * records and wakes; the role thread does the work. */
-static void on_change(void *arg, etcd_role role, const etcd_fence *fence)
-{
-    broker *b = arg;
-    broker_ha *ha = &b->ha;
-
-    /* before anything else: from here on role_writable is false */
-    atomic_fetch_add(&ha->gen, 1);
-    pthread_mutex_lock(&ha->mu);
-    ha->elected = role;
-    if (role == ETCD_LEADER && fence) {
-        ha->fence = *fence;
-    } else {
-        memset(&ha->fence, 0, sizeof(ha->fence));
-        ha->acting = ETCD_FOLLOWER;
-        if (strcmp(ha->leader, b->self_url) == 0)
-            ha->leader[0] = '\0'; /* not us any more; the poll says who */
-    }
-    pthread_mutex_unlock(&ha->mu);
-    wake_signal(&ha->wake);
-}
 
 /* Splits --etcd for the election (the store's client takes the list). */
 static size_t split_urls(char *list, const char **urls, size_t max)
@@ -88,7 +52,7 @@ static void lead(broker *b, const etcd_fence *f, uint64_t g)
     pthread_mutex_lock(&b->mu);
     int rc = restore_reload(b, ROLE_SOURCE, err, sizeof(err));
     if (rc == 0 && atomic_load(&ha->gen) == g) {
-        broker_new_epoch(b);
+        restore_new_epoch(b);
         b->health.failing = false;
         b->health.error[0] = '\0';
         ha->leading = true;
@@ -118,6 +82,7 @@ static void lead(broker *b, const etcd_fence *f, uint64_t g)
         ha->revision = rev;
         ha->fresh_mono_ms = now_ms();
         ha->stale = false;
+        ha->failed = false;
         ha->takeovers++;
     }
     pthread_mutex_unlock(&ha->mu);
@@ -254,7 +219,7 @@ int role_start(broker *b, char *err, size_t errlen)
     etcd_election_opts eo = {
         .ttl_s = (int64_t)(b->cfg.leader_lease_ms / 1000),
         .retry_ms = ROLE_ELECTION_RETRY_MS,
-        .on_change = on_change,
+        .on_change = ha_on_change,
         .on_change_arg = b,
     };
     ha->e = etcd_election_new(urls, n, prefix, b->self_url, &eo);
@@ -301,35 +266,9 @@ void role_stop(broker *b)
 
 void role_release(broker *b)
 {
-    broker_ha *ha = &b->ha;
-
-    etcd_election_free(ha->e);
-    ha->e = NULL;
-    if (ha->wake_ok)
-        wake_destroy(&ha->wake);
-    if (ha->mu_ok)
-        pthread_mutex_destroy(&ha->mu);
-    ha->wake_ok = ha->mu_ok = false;
-}
-
-bool role_writable(broker *b)
-{
-    return !b->ha.on || (b->ha.leading && atomic_load(&b->ha.gen) == b->ha.ready_gen);
-}
-
-void role_commit_failed(broker *b, bool reloaded, bool resign)
-{
-    broker_ha *ha = &b->ha;
-
-    if (!ha->on)
-        return;
-    ha->leading = false;
-    pthread_mutex_lock(&ha->mu);
-    ha->step_down |= resign;
-    if (!reloaded)
-        ha->stale = true;
-    pthread_mutex_unlock(&ha->mu);
-    wake_signal(&ha->wake);
+    etcd_election_free(b->ha.e);
+    b->ha.e = NULL;
+    ha_destroy(b);
 }
 
 /* Reads at a follower: whose copy, how fresh. */
@@ -354,6 +293,7 @@ bool role_gate(const api_route *route, api_request *req, api_response *res)
     etcd_role acting;
     int64_t rev;
     uint64_t fresh;
+    bool failed;
 
     if (!ha->on)
         return true;
@@ -362,20 +302,14 @@ bool role_gate(const api_route *route, api_request *req, api_response *res)
     memcpy(leader, ha->leader, sizeof(leader));
     rev = ha->revision;
     fresh = ha->fresh_mono_ms;
+    failed = ha->failed;
     pthread_mutex_unlock(&ha->mu);
     if (acting == ETCD_LEADER) {
-        bool writable;
-
         (void)api_response_add_header(res, "X-Ergrid-Role", "leader");
-        if (strcmp(route->method, "GET") == 0)
-            return true;
-        /* A leader whose commit failed (role_commit_failed) may hold in
+        /* A leader whose commit failed (ha_commit_failed) may hold in
          * memory what etcd never took, when the reload failed too: an
          * exact retry must not get a 200 from that copy. */
-        pthread_mutex_lock(&b->mu);
-        writable = role_writable(b);
-        pthread_mutex_unlock(&b->mu);
-        if (writable)
+        if (strcmp(route->method, "GET") == 0 || !failed)
             return true;
         (void)api_response_add_header(res, "Retry-After", "1");
         api_reply_error(res, API_E_UNAVAILABLE,
@@ -419,20 +353,3 @@ bool role_gate(const api_route *route, api_request *req, api_response *res)
     return false;
 }
 
-void role_get(broker *b, role_view *v)
-{
-    broker_ha *ha = &b->ha;
-
-    memset(v, 0, sizeof(*v));
-    v->etcd = ha->on;
-    if (!ha->on) {
-        v->leader = true;
-        return;
-    }
-    pthread_mutex_lock(&ha->mu);
-    v->leader = ha->acting == ETCD_LEADER;
-    memcpy(v->leader_url, ha->leader, sizeof(v->leader_url));
-    v->term = ha->term;
-    v->takeovers = ha->takeovers;
-    pthread_mutex_unlock(&ha->mu);
-}

@@ -12,7 +12,7 @@
 #include "codec.h"
 #include "batch.h"
 #include "restore.h"
-#include "role.h"
+#include "ha.h"
 #include "store_etcd.h"
 
 #define TXN_LOG_MAX (1024 * 1024)
@@ -50,7 +50,7 @@ bool txn_store_ok(broker *b)
      * etcd a failing store is not probed: the role thread rebuilds before
      * this broker leads again, and that ends it. */
     if (b->ha.on)
-        return role_writable(b) && !h->failing;
+        return ha_writable(b) && !h->failing;
     if (!h->failing)
         return true;
     now = coord_now_mono_ms();
@@ -89,7 +89,7 @@ static bool writable(txn *t)
         t->failed = true;
         return false;
     }
-    if (!role_writable(b)) {
+    if (!ha_writable(b)) {
         t->failed = true;
         t->refused = !t->opened; /* nothing of it reached the store */
         return false;
@@ -414,7 +414,7 @@ static void etcd_failed(broker *b, bool was_failing)
                              "rebuilds from etcd first",
                     b->health.error,
                     lost ? "another broker leads now" : "stepping down");
-    role_commit_failed(b, abort_batch(b), !lost);
+    ha_commit_failed(b, abort_batch(b), !lost);
 }
 
 /* The one place a failed write or commit is decided (see txn.h). */
@@ -621,7 +621,7 @@ void txn_unlock(txn *t)
          * alone: the batch goes, and memory with it. */
         service_log("warn", "a change left uncommitted: its batch is rolled back and reloaded");
         if (!abort_batch(b))
-            role_commit_failed(b, false, true);
+            ha_commit_failed(b, false, true);
     }
     if (t->fire && (b->st.urgent_version != t->version0 || t->signal_peers) && b->peers.n) {
         b->last_change_mono_ms = coord_now_mono_ms();
