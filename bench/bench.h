@@ -44,6 +44,9 @@ extern bench_opts g_opts;
 
 /* Value or default. */
 unsigned opt_threads(unsigned def);
+/* The client counts a comparison runs at (peers, ha): --threads N alone,
+ * else 8 and 32. Returns how many it wrote to out. */
+unsigned opt_thread_counts(unsigned out[2]);
 /* {"--durability", MODE, NULL} for the broker of arbitrate and submit, or
  * NULL when --durability was not given; and the mode's name for output. */
 const char *const *opt_durability_args(void);
@@ -151,6 +154,9 @@ void lat_add(lat *l, double us);
 void lat_free(lat *l);
 /* Sorts, then fills the percentiles (microseconds). */
 void lat_stats(lat *l, double *p50, double *p99, double *max);
+/* Sorts v[0..n) and returns its median (the mean of the middle two for an
+ * even n); -1 when n is 0. */
+double median_of(double *v, size_t n);
 
 /* Runs fn for i in [0, n) on nthreads threads (items taken in order from a
  * shared counter). Latency of each call goes to *out (may be NULL).
@@ -163,6 +169,12 @@ double now_s(void); /* CLOCK_MONOTONIC */
 void sleep_s(double s);
 
 /* ---- broker helpers ---- */
+
+/* Waits until the broker at s serves writes: at once for a broker on SQLite
+ * (GET /v1/health without "store": "etcd"), and on etcd until its health
+ * says "role": "leader" (the election takes a moment after the start).
+ * Returns the seconds it waited, or -1 after bench_fail. */
+double broker_wait_leader(const svc *s, double timeout_s);
 
 /* Registers units <prefix>-<k> for k in [from, to) at broker base, with the
  * capabilities (a JSON array text), capacity and url base (the unit's url
@@ -263,11 +275,12 @@ typedef struct arb_env {
     double accepted0; /* ergrid_results_accepted_total before the results */
 } arb_env;
 
-/* Starts a broker named name with extra_args (NULL-terminated, may be
- * NULL), stub units, njobs jobs assigned, and the result bodies. With
+/* Starts a broker named name for district (NULL: Downtown) with extra_args
+ * (NULL-terminated, may be NULL), waits until it leads (broker_wait_leader),
+ * then stub units, njobs jobs assigned, and the result bodies. With
  * heartbeats false the broker gets --failure-timeout 1h instead. 0 or -1. */
-int arb_env_start(arb_env *e, const char *name, long njobs, const char *const *extra_args,
-                  bool heartbeats);
+int arb_env_start(arb_env *e, const char *name, const char *district, long njobs,
+                  const char *const *extra_args, bool heartbeats);
 /* The target posting e's bodies to POST /v1/jobs/{id}/results. */
 race_target arb_target(arb_env *e);
 /* After race_run: the broker's count of accepted results must be njobs. */
@@ -277,7 +290,8 @@ void arb_env_stop(arb_env *e);
 /* ---- submission with assignment, counted truly (bench_submit.c) ---- */
 
 typedef struct submit_cfg {
-    const char *name; /* the broker's service name */
+    const char *name;     /* the broker's service name */
+    const char *district; /* its --id; NULL: Downtown */
     long jobs, units;
     unsigned threads;
     bool heartbeats; /* false: --failure-timeout 1h and no heartbeats */
@@ -311,5 +325,6 @@ int bench_coldstart(void);
 int bench_memory(void);
 int bench_sync(void);
 int bench_peers(void);
+int bench_ha(void);
 
 #endif

@@ -134,8 +134,8 @@ race_target arb_target(arb_env *e)
     return (race_target){.name = "ergrid", .arg = e, .decides = true, .submit = post_result};
 }
 
-int arb_env_start(arb_env *a, const char *name, long J, const char *const *extra_args,
-                  bool heartbeats)
+int arb_env_start(arb_env *a, const char *name, const char *district, long J,
+                  const char *const *extra_args, bool heartbeats)
 {
     memset(a, 0, sizeof(*a));
     long K = (J + ARB_CAPACITY - 1) / ARB_CAPACITY + 2;
@@ -143,7 +143,7 @@ int arb_env_start(arb_env *a, const char *name, long J, const char *const *extra
     a->st = stub_start(true, 4);
     if (!a->st)
         return -1;
-    const char *args[40] = {"--id", "Downtown"};
+    const char *args[40] = {"--id", district ? district : "Downtown"};
     size_t na = 2;
     if (!heartbeats) {
         /* Nothing but the results reaches the broker while it is measured;
@@ -154,7 +154,7 @@ int arb_env_start(arb_env *a, const char *name, long J, const char *const *extra
     for (size_t i = 0; extra_args && extra_args[i] && na < 38; i++)
         args[na++] = extra_args[i];
     args[na] = NULL;
-    if (svc_start(&a->broker, name, "broker", args) < 0)
+    if (svc_start(&a->broker, name, "broker", args) < 0 || broker_wait_leader(&a->broker, 30) < 0)
         return -1;
     a->unit = calloc((size_t)J, sizeof(*a->unit));
     a->attempt = calloc((size_t)J, sizeof(*a->attempt));
@@ -252,7 +252,7 @@ int bench_arbitrate(void)
     unsigned T = opt_threads(8);
     int rc = -1;
     arb_env a;
-    if (arb_env_start(&a, "arbitrate-broker", J, opt_durability_args(), true) < 0)
+    if (arb_env_start(&a, "arbitrate-broker", NULL, J, opt_durability_args(), true) < 0)
         goto out;
     printf("broker durability: %s\n", opt_durability_name());
 

@@ -254,7 +254,7 @@ int submit_trial(const submit_cfg *c, submit_stats *out)
     stub *st = stub_start(false, 4);
     if (!st)
         return -1;
-    const char *args[40] = {"--id", "Downtown"};
+    const char *args[40] = {"--id", c->district ? c->district : "Downtown"};
     size_t na = 2;
     if (!c->heartbeats) {
         args[na++] = "--failure-timeout";
@@ -263,7 +263,7 @@ int submit_trial(const submit_cfg *c, submit_stats *out)
     for (size_t i = 0; c->extra_args && c->extra_args[i] && na < 38; i++)
         args[na++] = c->extra_args[i];
     args[na] = NULL;
-    if (svc_start(&broker, c->name, "broker", args) < 0)
+    if (svc_start(&broker, c->name, "broker", args) < 0 || broker_wait_leader(&broker, 30) < 0)
         goto out;
     s.base = broker.url;
     s.body = calloc((size_t)J, sizeof(*s.body));

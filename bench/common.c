@@ -32,6 +32,17 @@ unsigned opt_threads(unsigned def)
     return g_opts.threads ? g_opts.threads : def;
 }
 
+unsigned opt_thread_counts(unsigned out[2])
+{
+    if (g_opts.threads) {
+        out[0] = g_opts.threads;
+        return 1;
+    }
+    out[0] = 8;
+    out[1] = 32;
+    return 2;
+}
+
 const char *const *opt_durability_args(void)
 {
     static const char *args[3] = {"--durability", NULL, NULL};
@@ -720,6 +731,14 @@ void lat_stats(lat *l, double *p50, double *p99, double *max)
     *max = l->v[l->n - 1];
 }
 
+double median_of(double *v, size_t n)
+{
+    if (!n)
+        return -1;
+    qsort(v, n, sizeof(double), cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
 /* ---- threads ---- */
 
 struct run_shared {
@@ -792,6 +811,44 @@ double run_items(unsigned nthreads, long n, item_fn fn, void *arg, lat *out)
 }
 
 /* ---- broker helpers ---- */
+
+double broker_wait_leader(const svc *s, double timeout_s)
+{
+    char url[160];
+    snprintf(url, sizeof(url), "%s/v1/health", s->url);
+    hc h;
+    if (hc_init(&h) < 0) {
+        bench_fail("%s: out of memory", s->name);
+        return -1;
+    }
+    double t0 = now_s();
+    long st = 0;
+    const char *role = NULL;
+    json_t *r = NULL;
+    do {
+        json_decref(r);
+        r = NULL;
+        st = hc_json(&h, "GET", url, NULL, &r);
+        const char *store = json_string_value(json_object_get(r, "store"));
+        role = json_string_value(json_object_get(r, "role"));
+        bool etcd = store && strcmp(store, "etcd") == 0;
+        if (st == 200 && (!etcd || (role && strcmp(role, "leader") == 0))) {
+            if (etcd)
+                printf("setup: %s leads (etcd, term %lld) %.2f s after it announced its port\n",
+                       s->name, (long long)json_integer_value(json_object_get(r, "term")),
+                       now_s() - t0);
+            json_decref(r);
+            hc_cleanup(&h);
+            return now_s() - t0;
+        }
+        sleep_s(0.02);
+    } while (now_s() - t0 < timeout_s);
+    bench_fail("%s did not lead within %.0f s (last GET /v1/health: status %ld, role %s)", s->name,
+               timeout_s, st, role ? role : "none");
+    json_decref(r);
+    hc_cleanup(&h);
+    return -1;
+}
 
 struct reg_arg {
     const char *base, *prefix, *caps, *url_base;

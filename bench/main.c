@@ -1,5 +1,5 @@
 /* ergrid-bench: one program, one subcommand per DESIGN.md §6 target.
- *   build/bench/ergrid-bench [options] arbitrate|submit|failover|scale|coldstart|memory|sync|all
+ *   build/bench/ergrid-bench [options] arbitrate|submit|failover|scale|coldstart|memory|sync|ha|all
  * The service binaries are found under the build dir (default: the one this
  * program was built in; --build DIR to point elsewhere). */
 #include <curl/curl.h>
@@ -25,6 +25,8 @@ static const struct {
     {"coldstart", bench_coldstart, "scale's cold start (all units join at once), 5 runs"},
     {"memory", bench_memory, "broker RSS with 10,000 units and 100,000 jobs"},
     {"sync", bench_sync, "metadata delta size vs city size, change visibility at peers"},
+    {"ha", bench_ha,
+     "arbitrate and submit at a broker on etcd (3 members, 1 member) beside SQLite"},
     /* Not part of "all": it needs PostgreSQL and etcd (scripts/bench.sh
      * --peers installs them). */
     {"peers", bench_peers,
@@ -39,13 +41,14 @@ static void usage(FILE *out)
             "usage: ergrid-bench [options] BENCH... | all (every one but peers)\n"
             "options:\n"
             "  --build DIR      meson build dir with services/*/ergrid-* (default: %s)\n"
-            "  --threads N      client threads (default per benchmark; peers: 8 and 32)\n"
-            "  --jobs N         jobs (arbitrate, submit, memory; peers: per trial)\n"
-            "  --units N        units (submit, memory, peers, scale: per broker; sync: largest "
+            "  --threads N      client threads (default per benchmark; peers, ha: 8 and 32)\n"
+            "  --jobs N         jobs (arbitrate, submit, memory; peers, ha: per trial)\n"
+            "  --units N        units (submit, memory, peers, ha, scale: per broker; sync: largest "
             "city)\n"
             "  --brokers N      brokers (scale; default 20)\n"
             "  --duration S     seconds of heartbeating (scale; default 30)\n"
-            "  --rounds N       kill rounds (failover; default 5); rounds (peers; default 3)\n"
+            "  --rounds N       kill rounds (failover; default 5); rounds (peers; default 3;\n"
+            "                   ha: default 1)\n"
             "  --etcd-members N peers: etcd members (default 1)\n"
             "  --quick          smaller sizes (a smoke run)\n"
             "  --keep           keep the temporary data dirs\n"

@@ -27,6 +27,7 @@ struct etcd_peer {
     char dir[512];
     unsigned members;
     char url[ETCD_MAX_MEMBERS][96];
+    char urls[1024]; /* as start.sh printed them: --etcd's value */
     char describe[1024];
 };
 
@@ -46,7 +47,7 @@ struct etcd_trial {
 
 etcd_peer *etcd_peer_start(unsigned members)
 {
-    char pid[32], nm[8], out[8192], urls[1024];
+    char pid[32], nm[8], out[8192];
     snprintf(pid, sizeof(pid), "%d", (int)getpid());
     snprintf(nm, sizeof(nm), "%u", members);
     const char *argv[] = {peer_source_path("tests/etcd/start.sh"), "-n", nm, "-o", pid, NULL};
@@ -55,14 +56,14 @@ etcd_peer *etcd_peer_start(unsigned members)
     if (!p)
         return NULL;
     if (st != 0 || !peer_value(out, "ETCD_DIR", p->dir, sizeof(p->dir)) ||
-        !peer_value(out, "ETCD_URLS", urls, sizeof(urls))) {
+        !peer_value(out, "ETCD_URLS", p->urls, sizeof(p->urls))) {
         bench_fail("etcd did not start (tests/etcd/start.sh exited %d; scripts/bench.sh --peers "
                    "installs etcd-server)",
                    st);
         free(p);
         return NULL;
     }
-    const char *cur = urls, *u;
+    const char *cur = p->urls, *u;
     size_t len;
     while (p->members < ETCD_MAX_MEMBERS && coord_next_token(&cur, ",", &u, &len))
         snprintf(p->url[p->members++], sizeof(p->url[0]), "%.*s", (int)len, u);
@@ -87,6 +88,48 @@ etcd_peer *etcd_peer_start(unsigned members)
 const char *etcd_peer_describe(const etcd_peer *p)
 {
     return p->describe;
+}
+
+const char *etcd_peer_urls(const etcd_peer *p)
+{
+    return p->urls;
+}
+
+long long etcd_peer_revision(const etcd_peer *p)
+{
+    char url[160];
+    snprintf(url, sizeof(url), "%s/v3/kv/range", p->url[0]);
+    hc h;
+    if (hc_init(&h) < 0)
+        return -1;
+    /* A range of one key that need not exist: the reply's header carries
+     * the store's revision either way. */
+    long st = hc_do(&h, "POST", url, "{\"key\":\"AA==\"}");
+    json_t *r = st == 200 ? json_loadb(h.buf, h.len, 0, NULL) : NULL;
+    /* int64 fields come as strings in the gateway's JSON. */
+    const char *rev = json_string_value(json_object_get(json_object_get(r, "header"), "revision"));
+    long long v = rev ? atoll(rev) : -1;
+    json_decref(r);
+    hc_cleanup(&h);
+    return v;
+}
+
+double etcd_peer_cpu_s(const etcd_peer *p)
+{
+    double sum = 0;
+    for (unsigned i = 0; i < p->members; i++) {
+        char path[600], line[32];
+        snprintf(path, sizeof(path), "%s/m%u.pid", p->dir, i);
+        FILE *f = fopen(path, "r");
+        bool got = f && fgets(line, sizeof(line), f);
+        if (f)
+            fclose(f);
+        double c = got ? proc_cpu_s((pid_t)atol(line)) : -1;
+        if (c < 0)
+            return -1;
+        sum += c;
+    }
+    return sum;
 }
 
 void etcd_peer_stop(etcd_peer *p)

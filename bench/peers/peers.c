@@ -137,7 +137,7 @@ static int ergrid_decide(struct peers *P, const char *mode, unsigned T, unsigned
     char name[64];
     snprintf(name, sizeof(name), "peers-broker-%s-%u", mode, trial);
     arb_env e;
-    int rc = arb_env_start(&e, name, P->jobs, P->durability ? extra : NULL, false);
+    int rc = arb_env_start(&e, name, NULL, P->jobs, P->durability ? extra : NULL, false);
     if (rc == 0) {
         race_target t = arb_target(&e);
         rc = race_run(&t, T, P->jobs, rs);
@@ -230,12 +230,6 @@ static void run_trial(struct peers *P, enum sys s, unsigned ti, unsigned round)
     fflush(stdout);
 }
 
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 /* Median over the rounds that ran cleanly of field (0 rate, 1 p50, 2 p99);
  * -1 when none did. */
 static double median(const struct peers *P, enum sys s, unsigned ti, int field)
@@ -247,10 +241,7 @@ static double median(const struct peers *P, enum sys s, unsigned ti, int field)
         if (c->ok)
             v[n++] = field == 0 ? c->rate : field == 1 ? c->p50_us : c->p99_us;
     }
-    if (!n)
-        return -1;
-    qsort(v, n, sizeof(double), cmp_d);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    return median_of(v, n);
 }
 
 /* One row of the ratio table: a / b per thread count, or with b NSYS the
@@ -395,12 +386,7 @@ int bench_peers(void)
     P->rounds = g_opts.rounds ? g_opts.rounds : 3;
     if (P->rounds > MAX_ROUNDS)
         P->rounds = MAX_ROUNDS;
-    if (g_opts.threads) {
-        P->tcount[P->ntc++] = g_opts.threads;
-    } else {
-        P->tcount[P->ntc++] = 8;
-        P->tcount[P->ntc++] = 32;
-    }
+    P->ntc = opt_thread_counts(P->tcount);
     unsigned members = g_opts.etcd_members ? g_opts.etcd_members : 1;
     for (int s = 0; s < NSYS; s++)
         P->name[s] = sys_name[s];

@@ -859,7 +859,7 @@ static int event_kv(estore *s, const etcd_kv *kv, void *arg)
     char buf[KEY_MAX], *seg[1];
     uint64_t seq;
     store_event ev;
-    dec d;
+    dec d = {0};
 
     if (!key_parts(s, kv->key, "events/", buf, seg, 1) || !seg_number(seg[0], &seq))
         return bad_key(s, kv->key);
@@ -964,7 +964,7 @@ static int claim_kv(estore *s, const etcd_kv *kv, void *arg)
     const struct sink *k = arg;
     char buf[KEY_MAX], *seg[2];
     store_claim c;
-    dec d;
+    dec d = {0};
     int rc = 0;
 
     if (row_open(s, kv, "claims/", buf, seg, 2, &d) < 0)
@@ -1014,7 +1014,7 @@ static int step_kv(estore *s, const etcd_kv *kv, void *arg)
     char buf[KEY_MAX], *seg[4];
     uint64_t att;
     store_step x;
-    dec d;
+    dec d = {0};
     int rc = 0;
 
     if (!key_parts(s, kv->key, "steps/", buf, seg, 4) || !seg_number(seg[2], &att) ||
@@ -1079,7 +1079,7 @@ static int remote_kv(estore *s, const etcd_kv *kv, void *arg)
     const struct sink *k = arg;
     char buf[KEY_MAX], *seg[2];
     store_remote r;
-    dec d;
+    dec d = {0};
     int rc = 0;
 
     if (!key_parts(s, kv->key, "remote/", buf, seg, 2) || strlen(seg[0]) != 1)
@@ -1128,7 +1128,7 @@ static int unit_kv(estore *s, const etcd_kv *kv, void *arg)
     const load_ctx *l = arg;
     char buf[KEY_MAX], *seg[1];
     store_unit_row r;
-    dec d;
+    dec d = {0};
     json_t *lat;
 
     if (row_open(s, kv, "units/", buf, seg, 1, &d) < 0)
@@ -1154,7 +1154,7 @@ static int job_kv(estore *s, const etcd_kv *kv, void *arg)
     const load_ctx *l = arg;
     char buf[KEY_MAX], *seg[1];
     store_job_row r;
-    dec d;
+    dec d = {0};
 
     if (row_open(s, kv, "jobs/", buf, seg, 1, &d) < 0)
         return -1;
@@ -1180,7 +1180,7 @@ static int attempt_kv(estore *s, const etcd_kv *kv, void *arg)
     char buf[KEY_MAX], *seg[2];
     uint64_t n;
     store_attempt_row r;
-    dec d;
+    dec d = {0};
 
     if (!key_parts(s, kv->key, "attempts/", buf, seg, 2) || !seg_number(seg[1], &n) ||
         n > INT64_MAX)
@@ -1208,7 +1208,7 @@ static int result_kv(estore *s, const etcd_kv *kv, void *arg)
     const load_ctx *l = arg;
     char buf[KEY_MAX], *seg[1];
     store_result_row r;
-    dec d;
+    dec d = {0};
 
     if (row_open(s, kv, "results/", buf, seg, 1, &d) < 0)
         return -1;
@@ -1229,7 +1229,7 @@ static int lines_kv(estore *s, const etcd_kv *kv, void *arg)
     const load_ctx *l = arg;
     char buf[KEY_MAX], *seg[1];
     store_job_lines_row r;
-    dec d;
+    dec d = {0};
 
     if (row_open(s, kv, "lines/", buf, seg, 1, &d) < 0)
         return -1;
