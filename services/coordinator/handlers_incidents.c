@@ -90,8 +90,11 @@ typedef struct probe {
     size_t nreq;
 } probe;
 
-/* Reads: any of the district's URLs answers (a follower serves them). */
-static const leader_call_opts probe_opts = {.http = {.connect_timeout_ms = 300, .timeout_ms = 1000}};
+/* Reads: any of the district's URLs answers (a follower serves them); one
+ * try at each, so a dead district does not hold the routing of an
+ * incident for the whole timeout. */
+static const leader_call_opts probe_opts = {.http = {.connect_timeout_ms = 300, .timeout_ms = 1000},
+                                            .rounds = 1};
 
 static void probe_units(void *arg, size_t i)
 {

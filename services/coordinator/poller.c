@@ -183,7 +183,8 @@ typedef struct poll_job {
 
 static json_t *get_json(leader_set *set, const char *path, long *status)
 {
-    const leader_call_opts o = {.http = poll_opts};
+    /* One try at each URL: the next poll is the retry. */
+    const leader_call_opts o = {.http = poll_opts, .rounds = 1};
     http_reply r = {0};
     json_t *body = NULL;
     *status = 0;

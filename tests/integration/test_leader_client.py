@@ -367,3 +367,21 @@ def test_executor_reports_to_another_district_past_a_dead_owner_url(cluster, fak
     assert r.status == 201 and r.json["accepted"] is True, r
     assert d.job("aid-report")["result"]["outcome"] == "contained"
     assert "trying its other URLs" in e.log_tail(), e.log_tail()
+
+
+def test_coordinator_asks_a_district_without_leader_once_per_declaration(cluster, fakes):
+    """A declaration is pushed to each district once: a district whose
+    URLs all fail (no leader, nobody listening) is reported undelivered
+    after one try at each URL, not retried until the call's timeout (the
+    brokers learn the level again from the registrar's replies), so a
+    dead district cannot slow every declaration down."""
+    c = cluster.coordinator()
+    fol = fakes(FakeFollower, "http://127.0.0.1:1", mode="noleader")
+    expect(post(c.url + "/v1/brokers", {"id": "Eastside", "url": fol.url}), 201, "no leader")
+    expect(post(c.url + "/v1/brokers", {"id": "Eastside", "url": _dead_url()}), 200, "dead")
+    for i, level in enumerate(["high", "low"]):
+        r = post(c.url + "/v1/emergency", {"level": level})
+        expect(r, 200, "declare %s" % level)
+        east = [b for b in r.json["brokers"] if b["id"] == "Eastside"]
+        assert east and east[0]["delivered"] is False and east[0]["status"] in (0, 503), r.json
+        assert fol.count("POST", "/v1/emergency") == i + 1, fol.seen
