@@ -149,6 +149,7 @@ static char *log_q[LOG_QUEUE_LINES];
 static size_t log_head, log_n, log_bytes;
 static uint64_t log_dropped_total, log_dropped_unreported;
 static bool log_running, log_stopping, log_writing;
+static bool log_started; /* the writer runs its own code: its start is done */
 static pthread_t log_thr;
 
 static void log_stamp(char *ts, size_t n)
@@ -237,6 +238,8 @@ static void *log_writer_main(void *arg)
 {
     (void)arg;
     pthread_mutex_lock(&log_lock);
+    log_started = true;
+    pthread_cond_broadcast(&log_empty);
     for (;;) {
         while (!log_n && !log_dropped_unreported && !log_stopping)
             pthread_cond_wait(&log_ready, &log_lock);
@@ -267,6 +270,33 @@ static void log_stop_writer(void)
     pthread_mutex_unlock(&log_lock);
 }
 
+/* fork() copies only the calling thread: a child must not inherit the
+ * log's locks held by the writer (or a thread queueing a line), nor
+ * believe in a writer it does not have. So the locks are taken around the
+ * fork, and in the child the writer is gone: its lines go straight to
+ * stderr, the parent's queued lines stay the parent's to write (the copy
+ * stays referenced, never written twice). */
+static void log_fork_prepare(void)
+{
+    pthread_mutex_lock(&log_out);
+    pthread_mutex_lock(&log_lock);
+}
+
+static void log_fork_parent(void)
+{
+    pthread_mutex_unlock(&log_lock);
+    pthread_mutex_unlock(&log_out);
+}
+
+static void log_fork_child(void)
+{
+    log_running = false;
+    log_stopping = false;
+    log_writing = false;
+    pthread_mutex_unlock(&log_lock);
+    pthread_mutex_unlock(&log_out);
+}
+
 void service_log_init(const char *service_name)
 {
     sigset_t all, old;
@@ -286,9 +316,16 @@ void service_log_init(const char *service_name)
     if (!ok)
         return; /* lines are written directly, as before */
     pthread_mutex_lock(&log_lock);
+    /* Returns only once the writer runs: a fork right after (Check forks
+     * every test) must not find the thread still starting, inside the
+     * C library's or the sanitizer's own locks, which the child would
+     * inherit held. */
+    while (!log_started)
+        pthread_cond_wait(&log_empty, &log_lock);
     log_running = true;
     pthread_mutex_unlock(&log_lock);
     atexit(log_stop_writer);
+    pthread_atfork(log_fork_prepare, log_fork_parent, log_fork_child);
 }
 
 void service_log(const char *level, const char *fmt, ...)

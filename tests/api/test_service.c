@@ -3,8 +3,10 @@
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "api.h"
@@ -336,6 +338,71 @@ START_TEST(test_log_fatal_is_written_before_it_returns)
 }
 END_TEST
 
+static volatile int spam_stop;
+
+static void *spam(void *arg)
+{
+    (void)arg;
+    for (unsigned i = 0; !spam_stop; i++)
+        service_log("info", "busy line %u", i);
+    return NULL;
+}
+
+/* A child forked while the log's writer held its lock (Check forks every
+ * test from a parent whose writer thread runs) inherited the lock held and
+ * no writer: its first line, or its exit, hung until the test's timeout
+ * (seen as the executor suite's first test timing out under ASan and load).
+ * Here a thread keeps the writer busy while the test forks children that
+ * log and exit; every one must exit at once. */
+START_TEST(test_log_survives_fork)
+{
+    int devnull = open("/dev/null", O_WRONLY);
+    int saved = dup(2);
+    pthread_t thr;
+    int hung = 0;
+
+    ck_assert_int_ge(devnull, 0);
+    ck_assert_int_eq(dup2(devnull, 2), 2);
+    close(devnull);
+    service_log_init("forktest");
+    spam_stop = 0;
+    ck_assert_int_eq(pthread_create(&thr, NULL, spam, NULL), 0);
+    for (int i = 0; i < 40 && !hung; i++) {
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+            /* A line, and the wait for the queue to be written (what the
+             * exit handler does too): neither may wait for a writer the
+             * child does not have. _exit: no leak check of the parent's
+             * lines in flight, which the child cannot free. */
+            service_log("info", "child %d", i);
+            service_log_flush();
+            _exit(0);
+        }
+        int status = -1;
+        uint64_t deadline = coord_now_mono_ms() + 2000;
+        while (waitpid(pid, &status, WNOHANG) == 0) {
+            if (coord_now_mono_ms() > deadline) {
+                kill(pid, SIGKILL);
+                waitpid(pid, &status, 0);
+                hung = i + 1;
+                break;
+            }
+            usleep(1000);
+        }
+        if (!hung)
+            ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child %d: status %d", i,
+                          status);
+    }
+    spam_stop = 1;
+    pthread_join(thr, NULL);
+    service_log_flush();
+    ck_assert_int_eq(dup2(saved, 2), 2);
+    close(saved);
+    ck_assert_msg(hung == 0, "child %d hung: forked with the log's lock held", hung - 1);
+}
+END_TEST
+
 Suite *api_suite(void)
 {
     Suite *s = suite_create("api_service");
@@ -350,5 +417,10 @@ Suite *api_suite(void)
     tcase_add_test(tc, test_log_queue_drops_rather_than_blocks);
     tcase_add_test(tc, test_log_fatal_is_written_before_it_returns);
     suite_add_tcase(s, tc);
+    /* Forks of an ASan process are slow (tens of ms each). */
+    TCase *tf = tcase_create("fork");
+    tcase_set_timeout(tf, 60);
+    tcase_add_test(tf, test_log_survives_fork);
+    suite_add_tcase(s, tf);
     return s;
 }
